@@ -1,0 +1,1 @@
+//! TLS 1.2 PRF (RFC 5246 §5). Placeholder.

@@ -1,1 +1,58 @@
-fn main() {}
+//! The `reprise` command-line tool.
+
+mod certs;
+mod connect;
+mod http;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "reprise", version, about = "Reprise: a sans-IO TLS 1.2 engine with fast session resumption")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a TLS 1.2 server answering HTTP/1.x with a small page.
+    Serve(serve::ServeArgs),
+    /// Connect to a TLS 1.2 server and print what was negotiated.
+    Connect(connect::ConnectArgs),
+    /// Run the known-answer vectors.
+    Vectors {
+        /// Further vector files (formats in vectors/README.md).
+        #[arg(long = "file")]
+        files: Vec<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Connect(args) => connect::run(args),
+        Command::Vectors { files } => run_vectors(&files),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            println!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_vectors(files: &[PathBuf]) -> Result<(), String> {
+    let report = reprise_vectors::run(files).map_err(|e| e.to_string())?;
+    reprise_vectors::print_report(&report, &mut std::io::stdout()).map_err(|e| e.to_string())?;
+    if report.failed() > 0 {
+        return Err(format!("{} vectors failed", report.failed()));
+    }
+    Ok(())
+}

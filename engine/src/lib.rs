@@ -1,5 +1,74 @@
 //! Reprise: a sans-IO TLS 1.2 handshake engine for servers.
+//!
+//! The engine does no I/O: bytes in through [`Connection::receive`], records out through
+//! [`Connection::transmit`], [`Event`]s in between. Randomness comes from the config's
+//! [`rng::RandomSource`] and time from the caller, so a seeded source reproduces a handshake
+//! byte for byte.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod codec;
+pub mod config;
+pub mod conn;
 pub mod crypto;
+pub mod error;
+pub mod handshake;
+pub mod pem;
+pub mod record;
+pub mod rng;
+pub mod stream;
+
+use std::sync::Arc;
+
+pub use config::{CertifiedKey, ClientConfig, ServerConfig, ServerVerification};
+pub use conn::{Connection, Receipt};
+pub use crypto::kx::NamedGroup;
+pub use crypto::suites::CipherSuite;
+pub use crypto::verify::RootStore;
+pub use error::{Error, Event, ResumptionKind};
+pub use handshake::Negotiated;
+pub use stream::Stream;
+
+use conn::Core;
+use handshake::client::ClientHandshake;
+use handshake::flow::Sender;
+use handshake::server::ServerHandshake;
+
+/// A server-side connection.
+pub type ServerConnection = Connection<ServerHandshake>;
+/// A client-side connection.
+pub type ClientConnection = Connection<ClientHandshake>;
+
+impl Connection<ServerHandshake> {
+    /// A server connection awaiting a ClientHello.
+    pub fn new(config: Arc<ServerConfig>) -> Self {
+        let core = Core::new(Sender::Server, config.max_handshake_message);
+        Self { core, hs: ServerHandshake::new(config) }
+    }
+
+    /// What the handshake negotiated so far.
+    pub fn negotiated(&self) -> &Negotiated {
+        &self.hs.negotiated
+    }
+
+    /// The server name (SNI) the client asked for, lower-cased.
+    pub fn server_name(&self) -> Option<&str> {
+        self.hs.negotiated.server_name.as_deref()
+    }
+}
+
+impl Connection<ClientHandshake> {
+    /// A client connection to `server_name` (a DNS name or IP address), with its ClientHello
+    /// already queued for [`transmit`](Connection::transmit).
+    pub fn new(config: Arc<ClientConfig>, server_name: &str) -> Result<Self, Error> {
+        let mut core = Core::new(Sender::Client, config.max_handshake_message);
+        let hs = ClientHandshake::start(config, server_name, &mut core)
+            .map_err(|f| Error::AlertSent { alert: f.alert, reason: f.reason })?;
+        Ok(Self { core, hs })
+    }
+
+    /// What the handshake negotiated so far.
+    pub fn negotiated(&self) -> &Negotiated {
+        &self.hs.negotiated
+    }
+}

@@ -1,0 +1,44 @@
+//! Certificates for `reprise serve`: loaded from PEM files, or fresh self-signed ones.
+
+use aws_lc_rs::digest;
+
+/// A PEM chain and key read from files, or generated.
+pub struct CertPair {
+    /// Chain, leaf first, DER.
+    pub chain: Vec<Vec<u8>>,
+    /// Private key DER.
+    pub key: Vec<u8>,
+    /// A label for logs.
+    pub label: String,
+}
+
+/// Reads a chain and key from PEM files.
+pub fn load(cert_path: &str, key_path: &str) -> Result<CertPair, String> {
+    let cert_pem = std::fs::read(cert_path).map_err(|e| format!("{cert_path}: {e}"))?;
+    let key_pem = std::fs::read(key_path).map_err(|e| format!("{key_path}: {e}"))?;
+    Ok(CertPair {
+        chain: reprise::pem::certificates(&cert_pem).map_err(|e| format!("{cert_path}: {e}"))?,
+        key: reprise::pem::private_key(&key_pem).map_err(|e| format!("{key_path}: {e}"))?,
+        label: cert_path.to_string(),
+    })
+}
+
+/// Makes fresh self-signed ECDSA P-256 and RSA-2048 certificates for `localhost`.
+pub fn self_signed() -> Result<Vec<CertPair>, String> {
+    let mut pairs = Vec::new();
+    for (alg, label) in [(&rcgen::PKCS_ECDSA_P256_SHA256, "ecdsa-p256"), (&rcgen::PKCS_RSA_SHA256, "rsa-2048")] {
+        let key = rcgen::KeyPair::generate_for(alg).map_err(|e| format!("key generation: {e}"))?;
+        let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()])
+            .map_err(|e| format!("certificate parameters: {e}"))?;
+        params.distinguished_name.push(rcgen::DnType::CommonName, "localhost");
+        let cert = params.self_signed(&key).map_err(|e| format!("self-signing: {e}"))?;
+        pairs.push(CertPair { chain: vec![cert.der().to_vec()], key: key.serialize_der(), label: label.into() });
+    }
+    Ok(pairs)
+}
+
+/// `AB:CD:…` SHA-256 fingerprint of a DER certificate.
+pub fn fingerprint(der: &[u8]) -> String {
+    let d = digest::digest(&digest::SHA256, der);
+    d.as_ref().iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")
+}

@@ -1,0 +1,202 @@
+//! Server and client configuration. Everything a config fixes is computed once here (e.g. the
+//! encoded Certificate message) and shared by every connection through an `Arc`.
+
+use std::sync::Arc;
+
+use crate::codec::encode_certificate;
+use crate::crypto::kx::NamedGroup;
+use crate::crypto::sign::{KeyError, SignatureScheme, SigningKey};
+use crate::crypto::suites::{AuthKind, CipherSuite, ALL_SUITES};
+use crate::crypto::verify::RootStore;
+use crate::rng::{RandomSource, SystemRandom};
+
+/// Default cap on one handshake message (certificate chains are the large ones).
+pub const DEFAULT_MAX_HANDSHAKE_MESSAGE: usize = 64 * 1024;
+
+/// A certificate chain with its private key, and the Certificate message precomputed.
+#[derive(Debug)]
+pub struct CertifiedKey {
+    chain: Vec<Vec<u8>>,
+    key: SigningKey,
+    certificate_message: Vec<u8>,
+}
+
+impl CertifiedKey {
+    /// A chain (leaf first, DER) and the leaf's private key (DER: PKCS#8, SEC1 or PKCS#1).
+    pub fn new(chain: Vec<Vec<u8>>, key_der: &[u8]) -> Result<Self, KeyError> {
+        if chain.is_empty() {
+            return Err(KeyError::Unsupported("empty certificate chain".into()));
+        }
+        let key = SigningKey::from_der(key_der)?;
+        let mut certificate_message = Vec::new();
+        encode_certificate(&chain, &mut certificate_message);
+        Ok(Self { chain, key, certificate_message })
+    }
+
+    /// The chain, leaf first.
+    pub fn chain(&self) -> &[Vec<u8>] {
+        &self.chain
+    }
+
+    /// The signing key.
+    pub fn key(&self) -> &SigningKey {
+        &self.key
+    }
+
+    /// The encoded Certificate handshake message (header included).
+    pub fn certificate_message(&self) -> &[u8] {
+        &self.certificate_message
+    }
+}
+
+/// Configuration for [`ServerConnection`](crate::ServerConnection)s.
+pub struct ServerConfig {
+    /// Certificates; the server picks by the suite's key type (one ECDSA and one RSA at most
+    /// are useful).
+    pub(crate) certificates: Vec<CertifiedKey>,
+    /// Suites in server preference order.
+    pub suites: Vec<&'static CipherSuite>,
+    /// Groups in server preference order.
+    pub groups: Vec<NamedGroup>,
+    /// ALPN protocols in server preference order; empty means ALPN is ignored.
+    pub alpn_protocols: Vec<Vec<u8>>,
+    /// Negotiate the extended master secret (RFC 7627) when the client offers it.
+    pub extended_master_secret: bool,
+    /// Refuse clients that do not offer the extended master secret.
+    pub require_extended_master_secret: bool,
+    /// Randomness for randoms, session IDs, ephemeral keys and tickets.
+    pub rng: Arc<dyn RandomSource>,
+    /// Cap on one received handshake message.
+    pub max_handshake_message: usize,
+}
+
+impl core::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("certificates", &self.certificates.len())
+            .field("suites", &self.suites.iter().map(|s| s.name).collect::<Vec<_>>())
+            .field("groups", &self.groups)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ServerConfig {
+    /// Defaults: every suite and group, EMS on, system randomness, no certificate yet.
+    pub fn new() -> Self {
+        Self {
+            certificates: Vec::new(),
+            suites: ALL_SUITES.to_vec(),
+            groups: NamedGroup::ALL.to_vec(),
+            alpn_protocols: Vec::new(),
+            extended_master_secret: true,
+            require_extended_master_secret: false,
+            rng: Arc::new(SystemRandom),
+            max_handshake_message: 16 * 1024,
+        }
+    }
+
+    /// Adds a certificate chain (leaf first, DER) and its key (DER).
+    pub fn add_certificate(&mut self, chain: Vec<Vec<u8>>, key_der: &[u8]) -> Result<&mut Self, KeyError> {
+        let ck = CertifiedKey::new(chain, key_der)?;
+        self.certificates.retain(|c| c.key.auth_kind() != ck.key.auth_kind());
+        self.certificates.push(ck);
+        Ok(self)
+    }
+
+    /// Adds a certificate chain and key from PEM text.
+    pub fn add_certificate_pem(&mut self, chain_pem: &[u8], key_pem: &[u8]) -> Result<&mut Self, KeyError> {
+        let chain = crate::pem::certificates(chain_pem).map_err(KeyError::Unsupported)?;
+        let key = crate::pem::private_key(key_pem).map_err(KeyError::Unsupported)?;
+        self.add_certificate(chain, &key)
+    }
+
+    /// The certificate for a key type.
+    pub fn certificate_for(&self, auth: AuthKind) -> Option<&CertifiedKey> {
+        self.certificates.iter().find(|c| c.key.auth_kind() == auth)
+    }
+
+    /// Configured certificates.
+    pub fn certificates(&self) -> &[CertifiedKey] {
+        &self.certificates
+    }
+}
+
+/// How a client checks the server's certificate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ServerVerification {
+    /// Verify the chain against the roots and the name (the default).
+    WebPki,
+    /// **Accept any certificate.** For tests and load generation only: it removes all
+    /// protection against an active attacker.
+    DangerousAcceptAnyCertificate,
+}
+
+/// Configuration for [`ClientConnection`](crate::ClientConnection)s.
+pub struct ClientConfig {
+    /// Trust anchors.
+    pub roots: RootStore,
+    /// Certificate checking.
+    pub verification: ServerVerification,
+    /// Suites offered, in preference order.
+    pub suites: Vec<&'static CipherSuite>,
+    /// Groups offered, in preference order.
+    pub groups: Vec<NamedGroup>,
+    /// Signature schemes offered.
+    pub signature_schemes: Vec<SignatureScheme>,
+    /// ALPN protocols offered.
+    pub alpn_protocols: Vec<Vec<u8>>,
+    /// Offer the extended master secret.
+    pub extended_master_secret: bool,
+    /// Abort if the server does not negotiate EMS.
+    pub require_extended_master_secret: bool,
+    /// Randomness.
+    pub rng: Arc<dyn RandomSource>,
+    /// Cap on one received handshake message.
+    pub max_handshake_message: usize,
+}
+
+impl core::fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ClientConfig")
+            .field("roots", &self.roots.len())
+            .field("verification", &self.verification)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        Self::new(RootStore::new())
+    }
+}
+
+impl ClientConfig {
+    /// Defaults: verify against `roots`, every suite and group, EMS offered.
+    pub fn new(roots: RootStore) -> Self {
+        Self {
+            roots,
+            verification: ServerVerification::WebPki,
+            suites: ALL_SUITES.to_vec(),
+            groups: NamedGroup::ALL.to_vec(),
+            signature_schemes: SignatureScheme::CLIENT_DEFAULT.to_vec(),
+            alpn_protocols: Vec::new(),
+            extended_master_secret: true,
+            require_extended_master_secret: false,
+            rng: Arc::new(SystemRandom),
+            max_handshake_message: DEFAULT_MAX_HANDSHAKE_MESSAGE,
+        }
+    }
+
+    /// A config that accepts any server certificate. **Dangerous**: tests and load only.
+    pub fn dangerous_insecure() -> Self {
+        let mut c = Self::new(RootStore::new());
+        c.verification = ServerVerification::DangerousAcceptAnyCertificate;
+        c
+    }
+}

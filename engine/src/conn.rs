@@ -1,0 +1,558 @@
+//! The public connection types: the record layer joined to a handshake state machine, behind
+//! a sans-IO, caller-buffered API. Bytes in ([`Connection::receive`]), records out
+//! ([`Connection::transmit`]), events between ([`Connection::next_event`]).
+
+use std::collections::VecDeque;
+use std::ops::Range;
+
+use crate::codec::{
+    Alert, AlertDescription, AlertLevel, ContentType, HandshakeHeader, HandshakeType, RecordHeader, HANDSHAKE_HEADER_LEN,
+    MAX_PLAINTEXT, RECORD_HEADER_LEN,
+};
+use crate::error::{fatal, Error, Event, Fatal};
+use crate::handshake::flow::{Flow, Msg, Sender};
+use crate::record::RecordCipher;
+
+/// Largest record body we accept before decrypting (RFC 5246 §6.2.3: 2^14 + 2048).
+const MAX_CIPHERTEXT: usize = MAX_PLAINTEXT + 2048;
+/// Consecutive empty application-data records tolerated (a cheap DoS otherwise).
+const MAX_EMPTY_RECORDS: u32 = 32;
+/// Warning alerts tolerated over a connection's life.
+const MAX_WARNINGS: u32 = 16;
+
+/// The result of one [`Connection::receive`] call.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Receipt {
+    /// Bytes of the input consumed (whole records only); the caller drops them.
+    pub consumed: usize,
+    /// Where the plaintext of one application-data record now lies within the input (it was
+    /// decrypted in place). Empty when no application data was decrypted by this call. Use it
+    /// before you overwrite or compact the input buffer.
+    pub plaintext: Range<usize>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Status {
+    Handshaking,
+    Open,
+    Failed(Error),
+}
+
+/// State shared by both roles: record protection, output, events.
+pub(crate) struct Core {
+    side: Sender,
+    /// The time of the current `receive` call, seconds since the Unix epoch.
+    pub(crate) now: u64,
+    rx: Option<RecordCipher>,
+    tx: Option<RecordCipher>,
+    /// Read keys waiting for the peer's ChangeCipherSpec.
+    pub(crate) pending_rx: Option<RecordCipher>,
+    /// Write keys waiting for our ChangeCipherSpec.
+    pub(crate) pending_tx: Option<RecordCipher>,
+    /// Handshake messages of the flight being built, flushed into records in one go.
+    flight: Vec<u8>,
+    out: Vec<u8>,
+    out_start: usize,
+    /// A handshake message split across records, being reassembled.
+    hs_partial: Vec<u8>,
+    max_handshake_len: usize,
+    events: VecDeque<Event>,
+    status: Status,
+    version_locked: bool,
+    peer_closed: bool,
+    we_closed: bool,
+    empty_records: u32,
+    warnings: u32,
+}
+
+impl Core {
+    pub(crate) fn new(side: Sender, max_handshake_len: usize) -> Self {
+        Self {
+            side,
+            now: 0,
+            rx: None,
+            tx: None,
+            pending_rx: None,
+            pending_tx: None,
+            flight: Vec::new(),
+            out: Vec::new(),
+            out_start: 0,
+            hs_partial: Vec::new(),
+            max_handshake_len,
+            events: VecDeque::new(),
+            status: Status::Handshaking,
+            version_locked: false,
+            peer_closed: false,
+            we_closed: false,
+            empty_records: 0,
+            warnings: 0,
+        }
+    }
+
+    /// Starts a handshake message of type `typ` in the current flight; returns its offset for
+    /// [`finish_message`](Self::finish_message).
+    pub(crate) fn flight(&mut self) -> &mut Vec<u8> {
+        &mut self.flight
+    }
+
+    /// After the first hello, records must carry TLS 1.2 (RFC 5246 Appendix E.1).
+    pub(crate) fn lock_version(&mut self) {
+        self.version_locked = true;
+    }
+
+    pub(crate) fn push_event(&mut self, event: Event) {
+        self.events.push_back(event);
+    }
+
+    /// Writes the pending flight into records, fragmenting at 2^14 bytes.
+    pub(crate) fn flush_flight(&mut self) -> Result<(), Fatal> {
+        if self.flight.is_empty() {
+            return Ok(());
+        }
+        let flight = std::mem::take(&mut self.flight);
+        let result = self.write_records(ContentType::Handshake, &flight);
+        self.flight = flight;
+        self.flight.clear();
+        result
+    }
+
+    fn write_records(&mut self, content_type: ContentType, data: &[u8]) -> Result<(), Fatal> {
+        for chunk in data.chunks(MAX_PLAINTEXT) {
+            match &mut self.tx {
+                Some(tx) => tx
+                    .seal_append(content_type, chunk, &mut self.out)
+                    .map_err(|a| fatal(a, "record sealing failed"))?,
+                None => {
+                    let header = RecordHeader { content_type, version: 0x0303, length: chunk.len() as u16 };
+                    self.out.extend_from_slice(&header.encode());
+                    self.out.extend_from_slice(chunk);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Flushes the flight, sends ChangeCipherSpec and switches to the pending write keys.
+    pub(crate) fn send_change_cipher_spec(&mut self) -> Result<(), Fatal> {
+        self.flush_flight()?;
+        self.write_records(ContentType::ChangeCipherSpec, &[1])?;
+        self.tx = Some(
+            self.pending_tx
+                .take()
+                .ok_or_else(|| fatal(AlertDescription::InternalError, "no write keys at ChangeCipherSpec"))?,
+        );
+        Ok(())
+    }
+
+    /// The peer's ChangeCipherSpec: switch to the pending read keys (RFC 5246 §7.1).
+    pub(crate) fn receive_change_cipher_spec(&mut self) -> Result<(), Fatal> {
+        if !self.hs_partial.is_empty() {
+            return Err(fatal(
+                AlertDescription::UnexpectedMessage,
+                "ChangeCipherSpec inside a fragmented handshake message",
+            ));
+        }
+        self.rx = Some(
+            self.pending_rx
+                .take()
+                .ok_or_else(|| fatal(AlertDescription::UnexpectedMessage, "ChangeCipherSpec before keys"))?,
+        );
+        Ok(())
+    }
+
+    pub(crate) fn handshake_complete(&mut self, event: Event) {
+        self.status = Status::Open;
+        self.events.push_back(event);
+    }
+
+    fn send_alert(&mut self, level: AlertLevel, description: AlertDescription) {
+        let alert = Alert { level, description }.encode();
+        // A failure to seal an alert leaves nothing sensible to send.
+        let _ = self.write_records(ContentType::Alert, &alert);
+    }
+
+    /// Records a fatal error: queues the alert and kills the connection.
+    fn fail(&mut self, f: Fatal) -> Error {
+        if let Status::Failed(e) = &self.status {
+            return e.clone();
+        }
+        self.flight.clear();
+        self.send_alert(AlertLevel::Fatal, f.alert);
+        let err = Error::AlertSent { alert: f.alert, reason: f.reason };
+        self.status = Status::Failed(err.clone());
+        err
+    }
+
+    fn fail_received(&mut self, alert: AlertDescription) -> Error {
+        let err = Error::AlertReceived(alert);
+        self.status = Status::Failed(err.clone());
+        err
+    }
+}
+
+/// What a role-specific handshake state machine must provide.
+pub(crate) trait Handshake {
+    /// Our role.
+    const SIDE: Sender;
+    /// Where the handshake is.
+    fn flow(&self) -> &Flow;
+    /// Handles one expected handshake message (`raw` includes the 4-byte header, `body` not).
+    fn handle(&mut self, core: &mut Core, msg: Msg, body: &[u8], raw: &[u8]) -> Result<(), Fatal>;
+    /// Handles the peer's ChangeCipherSpec when the flow expects it.
+    fn handle_change_cipher_spec(&mut self, core: &mut Core) -> Result<(), Fatal>;
+}
+
+/// Maps a handshake type to a flow message, if it can ever appear in one.
+fn flow_msg(typ: HandshakeType) -> Option<Msg> {
+    Some(match typ {
+        HandshakeType::ClientHello => Msg::ClientHello,
+        HandshakeType::ServerHello => Msg::ServerHello,
+        HandshakeType::Certificate => Msg::Certificate,
+        HandshakeType::ServerKeyExchange => Msg::ServerKeyExchange,
+        HandshakeType::ServerHelloDone => Msg::ServerHelloDone,
+        HandshakeType::ClientKeyExchange => Msg::ClientKeyExchange,
+        HandshakeType::NewSessionTicket => Msg::NewSessionTicket,
+        HandshakeType::Finished => Msg::Finished,
+        _ => return None,
+    })
+}
+
+/// A TLS 1.2 connection in either role. Use the aliases
+/// [`ServerConnection`](crate::ServerConnection) and [`ClientConnection`](crate::ClientConnection).
+pub struct Connection<H> {
+    pub(crate) core: Core,
+    pub(crate) hs: H,
+}
+
+#[allow(private_bounds)]
+impl<H: Handshake> Connection<H> {
+    /// Processes TLS records at the start of `inbound`, decrypting in place.
+    ///
+    /// Consumes whole records only and stops after one application-data record so its
+    /// plaintext can be used (see [`Receipt`]); call again with the rest. `now` is the current
+    /// time in seconds since the Unix epoch (used for certificate and ticket validity).
+    /// After an error the connection is dead; call [`transmit`](Self::transmit) to flush the
+    /// alert we queued.
+    pub fn receive(&mut self, inbound: &mut [u8], now: u64) -> Result<Receipt, Error> {
+        self.core.now = now;
+        let mut consumed = 0;
+        loop {
+            if let Status::Failed(e) = &self.core.status {
+                return Err(e.clone());
+            }
+            if self.core.peer_closed {
+                return Ok(Receipt { consumed: inbound.len(), plaintext: 0..0 });
+            }
+            let rest = &mut inbound[consumed..];
+            let Some(header) = RecordHeader::parse(rest) else {
+                break;
+            };
+            if let Err(f) = self.check_header(&header) {
+                return Err(self.core.fail(f));
+            }
+            let total = RECORD_HEADER_LEN + header.length as usize;
+            if rest.len() < total {
+                break;
+            }
+            let body = &mut rest[RECORD_HEADER_LEN..total];
+            let start = consumed + RECORD_HEADER_LEN;
+            consumed += total;
+            let plain = match self.core.rx.as_mut() {
+                Some(rx) => match rx.open_in_place(header.content_type, body) {
+                    Ok(r) => r,
+                    Err(a) => return Err(self.core.fail(fatal(a, "record failed to decrypt"))),
+                },
+                None => {
+                    if body.len() > MAX_PLAINTEXT {
+                        return Err(self.core.fail(fatal(AlertDescription::RecordOverflow, "record too long")));
+                    }
+                    0..body.len()
+                }
+            };
+            let data = &body[plain.clone()];
+            match self.process_record(header.content_type, data) {
+                Ok(true) => {
+                    let plaintext = start + plain.start..start + plain.end;
+                    return Ok(Receipt { consumed, plaintext });
+                }
+                Ok(false) => {}
+                Err(RecordOutcome::Fatal(f)) => return Err(self.core.fail(f)),
+                Err(RecordOutcome::Received(a)) => return Err(self.core.fail_received(a)),
+            }
+        }
+        Ok(Receipt { consumed, plaintext: 0..0 })
+    }
+
+    fn check_header(&self, header: &RecordHeader) -> Result<(), Fatal> {
+        if matches!(header.content_type, ContentType::Unknown(_)) {
+            return Err(fatal(AlertDescription::UnexpectedMessage, "unknown record content type"));
+        }
+        if header.version >> 8 != 3 || (self.core.version_locked && header.version != 0x0303) {
+            return Err(fatal(AlertDescription::ProtocolVersion, "record with a wrong protocol version"));
+        }
+        if header.length as usize > MAX_CIPHERTEXT {
+            return Err(fatal(AlertDescription::RecordOverflow, "record longer than 2^14 + 2048"));
+        }
+        Ok(())
+    }
+
+    /// Returns `Ok(true)` for application data the caller must consume.
+    fn process_record(&mut self, content_type: ContentType, data: &[u8]) -> Result<bool, RecordOutcome> {
+        if data.is_empty() {
+            // RFC 5246 §6.2.1: only application data may be empty.
+            if content_type != ContentType::ApplicationData {
+                return Err(fatal(AlertDescription::UnexpectedMessage, "empty non-application record").into());
+            }
+            self.core.empty_records += 1;
+            if self.core.empty_records > MAX_EMPTY_RECORDS {
+                return Err(fatal(AlertDescription::UnexpectedMessage, "too many empty records").into());
+            }
+        } else {
+            self.core.empty_records = 0;
+        }
+        match content_type {
+            ContentType::Handshake => self.process_handshake(data).map(|_| false).map_err(Into::into),
+            ContentType::ChangeCipherSpec => {
+                crate::codec::parse_change_cipher_spec(data).map_err(Fatal::from)?;
+                if self.hs.flow().expect(H::SIDE) != Some(Msg::ChangeCipherSpec) {
+                    return Err(fatal(AlertDescription::UnexpectedMessage, "unexpected ChangeCipherSpec").into());
+                }
+                self.hs.handle_change_cipher_spec(&mut self.core)?;
+                Ok(false)
+            }
+            ContentType::Alert => self.process_alert(data).map(|_| false),
+            ContentType::ApplicationData => {
+                if self.core.status != Status::Open || !self.core.hs_partial.is_empty() {
+                    return Err(fatal(AlertDescription::UnexpectedMessage, "application data before Finished").into());
+                }
+                Ok(!data.is_empty())
+            }
+            ContentType::Unknown(_) => Err(fatal(AlertDescription::UnexpectedMessage, "unknown content type").into()),
+        }
+    }
+
+    fn process_alert(&mut self, data: &[u8]) -> Result<(), RecordOutcome> {
+        let alert = Alert::parse(data).map_err(Fatal::from)?;
+        if alert.description == AlertDescription::CloseNotify {
+            self.core.peer_closed = true;
+            self.core.push_event(Event::PeerClosed);
+            return Ok(());
+        }
+        let tolerated = matches!(
+            alert.description,
+            AlertDescription::NoRenegotiation | AlertDescription::UserCanceled | AlertDescription::UnrecognizedName
+        );
+        if alert.level == AlertLevel::Warning && tolerated {
+            self.core.warnings += 1;
+            if self.core.warnings > MAX_WARNINGS {
+                return Err(fatal(AlertDescription::UnexpectedMessage, "too many warning alerts").into());
+            }
+            self.core.push_event(Event::WarningReceived(alert.description));
+            return Ok(());
+        }
+        Err(RecordOutcome::Received(alert.description))
+    }
+
+    /// Splits handshake records into messages (RFC 5246 §6.2.1: messages may span records and
+    /// records may carry several messages). Whole messages are parsed where they lie; only a
+    /// message split across records is copied aside.
+    fn process_handshake(&mut self, data: &[u8]) -> Result<(), Fatal> {
+        if self.core.hs_partial.is_empty() {
+            let used = self.process_messages(data)?;
+            if used < data.len() {
+                self.core.hs_partial.extend_from_slice(&data[used..]);
+            }
+        } else {
+            let mut buf = std::mem::take(&mut self.core.hs_partial);
+            buf.extend_from_slice(data);
+            let used = self.process_messages(&buf);
+            let used = match used {
+                Ok(u) => u,
+                Err(f) => {
+                    self.core.hs_partial = buf;
+                    return Err(f);
+                }
+            };
+            buf.drain(..used);
+            self.core.hs_partial = buf;
+        }
+        Ok(())
+    }
+
+    /// Handles every whole message in `buf`, returning the bytes used.
+    fn process_messages(&mut self, buf: &[u8]) -> Result<usize, Fatal> {
+        let mut used = 0;
+        while let Some(header) = HandshakeHeader::parse(&buf[used..]) {
+            let len = header.length as usize;
+            if len > self.core.max_handshake_len {
+                return Err(fatal(AlertDescription::DecodeError, "handshake message too large"));
+            }
+            let total = HANDSHAKE_HEADER_LEN + len;
+            if buf.len() - used < total {
+                break;
+            }
+            let raw = &buf[used..used + total];
+            used += total;
+            self.dispatch(header.typ, &raw[HANDSHAKE_HEADER_LEN..], raw)?;
+        }
+        // A partial header or body waits for more records, within the size cap.
+        if buf.len() - used > HANDSHAKE_HEADER_LEN + self.core.max_handshake_len {
+            return Err(fatal(AlertDescription::DecodeError, "handshake message too large"));
+        }
+        Ok(used)
+    }
+
+    /// Checks one message against the flow, the single gate for handshake input.
+    fn dispatch(&mut self, typ: HandshakeType, body: &[u8], raw: &[u8]) -> Result<(), Fatal> {
+        if self.core.status == Status::Open {
+            return self.post_handshake(typ);
+        }
+        let msg = flow_msg(typ);
+        if msg.is_none() || self.hs.flow().expect(H::SIDE) != msg {
+            return Err(Fatal::new(
+                AlertDescription::UnexpectedMessage,
+                format!("unexpected {typ:?}, expected {:?}", self.hs.flow().expect(H::SIDE)),
+            ));
+        }
+        match msg {
+            Some(msg) => self.hs.handle(&mut self.core, msg, body, raw),
+            None => Err(fatal(AlertDescription::UnexpectedMessage, "unexpected handshake message")),
+        }
+    }
+
+    /// After the handshake: renegotiation requests are refused with a warning and the
+    /// connection goes on (RFC 5746 §4.2/§4.4); anything else is unexpected.
+    fn post_handshake(&mut self, typ: HandshakeType) -> Result<(), Fatal> {
+        let renegotiation = match H::SIDE {
+            Sender::Server => typ == HandshakeType::ClientHello,
+            Sender::Client => typ == HandshakeType::HelloRequest,
+        };
+        if !renegotiation {
+            return Err(fatal(AlertDescription::UnexpectedMessage, "handshake message after the handshake"));
+        }
+        self.core.warnings += 1;
+        if self.core.warnings > MAX_WARNINGS {
+            return Err(fatal(AlertDescription::UnexpectedMessage, "too many renegotiation attempts"));
+        }
+        self.core.send_alert(AlertLevel::Warning, AlertDescription::NoRenegotiation);
+        self.core.push_event(Event::RenegotiationRefused);
+        Ok(())
+    }
+
+    /// The next event, if any.
+    pub fn next_event(&mut self) -> Option<Event> {
+        self.core.events.pop_front()
+    }
+
+    /// Copies pending records into `out`, returning how many bytes were written.
+    pub fn transmit(&mut self, out: &mut [u8]) -> usize {
+        let pending = &self.core.out[self.core.out_start..];
+        let n = pending.len().min(out.len());
+        out[..n].copy_from_slice(&pending[..n]);
+        self.consume_output(n);
+        n
+    }
+
+    /// The records waiting to be sent, for callers that write straight from the engine's
+    /// buffer; report what was sent with [`consume_output`](Self::consume_output).
+    pub fn pending_output(&self) -> &[u8] {
+        &self.core.out[self.core.out_start..]
+    }
+
+    /// Marks `n` bytes of [`pending_output`](Self::pending_output) as sent.
+    pub fn consume_output(&mut self, n: usize) {
+        self.core.out_start = (self.core.out_start + n).min(self.core.out.len());
+        if self.core.out_start == self.core.out.len() {
+            self.core.out.clear();
+            self.core.out_start = 0;
+        }
+    }
+
+    /// True when records are waiting to be sent.
+    pub fn wants_transmit(&self) -> bool {
+        self.core.out_start < self.core.out.len()
+    }
+
+    /// Encrypts application data into records queued for [`transmit`](Self::transmit).
+    pub fn send(&mut self, data: &[u8]) -> Result<(), Error> {
+        match &self.core.status {
+            Status::Failed(e) => return Err(e.clone()),
+            Status::Handshaking => return Err(Error::NotReady),
+            Status::Open if self.core.we_closed => return Err(Error::Closed),
+            Status::Open => {}
+        }
+        self.core.write_records(ContentType::ApplicationData, data).map_err(|f| self.core.fail(f))
+    }
+
+    /// Seals one record of application data straight into `out` (no intermediate copy):
+    /// returns `(plaintext bytes taken, record bytes written)`. Takes at most 2^14 bytes and
+    /// writes nothing if `out` cannot hold the record.
+    pub fn seal_into(&mut self, data: &[u8], out: &mut [u8]) -> Result<(usize, usize), Error> {
+        if let Status::Failed(e) = &self.core.status {
+            return Err(e.clone());
+        }
+        if self.core.status != Status::Open || self.core.we_closed {
+            return Err(Error::NotReady);
+        }
+        let Some(tx) = self.core.tx.as_mut() else {
+            return Err(Error::NotReady);
+        };
+        let take = data.len().min(MAX_PLAINTEXT);
+        let len = tx.sealed_len(take);
+        if out.len() < len {
+            return Ok((0, 0));
+        }
+        let offset = RECORD_HEADER_LEN + tx.aead().explicit_nonce_len();
+        out[offset..offset + take].copy_from_slice(&data[..take]);
+        tx.seal_in_place(ContentType::ApplicationData, &mut out[..len])
+            .map_err(|a| self.core.fail(fatal(a, "record sealing failed")))?;
+        Ok((take, len))
+    }
+
+    /// Queues close_notify (RFC 5246 §7.2.1). Nothing more can be sent afterwards.
+    pub fn close(&mut self) {
+        if !self.core.we_closed && !matches!(self.core.status, Status::Failed(_)) {
+            self.core.we_closed = true;
+            self.core.send_alert(AlertLevel::Warning, AlertDescription::CloseNotify);
+        }
+    }
+
+    /// True until the handshake has completed (or failed).
+    pub fn is_handshaking(&self) -> bool {
+        self.core.status == Status::Handshaking
+    }
+
+    /// True once the handshake completed and the connection has not failed.
+    pub fn is_open(&self) -> bool {
+        self.core.status == Status::Open
+    }
+
+    /// True when the peer sent close_notify.
+    pub fn peer_closed(&self) -> bool {
+        self.core.peer_closed
+    }
+
+    /// The error that killed the connection, if any.
+    pub fn error(&self) -> Option<&Error> {
+        match &self.core.status {
+            Status::Failed(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Our role.
+    pub fn side(&self) -> Sender {
+        self.core.side
+    }
+}
+
+enum RecordOutcome {
+    Fatal(Fatal),
+    Received(AlertDescription),
+}
+
+impl From<Fatal> for RecordOutcome {
+    fn from(f: Fatal) -> Self {
+        RecordOutcome::Fatal(f)
+    }
+}

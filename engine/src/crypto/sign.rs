@@ -1,0 +1,196 @@
+//! Server signing keys and TLS 1.2 signature schemes (RFC 5246 §7.4.1.4.1, RFC 8446 §4.2.3
+//! code points, which TLS 1.2 stacks use for RSA-PSS).
+
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{self, EcdsaKeyPair, KeyPair, RsaKeyPair};
+
+use super::suites::AuthKind;
+
+/// A signature scheme code point.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SignatureScheme(pub u16);
+
+impl SignatureScheme {
+    /// `rsa_pkcs1_sha256`
+    pub const RSA_PKCS1_SHA256: Self = Self(0x0401);
+    /// `rsa_pkcs1_sha384`
+    pub const RSA_PKCS1_SHA384: Self = Self(0x0501);
+    /// `rsa_pkcs1_sha512`
+    pub const RSA_PKCS1_SHA512: Self = Self(0x0601);
+    /// `ecdsa_secp256r1_sha256` (in TLS 1.2: ECDSA with SHA-256 on any curve)
+    pub const ECDSA_SHA256: Self = Self(0x0403);
+    /// `ecdsa_secp384r1_sha384` (in TLS 1.2: ECDSA with SHA-384 on any curve)
+    pub const ECDSA_SHA384: Self = Self(0x0503);
+    /// `rsa_pss_rsae_sha256`
+    pub const RSA_PSS_RSAE_SHA256: Self = Self(0x0804);
+    /// `rsa_pss_rsae_sha384`
+    pub const RSA_PSS_RSAE_SHA384: Self = Self(0x0805);
+    /// `rsa_pss_rsae_sha512`
+    pub const RSA_PSS_RSAE_SHA512: Self = Self(0x0806);
+
+    /// What a client offers by default, in preference order.
+    pub const CLIENT_DEFAULT: [Self; 8] = [
+        Self::ECDSA_SHA256,
+        Self::ECDSA_SHA384,
+        Self::RSA_PSS_RSAE_SHA256,
+        Self::RSA_PSS_RSAE_SHA384,
+        Self::RSA_PSS_RSAE_SHA512,
+        Self::RSA_PKCS1_SHA256,
+        Self::RSA_PKCS1_SHA384,
+        Self::RSA_PKCS1_SHA512,
+    ];
+
+    /// The key type the scheme signs with, if it is one we support.
+    pub fn auth_kind(self) -> Option<AuthKind> {
+        match self.0 {
+            0x0403 | 0x0503 => Some(AuthKind::Ecdsa),
+            0x0401 | 0x0501 | 0x0601 | 0x0804 | 0x0805 | 0x0806 => Some(AuthKind::Rsa),
+            _ => None,
+        }
+    }
+
+    /// RFC name.
+    pub fn name(self) -> &'static str {
+        match self.0 {
+            0x0401 => "rsa_pkcs1_sha256",
+            0x0501 => "rsa_pkcs1_sha384",
+            0x0601 => "rsa_pkcs1_sha512",
+            0x0403 => "ecdsa_secp256r1_sha256",
+            0x0503 => "ecdsa_secp384r1_sha384",
+            0x0804 => "rsa_pss_rsae_sha256",
+            0x0805 => "rsa_pss_rsae_sha384",
+            0x0806 => "rsa_pss_rsae_sha512",
+            _ => "unknown",
+        }
+    }
+}
+
+/// Why a key could not be loaded or used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeyError {
+    /// Not a PKCS#8 / SEC1 / PKCS#1 key of a supported type.
+    Unsupported(String),
+    /// The signing operation failed.
+    SignFailed,
+}
+
+impl core::fmt::Display for KeyError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            KeyError::Unsupported(why) => write!(f, "unsupported private key: {why}"),
+            KeyError::SignFailed => f.write_str("signing failed"),
+        }
+    }
+}
+
+impl std::error::Error for KeyError {}
+
+enum KeyInner {
+    Ecdsa { key: EcdsaKeyPair, scheme: SignatureScheme },
+    Rsa(RsaKeyPair),
+}
+
+/// A server's private key, able to sign ServerKeyExchange parameters.
+pub struct SigningKey {
+    inner: KeyInner,
+}
+
+impl core::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SigningKey").field("auth", &self.auth_kind()).finish_non_exhaustive()
+    }
+}
+
+impl SigningKey {
+    /// Loads a DER private key: PKCS#8 (ECDSA P-256/P-384 or RSA), SEC1 EC, or PKCS#1 RSA.
+    pub fn from_der(der: &[u8]) -> Result<Self, KeyError> {
+        let ec = [
+            (&signature::ECDSA_P256_SHA256_ASN1_SIGNING, SignatureScheme::ECDSA_SHA256),
+            (&signature::ECDSA_P384_SHA384_ASN1_SIGNING, SignatureScheme::ECDSA_SHA384),
+        ];
+        for (alg, scheme) in ec {
+            if let Ok(key) = EcdsaKeyPair::from_private_key_der(alg, der) {
+                return Ok(Self { inner: KeyInner::Ecdsa { key, scheme } });
+            }
+        }
+        if let Ok(key) = RsaKeyPair::from_pkcs8(der).or_else(|_| RsaKeyPair::from_der(der)) {
+            if key.public_modulus_len() < 256 {
+                return Err(KeyError::Unsupported("RSA keys below 2048 bits are refused".into()));
+            }
+            return Ok(Self { inner: KeyInner::Rsa(key) });
+        }
+        Err(KeyError::Unsupported(
+            "expected an ECDSA P-256/P-384 or RSA (≥ 2048 bit) key in PKCS#8, SEC1 or PKCS#1 DER".into(),
+        ))
+    }
+
+    /// Which suites this key can authenticate.
+    pub fn auth_kind(&self) -> AuthKind {
+        match self.inner {
+            KeyInner::Ecdsa { .. } => AuthKind::Ecdsa,
+            KeyInner::Rsa(_) => AuthKind::Rsa,
+        }
+    }
+
+    /// Schemes this key can produce, in our preference order.
+    pub fn schemes(&self) -> &'static [SignatureScheme] {
+        match &self.inner {
+            KeyInner::Ecdsa { scheme, .. } if *scheme == SignatureScheme::ECDSA_SHA256 => {
+                &[SignatureScheme::ECDSA_SHA256]
+            }
+            KeyInner::Ecdsa { .. } => &[SignatureScheme::ECDSA_SHA384],
+            KeyInner::Rsa(_) => &[
+                SignatureScheme::RSA_PSS_RSAE_SHA256,
+                SignatureScheme::RSA_PSS_RSAE_SHA384,
+                SignatureScheme::RSA_PSS_RSAE_SHA512,
+                SignatureScheme::RSA_PKCS1_SHA256,
+                SignatureScheme::RSA_PKCS1_SHA384,
+                SignatureScheme::RSA_PKCS1_SHA512,
+            ],
+        }
+    }
+
+    /// The first of our schemes the peer offered (RFC 5246 §7.4.1.4.1), or `None`.
+    pub fn choose_scheme(&self, offered: impl Fn(SignatureScheme) -> bool) -> Option<SignatureScheme> {
+        self.schemes().iter().copied().find(|s| offered(*s))
+    }
+
+    /// Public key bytes (for tests and fingerprints).
+    pub fn public_key(&self) -> &[u8] {
+        match &self.inner {
+            KeyInner::Ecdsa { key, .. } => key.public_key().as_ref(),
+            KeyInner::Rsa(key) => key.public_key().as_ref(),
+        }
+    }
+
+    /// Signs `message` with `scheme` into `out` (appended).
+    pub fn sign(&self, scheme: SignatureScheme, message: &[u8], out: &mut Vec<u8>) -> Result<(), KeyError> {
+        // aws-lc ignores the rng argument for ECDSA (its own DRBG makes the nonce) and uses it
+        // only for the PSS salt; PKCS#1 v1.5 is deterministic.
+        let rng = SystemRandom::new();
+        match &self.inner {
+            KeyInner::Ecdsa { key, scheme: ours } => {
+                if *ours != scheme {
+                    return Err(KeyError::SignFailed);
+                }
+                let sig = key.sign(&rng, message).map_err(|_| KeyError::SignFailed)?;
+                out.extend_from_slice(sig.as_ref());
+            }
+            KeyInner::Rsa(key) => {
+                let padding: &'static dyn signature::RsaEncoding = match scheme {
+                    SignatureScheme::RSA_PKCS1_SHA256 => &signature::RSA_PKCS1_SHA256,
+                    SignatureScheme::RSA_PKCS1_SHA384 => &signature::RSA_PKCS1_SHA384,
+                    SignatureScheme::RSA_PKCS1_SHA512 => &signature::RSA_PKCS1_SHA512,
+                    SignatureScheme::RSA_PSS_RSAE_SHA256 => &signature::RSA_PSS_SHA256,
+                    SignatureScheme::RSA_PSS_RSAE_SHA384 => &signature::RSA_PSS_SHA384,
+                    SignatureScheme::RSA_PSS_RSAE_SHA512 => &signature::RSA_PSS_SHA512,
+                    _ => return Err(KeyError::SignFailed),
+                };
+                let start = out.len();
+                out.resize(start + key.public_modulus_len(), 0);
+                key.sign(padding, &rng, message, &mut out[start..]).map_err(|_| KeyError::SignFailed)?;
+            }
+        }
+        Ok(())
+    }
+}

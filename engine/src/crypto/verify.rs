@@ -1,0 +1,152 @@
+//! Client-side checks of the server: its certificate chain and name (rustls-webpki with the
+//! aws-lc-rs backend) and its ServerKeyExchange signature (RFC 5246 §7.4.3).
+
+use pki_types::{CertificateDer, ServerName, TrustAnchor, UnixTime};
+use webpki::aws_lc_rs as algs;
+use webpki::{EndEntityCert, KeyUsage};
+
+use super::sign::SignatureScheme;
+use crate::codec::AlertDescription;
+
+/// Signature algorithms accepted inside certificate chains.
+static CHAIN_ALGS: &[&dyn pki_types::SignatureVerificationAlgorithm] = &[
+    algs::ECDSA_P256_SHA256,
+    algs::ECDSA_P256_SHA384,
+    algs::ECDSA_P384_SHA256,
+    algs::ECDSA_P384_SHA384,
+    algs::ECDSA_P521_SHA256,
+    algs::ECDSA_P521_SHA384,
+    algs::ECDSA_P521_SHA512,
+    algs::RSA_PKCS1_2048_8192_SHA256,
+    algs::RSA_PKCS1_2048_8192_SHA384,
+    algs::RSA_PKCS1_2048_8192_SHA512,
+    algs::RSA_PSS_2048_8192_SHA256_LEGACY_KEY,
+    algs::RSA_PSS_2048_8192_SHA384_LEGACY_KEY,
+    algs::RSA_PSS_2048_8192_SHA512_LEGACY_KEY,
+    algs::ED25519,
+];
+
+/// The webpki algorithms a TLS 1.2 signature scheme may stand for (the ECDSA code points name
+/// only the hash in TLS 1.2, so the key's curve decides).
+fn scheme_algs(scheme: SignatureScheme) -> &'static [&'static dyn pki_types::SignatureVerificationAlgorithm] {
+    match scheme {
+        SignatureScheme::ECDSA_SHA256 => &[algs::ECDSA_P256_SHA256, algs::ECDSA_P384_SHA256],
+        SignatureScheme::ECDSA_SHA384 => &[algs::ECDSA_P384_SHA384, algs::ECDSA_P256_SHA384],
+        SignatureScheme::RSA_PKCS1_SHA256 => &[algs::RSA_PKCS1_2048_8192_SHA256],
+        SignatureScheme::RSA_PKCS1_SHA384 => &[algs::RSA_PKCS1_2048_8192_SHA384],
+        SignatureScheme::RSA_PKCS1_SHA512 => &[algs::RSA_PKCS1_2048_8192_SHA512],
+        SignatureScheme::RSA_PSS_RSAE_SHA256 => &[algs::RSA_PSS_2048_8192_SHA256_LEGACY_KEY],
+        SignatureScheme::RSA_PSS_RSAE_SHA384 => &[algs::RSA_PSS_2048_8192_SHA384_LEGACY_KEY],
+        SignatureScheme::RSA_PSS_RSAE_SHA512 => &[algs::RSA_PSS_2048_8192_SHA512_LEGACY_KEY],
+        _ => &[],
+    }
+}
+
+/// Trust anchors a client verifies servers against.
+#[derive(Debug, Default, Clone)]
+pub struct RootStore {
+    anchors: Vec<TrustAnchor<'static>>,
+}
+
+impl RootStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a DER CA certificate as a trust anchor.
+    pub fn add_der(&mut self, der: &[u8]) -> Result<(), webpki::Error> {
+        let cert = CertificateDer::from(der);
+        let anchor = webpki::anchor_from_trusted_cert(&cert)?.to_owned();
+        self.anchors.push(anchor);
+        Ok(())
+    }
+
+    /// Number of anchors.
+    pub fn len(&self) -> usize {
+        self.anchors.len()
+    }
+
+    /// True when no anchor was added.
+    pub fn is_empty(&self) -> bool {
+        self.anchors.is_empty()
+    }
+}
+
+/// Maps a webpki verdict to the alert RFC 5246 §7.2.2 asks for.
+fn alert_for(err: &webpki::Error) -> AlertDescription {
+    use webpki::Error as E;
+    match err {
+        E::UnknownIssuer => AlertDescription::UnknownCa,
+        E::CertExpired { .. } | E::CertNotValidYet { .. } => AlertDescription::CertificateExpired,
+        E::CertRevoked => AlertDescription::CertificateRevoked,
+        E::BadDer | E::BadDerTime => AlertDescription::DecodeError,
+        E::UnsupportedSignatureAlgorithm
+        | E::UnsupportedSignatureAlgorithmContext(_)
+        | E::UnsupportedSignatureAlgorithmForPublicKey
+        | E::UnsupportedSignatureAlgorithmForPublicKeyContext(_) => AlertDescription::UnsupportedCertificate,
+        _ => AlertDescription::BadCertificate,
+    }
+}
+
+/// A failed server check: the alert to send and a human reason.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifyFailure {
+    /// Alert to send.
+    pub alert: AlertDescription,
+    /// What went wrong, for logs.
+    pub reason: String,
+}
+
+/// Verifies the server's chain (leaf first) for TLS server authentication of `server_name`.
+pub fn verify_server_chain(
+    roots: &RootStore,
+    chain: &[&[u8]],
+    server_name: &str,
+    now_secs: u64,
+) -> Result<(), VerifyFailure> {
+    let fail = |e: webpki::Error| VerifyFailure { alert: alert_for(&e), reason: format!("{e:?}") };
+    let Some((leaf, rest)) = chain.split_first() else {
+        return Err(VerifyFailure {
+            alert: AlertDescription::BadCertificate,
+            reason: "empty certificate chain".into(),
+        });
+    };
+    let leaf_der = CertificateDer::from(*leaf);
+    let ee = EndEntityCert::try_from(&leaf_der).map_err(fail)?;
+    let intermediates: Vec<CertificateDer<'_>> = rest.iter().map(|c| CertificateDer::from(*c)).collect();
+    ee.verify_for_usage(
+        CHAIN_ALGS,
+        &roots.anchors,
+        &intermediates,
+        UnixTime::since_unix_epoch(core::time::Duration::from_secs(now_secs)),
+        KeyUsage::server_auth(),
+        None,
+        None,
+    )
+    .map_err(fail)?;
+    let name = ServerName::try_from(server_name).map_err(|_| VerifyFailure {
+        alert: AlertDescription::BadCertificate,
+        reason: format!("{server_name:?} is not a valid DNS name or IP address"),
+    })?;
+    ee.verify_is_valid_for_subject_name(&name).map_err(fail)?;
+    Ok(())
+}
+
+/// Verifies a ServerKeyExchange signature made by the leaf certificate's key.
+pub fn verify_signature(leaf: &[u8], scheme: SignatureScheme, message: &[u8], signature: &[u8]) -> Result<(), AlertDescription> {
+    let leaf_der = CertificateDer::from(leaf);
+    let ee = EndEntityCert::try_from(&leaf_der).map_err(|_| AlertDescription::BadCertificate)?;
+    for alg in scheme_algs(scheme) {
+        match ee.verify_signature(*alg, message, signature) {
+            Ok(()) => return Ok(()),
+            Err(
+                webpki::Error::UnsupportedSignatureAlgorithmForPublicKey
+                | webpki::Error::UnsupportedSignatureAlgorithmForPublicKeyContext(_),
+            ) => continue,
+            Err(_) => return Err(AlertDescription::DecryptError),
+        }
+    }
+    // The scheme does not fit the certificate's key at all (RFC 5246 §7.4.3).
+    Err(AlertDescription::IllegalParameter)
+}

@@ -1,0 +1,287 @@
+//! The handshake shapes of RFC 5246 §7.3 and RFC 5077 §3.1 as data, and the single place
+//! ([`Flow::expect`]) that decides which message may come next.
+//!
+//! Every shape begins `ClientHello, ServerHello`; the server picks the shape while answering
+//! the ClientHello and the client learns it from the ServerHello, so a flow starts on the
+//! common prefix and [`Flow::choose`] fixes the rest before anything diverges.
+
+use core::fmt;
+
+/// Who sends a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Sender {
+    /// The client.
+    Client,
+    /// The server.
+    Server,
+}
+
+/// A handshake-level message (ChangeCipherSpec is its own record type but sits in the flow).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Msg {
+    /// ClientHello (RFC 5246 §7.4.1.2).
+    ClientHello,
+    /// ServerHello (§7.4.1.3).
+    ServerHello,
+    /// Certificate (§7.4.2).
+    Certificate,
+    /// ServerKeyExchange (§7.4.3).
+    ServerKeyExchange,
+    /// ServerHelloDone (§7.4.5).
+    ServerHelloDone,
+    /// ClientKeyExchange (§7.4.7).
+    ClientKeyExchange,
+    /// NewSessionTicket (RFC 5077 §3.3).
+    NewSessionTicket,
+    /// ChangeCipherSpec (§7.1).
+    ChangeCipherSpec,
+    /// Finished (§7.4.9).
+    Finished,
+}
+
+impl fmt::Display for Msg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+/// One message of a shape.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Step {
+    /// Who sends it.
+    pub from: Sender,
+    /// What it is.
+    pub msg: Msg,
+}
+
+const fn c(msg: Msg) -> Step {
+    Step { from: Sender::Client, msg }
+}
+const fn s(msg: Msg) -> Step {
+    Step { from: Sender::Server, msg }
+}
+
+use Msg::*;
+
+const FULL: &[Step] = &[
+    c(ClientHello),
+    s(ServerHello),
+    s(Certificate),
+    s(ServerKeyExchange),
+    s(ServerHelloDone),
+    c(ClientKeyExchange),
+    c(ChangeCipherSpec),
+    c(Finished),
+    s(ChangeCipherSpec),
+    s(Finished),
+];
+
+const FULL_WITH_TICKET: &[Step] = &[
+    c(ClientHello),
+    s(ServerHello),
+    s(Certificate),
+    s(ServerKeyExchange),
+    s(ServerHelloDone),
+    c(ClientKeyExchange),
+    c(ChangeCipherSpec),
+    c(Finished),
+    s(NewSessionTicket),
+    s(ChangeCipherSpec),
+    s(Finished),
+];
+
+const RESUME: &[Step] = &[
+    c(ClientHello),
+    s(ServerHello),
+    s(ChangeCipherSpec),
+    s(Finished),
+    c(ChangeCipherSpec),
+    c(Finished),
+];
+
+const RESUME_TICKET_RENEWED: &[Step] = &[
+    c(ClientHello),
+    s(ServerHello),
+    s(NewSessionTicket),
+    s(ChangeCipherSpec),
+    s(Finished),
+    c(ChangeCipherSpec),
+    c(Finished),
+];
+
+/// A handshake shape: which messages, from whom, in what order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Shape {
+    /// Full handshake, no ticket issued (2 round trips).
+    Full,
+    /// Full handshake in which the server issues a ticket (RFC 5077 §3.1, figure 1).
+    FullWithTicket,
+    /// Abbreviated handshake resuming a session ID from the server's cache (§7.3, 1 RTT).
+    ResumeSessionId,
+    /// Abbreviated handshake resuming a ticket without issuing a new one (RFC 5077 §3.1 fig. 2).
+    ResumeTicket,
+    /// Abbreviated handshake resuming a ticket and renewing it (RFC 5077 §3.1 fig. 2 with
+    /// NewSessionTicket).
+    ResumeTicketRenewed,
+}
+
+impl Shape {
+    /// All shapes.
+    pub const ALL: [Shape; 5] = [
+        Shape::Full,
+        Shape::FullWithTicket,
+        Shape::ResumeSessionId,
+        Shape::ResumeTicket,
+        Shape::ResumeTicketRenewed,
+    ];
+
+    /// The message sequence.
+    pub const fn steps(self) -> &'static [Step] {
+        match self {
+            Shape::Full => FULL,
+            Shape::FullWithTicket => FULL_WITH_TICKET,
+            Shape::ResumeSessionId | Shape::ResumeTicket => RESUME,
+            Shape::ResumeTicketRenewed => RESUME_TICKET_RENEWED,
+        }
+    }
+
+    /// True for the abbreviated shapes.
+    pub const fn is_resumption(self) -> bool {
+        !matches!(self, Shape::Full | Shape::FullWithTicket)
+    }
+
+    /// Number of TLS round trips before the client may send application data: the number of
+    /// server flights (maximal runs of server messages) it waits for. In a full handshake it
+    /// waits for the server's Finished; in an abbreviated one it sends data with its own.
+    pub fn round_trips(self) -> usize {
+        let steps = self.steps();
+        steps
+            .iter()
+            .enumerate()
+            .filter(|(i, step)| {
+                step.from == Sender::Server && (*i == 0 || steps[*i - 1].from == Sender::Client)
+            })
+            .count()
+    }
+}
+
+/// Where a connection is in its handshake.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Flow {
+    shape: Shape,
+    chosen: bool,
+    pos: usize,
+}
+
+/// Index at which shapes start to differ: they share `ClientHello, ServerHello`.
+const COMMON_PREFIX: usize = 2;
+
+impl Default for Flow {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Flow {
+    /// A flow before the ClientHello.
+    pub const fn new() -> Self {
+        Self { shape: Shape::Full, chosen: false, pos: 0 }
+    }
+
+    /// Fixes the shape. Allowed only before the shapes diverge.
+    pub fn choose(&mut self, shape: Shape) -> bool {
+        if self.chosen || self.pos > COMMON_PREFIX {
+            return false;
+        }
+        self.shape = shape;
+        self.chosen = true;
+        true
+    }
+
+    /// The shape (meaningful once chosen).
+    pub fn shape(&self) -> Shape {
+        self.shape
+    }
+
+    /// True once the shape is fixed.
+    pub fn is_chosen(&self) -> bool {
+        self.chosen
+    }
+
+    /// The next step, if the handshake is not over.
+    pub fn next(&self) -> Option<Step> {
+        if self.pos >= COMMON_PREFIX && !self.chosen {
+            return None;
+        }
+        self.shape.steps().get(self.pos).copied()
+    }
+
+    /// Which message `me` must receive next, or why nothing may arrive now.
+    ///
+    /// This is the one place that decides what is allowed: every received handshake message
+    /// and ChangeCipherSpec is checked here first.
+    pub fn expect(&self, me: Sender) -> Option<Msg> {
+        match self.next() {
+            Some(step) if step.from != me => Some(step.msg),
+            _ => None,
+        }
+    }
+
+    /// True when it is `me`'s turn to send `msg`.
+    pub fn is_my_turn(&self, me: Sender, msg: Msg) -> bool {
+        self.next() == Some(Step { from: me, msg })
+    }
+
+    /// Marks the next step as done.
+    pub fn advance(&mut self) {
+        self.pos += 1;
+    }
+
+    /// True when every step has happened.
+    pub fn is_complete(&self) -> bool {
+        self.chosen && self.pos >= self.shape.steps().len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_match_the_rfc_figures() {
+        assert_eq!(Shape::Full.round_trips(), 2);
+        assert_eq!(Shape::FullWithTicket.round_trips(), 2);
+        assert_eq!(Shape::ResumeSessionId.round_trips(), 1);
+        assert_eq!(Shape::ResumeTicket.round_trips(), 1);
+        assert_eq!(Shape::ResumeTicketRenewed.round_trips(), 1);
+    }
+
+    #[test]
+    fn all_shapes_share_the_prefix() {
+        for shape in Shape::ALL {
+            assert_eq!(&shape.steps()[..COMMON_PREFIX], &FULL[..COMMON_PREFIX]);
+        }
+    }
+
+    #[test]
+    fn expect_walks_a_shape() {
+        for shape in Shape::ALL {
+            let mut flow = Flow::new();
+            for (i, step) in shape.steps().iter().enumerate() {
+                if i == COMMON_PREFIX - 1 {
+                    assert!(flow.choose(shape));
+                }
+                let receiver = match step.from {
+                    Sender::Client => Sender::Server,
+                    Sender::Server => Sender::Client,
+                };
+                assert_eq!(flow.expect(receiver), Some(step.msg));
+                assert_eq!(flow.expect(step.from), None);
+                assert!(flow.is_my_turn(step.from, step.msg));
+                flow.advance();
+            }
+            assert!(flow.is_complete());
+            assert!(!flow.choose(Shape::Full));
+        }
+    }
+}

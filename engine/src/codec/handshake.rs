@@ -651,3 +651,676 @@ pub fn parse_change_cipher_spec(payload: &[u8]) -> Result<(), AlertDescription> 
         _ => Err(DECODE),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::{ExtensionType, ProtocolNameList, RecordHeader, RECORD_HEADER_LEN};
+
+    const CAPS: &str = "/work/shared/vectors/illustrated-tls12/caps/";
+
+    fn cap(name: &str) -> Vec<u8> {
+        std::fs::read(format!("{CAPS}{name}")).unwrap()
+    }
+
+    /// Strips the record header of a capture and returns (type, body, whole
+    /// handshake message) of its single handshake message.
+    fn message(name: &str) -> (HandshakeType, Vec<u8>, Vec<u8>) {
+        let rec = cap(name);
+        let h = RecordHeader::parse(&rec).unwrap();
+        let payload = &rec[RECORD_HEADER_LEN..];
+        assert_eq!(payload.len(), usize::from(h.length));
+        let (typ, body, used) = split_message(payload).unwrap();
+        assert_eq!(used, payload.len());
+        (typ, body.to_vec(), payload.to_vec())
+    }
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    fn encoded(f: impl FnOnce(&mut Vec<u8>) -> Result<(), EncodeError>) -> Vec<u8> {
+        let mut out = Vec::new();
+        f(&mut out).unwrap();
+        out
+    }
+
+    fn body_of(msg: &[u8]) -> &[u8] {
+        let (_, body, used) = split_message(msg).unwrap();
+        assert_eq!(used, msg.len());
+        body
+    }
+
+    // ---- framing ----
+
+    #[test]
+    fn handshake_header_and_split() {
+        let h = HandshakeHeader {
+            typ: HandshakeType::Finished,
+            length: 12,
+        };
+        assert_eq!(h.encode(), Ok([20, 0, 0, 12]));
+        assert_eq!(HandshakeHeader::parse(&[20, 0, 0, 12]), Some(h));
+        assert_eq!(HandshakeHeader::parse(&[20, 0, 0]), None);
+        let too_big = HandshakeHeader {
+            length: 1 << 24,
+            ..h
+        };
+        assert!(too_big.encode().is_err());
+        for v in 0..=255u8 {
+            assert_eq!(HandshakeType::from_u8(v).to_u8(), v);
+        }
+
+        let mut buf = vec![14, 0, 0, 0, 20, 0, 0, 2, 0xaa];
+        assert_eq!(split_message(&buf), Some((HandshakeType::ServerHelloDone, &[][..], 4)));
+        assert_eq!(split_message(&buf[4..]), None);
+        buf.push(0xbb);
+        assert_eq!(
+            split_message(&buf[4..]),
+            Some((HandshakeType::Finished, &[0xaa, 0xbb][..], 6))
+        );
+        assert_eq!(split_message(&[1, 0xff, 0xff, 0xff]), None);
+        assert_eq!(split_message(&[]), None);
+    }
+
+    #[test]
+    fn change_cipher_spec() {
+        let rec = cap("clientccs");
+        assert_eq!(parse_change_cipher_spec(&rec[RECORD_HEADER_LEN..]), Ok(()));
+        assert_eq!(parse_change_cipher_spec(&CHANGE_CIPHER_SPEC_PAYLOAD), Ok(()));
+        assert_eq!(
+            parse_change_cipher_spec(&[2]),
+            Err(AlertDescription::IllegalParameter)
+        );
+        assert_eq!(parse_change_cipher_spec(&[]), Err(DECODE));
+        assert_eq!(parse_change_cipher_spec(&[1, 1]), Err(DECODE));
+    }
+
+    // ---- test vectors from "The Illustrated TLS 1.2 Connection" ----
+
+    #[test]
+    fn vector_client_hello() {
+        let (typ, body, _) = message("clienthello");
+        assert_eq!(typ, HandshakeType::ClientHello);
+        let ch = ClientHello::parse(&body).unwrap();
+        assert_eq!(ch.client_version, 0x0303);
+        let expected_random: Vec<u8> = (0..32).collect();
+        assert_eq!(&ch.random[..], &expected_random[..]);
+        assert_eq!(ch.session_id, &[][..]);
+        let suites: Vec<u16> = ch.cipher_suites.iter().collect();
+        assert_eq!(suites.len(), 16);
+        assert_eq!(&suites[..3], &[0xcca8, 0xcca9, 0xc02f]);
+        assert_eq!(suites[15], 0x000a);
+        assert!(ch.cipher_suites.contains(0xc013));
+        assert_eq!(ch.compression_methods, &[0][..]);
+        let e = &ch.extensions;
+        assert_eq!(e.server_name, Some(&b"example.ulfheim.net"[..]));
+        assert_eq!(
+            e.supported_groups,
+            Some(U16List::from_values(&[0x001d, 0x0017, 0x0018, 0x0019]))
+        );
+        assert_eq!(e.ec_point_formats, Some(&[0][..]));
+        assert_eq!(
+            e.signature_algorithms,
+            Some(U16List::from_values(&[
+                0x0401, 0x0403, 0x0501, 0x0503, 0x0601, 0x0603, 0x0201, 0x0203
+            ]))
+        );
+        assert_eq!(e.renegotiation_info, Some(&[][..]));
+        // This capture carries status_request and signed_certificate_timestamp
+        // (ignored) and, per the vectors' own notes, *no* extended_master_secret.
+        assert!(!e.extended_master_secret);
+        assert_eq!(e.alpn, None);
+        assert_eq!(e.session_ticket, None);
+        assert!(!e.supported_versions_offers_tls13);
+    }
+
+    #[test]
+    fn vector_server_hello() {
+        let (typ, body, msg) = message("serverhello");
+        assert_eq!(typ, HandshakeType::ServerHello);
+        let sh = ServerHello::parse(&body).unwrap();
+        assert_eq!(sh.server_version, 0x0303);
+        let expected_random: Vec<u8> = (0x70..0x90).collect();
+        assert_eq!(&sh.random[..], &expected_random[..]);
+        assert_eq!(sh.session_id, &[][..]);
+        assert_eq!(sh.cipher_suite, 0xc013);
+        assert_eq!(sh.compression_method, 0);
+        assert_eq!(
+            sh.extensions,
+            ServerExtensions {
+                renegotiation_info: Some(&[]),
+                ..Default::default()
+            }
+        );
+        assert_eq!(encoded(|o| sh.encode(o)), msg);
+    }
+
+    #[test]
+    fn vector_certificate() {
+        let (typ, body, msg) = message("servercert");
+        assert_eq!(typ, HandshakeType::Certificate);
+        let c = Certificate::parse(&body).unwrap();
+        assert_eq!(c.count(), 1);
+        let certs: Vec<&[u8]> = c.iter().collect();
+        assert_eq!(certs.len(), 1);
+        assert_eq!(certs[0].len(), 0x325);
+        assert_eq!(&certs[0][..4], &[0x30, 0x82, 0x03, 0x21]);
+        assert_eq!(encoded(|o| c.encode(o)), msg);
+        assert_eq!(encoded(|o| encode_certificate(&certs, o)), msg);
+    }
+
+    #[test]
+    fn vector_server_key_exchange() {
+        let (typ, body, msg) = message("serverkeyexchange");
+        assert_eq!(typ, HandshakeType::ServerKeyExchange);
+        let ske = ServerKeyExchange::parse(&body).unwrap();
+        assert_eq!(ske.params.named_group, 0x001d);
+        assert_eq!(
+            ske.params.public,
+            &hex("9fd7ad6dcff4298dd3f96d5b1b2af910a0535b1488d7f8fabb349a982880b615")[..]
+        );
+        assert_eq!(ske.params_raw, &body[..36]);
+        assert_eq!(
+            encoded(|o| encode_ecdh_params(0x001d, ske.params.public, o)),
+            ske.params_raw
+        );
+        assert_eq!(ske.signature.scheme, 0x0401);
+        assert_eq!(ske.signature.signature.len(), 256);
+        assert_eq!(&ske.signature.signature[..2], &[0x04, 0x02]);
+        assert_eq!(encoded(|o| ske.encode(o)), msg);
+    }
+
+    #[test]
+    fn vector_server_hello_done_and_client_key_exchange() {
+        let (typ, body, msg) = message("serverhellodone");
+        assert_eq!(typ, HandshakeType::ServerHelloDone);
+        let d = ServerHelloDone::parse(&body).unwrap();
+        assert_eq!(encoded(|o| d.encode(o)), msg);
+
+        let (typ, body, msg) = message("clientkeyexchange");
+        assert_eq!(typ, HandshakeType::ClientKeyExchange);
+        let cke = ClientKeyExchange::parse(&body).unwrap();
+        assert_eq!(
+            cke.public,
+            &hex("358072d6365880d1aeea329adf9121383851ed21a28e3b75e965d0d2cd166254")[..]
+        );
+        assert_eq!(encoded(|o| cke.encode(o)), msg);
+    }
+
+    #[test]
+    fn vector_finished() {
+        // Decrypted client Finished (no trailing MAC in this capture).
+        let plain = cap("clientfinishedplain");
+        let (typ, body, used) = split_message(&plain).unwrap();
+        assert_eq!((typ, used), (HandshakeType::Finished, 16));
+        let f = Finished::parse(body).unwrap();
+        assert_eq!(&f.verify_data[..], &hex("cf919626f1360c536aaad73a")[..]);
+        assert_eq!(encoded(|o| f.encode(o)), plain);
+        // Server Finished plaintext is followed by the CBC MAC/padding.
+        let plain = cap("serverfinishedplain");
+        let (_, body, _) = split_message(&plain).unwrap();
+        let f = Finished::parse(body).unwrap();
+        assert_eq!(&f.verify_data[..], &hex("844d3c10746dd722f92f0c7e")[..]);
+    }
+
+    #[test]
+    fn vector_transcript_splits_and_parses() {
+        let json = std::fs::read_to_string(
+            "/work/shared/vectors/illustrated-tls12/derived.json",
+        )
+        .unwrap();
+        let key = "\"transcript_for_server_finished\": \"";
+        let start = json.find(key).unwrap() + key.len();
+        let end = start + json[start..].find('"').unwrap();
+        let transcript = hex(&json[start..end]);
+        let mut rest = &transcript[..];
+        let mut types = Vec::new();
+        while let Some((typ, body, used)) = split_message(rest) {
+            match typ {
+                HandshakeType::ClientHello => ClientHello::parse(body).map(|_| ()).unwrap(),
+                HandshakeType::ServerHello => ServerHello::parse(body).map(|_| ()).unwrap(),
+                HandshakeType::Certificate => Certificate::parse(body).map(|_| ()).unwrap(),
+                HandshakeType::ServerKeyExchange => {
+                    ServerKeyExchange::parse(body).map(|_| ()).unwrap()
+                }
+                HandshakeType::ServerHelloDone => ServerHelloDone::parse(body).map(|_| ()).unwrap(),
+                HandshakeType::ClientKeyExchange => {
+                    ClientKeyExchange::parse(body).map(|_| ()).unwrap()
+                }
+                HandshakeType::Finished => Finished::parse(body).map(|_| ()).unwrap(),
+                other => panic!("unexpected {other:?}"),
+            }
+            types.push(typ);
+            rest = &rest[used..];
+        }
+        assert!(rest.is_empty());
+        assert_eq!(types.len(), 7);
+    }
+
+    // ---- round trips ----
+
+    const NAMES: [&[u8]; 2] = [b"h2", b"http/1.1"];
+
+    fn sample_client_hello() -> ClientHello<'static> {
+        ClientHello {
+            client_version: 0x0303,
+            random: &[0x42; 32],
+            session_id: &[7; 32],
+            cipher_suites: U16List::from_values(&[0xc02f, 0xc030, 0x00ff]),
+            compression_methods: &[0],
+            extensions: ClientExtensions {
+                server_name: Some(b"example.com"),
+                supported_groups: Some(U16List::from_values(&[0x001d, 0x0017])),
+                ec_point_formats: Some(&[0]),
+                signature_algorithms: Some(U16List::from_values(&[0x0804, 0x0403])),
+                alpn: ProtocolNameList::from_names(&NAMES),
+                extended_master_secret: true,
+                session_ticket: Some(&[]),
+                renegotiation_info: Some(&[]),
+                supported_versions_offers_tls13: false,
+            },
+        }
+    }
+
+    fn sample_client_hello_bytes() -> Vec<u8> {
+        encoded(|o| sample_client_hello().encode(o))
+    }
+
+    #[test]
+    fn client_hello_round_trip() {
+        let msg = sample_client_hello_bytes();
+        let parsed = ClientHello::parse(body_of(&msg)).unwrap();
+        assert_eq!(parsed, sample_client_hello());
+        // Re-encoding the parsed (wire-backed) form is byte-identical.
+        assert_eq!(encoded(|o| parsed.encode(o)), msg);
+
+        // No extensions at all: the block is omitted, and parses back.
+        let bare = ClientHello {
+            extensions: ClientExtensions::default(),
+            session_id: &[],
+            ..sample_client_hello()
+        };
+        let msg = encoded(|o| bare.encode(o));
+        assert_eq!(msg.len(), 4 + 2 + 32 + 1 + 2 + 6 + 2);
+        assert_eq!(ClientHello::parse(body_of(&msg)), Ok(bare));
+        // An explicitly empty extensions block is accepted too.
+        let mut with_empty = msg.clone();
+        with_empty.extend_from_slice(&[0, 0]);
+        with_empty[3] += 2;
+        assert_eq!(ClientHello::parse(body_of(&with_empty)), Ok(bare));
+    }
+
+    #[test]
+    fn client_hello_encode_rejects_out_of_range() {
+        let mut out = vec![9];
+        let bad = [
+            ClientHello {
+                session_id: &[0; 33],
+                ..sample_client_hello()
+            },
+            ClientHello {
+                cipher_suites: U16List::from_values(&[]),
+                ..sample_client_hello()
+            },
+            ClientHello {
+                compression_methods: &[],
+                ..sample_client_hello()
+            },
+        ];
+        for ch in bad {
+            assert!(ch.encode(&mut out).is_err());
+            assert_eq!(out, [9]);
+        }
+    }
+
+    #[test]
+    fn server_hello_round_trip() {
+        let sh = ServerHello {
+            server_version: 0x0303,
+            random: &[1; 32],
+            session_id: &[2; 16],
+            cipher_suite: 0xc02f,
+            compression_method: 0,
+            extensions: ServerExtensions {
+                server_name_ack: true,
+                ec_point_formats: Some(&[0]),
+                alpn: Some(b"h2"),
+                extended_master_secret: true,
+                session_ticket_ack: true,
+                renegotiation_info: Some(&[]),
+            },
+        };
+        let msg = encoded(|o| sh.encode(o));
+        assert_eq!(ServerHello::parse(body_of(&msg)), Ok(sh));
+        let bare = ServerHello {
+            extensions: ServerExtensions::default(),
+            ..sh
+        };
+        let msg = encoded(|o| bare.encode(o));
+        assert_eq!(ServerHello::parse(body_of(&msg)), Ok(bare));
+        let mut out = Vec::new();
+        assert!(ServerHello {
+            session_id: &[0; 33],
+            ..sh
+        }
+        .encode(&mut out)
+        .is_err());
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn certificate_round_trip_and_errors() {
+        let certs: [&[u8]; 3] = [b"leaf", b"intermediate", b"x"];
+        let msg = encoded(|o| encode_certificate(&certs, o));
+        let c = Certificate::parse(body_of(&msg)).unwrap();
+        assert_eq!(c.count(), 3);
+        assert_eq!(c.iter().collect::<Vec<_>>(), certs);
+        assert_eq!(encoded(|o| c.encode(o)), msg);
+        let owned = vec![b"leaf".to_vec()];
+        let msg = encoded(|o| encode_certificate(&owned, o));
+        assert_eq!(Certificate::parse(body_of(&msg)).unwrap().count(), 1);
+
+        let empty: [&[u8]; 0] = [];
+        let msg = encoded(|o| encode_certificate(&empty, o));
+        assert_eq!(msg, [11, 0, 0, 3, 0, 0, 0]);
+        let c = Certificate::parse(body_of(&msg)).unwrap();
+        assert_eq!(c.count(), 0);
+        assert_eq!(c.iter().count(), 0);
+
+        let mut out = Vec::new();
+        assert!(encode_certificate(&[b"" as &[u8]], &mut out).is_err());
+        assert!(out.is_empty());
+        // Zero-length certificate, truncated entry, trailing byte.
+        assert_eq!(Certificate::parse(&[0, 0, 3, 0, 0, 0]), Err(DECODE));
+        assert_eq!(Certificate::parse(&[0, 0, 4, 0, 0, 2, 1]), Err(DECODE));
+        assert_eq!(Certificate::parse(&[0, 0, 4, 0, 0, 1, 1, 0]), Err(DECODE));
+        assert_eq!(Certificate::parse(&[0, 0]), Err(DECODE));
+    }
+
+    #[test]
+    fn server_key_exchange_round_trip_and_errors() {
+        let params_raw = encoded(|o| encode_ecdh_params(0x0017, &[4; 65], o));
+        let ske = ServerKeyExchange {
+            params: ServerEcdhParams {
+                named_group: 0x0017,
+                public: &[4; 65],
+            },
+            params_raw: &params_raw,
+            signature: DigitallySigned {
+                scheme: 0x0403,
+                signature: &[9; 72],
+            },
+        };
+        let msg = encoded(|o| ske.encode(o));
+        assert_eq!(ServerKeyExchange::parse(body_of(&msg)), Ok(ske));
+
+        let mut body = body_of(&msg).to_vec();
+        body[0] = 1; // explicit_prime
+        assert_eq!(
+            ServerKeyExchange::parse(&body),
+            Err(AlertDescription::IllegalParameter)
+        );
+        let mut body = body_of(&msg).to_vec();
+        body.push(0);
+        assert_eq!(ServerKeyExchange::parse(&body), Err(DECODE));
+        // Empty point.
+        assert_eq!(
+            ServerKeyExchange::parse(&[3, 0, 0x1d, 0, 4, 1, 0, 0]),
+            Err(DECODE)
+        );
+        let mut out = Vec::new();
+        assert!(encode_ecdh_params(0x1d, &[], &mut out).is_err());
+        assert!(encode_ecdh_params(0x1d, &[0; 256], &mut out).is_err());
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn small_messages_round_trip_and_errors() {
+        let msg = encoded(|o| HelloRequest.encode(o));
+        assert_eq!(msg, [0, 0, 0, 0]);
+        assert_eq!(HelloRequest::parse(body_of(&msg)), Ok(HelloRequest));
+        assert_eq!(HelloRequest::parse(&[0]), Err(DECODE));
+        let msg = encoded(|o| ServerHelloDone.encode(o));
+        assert_eq!(msg, [14, 0, 0, 0]);
+        assert_eq!(ServerHelloDone::parse(&[0]), Err(DECODE));
+
+        let cke = ClientKeyExchange { public: &[5; 32] };
+        let msg = encoded(|o| cke.encode(o));
+        assert_eq!(ClientKeyExchange::parse(body_of(&msg)), Ok(cke));
+        assert_eq!(ClientKeyExchange::parse(&[0]), Err(DECODE));
+        assert_eq!(ClientKeyExchange::parse(&[1, 1, 1]), Err(DECODE));
+        assert_eq!(ClientKeyExchange::parse(&[]), Err(DECODE));
+
+        let fin = Finished {
+            verify_data: &[3; 12],
+        };
+        let msg = encoded(|o| fin.encode(o));
+        assert_eq!(Finished::parse(body_of(&msg)), Ok(fin));
+        assert_eq!(Finished::parse(&[0; 11]), Err(DECODE));
+        assert_eq!(Finished::parse(&[0; 13]), Err(DECODE));
+
+        let nst = NewSessionTicket {
+            lifetime_hint: 7200,
+            ticket: &[8; 100],
+        };
+        let msg = encoded(|o| nst.encode(o));
+        assert_eq!(NewSessionTicket::parse(body_of(&msg)), Ok(nst));
+        let empty = NewSessionTicket {
+            lifetime_hint: 0,
+            ticket: &[],
+        };
+        let msg = encoded(|o| empty.encode(o));
+        assert_eq!(NewSessionTicket::parse(body_of(&msg)), Ok(empty));
+        assert_eq!(NewSessionTicket::parse(&[0, 0, 0, 0, 0]), Err(DECODE));
+        assert_eq!(NewSessionTicket::parse(&[0, 0, 0, 0, 0, 0, 0]), Err(DECODE));
+        let mut out = Vec::new();
+        let huge = vec![0u8; 0x10000];
+        assert!(NewSessionTicket {
+            lifetime_hint: 0,
+            ticket: &huge
+        }
+        .encode(&mut out)
+        .is_err());
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn certificate_request_round_trip_and_errors() {
+        let cas = [0, 3, 1, 2, 3, 0, 1, 9];
+        let cr = CertificateRequest {
+            certificate_types: &[1, 64],
+            signature_algorithms: U16List::from_values(&[0x0401, 0x0403]),
+            certificate_authorities: &cas,
+        };
+        let msg = encoded(|o| cr.encode(o));
+        let parsed = CertificateRequest::parse(body_of(&msg)).unwrap();
+        assert_eq!(parsed, cr);
+        assert_eq!(parsed.authorities().collect::<Vec<_>>(), [&[1, 2, 3][..], &[9]]);
+        let no_cas = CertificateRequest {
+            certificate_authorities: &[],
+            ..cr
+        };
+        let msg = encoded(|o| no_cas.encode(o));
+        assert_eq!(CertificateRequest::parse(body_of(&msg)), Ok(no_cas));
+
+        let mut out = Vec::new();
+        let bad_cas = CertificateRequest {
+            certificate_authorities: &[0, 5, 1],
+            ..cr
+        };
+        assert!(bad_cas.encode(&mut out).is_err());
+        assert!(out.is_empty());
+        // Empty types, odd algorithms, zero-length DN.
+        assert_eq!(CertificateRequest::parse(&[0, 0, 2, 4, 1, 0, 0]), Err(DECODE));
+        assert_eq!(CertificateRequest::parse(&[1, 1, 0, 1, 4, 0, 0]), Err(DECODE));
+        assert_eq!(
+            CertificateRequest::parse(&[1, 1, 0, 2, 4, 1, 0, 2, 0, 0]),
+            Err(DECODE)
+        );
+        assert!(CertificateRequest::parse(&[1, 1, 0, 2, 4, 1, 0, 0]).is_ok());
+    }
+
+    // ---- ClientHello negative tests ----
+
+    /// Builds a ClientHello body by hand from parts so tests can break them.
+    fn raw_hello(session_id: &[u8], suites: &[u8], exts: Option<&[u8]>) -> Vec<u8> {
+        let mut b = vec![3, 3];
+        b.extend_from_slice(&[0; 32]);
+        b.push(session_id.len() as u8);
+        b.extend_from_slice(session_id);
+        b.extend_from_slice(&(suites.len() as u16).to_be_bytes());
+        b.extend_from_slice(suites);
+        b.extend_from_slice(&[1, 0]);
+        if let Some(e) = exts {
+            b.extend_from_slice(&(e.len() as u16).to_be_bytes());
+            b.extend_from_slice(e);
+        }
+        b
+    }
+
+    fn ext(typ: u16, body: &[u8]) -> Vec<u8> {
+        let mut v = typ.to_be_bytes().to_vec();
+        v.extend_from_slice(&(body.len() as u16).to_be_bytes());
+        v.extend_from_slice(body);
+        v
+    }
+
+    /// Every strict prefix fails, except the one ending right after the
+    /// compression methods: an absent extensions block is legal
+    /// (RFC 5246 §7.4.1.2) and must parse as "no extensions".
+    fn check_prefixes(body: &[u8], no_ext_len: usize) {
+        assert!(ClientHello::parse(body).is_ok());
+        for n in 0..body.len() {
+            let r = ClientHello::parse(&body[..n]);
+            if n == no_ext_len {
+                assert_eq!(r.map(|c| c.extensions), Ok(ClientExtensions::default()));
+            } else {
+                assert!(r.is_err(), "prefix {n}");
+            }
+        }
+    }
+
+    #[test]
+    fn client_hello_truncated_at_every_length() {
+        let msg = sample_client_hello_bytes();
+        // version + random + session_id<32> + 3 suites + 1 compression method
+        check_prefixes(body_of(&msg), 2 + 32 + 1 + 32 + 2 + 6 + 2);
+        for n in 0..msg.len() {
+            assert_eq!(split_message(&msg[..n]), None, "prefix {n}");
+        }
+        // Same for the real capture (empty session id, 16 suites).
+        let (_, body, _) = message("clienthello");
+        check_prefixes(&body, 2 + 32 + 1 + 2 + 32 + 2);
+    }
+
+    #[test]
+    fn client_hello_malformed() {
+        let suites = [0xc0, 0x2f];
+        assert!(ClientHello::parse(&raw_hello(&[], &suites, None)).is_ok());
+        assert!(ClientHello::parse(&raw_hello(&[0; 32], &suites, None)).is_ok());
+
+        // Trailing garbage, after extensions and with no extensions block.
+        let msg = sample_client_hello_bytes();
+        let mut body = body_of(&msg).to_vec();
+        body.push(0);
+        assert_eq!(ClientHello::parse(&body), Err(DECODE));
+        let mut b = raw_hello(&[], &suites, None);
+        b.push(0);
+        assert_eq!(ClientHello::parse(&b), Err(DECODE));
+        let mut b = raw_hello(&[], &suites, Some(&[]));
+        b.push(0);
+        assert_eq!(ClientHello::parse(&b), Err(DECODE));
+
+        // 33-byte session id.
+        assert_eq!(ClientHello::parse(&raw_hello(&[0; 33], &suites, None)), Err(DECODE));
+        // Empty and odd-length cipher suite lists.
+        assert_eq!(ClientHello::parse(&raw_hello(&[], &[], None)), Err(DECODE));
+        assert_eq!(ClientHello::parse(&raw_hello(&[], &[0xc0, 0x2f, 0], None)), Err(DECODE));
+        // Empty compression methods.
+        let mut b = raw_hello(&[], &suites, None);
+        let n = b.len();
+        b.truncate(n - 2);
+        b.push(0);
+        assert_eq!(ClientHello::parse(&b), Err(DECODE));
+        // Compression list without null is parsed; the caller decides.
+        let mut b = raw_hello(&[], &suites, None);
+        *b.last_mut().unwrap() = 1;
+        assert_eq!(ClientHello::parse(&b).unwrap().compression_methods, &[1][..]);
+
+        // Duplicate extension.
+        let mut e = ext(ExtensionType::EXTENDED_MASTER_SECRET, &[]);
+        e.extend(ext(ExtensionType::EXTENDED_MASTER_SECRET, &[]));
+        assert_eq!(
+            ClientHello::parse(&raw_hello(&[], &suites, Some(&e))),
+            Err(AlertDescription::IllegalParameter)
+        );
+        // EMS with a body.
+        let e = ext(ExtensionType::EXTENDED_MASTER_SECRET, &[0]);
+        assert_eq!(ClientHello::parse(&raw_hello(&[], &suites, Some(&e))), Err(DECODE));
+        // ALPN with an empty name.
+        let e = ext(ExtensionType::ALPN, &[0, 4, 2, b'h', b'2', 0]);
+        assert_eq!(ClientHello::parse(&raw_hello(&[], &suites, Some(&e))), Err(DECODE));
+        // Malformed SNI: empty body, bad inner length, trailing dot, NUL, two hosts.
+        for (body, want) in [
+            (&[][..], DECODE),
+            (&[0, 4, 0, 0, 2, b'a'][..], DECODE),
+            (&[0, 4, 0, 0, 1, b'a', 0][..], DECODE),
+            (&[0, 5, 0, 0, 2, b'a', b'.'][..], AlertDescription::IllegalParameter),
+            (&[0, 5, 0, 0, 2, b'a', 0][..], AlertDescription::IllegalParameter),
+            (
+                &[0, 8, 0, 0, 1, b'a', 0, 0, 1, b'b'][..],
+                AlertDescription::IllegalParameter,
+            ),
+        ] {
+            let e = ext(ExtensionType::SERVER_NAME, body);
+            assert_eq!(
+                ClientHello::parse(&raw_hello(&[], &suites, Some(&e))),
+                Err(want),
+                "{body:?}"
+            );
+        }
+        // Extensions vector length disagreeing with the remaining bytes.
+        let mut b = raw_hello(&[], &suites, Some(&ext(0x1234, &[])));
+        let n = b.len();
+        b[n - 5] += 1;
+        assert_eq!(ClientHello::parse(&b), Err(DECODE));
+    }
+
+    #[test]
+    fn client_hello_byte_flips_never_panic() {
+        let mut inputs = vec![sample_client_hello_bytes()];
+        inputs.push(message("clienthello").2);
+        for msg in inputs {
+            let body = body_of(&msg).to_vec();
+            let mut ok = 0usize;
+            for i in 0..body.len() {
+                for v in [0x00, 0x01, 0x20, 0x7f, 0x80, 0xff, body[i] ^ 0x01, body[i].wrapping_add(1)] {
+                    let mut m = body.clone();
+                    m[i] = v;
+                    if let Ok(ch) = ClientHello::parse(&m) {
+                        ok += 1;
+                        // Whatever parses must re-encode without panicking.
+                        let mut out = Vec::new();
+                        let _ = ch.encode(&mut out);
+                        let _ = ch.cipher_suites.iter().count();
+                        if let Some(a) = ch.extensions.alpn {
+                            let _ = a.iter().count();
+                        }
+                    }
+                    // Also as an arbitrary message of every other type.
+                    let _ = ServerHello::parse(&m);
+                    let _ = Certificate::parse(&m);
+                    let _ = ServerKeyExchange::parse(&m);
+                    let _ = CertificateRequest::parse(&m);
+                    let _ = NewSessionTicket::parse(&m);
+                    let _ = split_message(&m);
+                }
+            }
+            assert!(ok > 0);
+        }
+    }
+}

@@ -213,8 +213,14 @@ mod tests {
         assert_eq!(Alert::parse(&[1, 0]), Ok(w));
         assert_eq!(Alert::parse(&[]), Err(AlertDescription::DecodeError));
         assert_eq!(Alert::parse(&[2]), Err(AlertDescription::DecodeError));
-        assert_eq!(Alert::parse(&[2, 40, 0]), Err(AlertDescription::DecodeError));
-        assert_eq!(Alert::parse(&[3, 40]), Err(AlertDescription::IllegalParameter));
+        assert_eq!(
+            Alert::parse(&[2, 40, 0]),
+            Err(AlertDescription::DecodeError)
+        );
+        assert_eq!(
+            Alert::parse(&[3, 40]),
+            Err(AlertDescription::IllegalParameter)
+        );
         assert_eq!(
             Alert::parse(&[2, 200]).map(|a| a.description),
             Ok(AlertDescription::Unknown(200))

@@ -17,10 +17,10 @@
 use super::alert::AlertDescription;
 use super::lists::{ProtocolNameList, U16List};
 use super::reader::Reader;
+use super::record::ProtocolVersion;
 use super::writer::{
     put_u16, put_vec_u8, with_u16_len, with_u16_len_in, with_u8_len_in, EncodeError,
 };
-use super::record::ProtocolVersion;
 
 /// Extension type code points.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -215,8 +215,7 @@ impl<'a> ClientExtensions<'a> {
                 }
                 ExtensionType::SUPPORTED_VERSIONS => {
                     let versions = whole(data, |r| U16List::read_u8_prefixed(r, 2, 254))?;
-                    ext.supported_versions_offers_tls13 =
-                        versions.contains(ProtocolVersion::TLS13);
+                    ext.supported_versions_offers_tls13 = versions.contains(ProtocolVersion::TLS13);
                 }
                 _ => {}
             }
@@ -491,10 +490,20 @@ mod tests {
     #[test]
     fn client_simple_extension_rules() {
         assert_eq!(ClientExtensions::parse(&ext(23, &[0])), D);
-        assert!(ClientExtensions::parse(&ext(23, &[])).unwrap().extended_master_secret);
+        assert!(
+            ClientExtensions::parse(&ext(23, &[]))
+                .unwrap()
+                .extended_master_secret
+        );
         // ALPN with an empty name / empty list.
-        assert_eq!(ClientExtensions::parse(&ext(16, &[0, 3, 2, b'h', b'2'])).map(|e| e.alpn.is_some()), Ok(true));
-        assert_eq!(ClientExtensions::parse(&ext(16, &[0, 4, 2, b'h', b'2', 0])), D);
+        assert_eq!(
+            ClientExtensions::parse(&ext(16, &[0, 3, 2, b'h', b'2'])).map(|e| e.alpn.is_some()),
+            Ok(true)
+        );
+        assert_eq!(
+            ClientExtensions::parse(&ext(16, &[0, 4, 2, b'h', b'2', 0])),
+            D
+        );
         assert_eq!(ClientExtensions::parse(&ext(16, &[0, 0])), D);
         assert_eq!(ClientExtensions::parse(&ext(16, &[0, 1, 0])), D);
         // supported_groups: odd / empty.
@@ -508,7 +517,9 @@ mod tests {
         assert_eq!(ClientExtensions::parse(&ext(0xff01, &[])), D);
         assert_eq!(ClientExtensions::parse(&ext(0xff01, &[0, 0])), D);
         assert_eq!(
-            ClientExtensions::parse(&ext(0xff01, &[2, 1, 2])).unwrap().renegotiation_info,
+            ClientExtensions::parse(&ext(0xff01, &[2, 1, 2]))
+                .unwrap()
+                .renegotiation_info,
             Some(&[1, 2][..])
         );
         // supported_versions.
@@ -521,11 +532,15 @@ mod tests {
         assert_eq!(ClientExtensions::parse(&ext(43, &[0])), D);
         // Session ticket: raw, may be empty.
         assert_eq!(
-            ClientExtensions::parse(&ext(35, &[])).unwrap().session_ticket,
+            ClientExtensions::parse(&ext(35, &[]))
+                .unwrap()
+                .session_ticket,
             Some(&[][..])
         );
         // Unknown types ignored, but duplicates still detected.
-        assert!(ClientExtensions::parse(&ext(0x1234, &[1, 2, 3])).unwrap().is_empty());
+        assert!(ClientExtensions::parse(&ext(0x1234, &[1, 2, 3]))
+            .unwrap()
+            .is_empty());
         let mut dup = ext(0x1234, &[]);
         dup.extend(ext(0x1234, &[1]));
         assert_eq!(ClientExtensions::parse(&dup), I);
@@ -591,7 +606,10 @@ mod tests {
         assert_eq!(ServerExtensions::parse(&ext(35, &[1])), d);
         assert_eq!(ServerExtensions::parse(&ext(23, &[1])), d);
         // ALPN: exactly one name.
-        assert_eq!(ServerExtensions::parse(&ext(16, &[0, 6, 2, b'h', b'2', 2, b'h', b'3'])), d);
+        assert_eq!(
+            ServerExtensions::parse(&ext(16, &[0, 6, 2, b'h', b'2', 2, b'h', b'3'])),
+            d
+        );
         assert_eq!(ServerExtensions::parse(&ext(16, &[0, 1, 0])), d);
         let mut dup = ext(0, &[]);
         dup.extend(ext(0, &[]));

@@ -13,8 +13,8 @@ use super::extensions::{
 use super::lists::{validate_items, Items, U16List};
 use super::reader::Reader;
 use super::writer::{
-    put_u16, put_u32, put_u8, put_vec_u16, put_vec_u24, put_vec_u8, with_u16_len_in,
-    with_u24_len, EncodeError, U24_MAX,
+    put_u16, put_u32, put_u8, put_vec_u16, put_vec_u24, put_vec_u8, with_u16_len_in, with_u24_len,
+    EncodeError, U24_MAX,
 };
 
 const DECODE: AlertDescription = AlertDescription::DecodeError;
@@ -439,7 +439,9 @@ impl<'a> ServerKeyExchange<'a> {
         }
         let named_group = r.u16()?;
         let public = r.vec_u8(1, 0xff)?;
-        let params_raw = body.get(..body.len().saturating_sub(r.remaining())).ok_or(DECODE)?;
+        let params_raw = body
+            .get(..body.len().saturating_sub(r.remaining()))
+            .ok_or(DECODE)?;
         let signature = DigitallySigned::read(&mut r)?;
         r.finish()?;
         Ok(ServerKeyExchange {
@@ -715,7 +717,10 @@ mod tests {
         }
 
         let mut buf = vec![14, 0, 0, 0, 20, 0, 0, 2, 0xaa];
-        assert_eq!(split_message(&buf), Some((HandshakeType::ServerHelloDone, &[][..], 4)));
+        assert_eq!(
+            split_message(&buf),
+            Some((HandshakeType::ServerHelloDone, &[][..], 4))
+        );
         assert_eq!(split_message(&buf[4..]), None);
         buf.push(0xbb);
         assert_eq!(
@@ -730,7 +735,10 @@ mod tests {
     fn change_cipher_spec() {
         let rec = cap("clientccs");
         assert_eq!(parse_change_cipher_spec(&rec[RECORD_HEADER_LEN..]), Ok(()));
-        assert_eq!(parse_change_cipher_spec(&CHANGE_CIPHER_SPEC_PAYLOAD), Ok(()));
+        assert_eq!(
+            parse_change_cipher_spec(&CHANGE_CIPHER_SPEC_PAYLOAD),
+            Ok(())
+        );
         assert_eq!(
             parse_change_cipher_spec(&[2]),
             Err(AlertDescription::IllegalParameter)
@@ -869,10 +877,8 @@ mod tests {
 
     #[test]
     fn vector_transcript_splits_and_parses() {
-        let json = std::fs::read_to_string(
-            "/work/shared/vectors/illustrated-tls12/derived.json",
-        )
-        .unwrap();
+        let json =
+            std::fs::read_to_string("/work/shared/vectors/illustrated-tls12/derived.json").unwrap();
         let key = "\"transcript_for_server_finished\": \"";
         let start = json.find(key).unwrap() + key.len();
         let end = start + json[start..].find('"').unwrap();
@@ -1139,7 +1145,10 @@ mod tests {
         let msg = encoded(|o| cr.encode(o));
         let parsed = CertificateRequest::parse(body_of(&msg)).unwrap();
         assert_eq!(parsed, cr);
-        assert_eq!(parsed.authorities().collect::<Vec<_>>(), [&[1, 2, 3][..], &[9]]);
+        assert_eq!(
+            parsed.authorities().collect::<Vec<_>>(),
+            [&[1, 2, 3][..], &[9]]
+        );
         let no_cas = CertificateRequest {
             certificate_authorities: &[],
             ..cr
@@ -1155,8 +1164,14 @@ mod tests {
         assert!(bad_cas.encode(&mut out).is_err());
         assert!(out.is_empty());
         // Empty types, odd algorithms, zero-length DN.
-        assert_eq!(CertificateRequest::parse(&[0, 0, 2, 4, 1, 0, 0]), Err(DECODE));
-        assert_eq!(CertificateRequest::parse(&[1, 1, 0, 1, 4, 0, 0]), Err(DECODE));
+        assert_eq!(
+            CertificateRequest::parse(&[0, 0, 2, 4, 1, 0, 0]),
+            Err(DECODE)
+        );
+        assert_eq!(
+            CertificateRequest::parse(&[1, 1, 0, 1, 4, 0, 0]),
+            Err(DECODE)
+        );
         assert_eq!(
             CertificateRequest::parse(&[1, 1, 0, 2, 4, 1, 0, 2, 0, 0]),
             Err(DECODE)
@@ -1236,10 +1251,16 @@ mod tests {
         assert_eq!(ClientHello::parse(&b), Err(DECODE));
 
         // 33-byte session id.
-        assert_eq!(ClientHello::parse(&raw_hello(&[0; 33], &suites, None)), Err(DECODE));
+        assert_eq!(
+            ClientHello::parse(&raw_hello(&[0; 33], &suites, None)),
+            Err(DECODE)
+        );
         // Empty and odd-length cipher suite lists.
         assert_eq!(ClientHello::parse(&raw_hello(&[], &[], None)), Err(DECODE));
-        assert_eq!(ClientHello::parse(&raw_hello(&[], &[0xc0, 0x2f, 0], None)), Err(DECODE));
+        assert_eq!(
+            ClientHello::parse(&raw_hello(&[], &[0xc0, 0x2f, 0], None)),
+            Err(DECODE)
+        );
         // Empty compression methods.
         let mut b = raw_hello(&[], &suites, None);
         let n = b.len();
@@ -1249,7 +1270,10 @@ mod tests {
         // Compression list without null is parsed; the caller decides.
         let mut b = raw_hello(&[], &suites, None);
         *b.last_mut().unwrap() = 1;
-        assert_eq!(ClientHello::parse(&b).unwrap().compression_methods, &[1][..]);
+        assert_eq!(
+            ClientHello::parse(&b).unwrap().compression_methods,
+            &[1][..]
+        );
 
         // Duplicate extension.
         let mut e = ext(ExtensionType::EXTENDED_MASTER_SECRET, &[]);
@@ -1260,17 +1284,29 @@ mod tests {
         );
         // EMS with a body.
         let e = ext(ExtensionType::EXTENDED_MASTER_SECRET, &[0]);
-        assert_eq!(ClientHello::parse(&raw_hello(&[], &suites, Some(&e))), Err(DECODE));
+        assert_eq!(
+            ClientHello::parse(&raw_hello(&[], &suites, Some(&e))),
+            Err(DECODE)
+        );
         // ALPN with an empty name.
         let e = ext(ExtensionType::ALPN, &[0, 4, 2, b'h', b'2', 0]);
-        assert_eq!(ClientHello::parse(&raw_hello(&[], &suites, Some(&e))), Err(DECODE));
+        assert_eq!(
+            ClientHello::parse(&raw_hello(&[], &suites, Some(&e))),
+            Err(DECODE)
+        );
         // Malformed SNI: empty body, bad inner length, trailing dot, NUL, two hosts.
         for (body, want) in [
             (&[][..], DECODE),
             (&[0, 4, 0, 0, 2, b'a'][..], DECODE),
             (&[0, 4, 0, 0, 1, b'a', 0][..], DECODE),
-            (&[0, 5, 0, 0, 2, b'a', b'.'][..], AlertDescription::IllegalParameter),
-            (&[0, 5, 0, 0, 2, b'a', 0][..], AlertDescription::IllegalParameter),
+            (
+                &[0, 5, 0, 0, 2, b'a', b'.'][..],
+                AlertDescription::IllegalParameter,
+            ),
+            (
+                &[0, 5, 0, 0, 2, b'a', 0][..],
+                AlertDescription::IllegalParameter,
+            ),
             (
                 &[0, 8, 0, 0, 1, b'a', 0, 0, 1, b'b'][..],
                 AlertDescription::IllegalParameter,
@@ -1298,7 +1334,16 @@ mod tests {
             let body = body_of(&msg).to_vec();
             let mut ok = 0usize;
             for i in 0..body.len() {
-                for v in [0x00, 0x01, 0x20, 0x7f, 0x80, 0xff, body[i] ^ 0x01, body[i].wrapping_add(1)] {
+                for v in [
+                    0x00,
+                    0x01,
+                    0x20,
+                    0x7f,
+                    0x80,
+                    0xff,
+                    body[i] ^ 0x01,
+                    body[i].wrapping_add(1),
+                ] {
                     let mut m = body.clone();
                     m[i] = v;
                     if let Ok(ch) = ClientHello::parse(&m) {

@@ -35,13 +35,13 @@ pub use handshake::{
     encode_certificate, encode_ecdh_params, encode_handshake, parse_change_cipher_spec,
     split_message, Certificate, CertificateRequest, ClientHello, ClientKeyExchange,
     DigitallySigned, Finished, HandshakeHeader, HandshakeType, HelloRequest, NewSessionTicket,
-    ServerEcdhParams, ServerHello, ServerHelloDone, ServerKeyExchange,
-    CHANGE_CIPHER_SPEC_PAYLOAD, CURVE_TYPE_NAMED_CURVE, HANDSHAKE_HEADER_LEN, VERIFY_DATA_LEN,
+    ServerEcdhParams, ServerHello, ServerHelloDone, ServerKeyExchange, CHANGE_CIPHER_SPEC_PAYLOAD,
+    CURVE_TYPE_NAMED_CURVE, HANDSHAKE_HEADER_LEN, VERIFY_DATA_LEN,
 };
 pub use lists::{ProtocolNameList, U16List};
 pub use record::{
-    ContentType, ProtocolVersion, RecordHeader, MAX_CIPHERTEXT, MAX_CIPHERTEXT_AEAD,
-    MAX_PLAINTEXT, RECORD_HEADER_LEN,
+    ContentType, ProtocolVersion, RecordHeader, MAX_CIPHERTEXT, MAX_CIPHERTEXT_AEAD, MAX_PLAINTEXT,
+    RECORD_HEADER_LEN,
 };
 pub use writer::{
     put_u16, put_u24, put_u32, put_u8, with_u16_len, with_u24_len, with_u8_len, EncodeError,

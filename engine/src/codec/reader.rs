@@ -67,21 +67,13 @@ impl<'a> Reader<'a> {
     }
 
     /// `opaque x<min..max>` with a 2-byte length.
-    pub(crate) fn vec_u16(
-        &mut self,
-        min: usize,
-        max: usize,
-    ) -> Result<&'a [u8], AlertDescription> {
+    pub(crate) fn vec_u16(&mut self, min: usize, max: usize) -> Result<&'a [u8], AlertDescription> {
         let d = self.run(length_data(be_u16))?;
         in_range(d, min, max)
     }
 
     /// `opaque x<min..max>` with a 3-byte length.
-    pub(crate) fn vec_u24(
-        &mut self,
-        min: usize,
-        max: usize,
-    ) -> Result<&'a [u8], AlertDescription> {
+    pub(crate) fn vec_u24(&mut self, min: usize, max: usize) -> Result<&'a [u8], AlertDescription> {
         let d = self.run(length_data(be_u24))?;
         in_range(d, min, max)
     }
@@ -132,7 +124,10 @@ mod tests {
         assert_eq!(Reader::new(&[0]).vec_u8(1, 255), Err(DECODE));
         assert_eq!(Reader::new(&[0, 3, 1, 2, 3]).vec_u16(0, 2), Err(DECODE));
         assert_eq!(Reader::new(&[0, 0, 1, 7]).vec_u24(1, 1), Ok(&[7][..]));
-        assert_eq!(Reader::new(&[0xff, 0xff, 0xff]).vec_u24(0, usize::MAX), Err(DECODE));
+        assert_eq!(
+            Reader::new(&[0xff, 0xff, 0xff]).vec_u24(0, usize::MAX),
+            Err(DECODE)
+        );
         assert_eq!(Reader::new(&[1, 2]).array::<3>(), Err(DECODE));
         assert_eq!(Reader::new(&[1, 2, 3]).array::<3>(), Ok(&[1, 2, 3]));
         assert_eq!(Reader::new(&[1]).finish(), Err(DECODE));

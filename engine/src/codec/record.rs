@@ -157,13 +157,19 @@ mod tests {
             length: 0x4001,
             ..h
         };
-        assert_eq!(big.check_plaintext_len(), Err(AlertDescription::RecordOverflow));
+        assert_eq!(
+            big.check_plaintext_len(),
+            Err(AlertDescription::RecordOverflow)
+        );
         assert!(big.check_ciphertext_len().is_ok());
         let huge = RecordHeader {
             length: (MAX_CIPHERTEXT + 1) as u16,
             ..h
         };
-        assert_eq!(huge.check_ciphertext_len(), Err(AlertDescription::RecordOverflow));
+        assert_eq!(
+            huge.check_ciphertext_len(),
+            Err(AlertDescription::RecordOverflow)
+        );
     }
 
     #[test]

@@ -29,7 +29,8 @@ impl CertifiedKey {
         }
         let key = SigningKey::from_der(key_der)?;
         let mut certificate_message = Vec::new();
-        encode_certificate(&chain, &mut certificate_message);
+        encode_certificate(&chain, &mut certificate_message)
+            .map_err(|e| KeyError::Unsupported(format!("certificate chain cannot be encoded: {e}")))?;
         Ok(Self { chain, key, certificate_message })
     }
 

@@ -66,6 +66,11 @@ pub(crate) fn fatal(alert: AlertDescription, reason: &'static str) -> Fatal {
     Fatal::new(alert, reason)
 }
 
+/// An encoder refused our own message: a bug or an impossible configuration.
+pub(crate) fn encode_failed(e: crate::codec::EncodeError) -> Fatal {
+    Fatal::new(AlertDescription::InternalError, format!("cannot encode {}", e.field()))
+}
+
 impl From<AlertDescription> for Fatal {
     fn from(alert: AlertDescription) -> Self {
         Fatal::new(alert, "malformed message")

@@ -66,7 +66,7 @@ impl AeadKind {
 pub const TAG_LEN: usize = 16;
 
 /// A TLS 1.2 cipher suite: its code point, IANA name and the algorithms it fixes.
-#[derive(Debug, PartialEq, Eq, Hash)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct CipherSuite {
     /// IANA code point.
     pub id: u16,

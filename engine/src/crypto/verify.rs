@@ -26,18 +26,29 @@ static CHAIN_ALGS: &[&dyn pki_types::SignatureVerificationAlgorithm] = &[
     algs::ED25519,
 ];
 
+type Algs = &'static [&'static dyn pki_types::SignatureVerificationAlgorithm];
+
+static ECDSA_SHA256: Algs = &[algs::ECDSA_P256_SHA256, algs::ECDSA_P384_SHA256];
+static ECDSA_SHA384: Algs = &[algs::ECDSA_P384_SHA384, algs::ECDSA_P256_SHA384];
+static PKCS1_SHA256: Algs = &[algs::RSA_PKCS1_2048_8192_SHA256];
+static PKCS1_SHA384: Algs = &[algs::RSA_PKCS1_2048_8192_SHA384];
+static PKCS1_SHA512: Algs = &[algs::RSA_PKCS1_2048_8192_SHA512];
+static PSS_SHA256: Algs = &[algs::RSA_PSS_2048_8192_SHA256_LEGACY_KEY];
+static PSS_SHA384: Algs = &[algs::RSA_PSS_2048_8192_SHA384_LEGACY_KEY];
+static PSS_SHA512: Algs = &[algs::RSA_PSS_2048_8192_SHA512_LEGACY_KEY];
+
 /// The webpki algorithms a TLS 1.2 signature scheme may stand for (the ECDSA code points name
 /// only the hash in TLS 1.2, so the key's curve decides).
-fn scheme_algs(scheme: SignatureScheme) -> &'static [&'static dyn pki_types::SignatureVerificationAlgorithm] {
+fn scheme_algs(scheme: SignatureScheme) -> Algs {
     match scheme {
-        SignatureScheme::ECDSA_SHA256 => &[algs::ECDSA_P256_SHA256, algs::ECDSA_P384_SHA256],
-        SignatureScheme::ECDSA_SHA384 => &[algs::ECDSA_P384_SHA384, algs::ECDSA_P256_SHA384],
-        SignatureScheme::RSA_PKCS1_SHA256 => &[algs::RSA_PKCS1_2048_8192_SHA256],
-        SignatureScheme::RSA_PKCS1_SHA384 => &[algs::RSA_PKCS1_2048_8192_SHA384],
-        SignatureScheme::RSA_PKCS1_SHA512 => &[algs::RSA_PKCS1_2048_8192_SHA512],
-        SignatureScheme::RSA_PSS_RSAE_SHA256 => &[algs::RSA_PSS_2048_8192_SHA256_LEGACY_KEY],
-        SignatureScheme::RSA_PSS_RSAE_SHA384 => &[algs::RSA_PSS_2048_8192_SHA384_LEGACY_KEY],
-        SignatureScheme::RSA_PSS_RSAE_SHA512 => &[algs::RSA_PSS_2048_8192_SHA512_LEGACY_KEY],
+        SignatureScheme::ECDSA_SHA256 => ECDSA_SHA256,
+        SignatureScheme::ECDSA_SHA384 => ECDSA_SHA384,
+        SignatureScheme::RSA_PKCS1_SHA256 => PKCS1_SHA256,
+        SignatureScheme::RSA_PKCS1_SHA384 => PKCS1_SHA384,
+        SignatureScheme::RSA_PKCS1_SHA512 => PKCS1_SHA512,
+        SignatureScheme::RSA_PSS_RSAE_SHA256 => PSS_SHA256,
+        SignatureScheme::RSA_PSS_RSAE_SHA384 => PSS_SHA384,
+        SignatureScheme::RSA_PSS_RSAE_SHA512 => PSS_SHA512,
         _ => &[],
     }
 }
@@ -81,10 +92,9 @@ fn alert_for(err: &webpki::Error) -> AlertDescription {
         E::CertExpired { .. } | E::CertNotValidYet { .. } => AlertDescription::CertificateExpired,
         E::CertRevoked => AlertDescription::CertificateRevoked,
         E::BadDer | E::BadDerTime => AlertDescription::DecodeError,
-        E::UnsupportedSignatureAlgorithm
-        | E::UnsupportedSignatureAlgorithmContext(_)
-        | E::UnsupportedSignatureAlgorithmForPublicKey
-        | E::UnsupportedSignatureAlgorithmForPublicKeyContext(_) => AlertDescription::UnsupportedCertificate,
+        E::UnsupportedSignatureAlgorithmContext(_) | E::UnsupportedSignatureAlgorithmForPublicKeyContext(_) => {
+            AlertDescription::UnsupportedCertificate
+        }
         _ => AlertDescription::BadCertificate,
     }
 }
@@ -140,10 +150,9 @@ pub fn verify_signature(leaf: &[u8], scheme: SignatureScheme, message: &[u8], si
     for alg in scheme_algs(scheme) {
         match ee.verify_signature(*alg, message, signature) {
             Ok(()) => return Ok(()),
-            Err(
-                webpki::Error::UnsupportedSignatureAlgorithmForPublicKey
-                | webpki::Error::UnsupportedSignatureAlgorithmForPublicKeyContext(_),
-            ) => continue,
+            Err(webpki::Error::UnsupportedSignatureAlgorithmForPublicKeyContext(_)) => continue,
+            #[allow(deprecated)]
+            Err(webpki::Error::UnsupportedSignatureAlgorithmForPublicKey) => continue,
             Err(_) => return Err(AlertDescription::DecryptError),
         }
     }

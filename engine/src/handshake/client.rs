@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::codec::{
-    AlertDescription, Certificate, ClientHello, ClientKeyExchange, Finished, ServerHello, ServerKeyExchange,
+    AlertDescription, Certificate, ClientExtensions, ClientHello, ClientKeyExchange, ProtocolNameList, U16List, Finished, ServerHello, ServerKeyExchange,
 };
 use crate::config::{ClientConfig, ServerVerification};
 use crate::conn::{Core, Handshake};
@@ -13,7 +13,7 @@ use crate::crypto::prf::{self, MasterSecret};
 use crate::crypto::sign::SignatureScheme;
 use crate::crypto::suites::{CipherSuite, EMPTY_RENEGOTIATION_INFO_SCSV};
 use crate::crypto::verify;
-use crate::error::{fatal, Event, Fatal};
+use crate::error::{encode_failed, fatal, Event, Fatal};
 use crate::handshake::flow::{Flow, Msg, Sender, Shape};
 use crate::handshake::keys::{install_keys, Role};
 use crate::handshake::transcript::Transcript;
@@ -70,20 +70,27 @@ impl ClientHandshake {
         let sni = (self.server_name.parse::<std::net::IpAddr>().is_err() && !self.server_name.is_empty())
             .then_some(self.server_name.as_bytes());
         let start = core.flight().len();
-        crate::codec::ClientHelloBuilder {
+        let alpn_list = ProtocolNameList::from_names(&alpn);
+        ClientHello {
             client_version: 0x0303,
             random: &self.client_random,
             session_id: &[],
-            cipher_suites: &suites,
-            server_name: sni,
-            supported_groups: &groups,
-            signature_algorithms: &schemes,
-            alpn_protocols: &alpn,
-            extended_master_secret: config.extended_master_secret,
-            session_ticket: None,
-            renegotiation_info: false,
+            cipher_suites: U16List::from_values(&suites),
+            compression_methods: &[0],
+            extensions: ClientExtensions {
+                server_name: sni,
+                supported_groups: Some(U16List::from_values(&groups)),
+                ec_point_formats: Some(&[0]),
+                signature_algorithms: Some(U16List::from_values(&schemes)),
+                alpn: alpn_list,
+                extended_master_secret: config.extended_master_secret,
+                session_ticket: None,
+                renegotiation_info: None,
+                supported_versions_offers_tls13: false,
+            },
         }
-        .encode(core.flight());
+        .encode(core.flight())
+        .map_err(encode_failed)?;
         self.transcript.add(&core.flight()[start..]);
         self.flow.advance();
         core.flush_flight()
@@ -199,7 +206,7 @@ impl ClientHandshake {
         let kx = KeyExchange::generate(group, self.config.rng.as_ref())
             .map_err(|_| fatal(AlertDescription::InternalError, "key generation failed"))?;
         let start = core.flight().len();
-        ClientKeyExchange { public: kx.public() }.encode(core.flight());
+        ClientKeyExchange { public: kx.public() }.encode(core.flight()).map_err(encode_failed)?;
         self.transcript.add(&core.flight()[start..]);
         self.flow.advance();
         let pre_master = kx
@@ -224,7 +231,7 @@ impl ClientHandshake {
         let hash = self.transcript.current().ok_or_else(internal)?;
         let ours = prf::verify_data(suite.hash, ms, true, hash.as_ref()).map_err(|_| internal())?;
         let start = core.flight().len();
-        Finished { verify_data: &ours }.encode(core.flight());
+        Finished { verify_data: &ours }.encode(core.flight()).map_err(encode_failed)?;
         self.transcript.add(&core.flight()[start..]);
         self.flow.advance();
         Ok(())

@@ -15,7 +15,7 @@ use crate::crypto::kx::{KeyExchange, NamedGroup};
 use crate::crypto::prf::{self, MasterSecret};
 use crate::crypto::sign::SignatureScheme;
 use crate::crypto::suites::{CipherSuite, EMPTY_RENEGOTIATION_INFO_SCSV};
-use crate::error::{fatal, Event, Fatal};
+use crate::error::{encode_failed, fatal, Event, Fatal};
 use crate::handshake::flow::{Flow, Msg, Sender, Shape};
 use crate::handshake::keys::{install_keys, Role};
 use crate::handshake::transcript::Transcript;
@@ -169,7 +169,7 @@ impl ServerHandshake {
                 renegotiation_info: self.negotiated.secure_renegotiation.then_some(&[][..]),
             },
         }
-        .encode(core.flight());
+        .encode(core.flight()).map_err(encode_failed)?;
         self.transcript.add(&core.flight()[start..]);
         self.flow.advance();
 
@@ -189,7 +189,7 @@ impl ServerHandshake {
         signed.extend_from_slice(&self.client_random);
         signed.extend_from_slice(&self.server_random);
         let params_start = signed.len();
-        crate::codec::encode_ecdh_params(group.id(), kx.public(), &mut signed);
+        crate::codec::encode_ecdh_params(group.id(), kx.public(), &mut signed).map_err(encode_failed)?;
         let mut signature = Vec::with_capacity(512);
         cert.key()
             .sign(scheme, &signed, &mut signature)
@@ -200,14 +200,14 @@ impl ServerHandshake {
             params_raw: &signed[params_start..],
             signature: DigitallySigned { scheme: scheme.0, signature: &signature },
         }
-        .encode(core.flight());
+        .encode(core.flight()).map_err(encode_failed)?;
         self.transcript.add(&core.flight()[start..]);
         self.flow.advance();
         self.kx = Some(kx);
 
         // ServerHelloDone.
         let start = core.flight().len();
-        crate::codec::ServerHelloDone.encode(core.flight());
+        crate::codec::ServerHelloDone.encode(core.flight()).map_err(encode_failed)?;
         self.transcript.add(&core.flight()[start..]);
         self.flow.advance();
         core.flush_flight()
@@ -257,7 +257,7 @@ impl ServerHandshake {
         let hash = self.transcript.current().ok_or_else(internal)?;
         let ours = prf::verify_data(suite.hash, ms, false, hash.as_ref()).map_err(|_| internal())?;
         let start = core.flight().len();
-        Finished { verify_data: &ours }.encode(core.flight());
+        Finished { verify_data: &ours }.encode(core.flight()).map_err(encode_failed)?;
         self.transcript.add(&core.flight()[start..]);
         self.flow.advance();
         core.flush_flight()?;

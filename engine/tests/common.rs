@@ -21,14 +21,13 @@ pub struct Pki {
 fn leaf(
     alg: &'static rcgen::SignatureAlgorithm,
     ca: &rcgen::Certificate,
-    ca_key: &rcgen::KeyPair,
+    issuer: &rcgen::Issuer<'_, rcgen::KeyPair>,
 ) -> (Vec<Vec<u8>>, Vec<u8>) {
     let key = rcgen::KeyPair::generate_for(alg).unwrap();
     let mut params = rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
     params.not_before = rcgen::date_time_ymd(2020, 1, 1);
     params.not_after = rcgen::date_time_ymd(2040, 1, 1);
-    let issuer = rcgen::Issuer::from_ca_cert_der(ca.der(), ca_key).unwrap();
-    let cert = params.signed_by(&key, &issuer).unwrap();
+    let cert = params.signed_by(&key, issuer).unwrap();
     (vec![cert.der().to_vec(), ca.der().to_vec()], key.serialize_der())
 }
 
@@ -43,8 +42,9 @@ pub fn pki() -> &'static Pki {
         params.not_before = rcgen::date_time_ymd(2020, 1, 1);
         params.not_after = rcgen::date_time_ymd(2040, 1, 1);
         let ca = params.self_signed(&ca_key).unwrap();
-        let (ecdsa_chain, ecdsa_key) = leaf(&rcgen::PKCS_ECDSA_P256_SHA256, &ca, &ca_key);
-        let (rsa_chain, rsa_key) = leaf(&rcgen::PKCS_RSA_SHA256, &ca, &ca_key);
+        let issuer = rcgen::Issuer::new(params, ca_key);
+        let (ecdsa_chain, ecdsa_key) = leaf(&rcgen::PKCS_ECDSA_P256_SHA256, &ca, &issuer);
+        let (rsa_chain, rsa_key) = leaf(&rcgen::PKCS_RSA_SHA256, &ca, &issuer);
         Pki { ca_der: ca.der().to_vec(), ecdsa_chain, ecdsa_key, rsa_chain, rsa_key }
     })
 }

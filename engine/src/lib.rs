@@ -16,6 +16,7 @@ pub mod handshake;
 pub mod pem;
 pub mod record;
 pub mod rng;
+pub mod session;
 pub mod stream;
 
 use std::sync::Arc;

@@ -132,6 +132,18 @@ impl SigningKey {
         }
     }
 
+    /// For an ECDSA key, the curve it lives on: RFC 8422 §5.1 lets a client's supported_groups
+    /// rule out certificates on other curves.
+    pub fn ecdsa_group(&self) -> Option<crate::crypto::kx::NamedGroup> {
+        match &self.inner {
+            KeyInner::Ecdsa { scheme, .. } if *scheme == SignatureScheme::ECDSA_SHA256 => {
+                Some(crate::crypto::kx::NamedGroup::Secp256r1)
+            }
+            KeyInner::Ecdsa { .. } => Some(crate::crypto::kx::NamedGroup::Secp384r1),
+            KeyInner::Rsa(_) => None,
+        }
+    }
+
     /// Schemes this key can produce, in our preference order.
     pub fn schemes(&self) -> &'static [SignatureScheme] {
         match &self.inner {

@@ -116,9 +116,14 @@ impl ServerHandshake {
         self.send_full_first_flight(core, suite, group, scheme, ext.ec_point_formats.is_some())
     }
 
+    /// The client's most preferred group that we support (all of ours are strong, so the
+    /// client's order decides, as most servers do).
     fn choose_group(&self, hello: &ClientHello<'_>) -> Option<NamedGroup> {
         match &hello.extensions.supported_groups {
-            Some(offered) => self.config.groups.iter().copied().find(|g| offered.contains(g.id())),
+            Some(offered) => offered
+                .iter()
+                .filter_map(NamedGroup::from_id)
+                .find(|g| self.config.groups.contains(g)),
             // RFC 8422 §4: a client without the extension is taken to support P-256.
             None => self.config.groups.iter().copied().find(|g| *g == NamedGroup::Secp256r1),
         }
@@ -133,6 +138,12 @@ impl ServerHandshake {
                 return None;
             }
             let cert = self.config.certificate_for(suite.auth)?;
+            // RFC 8422 §5.1: an ECDSA certificate must be on a curve the client listed.
+            if let (Some(curve), Some(offered)) = (cert.key().ecdsa_group(), &hello.extensions.supported_groups) {
+                if !offered.contains(curve.id()) {
+                    return None;
+                }
+            }
             // Without signature_algorithms the client only takes SHA-1, which we never sign.
             let scheme = cert.key().choose_scheme(|s| offered_schemes.is_some_and(|o| o.contains(s.0)))?;
             Some((suite, scheme))

@@ -26,13 +26,28 @@ pub fn load(cert_path: &str, key_path: &str) -> Result<CertPair, String> {
 /// Makes fresh self-signed ECDSA P-256 and RSA-2048 certificates for `localhost`.
 pub fn self_signed() -> Result<Vec<CertPair>, String> {
     let mut pairs = Vec::new();
-    for (alg, label) in [(&rcgen::PKCS_ECDSA_P256_SHA256, "ecdsa-p256"), (&rcgen::PKCS_RSA_SHA256, "rsa-2048")] {
+    for (alg, label) in [
+        (&rcgen::PKCS_ECDSA_P256_SHA256, "ecdsa-p256"),
+        (&rcgen::PKCS_RSA_SHA256, "rsa-2048"),
+    ] {
         let key = rcgen::KeyPair::generate_for(alg).map_err(|e| format!("key generation: {e}"))?;
-        let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()])
-            .map_err(|e| format!("certificate parameters: {e}"))?;
-        params.distinguished_name.push(rcgen::DnType::CommonName, "localhost");
-        let cert = params.self_signed(&key).map_err(|e| format!("self-signing: {e}"))?;
-        pairs.push(CertPair { chain: vec![cert.der().to_vec()], key: key.serialize_der(), label: label.into() });
+        let mut params = rcgen::CertificateParams::new(vec![
+            "localhost".to_string(),
+            "127.0.0.1".to_string(),
+            "::1".to_string(),
+        ])
+        .map_err(|e| format!("certificate parameters: {e}"))?;
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "localhost");
+        let cert = params
+            .self_signed(&key)
+            .map_err(|e| format!("self-signing: {e}"))?;
+        pairs.push(CertPair {
+            chain: vec![cert.der().to_vec()],
+            key: key.serialize_der(),
+            label: label.into(),
+        });
     }
     Ok(pairs)
 }
@@ -40,5 +55,9 @@ pub fn self_signed() -> Result<Vec<CertPair>, String> {
 /// `AB:CD:…` SHA-256 fingerprint of a DER certificate.
 pub fn fingerprint(der: &[u8]) -> String {
     let d = digest::digest(&digest::SHA256, der);
-    d.as_ref().iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")
+    d.as_ref()
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }

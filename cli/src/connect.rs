@@ -55,7 +55,9 @@ pub fn build_config(args: &ConnectArgs) -> Result<ClientConfig, String> {
         let path = args.ca.as_deref().ok_or("give --ca FILE (or --insecure)")?;
         let pem = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
         for der in reprise::pem::certificates(&pem).map_err(|e| format!("{path}: {e}"))? {
-            roots.add_der(&der).map_err(|e| format!("{path}: not a usable CA certificate: {e:?}"))?;
+            roots
+                .add_der(&der)
+                .map_err(|e| format!("{path}: not a usable CA certificate: {e:?}"))?;
         }
         ClientConfig::new(roots)
     };
@@ -63,7 +65,11 @@ pub fn build_config(args: &ConnectArgs) -> Result<ClientConfig, String> {
         config.verification = ServerVerification::DangerousAcceptAnyCertificate;
     }
     let alpn = match (&args.alpn, &args.http_get) {
-        (Some(list), _) => list.split(',').filter(|s| !s.is_empty()).map(|s| s.as_bytes().to_vec()).collect(),
+        (Some(list), _) => list
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(|s| s.as_bytes().to_vec())
+            .collect(),
         (None, Some(_)) => vec![b"http/1.1".to_vec()],
         (None, None) => Vec::new(),
     };
@@ -86,24 +92,47 @@ pub fn build_config(args: &ConnectArgs) -> Result<ClientConfig, String> {
 /// Runs one connection and prints what it negotiated.
 pub fn run(args: ConnectArgs) -> Result<(), String> {
     let config = Arc::new(build_config(&args)?);
-    let name = args.sni.clone().unwrap_or_else(|| host_of(&args.target).to_string());
-    let socket = TcpStream::connect(&args.target).map_err(|e| format!("connect {}: {e}", args.target))?;
+    let name = args
+        .sni
+        .clone()
+        .unwrap_or_else(|| host_of(&args.target).to_string());
+    let socket =
+        TcpStream::connect(&args.target).map_err(|e| format!("connect {}: {e}", args.target))?;
     let timeout = Some(Duration::from_secs(args.timeout.max(1)));
-    socket.set_read_timeout(timeout).map_err(|e| e.to_string())?;
-    socket.set_write_timeout(timeout).map_err(|e| e.to_string())?;
+    socket
+        .set_read_timeout(timeout)
+        .map_err(|e| e.to_string())?;
+    socket
+        .set_write_timeout(timeout)
+        .map_err(|e| e.to_string())?;
     let conn = ClientConnection::new(config, &name).map_err(|e| e.to_string())?;
     let mut tls = Stream::new(conn, socket);
-    tls.complete_handshake().map_err(|e| format!("handshake failed: {e}"))?;
+    tls.complete_handshake()
+        .map_err(|e| format!("handshake failed: {e}"))?;
     let neg = tls.conn.negotiated();
     println!("version: TLSv1.2");
     println!("suite: {}", neg.suite.map(|s| s.name).unwrap_or("?"));
     println!("group: {}", neg.group.map(|g| g.name()).unwrap_or("none"));
-    println!("ems: {}", if neg.extended_master_secret { "yes" } else { "no" });
-    println!("alpn: {}", neg.alpn.as_deref().map(|p| String::from_utf8_lossy(p).into_owned()).unwrap_or("none".into()));
+    println!(
+        "ems: {}",
+        if neg.extended_master_secret {
+            "yes"
+        } else {
+            "no"
+        }
+    );
+    println!(
+        "alpn: {}",
+        neg.alpn
+            .as_deref()
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .unwrap_or("none".into())
+    );
     println!("resumed: no (full handshake)");
     if let Some(path) = &args.http_get {
         let req = format!("GET {path} HTTP/1.1\r\nHost: {name}\r\nConnection: close\r\n\r\n");
-        tls.write_all(req.as_bytes()).map_err(|e| format!("send: {e}"))?;
+        tls.write_all(req.as_bytes())
+            .map_err(|e| format!("send: {e}"))?;
         let mut response = Vec::new();
         let mut buf = [0u8; 16 * 1024];
         loop {
@@ -111,7 +140,9 @@ pub fn run(args: ConnectArgs) -> Result<(), String> {
                 Ok(0) => break,
                 Ok(n) => response.extend_from_slice(&buf[..n]),
                 // A server that just closes the TCP connection after the page is common.
-                Err(e) if !response.is_empty() && e.kind() != std::io::ErrorKind::InvalidData => break,
+                Err(e) if !response.is_empty() && e.kind() != std::io::ErrorKind::InvalidData => {
+                    break
+                }
                 Err(e) => return Err(format!("receive: {e}")),
             }
         }

@@ -32,7 +32,11 @@ impl Default for HttpResponder {
 impl HttpResponder {
     /// A responder for one connection.
     pub fn new(page_note: String) -> Self {
-        Self { buf: Vec::new(), body_remaining: 0, page_note }
+        Self {
+            buf: Vec::new(),
+            body_remaining: 0,
+            page_note,
+        }
     }
 
     /// Feeds plaintext; appends responses to `out`.
@@ -48,14 +52,17 @@ impl HttpResponder {
             let mut lines = text.split("\r\n");
             let request_line = lines.next().unwrap_or_default();
             let mut parts = request_line.split(' ');
-            let (method, _path, version) = (parts.next(), parts.next(), parts.next().unwrap_or_default());
+            let (method, _path, version) =
+                (parts.next(), parts.next(), parts.next().unwrap_or_default());
             if method.is_none_or(|m| m.is_empty()) || !version.starts_with("HTTP/1.") {
                 return Err("not an HTTP/1.x request");
             }
             let mut close = version == "HTTP/1.0";
             let mut content_length = 0usize;
             for line in lines {
-                let Some((name, value)) = line.split_once(':') else { continue };
+                let Some((name, value)) = line.split_once(':') else {
+                    continue;
+                };
                 let value = value.trim();
                 if name.eq_ignore_ascii_case("connection") {
                     if value.eq_ignore_ascii_case("close") {
@@ -108,7 +115,13 @@ mod tests {
     fn answers_each_pipelined_request() {
         let mut r = HttpResponder::default();
         let mut out = Vec::new();
-        assert_eq!(r.feed(b"GET / HTTP/1.1\r\nHost: a\r\n\r\nGET /x HTTP/1.1\r\n", &mut out), Ok(Feed::KeepAlive));
+        assert_eq!(
+            r.feed(
+                b"GET / HTTP/1.1\r\nHost: a\r\n\r\nGET /x HTTP/1.1\r\n",
+                &mut out
+            ),
+            Ok(Feed::KeepAlive)
+        );
         assert_eq!(String::from_utf8_lossy(&out).matches("200 OK").count(), 1);
         assert_eq!(r.feed(b"\r\n", &mut out), Ok(Feed::KeepAlive));
         assert_eq!(String::from_utf8_lossy(&out).matches("200 OK").count(), 2);
@@ -118,16 +131,26 @@ mod tests {
     fn bodies_are_skipped_and_close_is_honoured() {
         let mut r = HttpResponder::default();
         let mut out = Vec::new();
-        assert_eq!(r.feed(b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nab", &mut out), Ok(Feed::KeepAlive));
-        assert_eq!(r.feed(b"cdeGET / HTTP/1.0\r\n\r\n", &mut out), Ok(Feed::Close));
+        assert_eq!(
+            r.feed(b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nab", &mut out),
+            Ok(Feed::KeepAlive)
+        );
+        assert_eq!(
+            r.feed(b"cdeGET / HTTP/1.0\r\n\r\n", &mut out),
+            Ok(Feed::Close)
+        );
         assert_eq!(String::from_utf8_lossy(&out).matches("200 OK").count(), 2);
     }
 
     #[test]
     fn garbage_is_refused() {
         let mut r = HttpResponder::default();
-        assert!(r.feed(b"\x16\x03\x01 nonsense\r\n\r\n", &mut Vec::new()).is_err());
+        assert!(r
+            .feed(b"\x16\x03\x01 nonsense\r\n\r\n", &mut Vec::new())
+            .is_err());
         let mut r = HttpResponder::default();
-        assert!(r.feed(&vec![b'a'; MAX_HEADER_BYTES + 1], &mut Vec::new()).is_err());
+        assert!(r
+            .feed(&vec![b'a'; MAX_HEADER_BYTES + 1], &mut Vec::new())
+            .is_err());
     }
 }

@@ -11,7 +11,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "reprise", version, about = "Reprise: a sans-IO TLS 1.2 engine with fast session resumption")]
+#[command(
+    name = "reprise",
+    version,
+    about = "Reprise: a sans-IO TLS 1.2 engine with fast session resumption"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

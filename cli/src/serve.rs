@@ -42,15 +42,25 @@ pub fn build_config(args: &ServeArgs) -> Result<ServerConfig, String> {
     let pairs = if args.cert.is_empty() {
         let pairs = certs::self_signed()?;
         for p in &pairs {
-            println!("self-signed {} certificate for localhost, sha256 {}", p.label, certs::fingerprint(&p.chain[0]));
+            println!(
+                "self-signed {} certificate for localhost, sha256 {}",
+                p.label,
+                certs::fingerprint(&p.chain[0])
+            );
         }
         pairs
     } else {
-        args.cert.iter().zip(&args.key).map(|(c, k)| certs::load(c, k)).collect::<Result<Vec<_>, _>>()?
+        args.cert
+            .iter()
+            .zip(&args.key)
+            .map(|(c, k)| certs::load(c, k))
+            .collect::<Result<Vec<_>, _>>()?
     };
     let mut config = ServerConfig::new();
     for p in pairs {
-        config.add_certificate(p.chain, &p.key).map_err(|e| format!("{}: {e}", p.label))?;
+        config
+            .add_certificate(p.chain, &p.key)
+            .map_err(|e| format!("{}: {e}", p.label))?;
     }
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
@@ -59,10 +69,14 @@ pub fn build_config(args: &ServeArgs) -> Result<ServerConfig, String> {
 /// Runs the server until killed.
 pub fn run(args: ServeArgs) -> Result<(), String> {
     if args.driver != "threads" {
-        return Err(format!("unknown driver {:?} (available: threads)", args.driver));
+        return Err(format!(
+            "unknown driver {:?} (available: threads)",
+            args.driver
+        ));
     }
     let config = Arc::new(build_config(&args)?);
-    let listener = TcpListener::bind(&args.listen).map_err(|e| format!("bind {}: {e}", args.listen))?;
+    let listener =
+        TcpListener::bind(&args.listen).map_err(|e| format!("bind {}: {e}", args.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     println!("listening on {addr}");
     std::io::stdout().flush().ok();
@@ -76,14 +90,16 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         }
         active.fetch_add(1, Ordering::Relaxed);
         let (config, active) = (config.clone(), active.clone());
-        let spawned = std::thread::Builder::new().name("conn".into()).spawn(move || {
-            if let Err(e) = serve_connection(config, socket, timeout) {
-                if std::env::var_os("REPRISE_DEBUG").is_some() {
-                    eprintln!("connection: {e}");
+        let spawned = std::thread::Builder::new()
+            .name("conn".into())
+            .spawn(move || {
+                if let Err(e) = serve_connection(config, socket, timeout) {
+                    if std::env::var_os("REPRISE_DEBUG").is_some() {
+                        eprintln!("connection: {e}");
+                    }
                 }
-            }
-            active.fetch_sub(1, Ordering::Relaxed);
-        });
+                active.fetch_sub(1, Ordering::Relaxed);
+            });
         if spawned.is_err() {
             eprintln!("could not spawn a connection thread");
         }
@@ -91,7 +107,11 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
     Ok(())
 }
 
-fn serve_connection(config: Arc<ServerConfig>, socket: TcpStream, timeout: Duration) -> std::io::Result<()> {
+fn serve_connection(
+    config: Arc<ServerConfig>,
+    socket: TcpStream,
+    timeout: Duration,
+) -> std::io::Result<()> {
     socket.set_read_timeout(Some(timeout))?;
     socket.set_write_timeout(Some(timeout))?;
     socket.set_nodelay(true)?;
@@ -102,7 +122,11 @@ fn serve_connection(config: Arc<ServerConfig>, socket: TcpStream, timeout: Durat
         "suite {}, group {}, ems {}",
         neg.suite.map(|s| s.name).unwrap_or("?"),
         neg.group.map(|g| g.name()).unwrap_or("none"),
-        if neg.extended_master_secret { "yes" } else { "no" }
+        if neg.extended_master_secret {
+            "yes"
+        } else {
+            "no"
+        }
     );
     let mut http = HttpResponder::new(note);
     let mut buf = vec![0u8; 16 * 1024];
@@ -113,7 +137,9 @@ fn serve_connection(config: Arc<ServerConfig>, socket: TcpStream, timeout: Durat
             break;
         }
         out.clear();
-        let feed = http.feed(&buf[..n], &mut out).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        let feed = http
+            .feed(&buf[..n], &mut out)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
         if !out.is_empty() {
             tls.write_all(&out)?;
         }

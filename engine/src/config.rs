@@ -29,9 +29,14 @@ impl CertifiedKey {
         }
         let key = SigningKey::from_der(key_der)?;
         let mut certificate_message = Vec::new();
-        encode_certificate(&chain, &mut certificate_message)
-            .map_err(|e| KeyError::Unsupported(format!("certificate chain cannot be encoded: {e}")))?;
-        Ok(Self { chain, key, certificate_message })
+        encode_certificate(&chain, &mut certificate_message).map_err(|e| {
+            KeyError::Unsupported(format!("certificate chain cannot be encoded: {e}"))
+        })?;
+        Ok(Self {
+            chain,
+            key,
+            certificate_message,
+        })
     }
 
     /// The chain, leaf first.
@@ -75,7 +80,10 @@ impl core::fmt::Debug for ServerConfig {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("ServerConfig")
             .field("certificates", &self.certificates.len())
-            .field("suites", &self.suites.iter().map(|s| s.name).collect::<Vec<_>>())
+            .field(
+                "suites",
+                &self.suites.iter().map(|s| s.name).collect::<Vec<_>>(),
+            )
             .field("groups", &self.groups)
             .finish_non_exhaustive()
     }
@@ -103,15 +111,24 @@ impl ServerConfig {
     }
 
     /// Adds a certificate chain (leaf first, DER) and its key (DER).
-    pub fn add_certificate(&mut self, chain: Vec<Vec<u8>>, key_der: &[u8]) -> Result<&mut Self, KeyError> {
+    pub fn add_certificate(
+        &mut self,
+        chain: Vec<Vec<u8>>,
+        key_der: &[u8],
+    ) -> Result<&mut Self, KeyError> {
         let ck = CertifiedKey::new(chain, key_der)?;
-        self.certificates.retain(|c| c.key.auth_kind() != ck.key.auth_kind());
+        self.certificates
+            .retain(|c| c.key.auth_kind() != ck.key.auth_kind());
         self.certificates.push(ck);
         Ok(self)
     }
 
     /// Adds a certificate chain and key from PEM text.
-    pub fn add_certificate_pem(&mut self, chain_pem: &[u8], key_pem: &[u8]) -> Result<&mut Self, KeyError> {
+    pub fn add_certificate_pem(
+        &mut self,
+        chain_pem: &[u8],
+        key_pem: &[u8],
+    ) -> Result<&mut Self, KeyError> {
         let chain = crate::pem::certificates(chain_pem).map_err(KeyError::Unsupported)?;
         let key = crate::pem::private_key(key_pem).map_err(KeyError::Unsupported)?;
         self.add_certificate(chain, &key)

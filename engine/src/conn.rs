@@ -6,8 +6,8 @@ use std::collections::VecDeque;
 use std::ops::Range;
 
 use crate::codec::{
-    Alert, AlertDescription, AlertLevel, ContentType, HandshakeHeader, HandshakeType, RecordHeader, HANDSHAKE_HEADER_LEN,
-    MAX_PLAINTEXT, RECORD_HEADER_LEN,
+    Alert, AlertDescription, AlertLevel, ContentType, HandshakeHeader, HandshakeType, RecordHeader,
+    HANDSHAKE_HEADER_LEN, MAX_PLAINTEXT, RECORD_HEADER_LEN,
 };
 use crate::error::{fatal, Error, Event, Fatal};
 use crate::handshake::flow::{Flow, Msg, Sender};
@@ -123,7 +123,11 @@ impl Core {
                     .seal_append(content_type, chunk, &mut self.out)
                     .map_err(|a| fatal(a, "record sealing failed"))?,
                 None => {
-                    let header = RecordHeader { content_type, version: 0x0303, length: chunk.len() as u16 };
+                    let header = RecordHeader {
+                        content_type,
+                        version: 0x0303,
+                        length: chunk.len() as u16,
+                    };
                     self.out.extend_from_slice(&header.encode());
                     self.out.extend_from_slice(chunk);
                 }
@@ -136,11 +140,12 @@ impl Core {
     pub(crate) fn send_change_cipher_spec(&mut self) -> Result<(), Fatal> {
         self.flush_flight()?;
         self.write_records(ContentType::ChangeCipherSpec, &[1])?;
-        self.tx = Some(
-            self.pending_tx
-                .take()
-                .ok_or_else(|| fatal(AlertDescription::InternalError, "no write keys at ChangeCipherSpec"))?,
-        );
+        self.tx = Some(self.pending_tx.take().ok_or_else(|| {
+            fatal(
+                AlertDescription::InternalError,
+                "no write keys at ChangeCipherSpec",
+            )
+        })?);
         Ok(())
     }
 
@@ -152,11 +157,12 @@ impl Core {
                 "ChangeCipherSpec inside a fragmented handshake message",
             ));
         }
-        self.rx = Some(
-            self.pending_rx
-                .take()
-                .ok_or_else(|| fatal(AlertDescription::UnexpectedMessage, "ChangeCipherSpec before keys"))?,
-        );
+        self.rx = Some(self.pending_rx.take().ok_or_else(|| {
+            fatal(
+                AlertDescription::UnexpectedMessage,
+                "ChangeCipherSpec before keys",
+            )
+        })?);
         Ok(())
     }
 
@@ -178,7 +184,10 @@ impl Core {
         }
         self.flight.clear();
         self.send_alert(AlertLevel::Fatal, f.alert);
-        let err = Error::AlertSent { alert: f.alert, reason: f.reason };
+        let err = Error::AlertSent {
+            alert: f.alert,
+            reason: f.reason,
+        };
         self.status = Status::Failed(err.clone());
         err
     }
@@ -241,7 +250,10 @@ impl<H: Handshake> Connection<H> {
                 return Err(e.clone());
             }
             if self.core.peer_closed {
-                return Ok(Receipt { consumed: inbound.len(), plaintext: 0..0 });
+                return Ok(Receipt {
+                    consumed: inbound.len(),
+                    plaintext: 0..0,
+                });
             }
             let rest = &mut inbound[consumed..];
             let Some(header) = RecordHeader::parse(rest) else {
@@ -264,7 +276,9 @@ impl<H: Handshake> Connection<H> {
                 },
                 None => {
                     if body.len() > MAX_PLAINTEXT {
-                        return Err(self.core.fail(fatal(AlertDescription::RecordOverflow, "record too long")));
+                        return Err(self
+                            .core
+                            .fail(fatal(AlertDescription::RecordOverflow, "record too long")));
                     }
                     0..body.len()
                 }
@@ -273,49 +287,83 @@ impl<H: Handshake> Connection<H> {
             match self.process_record(header.content_type, data) {
                 Ok(true) => {
                     let plaintext = start + plain.start..start + plain.end;
-                    return Ok(Receipt { consumed, plaintext });
+                    return Ok(Receipt {
+                        consumed,
+                        plaintext,
+                    });
                 }
                 Ok(false) => {}
                 Err(RecordOutcome::Fatal(f)) => return Err(self.core.fail(f)),
                 Err(RecordOutcome::Received(a)) => return Err(self.core.fail_received(a)),
             }
         }
-        Ok(Receipt { consumed, plaintext: 0..0 })
+        Ok(Receipt {
+            consumed,
+            plaintext: 0..0,
+        })
     }
 
     fn check_header(&self, header: &RecordHeader) -> Result<(), Fatal> {
         if matches!(header.content_type, ContentType::Unknown(_)) {
-            return Err(fatal(AlertDescription::UnexpectedMessage, "unknown record content type"));
+            return Err(fatal(
+                AlertDescription::UnexpectedMessage,
+                "unknown record content type",
+            ));
         }
         if header.version >> 8 != 3 || (self.core.version_locked && header.version != 0x0303) {
-            return Err(fatal(AlertDescription::ProtocolVersion, "record with a wrong protocol version"));
+            return Err(fatal(
+                AlertDescription::ProtocolVersion,
+                "record with a wrong protocol version",
+            ));
         }
         if header.length as usize > MAX_CIPHERTEXT {
-            return Err(fatal(AlertDescription::RecordOverflow, "record longer than 2^14 + 2048"));
+            return Err(fatal(
+                AlertDescription::RecordOverflow,
+                "record longer than 2^14 + 2048",
+            ));
         }
         Ok(())
     }
 
     /// Returns `Ok(true)` for application data the caller must consume.
-    fn process_record(&mut self, content_type: ContentType, data: &[u8]) -> Result<bool, RecordOutcome> {
+    fn process_record(
+        &mut self,
+        content_type: ContentType,
+        data: &[u8],
+    ) -> Result<bool, RecordOutcome> {
         if data.is_empty() {
             // RFC 5246 §6.2.1: only application data may be empty.
             if content_type != ContentType::ApplicationData {
-                return Err(fatal(AlertDescription::UnexpectedMessage, "empty non-application record").into());
+                return Err(fatal(
+                    AlertDescription::UnexpectedMessage,
+                    "empty non-application record",
+                )
+                .into());
             }
             self.core.empty_records += 1;
             if self.core.empty_records > MAX_EMPTY_RECORDS {
-                return Err(fatal(AlertDescription::UnexpectedMessage, "too many empty records").into());
+                return Err(fatal(
+                    AlertDescription::UnexpectedMessage,
+                    "too many empty records",
+                )
+                .into());
             }
         } else {
             self.core.empty_records = 0;
         }
         match content_type {
-            ContentType::Handshake => self.process_handshake(data).map(|_| false).map_err(Into::into),
+            ContentType::Handshake => self
+                .process_handshake(data)
+                .map(|_| false)
+                .map_err(Into::into),
             ContentType::ChangeCipherSpec => {
                 crate::codec::parse_change_cipher_spec(data).map_err(Fatal::from)?;
                 if self.hs.flow().expect(H::SIDE) != Some(Msg::ChangeCipherSpec) {
-                    return Err(fatal(AlertDescription::UnexpectedMessage, "unexpected ChangeCipherSpec").into());
+                    return Err(fatal(
+                        AlertDescription::UnexpectedMessage,
+                        "unexpected ChangeCipherSpec",
+                    )
+                    .into());
                 }
                 self.hs.handle_change_cipher_spec(&mut self.core)?;
                 Ok(false)
@@ -323,11 +371,17 @@ impl<H: Handshake> Connection<H> {
             ContentType::Alert => self.process_alert(data).map(|_| false),
             ContentType::ApplicationData => {
                 if self.core.status != Status::Open || !self.core.hs_partial.is_empty() {
-                    return Err(fatal(AlertDescription::UnexpectedMessage, "application data before Finished").into());
+                    return Err(fatal(
+                        AlertDescription::UnexpectedMessage,
+                        "application data before Finished",
+                    )
+                    .into());
                 }
                 Ok(!data.is_empty())
             }
-            ContentType::Unknown(_) => Err(fatal(AlertDescription::UnexpectedMessage, "unknown content type").into()),
+            ContentType::Unknown(_) => {
+                Err(fatal(AlertDescription::UnexpectedMessage, "unknown content type").into())
+            }
         }
     }
 
@@ -340,14 +394,21 @@ impl<H: Handshake> Connection<H> {
         }
         let tolerated = matches!(
             alert.description,
-            AlertDescription::NoRenegotiation | AlertDescription::UserCanceled | AlertDescription::UnrecognizedName
+            AlertDescription::NoRenegotiation
+                | AlertDescription::UserCanceled
+                | AlertDescription::UnrecognizedName
         );
         if alert.level == AlertLevel::Warning && tolerated {
             self.core.warnings += 1;
             if self.core.warnings > MAX_WARNINGS {
-                return Err(fatal(AlertDescription::UnexpectedMessage, "too many warning alerts").into());
+                return Err(fatal(
+                    AlertDescription::UnexpectedMessage,
+                    "too many warning alerts",
+                )
+                .into());
             }
-            self.core.push_event(Event::WarningReceived(alert.description));
+            self.core
+                .push_event(Event::WarningReceived(alert.description));
             return Ok(());
         }
         Err(RecordOutcome::Received(alert.description))
@@ -385,7 +446,10 @@ impl<H: Handshake> Connection<H> {
         while let Some(header) = HandshakeHeader::parse(&buf[used..]) {
             let len = header.length as usize;
             if len > self.core.max_handshake_len {
-                return Err(fatal(AlertDescription::DecodeError, "handshake message too large"));
+                return Err(fatal(
+                    AlertDescription::DecodeError,
+                    "handshake message too large",
+                ));
             }
             let total = HANDSHAKE_HEADER_LEN + len;
             if buf.len() - used < total {
@@ -397,7 +461,10 @@ impl<H: Handshake> Connection<H> {
         }
         // A partial header or body waits for more records, within the size cap.
         if buf.len() - used > HANDSHAKE_HEADER_LEN + self.core.max_handshake_len {
-            return Err(fatal(AlertDescription::DecodeError, "handshake message too large"));
+            return Err(fatal(
+                AlertDescription::DecodeError,
+                "handshake message too large",
+            ));
         }
         Ok(used)
     }
@@ -411,12 +478,18 @@ impl<H: Handshake> Connection<H> {
         if msg.is_none() || self.hs.flow().expect(H::SIDE) != msg {
             return Err(Fatal::new(
                 AlertDescription::UnexpectedMessage,
-                format!("unexpected {typ:?}, expected {:?}", self.hs.flow().expect(H::SIDE)),
+                format!(
+                    "unexpected {typ:?}, expected {:?}",
+                    self.hs.flow().expect(H::SIDE)
+                ),
             ));
         }
         match msg {
             Some(msg) => self.hs.handle(&mut self.core, msg, body, raw),
-            None => Err(fatal(AlertDescription::UnexpectedMessage, "unexpected handshake message")),
+            None => Err(fatal(
+                AlertDescription::UnexpectedMessage,
+                "unexpected handshake message",
+            )),
         }
     }
 
@@ -428,13 +501,20 @@ impl<H: Handshake> Connection<H> {
             Sender::Client => typ == HandshakeType::HelloRequest,
         };
         if !renegotiation {
-            return Err(fatal(AlertDescription::UnexpectedMessage, "handshake message after the handshake"));
+            return Err(fatal(
+                AlertDescription::UnexpectedMessage,
+                "handshake message after the handshake",
+            ));
         }
         self.core.warnings += 1;
         if self.core.warnings > MAX_WARNINGS {
-            return Err(fatal(AlertDescription::UnexpectedMessage, "too many renegotiation attempts"));
+            return Err(fatal(
+                AlertDescription::UnexpectedMessage,
+                "too many renegotiation attempts",
+            ));
         }
-        self.core.send_alert(AlertLevel::Warning, AlertDescription::NoRenegotiation);
+        self.core
+            .send_alert(AlertLevel::Warning, AlertDescription::NoRenegotiation);
         self.core.push_event(Event::RenegotiationRefused);
         Ok(())
     }
@@ -481,7 +561,9 @@ impl<H: Handshake> Connection<H> {
             Status::Open if self.core.we_closed => return Err(Error::Closed),
             Status::Open => {}
         }
-        self.core.write_records(ContentType::ApplicationData, data).map_err(|f| self.core.fail(f))
+        self.core
+            .write_records(ContentType::ApplicationData, data)
+            .map_err(|f| self.core.fail(f))
     }
 
     /// Seals one record of application data straight into `out` (no intermediate copy):
@@ -513,7 +595,8 @@ impl<H: Handshake> Connection<H> {
     pub fn close(&mut self) {
         if !self.core.we_closed && !matches!(self.core.status, Status::Failed(_)) {
             self.core.we_closed = true;
-            self.core.send_alert(AlertLevel::Warning, AlertDescription::CloseNotify);
+            self.core
+                .send_alert(AlertLevel::Warning, AlertDescription::CloseNotify);
         }
     }
 

@@ -1,7 +1,7 @@
 //! Errors and events reported to the caller.
 
-use std::borrow::Cow;
 use core::fmt;
+use std::borrow::Cow;
 
 use crate::codec::AlertDescription;
 
@@ -57,7 +57,10 @@ pub(crate) struct Fatal {
 
 impl Fatal {
     pub(crate) fn new(alert: AlertDescription, reason: impl Into<Cow<'static, str>>) -> Self {
-        Self { alert, reason: reason.into() }
+        Self {
+            alert,
+            reason: reason.into(),
+        }
     }
 }
 
@@ -68,7 +71,10 @@ pub(crate) fn fatal(alert: AlertDescription, reason: &'static str) -> Fatal {
 
 /// An encoder refused our own message: a bug or an impossible configuration.
 pub(crate) fn encode_failed(e: crate::codec::EncodeError) -> Fatal {
-    Fatal::new(AlertDescription::InternalError, format!("cannot encode {}", e.field()))
+    Fatal::new(
+        AlertDescription::InternalError,
+        format!("cannot encode {}", e.field()),
+    )
 }
 
 impl From<AlertDescription> for Fatal {

@@ -44,7 +44,10 @@ impl Connection<ServerHandshake> {
     /// A server connection awaiting a ClientHello.
     pub fn new(config: Arc<ServerConfig>) -> Self {
         let core = Core::new(Sender::Server, config.max_handshake_message);
-        Self { core, hs: ServerHandshake::new(config) }
+        Self {
+            core,
+            hs: ServerHandshake::new(config),
+        }
     }
 
     /// What the handshake negotiated so far.
@@ -63,8 +66,12 @@ impl Connection<ClientHandshake> {
     /// already queued for [`transmit`](Connection::transmit).
     pub fn new(config: Arc<ClientConfig>, server_name: &str) -> Result<Self, Error> {
         let mut core = Core::new(Sender::Client, config.max_handshake_message);
-        let hs = ClientHandshake::start(config, server_name, &mut core)
-            .map_err(|f| Error::AlertSent { alert: f.alert, reason: f.reason })?;
+        let hs = ClientHandshake::start(config, server_name, &mut core).map_err(|f| {
+            Error::AlertSent {
+                alert: f.alert,
+                reason: f.reason,
+            }
+        })?;
         Ok(Self { core, hs })
     }
 

@@ -5,7 +5,9 @@ use pki_types::{CertificateDer, PrivateKeyDer};
 
 /// Every CERTIFICATE block in `pem`, in order (DER).
 pub fn certificates(pem: &[u8]) -> Result<Vec<Vec<u8>>, String> {
-    let certs: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(pem).map(|c| c.map(|c| c.to_vec())).collect();
+    let certs: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(pem)
+        .map(|c| c.map(|c| c.to_vec()))
+        .collect();
     let certs = certs.map_err(|e| format!("bad certificate PEM: {e:?}"))?;
     if certs.is_empty() {
         return Err("no CERTIFICATE block found".into());
@@ -15,6 +17,7 @@ pub fn certificates(pem: &[u8]) -> Result<Vec<Vec<u8>>, String> {
 
 /// The first private key block (PKCS#8, SEC1 `EC PRIVATE KEY` or PKCS#1 `RSA PRIVATE KEY`) as DER.
 pub fn private_key(pem: &[u8]) -> Result<Vec<u8>, String> {
-    let key = PrivateKeyDer::from_pem_slice(pem).map_err(|e| format!("bad private key PEM: {e:?}"))?;
+    let key =
+        PrivateKeyDer::from_pem_slice(pem).map_err(|e| format!("bad private key PEM: {e:?}"))?;
     Ok(key.secret_der().to_vec())
 }

@@ -22,7 +22,10 @@ pub struct RecordCipher {
 
 impl core::fmt::Debug for RecordCipher {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("RecordCipher").field("aead", &self.aead).field("seq", &self.seq).finish_non_exhaustive()
+        f.debug_struct("RecordCipher")
+            .field("aead", &self.aead)
+            .field("seq", &self.seq)
+            .finish_non_exhaustive()
     }
 }
 
@@ -39,10 +42,16 @@ impl RecordCipher {
         if key.len() != aead.key_len() || fixed_iv.len() != aead.fixed_iv_len() {
             return Err(AlertDescription::InternalError);
         }
-        let unbound = UnboundKey::new(aead.algorithm(), key).map_err(|_| AlertDescription::InternalError)?;
+        let unbound =
+            UnboundKey::new(aead.algorithm(), key).map_err(|_| AlertDescription::InternalError)?;
         let mut iv = [0u8; 12];
         iv[..fixed_iv.len()].copy_from_slice(fixed_iv);
-        Ok(Self { key: LessSafeKey::new(unbound), iv, aead, seq: 0 })
+        Ok(Self {
+            key: LessSafeKey::new(unbound),
+            iv,
+            aead,
+            seq: 0,
+        })
     }
 
     /// The AEAD in use.
@@ -95,7 +104,11 @@ impl RecordCipher {
     /// Seals `buf[RECORD_HEADER_LEN + explicit_nonce_len ..][..plaintext_len]` in place: `buf`
     /// must be exactly [`sealed_len`](Self::sealed_len) long with the plaintext already at that
     /// offset. Writes the header, explicit nonce and tag around it.
-    pub fn seal_in_place(&mut self, content_type: ContentType, buf: &mut [u8]) -> Result<(), AlertDescription> {
+    pub fn seal_in_place(
+        &mut self,
+        content_type: ContentType,
+        buf: &mut [u8],
+    ) -> Result<(), AlertDescription> {
         let overhead = self.aead.overhead();
         let plain_len = buf
             .len()
@@ -104,7 +117,11 @@ impl RecordCipher {
             .ok_or(AlertDescription::InternalError)?;
         let seq = self.next_seq()?;
         let explicit_len = self.aead.explicit_nonce_len();
-        let header = RecordHeader { content_type, version: TLS12, length: (overhead + plain_len) as u16 };
+        let header = RecordHeader {
+            content_type,
+            version: TLS12,
+            length: (overhead + plain_len) as u16,
+        };
         buf[..RECORD_HEADER_LEN].copy_from_slice(&header.encode());
         let body = &mut buf[RECORD_HEADER_LEN..];
         if explicit_len > 0 {
@@ -122,7 +139,12 @@ impl RecordCipher {
     }
 
     /// Appends one sealed record carrying `plaintext` to `out`.
-    pub fn seal_append(&mut self, content_type: ContentType, plaintext: &[u8], out: &mut Vec<u8>) -> Result<(), AlertDescription> {
+    pub fn seal_append(
+        &mut self,
+        content_type: ContentType,
+        plaintext: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), AlertDescription> {
         let start = out.len();
         let offset = RECORD_HEADER_LEN + self.aead.explicit_nonce_len();
         out.resize(start + self.sealed_len(plaintext.len()), 0);
@@ -137,7 +159,11 @@ impl RecordCipher {
     /// Opens a record body (everything after the 5-byte header) in place and returns the range
     /// of the plaintext within `body`. Failure is `bad_record_mac` (RFC 5246 §7.2.2), an
     /// oversized plaintext `record_overflow`.
-    pub fn open_in_place(&mut self, content_type: ContentType, body: &mut [u8]) -> Result<Range<usize>, AlertDescription> {
+    pub fn open_in_place(
+        &mut self,
+        content_type: ContentType,
+        body: &mut [u8],
+    ) -> Result<Range<usize>, AlertDescription> {
         let explicit_len = self.aead.explicit_nonce_len();
         let plain_len = body
             .len()
@@ -165,10 +191,17 @@ mod tests {
     fn pair(aead: AeadKind) -> (RecordCipher, RecordCipher) {
         let key = vec![7u8; aead.key_len()];
         let iv = vec![9u8; aead.fixed_iv_len()];
-        (RecordCipher::new(aead, &key, &iv).unwrap(), RecordCipher::new(aead, &key, &iv).unwrap())
+        (
+            RecordCipher::new(aead, &key, &iv).unwrap(),
+            RecordCipher::new(aead, &key, &iv).unwrap(),
+        )
     }
 
-    const AEADS: [AeadKind; 3] = [AeadKind::Aes128Gcm, AeadKind::Aes256Gcm, AeadKind::ChaCha20Poly1305];
+    const AEADS: [AeadKind; 3] = [
+        AeadKind::Aes128Gcm,
+        AeadKind::Aes256Gcm,
+        AeadKind::ChaCha20Poly1305,
+    ];
 
     #[test]
     fn seal_open_round_trip_with_sequence() {
@@ -177,10 +210,13 @@ mod tests {
             for round in 0..3u8 {
                 let mut rec = Vec::new();
                 let msg = vec![round; 100 + round as usize];
-                tx.seal_append(ContentType::ApplicationData, &msg, &mut rec).unwrap();
+                tx.seal_append(ContentType::ApplicationData, &msg, &mut rec)
+                    .unwrap();
                 let hdr = RecordHeader::parse(&rec).unwrap();
                 assert_eq!(hdr.length as usize, rec.len() - 5);
-                let range = rx.open_in_place(ContentType::ApplicationData, &mut rec[5..]).unwrap();
+                let range = rx
+                    .open_in_place(ContentType::ApplicationData, &mut rec[5..])
+                    .unwrap();
                 assert_eq!(&rec[5..][range], &msg[..]);
             }
             assert_eq!(tx.sequence(), 3);
@@ -193,12 +229,21 @@ mod tests {
             let (mut tx, mut rx) = pair(aead);
             for len in [0, MAX_PLAINTEXT] {
                 let mut rec = Vec::new();
-                tx.seal_append(ContentType::ApplicationData, &vec![1; len], &mut rec).unwrap();
-                let r = rx.open_in_place(ContentType::ApplicationData, &mut rec[5..]).unwrap();
+                tx.seal_append(ContentType::ApplicationData, &vec![1; len], &mut rec)
+                    .unwrap();
+                let r = rx
+                    .open_in_place(ContentType::ApplicationData, &mut rec[5..])
+                    .unwrap();
                 assert_eq!(r.len(), len);
             }
             let mut rec = Vec::new();
-            assert!(tx.seal_append(ContentType::ApplicationData, &vec![1; MAX_PLAINTEXT + 1], &mut rec).is_err());
+            assert!(tx
+                .seal_append(
+                    ContentType::ApplicationData,
+                    &vec![1; MAX_PLAINTEXT + 1],
+                    &mut rec
+                )
+                .is_err());
             assert!(rec.is_empty());
         }
     }
@@ -208,24 +253,38 @@ mod tests {
         for aead in AEADS {
             let (mut tx, _) = pair(aead);
             let mut rec = Vec::new();
-            tx.seal_append(ContentType::Handshake, b"finished", &mut rec).unwrap();
+            tx.seal_append(ContentType::Handshake, b"finished", &mut rec)
+                .unwrap();
             for i in 5..rec.len() {
                 let (_, mut rx) = pair(aead);
                 let mut bad = rec.clone();
                 bad[i] ^= 0x20;
-                assert_eq!(rx.open_in_place(ContentType::Handshake, &mut bad[5..]), Err(AlertDescription::BadRecordMac));
+                assert_eq!(
+                    rx.open_in_place(ContentType::Handshake, &mut bad[5..]),
+                    Err(AlertDescription::BadRecordMac)
+                );
             }
             // Wrong content type (it is in the AAD), short bodies, replays.
             let (_, mut rx) = pair(aead);
             let mut copy = rec.clone();
-            assert_eq!(rx.open_in_place(ContentType::ApplicationData, &mut copy[5..]), Err(AlertDescription::BadRecordMac));
+            assert_eq!(
+                rx.open_in_place(ContentType::ApplicationData, &mut copy[5..]),
+                Err(AlertDescription::BadRecordMac)
+            );
             let (_, mut rx) = pair(aead);
-            assert_eq!(rx.open_in_place(ContentType::Handshake, &mut [0u8; 10]), Err(AlertDescription::BadRecordMac));
+            assert_eq!(
+                rx.open_in_place(ContentType::Handshake, &mut [0u8; 10]),
+                Err(AlertDescription::BadRecordMac)
+            );
             let (_, mut rx) = pair(aead);
             let mut once = rec.clone();
-            rx.open_in_place(ContentType::Handshake, &mut once[5..]).unwrap();
+            rx.open_in_place(ContentType::Handshake, &mut once[5..])
+                .unwrap();
             let mut again = rec.clone();
-            assert_eq!(rx.open_in_place(ContentType::Handshake, &mut again[5..]), Err(AlertDescription::BadRecordMac));
+            assert_eq!(
+                rx.open_in_place(ContentType::Handshake, &mut again[5..]),
+                Err(AlertDescription::BadRecordMac)
+            );
         }
     }
 }

@@ -53,7 +53,11 @@ impl SeededRandom {
     pub fn from_seed_bytes(seed: &[u8]) -> Self {
         Self {
             key: hmac::Key::new(hmac::HMAC_SHA256, seed),
-            state: Mutex::new(SeededState { counter: 0, block: [0; 32], used: 32 }),
+            state: Mutex::new(SeededState {
+                counter: 0,
+                block: [0; 32],
+                used: 32,
+            }),
         }
     }
 }
@@ -87,7 +91,11 @@ mod tests {
 
     #[test]
     fn seeded_streams_repeat_and_differ() {
-        let (a, b, c) = (SeededRandom::new(1), SeededRandom::new(1), SeededRandom::new(2));
+        let (a, b, c) = (
+            SeededRandom::new(1),
+            SeededRandom::new(1),
+            SeededRandom::new(2),
+        );
         let (mut x, mut y, mut z) = ([0u8; 100], [0u8; 100], [0u8; 100]);
         a.fill(&mut x[..7]).unwrap();
         a.fill(&mut x[7..]).unwrap();

@@ -71,7 +71,10 @@ impl<H: Handshake, T: Read + Write> Stream<H, T> {
     /// Reads from the transport once and processes what arrived. Returns false on EOF.
     fn read_tls(&mut self) -> io::Result<bool> {
         if self.filled == self.inbound.len() {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "record larger than buffer"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "record larger than buffer",
+            ));
         }
         let n = self.transport.read(&mut self.inbound[self.filled..])?;
         if n == 0 {
@@ -85,10 +88,14 @@ impl<H: Handshake, T: Read + Write> Stream<H, T> {
     fn process(&mut self) -> io::Result<()> {
         let mut start = 0;
         let result = loop {
-            match self.conn.receive(&mut self.inbound[start..self.filled], (self.clock)()) {
+            match self
+                .conn
+                .receive(&mut self.inbound[start..self.filled], (self.clock)())
+            {
                 Ok(receipt) => {
                     let r = receipt.plaintext;
-                    self.plaintext.extend_from_slice(&self.inbound[start + r.start..start + r.end]);
+                    self.plaintext
+                        .extend_from_slice(&self.inbound[start + r.start..start + r.end]);
                     start += receipt.consumed;
                     if receipt.consumed == 0 || start == self.filled {
                         break Ok(());
@@ -113,7 +120,10 @@ impl<H: Handshake, T: Read + Write> Stream<H, T> {
         self.flush_tls()?;
         while self.conn.is_handshaking() {
             if !self.read_tls()? {
-                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "peer closed during the handshake"));
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "peer closed during the handshake",
+                ));
             }
         }
         Ok(())

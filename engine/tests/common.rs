@@ -5,7 +5,9 @@
 use std::sync::Arc;
 
 use reprise::rng::SeededRandom;
-use reprise::{ClientConfig, ClientConnection, Error, Event, RootStore, ServerConfig, ServerConnection};
+use reprise::{
+    ClientConfig, ClientConnection, Error, Event, RootStore, ServerConfig, ServerConnection,
+};
 
 /// A fixed "now" inside the test certificates' validity.
 pub const NOW: u64 = 1_800_000_000;
@@ -24,11 +26,15 @@ fn leaf(
     issuer: &rcgen::Issuer<'_, rcgen::KeyPair>,
 ) -> (Vec<Vec<u8>>, Vec<u8>) {
     let key = rcgen::KeyPair::generate_for(alg).unwrap();
-    let mut params = rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+    let mut params =
+        rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
     params.not_before = rcgen::date_time_ymd(2020, 1, 1);
     params.not_after = rcgen::date_time_ymd(2040, 1, 1);
     let cert = params.signed_by(&key, issuer).unwrap();
-    (vec![cert.der().to_vec(), ca.der().to_vec()], key.serialize_der())
+    (
+        vec![cert.der().to_vec(), ca.der().to_vec()],
+        key.serialize_der(),
+    )
 }
 
 /// A CA with an ECDSA P-256 and an RSA-2048 leaf for `localhost`, made once per process.
@@ -38,22 +44,34 @@ pub fn pki() -> &'static Pki {
         let ca_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
         let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        params.distinguished_name.push(rcgen::DnType::CommonName, "Reprise Test CA");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "Reprise Test CA");
         params.not_before = rcgen::date_time_ymd(2020, 1, 1);
         params.not_after = rcgen::date_time_ymd(2040, 1, 1);
         let ca = params.self_signed(&ca_key).unwrap();
         let issuer = rcgen::Issuer::new(params, ca_key);
         let (ecdsa_chain, ecdsa_key) = leaf(&rcgen::PKCS_ECDSA_P256_SHA256, &ca, &issuer);
         let (rsa_chain, rsa_key) = leaf(&rcgen::PKCS_RSA_SHA256, &ca, &issuer);
-        Pki { ca_der: ca.der().to_vec(), ecdsa_chain, ecdsa_key, rsa_chain, rsa_key }
+        Pki {
+            ca_der: ca.der().to_vec(),
+            ecdsa_chain,
+            ecdsa_key,
+            rsa_chain,
+            rsa_key,
+        }
     })
 }
 
 pub fn server_config() -> ServerConfig {
     let pki = pki();
     let mut config = ServerConfig::new();
-    config.add_certificate(pki.ecdsa_chain.clone(), &pki.ecdsa_key).unwrap();
-    config.add_certificate(pki.rsa_chain.clone(), &pki.rsa_key).unwrap();
+    config
+        .add_certificate(pki.ecdsa_chain.clone(), &pki.ecdsa_key)
+        .unwrap();
+    config
+        .add_certificate(pki.rsa_chain.clone(), &pki.rsa_key)
+        .unwrap();
     config
 }
 
@@ -69,7 +87,10 @@ pub fn seeded(config: &mut ServerConfig, seed: u64) {
 
 /// Moves records both ways until neither side has anything to send. Returns every byte the
 /// client sent and the server sent, in order (the transcript on the wire).
-pub fn pump(client: &mut ClientConnection, server: &mut ServerConnection) -> Result<(Vec<u8>, Vec<u8>), Error> {
+pub fn pump(
+    client: &mut ClientConnection,
+    server: &mut ServerConnection,
+) -> Result<(Vec<u8>, Vec<u8>), Error> {
     let (mut c2s, mut s2c) = (Vec::new(), Vec::new());
     for _ in 0..32 {
         let mut progressed = false;

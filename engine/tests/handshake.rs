@@ -18,8 +18,13 @@ fn every_suite_and_group_completes_and_carries_data() {
             client_cfg.groups = vec![group];
             let mut client = ClientConnection::new(Arc::new(client_cfg), "localhost").unwrap();
             let mut server = ServerConnection::new(server_cfg);
-            pump(&mut client, &mut server).unwrap_or_else(|e| panic!("{} {group:?}: {e}", suite.name));
-            assert!(client.is_open() && server.is_open(), "{} {group:?}", suite.name);
+            pump(&mut client, &mut server)
+                .unwrap_or_else(|e| panic!("{} {group:?}: {e}", suite.name));
+            assert!(
+                client.is_open() && server.is_open(),
+                "{} {group:?}",
+                suite.name
+            );
             assert_eq!(client.drain(), vec![Event::HandshakeDone { resumed: None }]);
             assert_eq!(server.drain(), vec![Event::HandshakeDone { resumed: None }]);
             assert_eq!(server.negotiated().suite, Some(suite));
@@ -65,7 +70,8 @@ fn seeded_handshakes_are_byte_identical() {
         let mut client_cfg = client_config();
         client_cfg.rng = Arc::new(reprise::rng::SeededRandom::new(seed + 1000));
         client_cfg.suites = vec![&reprise::crypto::suites::ECDHE_RSA_AES128_GCM_SHA256];
-        client_cfg.signature_schemes = vec![reprise::crypto::sign::SignatureScheme::RSA_PKCS1_SHA256];
+        client_cfg.signature_schemes =
+            vec![reprise::crypto::sign::SignatureScheme::RSA_PKCS1_SHA256];
         let mut client = ClientConnection::new(Arc::new(client_cfg), "localhost").unwrap();
         let mut server = ServerConnection::new(Arc::new(server_cfg));
         let wire = pump(&mut client, &mut server).unwrap();
@@ -89,7 +95,11 @@ fn wrong_name_and_untrusted_root_are_refused() {
     let err = pump(&mut client, &mut server).unwrap_err();
     assert_eq!(err.alert_sent(), Some(AlertDescription::BadCertificate));
 
-    let mut client = ClientConnection::new(Arc::new(reprise::ClientConfig::new(reprise::RootStore::new())), "localhost").unwrap();
+    let mut client = ClientConnection::new(
+        Arc::new(reprise::ClientConfig::new(reprise::RootStore::new())),
+        "localhost",
+    )
+    .unwrap();
     let mut server = ServerConnection::new(Arc::new(server_config()));
     let err = pump(&mut client, &mut server).unwrap_err();
     assert_eq!(err.alert_sent(), Some(AlertDescription::UnknownCa));

@@ -18,7 +18,11 @@ pub enum NamedGroup {
 
 impl NamedGroup {
     /// All supported groups in default preference order.
-    pub const ALL: [NamedGroup; 3] = [NamedGroup::X25519, NamedGroup::Secp256r1, NamedGroup::Secp384r1];
+    pub const ALL: [NamedGroup; 3] = [
+        NamedGroup::X25519,
+        NamedGroup::Secp256r1,
+        NamedGroup::Secp384r1,
+    ];
 
     /// IANA code point.
     pub const fn id(self) -> u16 {
@@ -114,7 +118,12 @@ impl KeyExchange {
                 let bytes = public_key.as_ref();
                 let mut public = [0u8; MAX_PUBLIC_LEN];
                 public[..bytes.len()].copy_from_slice(bytes);
-                return Ok(Self { group, private, public, public_len: bytes.len() });
+                return Ok(Self {
+                    group,
+                    private,
+                    public,
+                    public_len: bytes.len(),
+                });
             }
         }
         Err(KxError::Rng)
@@ -156,7 +165,9 @@ impl KeyExchange {
 
 impl core::fmt::Debug for KeyExchange {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("KeyExchange").field("group", &self.group).finish_non_exhaustive()
+        f.debug_struct("KeyExchange")
+            .field("group", &self.group)
+            .finish_non_exhaustive()
     }
 }
 

@@ -86,7 +86,10 @@ impl core::fmt::Display for KeyError {
 impl std::error::Error for KeyError {}
 
 enum KeyInner {
-    Ecdsa { key: EcdsaKeyPair, scheme: SignatureScheme },
+    Ecdsa {
+        key: EcdsaKeyPair,
+        scheme: SignatureScheme,
+    },
     Rsa(RsaKeyPair),
 }
 
@@ -97,7 +100,9 @@ pub struct SigningKey {
 
 impl core::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("SigningKey").field("auth", &self.auth_kind()).finish_non_exhaustive()
+        f.debug_struct("SigningKey")
+            .field("auth", &self.auth_kind())
+            .finish_non_exhaustive()
     }
 }
 
@@ -105,22 +110,35 @@ impl SigningKey {
     /// Loads a DER private key: PKCS#8 (ECDSA P-256/P-384 or RSA), SEC1 EC, or PKCS#1 RSA.
     pub fn from_der(der: &[u8]) -> Result<Self, KeyError> {
         let ec = [
-            (&signature::ECDSA_P256_SHA256_ASN1_SIGNING, SignatureScheme::ECDSA_SHA256),
-            (&signature::ECDSA_P384_SHA384_ASN1_SIGNING, SignatureScheme::ECDSA_SHA384),
+            (
+                &signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+                SignatureScheme::ECDSA_SHA256,
+            ),
+            (
+                &signature::ECDSA_P384_SHA384_ASN1_SIGNING,
+                SignatureScheme::ECDSA_SHA384,
+            ),
         ];
         for (alg, scheme) in ec {
             if let Ok(key) = EcdsaKeyPair::from_private_key_der(alg, der) {
-                return Ok(Self { inner: KeyInner::Ecdsa { key, scheme } });
+                return Ok(Self {
+                    inner: KeyInner::Ecdsa { key, scheme },
+                });
             }
         }
         if let Ok(key) = RsaKeyPair::from_pkcs8(der).or_else(|_| RsaKeyPair::from_der(der)) {
             if key.public_modulus_len() < 256 {
-                return Err(KeyError::Unsupported("RSA keys below 2048 bits are refused".into()));
+                return Err(KeyError::Unsupported(
+                    "RSA keys below 2048 bits are refused".into(),
+                ));
             }
-            return Ok(Self { inner: KeyInner::Rsa(key) });
+            return Ok(Self {
+                inner: KeyInner::Rsa(key),
+            });
         }
         Err(KeyError::Unsupported(
-            "expected an ECDSA P-256/P-384 or RSA (≥ 2048 bit) key in PKCS#8, SEC1 or PKCS#1 DER".into(),
+            "expected an ECDSA P-256/P-384 or RSA (≥ 2048 bit) key in PKCS#8, SEC1 or PKCS#1 DER"
+                .into(),
         ))
     }
 
@@ -163,7 +181,10 @@ impl SigningKey {
     }
 
     /// The first of our schemes the peer offered (RFC 5246 §7.4.1.4.1), or `None`.
-    pub fn choose_scheme(&self, offered: impl Fn(SignatureScheme) -> bool) -> Option<SignatureScheme> {
+    pub fn choose_scheme(
+        &self,
+        offered: impl Fn(SignatureScheme) -> bool,
+    ) -> Option<SignatureScheme> {
         self.schemes().iter().copied().find(|s| offered(*s))
     }
 
@@ -176,7 +197,12 @@ impl SigningKey {
     }
 
     /// Signs `message` with `scheme` into `out` (appended).
-    pub fn sign(&self, scheme: SignatureScheme, message: &[u8], out: &mut Vec<u8>) -> Result<(), KeyError> {
+    pub fn sign(
+        &self,
+        scheme: SignatureScheme,
+        message: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), KeyError> {
         // aws-lc ignores the rng argument for ECDSA (its own DRBG makes the nonce) and uses it
         // only for the PSS salt; PKCS#1 v1.5 is deterministic.
         let rng = SystemRandom::new();
@@ -200,7 +226,8 @@ impl SigningKey {
                 };
                 let start = out.len();
                 out.resize(start + key.public_modulus_len(), 0);
-                key.sign(padding, &rng, message, &mut out[start..]).map_err(|_| KeyError::SignFailed)?;
+                key.sign(padding, &rng, message, &mut out[start..])
+                    .map_err(|_| KeyError::SignFailed)?;
             }
         }
         Ok(())

@@ -92,7 +92,8 @@ fn alert_for(err: &webpki::Error) -> AlertDescription {
         E::CertExpired { .. } | E::CertNotValidYet { .. } => AlertDescription::CertificateExpired,
         E::CertRevoked => AlertDescription::CertificateRevoked,
         E::BadDer | E::BadDerTime => AlertDescription::DecodeError,
-        E::UnsupportedSignatureAlgorithmContext(_) | E::UnsupportedSignatureAlgorithmForPublicKeyContext(_) => {
+        E::UnsupportedSignatureAlgorithmContext(_)
+        | E::UnsupportedSignatureAlgorithmForPublicKeyContext(_) => {
             AlertDescription::UnsupportedCertificate
         }
         _ => AlertDescription::BadCertificate,
@@ -115,7 +116,10 @@ pub fn verify_server_chain(
     server_name: &str,
     now_secs: u64,
 ) -> Result<(), VerifyFailure> {
-    let fail = |e: webpki::Error| VerifyFailure { alert: alert_for(&e), reason: format!("{e:?}") };
+    let fail = |e: webpki::Error| VerifyFailure {
+        alert: alert_for(&e),
+        reason: format!("{e:?}"),
+    };
     let Some((leaf, rest)) = chain.split_first() else {
         return Err(VerifyFailure {
             alert: AlertDescription::BadCertificate,
@@ -124,7 +128,8 @@ pub fn verify_server_chain(
     };
     let leaf_der = CertificateDer::from(*leaf);
     let ee = EndEntityCert::try_from(&leaf_der).map_err(fail)?;
-    let intermediates: Vec<CertificateDer<'_>> = rest.iter().map(|c| CertificateDer::from(*c)).collect();
+    let intermediates: Vec<CertificateDer<'_>> =
+        rest.iter().map(|c| CertificateDer::from(*c)).collect();
     ee.verify_for_usage(
         CHAIN_ALGS,
         &roots.anchors,
@@ -144,7 +149,12 @@ pub fn verify_server_chain(
 }
 
 /// Verifies a ServerKeyExchange signature made by the leaf certificate's key.
-pub fn verify_signature(leaf: &[u8], scheme: SignatureScheme, message: &[u8], signature: &[u8]) -> Result<(), AlertDescription> {
+pub fn verify_signature(
+    leaf: &[u8],
+    scheme: SignatureScheme,
+    message: &[u8],
+    signature: &[u8],
+) -> Result<(), AlertDescription> {
     let leaf_der = CertificateDer::from(leaf);
     let ee = EndEntityCert::try_from(&leaf_der).map_err(|_| AlertDescription::BadCertificate)?;
     for alg in scheme_algs(scheme) {

@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use crate::codec::{
-    AlertDescription, Certificate, ClientExtensions, ClientHello, ClientKeyExchange, ProtocolNameList, U16List, Finished, ServerHello, ServerKeyExchange,
+    AlertDescription, Certificate, ClientExtensions, ClientHello, ClientKeyExchange, Finished,
+    ProtocolNameList, ServerHello, ServerKeyExchange, U16List,
 };
 use crate::config::{ClientConfig, ServerVerification};
 use crate::conn::{Core, Handshake};
@@ -34,12 +35,19 @@ pub struct ClientHandshake {
 }
 
 fn internal() -> Fatal {
-    fatal(AlertDescription::InternalError, "handshake state inconsistent")
+    fatal(
+        AlertDescription::InternalError,
+        "handshake state inconsistent",
+    )
 }
 
 impl ClientHandshake {
     /// Starts a handshake and queues the ClientHello.
-    pub(crate) fn start(config: Arc<ClientConfig>, server_name: &str, core: &mut Core) -> Result<Self, Fatal> {
+    pub(crate) fn start(
+        config: Arc<ClientConfig>,
+        server_name: &str,
+        core: &mut Core,
+    ) -> Result<Self, Fatal> {
         let mut hs = Self {
             config,
             server_name: server_name.to_string(),
@@ -62,13 +70,19 @@ impl ClientHandshake {
             .rng
             .fill(&mut self.client_random)
             .map_err(|_| fatal(AlertDescription::InternalError, "randomness failed"))?;
-        let suites: Vec<u16> = config.suites.iter().map(|s| s.id).chain([EMPTY_RENEGOTIATION_INFO_SCSV]).collect();
+        let suites: Vec<u16> = config
+            .suites
+            .iter()
+            .map(|s| s.id)
+            .chain([EMPTY_RENEGOTIATION_INFO_SCSV])
+            .collect();
         let groups: Vec<u16> = config.groups.iter().map(|g| g.id()).collect();
         let schemes: Vec<u16> = config.signature_schemes.iter().map(|s| s.0).collect();
         let alpn: Vec<&[u8]> = config.alpn_protocols.iter().map(|p| p.as_slice()).collect();
         // RFC 6066 §3: literal IP addresses are not sent as server names.
-        let sni = (self.server_name.parse::<std::net::IpAddr>().is_err() && !self.server_name.is_empty())
-            .then_some(self.server_name.as_bytes());
+        let sni = (self.server_name.parse::<std::net::IpAddr>().is_err()
+            && !self.server_name.is_empty())
+        .then_some(self.server_name.as_bytes());
         let start = core.flight().len();
         let alpn_list = ProtocolNameList::from_names(&alpn);
         ClientHello {
@@ -97,10 +111,18 @@ impl ClientHandshake {
     }
 
     /// RFC 5246 §7.4.1.3.
-    fn handle_server_hello(&mut self, core: &mut Core, body: &[u8], raw: &[u8]) -> Result<(), Fatal> {
+    fn handle_server_hello(
+        &mut self,
+        core: &mut Core,
+        body: &[u8],
+        raw: &[u8],
+    ) -> Result<(), Fatal> {
         let hello = ServerHello::parse(body)?;
         if hello.server_version != 0x0303 {
-            return Err(fatal(AlertDescription::ProtocolVersion, "server did not choose TLS 1.2"));
+            return Err(fatal(
+                AlertDescription::ProtocolVersion,
+                "server did not choose TLS 1.2",
+            ));
         }
         let suite = self
             .config
@@ -108,9 +130,17 @@ impl ClientHandshake {
             .iter()
             .copied()
             .find(|s| s.id == hello.cipher_suite)
-            .ok_or_else(|| fatal(AlertDescription::IllegalParameter, "server chose a suite we did not offer"))?;
+            .ok_or_else(|| {
+                fatal(
+                    AlertDescription::IllegalParameter,
+                    "server chose a suite we did not offer",
+                )
+            })?;
         if hello.compression_method != 0 {
-            return Err(fatal(AlertDescription::IllegalParameter, "server chose compression"));
+            return Err(fatal(
+                AlertDescription::IllegalParameter,
+                "server chose compression",
+            ));
         }
         let ext = &hello.extensions;
         // RFC 5246 §7.4.1.4: the server may only answer extensions we sent.
@@ -118,29 +148,49 @@ impl ClientHandshake {
             || ext.extended_master_secret && !self.config.extended_master_secret
             || ext.session_ticket_ack
         {
-            return Err(fatal(AlertDescription::UnsupportedExtension, "server answered an extension we did not offer"));
+            return Err(fatal(
+                AlertDescription::UnsupportedExtension,
+                "server answered an extension we did not offer",
+            ));
         }
         if let Some(p) = ext.alpn {
-            if !self.config.alpn_protocols.iter().any(|ours| ours.as_slice() == p) {
-                return Err(fatal(AlertDescription::IllegalParameter, "server chose an ALPN protocol we did not offer"));
+            if !self
+                .config
+                .alpn_protocols
+                .iter()
+                .any(|ours| ours.as_slice() == p)
+            {
+                return Err(fatal(
+                    AlertDescription::IllegalParameter,
+                    "server chose an ALPN protocol we did not offer",
+                ));
             }
             self.negotiated.alpn = Some(p.to_vec());
         }
         match ext.renegotiation_info {
             Some(inner) if !inner.is_empty() => {
-                return Err(fatal(AlertDescription::HandshakeFailure, "non-empty renegotiation_info in initial handshake"))
+                return Err(fatal(
+                    AlertDescription::HandshakeFailure,
+                    "non-empty renegotiation_info in initial handshake",
+                ))
             }
             Some(_) => self.negotiated.secure_renegotiation = true,
             None => {}
         }
         if let Some(formats) = ext.ec_point_formats {
             if !formats.contains(&0) {
-                return Err(fatal(AlertDescription::IllegalParameter, "server does not accept uncompressed points"));
+                return Err(fatal(
+                    AlertDescription::IllegalParameter,
+                    "server does not accept uncompressed points",
+                ));
             }
         }
         self.negotiated.extended_master_secret = ext.extended_master_secret;
         if self.config.require_extended_master_secret && !ext.extended_master_secret {
-            return Err(fatal(AlertDescription::HandshakeFailure, "server did not negotiate the extended master secret"));
+            return Err(fatal(
+                AlertDescription::HandshakeFailure,
+                "server did not negotiate the extended master secret",
+            ));
         }
         self.negotiated.suite = Some(suite);
         self.negotiated.server_name = Some(self.server_name.clone());
@@ -154,15 +204,28 @@ impl ClientHandshake {
     }
 
     /// RFC 5246 §7.4.2: check the chain and the name.
-    fn handle_certificate(&mut self, core: &mut Core, body: &[u8], raw: &[u8]) -> Result<(), Fatal> {
+    fn handle_certificate(
+        &mut self,
+        core: &mut Core,
+        body: &[u8],
+        raw: &[u8],
+    ) -> Result<(), Fatal> {
         let certs = Certificate::parse(body)?;
         let chain: Vec<&[u8]> = certs.iter().collect();
         let Some(leaf) = chain.first() else {
-            return Err(fatal(AlertDescription::DecodeError, "server sent no certificate"));
+            return Err(fatal(
+                AlertDescription::DecodeError,
+                "server sent no certificate",
+            ));
         };
         if self.config.verification == ServerVerification::WebPki {
             verify::verify_server_chain(&self.config.roots, &chain, &self.server_name, core.now)
-                .map_err(|f| Fatal::new(f.alert, format!("server certificate rejected: {}", f.reason)))?;
+                .map_err(|f| {
+                    Fatal::new(
+                        f.alert,
+                        format!("server certificate rejected: {}", f.reason),
+                    )
+                })?;
         }
         self.server_leaf = leaf.to_vec();
         self.transcript.add(raw);
@@ -176,10 +239,20 @@ impl ClientHandshake {
         let suite = self.negotiated.suite.ok_or_else(internal)?;
         let group = NamedGroup::from_id(ske.params.named_group)
             .filter(|g| self.config.groups.contains(g))
-            .ok_or_else(|| fatal(AlertDescription::IllegalParameter, "server chose a group we did not offer"))?;
+            .ok_or_else(|| {
+                fatal(
+                    AlertDescription::IllegalParameter,
+                    "server chose a group we did not offer",
+                )
+            })?;
         let scheme = SignatureScheme(ske.signature.scheme);
-        if !self.config.signature_schemes.contains(&scheme) || scheme.auth_kind() != Some(suite.auth) {
-            return Err(fatal(AlertDescription::IllegalParameter, "server signed with a scheme we did not offer"));
+        if !self.config.signature_schemes.contains(&scheme)
+            || scheme.auth_kind() != Some(suite.auth)
+        {
+            return Err(fatal(
+                AlertDescription::IllegalParameter,
+                "server signed with a scheme we did not offer",
+            ));
         }
         let mut signed = Vec::with_capacity(64 + ske.params_raw.len());
         signed.extend_from_slice(&self.client_random);
@@ -195,9 +268,17 @@ impl ClientHandshake {
     }
 
     /// RFC 5246 §7.4.5-7.4.9: our second flight.
-    fn handle_server_hello_done(&mut self, core: &mut Core, body: &[u8], raw: &[u8]) -> Result<(), Fatal> {
+    fn handle_server_hello_done(
+        &mut self,
+        core: &mut Core,
+        body: &[u8],
+        raw: &[u8],
+    ) -> Result<(), Fatal> {
         if !body.is_empty() {
-            return Err(fatal(AlertDescription::DecodeError, "ServerHelloDone with a body"));
+            return Err(fatal(
+                AlertDescription::DecodeError,
+                "ServerHelloDone with a body",
+            ));
         }
         self.transcript.add(raw);
         self.flow.advance();
@@ -206,20 +287,39 @@ impl ClientHandshake {
         let kx = KeyExchange::generate(group, self.config.rng.as_ref())
             .map_err(|_| fatal(AlertDescription::InternalError, "key generation failed"))?;
         let start = core.flight().len();
-        ClientKeyExchange { public: kx.public() }.encode(core.flight()).map_err(encode_failed)?;
+        ClientKeyExchange {
+            public: kx.public(),
+        }
+        .encode(core.flight())
+        .map_err(encode_failed)?;
         self.transcript.add(&core.flight()[start..]);
         self.flow.advance();
-        let pre_master = kx
-            .complete(&server_public)
-            .map_err(|_| fatal(AlertDescription::IllegalParameter, "bad server ECDHE public value"))?;
+        let pre_master = kx.complete(&server_public).map_err(|_| {
+            fatal(
+                AlertDescription::IllegalParameter,
+                "bad server ECDHE public value",
+            )
+        })?;
         let ms = if self.negotiated.extended_master_secret {
             let session_hash = self.transcript.current().ok_or_else(internal)?;
             prf::extended_master_secret(suite.hash, &pre_master, session_hash.as_ref())
         } else {
-            prf::master_secret(suite.hash, &pre_master, &self.client_random, &self.server_random)
+            prf::master_secret(
+                suite.hash,
+                &pre_master,
+                &self.client_random,
+                &self.server_random,
+            )
         }
         .map_err(|_| internal())?;
-        install_keys(core, Role::Client, suite, &ms, &self.client_random, &self.server_random)?;
+        install_keys(
+            core,
+            Role::Client,
+            suite,
+            &ms,
+            &self.client_random,
+            &self.server_random,
+        )?;
         core.send_change_cipher_spec()?;
         self.flow.advance();
         self.send_finished(core, suite, &ms)?;
@@ -227,11 +327,18 @@ impl ClientHandshake {
         core.flush_flight()
     }
 
-    fn send_finished(&mut self, core: &mut Core, suite: &'static CipherSuite, ms: &MasterSecret) -> Result<(), Fatal> {
+    fn send_finished(
+        &mut self,
+        core: &mut Core,
+        suite: &'static CipherSuite,
+        ms: &MasterSecret,
+    ) -> Result<(), Fatal> {
         let hash = self.transcript.current().ok_or_else(internal)?;
         let ours = prf::verify_data(suite.hash, ms, true, hash.as_ref()).map_err(|_| internal())?;
         let start = core.flight().len();
-        Finished { verify_data: &ours }.encode(core.flight()).map_err(encode_failed)?;
+        Finished { verify_data: &ours }
+            .encode(core.flight())
+            .map_err(encode_failed)?;
         self.transcript.add(&core.flight()[start..]);
         self.flow.advance();
         Ok(())
@@ -243,9 +350,13 @@ impl ClientHandshake {
         let suite = self.negotiated.suite.ok_or_else(internal)?;
         let ms = self.master_secret.as_ref().ok_or_else(internal)?;
         let hash = self.transcript.current().ok_or_else(internal)?;
-        let expected = prf::verify_data(suite.hash, ms, false, hash.as_ref()).map_err(|_| internal())?;
+        let expected =
+            prf::verify_data(suite.hash, ms, false, hash.as_ref()).map_err(|_| internal())?;
         if !prf::verify_data_matches(&expected, finished.verify_data) {
-            return Err(fatal(AlertDescription::DecryptError, "server Finished does not verify"));
+            return Err(fatal(
+                AlertDescription::DecryptError,
+                "server Finished does not verify",
+            ));
         }
         self.transcript.add(raw);
         self.flow.advance();
@@ -268,7 +379,10 @@ impl Handshake for ClientHandshake {
             Msg::ServerKeyExchange => self.handle_server_key_exchange(body, raw),
             Msg::ServerHelloDone => self.handle_server_hello_done(core, body, raw),
             Msg::Finished => self.handle_finished(core, body, raw),
-            _ => Err(fatal(AlertDescription::UnexpectedMessage, "message a server never sends here")),
+            _ => Err(fatal(
+                AlertDescription::UnexpectedMessage,
+                "message a server never sends here",
+            )),
         }
     }
 

@@ -55,10 +55,16 @@ pub struct Step {
 }
 
 const fn c(msg: Msg) -> Step {
-    Step { from: Sender::Client, msg }
+    Step {
+        from: Sender::Client,
+        msg,
+    }
 }
 const fn s(msg: Msg) -> Step {
-    Step { from: Sender::Server, msg }
+    Step {
+        from: Sender::Server,
+        msg,
+    }
 }
 
 use Msg::*;
@@ -185,7 +191,11 @@ impl Default for Flow {
 impl Flow {
     /// A flow before the ClientHello.
     pub const fn new() -> Self {
-        Self { shape: Shape::Full, chosen: false, pos: 0 }
+        Self {
+            shape: Shape::Full,
+            chosen: false,
+            pos: 0,
+        }
     }
 
     /// Fixes the shape. Allowed only before the shapes diverge.

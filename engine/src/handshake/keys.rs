@@ -1,10 +1,10 @@
 //! Key block to record ciphers (RFC 5246 §6.3).
 
+use crate::codec::AlertDescription;
 use crate::conn::Core;
 use crate::crypto::prf::{self, MasterSecret};
 use crate::crypto::suites::CipherSuite;
 use crate::error::{fatal, Fatal};
-use crate::codec::AlertDescription;
 use crate::record::RecordCipher;
 
 /// Which side is installing keys.
@@ -24,8 +24,15 @@ pub(crate) fn install_keys(
     server_random: &[u8; 32],
 ) -> Result<(), Fatal> {
     let aead = suite.aead;
-    let block = prf::AeadKeyBlock::derive(suite.hash, ms, client_random, server_random, aead.key_len(), aead.fixed_iv_len())
-        .map_err(|_| fatal(AlertDescription::InternalError, "key derivation failed"))?;
+    let block = prf::AeadKeyBlock::derive(
+        suite.hash,
+        ms,
+        client_random,
+        server_random,
+        aead.key_len(),
+        aead.fixed_iv_len(),
+    )
+    .map_err(|_| fatal(AlertDescription::InternalError, "key derivation failed"))?;
     let client = RecordCipher::new(aead, block.client_write_key(), block.client_write_iv())?;
     let server = RecordCipher::new(aead, block.server_write_key(), block.server_write_iv())?;
     let (rx, tx) = match role {

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use zeroize::Zeroizing;
 
 use crate::codec::{
-    AlertDescription, ClientHello, ClientKeyExchange, DigitallySigned, Finished, ServerEcdhParams, ServerExtensions,
-    ServerHello, ServerKeyExchange,
+    AlertDescription, ClientHello, ClientKeyExchange, DigitallySigned, Finished, ServerEcdhParams,
+    ServerExtensions, ServerHello, ServerKeyExchange,
 };
 use crate::config::ServerConfig;
 use crate::conn::{Core, Handshake};
@@ -48,48 +48,80 @@ impl ServerHandshake {
     }
 
     fn random(&self, dest: &mut [u8]) -> Result<(), Fatal> {
-        self.config.rng.fill(dest).map_err(|_| fatal(AlertDescription::InternalError, "randomness failed"))
+        self.config
+            .rng
+            .fill(dest)
+            .map_err(|_| fatal(AlertDescription::InternalError, "randomness failed"))
     }
 
     /// RFC 5246 §7.4.1.2-7.4.1.4, RFC 8422 §5.1, RFC 5746 §3.6, RFC 7301 §3.2.
-    fn handle_client_hello(&mut self, core: &mut Core, body: &[u8], raw: &[u8]) -> Result<(), Fatal> {
+    fn handle_client_hello(
+        &mut self,
+        core: &mut Core,
+        body: &[u8],
+        raw: &[u8],
+    ) -> Result<(), Fatal> {
         let hello = ClientHello::parse(body)?;
         if hello.client_version < 0x0303 {
-            return Err(fatal(AlertDescription::ProtocolVersion, "client does not offer TLS 1.2"));
+            return Err(fatal(
+                AlertDescription::ProtocolVersion,
+                "client does not offer TLS 1.2",
+            ));
         }
         if !hello.compression_methods.contains(&0) {
-            return Err(fatal(AlertDescription::IllegalParameter, "client does not offer null compression"));
+            return Err(fatal(
+                AlertDescription::IllegalParameter,
+                "client does not offer null compression",
+            ));
         }
         let ext = &hello.extensions;
         // RFC 5746 §3.6: an initial handshake must carry an empty renegotiation_info (or the SCSV).
         match ext.renegotiation_info {
             Some(inner) if !inner.is_empty() => {
-                return Err(fatal(AlertDescription::HandshakeFailure, "non-empty renegotiation_info in initial handshake"))
+                return Err(fatal(
+                    AlertDescription::HandshakeFailure,
+                    "non-empty renegotiation_info in initial handshake",
+                ))
             }
             Some(_) => self.negotiated.secure_renegotiation = true,
             None => {
-                self.negotiated.secure_renegotiation = hello.cipher_suites.contains(EMPTY_RENEGOTIATION_INFO_SCSV)
+                self.negotiated.secure_renegotiation =
+                    hello.cipher_suites.contains(EMPTY_RENEGOTIATION_INFO_SCSV)
             }
         }
         // RFC 8422 §5.1.2: if the client lists point formats, uncompressed must be among them.
         if let Some(formats) = ext.ec_point_formats {
             if !formats.contains(&0) {
-                return Err(fatal(AlertDescription::IllegalParameter, "client does not accept uncompressed points"));
+                return Err(fatal(
+                    AlertDescription::IllegalParameter,
+                    "client does not accept uncompressed points",
+                ));
             }
         }
         if let Some(name) = ext.server_name {
             self.negotiated.server_name = Some(
                 core::str::from_utf8(name)
-                    .map_err(|_| fatal(AlertDescription::IllegalParameter, "server name is not ASCII"))?
+                    .map_err(|_| {
+                        fatal(
+                            AlertDescription::IllegalParameter,
+                            "server name is not ASCII",
+                        )
+                    })?
                     .to_ascii_lowercase(),
             );
         }
         let group = self.choose_group(&hello).ok_or_else(|| {
-            fatal(AlertDescription::HandshakeFailure, "no elliptic-curve group in common")
+            fatal(
+                AlertDescription::HandshakeFailure,
+                "no elliptic-curve group in common",
+            )
         })?;
-        let (suite, scheme) = self
-            .choose_suite(&hello)
-            .ok_or_else(|| fatal(AlertDescription::HandshakeFailure, "no cipher suite in common"))?;
+        let (suite, scheme) = self.choose_suite(&hello).ok_or_else(|| {
+            fatal(
+                AlertDescription::HandshakeFailure,
+                "no cipher suite in common",
+            )
+        })?;
         if let Some(offered) = &ext.alpn {
             if !self.config.alpn_protocols.is_empty() {
                 let chosen = self
@@ -97,13 +129,22 @@ impl ServerHandshake {
                     .alpn_protocols
                     .iter()
                     .position(|ours| offered.iter().any(|theirs| theirs == ours.as_slice()))
-                    .ok_or_else(|| fatal(AlertDescription::NoApplicationProtocol, "no ALPN protocol in common"))?;
+                    .ok_or_else(|| {
+                        fatal(
+                            AlertDescription::NoApplicationProtocol,
+                            "no ALPN protocol in common",
+                        )
+                    })?;
                 self.negotiated.alpn = Some(self.config.alpn_protocols[chosen].clone());
             }
         }
-        self.negotiated.extended_master_secret = self.config.extended_master_secret && ext.extended_master_secret;
+        self.negotiated.extended_master_secret =
+            self.config.extended_master_secret && ext.extended_master_secret;
         if self.config.require_extended_master_secret && !self.negotiated.extended_master_secret {
-            return Err(fatal(AlertDescription::HandshakeFailure, "client does not offer the extended master secret"));
+            return Err(fatal(
+                AlertDescription::HandshakeFailure,
+                "client does not offer the extended master secret",
+            ));
         }
         self.negotiated.suite = Some(suite);
         self.negotiated.group = Some(group);
@@ -125,13 +166,21 @@ impl ServerHandshake {
                 .filter_map(NamedGroup::from_id)
                 .find(|g| self.config.groups.contains(g)),
             // RFC 8422 §4: a client without the extension is taken to support P-256.
-            None => self.config.groups.iter().copied().find(|g| *g == NamedGroup::Secp256r1),
+            None => self
+                .config
+                .groups
+                .iter()
+                .copied()
+                .find(|g| *g == NamedGroup::Secp256r1),
         }
     }
 
     /// The first suite in our order that the client offers, we hold a certificate for, and
     /// whose key can sign with a scheme the client accepts (RFC 5246 §7.4.1.4.1).
-    fn choose_suite(&self, hello: &ClientHello<'_>) -> Option<(&'static CipherSuite, SignatureScheme)> {
+    fn choose_suite(
+        &self,
+        hello: &ClientHello<'_>,
+    ) -> Option<(&'static CipherSuite, SignatureScheme)> {
         let offered_schemes = hello.extensions.signature_algorithms.as_ref();
         self.config.suites.iter().copied().find_map(|suite| {
             if !hello.cipher_suites.contains(suite.id) {
@@ -139,13 +188,17 @@ impl ServerHandshake {
             }
             let cert = self.config.certificate_for(suite.auth)?;
             // RFC 8422 §5.1: an ECDSA certificate must be on a curve the client listed.
-            if let (Some(curve), Some(offered)) = (cert.key().ecdsa_group(), &hello.extensions.supported_groups) {
+            if let (Some(curve), Some(offered)) =
+                (cert.key().ecdsa_group(), &hello.extensions.supported_groups)
+            {
                 if !offered.contains(curve.id()) {
                     return None;
                 }
             }
             // Without signature_algorithms the client only takes SHA-1, which we never sign.
-            let scheme = cert.key().choose_scheme(|s| offered_schemes.is_some_and(|o| o.contains(s.0)))?;
+            let scheme = cert
+                .key()
+                .choose_scheme(|s| offered_schemes.is_some_and(|o| o.contains(s.0)))?;
             Some((suite, scheme))
         })
     }
@@ -180,7 +233,8 @@ impl ServerHandshake {
                 renegotiation_info: self.negotiated.secure_renegotiation.then_some(&[][..]),
             },
         }
-        .encode(core.flight()).map_err(encode_failed)?;
+        .encode(core.flight())
+        .map_err(encode_failed)?;
         self.transcript.add(&core.flight()[start..]);
         self.flow.advance();
 
@@ -200,47 +254,80 @@ impl ServerHandshake {
         signed.extend_from_slice(&self.client_random);
         signed.extend_from_slice(&self.server_random);
         let params_start = signed.len();
-        crate::codec::encode_ecdh_params(group.id(), kx.public(), &mut signed).map_err(encode_failed)?;
+        crate::codec::encode_ecdh_params(group.id(), kx.public(), &mut signed)
+            .map_err(encode_failed)?;
         let mut signature = Vec::with_capacity(512);
         cert.key()
             .sign(scheme, &signed, &mut signature)
             .map_err(|_| fatal(AlertDescription::InternalError, "signing failed"))?;
         let start = core.flight().len();
         ServerKeyExchange {
-            params: ServerEcdhParams { named_group: group.id(), public: kx.public() },
+            params: ServerEcdhParams {
+                named_group: group.id(),
+                public: kx.public(),
+            },
             params_raw: &signed[params_start..],
-            signature: DigitallySigned { scheme: scheme.0, signature: &signature },
+            signature: DigitallySigned {
+                scheme: scheme.0,
+                signature: &signature,
+            },
         }
-        .encode(core.flight()).map_err(encode_failed)?;
+        .encode(core.flight())
+        .map_err(encode_failed)?;
         self.transcript.add(&core.flight()[start..]);
         self.flow.advance();
         self.kx = Some(kx);
 
         // ServerHelloDone.
         let start = core.flight().len();
-        crate::codec::ServerHelloDone.encode(core.flight()).map_err(encode_failed)?;
+        crate::codec::ServerHelloDone
+            .encode(core.flight())
+            .map_err(encode_failed)?;
         self.transcript.add(&core.flight()[start..]);
         self.flow.advance();
         core.flush_flight()
     }
 
     /// RFC 8422 §5.7, RFC 5246 §8.1, RFC 7627 §4.
-    fn handle_client_key_exchange(&mut self, core: &mut Core, body: &[u8], raw: &[u8]) -> Result<(), Fatal> {
+    fn handle_client_key_exchange(
+        &mut self,
+        core: &mut Core,
+        body: &[u8],
+        raw: &[u8],
+    ) -> Result<(), Fatal> {
         let cke = ClientKeyExchange::parse(body)?;
-        let kx = self.kx.take().ok_or_else(|| fatal(AlertDescription::InternalError, "no key exchange"))?;
-        let pre_master: Zeroizing<Vec<u8>> = kx
-            .complete(cke.public)
-            .map_err(|_| fatal(AlertDescription::IllegalParameter, "bad client ECDHE public value"))?;
+        let kx = self
+            .kx
+            .take()
+            .ok_or_else(|| fatal(AlertDescription::InternalError, "no key exchange"))?;
+        let pre_master: Zeroizing<Vec<u8>> = kx.complete(cke.public).map_err(|_| {
+            fatal(
+                AlertDescription::IllegalParameter,
+                "bad client ECDHE public value",
+            )
+        })?;
         self.transcript.add(raw);
         let suite = self.suite()?;
         let ms = if self.negotiated.extended_master_secret {
             let session_hash = self.transcript.current().ok_or_else(internal)?;
             prf::extended_master_secret(suite.hash, &pre_master, session_hash.as_ref())
         } else {
-            prf::master_secret(suite.hash, &pre_master, &self.client_random, &self.server_random)
+            prf::master_secret(
+                suite.hash,
+                &pre_master,
+                &self.client_random,
+                &self.server_random,
+            )
         }
         .map_err(|_| internal())?;
-        install_keys(core, Role::Server, suite, &ms, &self.client_random, &self.server_random)?;
+        install_keys(
+            core,
+            Role::Server,
+            suite,
+            &ms,
+            &self.client_random,
+            &self.server_random,
+        )?;
         self.master_secret = Some(ms);
         self.flow.advance();
         Ok(())
@@ -256,9 +343,13 @@ impl ServerHandshake {
         let suite = self.suite()?;
         let ms = self.master_secret.as_ref().ok_or_else(internal)?;
         let hash = self.transcript.current().ok_or_else(internal)?;
-        let expected = prf::verify_data(suite.hash, ms, true, hash.as_ref()).map_err(|_| internal())?;
+        let expected =
+            prf::verify_data(suite.hash, ms, true, hash.as_ref()).map_err(|_| internal())?;
         if !prf::verify_data_matches(&expected, finished.verify_data) {
-            return Err(fatal(AlertDescription::DecryptError, "client Finished does not verify"));
+            return Err(fatal(
+                AlertDescription::DecryptError,
+                "client Finished does not verify",
+            ));
         }
         self.transcript.add(raw);
         self.flow.advance();
@@ -266,9 +357,12 @@ impl ServerHandshake {
         core.send_change_cipher_spec()?;
         self.flow.advance();
         let hash = self.transcript.current().ok_or_else(internal)?;
-        let ours = prf::verify_data(suite.hash, ms, false, hash.as_ref()).map_err(|_| internal())?;
+        let ours =
+            prf::verify_data(suite.hash, ms, false, hash.as_ref()).map_err(|_| internal())?;
         let start = core.flight().len();
-        Finished { verify_data: &ours }.encode(core.flight()).map_err(encode_failed)?;
+        Finished { verify_data: &ours }
+            .encode(core.flight())
+            .map_err(encode_failed)?;
         self.transcript.add(&core.flight()[start..]);
         self.flow.advance();
         core.flush_flight()?;
@@ -278,7 +372,10 @@ impl ServerHandshake {
 }
 
 fn internal() -> Fatal {
-    fatal(AlertDescription::InternalError, "handshake state inconsistent")
+    fatal(
+        AlertDescription::InternalError,
+        "handshake state inconsistent",
+    )
 }
 
 impl Handshake for ServerHandshake {
@@ -293,7 +390,10 @@ impl Handshake for ServerHandshake {
             Msg::ClientHello => self.handle_client_hello(core, body, raw),
             Msg::ClientKeyExchange => self.handle_client_key_exchange(core, body, raw),
             Msg::Finished => self.handle_finished(core, body, raw),
-            _ => Err(fatal(AlertDescription::UnexpectedMessage, "message a client never sends")),
+            _ => Err(fatal(
+                AlertDescription::UnexpectedMessage,
+                "message a client never sends",
+            )),
         }
     }
 

@@ -6,4 +6,4 @@ cd "$(dirname "$0")/.."
 
 bash scripts/install-test-deps.sh
 cargo build --release -p reprise-cli
-cargo test --workspace --release
+cargo test --workspace --release --no-fail-fast

@@ -23,11 +23,13 @@ fn connect(server: &Server, sni: &str, ca: &str) -> Output {
     )
 }
 
-/// The HTTP status line `reprise connect` printed, if any.
-fn status_line(stdout: &str) -> Option<&str> {
-    stdout
-        .lines()
-        .find(|l| l.trim_start().starts_with("HTTP/1."))
+/// Whether `reprise connect` printed an HTTP status line with code 200
+/// (tolerates a prefix such as `status: ` before `HTTP/1.x 200 ...`).
+fn has_status_200(stdout: &str) -> bool {
+    stdout.lines().any(|l| {
+        l.find("HTTP/1.")
+            .is_some_and(|i| l[i..].split_whitespace().nth(1) == Some("200"))
+    })
 }
 
 fn assert_ok(out: &Output, expect: &[String], ctx: &str) {
@@ -40,9 +42,8 @@ fn assert_ok(out: &Output, expect: &[String], ctx: &str) {
             "{ctx}: missing line {line:?}\n{all}"
         );
     }
-    let status = status_line(&stdout);
     assert!(
-        status.is_some_and(|l| l.split_whitespace().nth(1) == Some("200")),
+        has_status_200(&stdout),
         "{ctx}: no HTTP 200 status line\n{all}"
     );
 }

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Install the real TLS peers the interop tests drive (Debian packages).
+# Idempotent: does nothing (and prints nothing) when every command exists.
+set -euo pipefail
+
+# command -> Debian package that provides it
+declare -A PKG_FOR=(
+  [openssl]=openssl
+  [gnutls-cli]=gnutls-bin
+  [curl]=curl
+  [python3]=python3
+)
+
+missing=()
+for cmd in "${!PKG_FOR[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("${PKG_FOR[$cmd]}")
+done
+[ "${#missing[@]}" -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-test-deps: missing ${missing[*]}; run as root to install" >&2
+  exit 1
+fi
+
+echo "install-test-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

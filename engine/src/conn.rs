@@ -591,6 +591,15 @@ impl<H: Handshake> Connection<H> {
         Ok((take, len))
     }
 
+    /// Seals an arbitrary handshake message as a record under the current keys. Only for tests
+    /// and fuzzing of peers (e.g. to send a renegotiation request); never needed otherwise.
+    #[doc(hidden)]
+    pub fn send_handshake_record_for_testing(&mut self, message: &[u8]) -> Result<(), Error> {
+        self.core
+            .write_records(ContentType::Handshake, message)
+            .map_err(|f| self.core.fail(f))
+    }
+
     /// Queues close_notify (RFC 5246 §7.2.1). Nothing more can be sent afterwards.
     pub fn close(&mut self) {
         if !self.core.we_closed && !matches!(self.core.status, Status::Failed(_)) {

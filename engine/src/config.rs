@@ -8,7 +8,11 @@ use crate::crypto::kx::NamedGroup;
 use crate::crypto::sign::{KeyError, SignatureScheme, SigningKey};
 use crate::crypto::suites::{AuthKind, CipherSuite, ALL_SUITES};
 use crate::crypto::verify::RootStore;
+use crate::keylog::KeyLog;
 use crate::rng::{RandomSource, SystemRandom};
+use crate::session::client::ClientSessionStore;
+use crate::session::store::SessionStore;
+use crate::session::ticket::TicketKeys;
 
 /// Default cap on one handshake message (certificate chains are the large ones).
 pub const DEFAULT_MAX_HANDSHAKE_MESSAGE: usize = 64 * 1024;
@@ -74,6 +78,16 @@ pub struct ServerConfig {
     pub rng: Arc<dyn RandomSource>,
     /// Cap on one received handshake message.
     pub max_handshake_message: usize,
+    /// Where sessions are kept for resumption by session ID; `None` disables it.
+    pub session_store: Option<Arc<dyn SessionStore>>,
+    /// Seconds a session may be resumed by ID (`--session-timeout`).
+    pub session_timeout: u32,
+    /// Ticket keys for RFC 5077 resumption; `None` disables tickets.
+    pub tickets: Option<Arc<TicketKeys>>,
+    /// Seconds a ticket may be used, sent as the lifetime hint (RFC 5077 §3.3).
+    pub ticket_lifetime: u32,
+    /// Receives master secrets in SSLKEYLOGFILE form (for Wireshark); `None` logs nothing.
+    pub key_log: Option<Arc<dyn KeyLog>>,
 }
 
 impl core::fmt::Debug for ServerConfig {
@@ -107,6 +121,11 @@ impl ServerConfig {
             require_extended_master_secret: false,
             rng: Arc::new(SystemRandom),
             max_handshake_message: 16 * 1024,
+            session_store: None,
+            session_timeout: 300,
+            tickets: None,
+            ticket_lifetime: 3600,
+            key_log: None,
         }
     }
 
@@ -177,6 +196,12 @@ pub struct ClientConfig {
     pub rng: Arc<dyn RandomSource>,
     /// Cap on one received handshake message.
     pub max_handshake_message: usize,
+    /// Sessions remembered per server name; `None` disables resumption.
+    pub session_store: Option<Arc<ClientSessionStore>>,
+    /// Offer the SessionTicket extension and resume with tickets (RFC 5077).
+    pub enable_tickets: bool,
+    /// Receives master secrets in SSLKEYLOGFILE form.
+    pub key_log: Option<Arc<dyn KeyLog>>,
 }
 
 impl core::fmt::Debug for ClientConfig {
@@ -208,6 +233,9 @@ impl ClientConfig {
             require_extended_master_secret: false,
             rng: Arc::new(SystemRandom),
             max_handshake_message: DEFAULT_MAX_HANDSHAKE_MESSAGE,
+            session_store: None,
+            enable_tickets: true,
+            key_log: None,
         }
     }
 

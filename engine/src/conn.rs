@@ -166,6 +166,11 @@ impl Core {
         Ok(())
     }
 
+    /// True until the handshake completes or fails.
+    pub(crate) fn is_handshaking(&self) -> bool {
+        self.status == Status::Handshaking
+    }
+
     pub(crate) fn handshake_complete(&mut self, event: Event) {
         self.status = Status::Open;
         self.events.push_back(event);
@@ -192,6 +197,10 @@ impl Core {
         err
     }
 
+    pub(crate) fn fail_fatal(&mut self, f: Fatal) -> Error {
+        self.fail(f)
+    }
+
     fn fail_received(&mut self, alert: AlertDescription) -> Error {
         let err = Error::AlertReceived(alert);
         self.status = Status::Failed(err.clone());
@@ -209,6 +218,10 @@ pub(crate) trait Handshake {
     fn handle(&mut self, core: &mut Core, msg: Msg, body: &[u8], raw: &[u8]) -> Result<(), Fatal>;
     /// Handles the peer's ChangeCipherSpec when the flow expects it.
     fn handle_change_cipher_spec(&mut self, core: &mut Core) -> Result<(), Fatal>;
+    /// True while waiting for the caller to answer an event (e.g. a session lookup).
+    fn is_suspended(&self) -> bool {
+        false
+    }
 }
 
 /// Maps a handshake type to a flow message, if it can ever appear in one.
@@ -473,6 +486,9 @@ impl<H: Handshake> Connection<H> {
     fn dispatch(&mut self, typ: HandshakeType, body: &[u8], raw: &[u8]) -> Result<(), Fatal> {
         if self.core.status == Status::Open {
             return self.post_handshake(typ);
+        }
+        if self.hs.is_suspended() {
+            return Err(fatal(AlertDescription::UnexpectedMessage, "message while a session lookup is pending"));
         }
         let msg = flow_msg(typ);
         if msg.is_none() || self.hs.flow().expect(H::SIDE) != msg {

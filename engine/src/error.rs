@@ -101,6 +101,53 @@ impl fmt::Display for ResumptionKind {
     }
 }
 
+/// Why an offered resumption did not happen (the handshake went on as a full one, or was
+/// aborted where RFC 7627 §5.3 says so). Counted by operators.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ResumptionFailure {
+    /// The session ID is not in the store.
+    UnknownSession,
+    /// The ticket names a key the ring does not hold (rotated out, or another fleet's).
+    UnknownTicketKey,
+    /// The session, or the key that sealed the ticket, has expired.
+    Expired,
+    /// The ticket failed authentication or is malformed.
+    BadTicket,
+    /// The session and the new hello disagree about the extended master secret.
+    EmsMismatch,
+    /// The session's cipher suite is no longer offered or allowed.
+    SuiteMismatch,
+    /// The session was made for another server name.
+    SniMismatch,
+    /// The session store could not be asked.
+    StoreUnavailable,
+    /// (client) The server answered with a full handshake.
+    Declined,
+}
+
+impl ResumptionFailure {
+    /// A short, stable name for logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResumptionFailure::UnknownSession => "unknown-session",
+            ResumptionFailure::UnknownTicketKey => "unknown-ticket-key",
+            ResumptionFailure::Expired => "expired",
+            ResumptionFailure::BadTicket => "bad-ticket",
+            ResumptionFailure::EmsMismatch => "ems-mismatch",
+            ResumptionFailure::SuiteMismatch => "suite-mismatch",
+            ResumptionFailure::SniMismatch => "sni-mismatch",
+            ResumptionFailure::StoreUnavailable => "store-unavailable",
+            ResumptionFailure::Declined => "declined-by-server",
+        }
+    }
+}
+
+impl fmt::Display for ResumptionFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Something the caller should know about, drained with `next_event`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
@@ -113,6 +160,18 @@ pub enum Event {
     PeerClosed,
     /// The peer sent a non-fatal warning alert (e.g. no_renegotiation).
     WarningReceived(AlertDescription),
+    /// (server) The session store answered `Pending` for this session ID: the handshake is
+    /// suspended until the caller answers with
+    /// [`ServerConnection::provide_session`](crate::ServerConnection::provide_session).
+    NeedSession {
+        /// The session ID the client offered.
+        id: smallvec::SmallVec<[u8; 32]>,
+    },
+    /// An offered resumption did not happen; the handshake continues as a full one.
+    ResumptionFailed {
+        /// Why.
+        reason: ResumptionFailure,
+    },
     /// The peer tried to renegotiate; we refused with a no_renegotiation warning and the
     /// connection goes on (RFC 5746 §4.2, §4.4).
     RenegotiationRefused,

@@ -13,6 +13,7 @@ pub mod conn;
 pub mod crypto;
 pub mod error;
 pub mod handshake;
+pub mod keylog;
 pub mod pem;
 pub mod record;
 pub mod rng;
@@ -26,7 +27,7 @@ pub use conn::{Connection, Receipt};
 pub use crypto::kx::NamedGroup;
 pub use crypto::suites::CipherSuite;
 pub use crypto::verify::RootStore;
-pub use error::{Error, Event, ResumptionKind};
+pub use error::{Error, Event, ResumptionFailure, ResumptionKind};
 pub use handshake::Negotiated;
 pub use stream::Stream;
 
@@ -59,6 +60,20 @@ impl Connection<ServerHandshake> {
     pub fn server_name(&self) -> Option<&str> {
         self.hs.negotiated.server_name.as_deref()
     }
+
+    /// Answers a [`Event::NeedSession`] lookup and continues the handshake; then call
+    /// [`transmit`](Connection::transmit) and feed any records held back meanwhile.
+    pub fn provide_session(&mut self, answer: session::store::Lookup) -> Result<(), Error> {
+        if let Some(e) = self.error() {
+            return Err(e.clone());
+        }
+        self.hs.provide_session(&mut self.core, answer).map_err(|f| self.core.fail_fatal(f))
+    }
+
+    /// True while a session lookup is pending.
+    pub fn is_suspended(&self) -> bool {
+        self.hs.is_suspended()
+    }
 }
 
 impl Connection<ClientHandshake> {
@@ -78,5 +93,10 @@ impl Connection<ClientHandshake> {
     /// What the handshake negotiated so far.
     pub fn negotiated(&self) -> &Negotiated {
         &self.hs.negotiated
+    }
+
+    /// Why the session this client offered was not resumed, if it offered one.
+    pub fn resumption_failure(&self) -> Option<ResumptionFailure> {
+        self.hs.resumption_failure
     }
 }

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use reprise::codec::{ClientExtensions, ClientHello, ProtocolNameList, U16List};
 use reprise::rng::SeededRandom;
 use reprise::{
     ClientConfig, ClientConnection, Error, Event, RootStore, ServerConfig, ServerConnection,
@@ -91,6 +92,15 @@ pub fn pump(
     client: &mut ClientConnection,
     server: &mut ServerConnection,
 ) -> Result<(Vec<u8>, Vec<u8>), Error> {
+    pump_at(client, server, NOW)
+}
+
+/// [`pump`] at a given time.
+pub fn pump_at(
+    client: &mut ClientConnection,
+    server: &mut ServerConnection,
+    now: u64,
+) -> Result<(Vec<u8>, Vec<u8>), Error> {
     let (mut c2s, mut s2c) = (Vec::new(), Vec::new());
     for _ in 0..32 {
         let mut progressed = false;
@@ -98,14 +108,14 @@ pub fn pump(
         if !out.is_empty() {
             client.consume_output(out.len());
             c2s.extend_from_slice(&out);
-            feed_server(server, &out)?;
+            feed_server_at(server, &out, now)?;
             progressed = true;
         }
         let out = server.pending_output().to_vec();
         if !out.is_empty() {
             server.consume_output(out.len());
             s2c.extend_from_slice(&out);
-            feed_client(client, &out)?;
+            feed_client_at(client, &out, now)?;
             progressed = true;
         }
         if !progressed {
@@ -117,11 +127,16 @@ pub fn pump(
 
 /// Feeds bytes to a server, discarding application data; returns the plaintext received.
 pub fn feed_server(server: &mut ServerConnection, data: &[u8]) -> Result<Vec<u8>, Error> {
+    feed_server_at(server, data, NOW)
+}
+
+/// [`feed_server`] at a given time.
+pub fn feed_server_at(server: &mut ServerConnection, data: &[u8], now: u64) -> Result<Vec<u8>, Error> {
     let mut buf = data.to_vec();
     let mut start = 0;
     let mut plain = Vec::new();
     while start < buf.len() {
-        let r = server.receive(&mut buf[start..], NOW)?;
+        let r = server.receive(&mut buf[start..], now)?;
         plain.extend_from_slice(&buf[start + r.plaintext.start..start + r.plaintext.end]);
         if r.consumed == 0 {
             break;
@@ -133,11 +148,16 @@ pub fn feed_server(server: &mut ServerConnection, data: &[u8]) -> Result<Vec<u8>
 
 /// Feeds bytes to a client; returns the plaintext received.
 pub fn feed_client(client: &mut ClientConnection, data: &[u8]) -> Result<Vec<u8>, Error> {
+    feed_client_at(client, data, NOW)
+}
+
+/// [`feed_client`] at a given time.
+pub fn feed_client_at(client: &mut ClientConnection, data: &[u8], now: u64) -> Result<Vec<u8>, Error> {
     let mut buf = data.to_vec();
     let mut start = 0;
     let mut plain = Vec::new();
     while start < buf.len() {
-        let r = client.receive(&mut buf[start..], NOW)?;
+        let r = client.receive(&mut buf[start..], now)?;
         plain.extend_from_slice(&buf[start + r.plaintext.start..start + r.plaintext.end]);
         if r.consumed == 0 {
             break;
@@ -169,3 +189,85 @@ impl EventSource for ClientConnection {
         std::iter::from_fn(|| self.next_event()).collect()
     }
 }
+
+/// Knobs for a ClientHello built with the codec's encoder.
+pub struct Hello {
+    pub version: u16,
+    pub suites: Vec<u16>,
+    pub compression: Vec<u8>,
+    pub groups: Vec<u16>,
+    pub point_formats: Vec<u8>,
+    pub alpn: Vec<&'static [u8]>,
+    pub renegotiation_info: Option<&'static [u8]>,
+    pub extended_master_secret: bool,
+    pub session_id: Vec<u8>,
+    pub ticket: Option<Vec<u8>>,
+}
+
+impl Default for Hello {
+    fn default() -> Self {
+        Self {
+            version: 0x0303,
+            suites: vec![0xc02b, 0xc02f],
+            compression: vec![0],
+            groups: vec![0x001d, 0x0017],
+            point_formats: vec![0],
+            alpn: vec![],
+            renegotiation_info: Some(b""),
+            extended_master_secret: true,
+            session_id: Vec::new(),
+            ticket: None,
+        }
+    }
+}
+
+impl Hello {
+    /// The ClientHello handshake message (header included).
+    pub fn message(&self) -> Vec<u8> {
+        let schemes = [0x0403u16, 0x0804, 0x0401];
+        let alpn = ProtocolNameList::from_names(&self.alpn);
+        let mut out = Vec::new();
+        ClientHello {
+            client_version: self.version,
+            random: &[7; 32],
+            session_id: &self.session_id,
+            cipher_suites: U16List::from_values(&self.suites),
+            compression_methods: &self.compression,
+            extensions: ClientExtensions {
+                server_name: Some(b"localhost"),
+                supported_groups: Some(U16List::from_values(&self.groups)),
+                ec_point_formats: Some(&self.point_formats),
+                signature_algorithms: Some(U16List::from_values(&schemes)),
+                alpn,
+                extended_master_secret: self.extended_master_secret,
+                session_ticket: self.ticket.as_deref(),
+                renegotiation_info: self.renegotiation_info,
+                supported_versions_offers_tls13: false,
+            },
+        }
+        .encode(&mut out)
+        .unwrap();
+        out
+    }
+
+    pub fn record(&self) -> Vec<u8> {
+        record(22, 0x0301, &self.message())
+    }
+}
+
+
+pub fn record(content_type: u8, version: u16, body: &[u8]) -> Vec<u8> {
+    let mut r = vec![content_type];
+    r.extend_from_slice(&version.to_be_bytes());
+    r.extend_from_slice(&(body.len() as u16).to_be_bytes());
+    r.extend_from_slice(body);
+    r
+}
+
+pub fn handshake(typ: u8, body: &[u8]) -> Vec<u8> {
+    let mut m = vec![typ];
+    m.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
+    m.extend_from_slice(body);
+    m
+}
+

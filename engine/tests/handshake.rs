@@ -15,7 +15,9 @@ fn every_suite_and_group_completes_and_carries_data() {
             let server_cfg = Arc::new(server_config());
             let mut client_cfg = client_config();
             client_cfg.suites = vec![suite];
-            client_cfg.groups = vec![group];
+            // RFC 8422 §5.1: the groups also list the ECDSA certificate's curve (P-256); the
+            // group under test comes first, and the server follows the client's order.
+            client_cfg.groups = vec![group, NamedGroup::Secp256r1];
             let mut client = ClientConnection::new(Arc::new(client_cfg), "localhost").unwrap();
             let mut server = ServerConnection::new(server_cfg);
             pump(&mut client, &mut server)

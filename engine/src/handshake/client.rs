@@ -1,10 +1,13 @@
 //! The client's side of the handshake (RFC 5246 §7.3-7.4, RFC 8422, RFC 7627, RFC 5746,
-//! RFC 7301), with the server checked by rustls-webpki.
+//! RFC 7301), with the server checked by rustls-webpki, and resumption by session ID or
+//! ticket (RFC 5077 §3.4).
 
 use std::sync::Arc;
 
+use smallvec::SmallVec;
+
 use crate::codec::{
-    AlertDescription, Certificate, ClientExtensions, ClientHello, ClientKeyExchange, Finished,
+    AlertDescription, Certificate, ClientExtensions, ClientHello, ClientKeyExchange, Finished, NewSessionTicket,
     ProtocolNameList, ServerHello, ServerKeyExchange, U16List,
 };
 use crate::config::{ClientConfig, ServerVerification};
@@ -14,11 +17,17 @@ use crate::crypto::prf::{self, MasterSecret};
 use crate::crypto::sign::SignatureScheme;
 use crate::crypto::suites::{CipherSuite, EMPTY_RENEGOTIATION_INFO_SCSV};
 use crate::crypto::verify;
-use crate::error::{encode_failed, fatal, Event, Fatal};
+use crate::error::{encode_failed, fatal, Event, Fatal, ResumptionFailure, ResumptionKind};
 use crate::handshake::flow::{Flow, Msg, Sender, Shape};
 use crate::handshake::keys::{install_keys, Role};
 use crate::handshake::transcript::Transcript;
 use crate::handshake::Negotiated;
+use crate::session::client::ClientSession;
+use crate::session::record::SessionRecord;
+
+/// Lifetime assumed for a session ID the server gave no lifetime for (RFC 5246 §7.3 suggests
+/// at most 24 hours).
+const DEFAULT_SESSION_LIFETIME: u32 = 24 * 3600;
 
 /// Client handshake state.
 pub struct ClientHandshake {
@@ -28,67 +37,103 @@ pub struct ClientHandshake {
     transcript: Transcript,
     client_random: [u8; 32],
     server_random: [u8; 32],
+    /// The session offered in the ClientHello, with the ID we sent for it.
+    offered: Option<(ClientSession, SmallVec<[u8; 32]>, ResumptionKind)>,
+    server_session_id: SmallVec<[u8; 32]>,
     server_leaf: Vec<u8>,
     server_public: Option<(NamedGroup, Vec<u8>)>,
     master_secret: Option<MasterSecret>,
+    new_ticket: Option<(u32, Vec<u8>)>,
+    keys_installed: bool,
     pub(crate) negotiated: Negotiated,
+    /// Why an offered resumption did not happen.
+    pub(crate) resumption_failure: Option<ResumptionFailure>,
 }
 
 fn internal() -> Fatal {
-    fatal(
-        AlertDescription::InternalError,
-        "handshake state inconsistent",
-    )
+    fatal(AlertDescription::InternalError, "handshake state inconsistent")
 }
 
 impl ClientHandshake {
     /// Starts a handshake and queues the ClientHello.
-    pub(crate) fn start(
-        config: Arc<ClientConfig>,
-        server_name: &str,
-        core: &mut Core,
-    ) -> Result<Self, Fatal> {
+    pub(crate) fn start(config: Arc<ClientConfig>, server_name: &str, core: &mut Core) -> Result<Self, Fatal> {
         let mut hs = Self {
             config,
-            server_name: server_name.to_string(),
+            server_name: server_name.to_ascii_lowercase(),
             flow: Flow::new(),
             transcript: Transcript::default(),
             client_random: [0; 32],
             server_random: [0; 32],
+            offered: None,
+            server_session_id: SmallVec::new(),
             server_leaf: Vec::new(),
             server_public: None,
             master_secret: None,
+            new_ticket: None,
+            keys_installed: false,
             negotiated: Negotiated::default(),
+            resumption_failure: None,
         };
+        hs.choose_offer()?;
         hs.send_client_hello(core)?;
+        hs.flow.advance();
+        core.flush_flight()?;
         Ok(hs)
+    }
+
+    fn random(&self, dest: &mut [u8]) -> Result<(), Fatal> {
+        self.config.rng.fill(dest).map_err(|_| fatal(AlertDescription::InternalError, "randomness failed"))
+    }
+
+    /// Picks a remembered session to offer, if it still fits this config.
+    fn choose_offer(&mut self) -> Result<(), Fatal> {
+        let Some(store) = &self.config.session_store else { return Ok(()) };
+        let Some(session) = store.get(&self.server_name) else { return Ok(()) };
+        let suite_ok = self.config.suites.iter().any(|s| s.id == session.record.suite_id);
+        // RFC 7627 §5.3: do not offer a non-EMS session while offering EMS.
+        let ems_ok = session.record.extended_master_secret || !self.config.extended_master_secret;
+        if !suite_ok || !ems_ok {
+            return Ok(());
+        }
+        match (&session.ticket, self.config.enable_tickets) {
+            (Some(_), true) => {
+                // RFC 5077 §3.4: send a fresh random session ID with the ticket so the server's
+                // echo tells us it accepted the ticket.
+                let mut id = [0u8; 32];
+                self.random(&mut id)?;
+                self.offered = Some((session, SmallVec::from_slice(&id), ResumptionKind::Ticket));
+            }
+            _ if !session.session_id.is_empty() => {
+                let id = session.session_id.clone();
+                self.offered = Some((session, id, ResumptionKind::SessionId));
+            }
+            _ => {}
+        }
+        Ok(())
     }
 
     fn send_client_hello(&mut self, core: &mut Core) -> Result<(), Fatal> {
         let config = self.config.clone();
-        config
-            .rng
-            .fill(&mut self.client_random)
-            .map_err(|_| fatal(AlertDescription::InternalError, "randomness failed"))?;
-        let suites: Vec<u16> = config
-            .suites
-            .iter()
-            .map(|s| s.id)
-            .chain([EMPTY_RENEGOTIATION_INFO_SCSV])
-            .collect();
-        let groups: Vec<u16> = config.groups.iter().map(|g| g.id()).collect();
-        let schemes: Vec<u16> = config.signature_schemes.iter().map(|s| s.0).collect();
-        let alpn: Vec<&[u8]> = config.alpn_protocols.iter().map(|p| p.as_slice()).collect();
+        let mut random = [0u8; 32];
+        self.random(&mut random)?;
+        self.client_random = random;
+        let suites: SmallVec<[u16; 8]> = config.suites.iter().map(|s| s.id).chain([EMPTY_RENEGOTIATION_INFO_SCSV]).collect();
+        let groups: SmallVec<[u16; 4]> = config.groups.iter().map(|g| g.id()).collect();
+        let schemes: SmallVec<[u16; 8]> = config.signature_schemes.iter().map(|s| s.0).collect();
+        let alpn: SmallVec<[&[u8]; 2]> = config.alpn_protocols.iter().map(|p| p.as_slice()).collect();
         // RFC 6066 §3: literal IP addresses are not sent as server names.
-        let sni = (self.server_name.parse::<std::net::IpAddr>().is_err()
-            && !self.server_name.is_empty())
-        .then_some(self.server_name.as_bytes());
+        let sni = (self.server_name.parse::<std::net::IpAddr>().is_err() && !self.server_name.is_empty())
+            .then_some(self.server_name.as_bytes());
+        let (session_id, ticket): (&[u8], Option<&[u8]>) = match &self.offered {
+            Some((session, id, ResumptionKind::Ticket)) => (id, session.ticket.as_deref()),
+            Some((_, id, ResumptionKind::SessionId)) => (id, config.enable_tickets.then_some(&[][..])),
+            None => (&[], config.enable_tickets.then_some(&[][..])),
+        };
         let start = core.flight().len();
-        let alpn_list = ProtocolNameList::from_names(&alpn);
         ClientHello {
             client_version: 0x0303,
             random: &self.client_random,
-            session_id: &[],
+            session_id,
             cipher_suites: U16List::from_values(&suites),
             compression_methods: &[0],
             extensions: ClientExtensions {
@@ -96,9 +141,9 @@ impl ClientHandshake {
                 supported_groups: Some(U16List::from_values(&groups)),
                 ec_point_formats: Some(&[0]),
                 signature_algorithms: Some(U16List::from_values(&schemes)),
-                alpn: alpn_list,
+                alpn: ProtocolNameList::from_names(&alpn),
                 extended_master_secret: config.extended_master_secret,
-                session_ticket: None,
+                session_ticket: ticket,
                 renegotiation_info: None,
                 supported_versions_offers_tls13: false,
             },
@@ -106,23 +151,18 @@ impl ClientHandshake {
         .encode(core.flight())
         .map_err(encode_failed)?;
         self.transcript.add(&core.flight()[start..]);
-        self.flow.advance();
-        core.flush_flight()
+        Ok(())
     }
 
-    /// RFC 5246 §7.4.1.3.
-    fn handle_server_hello(
-        &mut self,
-        core: &mut Core,
-        body: &[u8],
-        raw: &[u8],
-    ) -> Result<(), Fatal> {
+    fn suite(&self) -> Result<&'static CipherSuite, Fatal> {
+        self.negotiated.suite.ok_or_else(internal)
+    }
+
+    /// RFC 5246 §7.4.1.3; the shape is decided here (RFC 5077 §3.4 for tickets).
+    fn handle_server_hello(&mut self, core: &mut Core, body: &[u8], raw: &[u8]) -> Result<(), Fatal> {
         let hello = ServerHello::parse(body)?;
         if hello.server_version != 0x0303 {
-            return Err(fatal(
-                AlertDescription::ProtocolVersion,
-                "server did not choose TLS 1.2",
-            ));
+            return Err(fatal(AlertDescription::ProtocolVersion, "server did not choose TLS 1.2"));
         }
         let suite = self
             .config
@@ -130,40 +170,22 @@ impl ClientHandshake {
             .iter()
             .copied()
             .find(|s| s.id == hello.cipher_suite)
-            .ok_or_else(|| {
-                fatal(
-                    AlertDescription::IllegalParameter,
-                    "server chose a suite we did not offer",
-                )
-            })?;
+            .ok_or_else(|| fatal(AlertDescription::IllegalParameter, "server chose a suite we did not offer"))?;
         if hello.compression_method != 0 {
-            return Err(fatal(
-                AlertDescription::IllegalParameter,
-                "server chose compression",
-            ));
+            return Err(fatal(AlertDescription::IllegalParameter, "server chose compression"));
         }
         let ext = &hello.extensions;
+        let offered_ticket_ext = self.config.enable_tickets;
         // RFC 5246 §7.4.1.4: the server may only answer extensions we sent.
         if ext.alpn.is_some() && self.config.alpn_protocols.is_empty()
             || ext.extended_master_secret && !self.config.extended_master_secret
-            || ext.session_ticket_ack
+            || ext.session_ticket_ack && !offered_ticket_ext
         {
-            return Err(fatal(
-                AlertDescription::UnsupportedExtension,
-                "server answered an extension we did not offer",
-            ));
+            return Err(fatal(AlertDescription::UnsupportedExtension, "server answered an extension we did not offer"));
         }
         if let Some(p) = ext.alpn {
-            if !self
-                .config
-                .alpn_protocols
-                .iter()
-                .any(|ours| ours.as_slice() == p)
-            {
-                return Err(fatal(
-                    AlertDescription::IllegalParameter,
-                    "server chose an ALPN protocol we did not offer",
-                ));
+            if !self.config.alpn_protocols.iter().any(|ours| ours.as_slice() == p) {
+                return Err(fatal(AlertDescription::IllegalParameter, "server chose an ALPN protocol we did not offer"));
             }
             self.negotiated.alpn = Some(p.to_vec());
         }
@@ -179,53 +201,81 @@ impl ClientHandshake {
         }
         if let Some(formats) = ext.ec_point_formats {
             if !formats.contains(&0) {
-                return Err(fatal(
-                    AlertDescription::IllegalParameter,
-                    "server does not accept uncompressed points",
-                ));
+                return Err(fatal(AlertDescription::IllegalParameter, "server does not accept uncompressed points"));
             }
         }
         self.negotiated.extended_master_secret = ext.extended_master_secret;
-        if self.config.require_extended_master_secret && !ext.extended_master_secret {
-            return Err(fatal(
-                AlertDescription::HandshakeFailure,
-                "server did not negotiate the extended master secret",
-            ));
-        }
         self.negotiated.suite = Some(suite);
         self.negotiated.server_name = Some(self.server_name.clone());
         self.server_random = *hello.random;
+        self.server_session_id = SmallVec::from_slice(hello.session_id);
+
+        let resumed = match &self.offered {
+            Some((_, id, kind)) if !id.is_empty() && hello.session_id == id.as_slice() => Some(*kind),
+            _ => None,
+        };
+        let shape = match resumed {
+            Some(kind) => {
+                let (session, _, _) = self.offered.as_ref().ok_or_else(internal)?;
+                if session.record.suite_id != suite.id {
+                    return Err(fatal(AlertDescription::IllegalParameter, "server resumed with another suite"));
+                }
+                // RFC 7627 §5.3: the resumed handshake must agree with the session on EMS.
+                if session.record.extended_master_secret != ext.extended_master_secret {
+                    return Err(fatal(
+                        AlertDescription::HandshakeFailure,
+                        "server resumed with a different extended-master-secret setting",
+                    ));
+                }
+                self.master_secret = Some(session.record.master_secret.clone());
+                self.negotiated.resumed = Some(kind);
+                match (kind, ext.session_ticket_ack) {
+                    (_, true) => Shape::ResumeTicketRenewed,
+                    (ResumptionKind::Ticket, false) => Shape::ResumeTicket,
+                    (ResumptionKind::SessionId, false) => Shape::ResumeSessionId,
+                }
+            }
+            None => {
+                if self.offered.is_some() {
+                    self.resumption_failure = Some(ResumptionFailure::Declined);
+                }
+                if self.config.require_extended_master_secret && !ext.extended_master_secret {
+                    return Err(fatal(
+                        AlertDescription::HandshakeFailure,
+                        "server did not negotiate the extended master secret",
+                    ));
+                }
+                if ext.session_ticket_ack {
+                    Shape::FullWithTicket
+                } else {
+                    Shape::Full
+                }
+            }
+        };
+        self.flow.choose(shape);
         self.transcript.start(suite.hash);
         self.transcript.add(raw);
-        self.flow.choose(Shape::Full);
         self.flow.advance();
         core.lock_version();
+        if let Some(ms) = &self.master_secret {
+            log_key(&self.config, &self.client_random, ms);
+            let ms = ms.clone();
+            install_keys(core, Role::Client, suite, &ms, &self.client_random, &self.server_random)?;
+            self.keys_installed = true;
+        }
         Ok(())
     }
 
     /// RFC 5246 §7.4.2: check the chain and the name.
-    fn handle_certificate(
-        &mut self,
-        core: &mut Core,
-        body: &[u8],
-        raw: &[u8],
-    ) -> Result<(), Fatal> {
+    fn handle_certificate(&mut self, core: &mut Core, body: &[u8], raw: &[u8]) -> Result<(), Fatal> {
         let certs = Certificate::parse(body)?;
-        let chain: Vec<&[u8]> = certs.iter().collect();
+        let chain: SmallVec<[&[u8]; 4]> = certs.iter().collect();
         let Some(leaf) = chain.first() else {
-            return Err(fatal(
-                AlertDescription::DecodeError,
-                "server sent no certificate",
-            ));
+            return Err(fatal(AlertDescription::DecodeError, "server sent no certificate"));
         };
         if self.config.verification == ServerVerification::WebPki {
             verify::verify_server_chain(&self.config.roots, &chain, &self.server_name, core.now)
-                .map_err(|f| {
-                    Fatal::new(
-                        f.alert,
-                        format!("server certificate rejected: {}", f.reason),
-                    )
-                })?;
+                .map_err(|f| Fatal::new(f.alert, format!("server certificate rejected: {}", f.reason)))?;
         }
         self.server_leaf = leaf.to_vec();
         self.transcript.add(raw);
@@ -236,23 +286,13 @@ impl ClientHandshake {
     /// RFC 8422 §5.4: the server's ECDHE share, signed with its certificate key.
     fn handle_server_key_exchange(&mut self, body: &[u8], raw: &[u8]) -> Result<(), Fatal> {
         let ske = ServerKeyExchange::parse(body)?;
-        let suite = self.negotiated.suite.ok_or_else(internal)?;
+        let suite = self.suite()?;
         let group = NamedGroup::from_id(ske.params.named_group)
             .filter(|g| self.config.groups.contains(g))
-            .ok_or_else(|| {
-                fatal(
-                    AlertDescription::IllegalParameter,
-                    "server chose a group we did not offer",
-                )
-            })?;
+            .ok_or_else(|| fatal(AlertDescription::IllegalParameter, "server chose a group we did not offer"))?;
         let scheme = SignatureScheme(ske.signature.scheme);
-        if !self.config.signature_schemes.contains(&scheme)
-            || scheme.auth_kind() != Some(suite.auth)
-        {
-            return Err(fatal(
-                AlertDescription::IllegalParameter,
-                "server signed with a scheme we did not offer",
-            ));
+        if !self.config.signature_schemes.contains(&scheme) || scheme.auth_kind() != Some(suite.auth) {
+            return Err(fatal(AlertDescription::IllegalParameter, "server signed with a scheme we did not offer"));
         }
         let mut signed = Vec::with_capacity(64 + ske.params_raw.len());
         signed.extend_from_slice(&self.client_random);
@@ -267,101 +307,157 @@ impl ClientHandshake {
         Ok(())
     }
 
-    /// RFC 5246 §7.4.5-7.4.9: our second flight.
-    fn handle_server_hello_done(
-        &mut self,
-        core: &mut Core,
-        body: &[u8],
-        raw: &[u8],
-    ) -> Result<(), Fatal> {
+    /// RFC 5246 §7.4.5: the end of the server's first flight.
+    fn handle_server_hello_done(&mut self, core: &mut Core, body: &[u8], raw: &[u8]) -> Result<(), Fatal> {
         if !body.is_empty() {
-            return Err(fatal(
-                AlertDescription::DecodeError,
-                "ServerHelloDone with a body",
-            ));
+            return Err(fatal(AlertDescription::DecodeError, "ServerHelloDone with a body"));
         }
         self.transcript.add(raw);
         self.flow.advance();
-        let suite = self.negotiated.suite.ok_or_else(internal)?;
+        self.send_my_steps(core)
+    }
+
+    /// RFC 5077 §3.3.
+    fn handle_new_session_ticket(&mut self, body: &[u8], raw: &[u8]) -> Result<(), Fatal> {
+        let nst = NewSessionTicket::parse(body)?;
+        // An empty ticket means the server will not issue one after all (RFC 5077 §3.3).
+        if !nst.ticket.is_empty() {
+            self.new_ticket = Some((nst.lifetime_hint, nst.ticket.to_vec()));
+        }
+        self.transcript.add(raw);
+        self.flow.advance();
+        Ok(())
+    }
+
+    /// Writes every message the shape says the client sends now.
+    fn send_my_steps(&mut self, core: &mut Core) -> Result<(), Fatal> {
+        while let Some(step) = self.flow.next() {
+            if step.from != Sender::Client {
+                break;
+            }
+            match step.msg {
+                Msg::ClientKeyExchange => self.send_client_key_exchange(core)?,
+                Msg::ChangeCipherSpec => core.send_change_cipher_spec()?,
+                Msg::Finished => self.send_finished(core)?,
+                _ => return Err(internal()),
+            }
+            self.flow.advance();
+        }
+        core.flush_flight()?;
+        self.finish_if_complete(core);
+        Ok(())
+    }
+
+    /// RFC 8422 §5.7, RFC 5246 §8.1, RFC 7627 §4.
+    fn send_client_key_exchange(&mut self, core: &mut Core) -> Result<(), Fatal> {
+        let suite = self.suite()?;
         let (group, server_public) = self.server_public.take().ok_or_else(internal)?;
         let kx = KeyExchange::generate(group, self.config.rng.as_ref())
             .map_err(|_| fatal(AlertDescription::InternalError, "key generation failed"))?;
         let start = core.flight().len();
-        ClientKeyExchange {
-            public: kx.public(),
-        }
-        .encode(core.flight())
-        .map_err(encode_failed)?;
+        ClientKeyExchange { public: kx.public() }.encode(core.flight()).map_err(encode_failed)?;
         self.transcript.add(&core.flight()[start..]);
-        self.flow.advance();
-        let pre_master = kx.complete(&server_public).map_err(|_| {
-            fatal(
-                AlertDescription::IllegalParameter,
-                "bad server ECDHE public value",
-            )
-        })?;
+        let pre_master = kx
+            .complete(&server_public)
+            .map_err(|_| fatal(AlertDescription::IllegalParameter, "bad server ECDHE public value"))?;
         let ms = if self.negotiated.extended_master_secret {
             let session_hash = self.transcript.current().ok_or_else(internal)?;
             prf::extended_master_secret(suite.hash, &pre_master, session_hash.as_ref())
         } else {
-            prf::master_secret(
-                suite.hash,
-                &pre_master,
-                &self.client_random,
-                &self.server_random,
-            )
+            prf::master_secret(suite.hash, &pre_master, &self.client_random, &self.server_random)
         }
         .map_err(|_| internal())?;
-        install_keys(
-            core,
-            Role::Client,
-            suite,
-            &ms,
-            &self.client_random,
-            &self.server_random,
-        )?;
-        core.send_change_cipher_spec()?;
-        self.flow.advance();
-        self.send_finished(core, suite, &ms)?;
+        log_key(&self.config, &self.client_random, &ms);
+        install_keys(core, Role::Client, suite, &ms, &self.client_random, &self.server_random)?;
+        self.keys_installed = true;
         self.master_secret = Some(ms);
-        core.flush_flight()
+        Ok(())
     }
 
-    fn send_finished(
-        &mut self,
-        core: &mut Core,
-        suite: &'static CipherSuite,
-        ms: &MasterSecret,
-    ) -> Result<(), Fatal> {
+    fn send_finished(&mut self, core: &mut Core) -> Result<(), Fatal> {
+        let suite = self.suite()?;
+        let ms = self.master_secret.as_ref().ok_or_else(internal)?;
         let hash = self.transcript.current().ok_or_else(internal)?;
         let ours = prf::verify_data(suite.hash, ms, true, hash.as_ref()).map_err(|_| internal())?;
         let start = core.flight().len();
-        Finished { verify_data: &ours }
-            .encode(core.flight())
-            .map_err(encode_failed)?;
+        Finished { verify_data: &ours }.encode(core.flight()).map_err(encode_failed)?;
         self.transcript.add(&core.flight()[start..]);
-        self.flow.advance();
         Ok(())
     }
 
-    /// RFC 5246 §7.4.9: the server's Finished ends the handshake.
+    /// RFC 5246 §7.4.9: check the server's Finished; then send what the shape says.
     fn handle_finished(&mut self, core: &mut Core, body: &[u8], raw: &[u8]) -> Result<(), Fatal> {
         let finished = Finished::parse(body)?;
-        let suite = self.negotiated.suite.ok_or_else(internal)?;
+        let suite = self.suite()?;
         let ms = self.master_secret.as_ref().ok_or_else(internal)?;
         let hash = self.transcript.current().ok_or_else(internal)?;
-        let expected =
-            prf::verify_data(suite.hash, ms, false, hash.as_ref()).map_err(|_| internal())?;
+        let expected = prf::verify_data(suite.hash, ms, false, hash.as_ref()).map_err(|_| internal())?;
         if !prf::verify_data_matches(&expected, finished.verify_data) {
-            return Err(fatal(
-                AlertDescription::DecryptError,
-                "server Finished does not verify",
-            ));
+            return Err(fatal(AlertDescription::DecryptError, "server Finished does not verify"));
         }
         self.transcript.add(raw);
         self.flow.advance();
-        core.handshake_complete(Event::HandshakeDone { resumed: None });
-        Ok(())
+        self.send_my_steps(core)
+    }
+
+    /// Remembers the session for the next connection to this server.
+    fn finish_if_complete(&mut self, core: &mut Core) {
+        if !self.flow.is_complete() || !core.is_handshaking() {
+            return;
+        }
+        if let Some(store) = self.config.session_store.clone() {
+            if let Some(session) = self.session_to_remember(core.now) {
+                store.put(&self.server_name, session);
+            } else if self.resumption_failure.is_some() {
+                store.remove(&self.server_name);
+            }
+        }
+        core.handshake_complete(Event::HandshakeDone { resumed: self.negotiated.resumed });
+    }
+
+    fn session_to_remember(&mut self, now: u64) -> Option<ClientSession> {
+        let new_ticket = self.new_ticket.take();
+        if let (Some(_), Some((session, _, _))) = (self.negotiated.resumed, &self.offered) {
+            // Resumed: keep the session, with the renewed ticket if the server sent one.
+            let mut session = session.clone();
+            if let Some((hint, ticket)) = new_ticket {
+                session.ticket = Some(ticket);
+                if hint > 0 {
+                    session.record.lifetime = hint;
+                    session.record.created = now;
+                }
+            }
+            return Some(session);
+        }
+        let name = self.server_name.as_bytes();
+        let alpn = self.negotiated.alpn.as_deref().unwrap_or(&[]);
+        if name.len() > 255 || alpn.len() > 255 {
+            return None;
+        }
+        let lifetime = match &new_ticket {
+            Some((hint, _)) if *hint > 0 => *hint,
+            _ => DEFAULT_SESSION_LIFETIME,
+        };
+        let session = ClientSession {
+            record: SessionRecord {
+                suite_id: self.negotiated.suite?.id,
+                extended_master_secret: self.negotiated.extended_master_secret,
+                master_secret: self.master_secret.clone()?,
+                created: now,
+                lifetime,
+                server_name: SmallVec::from_slice(name),
+                alpn: SmallVec::from_slice(alpn),
+            },
+            session_id: self.server_session_id.clone(),
+            ticket: new_ticket.map(|(_, t)| t),
+        };
+        (session.ticket.is_some() || !session.session_id.is_empty()).then_some(session)
+    }
+}
+
+fn log_key(config: &ClientConfig, client_random: &[u8; 32], ms: &MasterSecret) {
+    if let Some(log) = &config.key_log {
+        log.log("CLIENT_RANDOM", client_random, ms.as_bytes());
     }
 }
 
@@ -378,11 +474,9 @@ impl Handshake for ClientHandshake {
             Msg::Certificate => self.handle_certificate(core, body, raw),
             Msg::ServerKeyExchange => self.handle_server_key_exchange(body, raw),
             Msg::ServerHelloDone => self.handle_server_hello_done(core, body, raw),
+            Msg::NewSessionTicket => self.handle_new_session_ticket(body, raw),
             Msg::Finished => self.handle_finished(core, body, raw),
-            _ => Err(fatal(
-                AlertDescription::UnexpectedMessage,
-                "message a server never sends here",
-            )),
+            _ => Err(fatal(AlertDescription::UnexpectedMessage, "message a server never sends here")),
         }
     }
 

@@ -2,6 +2,7 @@
 //! its in-memory sharded cache, and RFC 5077 tickets with their rotating key ring.
 
 pub mod cache;
+pub mod client;
 pub mod keyfile;
 pub mod record;
 pub mod store;

@@ -954,7 +954,7 @@ mod tests {
     }
 
     #[test]
-    fn drop_wipes_nothing_left_behind() {
+    fn removal_wipes_secret() {
         // The wipe on removal is observable through the slab.
         let cache = SessionCache::with_shards(1 << 12, 3600, 1);
         cache.put(&id(1), &typical(1, NOW), NOW);

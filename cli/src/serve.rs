@@ -8,7 +8,13 @@ use std::time::Duration;
 
 use reprise::{ServerConfig, ServerConnection, Stream};
 
+use reprise::rng::SystemRandom;
+use reprise::session::cache::SessionCache;
+use reprise::session::keyfile;
+use reprise::session::ticket::{RotationPolicy, TicketKeyRing, TicketKeys};
+
 use crate::certs;
+use crate::units::{parse_duration, parse_size};
 use crate::http::{Feed, HttpResponder};
 
 /// Options of `reprise serve`.
@@ -32,6 +38,82 @@ pub struct ServeArgs {
     /// Seconds a client may take to complete its handshake, and to stay idle after.
     #[arg(long, default_value_t = 30)]
     pub timeout: u64,
+    /// Issue and accept RFC 5077 session tickets: `on` or `off`.
+    #[arg(long, default_value = "on")]
+    pub tickets: String,
+    /// Session-ID cache size (e.g. `64MiB`), or `off`.
+    #[arg(long, default_value = "64MiB")]
+    pub session_cache: String,
+    /// How long a session may be resumed by ID (e.g. `5m`).
+    #[arg(long, default_value = "5m")]
+    pub session_timeout: String,
+    /// Ticket lifetime (the lifetime hint; e.g. `1h`).
+    #[arg(long, default_value = "1h")]
+    pub ticket_lifetime: String,
+    /// How often a new ticket key starts encrypting (e.g. `1h`); old keys decrypt for twice
+    /// the ticket lifetime more.
+    #[arg(long, default_value = "1h")]
+    pub ticket_rotate: String,
+    /// Ticket keys from an nginx (48/80-byte), HAProxy or reprise key file, reloaded when the
+    /// file changes; replaces automatic rotation.
+    #[arg(long)]
+    pub ticket_key_file: Option<String>,
+    /// Append master secrets to this file in SSLKEYLOGFILE format (also read from the
+    /// SSLKEYLOGFILE environment variable).
+    #[arg(long)]
+    pub keylog: Option<String>,
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn on_off(value: &str, flag: &str) -> Result<bool, String> {
+    match value {
+        "on" | "yes" | "true" => Ok(true),
+        "off" | "no" | "false" => Ok(false),
+        other => Err(format!("{flag} takes on or off, not {other:?}")),
+    }
+}
+
+/// Reads a ticket key file into a ring (first key encrypts).
+fn ring_from_file(path: &str, policy: RotationPolicy) -> Result<TicketKeyRing, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
+    let material = keyfile::parse_key_file(&bytes).map_err(|e| format!("{path}: {e}"))?;
+    Ok(TicketKeyRing::from_material(material, policy, now_secs()))
+}
+
+/// Keeps the ticket keys fresh: reloads the key file when it changes, or rotates on schedule
+/// (so keys retire even when no handshake happens to trigger the rotation).
+fn spawn_ticket_maintenance(keys: Arc<TicketKeys>, file: Option<String>, policy: RotationPolicy) {
+    let _ = std::thread::Builder::new().name("ticket-keys".into()).spawn(move || {
+        let modified = |p: &str| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+        let mut last = file.as_deref().and_then(modified);
+        loop {
+            std::thread::sleep(Duration::from_secs(2));
+            match &file {
+                Some(path) => {
+                    let now_modified = modified(path);
+                    if now_modified.is_some() && now_modified != last {
+                        match ring_from_file(path, policy) {
+                            Ok(ring) => {
+                                keys.replace(ring);
+                                last = now_modified;
+                                eprintln!("ticket keys reloaded from {path}");
+                            }
+                            Err(e) => eprintln!("ticket key file not reloaded: {e}"),
+                        }
+                    }
+                }
+                None => {
+                    let _ = keys.rotate_if_due(now_secs(), &SystemRandom);
+                }
+            }
+        }
+    });
 }
 
 /// Builds the server configuration from the options.
@@ -63,6 +145,28 @@ pub fn build_config(args: &ServeArgs) -> Result<ServerConfig, String> {
             .map_err(|e| format!("{}: {e}", p.label))?;
     }
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.session_timeout = u32::try_from(parse_duration(&args.session_timeout)?).map_err(|_| "--session-timeout too large")?;
+    config.ticket_lifetime = u32::try_from(parse_duration(&args.ticket_lifetime)?).map_err(|_| "--ticket-lifetime too large")?;
+    if args.session_cache != "off" {
+        let budget = parse_size(&args.session_cache)?;
+        config.session_store = Some(Arc::new(SessionCache::new(budget, config.session_timeout)));
+    }
+    if on_off(&args.tickets, "--tickets")? {
+        let policy = RotationPolicy {
+            rotate_every: parse_duration(&args.ticket_rotate)?.max(1),
+            decrypt_window: 2 * u64::from(config.ticket_lifetime),
+        };
+        let ring = match &args.ticket_key_file {
+            Some(path) => ring_from_file(path, policy)?,
+            None => TicketKeyRing::new(policy, now_secs(), &SystemRandom).map_err(|e| format!("ticket keys: {e}"))?,
+        };
+        let keys = Arc::new(TicketKeys::new(ring));
+        spawn_ticket_maintenance(keys.clone(), args.ticket_key_file.clone(), policy);
+        config.tickets = Some(keys);
+    }
+    if let Some(log) = crate::keylog::from_args(args.keylog.as_deref())? {
+        config.key_log = Some(log);
+    }
     Ok(config)
 }
 

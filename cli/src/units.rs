@@ -1,0 +1,51 @@
+//! Parsing of human durations (`300`, `30s`, `5m`, `1h`, `2d`) and sizes (`64MiB`, `1G`).
+
+/// Seconds in a duration such as `90`, `90s`, `5m`, `1h` or `2d`.
+pub fn parse_duration(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: u64 = num.parse().map_err(|_| format!("bad duration {text:?}"))?;
+    let mult = match unit.trim() {
+        "" | "s" => 1,
+        "m" | "min" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        other => return Err(format!("bad duration unit {other:?} in {text:?} (use s, m, h or d)")),
+    };
+    n.checked_mul(mult).ok_or_else(|| format!("duration {text:?} too large"))
+}
+
+/// Bytes in a size such as `65536`, `64KiB`, `64MiB`, `1GiB` (`K`, `M`, `G` and `KB`… are
+/// taken as powers of 1024 too).
+pub fn parse_size(text: &str) -> Result<usize, String> {
+    let t = text.trim();
+    let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: usize = num.parse().map_err(|_| format!("bad size {text:?}"))?;
+    let mult: usize = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        other => return Err(format!("bad size unit {other:?} in {text:?}")),
+    };
+    n.checked_mul(mult).ok_or_else(|| format!("size {text:?} too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_sizes() {
+        assert_eq!(parse_duration("300"), Ok(300));
+        assert_eq!(parse_duration("5m"), Ok(300));
+        assert_eq!(parse_duration("1h"), Ok(3600));
+        assert_eq!(parse_duration("2d"), Ok(172_800));
+        assert!(parse_duration("5x").is_err());
+        assert!(parse_duration("m").is_err());
+        assert_eq!(parse_size("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert!(parse_size("12 parsecs").is_err());
+    }
+}

@@ -1,0 +1,132 @@
+//! `reprise keys`: generate and inspect session-ticket key files.
+//!
+//! * `reprise keys generate [--format nginx48|nginx80|haproxy|reprise] [--out FILE]` makes a
+//!   file of fresh keys (default format `reprise`). With `--out`, the file is created with
+//!   mode 0600 and an existing file is never overwritten (write a new file and rename it over
+//!   the old one to rotate). Without `--out`, text formats go to stdout as they are and the
+//!   binary nginx formats as one line of base64 (`base64 -d > ticket.key` restores the file).
+//! * `reprise keys show FILE` prints the detected format, the number of keys and their names
+//!   in hex, marking the one that encrypts. It never prints secrets.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use reprise::rng::SystemRandom;
+use reprise::session::keyfile::{self, KeyFileFormat};
+
+/// Arguments of `reprise keys`.
+#[derive(clap::Args)]
+pub struct KeysArgs {
+    #[command(subcommand)]
+    command: KeysCommand,
+}
+
+#[derive(clap::Subcommand)]
+enum KeysCommand {
+    /// Generate a ticket key file of fresh random keys.
+    Generate {
+        /// File format: nginx48 and nginx80 are nginx's binary `ssl_session_ticket_key`
+        /// files, haproxy is `tls-ticket-keys` base64 lines (three keys), reprise is
+        /// Reprise's own text format.
+        #[arg(long, value_enum, default_value_t = FormatArg::Reprise)]
+        format: FormatArg,
+        /// Write to this new file (mode 0600, never overwriting); without it, write to
+        /// stdout, binary formats as base64.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Show a key file's format and key names (never its secrets).
+    Show {
+        /// The key file.
+        file: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum FormatArg {
+    Nginx48,
+    Nginx80,
+    Haproxy,
+    Reprise,
+}
+
+impl From<FormatArg> for KeyFileFormat {
+    fn from(format: FormatArg) -> Self {
+        match format {
+            FormatArg::Nginx48 => Self::Nginx48,
+            FormatArg::Nginx80 => Self::Nginx80,
+            FormatArg::Haproxy => Self::Haproxy,
+            FormatArg::Reprise => Self::Reprise,
+        }
+    }
+}
+
+/// Runs `reprise keys`.
+pub fn run(args: KeysArgs) -> Result<(), String> {
+    match args.command {
+        KeysCommand::Generate { format, out } => generate(format.into(), out.as_deref()),
+        KeysCommand::Show { file } => show(&file),
+    }
+}
+
+fn generate(format: KeyFileFormat, out: Option<&Path>) -> Result<(), String> {
+    let contents = keyfile::generate_key_file(format, &SystemRandom).map_err(|e| e.to_string())?;
+    match out {
+        Some(path) => {
+            let mut file = create_private(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            file.write_all(&contents)
+                .and_then(|()| file.sync_all())
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            eprintln!("wrote {} key file {}", format, path.display());
+            Ok(())
+        }
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            let written = if format.is_binary() {
+                let text = keyfile::encode_base64(&contents);
+                writeln!(stdout, "{}", text.as_str())
+            } else {
+                stdout.write_all(&contents)
+            };
+            written
+                .and_then(|()| stdout.flush())
+                .map_err(|e| format!("stdout: {e}"))
+        }
+    }
+}
+
+/// Creates `path`, failing if it exists, readable and writable by the owner only.
+fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)
+}
+
+fn show(path: &Path) -> Result<(), String> {
+    let mut bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let parsed = keyfile::read_key_file(&bytes);
+    // Best-effort wipe of the raw file contents (the parsed keys wipe themselves).
+    bytes.fill(0);
+    std::hint::black_box(&bytes);
+    let file = parsed.map_err(|e| format!("{}: {e}", path.display()))?;
+    let description = match file.format {
+        KeyFileFormat::Nginx48 => "nginx ssl_session_ticket_key, 48 bytes",
+        KeyFileFormat::Nginx80 => "nginx ssl_session_ticket_key, 80 bytes",
+        KeyFileFormat::Haproxy => "HAProxy tls-ticket-keys, the penultimate key encrypts",
+        KeyFileFormat::Reprise => "reprise-ticket-key v1, the first key encrypts",
+    };
+    println!("file:   {}", path.display());
+    println!("format: {} ({description})", file.format);
+    println!("keys:   {}", file.keys.len());
+    for (i, key) in file.keys.iter().enumerate() {
+        let role = if i == 0 { "encrypts" } else { "decrypts" };
+        let name: String = key.name.iter().map(|b| format!("{b:02x}")).collect();
+        println!("  {role}  {name}");
+    }
+    Ok(())
+}

@@ -5,6 +5,7 @@ use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::Duration;
 
+use reprise::session::client::ClientSessionStore;
 use reprise::{ClientConfig, ClientConnection, RootStore, ServerVerification, Stream};
 
 /// Options of `reprise connect`.
@@ -36,6 +37,15 @@ pub struct ConnectArgs {
     /// Seconds before giving up.
     #[arg(long, default_value_t = 10)]
     pub timeout: u64,
+    /// Resume on reconnection by `id` (session ID only), `ticket` (RFC 5077) or `none`.
+    #[arg(long, default_value = "ticket")]
+    pub resume: String,
+    /// Connect again N more times, offering the previous session.
+    #[arg(long, default_value_t = 0)]
+    pub reconnect: u32,
+    /// Append master secrets to this file (SSLKEYLOGFILE format; the variable works too).
+    #[arg(long)]
+    pub keylog: Option<String>,
 }
 
 fn host_of(target: &str) -> &str {
@@ -74,6 +84,21 @@ pub fn build_config(args: &ConnectArgs) -> Result<ClientConfig, String> {
         (None, None) => Vec::new(),
     };
     config.alpn_protocols = alpn;
+    match args.resume.as_str() {
+        "none" => config.enable_tickets = false,
+        "id" => {
+            config.enable_tickets = false;
+            config.session_store = Some(Arc::new(ClientSessionStore::new(64)));
+        }
+        "ticket" => {
+            config.enable_tickets = true;
+            config.session_store = Some(Arc::new(ClientSessionStore::new(64)));
+        }
+        other => return Err(format!("--resume takes id, ticket or none, not {other:?}")),
+    }
+    if let Some(log) = crate::keylog::from_args(args.keylog.as_deref())? {
+        config.key_log = Some(log);
+    }
     if let Some(list) = &args.suites {
         config.suites = list
             .split(',')
@@ -89,13 +114,28 @@ pub fn build_config(args: &ConnectArgs) -> Result<ClientConfig, String> {
     Ok(config)
 }
 
-/// Runs one connection and prints what it negotiated.
+/// Runs the connection(s) and prints what each negotiated.
 pub fn run(args: ConnectArgs) -> Result<(), String> {
     let config = Arc::new(build_config(&args)?);
     let name = args
         .sni
         .clone()
         .unwrap_or_else(|| host_of(&args.target).to_string());
+    for n in 0..=args.reconnect {
+        if args.reconnect > 0 {
+            println!("connection: {}", n + 1);
+        }
+        connect_once(&args, &config, &name)?;
+    }
+    Ok(())
+}
+
+fn connect_once(args: &ConnectArgs, config: &Arc<ClientConfig>, name: &str) -> Result<(), String> {
+    let offered = config
+        .session_store
+        .as_ref()
+        .and_then(|s| s.get(name))
+        .is_some();
     let socket =
         TcpStream::connect(&args.target).map_err(|e| format!("connect {}: {e}", args.target))?;
     let timeout = Some(Duration::from_secs(args.timeout.max(1)));
@@ -105,14 +145,18 @@ pub fn run(args: ConnectArgs) -> Result<(), String> {
     socket
         .set_write_timeout(timeout)
         .map_err(|e| e.to_string())?;
-    let conn = ClientConnection::new(config, &name).map_err(|e| e.to_string())?;
+    socket.set_nodelay(true).map_err(|e| e.to_string())?;
+    let conn = ClientConnection::new(config.clone(), name).map_err(|e| e.to_string())?;
     let mut tls = Stream::new(conn, socket);
     tls.complete_handshake()
         .map_err(|e| format!("handshake failed: {e}"))?;
     let neg = tls.conn.negotiated();
     println!("version: TLSv1.2");
     println!("suite: {}", neg.suite.map(|s| s.name).unwrap_or("?"));
-    println!("group: {}", neg.group.map(|g| g.name()).unwrap_or("none"));
+    println!(
+        "group: {}",
+        neg.group.map(|g| g.name()).unwrap_or("none (resumed)")
+    );
     println!(
         "ems: {}",
         if neg.extended_master_secret {
@@ -128,7 +172,13 @@ pub fn run(args: ConnectArgs) -> Result<(), String> {
             .map(|p| String::from_utf8_lossy(p).into_owned())
             .unwrap_or("none".into())
     );
-    println!("resumed: no (full handshake)");
+    match (neg.resumed, tls.conn.resumption_failure()) {
+        (Some(kind), _) => println!("resumed: yes ({kind})"),
+        (None, Some(reason)) => println!("resumed: no ({reason})"),
+        (None, None) if args.resume == "none" => println!("resumed: no (resumption off)"),
+        (None, None) if !offered => println!("resumed: no (no session to offer)"),
+        (None, None) => println!("resumed: no (session not offered)"),
+    }
     if let Some(path) = &args.http_get {
         let req = format!("GET {path} HTTP/1.1\r\nHost: {name}\r\nConnection: close\r\n\r\n");
         tls.write_all(req.as_bytes())

@@ -33,5 +33,7 @@ pub fn from_args(flag: Option<&str>) -> Result<Option<Arc<dyn KeyLog>>, String> 
         .open(&path)
         .map_err(|e| format!("key log {path}: {e}"))?;
     eprintln!("logging TLS secrets to {path} (SSLKEYLOGFILE format)");
-    Ok(Some(Arc::new(FileKeyLog { file: Mutex::new(file) })))
+    Ok(Some(Arc::new(FileKeyLog {
+        file: Mutex::new(file),
+    })))
 }

@@ -3,7 +3,10 @@
 mod certs;
 mod connect;
 mod http;
+mod keylog;
+mod keys;
 mod serve;
+mod units;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,6 +30,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Connect to a TLS 1.2 server and print what was negotiated.
     Connect(connect::ConnectArgs),
+    /// Generate and inspect session-ticket key files.
+    Keys(keys::KeysArgs),
     /// Run the known-answer vectors.
     Vectors {
         /// Further vector files (formats in vectors/README.md).
@@ -41,6 +46,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Connect(args) => connect::run(args),
         Command::Vectors { files } => run_vectors(&files),
+        Command::Keys(args) => keys::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

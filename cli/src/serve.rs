@@ -14,8 +14,8 @@ use reprise::session::keyfile;
 use reprise::session::ticket::{RotationPolicy, TicketKeyRing, TicketKeys};
 
 use crate::certs;
-use crate::units::{parse_duration, parse_size};
 use crate::http::{Feed, HttpResponder};
+use crate::units::{parse_duration, parse_size};
 
 /// Options of `reprise serve`.
 #[derive(Debug, clap::Args)]
@@ -89,31 +89,33 @@ fn ring_from_file(path: &str, policy: RotationPolicy) -> Result<TicketKeyRing, S
 /// Keeps the ticket keys fresh: reloads the key file when it changes, or rotates on schedule
 /// (so keys retire even when no handshake happens to trigger the rotation).
 fn spawn_ticket_maintenance(keys: Arc<TicketKeys>, file: Option<String>, policy: RotationPolicy) {
-    let _ = std::thread::Builder::new().name("ticket-keys".into()).spawn(move || {
-        let modified = |p: &str| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-        let mut last = file.as_deref().and_then(modified);
-        loop {
-            std::thread::sleep(Duration::from_secs(2));
-            match &file {
-                Some(path) => {
-                    let now_modified = modified(path);
-                    if now_modified.is_some() && now_modified != last {
-                        match ring_from_file(path, policy) {
-                            Ok(ring) => {
-                                keys.replace(ring);
-                                last = now_modified;
-                                eprintln!("ticket keys reloaded from {path}");
+    let _ = std::thread::Builder::new()
+        .name("ticket-keys".into())
+        .spawn(move || {
+            let modified = |p: &str| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+            let mut last = file.as_deref().and_then(modified);
+            loop {
+                std::thread::sleep(Duration::from_secs(2));
+                match &file {
+                    Some(path) => {
+                        let now_modified = modified(path);
+                        if now_modified.is_some() && now_modified != last {
+                            match ring_from_file(path, policy) {
+                                Ok(ring) => {
+                                    keys.replace(ring);
+                                    last = now_modified;
+                                    eprintln!("ticket keys reloaded from {path}");
+                                }
+                                Err(e) => eprintln!("ticket key file not reloaded: {e}"),
                             }
-                            Err(e) => eprintln!("ticket key file not reloaded: {e}"),
                         }
                     }
-                }
-                None => {
-                    let _ = keys.rotate_if_due(now_secs(), &SystemRandom);
+                    None => {
+                        let _ = keys.rotate_if_due(now_secs(), &SystemRandom);
+                    }
                 }
             }
-        }
-    });
+        });
 }
 
 /// Builds the server configuration from the options.
@@ -145,8 +147,10 @@ pub fn build_config(args: &ServeArgs) -> Result<ServerConfig, String> {
             .map_err(|e| format!("{}: {e}", p.label))?;
     }
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    config.session_timeout = u32::try_from(parse_duration(&args.session_timeout)?).map_err(|_| "--session-timeout too large")?;
-    config.ticket_lifetime = u32::try_from(parse_duration(&args.ticket_lifetime)?).map_err(|_| "--ticket-lifetime too large")?;
+    config.session_timeout = u32::try_from(parse_duration(&args.session_timeout)?)
+        .map_err(|_| "--session-timeout too large")?;
+    config.ticket_lifetime = u32::try_from(parse_duration(&args.ticket_lifetime)?)
+        .map_err(|_| "--ticket-lifetime too large")?;
     if args.session_cache != "off" {
         let budget = parse_size(&args.session_cache)?;
         config.session_store = Some(Arc::new(SessionCache::new(budget, config.session_timeout)));
@@ -158,7 +162,8 @@ pub fn build_config(args: &ServeArgs) -> Result<ServerConfig, String> {
         };
         let ring = match &args.ticket_key_file {
             Some(path) => ring_from_file(path, policy)?,
-            None => TicketKeyRing::new(policy, now_secs(), &SystemRandom).map_err(|e| format!("ticket keys: {e}"))?,
+            None => TicketKeyRing::new(policy, now_secs(), &SystemRandom)
+                .map_err(|e| format!("ticket keys: {e}"))?,
         };
         let keys = Arc::new(TicketKeys::new(ring));
         spawn_ticket_maintenance(keys.clone(), args.ticket_key_file.clone(), policy);

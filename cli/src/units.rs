@@ -10,9 +10,14 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
         "m" | "min" => 60,
         "h" => 3600,
         "d" => 86_400,
-        other => return Err(format!("bad duration unit {other:?} in {text:?} (use s, m, h or d)")),
+        other => {
+            return Err(format!(
+                "bad duration unit {other:?} in {text:?} (use s, m, h or d)"
+            ))
+        }
     };
-    n.checked_mul(mult).ok_or_else(|| format!("duration {text:?} too large"))
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("duration {text:?} too large"))
 }
 
 /// Bytes in a size such as `65536`, `64KiB`, `64MiB`, `1GiB` (`K`, `M`, `G` and `KB`… are
@@ -28,7 +33,8 @@ pub fn parse_size(text: &str) -> Result<usize, String> {
         "g" | "gb" | "gib" => 1 << 30,
         other => return Err(format!("bad size unit {other:?} in {text:?}")),
     };
-    n.checked_mul(mult).ok_or_else(|| format!("size {text:?} too large"))
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("size {text:?} too large"))
 }
 
 #[cfg(test)]

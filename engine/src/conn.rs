@@ -488,7 +488,10 @@ impl<H: Handshake> Connection<H> {
             return self.post_handshake(typ);
         }
         if self.hs.is_suspended() {
-            return Err(fatal(AlertDescription::UnexpectedMessage, "message while a session lookup is pending"));
+            return Err(fatal(
+                AlertDescription::UnexpectedMessage,
+                "message while a session lookup is pending",
+            ));
         }
         let msg = flow_msg(typ);
         if msg.is_none() || self.hs.flow().expect(H::SIDE) != msg {

@@ -67,7 +67,9 @@ impl Connection<ServerHandshake> {
         if let Some(e) = self.error() {
             return Err(e.clone());
         }
-        self.hs.provide_session(&mut self.core, answer).map_err(|f| self.core.fail_fatal(f))
+        self.hs
+            .provide_session(&mut self.core, answer)
+            .map_err(|f| self.core.fail_fatal(f))
     }
 
     /// True while a session lookup is pending.

@@ -6,9 +6,7 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use reprise::codec::{
-    AlertDescription as A, ClientExtensions, ClientHello, ProtocolNameList, U16List,
-};
+use reprise::codec::AlertDescription as A;
 use reprise::{ClientConnection, Error, Event, ServerConnection};
 
 /// Replaces the extension block of a ClientHello message with `block` (entries, no length).

@@ -131,7 +131,11 @@ pub fn feed_server(server: &mut ServerConnection, data: &[u8]) -> Result<Vec<u8>
 }
 
 /// [`feed_server`] at a given time.
-pub fn feed_server_at(server: &mut ServerConnection, data: &[u8], now: u64) -> Result<Vec<u8>, Error> {
+pub fn feed_server_at(
+    server: &mut ServerConnection,
+    data: &[u8],
+    now: u64,
+) -> Result<Vec<u8>, Error> {
     let mut buf = data.to_vec();
     let mut start = 0;
     let mut plain = Vec::new();
@@ -152,7 +156,11 @@ pub fn feed_client(client: &mut ClientConnection, data: &[u8]) -> Result<Vec<u8>
 }
 
 /// [`feed_client`] at a given time.
-pub fn feed_client_at(client: &mut ClientConnection, data: &[u8], now: u64) -> Result<Vec<u8>, Error> {
+pub fn feed_client_at(
+    client: &mut ClientConnection,
+    data: &[u8],
+    now: u64,
+) -> Result<Vec<u8>, Error> {
     let mut buf = data.to_vec();
     let mut start = 0;
     let mut plain = Vec::new();
@@ -255,7 +263,6 @@ impl Hello {
     }
 }
 
-
 pub fn record(content_type: u8, version: u16, body: &[u8]) -> Vec<u8> {
     let mut r = vec![content_type];
     r.extend_from_slice(&version.to_be_bytes());
@@ -270,4 +277,3 @@ pub fn handshake(typ: u8, body: &[u8]) -> Vec<u8> {
     m.extend_from_slice(body);
     m
 }
-

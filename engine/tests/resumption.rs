@@ -12,7 +12,10 @@ use reprise::session::cache::SessionCache;
 use reprise::session::client::ClientSessionStore;
 use reprise::session::store::{DeferredStore, SessionStore};
 use reprise::session::ticket::{RotationPolicy, TicketKeyRing, TicketKeys};
-use reprise::{ClientConfig, ClientConnection, Event, ResumptionFailure, ResumptionKind, ServerConfig, ServerConnection};
+use reprise::{
+    ClientConfig, ClientConnection, Event, ResumptionFailure, ResumptionKind, ServerConfig,
+    ServerConnection,
+};
 
 fn id_server(cache: Arc<SessionCache>) -> Arc<ServerConfig> {
     let mut cfg = server_config();
@@ -28,7 +31,15 @@ fn ticket_server(keys: Arc<TicketKeys>, lifetime: u32) -> Arc<ServerConfig> {
 }
 
 fn ticket_keys(now: u64, rotate_every: u64, decrypt_window: u64) -> Arc<TicketKeys> {
-    let ring = TicketKeyRing::new(RotationPolicy { rotate_every, decrypt_window }, now, &SystemRandom).unwrap();
+    let ring = TicketKeyRing::new(
+        RotationPolicy {
+            rotate_every,
+            decrypt_window,
+        },
+        now,
+        &SystemRandom,
+    )
+    .unwrap();
     Arc::new(TicketKeys::new(ring))
 }
 
@@ -40,7 +51,11 @@ fn client(store: &Arc<ClientSessionStore>, tickets: bool) -> Arc<ClientConfig> {
 }
 
 /// One connection at `now`; returns both sides' events.
-fn connect(client_cfg: &Arc<ClientConfig>, server_cfg: &Arc<ServerConfig>, now: u64) -> (Vec<Event>, Vec<Event>, ClientConnection) {
+fn connect(
+    client_cfg: &Arc<ClientConfig>,
+    server_cfg: &Arc<ServerConfig>,
+    now: u64,
+) -> (Vec<Event>, Vec<Event>, ClientConnection) {
     let mut c = ClientConnection::new(client_cfg.clone(), "localhost").unwrap();
     let mut s = ServerConnection::new(server_cfg.clone());
     pump_at(&mut c, &mut s, now).unwrap();
@@ -69,11 +84,23 @@ fn session_id_resumption() {
     let (c, s, conn) = connect(&cfg, &server, NOW + 10);
     assert_eq!(c, vec![done(Some(ResumptionKind::SessionId))]);
     assert_eq!(s, vec![done(Some(ResumptionKind::SessionId))]);
-    assert_eq!(conn.negotiated().group, None, "no key exchange in an abbreviated handshake");
+    assert_eq!(
+        conn.negotiated().group,
+        None,
+        "no key exchange in an abbreviated handshake"
+    );
     // After the timeout the session is gone: full handshake, with the reason counted.
     let (c, s, conn) = connect(&cfg, &server, NOW + 400);
     assert_eq!(c, vec![done(None)]);
-    assert_eq!(s, vec![Event::ResumptionFailed { reason: ResumptionFailure::UnknownSession }, done(None)]);
+    assert_eq!(
+        s,
+        vec![
+            Event::ResumptionFailed {
+                reason: ResumptionFailure::UnknownSession
+            },
+            done(None)
+        ]
+    );
     assert_eq!(conn.resumption_failure(), Some(ResumptionFailure::Declined));
 }
 
@@ -87,7 +114,10 @@ fn ticket_resumption_echoes_the_session_id() {
     assert_eq!((c, s), (vec![done(None)], vec![done(None)]));
     let session = store.get("localhost").unwrap();
     assert!(session.ticket.is_some(), "a ticket was issued");
-    assert!(session.session_id.is_empty(), "no session cache, so no session ID");
+    assert!(
+        session.session_id.is_empty(),
+        "no session cache, so no session ID"
+    );
     let (c, s, _) = connect(&cfg, &server, NOW + 60);
     assert_eq!(c, vec![done(Some(ResumptionKind::Ticket))]);
     assert_eq!(s, vec![done(Some(ResumptionKind::Ticket))]);
@@ -108,7 +138,10 @@ fn tickets_across_two_rotations() {
     assert_eq!(s, vec![done(Some(ResumptionKind::Ticket))]);
     assert_eq!(c, vec![done(Some(ResumptionKind::Ticket))]);
     let ticket_b = store.get("localhost").unwrap();
-    assert_ne!(ticket_a.ticket, ticket_b.ticket, "renewed under the new key");
+    assert_ne!(
+        ticket_a.ticket, ticket_b.ticket,
+        "renewed under the new key"
+    );
     assert!(keys.rotations() >= 1);
 
     // Second rotation: the previous key's ticket (B) still resumes and is renewed; so does A,
@@ -126,7 +159,9 @@ fn tickets_across_two_rotations() {
     assert_eq!(c, vec![done(None)]);
     assert!(matches!(
         s[0],
-        Event::ResumptionFailed { reason: ResumptionFailure::UnknownTicketKey | ResumptionFailure::Expired }
+        Event::ResumptionFailed {
+            reason: ResumptionFailure::UnknownTicketKey | ResumptionFailure::Expired
+        }
     ));
     assert_eq!(s[1], done(None));
     assert_eq!(conn.resumption_failure(), Some(ResumptionFailure::Declined));
@@ -175,10 +210,19 @@ fn store_unavailable_means_a_full_handshake() {
     let mut cfg = server_config();
     cfg.session_store = Some(Arc::new(Down));
     let server = Arc::new(cfg);
-    let hello = Hello { session_id: vec![9; 32], ..Hello::default() }.record();
+    let hello = Hello {
+        session_id: vec![9; 32],
+        ..Hello::default()
+    }
+    .record();
     let mut s = ServerConnection::new(server);
     feed_server(&mut s, &hello).unwrap();
-    assert_eq!(s.drain(), vec![Event::ResumptionFailed { reason: ResumptionFailure::StoreUnavailable }]);
+    assert_eq!(
+        s.drain(),
+        vec![Event::ResumptionFailed {
+            reason: ResumptionFailure::StoreUnavailable
+        }]
+    );
     assert!(s.wants_transmit(), "the full handshake goes on");
 }
 
@@ -196,18 +240,57 @@ fn bad_tickets_fall_back_to_a_full_handshake() {
     other_key[0] ^= 0xff;
     let cases: Vec<(&str, Vec<u8>, u64, ResumptionFailure)> = vec![
         ("bit-flipped", flipped, NOW, ResumptionFailure::BadTicket),
-        ("truncated", ticket[..ticket.len() - 5].to_vec(), NOW, ResumptionFailure::BadTicket),
-        ("too short", ticket[..10].to_vec(), NOW, ResumptionFailure::BadTicket),
-        ("oversized", [ticket.clone(), vec![0; 2000]].concat(), NOW, ResumptionFailure::BadTicket),
-        ("unknown key name", other_key, NOW, ResumptionFailure::UnknownTicketKey),
-        ("forged from scratch", vec![0x41; 200], NOW, ResumptionFailure::UnknownTicketKey),
-        ("replayed after expiry", ticket.clone(), NOW + 3601, ResumptionFailure::Expired),
+        (
+            "truncated",
+            ticket[..ticket.len() - 5].to_vec(),
+            NOW,
+            ResumptionFailure::BadTicket,
+        ),
+        (
+            "too short",
+            ticket[..10].to_vec(),
+            NOW,
+            ResumptionFailure::BadTicket,
+        ),
+        (
+            "oversized",
+            [ticket.clone(), vec![0; 2000]].concat(),
+            NOW,
+            ResumptionFailure::BadTicket,
+        ),
+        (
+            "unknown key name",
+            other_key,
+            NOW,
+            ResumptionFailure::UnknownTicketKey,
+        ),
+        (
+            "forged from scratch",
+            vec![0x41; 200],
+            NOW,
+            ResumptionFailure::UnknownTicketKey,
+        ),
+        (
+            "replayed after expiry",
+            ticket.clone(),
+            NOW + 3601,
+            ResumptionFailure::Expired,
+        ),
     ];
     for (name, t, now, reason) in cases {
-        let hello = Hello { session_id: vec![5; 32], ticket: Some(t), ..Hello::default() }.record();
+        let hello = Hello {
+            session_id: vec![5; 32],
+            ticket: Some(t),
+            ..Hello::default()
+        }
+        .record();
         let mut s = ServerConnection::new(server.clone());
         feed_server_at(&mut s, &hello, now).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(s.drain(), vec![Event::ResumptionFailed { reason }], "{name}");
+        assert_eq!(
+            s.drain(),
+            vec![Event::ResumptionFailed { reason }],
+            "{name}"
+        );
         // A full handshake: the flight carries a Certificate (type 11) after the ServerHello.
         let flight = s.pending_output();
         let sh_len = 4 + u32::from_be_bytes([0, flight[6], flight[7], flight[8]]) as usize;
@@ -222,7 +305,13 @@ fn ems_rules_of_rfc_7627() {
     let server = id_server(cache);
     let store = Arc::new(ClientSessionStore::new(4));
     connect(&client(&store, false), &server, NOW);
-    assert!(store.get("localhost").unwrap().record.extended_master_secret);
+    assert!(
+        store
+            .get("localhost")
+            .unwrap()
+            .record
+            .extended_master_secret
+    );
     let mut no_ems = client_config();
     no_ems.session_store = Some(store.clone());
     no_ems.enable_tickets = false;
@@ -241,10 +330,19 @@ fn ems_rules_of_rfc_7627() {
     connect(&client(&store, false), &Arc::new(server_no_ems), NOW);
     let id = store.get("localhost").unwrap().session_id;
     let server = id_server(cache);
-    let hello = Hello { session_id: id.to_vec(), ..Hello::default() }.record();
+    let hello = Hello {
+        session_id: id.to_vec(),
+        ..Hello::default()
+    }
+    .record();
     let mut s = ServerConnection::new(server);
     feed_server(&mut s, &hello).unwrap();
-    assert_eq!(s.drain(), vec![Event::ResumptionFailed { reason: ResumptionFailure::EmsMismatch }]);
+    assert_eq!(
+        s.drain(),
+        vec![Event::ResumptionFailed {
+            reason: ResumptionFailure::EmsMismatch
+        }]
+    );
 }
 
 #[test]
@@ -257,10 +355,20 @@ fn mismatched_offers_fall_back() {
     let suite = store.get("localhost").unwrap().record.suite_id;
     // The session's suite is not offered this time.
     let other = if suite == 0xc02b { 0xc02f } else { 0xc02b };
-    let hello = Hello { session_id: id.clone(), suites: vec![other], ..Hello::default() }.record();
+    let hello = Hello {
+        session_id: id.clone(),
+        suites: vec![other],
+        ..Hello::default()
+    }
+    .record();
     let mut s = ServerConnection::new(server.clone());
     feed_server(&mut s, &hello).unwrap();
-    assert_eq!(s.drain(), vec![Event::ResumptionFailed { reason: ResumptionFailure::SuiteMismatch }]);
+    assert_eq!(
+        s.drain(),
+        vec![Event::ResumptionFailed {
+            reason: ResumptionFailure::SuiteMismatch
+        }]
+    );
     // Another server name.
     let mut c = client_config();
     c.session_store = Some(store.clone());
@@ -272,7 +380,12 @@ fn mismatched_offers_fall_back() {
     pump(&mut conn, &mut s).unwrap();
     assert_eq!(
         s.drain(),
-        vec![Event::ResumptionFailed { reason: ResumptionFailure::SniMismatch }, done(None)]
+        vec![
+            Event::ResumptionFailed {
+                reason: ResumptionFailure::SniMismatch
+            },
+            done(None)
+        ]
     );
 }
 

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use smallvec::SmallVec;
 
 use crate::codec::{
-    AlertDescription, Certificate, ClientExtensions, ClientHello, ClientKeyExchange, Finished, NewSessionTicket,
-    ProtocolNameList, ServerHello, ServerKeyExchange, U16List,
+    AlertDescription, Certificate, ClientExtensions, ClientHello, ClientKeyExchange, Finished,
+    NewSessionTicket, ProtocolNameList, ServerHello, ServerKeyExchange, U16List,
 };
 use crate::config::{ClientConfig, ServerVerification};
 use crate::conn::{Core, Handshake};
@@ -51,12 +51,19 @@ pub struct ClientHandshake {
 }
 
 fn internal() -> Fatal {
-    fatal(AlertDescription::InternalError, "handshake state inconsistent")
+    fatal(
+        AlertDescription::InternalError,
+        "handshake state inconsistent",
+    )
 }
 
 impl ClientHandshake {
     /// Starts a handshake and queues the ClientHello.
-    pub(crate) fn start(config: Arc<ClientConfig>, server_name: &str, core: &mut Core) -> Result<Self, Fatal> {
+    pub(crate) fn start(
+        config: Arc<ClientConfig>,
+        server_name: &str,
+        core: &mut Core,
+    ) -> Result<Self, Fatal> {
         let mut hs = Self {
             config,
             server_name: server_name.to_ascii_lowercase(),
@@ -82,14 +89,25 @@ impl ClientHandshake {
     }
 
     fn random(&self, dest: &mut [u8]) -> Result<(), Fatal> {
-        self.config.rng.fill(dest).map_err(|_| fatal(AlertDescription::InternalError, "randomness failed"))
+        self.config
+            .rng
+            .fill(dest)
+            .map_err(|_| fatal(AlertDescription::InternalError, "randomness failed"))
     }
 
     /// Picks a remembered session to offer, if it still fits this config.
     fn choose_offer(&mut self) -> Result<(), Fatal> {
-        let Some(store) = &self.config.session_store else { return Ok(()) };
-        let Some(session) = store.get(&self.server_name) else { return Ok(()) };
-        let suite_ok = self.config.suites.iter().any(|s| s.id == session.record.suite_id);
+        let Some(store) = &self.config.session_store else {
+            return Ok(());
+        };
+        let Some(session) = store.get(&self.server_name) else {
+            return Ok(());
+        };
+        let suite_ok = self
+            .config
+            .suites
+            .iter()
+            .any(|s| s.id == session.record.suite_id);
         // RFC 7627 §5.3: do not offer a non-EMS session while offering EMS.
         let ems_ok = session.record.extended_master_secret || !self.config.extended_master_secret;
         if !suite_ok || !ems_ok {
@@ -117,16 +135,25 @@ impl ClientHandshake {
         let mut random = [0u8; 32];
         self.random(&mut random)?;
         self.client_random = random;
-        let suites: SmallVec<[u16; 8]> = config.suites.iter().map(|s| s.id).chain([EMPTY_RENEGOTIATION_INFO_SCSV]).collect();
+        let suites: SmallVec<[u16; 8]> = config
+            .suites
+            .iter()
+            .map(|s| s.id)
+            .chain([EMPTY_RENEGOTIATION_INFO_SCSV])
+            .collect();
         let groups: SmallVec<[u16; 4]> = config.groups.iter().map(|g| g.id()).collect();
         let schemes: SmallVec<[u16; 8]> = config.signature_schemes.iter().map(|s| s.0).collect();
-        let alpn: SmallVec<[&[u8]; 2]> = config.alpn_protocols.iter().map(|p| p.as_slice()).collect();
+        let alpn: SmallVec<[&[u8]; 2]> =
+            config.alpn_protocols.iter().map(|p| p.as_slice()).collect();
         // RFC 6066 §3: literal IP addresses are not sent as server names.
-        let sni = (self.server_name.parse::<std::net::IpAddr>().is_err() && !self.server_name.is_empty())
-            .then_some(self.server_name.as_bytes());
+        let sni = (self.server_name.parse::<std::net::IpAddr>().is_err()
+            && !self.server_name.is_empty())
+        .then_some(self.server_name.as_bytes());
         let (session_id, ticket): (&[u8], Option<&[u8]>) = match &self.offered {
             Some((session, id, ResumptionKind::Ticket)) => (id, session.ticket.as_deref()),
-            Some((_, id, ResumptionKind::SessionId)) => (id, config.enable_tickets.then_some(&[][..])),
+            Some((_, id, ResumptionKind::SessionId)) => {
+                (id, config.enable_tickets.then_some(&[][..]))
+            }
             None => (&[], config.enable_tickets.then_some(&[][..])),
         };
         let start = core.flight().len();
@@ -159,10 +186,18 @@ impl ClientHandshake {
     }
 
     /// RFC 5246 §7.4.1.3; the shape is decided here (RFC 5077 §3.4 for tickets).
-    fn handle_server_hello(&mut self, core: &mut Core, body: &[u8], raw: &[u8]) -> Result<(), Fatal> {
+    fn handle_server_hello(
+        &mut self,
+        core: &mut Core,
+        body: &[u8],
+        raw: &[u8],
+    ) -> Result<(), Fatal> {
         let hello = ServerHello::parse(body)?;
         if hello.server_version != 0x0303 {
-            return Err(fatal(AlertDescription::ProtocolVersion, "server did not choose TLS 1.2"));
+            return Err(fatal(
+                AlertDescription::ProtocolVersion,
+                "server did not choose TLS 1.2",
+            ));
         }
         let suite = self
             .config
@@ -170,9 +205,17 @@ impl ClientHandshake {
             .iter()
             .copied()
             .find(|s| s.id == hello.cipher_suite)
-            .ok_or_else(|| fatal(AlertDescription::IllegalParameter, "server chose a suite we did not offer"))?;
+            .ok_or_else(|| {
+                fatal(
+                    AlertDescription::IllegalParameter,
+                    "server chose a suite we did not offer",
+                )
+            })?;
         if hello.compression_method != 0 {
-            return Err(fatal(AlertDescription::IllegalParameter, "server chose compression"));
+            return Err(fatal(
+                AlertDescription::IllegalParameter,
+                "server chose compression",
+            ));
         }
         let ext = &hello.extensions;
         let offered_ticket_ext = self.config.enable_tickets;
@@ -181,11 +224,22 @@ impl ClientHandshake {
             || ext.extended_master_secret && !self.config.extended_master_secret
             || ext.session_ticket_ack && !offered_ticket_ext
         {
-            return Err(fatal(AlertDescription::UnsupportedExtension, "server answered an extension we did not offer"));
+            return Err(fatal(
+                AlertDescription::UnsupportedExtension,
+                "server answered an extension we did not offer",
+            ));
         }
         if let Some(p) = ext.alpn {
-            if !self.config.alpn_protocols.iter().any(|ours| ours.as_slice() == p) {
-                return Err(fatal(AlertDescription::IllegalParameter, "server chose an ALPN protocol we did not offer"));
+            if !self
+                .config
+                .alpn_protocols
+                .iter()
+                .any(|ours| ours.as_slice() == p)
+            {
+                return Err(fatal(
+                    AlertDescription::IllegalParameter,
+                    "server chose an ALPN protocol we did not offer",
+                ));
             }
             self.negotiated.alpn = Some(p.to_vec());
         }
@@ -201,7 +255,10 @@ impl ClientHandshake {
         }
         if let Some(formats) = ext.ec_point_formats {
             if !formats.contains(&0) {
-                return Err(fatal(AlertDescription::IllegalParameter, "server does not accept uncompressed points"));
+                return Err(fatal(
+                    AlertDescription::IllegalParameter,
+                    "server does not accept uncompressed points",
+                ));
             }
         }
         self.negotiated.extended_master_secret = ext.extended_master_secret;
@@ -211,14 +268,19 @@ impl ClientHandshake {
         self.server_session_id = SmallVec::from_slice(hello.session_id);
 
         let resumed = match &self.offered {
-            Some((_, id, kind)) if !id.is_empty() && hello.session_id == id.as_slice() => Some(*kind),
+            Some((_, id, kind)) if !id.is_empty() && hello.session_id == id.as_slice() => {
+                Some(*kind)
+            }
             _ => None,
         };
         let shape = match resumed {
             Some(kind) => {
                 let (session, _, _) = self.offered.as_ref().ok_or_else(internal)?;
                 if session.record.suite_id != suite.id {
-                    return Err(fatal(AlertDescription::IllegalParameter, "server resumed with another suite"));
+                    return Err(fatal(
+                        AlertDescription::IllegalParameter,
+                        "server resumed with another suite",
+                    ));
                 }
                 // RFC 7627 §5.3: the resumed handshake must agree with the session on EMS.
                 if session.record.extended_master_secret != ext.extended_master_secret {
@@ -260,22 +322,42 @@ impl ClientHandshake {
         if let Some(ms) = &self.master_secret {
             log_key(&self.config, &self.client_random, ms);
             let ms = ms.clone();
-            install_keys(core, Role::Client, suite, &ms, &self.client_random, &self.server_random)?;
+            install_keys(
+                core,
+                Role::Client,
+                suite,
+                &ms,
+                &self.client_random,
+                &self.server_random,
+            )?;
             self.keys_installed = true;
         }
         Ok(())
     }
 
     /// RFC 5246 §7.4.2: check the chain and the name.
-    fn handle_certificate(&mut self, core: &mut Core, body: &[u8], raw: &[u8]) -> Result<(), Fatal> {
+    fn handle_certificate(
+        &mut self,
+        core: &mut Core,
+        body: &[u8],
+        raw: &[u8],
+    ) -> Result<(), Fatal> {
         let certs = Certificate::parse(body)?;
         let chain: SmallVec<[&[u8]; 4]> = certs.iter().collect();
         let Some(leaf) = chain.first() else {
-            return Err(fatal(AlertDescription::DecodeError, "server sent no certificate"));
+            return Err(fatal(
+                AlertDescription::DecodeError,
+                "server sent no certificate",
+            ));
         };
         if self.config.verification == ServerVerification::WebPki {
             verify::verify_server_chain(&self.config.roots, &chain, &self.server_name, core.now)
-                .map_err(|f| Fatal::new(f.alert, format!("server certificate rejected: {}", f.reason)))?;
+                .map_err(|f| {
+                    Fatal::new(
+                        f.alert,
+                        format!("server certificate rejected: {}", f.reason),
+                    )
+                })?;
         }
         self.server_leaf = leaf.to_vec();
         self.transcript.add(raw);
@@ -289,10 +371,20 @@ impl ClientHandshake {
         let suite = self.suite()?;
         let group = NamedGroup::from_id(ske.params.named_group)
             .filter(|g| self.config.groups.contains(g))
-            .ok_or_else(|| fatal(AlertDescription::IllegalParameter, "server chose a group we did not offer"))?;
+            .ok_or_else(|| {
+                fatal(
+                    AlertDescription::IllegalParameter,
+                    "server chose a group we did not offer",
+                )
+            })?;
         let scheme = SignatureScheme(ske.signature.scheme);
-        if !self.config.signature_schemes.contains(&scheme) || scheme.auth_kind() != Some(suite.auth) {
-            return Err(fatal(AlertDescription::IllegalParameter, "server signed with a scheme we did not offer"));
+        if !self.config.signature_schemes.contains(&scheme)
+            || scheme.auth_kind() != Some(suite.auth)
+        {
+            return Err(fatal(
+                AlertDescription::IllegalParameter,
+                "server signed with a scheme we did not offer",
+            ));
         }
         let mut signed = Vec::with_capacity(64 + ske.params_raw.len());
         signed.extend_from_slice(&self.client_random);
@@ -308,9 +400,17 @@ impl ClientHandshake {
     }
 
     /// RFC 5246 §7.4.5: the end of the server's first flight.
-    fn handle_server_hello_done(&mut self, core: &mut Core, body: &[u8], raw: &[u8]) -> Result<(), Fatal> {
+    fn handle_server_hello_done(
+        &mut self,
+        core: &mut Core,
+        body: &[u8],
+        raw: &[u8],
+    ) -> Result<(), Fatal> {
         if !body.is_empty() {
-            return Err(fatal(AlertDescription::DecodeError, "ServerHelloDone with a body"));
+            return Err(fatal(
+                AlertDescription::DecodeError,
+                "ServerHelloDone with a body",
+            ));
         }
         self.transcript.add(raw);
         self.flow.advance();
@@ -355,20 +455,39 @@ impl ClientHandshake {
         let kx = KeyExchange::generate(group, self.config.rng.as_ref())
             .map_err(|_| fatal(AlertDescription::InternalError, "key generation failed"))?;
         let start = core.flight().len();
-        ClientKeyExchange { public: kx.public() }.encode(core.flight()).map_err(encode_failed)?;
+        ClientKeyExchange {
+            public: kx.public(),
+        }
+        .encode(core.flight())
+        .map_err(encode_failed)?;
         self.transcript.add(&core.flight()[start..]);
-        let pre_master = kx
-            .complete(&server_public)
-            .map_err(|_| fatal(AlertDescription::IllegalParameter, "bad server ECDHE public value"))?;
+        let pre_master = kx.complete(&server_public).map_err(|_| {
+            fatal(
+                AlertDescription::IllegalParameter,
+                "bad server ECDHE public value",
+            )
+        })?;
         let ms = if self.negotiated.extended_master_secret {
             let session_hash = self.transcript.current().ok_or_else(internal)?;
             prf::extended_master_secret(suite.hash, &pre_master, session_hash.as_ref())
         } else {
-            prf::master_secret(suite.hash, &pre_master, &self.client_random, &self.server_random)
+            prf::master_secret(
+                suite.hash,
+                &pre_master,
+                &self.client_random,
+                &self.server_random,
+            )
         }
         .map_err(|_| internal())?;
         log_key(&self.config, &self.client_random, &ms);
-        install_keys(core, Role::Client, suite, &ms, &self.client_random, &self.server_random)?;
+        install_keys(
+            core,
+            Role::Client,
+            suite,
+            &ms,
+            &self.client_random,
+            &self.server_random,
+        )?;
         self.keys_installed = true;
         self.master_secret = Some(ms);
         Ok(())
@@ -380,7 +499,9 @@ impl ClientHandshake {
         let hash = self.transcript.current().ok_or_else(internal)?;
         let ours = prf::verify_data(suite.hash, ms, true, hash.as_ref()).map_err(|_| internal())?;
         let start = core.flight().len();
-        Finished { verify_data: &ours }.encode(core.flight()).map_err(encode_failed)?;
+        Finished { verify_data: &ours }
+            .encode(core.flight())
+            .map_err(encode_failed)?;
         self.transcript.add(&core.flight()[start..]);
         Ok(())
     }
@@ -391,9 +512,13 @@ impl ClientHandshake {
         let suite = self.suite()?;
         let ms = self.master_secret.as_ref().ok_or_else(internal)?;
         let hash = self.transcript.current().ok_or_else(internal)?;
-        let expected = prf::verify_data(suite.hash, ms, false, hash.as_ref()).map_err(|_| internal())?;
+        let expected =
+            prf::verify_data(suite.hash, ms, false, hash.as_ref()).map_err(|_| internal())?;
         if !prf::verify_data_matches(&expected, finished.verify_data) {
-            return Err(fatal(AlertDescription::DecryptError, "server Finished does not verify"));
+            return Err(fatal(
+                AlertDescription::DecryptError,
+                "server Finished does not verify",
+            ));
         }
         self.transcript.add(raw);
         self.flow.advance();
@@ -412,7 +537,9 @@ impl ClientHandshake {
                 store.remove(&self.server_name);
             }
         }
-        core.handshake_complete(Event::HandshakeDone { resumed: self.negotiated.resumed });
+        core.handshake_complete(Event::HandshakeDone {
+            resumed: self.negotiated.resumed,
+        });
     }
 
     fn session_to_remember(&mut self, now: u64) -> Option<ClientSession> {
@@ -476,7 +603,10 @@ impl Handshake for ClientHandshake {
             Msg::ServerHelloDone => self.handle_server_hello_done(core, body, raw),
             Msg::NewSessionTicket => self.handle_new_session_ticket(body, raw),
             Msg::Finished => self.handle_finished(core, body, raw),
-            _ => Err(fatal(AlertDescription::UnexpectedMessage, "message a server never sends here")),
+            _ => Err(fatal(
+                AlertDescription::UnexpectedMessage,
+                "message a server never sends here",
+            )),
         }
     }
 

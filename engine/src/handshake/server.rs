@@ -11,8 +11,8 @@ use smallvec::SmallVec;
 use zeroize::Zeroize;
 
 use crate::codec::{
-    AlertDescription, ClientHello, ClientKeyExchange, DigitallySigned, Finished, NewSessionTicket, ServerEcdhParams,
-    ServerExtensions, ServerHello, ServerHelloDone, ServerKeyExchange,
+    AlertDescription, ClientHello, ClientKeyExchange, DigitallySigned, Finished, NewSessionTicket,
+    ServerEcdhParams, ServerExtensions, ServerHello, ServerHelloDone, ServerKeyExchange,
 };
 use crate::config::ServerConfig;
 use crate::conn::{Core, Handshake};
@@ -32,7 +32,12 @@ use crate::session::ticket::{TicketError, MAX_TICKET_PLAINTEXT};
 /// What to do with a ClientHello's resumption offer.
 enum Decision {
     Full,
-    Resume { record: SessionRecord, suite: &'static CipherSuite, kind: ResumptionKind, renew_ticket: bool },
+    Resume {
+        record: SessionRecord,
+        suite: &'static CipherSuite,
+        kind: ResumptionKind,
+        renew_ticket: bool,
+    },
     Suspend,
 }
 
@@ -58,7 +63,10 @@ pub struct ServerHandshake {
 }
 
 fn internal() -> Fatal {
-    fatal(AlertDescription::InternalError, "handshake state inconsistent")
+    fatal(
+        AlertDescription::InternalError,
+        "handshake state inconsistent",
+    )
 }
 
 impl ServerHandshake {
@@ -82,7 +90,10 @@ impl ServerHandshake {
     }
 
     fn random(&self, dest: &mut [u8]) -> Result<(), Fatal> {
-        self.config.rng.fill(dest).map_err(|_| fatal(AlertDescription::InternalError, "randomness failed"))
+        self.config
+            .rng
+            .fill(dest)
+            .map_err(|_| fatal(AlertDescription::InternalError, "randomness failed"))
     }
 
     fn suite(&self) -> Result<&'static CipherSuite, Fatal> {
@@ -91,11 +102,15 @@ impl ServerHandshake {
 
     /// Answers a suspended session lookup and resumes the handshake.
     pub(crate) fn provide_session(&mut self, core: &mut Core, answer: Lookup) -> Result<(), Fatal> {
-        let raw = self
-            .suspended_hello
-            .take()
-            .ok_or_else(|| fatal(AlertDescription::InternalError, "no session lookup is pending"))?;
-        let body = raw.get(crate::codec::HANDSHAKE_HEADER_LEN..).ok_or_else(internal)?;
+        let raw = self.suspended_hello.take().ok_or_else(|| {
+            fatal(
+                AlertDescription::InternalError,
+                "no session lookup is pending",
+            )
+        })?;
+        let body = raw
+            .get(crate::codec::HANDSHAKE_HEADER_LEN..)
+            .ok_or_else(internal)?;
         self.handle_client_hello(core, body, &raw, Some(answer))
     }
 
@@ -113,10 +128,17 @@ impl ServerHandshake {
         match self.decide_resumption(core, &hello, answer)? {
             Decision::Suspend => {
                 self.suspended_hello = Some(raw.to_vec());
-                core.push_event(Event::NeedSession { id: SmallVec::from_slice(hello.session_id) });
+                core.push_event(Event::NeedSession {
+                    id: SmallVec::from_slice(hello.session_id),
+                });
                 return Ok(());
             }
-            Decision::Resume { record, suite, kind, renew_ticket } => {
+            Decision::Resume {
+                record,
+                suite,
+                kind,
+                renew_ticket,
+            } => {
                 let shape = match (kind, renew_ticket) {
                     (ResumptionKind::SessionId, _) => Shape::ResumeSessionId,
                     (ResumptionKind::Ticket, false) => Shape::ResumeTicket,
@@ -132,13 +154,21 @@ impl ServerHandshake {
                 self.flow.choose(shape);
             }
             Decision::Full => {
-                let group = self
-                    .choose_group(&hello)
-                    .ok_or_else(|| fatal(AlertDescription::HandshakeFailure, "no elliptic-curve group in common"))?;
-                let (suite, scheme) = self
-                    .choose_suite(&hello)
-                    .ok_or_else(|| fatal(AlertDescription::HandshakeFailure, "no cipher suite in common"))?;
-                if self.config.require_extended_master_secret && !self.negotiated.extended_master_secret {
+                let group = self.choose_group(&hello).ok_or_else(|| {
+                    fatal(
+                        AlertDescription::HandshakeFailure,
+                        "no elliptic-curve group in common",
+                    )
+                })?;
+                let (suite, scheme) = self.choose_suite(&hello).ok_or_else(|| {
+                    fatal(
+                        AlertDescription::HandshakeFailure,
+                        "no cipher suite in common",
+                    )
+                })?;
+                if self.config.require_extended_master_secret
+                    && !self.negotiated.extended_master_secret
+                {
                     return Err(fatal(
                         AlertDescription::HandshakeFailure,
                         "client does not offer the extended master secret",
@@ -152,7 +182,11 @@ impl ServerHandshake {
                     self.random(&mut id)?;
                     self.session_id = SmallVec::from_slice(&id);
                 }
-                let shape = if self.issues_tickets(&hello) { Shape::FullWithTicket } else { Shape::Full };
+                let shape = if self.issues_tickets(&hello) {
+                    Shape::FullWithTicket
+                } else {
+                    Shape::Full
+                };
                 self.flow.choose(shape);
             }
         }
@@ -171,10 +205,16 @@ impl ServerHandshake {
     /// Version, compression, renegotiation signalling, point formats, SNI, ALPN and EMS.
     fn negotiate_basics(&mut self, hello: &ClientHello<'_>) -> Result<(), Fatal> {
         if hello.client_version < 0x0303 {
-            return Err(fatal(AlertDescription::ProtocolVersion, "client does not offer TLS 1.2"));
+            return Err(fatal(
+                AlertDescription::ProtocolVersion,
+                "client does not offer TLS 1.2",
+            ));
         }
         if !hello.compression_methods.contains(&0) {
-            return Err(fatal(AlertDescription::IllegalParameter, "client does not offer null compression"));
+            return Err(fatal(
+                AlertDescription::IllegalParameter,
+                "client does not offer null compression",
+            ));
         }
         let ext = &hello.extensions;
         // RFC 5746 §3.6: an initial handshake must carry an empty renegotiation_info (or the SCSV).
@@ -187,19 +227,28 @@ impl ServerHandshake {
             }
             Some(_) => self.negotiated.secure_renegotiation = true,
             None => {
-                self.negotiated.secure_renegotiation = hello.cipher_suites.contains(EMPTY_RENEGOTIATION_INFO_SCSV)
+                self.negotiated.secure_renegotiation =
+                    hello.cipher_suites.contains(EMPTY_RENEGOTIATION_INFO_SCSV)
             }
         }
         // RFC 8422 §5.1.2: if the client lists point formats, uncompressed must be among them.
         if let Some(formats) = ext.ec_point_formats {
             if !formats.contains(&0) {
-                return Err(fatal(AlertDescription::IllegalParameter, "client does not accept uncompressed points"));
+                return Err(fatal(
+                    AlertDescription::IllegalParameter,
+                    "client does not accept uncompressed points",
+                ));
             }
         }
         if let Some(name) = ext.server_name {
             self.negotiated.server_name = Some(
                 core::str::from_utf8(name)
-                    .map_err(|_| fatal(AlertDescription::IllegalParameter, "server name is not ASCII"))?
+                    .map_err(|_| {
+                        fatal(
+                            AlertDescription::IllegalParameter,
+                            "server name is not ASCII",
+                        )
+                    })?
                     .to_ascii_lowercase(),
             );
         }
@@ -210,11 +259,17 @@ impl ServerHandshake {
                     .alpn_protocols
                     .iter()
                     .position(|ours| offered.iter().any(|theirs| theirs == ours.as_slice()))
-                    .ok_or_else(|| fatal(AlertDescription::NoApplicationProtocol, "no ALPN protocol in common"))?;
+                    .ok_or_else(|| {
+                        fatal(
+                            AlertDescription::NoApplicationProtocol,
+                            "no ALPN protocol in common",
+                        )
+                    })?;
                 self.negotiated.alpn = Some(self.config.alpn_protocols[chosen].clone());
             }
         }
-        self.negotiated.extended_master_secret = self.config.extended_master_secret && ext.extended_master_secret;
+        self.negotiated.extended_master_secret =
+            self.config.extended_master_secret && ext.extended_master_secret;
         Ok(())
     }
 
@@ -232,18 +287,30 @@ impl ServerHandshake {
     ) -> Result<Decision, Fatal> {
         let now = core.now;
         let mut offered_ticket = false;
-        if let (Some(keys), Some(ticket)) = (&self.config.tickets, hello.extensions.session_ticket) {
+        if let (Some(keys), Some(ticket)) = (&self.config.tickets, hello.extensions.session_ticket)
+        {
             // Rotation follows the injected clock; it takes the write lock only when due.
             let _ = keys.rotate_if_due(now, self.config.rng.as_ref());
             if !ticket.is_empty() {
                 offered_ticket = true;
                 let opened = self.open_ticket(ticket, now);
-                match opened.and_then(|(record, renew)| Ok((self.check_resumable(hello, &record, now)??, record, renew))) {
+                match opened.and_then(|(record, renew)| {
+                    Ok((self.check_resumable(hello, &record, now)??, record, renew))
+                }) {
                     Ok((suite, record, renew)) => {
-                        let renew_ticket = renew || record.expires_at() < now.saturating_add(u64::from(self.config.ticket_lifetime) / 2);
-                        return Ok(Decision::Resume { record, suite, kind: ResumptionKind::Ticket, renew_ticket });
+                        let renew_ticket = renew
+                            || record.expires_at()
+                                < now.saturating_add(u64::from(self.config.ticket_lifetime) / 2);
+                        return Ok(Decision::Resume {
+                            record,
+                            suite,
+                            kind: ResumptionKind::Ticket,
+                            renew_ticket,
+                        });
                     }
-                    Err(Resumable::No(reason)) => core.push_event(Event::ResumptionFailed { reason }),
+                    Err(Resumable::No(reason)) => {
+                        core.push_event(Event::ResumptionFailed { reason })
+                    }
                     Err(Resumable::Abort(f)) => return Err(f),
                 }
             }
@@ -261,7 +328,12 @@ impl ServerHandshake {
         let failure = match lookup {
             Lookup::Found(record) => match self.check_resumable(hello, &record, now) {
                 Ok(Ok(suite)) => {
-                    return Ok(Decision::Resume { record, suite, kind: ResumptionKind::SessionId, renew_ticket: false })
+                    return Ok(Decision::Resume {
+                        record,
+                        suite,
+                        kind: ResumptionKind::SessionId,
+                        renew_ticket: false,
+                    })
                 }
                 Ok(Err(reason)) => reason,
                 Err(f) => return Err(f),
@@ -279,7 +351,11 @@ impl ServerHandshake {
     }
 
     fn open_ticket(&self, ticket: &[u8], now: u64) -> Result<(SessionRecord, bool), Resumable> {
-        let keys = self.config.tickets.as_ref().ok_or(Resumable::No(ResumptionFailure::BadTicket))?;
+        let keys = self
+            .config
+            .tickets
+            .as_ref()
+            .ok_or(Resumable::No(ResumptionFailure::BadTicket))?;
         let ring = keys.current();
         let mut plain = [0u8; MAX_TICKET_PLAINTEXT];
         let opened = ring.open(ticket, now, &mut plain).map_err(|e| {
@@ -327,7 +403,12 @@ impl ServerHandshake {
             Some(s) if self.config.suites.contains(&s) && hello.cipher_suites.contains(s.id) => s,
             _ => return Ok(Err(ResumptionFailure::SuiteMismatch)),
         };
-        let name = self.negotiated.server_name.as_deref().unwrap_or("").as_bytes();
+        let name = self
+            .negotiated
+            .server_name
+            .as_deref()
+            .unwrap_or("")
+            .as_bytes();
         if record.server_name.as_slice() != name {
             return Ok(Err(ResumptionFailure::SniMismatch));
         }
@@ -338,15 +419,26 @@ impl ServerHandshake {
     /// client's order decides, as most servers do).
     fn choose_group(&self, hello: &ClientHello<'_>) -> Option<NamedGroup> {
         match &hello.extensions.supported_groups {
-            Some(offered) => offered.iter().filter_map(NamedGroup::from_id).find(|g| self.config.groups.contains(g)),
+            Some(offered) => offered
+                .iter()
+                .filter_map(NamedGroup::from_id)
+                .find(|g| self.config.groups.contains(g)),
             // RFC 8422 §4: a client without the extension is taken to support P-256.
-            None => self.config.groups.iter().copied().find(|g| *g == NamedGroup::Secp256r1),
+            None => self
+                .config
+                .groups
+                .iter()
+                .copied()
+                .find(|g| *g == NamedGroup::Secp256r1),
         }
     }
 
     /// The first suite in our order that the client offers, we hold a certificate for, and
     /// whose key can sign with a scheme the client accepts (RFC 5246 §7.4.1.4.1).
-    fn choose_suite(&self, hello: &ClientHello<'_>) -> Option<(&'static CipherSuite, SignatureScheme)> {
+    fn choose_suite(
+        &self,
+        hello: &ClientHello<'_>,
+    ) -> Option<(&'static CipherSuite, SignatureScheme)> {
         let offered_schemes = hello.extensions.signature_algorithms.as_ref();
         self.config.suites.iter().copied().find_map(|suite| {
             if !hello.cipher_suites.contains(suite.id) {
@@ -354,13 +446,17 @@ impl ServerHandshake {
             }
             let cert = self.config.certificate_for(suite.auth)?;
             // RFC 8422 §5.1: an ECDSA certificate must be on a curve the client listed.
-            if let (Some(curve), Some(offered)) = (cert.key().ecdsa_group(), &hello.extensions.supported_groups) {
+            if let (Some(curve), Some(offered)) =
+                (cert.key().ecdsa_group(), &hello.extensions.supported_groups)
+            {
                 if !offered.contains(curve.id()) {
                     return None;
                 }
             }
             // Without signature_algorithms the client only takes SHA-1, which we never sign.
-            let scheme = cert.key().choose_scheme(|s| offered_schemes.is_some_and(|o| o.contains(s.0)))?;
+            let scheme = cert
+                .key()
+                .choose_scheme(|s| offered_schemes.is_some_and(|o| o.contains(s.0)))?;
             Some((suite, scheme))
         })
     }
@@ -375,16 +471,18 @@ impl ServerHandshake {
                 Msg::ServerHello => self.send_server_hello(core)?,
                 Msg::Certificate => {
                     let config = self.config.clone();
-                    let cert = config
-                        .certificate_for(self.suite()?.auth)
-                        .ok_or_else(|| fatal(AlertDescription::InternalError, "certificate vanished"))?;
+                    let cert = config.certificate_for(self.suite()?.auth).ok_or_else(|| {
+                        fatal(AlertDescription::InternalError, "certificate vanished")
+                    })?;
                     core.flight().extend_from_slice(cert.certificate_message());
                     self.transcript.add(cert.certificate_message());
                 }
                 Msg::ServerKeyExchange => self.send_server_key_exchange(core)?,
                 Msg::ServerHelloDone => {
                     let start = core.flight().len();
-                    ServerHelloDone.encode(core.flight()).map_err(encode_failed)?;
+                    ServerHelloDone
+                        .encode(core.flight())
+                        .map_err(encode_failed)?;
                     self.transcript.add(&core.flight()[start..]);
                 }
                 Msg::NewSessionTicket => self.send_new_session_ticket(core)?,
@@ -412,7 +510,8 @@ impl ServerHandshake {
         let mut server_random = [0u8; 32];
         self.random(&mut server_random)?;
         self.server_random = server_random;
-        let ticket_ack = self.flow.shape() == Shape::FullWithTicket || self.flow.shape() == Shape::ResumeTicketRenewed;
+        let ticket_ack = self.flow.shape() == Shape::FullWithTicket
+            || self.flow.shape() == Shape::ResumeTicketRenewed;
         let start = core.flight().len();
         ServerHello {
             server_version: 0x0303,
@@ -445,7 +544,8 @@ impl ServerHandshake {
         signed.extend_from_slice(&self.client_random);
         signed.extend_from_slice(&self.server_random);
         let params_start = signed.len();
-        crate::codec::encode_ecdh_params(group.id(), kx.public(), &mut signed).map_err(encode_failed)?;
+        crate::codec::encode_ecdh_params(group.id(), kx.public(), &mut signed)
+            .map_err(encode_failed)?;
         let mut signature = Vec::with_capacity(512);
         self.certificate()?
             .key()
@@ -453,9 +553,15 @@ impl ServerHandshake {
             .map_err(|_| fatal(AlertDescription::InternalError, "signing failed"))?;
         let start = core.flight().len();
         ServerKeyExchange {
-            params: ServerEcdhParams { named_group: group.id(), public: kx.public() },
+            params: ServerEcdhParams {
+                named_group: group.id(),
+                public: kx.public(),
+            },
             params_raw: &signed[params_start..],
-            signature: DigitallySigned { scheme: scheme.0, signature: &signature },
+            signature: DigitallySigned {
+                scheme: scheme.0,
+                signature: &signature,
+            },
         }
         .encode(core.flight())
         .map_err(encode_failed)?;
@@ -469,7 +575,12 @@ impl ServerHandshake {
         if let Some(old) = &self.resumed_record {
             return Ok(old.clone());
         }
-        let name = self.negotiated.server_name.as_deref().unwrap_or("").as_bytes();
+        let name = self
+            .negotiated
+            .server_name
+            .as_deref()
+            .unwrap_or("")
+            .as_bytes();
         let alpn = self.negotiated.alpn.as_deref().unwrap_or(&[]);
         if name.len() > 255 || alpn.len() > 255 {
             return Err(internal());
@@ -493,11 +604,24 @@ impl ServerHandshake {
         let len = record.encode_into(&mut plain[..]).map_err(|_| internal())?;
         let mut ticket = Vec::with_capacity(len + crate::session::ticket::TICKET_OVERHEAD);
         keys.current()
-            .seal(&plain[..len], core.now, self.config.rng.as_ref(), &mut ticket)
+            .seal(
+                &plain[..len],
+                core.now,
+                self.config.rng.as_ref(),
+                &mut ticket,
+            )
             .map_err(|_| fatal(AlertDescription::InternalError, "ticket sealing failed"))?;
-        let remaining = record.expires_at().saturating_sub(core.now).min(u64::from(u32::MAX)) as u32;
+        let remaining = record
+            .expires_at()
+            .saturating_sub(core.now)
+            .min(u64::from(u32::MAX)) as u32;
         let start = core.flight().len();
-        NewSessionTicket { lifetime_hint: remaining, ticket: &ticket }.encode(core.flight()).map_err(encode_failed)?;
+        NewSessionTicket {
+            lifetime_hint: remaining,
+            ticket: &ticket,
+        }
+        .encode(core.flight())
+        .map_err(encode_failed)?;
         self.transcript.add(&core.flight()[start..]);
         Ok(())
     }
@@ -505,7 +629,14 @@ impl ServerHandshake {
     fn install_keys_once(&mut self, core: &mut Core) -> Result<(), Fatal> {
         if !self.keys_installed {
             let ms = self.master_secret.as_ref().ok_or_else(internal)?;
-            install_keys(core, Role::Server, self.suite()?, ms, &self.client_random, &self.server_random)?;
+            install_keys(
+                core,
+                Role::Server,
+                self.suite()?,
+                ms,
+                &self.client_random,
+                &self.server_random,
+            )?;
             self.keys_installed = true;
         }
         Ok(())
@@ -515,27 +646,46 @@ impl ServerHandshake {
         let suite = self.suite()?;
         let ms = self.master_secret.as_ref().ok_or_else(internal)?;
         let hash = self.transcript.current().ok_or_else(internal)?;
-        let ours = prf::verify_data(suite.hash, ms, false, hash.as_ref()).map_err(|_| internal())?;
+        let ours =
+            prf::verify_data(suite.hash, ms, false, hash.as_ref()).map_err(|_| internal())?;
         let start = core.flight().len();
-        Finished { verify_data: &ours }.encode(core.flight()).map_err(encode_failed)?;
+        Finished { verify_data: &ours }
+            .encode(core.flight())
+            .map_err(encode_failed)?;
         self.transcript.add(&core.flight()[start..]);
         Ok(())
     }
 
     /// RFC 8422 §5.7, RFC 5246 §8.1, RFC 7627 §4.
-    fn handle_client_key_exchange(&mut self, core: &mut Core, body: &[u8], raw: &[u8]) -> Result<(), Fatal> {
+    fn handle_client_key_exchange(
+        &mut self,
+        core: &mut Core,
+        body: &[u8],
+        raw: &[u8],
+    ) -> Result<(), Fatal> {
         let cke = ClientKeyExchange::parse(body)?;
-        let kx = self.kx.take().ok_or_else(|| fatal(AlertDescription::InternalError, "no key exchange"))?;
-        let pre_master = kx
-            .complete(cke.public)
-            .map_err(|_| fatal(AlertDescription::IllegalParameter, "bad client ECDHE public value"))?;
+        let kx = self
+            .kx
+            .take()
+            .ok_or_else(|| fatal(AlertDescription::InternalError, "no key exchange"))?;
+        let pre_master = kx.complete(cke.public).map_err(|_| {
+            fatal(
+                AlertDescription::IllegalParameter,
+                "bad client ECDHE public value",
+            )
+        })?;
         self.transcript.add(raw);
         let suite = self.suite()?;
         let ms = if self.negotiated.extended_master_secret {
             let session_hash = self.transcript.current().ok_or_else(internal)?;
             prf::extended_master_secret(suite.hash, &pre_master, session_hash.as_ref())
         } else {
-            prf::master_secret(suite.hash, &pre_master, &self.client_random, &self.server_random)
+            prf::master_secret(
+                suite.hash,
+                &pre_master,
+                &self.client_random,
+                &self.server_random,
+            )
         }
         .map_err(|_| internal())?;
         log_key(&self.config, &self.client_random, &ms);
@@ -551,9 +701,13 @@ impl ServerHandshake {
         let suite = self.suite()?;
         let ms = self.master_secret.as_ref().ok_or_else(internal)?;
         let hash = self.transcript.current().ok_or_else(internal)?;
-        let expected = prf::verify_data(suite.hash, ms, true, hash.as_ref()).map_err(|_| internal())?;
+        let expected =
+            prf::verify_data(suite.hash, ms, true, hash.as_ref()).map_err(|_| internal())?;
         if !prf::verify_data_matches(&expected, finished.verify_data) {
-            return Err(fatal(AlertDescription::DecryptError, "client Finished does not verify"));
+            return Err(fatal(
+                AlertDescription::DecryptError,
+                "client Finished does not verify",
+            ));
         }
         self.transcript.add(raw);
         self.flow.advance();
@@ -566,13 +720,16 @@ impl ServerHandshake {
         }
         // A full handshake's session goes into the store under its new ID.
         if !self.flow.shape().is_resumption() && !self.session_id.is_empty() {
-            if let (Some(store), Ok(record)) =
-                (&self.config.session_store, self.session_record(core.now, self.config.session_timeout))
-            {
+            if let (Some(store), Ok(record)) = (
+                &self.config.session_store,
+                self.session_record(core.now, self.config.session_timeout),
+            ) {
                 store.put(&self.session_id, &record, core.now);
             }
         }
-        core.handshake_complete(Event::HandshakeDone { resumed: self.negotiated.resumed });
+        core.handshake_complete(Event::HandshakeDone {
+            resumed: self.negotiated.resumed,
+        });
     }
 
     /// True while a session lookup is pending.
@@ -621,7 +778,10 @@ impl Handshake for ServerHandshake {
             Msg::ClientHello => self.handle_client_hello(core, body, raw, None),
             Msg::ClientKeyExchange => self.handle_client_key_exchange(core, body, raw),
             Msg::Finished => self.handle_finished(core, body, raw),
-            _ => Err(fatal(AlertDescription::UnexpectedMessage, "message a client never sends")),
+            _ => Err(fatal(
+                AlertDescription::UnexpectedMessage,
+                "message a client never sends",
+            )),
         }
     }
 

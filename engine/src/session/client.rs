@@ -42,7 +42,10 @@ struct Inner {
 impl ClientSessionStore {
     /// A store remembering at most `capacity` servers (oldest forgotten first).
     pub fn new(capacity: usize) -> Self {
-        Self { inner: Mutex::new(Inner::default()), capacity: capacity.max(1) }
+        Self {
+            inner: Mutex::new(Inner::default()),
+            capacity: capacity.max(1),
+        }
     }
 
     /// The session for `server_name`, if any.
@@ -52,8 +55,14 @@ impl ClientSessionStore {
 
     /// Remembers `session` for `server_name`, replacing any older one.
     pub fn put(&self, server_name: &str, session: ClientSession) {
-        let Ok(mut inner) = self.inner.lock() else { return };
-        if inner.sessions.insert(server_name.to_string(), session).is_none() {
+        let Ok(mut inner) = self.inner.lock() else {
+            return;
+        };
+        if inner
+            .sessions
+            .insert(server_name.to_string(), session)
+            .is_none()
+        {
             inner.order.push_back(server_name.to_string());
             while inner.order.len() > self.capacity {
                 if let Some(old) = inner.order.pop_front() {

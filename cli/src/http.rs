@@ -154,3 +154,41 @@ mod tests {
             .is_err());
     }
 }
+
+impl reprise::app::Handler for HttpResponder {
+    fn on_handshake(&mut self, negotiated: &reprise::Negotiated) {
+        self.page_note = format!(
+            "suite {}, group {}, ems {}, resumed {}",
+            negotiated.suite.map(|s| s.name).unwrap_or("?"),
+            negotiated.group.map(|g| g.name()).unwrap_or("none"),
+            if negotiated.extended_master_secret {
+                "yes"
+            } else {
+                "no"
+            },
+            negotiated
+                .resumed
+                .map(|k| k.to_string())
+                .unwrap_or_else(|| "no".into()),
+        );
+    }
+
+    fn on_data(&mut self, data: &[u8], out: &mut Vec<u8>) -> reprise::app::AppAction {
+        match self.feed(data, out) {
+            Ok(Feed::KeepAlive) => reprise::app::AppAction::Continue,
+            Ok(Feed::Close) | Err(_) => reprise::app::AppAction::Close,
+        }
+    }
+}
+
+/// Makes an [`HttpResponder`] per connection.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct HttpFactory;
+
+impl reprise::app::HandlerFactory for HttpFactory {
+    type Handler = HttpResponder;
+
+    fn new_handler(&self) -> HttpResponder {
+        HttpResponder::default()
+    }
+}

@@ -14,7 +14,9 @@ use reprise::session::keyfile;
 use reprise::session::ticket::{RotationPolicy, TicketKeyRing, TicketKeys};
 
 use crate::certs;
-use crate::http::{Feed, HttpResponder};
+use reprise::app::{AppAction, Handler, HandlerFactory};
+
+use crate::http::HttpFactory;
 use crate::units::{parse_duration, parse_size};
 
 /// Options of `reprise serve`.
@@ -226,18 +228,8 @@ fn serve_connection(
     socket.set_nodelay(true)?;
     let mut tls = Stream::new(ServerConnection::new(config), socket);
     tls.complete_handshake()?;
-    let neg = tls.conn.negotiated();
-    let note = format!(
-        "suite {}, group {}, ems {}",
-        neg.suite.map(|s| s.name).unwrap_or("?"),
-        neg.group.map(|g| g.name()).unwrap_or("none"),
-        if neg.extended_master_secret {
-            "yes"
-        } else {
-            "no"
-        }
-    );
-    let mut http = HttpResponder::new(note);
+    let mut app = HttpFactory.new_handler();
+    app.on_handshake(tls.conn.negotiated());
     let mut buf = vec![0u8; 16 * 1024];
     let mut out = Vec::new();
     loop {
@@ -246,13 +238,11 @@ fn serve_connection(
             break;
         }
         out.clear();
-        let feed = http
-            .feed(&buf[..n], &mut out)
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        let action = app.on_data(&buf[..n], &mut out);
         if !out.is_empty() {
             tls.write_all(&out)?;
         }
-        if feed == Feed::Close {
+        if action == AppAction::Close {
             break;
         }
     }

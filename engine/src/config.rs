@@ -9,6 +9,7 @@ use crate::crypto::sign::{KeyError, SignatureScheme, SigningKey};
 use crate::crypto::suites::{AuthKind, CipherSuite, ALL_SUITES};
 use crate::crypto::verify::RootStore;
 use crate::keylog::KeyLog;
+use crate::metrics::Metrics;
 use crate::rng::{RandomSource, SystemRandom};
 use crate::session::client::ClientSessionStore;
 use crate::session::store::SessionStore;
@@ -88,6 +89,8 @@ pub struct ServerConfig {
     pub ticket_lifetime: u32,
     /// Receives master secrets in SSLKEYLOGFILE form (for Wireshark); `None` logs nothing.
     pub key_log: Option<Arc<dyn KeyLog>>,
+    /// Counters for operators; `None` counts nothing.
+    pub metrics: Option<Arc<Metrics>>,
 }
 
 impl core::fmt::Debug for ServerConfig {
@@ -126,6 +129,7 @@ impl ServerConfig {
             tickets: None,
             ticket_lifetime: 3600,
             key_log: None,
+            metrics: None,
         }
     }
 
@@ -202,6 +206,8 @@ pub struct ClientConfig {
     pub enable_tickets: bool,
     /// Receives master secrets in SSLKEYLOGFILE form.
     pub key_log: Option<Arc<dyn KeyLog>>,
+    /// Counters (handshakes, resumptions, alerts); `None` counts nothing.
+    pub metrics: Option<Arc<Metrics>>,
 }
 
 impl core::fmt::Debug for ClientConfig {
@@ -236,6 +242,7 @@ impl ClientConfig {
             session_store: None,
             enable_tickets: true,
             key_log: None,
+            metrics: None,
         }
     }
 

@@ -4,6 +4,7 @@
 
 use std::collections::VecDeque;
 use std::ops::Range;
+use std::sync::Arc;
 
 use crate::codec::{
     Alert, AlertDescription, AlertLevel, ContentType, HandshakeHeader, HandshakeType, RecordHeader,
@@ -11,6 +12,7 @@ use crate::codec::{
 };
 use crate::error::{fatal, Error, Event, Fatal};
 use crate::handshake::flow::{Flow, Msg, Sender};
+use crate::metrics::Metrics;
 use crate::record::RecordCipher;
 
 /// Largest record body we accept before decrypting (RFC 5246 §6.2.3: 2^14 + 2048).
@@ -63,10 +65,15 @@ pub(crate) struct Core {
     we_closed: bool,
     empty_records: u32,
     warnings: u32,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl Core {
-    pub(crate) fn new(side: Sender, max_handshake_len: usize) -> Self {
+    pub(crate) fn new(
+        side: Sender,
+        max_handshake_len: usize,
+        metrics: Option<Arc<Metrics>>,
+    ) -> Self {
         Self {
             side,
             now: 0,
@@ -86,6 +93,7 @@ impl Core {
             we_closed: false,
             empty_records: 0,
             warnings: 0,
+            metrics,
         }
     }
 
@@ -101,6 +109,9 @@ impl Core {
     }
 
     pub(crate) fn push_event(&mut self, event: Event) {
+        if let (Some(m), Event::ResumptionFailed { reason }) = (&self.metrics, &event) {
+            m.resumption_failed(*reason);
+        }
         self.events.push_back(event);
     }
 
@@ -172,11 +183,17 @@ impl Core {
     }
 
     pub(crate) fn handshake_complete(&mut self, event: Event) {
+        if let (Some(m), Event::HandshakeDone { resumed }) = (&self.metrics, &event) {
+            m.handshake_done(*resumed);
+        }
         self.status = Status::Open;
         self.events.push_back(event);
     }
 
     fn send_alert(&mut self, level: AlertLevel, description: AlertDescription) {
+        if let Some(m) = &self.metrics {
+            m.alert_sent(description);
+        }
         let alert = Alert { level, description }.encode();
         // A failure to seal an alert leaves nothing sensible to send.
         let _ = self.write_records(ContentType::Alert, &alert);
@@ -188,6 +205,9 @@ impl Core {
             return e.clone();
         }
         self.flight.clear();
+        if let (Some(m), Status::Handshaking) = (&self.metrics, &self.status) {
+            m.handshake_failed();
+        }
         self.send_alert(AlertLevel::Fatal, f.alert);
         let err = Error::AlertSent {
             alert: f.alert,
@@ -202,6 +222,12 @@ impl Core {
     }
 
     fn fail_received(&mut self, alert: AlertDescription) -> Error {
+        if let Some(m) = &self.metrics {
+            m.alert_received(alert);
+            if self.status == Status::Handshaking {
+                m.handshake_failed();
+            }
+        }
         let err = Error::AlertReceived(alert);
         self.status = Status::Failed(err.clone());
         err
@@ -400,6 +426,9 @@ impl<H: Handshake> Connection<H> {
 
     fn process_alert(&mut self, data: &[u8]) -> Result<(), RecordOutcome> {
         let alert = Alert::parse(data).map_err(Fatal::from)?;
+        if let (Some(m), true) = (&self.core.metrics, alert.level == AlertLevel::Warning) {
+            m.alert_received(alert.description);
+        }
         if alert.description == AlertDescription::CloseNotify {
             self.core.peer_closed = true;
             self.core.push_event(Event::PeerClosed);

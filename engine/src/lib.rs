@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod app;
 pub mod codec;
 pub mod config;
 pub mod conn;
@@ -14,6 +15,7 @@ pub mod crypto;
 pub mod error;
 pub mod handshake;
 pub mod keylog;
+pub mod metrics;
 pub mod pem;
 pub mod record;
 pub mod rng;
@@ -44,7 +46,11 @@ pub type ClientConnection = Connection<ClientHandshake>;
 impl Connection<ServerHandshake> {
     /// A server connection awaiting a ClientHello.
     pub fn new(config: Arc<ServerConfig>) -> Self {
-        let core = Core::new(Sender::Server, config.max_handshake_message);
+        let core = Core::new(
+            Sender::Server,
+            config.max_handshake_message,
+            config.metrics.clone(),
+        );
         Self {
             core,
             hs: ServerHandshake::new(config),
@@ -82,7 +88,11 @@ impl Connection<ClientHandshake> {
     /// A client connection to `server_name` (a DNS name or IP address), with its ClientHello
     /// already queued for [`transmit`](Connection::transmit).
     pub fn new(config: Arc<ClientConfig>, server_name: &str) -> Result<Self, Error> {
-        let mut core = Core::new(Sender::Client, config.max_handshake_message);
+        let mut core = Core::new(
+            Sender::Client,
+            config.max_handshake_message,
+            config.metrics.clone(),
+        );
         let hs = ClientHandshake::start(config, server_name, &mut core).map_err(|f| {
             Error::AlertSent {
                 alert: f.alert,

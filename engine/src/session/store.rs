@@ -33,6 +33,17 @@ pub trait SessionStore: Send + Sync {
     fn put(&self, id: &[u8], record: &SessionRecord, now: u64);
     /// Forgets a session (e.g. after a fatal alert, RFC 5246 §7.2.2).
     fn remove(&self, id: &[u8]);
+    /// Completes a lookup that [`get`](Self::get) answered with [`Lookup::Pending`]: the store
+    /// fetches the session (on its own thread, connection or event loop) and calls `done`
+    /// exactly once, from any thread, with the final answer (never `Pending`). A driver passes
+    /// that answer to `ServerConnection::provide_session`. Stores that never answer
+    /// `Pending` keep this default, which answers at once from `get`.
+    fn fetch(&self, id: &[u8], now: u64, done: Box<dyn FnOnce(Lookup) + Send>) {
+        done(match self.get(id, now) {
+            Lookup::Pending => Lookup::Unavailable,
+            answer => answer,
+        })
+    }
 }
 
 /// A store that keeps nothing: every lookup misses, so every handshake is full.
@@ -104,6 +115,11 @@ impl<S: SessionStore> SessionStore for DeferredStore<S> {
 
     fn remove(&self, id: &[u8]) {
         self.inner.remove(id);
+    }
+
+    /// Answers from the wrapped store (a driver test sees the suspend-and-resume path).
+    fn fetch(&self, id: &[u8], now: u64, done: Box<dyn FnOnce(Lookup) + Send>) {
+        done(self.resolve(id, now))
     }
 }
 

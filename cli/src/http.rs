@@ -158,7 +158,7 @@ mod tests {
 impl reprise::app::Handler for HttpResponder {
     fn on_handshake(&mut self, negotiated: &reprise::Negotiated) {
         self.page_note = format!(
-            "suite {}, group {}, ems {}, resumed {}",
+            "suite {}, group {}, ems {}, resumption {}",
             negotiated.suite.map(|s| s.name).unwrap_or("?"),
             negotiated.group.map(|g| g.name()).unwrap_or("none"),
             if negotiated.extended_master_secret {

@@ -91,6 +91,9 @@ pub struct ServerConfig {
     pub key_log: Option<Arc<dyn KeyLog>>,
     /// Counters for operators; `None` counts nothing.
     pub metrics: Option<Arc<Metrics>>,
+    /// Hand ServerKeyExchange signatures to the caller (`Event::NeedSignature`) instead of
+    /// signing inline, so a driver can sign on a worker pool or a remote key server.
+    pub offload_signing: bool,
 }
 
 impl core::fmt::Debug for ServerConfig {
@@ -130,7 +133,22 @@ impl ServerConfig {
             ticket_lifetime: 3600,
             key_log: None,
             metrics: None,
+            offload_signing: false,
         }
+    }
+
+    /// Signs `message` with the key of the certificate for `auth` — what a driver's worker
+    /// does for an offloaded [`Event::NeedSignature`](crate::Event::NeedSignature).
+    pub fn sign(
+        &self,
+        auth: AuthKind,
+        scheme: SignatureScheme,
+        message: &[u8],
+    ) -> Result<Vec<u8>, KeyError> {
+        let cert = self.certificate_for(auth).ok_or(KeyError::SignFailed)?;
+        let mut out = Vec::with_capacity(512);
+        cert.key().sign(scheme, message, &mut out)?;
+        Ok(out)
     }
 
     /// Adds a certificate chain (leaf first, DER) and its key (DER).

@@ -167,6 +167,18 @@ pub enum Event {
         /// The session ID the client offered.
         id: smallvec::SmallVec<[u8; 32]>,
     },
+    /// (server, with `ServerConfig::offload_signing`) The ServerKeyExchange needs a signature:
+    /// sign `message` with the certificate key for `auth` using `scheme` (e.g. on a worker
+    /// pool with [`ServerConfig::sign`](crate::ServerConfig::sign), or on a remote key server)
+    /// and answer with [`ServerConnection::provide_signature`](crate::ServerConnection::provide_signature).
+    NeedSignature {
+        /// Which certificate's key signs.
+        auth: crate::crypto::suites::AuthKind,
+        /// The signature scheme the client accepted.
+        scheme: crate::crypto::sign::SignatureScheme,
+        /// The bytes to sign.
+        message: Vec<u8>,
+    },
     /// An offered resumption did not happen; the handshake continues as a full one.
     ResumptionFailed {
         /// Why.

@@ -78,8 +78,20 @@ impl Connection<ServerHandshake> {
             .map_err(|f| self.core.fail_fatal(f))
     }
 
-    /// True while a session lookup is pending.
+    /// Answers a [`Event::NeedSignature`] with the signature (`None` if signing failed, which
+    /// ends the handshake with internal_error) and continues the handshake.
+    pub fn provide_signature(&mut self, signature: Option<Vec<u8>>) -> Result<(), Error> {
+        if let Some(e) = self.error() {
+            return Err(e.clone());
+        }
+        self.hs
+            .provide_signature(&mut self.core, signature)
+            .map_err(|f| self.core.fail_fatal(f))
+    }
+
+    /// True while the handshake waits for the caller (a session lookup or a signature).
     pub fn is_suspended(&self) -> bool {
+        use conn::Handshake;
         self.hs.is_suspended()
     }
 }

@@ -59,6 +59,11 @@ pub struct ServerHandshake {
     keys_installed: bool,
     /// The raw ClientHello kept while a session lookup is pending.
     suspended_hello: Option<Vec<u8>>,
+    /// client_random + server_random + ECDHE params: what ServerKeyExchange signs.
+    signed_params: Vec<u8>,
+    /// A signature made outside the engine (offloaded signing).
+    signature: Option<Vec<u8>>,
+    awaiting_signature: bool,
     pub(crate) negotiated: Negotiated,
 }
 
@@ -85,6 +90,9 @@ impl ServerHandshake {
             resumed_record: None,
             keys_installed: false,
             suspended_hello: None,
+            signed_params: Vec::new(),
+            signature: None,
+            awaiting_signature: false,
             negotiated: Negotiated::default(),
         }
     }
@@ -477,7 +485,11 @@ impl ServerHandshake {
                     core.flight().extend_from_slice(cert.certificate_message());
                     self.transcript.add(cert.certificate_message());
                 }
-                Msg::ServerKeyExchange => self.send_server_key_exchange(core)?,
+                Msg::ServerKeyExchange => {
+                    if !self.send_server_key_exchange(core)? {
+                        return Ok(());
+                    }
+                }
                 Msg::ServerHelloDone => {
                     let start = core.flight().len();
                     ServerHelloDone
@@ -535,29 +547,52 @@ impl ServerHandshake {
     }
 
     /// ECDHE parameters signed over both randoms (RFC 8422 §5.4).
-    fn send_server_key_exchange(&mut self, core: &mut Core) -> Result<(), Fatal> {
+    /// Returns `false` when the signature was handed to the caller (the handshake suspends
+    /// until [`provide_signature`](Self::provide_signature)).
+    fn send_server_key_exchange(&mut self, core: &mut Core) -> Result<bool, Fatal> {
         let group = self.negotiated.group.ok_or_else(internal)?;
         let scheme = self.scheme.ok_or_else(internal)?;
-        let kx = KeyExchange::generate(group, self.config.rng.as_ref())
-            .map_err(|_| fatal(AlertDescription::InternalError, "key generation failed"))?;
-        let mut signed = Vec::with_capacity(64 + 4 + kx.public().len());
-        signed.extend_from_slice(&self.client_random);
-        signed.extend_from_slice(&self.server_random);
-        let params_start = signed.len();
-        crate::codec::encode_ecdh_params(group.id(), kx.public(), &mut signed)
-            .map_err(encode_failed)?;
-        let mut signature = Vec::with_capacity(512);
-        self.certificate()?
-            .key()
-            .sign(scheme, &signed, &mut signature)
-            .map_err(|_| fatal(AlertDescription::InternalError, "signing failed"))?;
+        if self.kx.is_none() {
+            let kx = KeyExchange::generate(group, self.config.rng.as_ref())
+                .map_err(|_| fatal(AlertDescription::InternalError, "key generation failed"))?;
+            let mut signed = Vec::with_capacity(64 + 4 + kx.public().len());
+            signed.extend_from_slice(&self.client_random);
+            signed.extend_from_slice(&self.server_random);
+            crate::codec::encode_ecdh_params(group.id(), kx.public(), &mut signed)
+                .map_err(encode_failed)?;
+            self.kx = Some(kx);
+            self.signed_params = signed;
+        }
+        let signature = match self.signature.take() {
+            Some(sig) => sig,
+            None if self.config.offload_signing => {
+                // Send what we have so far (ServerHello, Certificate) while the signer works.
+                core.flush_flight()?;
+                core.push_event(Event::NeedSignature {
+                    auth: self.suite()?.auth,
+                    scheme,
+                    message: self.signed_params.clone(),
+                });
+                self.awaiting_signature = true;
+                return Ok(false);
+            }
+            None => {
+                let mut sig = Vec::with_capacity(512);
+                self.certificate()?
+                    .key()
+                    .sign(scheme, &self.signed_params, &mut sig)
+                    .map_err(|_| fatal(AlertDescription::InternalError, "signing failed"))?;
+                sig
+            }
+        };
+        let kx = self.kx.as_ref().ok_or_else(internal)?;
         let start = core.flight().len();
         ServerKeyExchange {
             params: ServerEcdhParams {
                 named_group: group.id(),
                 public: kx.public(),
             },
-            params_raw: &signed[params_start..],
+            params_raw: self.signed_params.get(64..).ok_or_else(internal)?,
             signature: DigitallySigned {
                 scheme: scheme.0,
                 signature: &signature,
@@ -566,8 +601,27 @@ impl ServerHandshake {
         .encode(core.flight())
         .map_err(encode_failed)?;
         self.transcript.add(&core.flight()[start..]);
-        self.kx = Some(kx);
-        Ok(())
+        Ok(true)
+    }
+
+    /// Answers a [`Event::NeedSignature`] and continues the handshake (RFC 8422 §5.4: the
+    /// signature covers both randoms and the ECDHE parameters).
+    pub(crate) fn provide_signature(
+        &mut self,
+        core: &mut Core,
+        signature: Option<Vec<u8>>,
+    ) -> Result<(), Fatal> {
+        if !self.awaiting_signature {
+            return Err(fatal(
+                AlertDescription::InternalError,
+                "no signature is pending",
+            ));
+        }
+        self.awaiting_signature = false;
+        let signature =
+            signature.ok_or_else(|| fatal(AlertDescription::InternalError, "the signer failed"))?;
+        self.signature = Some(signature);
+        self.send_my_steps(core)
     }
 
     /// The session this connection makes (full) or resumes, with `lifetime`.
@@ -731,11 +785,6 @@ impl ServerHandshake {
             resumed: self.negotiated.resumed,
         });
     }
-
-    /// True while a session lookup is pending.
-    pub(crate) fn is_suspended(&self) -> bool {
-        self.suspended_hello.is_some()
-    }
 }
 
 /// A resumption check that either declines (full handshake) or aborts.
@@ -770,7 +819,7 @@ impl Handshake for ServerHandshake {
     }
 
     fn is_suspended(&self) -> bool {
-        self.suspended_hello.is_some()
+        self.suspended_hello.is_some() || self.awaiting_signature
     }
 
     fn handle(&mut self, core: &mut Core, msg: Msg, body: &[u8], raw: &[u8]) -> Result<(), Fatal> {

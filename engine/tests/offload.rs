@@ -52,7 +52,7 @@ fn signature_is_offloaded_and_the_handshake_completes() {
 fn a_failed_signer_ends_the_handshake_with_internal_error() {
     let mut cfg = server_config();
     cfg.offload_signing = true;
-    let mut client = ClientConnection::new(Arc::new(client_config()), "localhost").unwrap();
+    let client = ClientConnection::new(Arc::new(client_config()), "localhost").unwrap();
     let mut server = ServerConnection::new(Arc::new(cfg));
     let hello = client.pending_output().to_vec();
     feed_server(&mut server, &hello).unwrap();

@@ -271,9 +271,9 @@ impl TicketKeyRing {
     ///
     /// A name repeated later in the list is dropped, as are keys beyond [`MAX_RING_KEYS`].
     /// Key derivation cannot fail for 32-byte secrets; a key for which it did would be left
-    /// out. Rings from shared key files should be replaced by reloading the file
-    /// ([`TicketKeys::replace`]) rather than by [`rotate_if_due`](Self::rotate_if_due), whose
-    /// fresh random keys other servers would not know.
+    /// out. Such keys never expire on this server's clock and [`rotate_if_due`](Self::rotate_if_due)
+    /// leaves the ring alone (fresh random keys would be unknown to the other servers sharing
+    /// the file): the owner rotates by replacing the ring ([`TicketKeys::replace`]).
     pub fn from_material(keys: Vec<TicketKeyMaterial>, policy: RotationPolicy, now: u64) -> Self {
         let mut ring = Self {
             keys: Vec::with_capacity(keys.len().min(MAX_RING_KEYS)),
@@ -286,14 +286,13 @@ impl TicketKeyRing {
             if ring.find(&material.name).is_some() {
                 continue;
             }
+            // Keys from files or a fleet publisher are managed by their owner: they never
+            // expire on this server's clock (so `rotate_if_due` never adds a local random key
+            // that other servers could not read); the owner rotates by replacing the ring.
             let (encrypt_until, decrypt_until) = if ring.keys.is_empty() {
-                let encrypt_until = now.saturating_add(policy.rotate_every);
-                (
-                    encrypt_until,
-                    encrypt_until.saturating_add(policy.decrypt_window),
-                )
+                (u64::MAX, u64::MAX)
             } else {
-                (now, now.saturating_add(policy.decrypt_window))
+                (now, u64::MAX)
             };
             if let Some(key) = TicketKey::new(material, now, encrypt_until, decrypt_until) {
                 ring.keys.push(key);
@@ -891,10 +890,18 @@ mod tests {
         let other = TicketKeyRing::from_material(vec![material(2, 20)], POLICY, T0);
         let ticket = seal(&other, b"peer", T0);
         assert_eq!(open(&ring, &ticket, T0).unwrap(), (b"peer".to_vec(), true));
+        // File keys never expire on the local clock, and rotation leaves the ring alone: the
+        // file's owner rotates by replacing it.
         assert_eq!(
-            open(&ring, &ticket, T0 + 7200),
-            Err(TicketError::KeyExpired)
+            open(&ring, &ticket, T0 + 10 * 86_400).unwrap(),
+            (b"peer".to_vec(), true)
         );
+        let mut rotated = ring.clone();
+        assert_eq!(
+            rotated.rotate_if_due(T0 + 10 * 86_400, &SeededRandom::new(3)),
+            Ok(false)
+        );
+        assert_eq!(rotated.key_names(), ring.key_names());
 
         // Same name, different secret: a different AEAD key.
         let imposter = TicketKeyRing::from_material(vec![material(1, 99)], POLICY, T0);

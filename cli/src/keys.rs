@@ -40,6 +40,29 @@ enum KeysCommand {
         /// The key file.
         file: PathBuf,
     },
+    /// Run the fleet's central ticket-key generator: a new key every --rotate, each kept for
+    /// twice the ticket lifetime after it stops encrypting, published to Redis wrapped under
+    /// the key-encryption key (servers follow with `serve --ticket-keys-from`).
+    Publish {
+        /// Redis URL, e.g. redis://127.0.0.1:6379/.
+        #[arg(long)]
+        redis: String,
+        /// How often a new key starts encrypting.
+        #[arg(long, default_value = "1h")]
+        rotate: String,
+        /// Ticket lifetime the servers use; old keys decrypt for twice this.
+        #[arg(long, default_value = "1h")]
+        lifetime: String,
+        /// Key-encryption key file (≥ 32 random bytes, shared with the servers out of band).
+        #[arg(long)]
+        kek: PathBuf,
+    },
+    /// Write a fresh 32-byte secret file (a key-encryption key or a session-store key).
+    Secret {
+        /// The new file (mode 0600, never overwritten).
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -66,7 +89,39 @@ pub fn run(args: KeysArgs) -> Result<(), String> {
     match args.command {
         KeysCommand::Generate { format, out } => generate(format.into(), out.as_deref()),
         KeysCommand::Show { file } => show(&file),
+        KeysCommand::Publish { redis, rotate, lifetime, kek } => publish(&redis, &rotate, &lifetime, &kek),
+        KeysCommand::Secret { out } => secret(&out),
     }
+}
+
+fn secret(out: &Path) -> Result<(), String> {
+    let mut bytes = zeroize_bytes();
+    reprise::rng::RandomSource::fill(&SystemRandom, &mut bytes).map_err(|_| "randomness failed".to_string())?;
+    let mut file = create_private(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    file.write_all(&bytes).and_then(|()| file.sync_all()).map_err(|e| format!("{}: {e}", out.display()))?;
+    bytes.fill(0);
+    std::hint::black_box(&bytes);
+    eprintln!("wrote a 32-byte secret to {}", out.display());
+    Ok(())
+}
+
+fn zeroize_bytes() -> [u8; 32] {
+    [0u8; 32]
+}
+
+fn publish(url: &str, rotate: &str, lifetime: &str, kek: &Path) -> Result<(), String> {
+    use reprise_fleet::keys::{run_publisher, Publisher, KEK_PURPOSE};
+    let rotate = crate::units::parse_duration(rotate)?;
+    let lifetime = crate::units::parse_duration(lifetime)?;
+    let kek = reprise_fleet::seal::SealKey::from_file(kek, KEK_PURPOSE)?;
+    let publisher = Publisher::new(kek, rotate, 2 * lifetime);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    println!("publishing ticket keys to {url}: rotate every {rotate} s, decrypt window {} s", 2 * lifetime);
+    std::io::stdout().flush().ok();
+    run_publisher(url, publisher, std::time::Duration::from_secs(5), &SystemRandom, &stop, |line| {
+        println!("{line}");
+        let _ = std::io::stdout().flush();
+    })
 }
 
 fn generate(format: KeyFileFormat, out: Option<&Path>) -> Result<(), String> {

@@ -2,6 +2,7 @@
 
 mod certs;
 mod connect;
+mod fleet;
 mod http;
 mod keylog;
 mod keys;

@@ -64,6 +64,23 @@ pub struct ServeArgs {
     /// SSLKEYLOGFILE environment variable).
     #[arg(long)]
     pub keylog: Option<String>,
+    /// Keep sessions in Redis (`redis://host:port/`), shared by a fleet (needs
+    /// --session-store-key).
+    #[arg(long)]
+    pub session_store: Option<String>,
+    /// Secret file sealing sessions at rest in Redis (≥ 32 bytes; `reprise keys secret`).
+    #[arg(long)]
+    pub session_store_key: Option<String>,
+    /// Bound on one Redis lookup (beyond it the handshake goes on as a full one).
+    #[arg(long, default_value = "50ms")]
+    pub redis_timeout: String,
+    /// Follow the fleet's ticket-key ring published in Redis by `reprise keys publish` (needs
+    /// --kek).
+    #[arg(long)]
+    pub ticket_keys_from: Option<String>,
+    /// Key-encryption key file for --ticket-keys-from.
+    #[arg(long)]
+    pub kek: Option<String>,
 }
 
 fn now_secs() -> u64 {
@@ -153,7 +170,9 @@ pub fn build_config(args: &ServeArgs) -> Result<ServerConfig, String> {
         .map_err(|_| "--session-timeout too large")?;
     config.ticket_lifetime = u32::try_from(parse_duration(&args.ticket_lifetime)?)
         .map_err(|_| "--ticket-lifetime too large")?;
-    if args.session_cache != "off" {
+    if let Some(url) = &args.session_store {
+        config.session_store = Some(crate::fleet::redis_store(args, url, config.session_timeout)?);
+    } else if args.session_cache != "off" {
         let budget = parse_size(&args.session_cache)?;
         config.session_store = Some(Arc::new(SessionCache::new(budget, config.session_timeout)));
     }
@@ -162,14 +181,18 @@ pub fn build_config(args: &ServeArgs) -> Result<ServerConfig, String> {
             rotate_every: parse_duration(&args.ticket_rotate)?.max(1),
             decrypt_window: 2 * u64::from(config.ticket_lifetime),
         };
-        let ring = match &args.ticket_key_file {
-            Some(path) => ring_from_file(path, policy)?,
-            None => TicketKeyRing::new(policy, now_secs(), &SystemRandom)
-                .map_err(|e| format!("ticket keys: {e}"))?,
-        };
-        let keys = Arc::new(TicketKeys::new(ring));
-        spawn_ticket_maintenance(keys.clone(), args.ticket_key_file.clone(), policy);
-        config.tickets = Some(keys);
+        if let Some(url) = &args.ticket_keys_from {
+            config.tickets = Some(crate::fleet::follow_ticket_keys(args, url, policy)?);
+        } else {
+            let ring = match &args.ticket_key_file {
+                Some(path) => ring_from_file(path, policy)?,
+                None => TicketKeyRing::new(policy, now_secs(), &SystemRandom)
+                    .map_err(|e| format!("ticket keys: {e}"))?,
+            };
+            let keys = Arc::new(TicketKeys::new(ring));
+            spawn_ticket_maintenance(keys.clone(), args.ticket_key_file.clone(), policy);
+            config.tickets = Some(keys);
+        }
     }
     if let Some(log) = crate::keylog::from_args(args.keylog.as_deref())? {
         config.key_log = Some(log);

@@ -20,6 +20,16 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("duration {text:?} too large"))
 }
 
+/// Milliseconds in a duration such as `50ms`, `2s` or `1m` (a bare number is milliseconds).
+pub fn parse_duration_ms(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    match t.strip_suffix("ms") {
+        Some(ms) => ms.trim().parse().map_err(|_| format!("bad duration {text:?}")),
+        None if t.chars().all(|c| c.is_ascii_digit()) => t.parse().map_err(|_| format!("bad duration {text:?}")),
+        None => parse_duration(t)?.checked_mul(1000).ok_or_else(|| format!("duration {text:?} too large")),
+    }
+}
+
 /// Bytes in a size such as `65536`, `64KiB`, `64MiB`, `1GiB` (`K`, `M`, `G` and `KB`… are
 /// taken as powers of 1024 too).
 pub fn parse_size(text: &str) -> Result<usize, String> {
@@ -49,6 +59,9 @@ mod tests {
         assert_eq!(parse_duration("2d"), Ok(172_800));
         assert!(parse_duration("5x").is_err());
         assert!(parse_duration("m").is_err());
+        assert_eq!(parse_duration_ms("50ms"), Ok(50));
+        assert_eq!(parse_duration_ms("2s"), Ok(2000));
+        assert_eq!(parse_duration_ms("75"), Ok(75));
         assert_eq!(parse_size("64MiB"), Ok(64 << 20));
         assert_eq!(parse_size("1G"), Ok(1 << 30));
         assert_eq!(parse_size("4096"), Ok(4096));

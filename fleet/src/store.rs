@@ -1,0 +1,321 @@
+//! The Redis session store: `SessionStore` for a fleet, never blocking the caller.
+//!
+//! `get` answers from the in-process L1 cache or says `Pending`; `fetch` queues the lookup for
+//! a worker thread that asks Redis with a time bound and calls back. Entries are sealed at
+//! rest (`SealKey`, AAD = the session ID) and written with `SET … EX <session timeout>`. When
+//! Redis is slow or down, answers are `Unavailable` — the handshake goes on as a full one —
+//! and for a second after a failure lookups fail fast instead of queueing.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use reprise::rng::SystemRandom;
+use reprise::session::cache::SessionCache;
+use reprise::session::record::SessionRecord;
+use reprise::session::store::{Lookup, SessionStore};
+
+use crate::seal::SealKey;
+
+/// Settings of a [`RedisSessionStore`].
+#[derive(Clone, Debug)]
+pub struct RedisStoreConfig {
+    /// `redis://host:port[/db]`.
+    pub url: String,
+    /// Bound on connecting to and asking Redis.
+    pub timeout: Duration,
+    /// Worker threads talking to Redis.
+    pub workers: usize,
+    /// Lookups queued at most; beyond, lookups answer `Unavailable` at once.
+    pub queue: usize,
+    /// Bytes for the in-process L1 cache.
+    pub l1_bytes: usize,
+    /// Seconds sessions live (Redis `EX`).
+    pub session_timeout: u32,
+}
+
+impl RedisStoreConfig {
+    /// Defaults for `url`: 50 ms bound, 2 workers, 4096 queued, 1 MiB L1, 5 minutes.
+    pub fn new(url: &str) -> Self {
+        Self {
+            url: url.to_string(),
+            timeout: Duration::from_millis(50),
+            workers: 2,
+            queue: 4096,
+            l1_bytes: 1 << 20,
+            session_timeout: 300,
+        }
+    }
+}
+
+/// Counters of a [`RedisSessionStore`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RedisStoreStats {
+    /// Lookups answered by the L1 cache.
+    pub l1_hits: u64,
+    /// Lookups answered by Redis with a session.
+    pub redis_hits: u64,
+    /// Lookups Redis answered with nothing.
+    pub misses: u64,
+    /// Lookups or writes that failed (timeout, connection refused, bad entry).
+    pub errors: u64,
+}
+
+enum Job {
+    Get { id: Vec<u8>, now: u64, done: Box<dyn FnOnce(Lookup) + Send> },
+    Put { id: Vec<u8>, value: Vec<u8>, ttl: u64 },
+    Remove { id: Vec<u8> },
+}
+
+struct Shared {
+    client: redis::Client,
+    key: SealKey,
+    config: RedisStoreConfig,
+    l1: SessionCache,
+    started: Instant,
+    /// Milliseconds since `started` before which Redis is considered down.
+    down_until_ms: AtomicU64,
+    l1_hits: AtomicU64,
+    redis_hits: AtomicU64,
+    misses: AtomicU64,
+    errors: AtomicU64,
+}
+
+impl Shared {
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    fn is_down(&self) -> bool {
+        self.now_ms() < self.down_until_ms.load(Relaxed)
+    }
+
+    fn mark_down(&self) {
+        self.errors.fetch_add(1, Relaxed);
+        self.down_until_ms.store(self.now_ms() + 1000, Relaxed);
+    }
+}
+
+/// A fleet-wide session-ID store on Redis (see the module docs).
+pub struct RedisSessionStore {
+    shared: Arc<Shared>,
+    jobs: SyncSender<Job>,
+}
+
+impl std::fmt::Debug for RedisSessionStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisSessionStore").field("url", &self.shared.config.url).finish_non_exhaustive()
+    }
+}
+
+fn redis_key(id: &[u8]) -> String {
+    let mut k = String::with_capacity(13 + 2 * id.len());
+    k.push_str("reprise:sess:");
+    for b in id {
+        k.push_str(&format!("{b:02x}"));
+    }
+    k
+}
+
+impl RedisSessionStore {
+    /// Starts the workers. Fails only on a malformed URL; an unreachable Redis is tolerated
+    /// (lookups answer `Unavailable` until it is back).
+    pub fn new(config: RedisStoreConfig, key: SealKey) -> Result<Self, String> {
+        let client = redis::Client::open(config.url.as_str()).map_err(|e| format!("{}: {e}", config.url))?;
+        let (tx, rx) = sync_channel(config.queue.max(1));
+        let shared = Arc::new(Shared {
+            client,
+            key,
+            l1: SessionCache::with_shards(config.l1_bytes, config.session_timeout, 4),
+            config,
+            started: Instant::now(),
+            down_until_ms: AtomicU64::new(0),
+            l1_hits: AtomicU64::new(0),
+            redis_hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+        });
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..shared.config.workers.max(1) {
+            let (shared, rx) = (shared.clone(), rx.clone());
+            std::thread::Builder::new()
+                .name(format!("redis-store-{i}"))
+                .spawn(move || worker(shared, rx))
+                .map_err(|e| format!("spawning a Redis worker: {e}"))?;
+        }
+        Ok(Self { shared, jobs: tx })
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> RedisStoreStats {
+        let s = &self.shared;
+        RedisStoreStats {
+            l1_hits: s.l1_hits.load(Relaxed),
+            redis_hits: s.redis_hits.load(Relaxed),
+            misses: s.misses.load(Relaxed),
+            errors: s.errors.load(Relaxed),
+        }
+    }
+}
+
+fn worker(shared: Arc<Shared>, jobs: Arc<Mutex<Receiver<Job>>>) {
+    let mut conn: Option<redis::Connection> = None;
+    loop {
+        let job = match jobs.lock() {
+            Ok(rx) => rx.recv(),
+            Err(_) => return,
+        };
+        let Ok(job) = job else { return };
+        // Lookups fail fast while Redis is down; writes (off the handshake path) always try.
+        if conn.is_none() && (!shared.is_down() || !matches!(job, Job::Get { .. })) {
+            conn = connect(&shared);
+        }
+        let result = match (&mut conn, job) {
+            (None, Job::Get { done, .. }) => {
+                done(Lookup::Unavailable);
+                continue;
+            }
+            (None, _) => continue,
+            (Some(c), Job::Get { id, now, done }) => match get(&shared, c, &id, now) {
+                Ok(answer) => {
+                    done(answer);
+                    Ok(())
+                }
+                Err(e) => {
+                    done(Lookup::Unavailable);
+                    Err(e)
+                }
+            },
+            (Some(c), Job::Put { id, value, ttl }) => redis::cmd("SET")
+                .arg(redis_key(&id))
+                .arg(value)
+                .arg("EX")
+                .arg(ttl.max(1))
+                .query::<()>(c),
+            (Some(c), Job::Remove { id }) => redis::cmd("DEL").arg(redis_key(&id)).query::<()>(c),
+        };
+        if result.is_err() {
+            conn = None;
+            shared.mark_down();
+        }
+    }
+}
+
+fn connect(shared: &Shared) -> Option<redis::Connection> {
+    let timeout = shared.config.timeout;
+    match shared.client.get_connection_with_timeout(timeout) {
+        Ok(c) => {
+            if c.set_read_timeout(Some(timeout)).is_err() || c.set_write_timeout(Some(timeout)).is_err() {
+                shared.mark_down();
+                return None;
+            }
+            Some(c)
+        }
+        Err(_) => {
+            shared.mark_down();
+            None
+        }
+    }
+}
+
+fn get(shared: &Shared, conn: &mut redis::Connection, id: &[u8], now: u64) -> redis::RedisResult<Lookup> {
+    let value: Option<Vec<u8>> = redis::cmd("GET").arg(redis_key(id)).query(conn)?;
+    let Some(sealed) = value else {
+        shared.misses.fetch_add(1, Relaxed);
+        return Ok(Lookup::Missing);
+    };
+    let record = shared.key.open(id, &sealed).ok().and_then(|plain| SessionRecord::decode(&plain).ok());
+    match record {
+        Some(record) if record.is_valid_at(now) => {
+            shared.redis_hits.fetch_add(1, Relaxed);
+            shared.l1.put(id, &record, now);
+            Ok(Lookup::Found(record))
+        }
+        Some(_) => {
+            shared.misses.fetch_add(1, Relaxed);
+            Ok(Lookup::Missing)
+        }
+        None => {
+            // Sealed under another fleet key or corrupted: a miss, counted as an error.
+            shared.errors.fetch_add(1, Relaxed);
+            Ok(Lookup::Missing)
+        }
+    }
+}
+
+impl SessionStore for RedisSessionStore {
+    fn get(&self, id: &[u8], now: u64) -> Lookup {
+        if let Lookup::Found(record) = self.shared.l1.get(id, now) {
+            self.shared.l1_hits.fetch_add(1, Relaxed);
+            return Lookup::Found(record);
+        }
+        if self.shared.is_down() {
+            return Lookup::Unavailable;
+        }
+        Lookup::Pending
+    }
+
+    fn put(&self, id: &[u8], record: &SessionRecord, now: u64) {
+        self.shared.l1.put(id, record, now);
+        let plain = zeroize::Zeroizing::new(record.encode());
+        let Ok(value) = self.shared.key.seal(id, &plain, &SystemRandom) else { return };
+        let ttl = u64::from(record.lifetime.min(self.shared.config.session_timeout));
+        let _ = self.jobs.try_send(Job::Put { id: id.to_vec(), value, ttl });
+    }
+
+    fn remove(&self, id: &[u8]) {
+        self.shared.l1.remove(id);
+        let _ = self.jobs.try_send(Job::Remove { id: id.to_vec() });
+    }
+
+    fn fetch(&self, id: &[u8], now: u64, done: Box<dyn FnOnce(Lookup) + Send>) {
+        if self.shared.is_down() {
+            return done(Lookup::Unavailable);
+        }
+        match self.jobs.try_send(Job::Get { id: id.to_vec(), now, done }) {
+            Ok(()) => {}
+            Err(TrySendError::Full(Job::Get { done, .. }) | TrySendError::Disconnected(Job::Get { done, .. })) => {
+                done(Lookup::Unavailable)
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// Turns an asynchronous store into a blocking one for thread-per-connection servers: a
+/// `Pending` lookup is fetched and waited for, up to `bound`.
+pub struct BlockingStore<S> {
+    inner: Arc<S>,
+    bound: Duration,
+}
+
+impl<S> BlockingStore<S> {
+    /// Wraps `inner`; waits at most `bound` for a pending answer.
+    pub fn new(inner: Arc<S>, bound: Duration) -> Self {
+        Self { inner, bound }
+    }
+}
+
+impl<S: SessionStore + 'static> SessionStore for BlockingStore<S> {
+    fn get(&self, id: &[u8], now: u64) -> Lookup {
+        match self.inner.get(id, now) {
+            Lookup::Pending => {
+                let (tx, rx) = std::sync::mpsc::channel();
+                self.inner.fetch(id, now, Box::new(move |answer| {
+                    let _ = tx.send(answer);
+                }));
+                rx.recv_timeout(self.bound).unwrap_or(Lookup::Unavailable)
+            }
+            answer => answer,
+        }
+    }
+
+    fn put(&self, id: &[u8], record: &SessionRecord, now: u64) {
+        self.inner.put(id, record, now);
+    }
+
+    fn remove(&self, id: &[u8]) {
+        self.inner.remove(id);
+    }
+}

@@ -1,0 +1,200 @@
+//! Against a real `redis-server` on a loopback port (started here, stopped by PID): sessions
+//! shared by two stores, sealed at rest, expiring, surviving an outage as full handshakes; and
+//! the ticket-key ring published centrally and followed live.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::AtomicBool;
+use std::sync::mpsc::channel;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reprise::crypto::prf::MasterSecret;
+use reprise::rng::{SeededRandom, SystemRandom};
+use reprise::session::record::SessionRecord;
+use reprise::session::store::{Lookup, SessionStore};
+use reprise::session::ticket::{TicketKeyRing, TicketKeys};
+use reprise_fleet::keys::{self, Publisher, KEK_PURPOSE};
+use reprise_fleet::seal::SealKey;
+use reprise_fleet::store::{BlockingStore, RedisSessionStore, RedisStoreConfig};
+
+struct Redis {
+    child: Child,
+    port: u16,
+}
+
+impl Redis {
+    fn start_on(port: u16) -> Redis {
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server (installed by scripts/install-test-deps.sh)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Redis { child, port }
+    }
+
+    fn start() -> Redis {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        Self::start_on(port)
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+const NOW: u64 = 1_800_000_000;
+
+fn record(byte: u8) -> SessionRecord {
+    SessionRecord {
+        suite_id: 0xc02b,
+        extended_master_secret: true,
+        master_secret: MasterSecret::from_bytes([byte; 48]),
+        created: NOW,
+        lifetime: 300,
+        server_name: smallvec::SmallVec::from_slice(b"localhost"),
+        alpn: smallvec::SmallVec::new(),
+    }
+}
+
+fn store(url: &str) -> RedisSessionStore {
+    let mut cfg = RedisStoreConfig::new(url);
+    cfg.timeout = Duration::from_millis(200);
+    cfg.session_timeout = 300;
+    RedisSessionStore::new(cfg, SealKey::derive(&[9; 32], b"reprise session v1").unwrap()).unwrap()
+}
+
+fn fetch(store: &RedisSessionStore, id: &[u8]) -> Lookup {
+    let (tx, rx) = channel();
+    store.fetch(id, NOW + 1, Box::new(move |a| tx.send(a).unwrap()));
+    rx.recv_timeout(Duration::from_secs(5)).expect("fetch answers within its bound")
+}
+
+fn wait_until(mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+#[test]
+fn sessions_are_shared_sealed_and_expire() {
+    let redis = Redis::start();
+    let (a, b) = (store(&redis.url()), store(&redis.url()));
+    let id = [1u8; 32];
+    a.put(&id, &record(0xab), NOW);
+    assert_eq!(a.get(&id, NOW), Lookup::Found(record(0xab)), "L1 answers at once");
+    assert_eq!(b.get(&id, NOW), Lookup::Pending, "the other server must ask Redis");
+    assert!(wait_until(|| fetch(&b, &id) == Lookup::Found(record(0xab))), "B finds A's session");
+    assert_eq!(b.get(&id, NOW), Lookup::Found(record(0xab)), "now in B's L1");
+    assert_eq!(fetch(&b, &[2u8; 32]), Lookup::Missing);
+
+    // At rest: sealed, no master secret, with the session timeout as TTL.
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_connection().unwrap();
+    let key = format!("reprise:sess:{}", "01".repeat(32));
+    let raw: Vec<u8> = redis::cmd("GET").arg(&key).query(&mut conn).unwrap();
+    assert!(!raw.windows(8).any(|w| w == [0xab; 8]), "no master secret in Redis");
+    let ttl: i64 = redis::cmd("TTL").arg(&key).query(&mut conn).unwrap();
+    assert!(ttl > 0 && ttl <= 300, "ttl {ttl}");
+    // A store with another fleet key cannot use the entry.
+    let mut cfg = RedisStoreConfig::new(&redis.url());
+    cfg.timeout = Duration::from_millis(200);
+    let stranger = RedisSessionStore::new(cfg, SealKey::derive(&[8; 32], b"reprise session v1").unwrap()).unwrap();
+    assert_eq!(fetch(&stranger, &id), Lookup::Missing);
+    // Removal reaches Redis.
+    a.remove(&id);
+    let c = store(&redis.url());
+    assert!(wait_until(|| fetch(&c, &id) == Lookup::Missing));
+    assert!(b.stats().redis_hits >= 1 && stranger.stats().errors >= 1);
+}
+
+#[test]
+fn an_outage_means_full_handshakes_and_recovery() {
+    let mut redis = Redis::start();
+    let port = redis.port;
+    let s = store(&redis.url());
+    let id = [7u8; 32];
+    s.put(&id, &record(1), NOW);
+    let other = store(&redis.url());
+    assert!(wait_until(|| fetch(&other, &id) == Lookup::Found(record(1))));
+    redis.stop();
+    let third = store(&format!("redis://127.0.0.1:{port}/"));
+    let started = Instant::now();
+    assert_eq!(fetch(&third, &id), Lookup::Unavailable);
+    assert!(started.elapsed() < Duration::from_secs(2), "bounded: {:?}", started.elapsed());
+    assert_eq!(third.get(&id, NOW), Lookup::Unavailable, "fails fast while down");
+    // The blocking adapter (thread-per-connection servers) also answers within its bound.
+    let blocking = BlockingStore::new(Arc::new(store(&format!("redis://127.0.0.1:{port}/"))), Duration::from_millis(300));
+    assert_eq!(blocking.get(&[9; 32], NOW), Lookup::Unavailable);
+
+    let _back = Redis::start_on(port);
+    third.put(&id, &record(2), NOW);
+    let fresh = store(&format!("redis://127.0.0.1:{port}/"));
+    assert!(wait_until(|| fetch(&fresh, &id) == Lookup::Found(record(2))), "resumption comes back with Redis");
+}
+
+#[test]
+fn ticket_keys_are_published_and_followed_live() {
+    let mut redis = Redis::start();
+    let url = redis.url();
+    let kek = || SealKey::derive(&[5; 32], KEK_PURPOSE).unwrap();
+    let mut publisher = Publisher::new(kek(), 3600, 7200);
+    let rng = SeededRandom::new(1);
+    publisher.tick(NOW, &rng).unwrap();
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let mut conn = client.get_connection().unwrap();
+    publisher.publish(&mut conn, &rng).unwrap();
+
+    // Two servers follow the ring: a ticket from one opens on the other.
+    let follow = || {
+        let keys = Arc::new(TicketKeys::new(TicketKeyRing::new(Default::default(), NOW, &SystemRandom).unwrap()));
+        let stop = Arc::new(AtomicBool::new(false));
+        keys::spawn_follower(&url, kek(), keys.clone(), None, Duration::from_millis(100), stop.clone()).unwrap();
+        (keys, stop)
+    };
+    let ((a, stop_a), (b, stop_b)) = (follow(), follow());
+    let first_name = publisher.ring().keys[0].name;
+    assert!(wait_until(|| a.current().key_names() == vec![first_name] && b.current().key_names() == vec![first_name]));
+    let mut ticket = Vec::new();
+    a.current().seal(b"session", NOW, &rng, &mut ticket).unwrap();
+    let mut out = [0u8; 64];
+    assert!(b.current().open(&ticket, NOW, &mut out).is_ok());
+
+    // Rotation mid-run: the new key encrypts, the old still decrypts (within its window).
+    publisher.tick(NOW + 3600, &rng).unwrap();
+    publisher.publish(&mut conn, &rng).unwrap();
+    assert!(wait_until(|| b.current().len() == 2));
+    let opened = b.current().open(&ticket, NOW + 3600, &mut out).unwrap();
+    assert!(opened.renew, "old-key tickets are renewed");
+
+    // Redis lost: the followers keep their last ring.
+    redis.stop();
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(b.current().len(), 2);
+    assert!(a.current().open(&ticket, NOW + 3600, &mut out).is_ok());
+    for stop in [stop_a, stop_b] {
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}

@@ -62,8 +62,11 @@ fn now_secs() -> u64 {
         .unwrap_or(0)
 }
 
+/// The demo's PKI, DER: (CA certificate, server chain leaf first, server key).
+type DemoPki = (Vec<u8>, Vec<Vec<u8>>, Vec<u8>);
+
 /// A CA and an ECDSA P-256 leaf for `localhost`, made fresh (fast: no RSA).
-fn demo_pki() -> Result<(Vec<u8>, Vec<Vec<u8>>, Vec<u8>), String> {
+fn demo_pki() -> Result<DemoPki, String> {
     let err = |e: rcgen::Error| format!("certificate generation: {e}");
     let ca_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(err)?;
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(err)?;

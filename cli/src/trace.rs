@@ -167,6 +167,9 @@ fn trace_once(
     config: &Arc<ClientConfig>,
     name: &str,
 ) -> Result<Ladder, String> {
+    // The ClientHello is built before the clock starts (the first connection of a process
+    // also pays for the crypto library's one-time set-up there).
+    let conn = ClientConnection::new(config.clone(), name).map_err(|e| e.to_string())?;
     let start = Instant::now();
     let socket =
         TcpStream::connect(&args.target).map_err(|e| format!("connect {}: {e}", args.target))?;
@@ -179,7 +182,6 @@ fn trace_once(
         .set_write_timeout(timeout)
         .map_err(|e| e.to_string())?;
     socket.set_nodelay(true).map_err(|e| e.to_string())?;
-    let conn = ClientConnection::new(config.clone(), name).map_err(|e| e.to_string())?;
     let mut tls = Stream::new(conn, Recording::new(socket, start));
     let handshake = tls.complete_handshake();
     let mut outcome = Vec::new();
@@ -248,7 +250,8 @@ pub fn run(args: TraceArgs) -> Result<(), String> {
         .clone()
         .unwrap_or_else(|| host_of(&args.target).to_string());
     println!(
-        "trace of {} (times are the client's: when it wrote a record, or read its last byte)\n",
+        "trace of {} (times are the client's, from the start of the TCP connect: when it wrote \
+         a record, or read its last byte)\n",
         args.target
     );
     let mut ladders = vec![trace_once("first connection", &args, &config, &name)?];

@@ -9,6 +9,8 @@ declare -A PKG_FOR=(
   [gnutls-cli]=gnutls-bin
   [curl]=curl
   [python3]=python3
+  [tshark]=tshark
+  [chromium]=chromium
 )
 
 missing=()
@@ -24,5 +26,9 @@ fi
 
 echo "install-test-deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
+# tshark's wireshark-common asks whether non-root users may capture; answer no up front.
+if command -v debconf-set-selections >/dev/null 2>&1; then
+  echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+fi
 apt-get update -qq >/dev/null
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

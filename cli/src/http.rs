@@ -52,7 +52,7 @@ impl HttpResponder {
             let mut lines = text.split("\r\n");
             let request_line = lines.next().unwrap_or_default();
             let mut parts = request_line.split(' ');
-            let (method, _path, version) =
+            let (method, path, version) =
                 (parts.next(), parts.next(), parts.next().unwrap_or_default());
             if method.is_none_or(|m| m.is_empty()) || !version.starts_with("HTTP/1.") {
                 return Err("not an HTTP/1.x request");
@@ -73,6 +73,11 @@ impl HttpResponder {
                 } else if name.eq_ignore_ascii_case("content-length") {
                     content_length = value.parse().map_err(|_| "bad content-length")?;
                 }
+            }
+            // `/close` (any query) always closes after its answer: a browser test uses it to
+            // make the next load open a new connection (and so resume a session).
+            if path.is_some_and(|p| p == "/close" || p.starts_with("/close?")) {
+                close = true;
             }
             let body = format!(
                 "<!doctype html>\n<html><head><title>reprise</title></head><body><h1>reprise</h1><p>TLS 1.2 served by reprise. {}</p></body></html>\n",

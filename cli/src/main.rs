@@ -3,10 +3,14 @@
 mod certs;
 mod connect;
 mod fleet;
+mod demo;
 mod http;
 mod keylog;
 mod keys;
+mod ladder;
+mod metrics_http;
 mod serve;
+mod trace;
 mod units;
 
 use std::path::PathBuf;
@@ -27,6 +31,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Full, session-ID and ticket handshakes over a simulated link, drawn as ladders.
+    Demo(demo::DemoArgs),
+    /// The message ladder of a real handshake with any TLS 1.2 server.
+    Trace(trace::TraceArgs),
     /// Run a TLS 1.2 server answering HTTP/1.x with a small page.
     Serve(serve::ServeArgs),
     /// Connect to a TLS 1.2 server and print what was negotiated.
@@ -48,6 +56,8 @@ fn main() -> ExitCode {
         Command::Connect(args) => connect::run(args),
         Command::Vectors { files } => run_vectors(&files),
         Command::Keys(args) => keys::run(args),
+        Command::Demo(args) => demo::run(args),
+        Command::Trace(args) => trace::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

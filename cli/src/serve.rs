@@ -81,6 +81,9 @@ pub struct ServeArgs {
     /// Key-encryption key file for --ticket-keys-from.
     #[arg(long)]
     pub kek: Option<String>,
+    /// Serve Prometheus metrics at http://ADDR/metrics (e.g. `127.0.0.1:9100`).
+    #[arg(long)]
+    pub metrics: Option<String>,
 }
 
 fn now_secs() -> u64 {
@@ -197,6 +200,9 @@ pub fn build_config(args: &ServeArgs) -> Result<ServerConfig, String> {
     if let Some(log) = crate::keylog::from_args(args.keylog.as_deref())? {
         config.key_log = Some(log);
     }
+    if args.metrics.is_some() {
+        config.metrics = Some(Arc::new(reprise::metrics::Metrics::new()));
+    }
     Ok(config)
 }
 
@@ -212,6 +218,10 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
     let listener =
         TcpListener::bind(&args.listen).map_err(|e| format!("bind {}: {e}", args.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    if let Some(metrics_addr) = &args.metrics {
+        let bound = crate::metrics_http::spawn(metrics_addr, config.clone())?;
+        println!("metrics on http://{bound}/metrics");
+    }
     println!("listening on {addr}");
     std::io::stdout().flush().ok();
     let active = Arc::new(AtomicUsize::new(0));
@@ -227,10 +237,17 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         let spawned = std::thread::Builder::new()
             .name("conn".into())
             .spawn(move || {
+                let metrics = config.metrics.clone();
+                if let Some(m) = &metrics {
+                    m.connection_opened();
+                }
                 if let Err(e) = serve_connection(config, socket, timeout) {
                     if std::env::var_os("REPRISE_DEBUG").is_some() {
                         eprintln!("connection: {e}");
                     }
+                }
+                if let Some(m) = &metrics {
+                    m.connection_closed();
                 }
                 active.fetch_sub(1, Ordering::Relaxed);
             });

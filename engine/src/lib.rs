@@ -4,6 +4,65 @@
 //! [`Connection::transmit`], [`Event`]s in between. Randomness comes from the config's
 //! [`rng::RandomSource`] and time from the caller, so a seeded source reproduces a handshake
 //! byte for byte.
+//!
+//! # Embedding a server connection
+//!
+//! A driver owns the sockets; per socket it owns one [`ServerConnection`]. When bytes arrive
+//! it hands them to [`Connection::receive`] (which decrypts in place and says where the
+//! plaintext is), drains [`Connection::next_event`], and writes
+//! [`Connection::pending_output`] back. Here the "socket" is a client in the same process:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use reprise::{ClientConfig, ClientConnection, Error, Event, ServerConfig, ServerConnection};
+//!
+//! /// A driver's read handler: feed what arrived, answer requests, return what to send.
+//! fn on_bytes(conn: &mut ServerConnection, inbound: &mut Vec<u8>, now: u64) -> Result<Vec<u8>, Error> {
+//!     let mut start = 0;
+//!     while start < inbound.len() {
+//!         let receipt = conn.receive(&mut inbound[start..], now)?; // on Err: send the alert, close
+//!         if !receipt.plaintext.is_empty() {
+//!             conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi")?; // the application
+//!         }
+//!         if receipt.consumed == 0 { break; } // a partial record: wait for more bytes
+//!         start += receipt.consumed;
+//!     }
+//!     inbound.drain(..start);
+//!     while let Some(event) = conn.next_event() {
+//!         if let Event::HandshakeDone { resumed } = event { println!("handshake done, resumed: {resumed:?}"); }
+//!     }
+//!     let out = conn.pending_output().to_vec();
+//!     conn.consume_output(out.len()); // only what the socket accepted, in a real driver
+//!     Ok(out)
+//! }
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let key = rcgen::KeyPair::generate()?; // ECDSA P-256; real servers load PEM files
+//! let cert = rcgen::CertificateParams::new(vec!["localhost".into()])?.self_signed(&key)?;
+//! let mut config = ServerConfig::new();
+//! config.add_certificate(vec![cert.der().to_vec()], &key.serialize_der())?;
+//! let mut server = ServerConnection::new(Arc::new(config));
+//! // The example's client skips certificate checks; a real one uses `ClientConfig::new(roots)`.
+//! let mut client = ClientConnection::new(Arc::new(ClientConfig::dangerous_insecure()), "localhost")?;
+//! let now = 1_800_000_000; // seconds since the Unix epoch, from the driver's clock
+//! let mut got = Vec::new();
+//! for _ in 0..4 {
+//!     if client.is_open() && got.is_empty() { client.send(b"GET / HTTP/1.1\r\n\r\n")?; }
+//!     let mut to_server = client.pending_output().to_vec();
+//!     client.consume_output(to_server.len());
+//!     let mut to_client = on_bytes(&mut server, &mut to_server, now)?;
+//!     let mut at = 0;
+//!     while at < to_client.len() {
+//!         let r = client.receive(&mut to_client[at..], now)?;
+//!         got.extend_from_slice(&to_client[at..][r.plaintext]);
+//!         if r.consumed == 0 { break; }
+//!         at += r.consumed;
+//!     }
+//! }
+//! assert!(got.starts_with(b"HTTP/1.1 200 OK"));
+//! # Ok(())
+//! # }
+//! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

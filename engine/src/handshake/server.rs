@@ -2,7 +2,7 @@
 //! RFC 7301) with resumption by session ID and by ticket (RFC 5077).
 //!
 //! Received messages are handled one by one; what the server sends next is read off the
-//! chosen [`Shape`] by [`ServerHandshake::send_my_steps`], so each shape's flights come from
+//! chosen [`Shape`] by `ServerHandshake::send_my_steps`, so each shape's flights come from
 //! the same table the receiving side checks against.
 
 use std::sync::Arc;

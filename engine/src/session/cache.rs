@@ -541,6 +541,42 @@ fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
 }
 
 impl SessionStore for SessionCache {
+    fn metric_series(&self) -> Vec<(&'static str, &'static str, u64)> {
+        let s = self.stats();
+        vec![
+            (
+                "reprise_session_cache_hits_total",
+                "Session-ID cache lookups that found a valid session.",
+                s.hits,
+            ),
+            (
+                "reprise_session_cache_misses_total",
+                "Session-ID cache lookups that found nothing.",
+                s.misses,
+            ),
+            (
+                "reprise_session_cache_expired_total",
+                "Cached sessions found expired and removed.",
+                s.expired,
+            ),
+            (
+                "reprise_session_cache_evictions_total",
+                "Live cached sessions evicted to make room.",
+                s.evictions,
+            ),
+            (
+                "reprise_session_cache_inserts_total",
+                "Sessions stored in the cache.",
+                s.inserts,
+            ),
+            (
+                "reprise_session_cache_sessions",
+                "Sessions in the cache now.",
+                self.len() as u64,
+            ),
+        ]
+    }
+
     fn get(&self, id: &[u8], now: u64) -> Lookup {
         let Some(key) = Key::new(id) else {
             bump(&self.counters.misses);

@@ -44,6 +44,13 @@ pub trait SessionStore: Send + Sync {
             answer => answer,
         })
     }
+
+    /// Extra `(name, help, value)` series this store reports to an operator (hits, misses,
+    /// size…), for [`Metrics::render_with`](crate::metrics::Metrics::render_with). Names
+    /// ending in `_total` are counters, the rest gauges. The default reports nothing.
+    fn metric_series(&self) -> Vec<(&'static str, &'static str, u64)> {
+        Vec::new()
+    }
 }
 
 /// A store that keeps nothing: every lookup misses, so every handshake is full.

@@ -16,14 +16,24 @@ use crate::units::parse_duration_ms;
 
 /// The Redis session store for `--session-store URL`. The thread-per-connection driver waits
 /// for lookups (bounded); event-loop drivers use the store's asynchronous `fetch`.
-pub fn redis_store(args: &ServeArgs, url: &str, session_timeout: u32) -> Result<Arc<dyn SessionStore>, String> {
-    let key_path = args.session_store_key.as_deref().ok_or("--session-store needs --session-store-key FILE")?;
+pub fn redis_store(
+    args: &ServeArgs,
+    url: &str,
+    session_timeout: u32,
+) -> Result<Arc<dyn SessionStore>, String> {
+    let key_path = args
+        .session_store_key
+        .as_deref()
+        .ok_or("--session-store needs --session-store-key FILE")?;
     let key = SealKey::from_file(std::path::Path::new(key_path), b"reprise session v1")?;
     let mut cfg = RedisStoreConfig::new(url);
     cfg.timeout = Duration::from_millis(parse_duration_ms(&args.redis_timeout)?.max(1));
     cfg.session_timeout = session_timeout;
     let store = Arc::new(RedisSessionStore::new(cfg.clone(), key)?);
-    eprintln!("sessions shared through {url} (lookups bounded by {:?})", cfg.timeout);
+    eprintln!(
+        "sessions shared through {url} (lookups bounded by {:?})",
+        cfg.timeout
+    );
     if args.driver == "threads" {
         Ok(Arc::new(BlockingStore::new(store, cfg.timeout * 2)))
     } else {
@@ -33,22 +43,48 @@ pub fn redis_store(args: &ServeArgs, url: &str, session_timeout: u32) -> Result<
 
 /// The ticket keys for `--ticket-keys-from URL`: the published ring if Redis has one now, else
 /// a local ring until the first publication arrives; then followed live.
-pub fn follow_ticket_keys(args: &ServeArgs, url: &str, policy: RotationPolicy) -> Result<Arc<TicketKeys>, String> {
-    let kek_path = args.kek.as_deref().ok_or("--ticket-keys-from needs --kek FILE")?;
+pub fn follow_ticket_keys(
+    args: &ServeArgs,
+    url: &str,
+    policy: RotationPolicy,
+) -> Result<Arc<TicketKeys>, String> {
+    let kek_path = args
+        .kek
+        .as_deref()
+        .ok_or("--ticket-keys-from needs --kek FILE")?;
     let kek = || SealKey::from_file(std::path::Path::new(kek_path), KEK_PURPOSE);
     let client = redis::Client::open(url).map_err(|e| format!("{url}: {e}"))?;
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let (ring, generation) = match fetch_ring(&client, &kek()?, Duration::from_secs(2)) {
         Ok(published) => {
-            eprintln!("ticket keys: following generation {} ({} keys)", published.generation, published.keys.len());
+            eprintln!(
+                "ticket keys: following generation {} ({} keys)",
+                published.generation,
+                published.keys.len()
+            );
             (published.to_ring(now), Some(published.generation))
         }
         Err(e) => {
-            eprintln!("ticket keys: no fleet ring yet ({e}); using a local key until one is published");
-            (TicketKeyRing::new(policy, now, &SystemRandom).map_err(|e| e.to_string())?, None)
+            eprintln!(
+                "ticket keys: no fleet ring yet ({e}); using a local key until one is published"
+            );
+            (
+                TicketKeyRing::new(policy, now, &SystemRandom).map_err(|e| e.to_string())?,
+                None,
+            )
         }
     };
     let keys = Arc::new(TicketKeys::new(ring));
-    spawn_follower(url, kek()?, keys.clone(), generation, Duration::from_secs(1), Arc::new(AtomicBool::new(false)))?;
+    spawn_follower(
+        url,
+        kek()?,
+        keys.clone(),
+        generation,
+        Duration::from_secs(1),
+        Arc::new(AtomicBool::new(false)),
+    )?;
     Ok(keys)
 }

@@ -89,16 +89,24 @@ pub fn run(args: KeysArgs) -> Result<(), String> {
     match args.command {
         KeysCommand::Generate { format, out } => generate(format.into(), out.as_deref()),
         KeysCommand::Show { file } => show(&file),
-        KeysCommand::Publish { redis, rotate, lifetime, kek } => publish(&redis, &rotate, &lifetime, &kek),
+        KeysCommand::Publish {
+            redis,
+            rotate,
+            lifetime,
+            kek,
+        } => publish(&redis, &rotate, &lifetime, &kek),
         KeysCommand::Secret { out } => secret(&out),
     }
 }
 
 fn secret(out: &Path) -> Result<(), String> {
     let mut bytes = zeroize_bytes();
-    reprise::rng::RandomSource::fill(&SystemRandom, &mut bytes).map_err(|_| "randomness failed".to_string())?;
+    reprise::rng::RandomSource::fill(&SystemRandom, &mut bytes)
+        .map_err(|_| "randomness failed".to_string())?;
     let mut file = create_private(out).map_err(|e| format!("{}: {e}", out.display()))?;
-    file.write_all(&bytes).and_then(|()| file.sync_all()).map_err(|e| format!("{}: {e}", out.display()))?;
+    file.write_all(&bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| format!("{}: {e}", out.display()))?;
     bytes.fill(0);
     std::hint::black_box(&bytes);
     eprintln!("wrote a 32-byte secret to {}", out.display());
@@ -116,12 +124,22 @@ fn publish(url: &str, rotate: &str, lifetime: &str, kek: &Path) -> Result<(), St
     let kek = reprise_fleet::seal::SealKey::from_file(kek, KEK_PURPOSE)?;
     let publisher = Publisher::new(kek, rotate, 2 * lifetime);
     let stop = std::sync::atomic::AtomicBool::new(false);
-    println!("publishing ticket keys to {url}: rotate every {rotate} s, decrypt window {} s", 2 * lifetime);
+    println!(
+        "publishing ticket keys to {url}: rotate every {rotate} s, decrypt window {} s",
+        2 * lifetime
+    );
     std::io::stdout().flush().ok();
-    run_publisher(url, publisher, std::time::Duration::from_secs(5), &SystemRandom, &stop, |line| {
-        println!("{line}");
-        let _ = std::io::stdout().flush();
-    })
+    run_publisher(
+        url,
+        publisher,
+        std::time::Duration::from_secs(5),
+        &SystemRandom,
+        &stop,
+        |line| {
+            println!("{line}");
+            let _ = std::io::stdout().flush();
+        },
+    )
 }
 
 fn generate(format: KeyFileFormat, out: Option<&Path>) -> Result<(), String> {

@@ -2,8 +2,8 @@
 
 mod certs;
 mod connect;
-mod fleet;
 mod demo;
+mod fleet;
 mod http;
 mod keylog;
 mod keys;

@@ -174,7 +174,11 @@ pub fn build_config(args: &ServeArgs) -> Result<ServerConfig, String> {
     config.ticket_lifetime = u32::try_from(parse_duration(&args.ticket_lifetime)?)
         .map_err(|_| "--ticket-lifetime too large")?;
     if let Some(url) = &args.session_store {
-        config.session_store = Some(crate::fleet::redis_store(args, url, config.session_timeout)?);
+        config.session_store = Some(crate::fleet::redis_store(
+            args,
+            url,
+            config.session_timeout,
+        )?);
     } else if args.session_cache != "off" {
         let budget = parse_size(&args.session_cache)?;
         config.session_store = Some(Arc::new(SessionCache::new(budget, config.session_timeout)));

@@ -24,9 +24,16 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
 pub fn parse_duration_ms(text: &str) -> Result<u64, String> {
     let t = text.trim();
     match t.strip_suffix("ms") {
-        Some(ms) => ms.trim().parse().map_err(|_| format!("bad duration {text:?}")),
-        None if t.chars().all(|c| c.is_ascii_digit()) => t.parse().map_err(|_| format!("bad duration {text:?}")),
-        None => parse_duration(t)?.checked_mul(1000).ok_or_else(|| format!("duration {text:?} too large")),
+        Some(ms) => ms
+            .trim()
+            .parse()
+            .map_err(|_| format!("bad duration {text:?}")),
+        None if t.chars().all(|c| c.is_ascii_digit()) => {
+            t.parse().map_err(|_| format!("bad duration {text:?}"))
+        }
+        None => parse_duration(t)?
+            .checked_mul(1000)
+            .ok_or_else(|| format!("duration {text:?} too large")),
     }
 }
 

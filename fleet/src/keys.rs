@@ -47,13 +47,18 @@ impl PublishedRing {
             plain.extend_from_slice(&k.name);
             plain.extend_from_slice(&k.secret[..]);
         }
-        kek.seal(REDIS_KEY.as_bytes(), &plain, rng).map_err(|e| e.to_string())
+        kek.seal(REDIS_KEY.as_bytes(), &plain, rng)
+            .map_err(|e| e.to_string())
     }
 
     /// Unwraps and parses a published value.
     pub fn unwrap(kek: &SealKey, sealed: &[u8]) -> Result<Self, String> {
-        let plain = kek.open(REDIS_KEY.as_bytes(), sealed).map_err(|e| e.to_string())?;
-        let body = plain.strip_prefix(MAGIC).ok_or("not a reprise ticket-key ring")?;
+        let plain = kek
+            .open(REDIS_KEY.as_bytes(), sealed)
+            .map_err(|e| e.to_string())?;
+        let body = plain
+            .strip_prefix(MAGIC)
+            .ok_or("not a reprise ticket-key ring")?;
         if body.len() < 9 {
             return Err("truncated ticket-key ring".into());
         }
@@ -78,7 +83,14 @@ impl PublishedRing {
 
     /// The ring a server serves from: first key encrypts, the rest decrypt.
     pub fn to_ring(&self, now: u64) -> TicketKeyRing {
-        let keys = self.keys.iter().map(|k| TicketKeyMaterial { name: k.name, secret: k.secret.clone() }).collect();
+        let keys = self
+            .keys
+            .iter()
+            .map(|k| TicketKeyMaterial {
+                name: k.name,
+                secret: k.secret.clone(),
+            })
+            .collect();
         TicketKeyRing::from_material(keys, RotationPolicy::default(), now)
     }
 }
@@ -97,12 +109,21 @@ impl Publisher {
     /// A generator that starts a new key every `rotate_every` seconds and keeps each for
     /// `decrypt_window` seconds after it stops encrypting.
     pub fn new(kek: SealKey, rotate_every: u64, decrypt_window: u64) -> Self {
-        Self { kek, rotate_every: rotate_every.max(1), decrypt_window, keys: Vec::new(), generation: 0 }
+        Self {
+            kek,
+            rotate_every: rotate_every.max(1),
+            decrypt_window,
+            keys: Vec::new(),
+            generation: 0,
+        }
     }
 
     /// Rotates if due at `now`; returns true when the ring changed.
     pub fn tick(&mut self, now: u64, rng: &dyn RandomSource) -> Result<bool, String> {
-        let due = self.keys.first().is_none_or(|(_, created)| now >= created.saturating_add(self.rotate_every));
+        let due = self
+            .keys
+            .first()
+            .is_none_or(|(_, created)| now >= created.saturating_add(self.rotate_every));
         if due {
             let key = TicketKeyMaterial::generate(rng).map_err(|e| e.to_string())?;
             self.keys.insert(0, (key, now));
@@ -126,15 +147,34 @@ impl Publisher {
     pub fn ring(&self) -> PublishedRing {
         PublishedRing {
             generation: self.generation,
-            keys: self.keys.iter().map(|(k, _)| TicketKeyMaterial { name: k.name, secret: k.secret.clone() }).collect(),
+            keys: self
+                .keys
+                .iter()
+                .map(|(k, _)| TicketKeyMaterial {
+                    name: k.name,
+                    secret: k.secret.clone(),
+                })
+                .collect(),
         }
     }
 
     /// Writes the wrapped ring to Redis and announces it.
-    pub fn publish(&self, conn: &mut redis::Connection, rng: &dyn RandomSource) -> Result<(), String> {
+    pub fn publish(
+        &self,
+        conn: &mut redis::Connection,
+        rng: &dyn RandomSource,
+    ) -> Result<(), String> {
         let blob = self.ring().wrap(&self.kek, rng)?;
-        redis::cmd("SET").arg(REDIS_KEY).arg(blob).query::<()>(conn).map_err(|e| e.to_string())?;
-        redis::cmd("PUBLISH").arg(CHANNEL).arg(self.generation).query::<()>(conn).map_err(|e| e.to_string())?;
+        redis::cmd("SET")
+            .arg(REDIS_KEY)
+            .arg(blob)
+            .query::<()>(conn)
+            .map_err(|e| e.to_string())?;
+        redis::cmd("PUBLISH")
+            .arg(CHANNEL)
+            .arg(self.generation)
+            .query::<()>(conn)
+            .map_err(|e| e.to_string())?;
         Ok(())
     }
 
@@ -171,12 +211,18 @@ pub fn run_publisher(
         let now = unix_now();
         let changed = publisher.tick(now, rng)?;
         if changed {
-            log(&format!("generation {}: {} key(s), newest encrypts", publisher.generation(), publisher.len()));
+            log(&format!(
+                "generation {}: {} key(s), newest encrypts",
+                publisher.generation(),
+                publisher.len()
+            ));
         }
         let due = changed || last_publish.is_none_or(|t| t.elapsed() >= republish);
         if due {
             if conn.is_none() {
-                conn = client.get_connection_with_timeout(Duration::from_secs(1)).ok();
+                conn = client
+                    .get_connection_with_timeout(Duration::from_secs(1))
+                    .ok();
             }
             match conn.as_mut().map(|c| publisher.publish(c, rng)) {
                 Some(Ok(())) => {
@@ -198,10 +244,20 @@ pub fn run_publisher(
 }
 
 /// Fetches the published ring once.
-pub fn fetch_ring(client: &redis::Client, kek: &SealKey, timeout: Duration) -> Result<PublishedRing, String> {
-    let mut conn = client.get_connection_with_timeout(timeout).map_err(|e| e.to_string())?;
-    conn.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
-    let value: Option<Vec<u8>> = redis::cmd("GET").arg(REDIS_KEY).query(&mut conn).map_err(|e| e.to_string())?;
+pub fn fetch_ring(
+    client: &redis::Client,
+    kek: &SealKey,
+    timeout: Duration,
+) -> Result<PublishedRing, String> {
+    let mut conn = client
+        .get_connection_with_timeout(timeout)
+        .map_err(|e| e.to_string())?;
+    conn.set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    let value: Option<Vec<u8>> = redis::cmd("GET")
+        .arg(REDIS_KEY)
+        .query(&mut conn)
+        .map_err(|e| e.to_string())?;
     let value = value.ok_or("no ticket-key ring published yet")?;
     PublishedRing::unwrap(kek, &value)
 }
@@ -228,7 +284,11 @@ pub fn spawn_follower(
                         keys.replace(ring.to_ring(unix_now()));
                         generation = Some(ring.generation);
                         reported_down = false;
-                        eprintln!("ticket keys: following generation {} ({} keys)", ring.generation, ring.keys.len());
+                        eprintln!(
+                            "ticket keys: following generation {} ({} keys)",
+                            ring.generation,
+                            ring.keys.len()
+                        );
                     }
                     Ok(_) => reported_down = false,
                     Err(e) if !reported_down => {
@@ -244,7 +304,10 @@ pub fn spawn_follower(
 }
 
 fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -280,7 +343,10 @@ mod tests {
         let blob = p.ring().wrap(&kek, &rng).unwrap();
         let back = PublishedRing::unwrap(&kek, &blob).unwrap();
         assert_eq!(back.generation, 2);
-        assert_eq!(back.keys.iter().map(|k| k.name).collect::<Vec<_>>(), p.ring().keys.iter().map(|k| k.name).collect::<Vec<_>>());
+        assert_eq!(
+            back.keys.iter().map(|k| k.name).collect::<Vec<_>>(),
+            p.ring().keys.iter().map(|k| k.name).collect::<Vec<_>>()
+        );
         let wrong = SealKey::derive(&[4; 32], KEK_PURPOSE).unwrap();
         assert!(PublishedRing::unwrap(&wrong, &blob).is_err());
         let mut bad = blob.clone();

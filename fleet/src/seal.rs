@@ -41,7 +41,9 @@ pub struct SealKey {
 
 impl std::fmt::Debug for SealKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SealKey").field("purpose", &String::from_utf8_lossy(self.purpose)).finish_non_exhaustive()
+        f.debug_struct("SealKey")
+            .field("purpose", &String::from_utf8_lossy(self.purpose))
+            .finish_non_exhaustive()
     }
 }
 
@@ -60,16 +62,24 @@ impl SealKey {
         }
         let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, b"reprise fleet").extract(secret);
         let info = [purpose];
-        let okm = prk.expand(&info, Len32).map_err(|_| SealError::WeakSecret)?;
+        let okm = prk
+            .expand(&info, Len32)
+            .map_err(|_| SealError::WeakSecret)?;
         let mut bytes = Zeroizing::new([0u8; 32]);
-        okm.fill(&mut bytes[..]).map_err(|_| SealError::WeakSecret)?;
-        let unbound = UnboundKey::new(&AES_256_GCM, &bytes[..]).map_err(|_| SealError::WeakSecret)?;
-        Ok(Self { key: LessSafeKey::new(unbound), purpose })
+        okm.fill(&mut bytes[..])
+            .map_err(|_| SealError::WeakSecret)?;
+        let unbound =
+            UnboundKey::new(&AES_256_GCM, &bytes[..]).map_err(|_| SealError::WeakSecret)?;
+        Ok(Self {
+            key: LessSafeKey::new(unbound),
+            purpose,
+        })
     }
 
     /// Reads a secret file (≥ 32 bytes; any content, e.g. `head -c 32 /dev/urandom`).
     pub fn from_file(path: &std::path::Path, purpose: &'static [u8]) -> Result<Self, String> {
-        let secret = Zeroizing::new(std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?);
+        let secret =
+            Zeroizing::new(std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?);
         Self::derive(&secret, purpose).map_err(|e| format!("{}: {e}", path.display()))
     }
 
@@ -82,7 +92,12 @@ impl SealKey {
     }
 
     /// Seals `plaintext` stored under `name`.
-    pub fn seal(&self, name: &[u8], plaintext: &[u8], rng: &dyn RandomSource) -> Result<Vec<u8>, SealError> {
+    pub fn seal(
+        &self,
+        name: &[u8],
+        plaintext: &[u8],
+        rng: &dyn RandomSource,
+    ) -> Result<Vec<u8>, SealError> {
         let mut nonce = [0u8; NONCE_LEN];
         rng.fill(&mut nonce).map_err(|_| SealError::Rng)?;
         let mut out = Vec::with_capacity(SEAL_OVERHEAD + plaintext.len());
@@ -90,7 +105,11 @@ impl SealKey {
         out.extend_from_slice(plaintext);
         let tag = self
             .key
-            .seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::from(self.aad(name)), &mut out[NONCE_LEN..])
+            .seal_in_place_separate_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(self.aad(name)),
+                &mut out[NONCE_LEN..],
+            )
             .map_err(|_| SealError::Open)?;
         out.extend_from_slice(tag.as_ref());
         Ok(out)
@@ -125,7 +144,10 @@ mod tests {
         let key = SealKey::derive(&[7u8; 32], b"test").unwrap();
         let sealed = key.seal(b"name", b"secret session", &rng).unwrap();
         assert_eq!(&key.open(b"name", &sealed).unwrap()[..], b"secret session");
-        assert!(!sealed.windows(6).any(|w| w == b"secret"), "plaintext not visible at rest");
+        assert!(
+            !sealed.windows(6).any(|w| w == b"secret"),
+            "plaintext not visible at rest"
+        );
         assert_eq!(key.open(b"other", &sealed), Err(SealError::Open));
         let other = SealKey::derive(&[8u8; 32], b"test").unwrap();
         assert_eq!(other.open(b"name", &sealed), Err(SealError::Open));
@@ -137,6 +159,9 @@ mod tests {
             assert_eq!(key.open(b"name", &bad), Err(SealError::Open));
         }
         assert_eq!(key.open(b"name", &sealed[..10]), Err(SealError::Open));
-        assert_eq!(SealKey::derive(&[1u8; 31], b"x").err(), Some(SealError::WeakSecret));
+        assert_eq!(
+            SealKey::derive(&[1u8; 31], b"x").err(),
+            Some(SealError::WeakSecret)
+        );
     }
 }

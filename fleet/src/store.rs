@@ -63,9 +63,19 @@ pub struct RedisStoreStats {
 }
 
 enum Job {
-    Get { id: Vec<u8>, now: u64, done: Box<dyn FnOnce(Lookup) + Send> },
-    Put { id: Vec<u8>, value: Vec<u8>, ttl: u64 },
-    Remove { id: Vec<u8> },
+    Get {
+        id: Vec<u8>,
+        now: u64,
+        done: Box<dyn FnOnce(Lookup) + Send>,
+    },
+    Put {
+        id: Vec<u8>,
+        value: Vec<u8>,
+        ttl: u64,
+    },
+    Remove {
+        id: Vec<u8>,
+    },
 }
 
 struct Shared {
@@ -105,7 +115,9 @@ pub struct RedisSessionStore {
 
 impl std::fmt::Debug for RedisSessionStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisSessionStore").field("url", &self.shared.config.url).finish_non_exhaustive()
+        f.debug_struct("RedisSessionStore")
+            .field("url", &self.shared.config.url)
+            .finish_non_exhaustive()
     }
 }
 
@@ -122,7 +134,8 @@ impl RedisSessionStore {
     /// Starts the workers. Fails only on a malformed URL; an unreachable Redis is tolerated
     /// (lookups answer `Unavailable` until it is back).
     pub fn new(config: RedisStoreConfig, key: SealKey) -> Result<Self, String> {
-        let client = redis::Client::open(config.url.as_str()).map_err(|e| format!("{}: {e}", config.url))?;
+        let client =
+            redis::Client::open(config.url.as_str()).map_err(|e| format!("{}: {e}", config.url))?;
         let (tx, rx) = sync_channel(config.queue.max(1));
         let shared = Arc::new(Shared {
             client,
@@ -206,7 +219,9 @@ fn connect(shared: &Shared) -> Option<redis::Connection> {
     let timeout = shared.config.timeout;
     match shared.client.get_connection_with_timeout(timeout) {
         Ok(c) => {
-            if c.set_read_timeout(Some(timeout)).is_err() || c.set_write_timeout(Some(timeout)).is_err() {
+            if c.set_read_timeout(Some(timeout)).is_err()
+                || c.set_write_timeout(Some(timeout)).is_err()
+            {
                 shared.mark_down();
                 return None;
             }
@@ -219,13 +234,22 @@ fn connect(shared: &Shared) -> Option<redis::Connection> {
     }
 }
 
-fn get(shared: &Shared, conn: &mut redis::Connection, id: &[u8], now: u64) -> redis::RedisResult<Lookup> {
+fn get(
+    shared: &Shared,
+    conn: &mut redis::Connection,
+    id: &[u8],
+    now: u64,
+) -> redis::RedisResult<Lookup> {
     let value: Option<Vec<u8>> = redis::cmd("GET").arg(redis_key(id)).query(conn)?;
     let Some(sealed) = value else {
         shared.misses.fetch_add(1, Relaxed);
         return Ok(Lookup::Missing);
     };
-    let record = shared.key.open(id, &sealed).ok().and_then(|plain| SessionRecord::decode(&plain).ok());
+    let record = shared
+        .key
+        .open(id, &sealed)
+        .ok()
+        .and_then(|plain| SessionRecord::decode(&plain).ok());
     match record {
         Some(record) if record.is_valid_at(now) => {
             shared.redis_hits.fetch_add(1, Relaxed);
@@ -259,9 +283,15 @@ impl SessionStore for RedisSessionStore {
     fn put(&self, id: &[u8], record: &SessionRecord, now: u64) {
         self.shared.l1.put(id, record, now);
         let plain = zeroize::Zeroizing::new(record.encode());
-        let Ok(value) = self.shared.key.seal(id, &plain, &SystemRandom) else { return };
+        let Ok(value) = self.shared.key.seal(id, &plain, &SystemRandom) else {
+            return;
+        };
         let ttl = u64::from(record.lifetime.min(self.shared.config.session_timeout));
-        let _ = self.jobs.try_send(Job::Put { id: id.to_vec(), value, ttl });
+        let _ = self.jobs.try_send(Job::Put {
+            id: id.to_vec(),
+            value,
+            ttl,
+        });
     }
 
     fn remove(&self, id: &[u8]) {
@@ -269,15 +299,46 @@ impl SessionStore for RedisSessionStore {
         let _ = self.jobs.try_send(Job::Remove { id: id.to_vec() });
     }
 
+    fn metric_series(&self) -> Vec<(&'static str, &'static str, u64)> {
+        let s = self.stats();
+        vec![
+            (
+                "reprise_redis_store_l1_hits_total",
+                "Session lookups answered by the in-process L1 cache.",
+                s.l1_hits,
+            ),
+            (
+                "reprise_redis_store_hits_total",
+                "Session lookups answered by Redis.",
+                s.redis_hits,
+            ),
+            (
+                "reprise_redis_store_misses_total",
+                "Session lookups Redis had no session for.",
+                s.misses,
+            ),
+            (
+                "reprise_redis_store_errors_total",
+                "Redis lookups or writes that failed or timed out.",
+                s.errors,
+            ),
+        ]
+    }
+
     fn fetch(&self, id: &[u8], now: u64, done: Box<dyn FnOnce(Lookup) + Send>) {
         if self.shared.is_down() {
             return done(Lookup::Unavailable);
         }
-        match self.jobs.try_send(Job::Get { id: id.to_vec(), now, done }) {
+        match self.jobs.try_send(Job::Get {
+            id: id.to_vec(),
+            now,
+            done,
+        }) {
             Ok(()) => {}
-            Err(TrySendError::Full(Job::Get { done, .. }) | TrySendError::Disconnected(Job::Get { done, .. })) => {
-                done(Lookup::Unavailable)
-            }
+            Err(
+                TrySendError::Full(Job::Get { done, .. })
+                | TrySendError::Disconnected(Job::Get { done, .. }),
+            ) => done(Lookup::Unavailable),
             Err(_) => {}
         }
     }
@@ -302,9 +363,13 @@ impl<S: SessionStore + 'static> SessionStore for BlockingStore<S> {
         match self.inner.get(id, now) {
             Lookup::Pending => {
                 let (tx, rx) = std::sync::mpsc::channel();
-                self.inner.fetch(id, now, Box::new(move |answer| {
-                    let _ = tx.send(answer);
-                }));
+                self.inner.fetch(
+                    id,
+                    now,
+                    Box::new(move |answer| {
+                        let _ = tx.send(answer);
+                    }),
+                );
                 rx.recv_timeout(self.bound).unwrap_or(Lookup::Unavailable)
             }
             answer => answer,
@@ -317,5 +382,9 @@ impl<S: SessionStore + 'static> SessionStore for BlockingStore<S> {
 
     fn remove(&self, id: &[u8]) {
         self.inner.remove(id);
+    }
+
+    fn metric_series(&self) -> Vec<(&'static str, &'static str, u64)> {
+        self.inner.metric_series()
     }
 }

@@ -26,7 +26,16 @@ struct Redis {
 impl Redis {
     fn start_on(port: u16) -> Redis {
         let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -40,7 +49,11 @@ impl Redis {
     }
 
     fn start() -> Redis {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         Self::start_on(port)
     }
 
@@ -78,13 +91,18 @@ fn store(url: &str) -> RedisSessionStore {
     let mut cfg = RedisStoreConfig::new(url);
     cfg.timeout = Duration::from_millis(200);
     cfg.session_timeout = 300;
-    RedisSessionStore::new(cfg, SealKey::derive(&[9; 32], b"reprise session v1").unwrap()).unwrap()
+    RedisSessionStore::new(
+        cfg,
+        SealKey::derive(&[9; 32], b"reprise session v1").unwrap(),
+    )
+    .unwrap()
 }
 
 fn fetch(store: &RedisSessionStore, id: &[u8]) -> Lookup {
     let (tx, rx) = channel();
     store.fetch(id, NOW + 1, Box::new(move |a| tx.send(a).unwrap()));
-    rx.recv_timeout(Duration::from_secs(5)).expect("fetch answers within its bound")
+    rx.recv_timeout(Duration::from_secs(5))
+        .expect("fetch answers within its bound")
 }
 
 fn wait_until(mut f: impl FnMut() -> bool) -> bool {
@@ -104,10 +122,25 @@ fn sessions_are_shared_sealed_and_expire() {
     let (a, b) = (store(&redis.url()), store(&redis.url()));
     let id = [1u8; 32];
     a.put(&id, &record(0xab), NOW);
-    assert_eq!(a.get(&id, NOW), Lookup::Found(record(0xab)), "L1 answers at once");
-    assert_eq!(b.get(&id, NOW), Lookup::Pending, "the other server must ask Redis");
-    assert!(wait_until(|| fetch(&b, &id) == Lookup::Found(record(0xab))), "B finds A's session");
-    assert_eq!(b.get(&id, NOW), Lookup::Found(record(0xab)), "now in B's L1");
+    assert_eq!(
+        a.get(&id, NOW),
+        Lookup::Found(record(0xab)),
+        "L1 answers at once"
+    );
+    assert_eq!(
+        b.get(&id, NOW),
+        Lookup::Pending,
+        "the other server must ask Redis"
+    );
+    assert!(
+        wait_until(|| fetch(&b, &id) == Lookup::Found(record(0xab))),
+        "B finds A's session"
+    );
+    assert_eq!(
+        b.get(&id, NOW),
+        Lookup::Found(record(0xab)),
+        "now in B's L1"
+    );
     assert_eq!(fetch(&b, &[2u8; 32]), Lookup::Missing);
 
     // At rest: sealed, no master secret, with the session timeout as TTL.
@@ -115,13 +148,20 @@ fn sessions_are_shared_sealed_and_expire() {
     let mut conn = client.get_connection().unwrap();
     let key = format!("reprise:sess:{}", "01".repeat(32));
     let raw: Vec<u8> = redis::cmd("GET").arg(&key).query(&mut conn).unwrap();
-    assert!(!raw.windows(8).any(|w| w == [0xab; 8]), "no master secret in Redis");
+    assert!(
+        !raw.windows(8).any(|w| w == [0xab; 8]),
+        "no master secret in Redis"
+    );
     let ttl: i64 = redis::cmd("TTL").arg(&key).query(&mut conn).unwrap();
     assert!(ttl > 0 && ttl <= 300, "ttl {ttl}");
     // A store with another fleet key cannot use the entry.
     let mut cfg = RedisStoreConfig::new(&redis.url());
     cfg.timeout = Duration::from_millis(200);
-    let stranger = RedisSessionStore::new(cfg, SealKey::derive(&[8; 32], b"reprise session v1").unwrap()).unwrap();
+    let stranger = RedisSessionStore::new(
+        cfg,
+        SealKey::derive(&[8; 32], b"reprise session v1").unwrap(),
+    )
+    .unwrap();
     assert_eq!(fetch(&stranger, &id), Lookup::Missing);
     // Removal reaches Redis.
     a.remove(&id);
@@ -143,16 +183,30 @@ fn an_outage_means_full_handshakes_and_recovery() {
     let third = store(&format!("redis://127.0.0.1:{port}/"));
     let started = Instant::now();
     assert_eq!(fetch(&third, &id), Lookup::Unavailable);
-    assert!(started.elapsed() < Duration::from_secs(2), "bounded: {:?}", started.elapsed());
-    assert_eq!(third.get(&id, NOW), Lookup::Unavailable, "fails fast while down");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "bounded: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        third.get(&id, NOW),
+        Lookup::Unavailable,
+        "fails fast while down"
+    );
     // The blocking adapter (thread-per-connection servers) also answers within its bound.
-    let blocking = BlockingStore::new(Arc::new(store(&format!("redis://127.0.0.1:{port}/"))), Duration::from_millis(300));
+    let blocking = BlockingStore::new(
+        Arc::new(store(&format!("redis://127.0.0.1:{port}/"))),
+        Duration::from_millis(300),
+    );
     assert_eq!(blocking.get(&[9; 32], NOW), Lookup::Unavailable);
 
     let _back = Redis::start_on(port);
     third.put(&id, &record(2), NOW);
     let fresh = store(&format!("redis://127.0.0.1:{port}/"));
-    assert!(wait_until(|| fetch(&fresh, &id) == Lookup::Found(record(2))), "resumption comes back with Redis");
+    assert!(
+        wait_until(|| fetch(&fresh, &id) == Lookup::Found(record(2))),
+        "resumption comes back with Redis"
+    );
 }
 
 #[test]
@@ -169,16 +223,29 @@ fn ticket_keys_are_published_and_followed_live() {
 
     // Two servers follow the ring: a ticket from one opens on the other.
     let follow = || {
-        let keys = Arc::new(TicketKeys::new(TicketKeyRing::new(Default::default(), NOW, &SystemRandom).unwrap()));
+        let keys = Arc::new(TicketKeys::new(
+            TicketKeyRing::new(Default::default(), NOW, &SystemRandom).unwrap(),
+        ));
         let stop = Arc::new(AtomicBool::new(false));
-        keys::spawn_follower(&url, kek(), keys.clone(), None, Duration::from_millis(100), stop.clone()).unwrap();
+        keys::spawn_follower(
+            &url,
+            kek(),
+            keys.clone(),
+            None,
+            Duration::from_millis(100),
+            stop.clone(),
+        )
+        .unwrap();
         (keys, stop)
     };
     let ((a, stop_a), (b, stop_b)) = (follow(), follow());
     let first_name = publisher.ring().keys[0].name;
-    assert!(wait_until(|| a.current().key_names() == vec![first_name] && b.current().key_names() == vec![first_name]));
+    assert!(wait_until(|| a.current().key_names() == vec![first_name]
+        && b.current().key_names() == vec![first_name]));
     let mut ticket = Vec::new();
-    a.current().seal(b"session", NOW, &rng, &mut ticket).unwrap();
+    a.current()
+        .seal(b"session", NOW, &rng, &mut ticket)
+        .unwrap();
     let mut out = [0u8; 64];
     assert!(b.current().open(&ticket, NOW, &mut out).is_ok());
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use reprise::rng::SystemRandom;
+use reprise::session::id::SessionIdKey;
 use reprise::session::store::SessionStore;
 use reprise::session::ticket::{RotationPolicy, TicketKeyRing, TicketKeys};
 use reprise_fleet::keys::{fetch_ring, spawn_follower, KEK_PURPOSE};
@@ -15,17 +16,27 @@ use crate::serve::ServeArgs;
 use crate::units::parse_duration_ms;
 
 /// The Redis session store for `--session-store URL`. The thread-per-connection driver waits
-/// for lookups (bounded); event-loop drivers use the store's asynchronous `fetch`.
+/// for lookups (bounded); event-loop drivers use the store's asynchronous `fetch`. Also
+/// returns the fleet's session-ID key (derived from the same secret), so every server
+/// recognises the IDs the others issue.
 pub fn redis_store(
     args: &ServeArgs,
     url: &str,
     session_timeout: u32,
-) -> Result<Arc<dyn SessionStore>, String> {
+) -> Result<(Arc<dyn SessionStore>, SessionIdKey), String> {
     let key_path = args
         .session_store_key
         .as_deref()
         .ok_or("--session-store needs --session-store-key FILE")?;
-    let key = SealKey::from_file(std::path::Path::new(key_path), b"reprise session v1")?;
+    let secret =
+        zeroize::Zeroizing::new(std::fs::read(key_path).map_err(|e| format!("{key_path}: {e}"))?);
+    let key =
+        SealKey::derive(&secret, b"reprise session v1").map_err(|e| format!("{key_path}: {e}"))?;
+    let id_key = {
+        let mut material = zeroize::Zeroizing::new(b"reprise session id v1".to_vec());
+        material.extend_from_slice(&secret);
+        SessionIdKey::new(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &material).as_ref())
+    };
     let mut cfg = RedisStoreConfig::new(url);
     cfg.timeout = Duration::from_millis(parse_duration_ms(&args.redis_timeout)?.max(1));
     cfg.session_timeout = session_timeout;
@@ -35,9 +46,9 @@ pub fn redis_store(
         cfg.timeout
     );
     if args.driver == "threads" {
-        Ok(Arc::new(BlockingStore::new(store, cfg.timeout * 2)))
+        Ok((Arc::new(BlockingStore::new(store, cfg.timeout * 2)), id_key))
     } else {
-        Ok(store)
+        Ok((store, id_key))
     }
 }
 

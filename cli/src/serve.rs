@@ -174,14 +174,17 @@ pub fn build_config(args: &ServeArgs) -> Result<ServerConfig, String> {
     config.ticket_lifetime = u32::try_from(parse_duration(&args.ticket_lifetime)?)
         .map_err(|_| "--ticket-lifetime too large")?;
     if let Some(url) = &args.session_store {
-        config.session_store = Some(crate::fleet::redis_store(
-            args,
-            url,
-            config.session_timeout,
-        )?);
+        let (store, id_key) = crate::fleet::redis_store(args, url, config.session_timeout)?;
+        config.session_store = Some(store);
+        config.session_id_key = Some(id_key);
     } else if args.session_cache != "off" {
         let budget = parse_size(&args.session_cache)?;
         config.session_store = Some(Arc::new(SessionCache::new(budget, config.session_timeout)));
+        // Session IDs this process issues carry a MAC, so foreign IDs skip the cache.
+        let mut secret = [0u8; 32];
+        reprise::rng::RandomSource::fill(&SystemRandom, &mut secret)
+            .map_err(|_| "randomness failed")?;
+        config.session_id_key = Some(reprise::session::id::SessionIdKey::new(&secret));
     }
     if on_off(&args.tickets, "--tickets")? {
         let policy = RotationPolicy {

@@ -91,6 +91,9 @@ pub struct ServerConfig {
     pub key_log: Option<Arc<dyn KeyLog>>,
     /// Counters for operators; `None` counts nothing.
     pub metrics: Option<Arc<Metrics>>,
+    /// Marks the session IDs this server issues so foreign IDs skip the store lookup
+    /// (`session::id`); `None` issues plain random IDs and looks every offered ID up.
+    pub session_id_key: Option<crate::session::id::SessionIdKey>,
     /// Hand ServerKeyExchange signatures to the caller (`Event::NeedSignature`) instead of
     /// signing inline, so a driver can sign on a worker pool or a remote key server.
     pub offload_signing: bool,
@@ -134,6 +137,7 @@ impl ServerConfig {
             key_log: None,
             metrics: None,
             offload_signing: false,
+            session_id_key: None,
         }
     }
 

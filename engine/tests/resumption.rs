@@ -407,3 +407,41 @@ fn early_client_finished_in_an_abbreviated_handshake() {
     let err = feed_server(&mut s, &early).unwrap_err();
     assert_eq!(err.alert_sent(), Some(A::UnexpectedMessage));
 }
+
+#[test]
+fn self_authenticating_ids_skip_lookups_for_foreign_ids() {
+    use reprise::session::id::SessionIdKey;
+    let deferred = Arc::new(DeferredStore::new(SessionCache::new(1 << 20, 300)));
+    let mut cfg = server_config();
+    cfg.session_store = Some(deferred.clone());
+    cfg.session_id_key = Some(SessionIdKey::new(&[42; 32]));
+    let server = Arc::new(cfg);
+    // A random 32-byte ID, as TLS 1.3-capable clients send: no lookup, no failure counted.
+    let hello = Hello {
+        session_id: vec![3; 32],
+        ..Hello::default()
+    }
+    .record();
+    let mut s = ServerConnection::new(server.clone());
+    feed_server(&mut s, &hello).unwrap();
+    assert!(s.drain().is_empty());
+    assert!(
+        deferred.take_requests().is_empty(),
+        "no store lookup for a foreign ID"
+    );
+    // Our own IDs are looked up and resume.
+    let store = Arc::new(ClientSessionStore::new(4));
+    let ccfg = client(&store, false);
+    connect(&ccfg, &server, NOW);
+    let id = store.get("localhost").unwrap().session_id;
+    assert!(SessionIdKey::new(&[42; 32]).is_ours(&id));
+    let mut c = ClientConnection::new(ccfg, "localhost").unwrap();
+    let mut s = ServerConnection::new(server);
+    let hello = c.pending_output().to_vec();
+    c.consume_output(hello.len());
+    feed_server(&mut s, &hello).unwrap();
+    assert_eq!(s.drain(), vec![Event::NeedSession { id: id.clone() }]);
+    s.provide_session(deferred.resolve(&id, NOW)).unwrap();
+    pump(&mut c, &mut s).unwrap();
+    assert_eq!(s.drain(), vec![done(Some(ResumptionKind::SessionId))]);
+}

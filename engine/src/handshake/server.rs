@@ -187,7 +187,14 @@ impl ServerHandshake {
                 self.scheme = Some(scheme);
                 if self.config.session_store.is_some() {
                     let mut id = [0u8; 32];
-                    self.random(&mut id)?;
+                    match &self.config.session_id_key {
+                        Some(key) => {
+                            let mut random = [0u8; 16];
+                            self.random(&mut random)?;
+                            id = key.make_id(&random);
+                        }
+                        None => self.random(&mut id)?,
+                    }
                     self.session_id = SmallVec::from_slice(&id);
                 }
                 let shape = if self.issues_tickets(&hello) {
@@ -328,6 +335,12 @@ impl ServerHandshake {
         };
         if hello.session_id.is_empty() {
             return Ok(Decision::Full);
+        }
+        // An ID we never issued (e.g. a TLS 1.3 client's random legacy ID) needs no lookup.
+        if let Some(key) = &self.config.session_id_key {
+            if !key.is_ours(hello.session_id) {
+                return Ok(Decision::Full);
+            }
         }
         let lookup = match answer {
             Some(answer) => answer,

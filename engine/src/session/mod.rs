@@ -3,6 +3,7 @@
 
 pub mod cache;
 pub mod client;
+pub mod id;
 pub mod keyfile;
 pub mod record;
 pub mod store;

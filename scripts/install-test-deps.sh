@@ -11,6 +11,7 @@ declare -A PKG_FOR=(
   [python3]=python3
   [tshark]=tshark
   [chromium]=chromium
+  [redis-server]=redis-server
 )
 
 missing=()

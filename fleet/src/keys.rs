@@ -96,13 +96,19 @@ impl PublishedRing {
 }
 
 /// The central generator's state.
+///
+/// A new key is published *decrypt-only* for a lead time (half the rotation period, at most
+/// 10 s) before it starts encrypting, so every follower already holds it when the first
+/// tickets sealed under it reach another server: rotation loses no resumption.
 pub struct Publisher {
     kek: SealKey,
     rotate_every: u64,
     decrypt_window: u64,
-    /// (key, created), newest first.
+    /// (key, activates_at), newest first.
     keys: Vec<(TicketKeyMaterial, u64)>,
     generation: u64,
+    /// Name of the key that encrypted at the last tick.
+    encrypting: Option<[u8; 16]>,
 }
 
 impl Publisher {
@@ -115,41 +121,81 @@ impl Publisher {
             decrypt_window,
             keys: Vec::new(),
             generation: 0,
+            encrypting: None,
         }
     }
 
-    /// Rotates if due at `now`; returns true when the ring changed.
+    /// Seconds a new key is distributed before it encrypts.
+    pub fn lead(&self) -> u64 {
+        (self.rotate_every / 2).min(10)
+    }
+
+    /// Rotates if due at `now`; returns true when the published ring changed.
     pub fn tick(&mut self, now: u64, rng: &dyn RandomSource) -> Result<bool, String> {
-        let due = self
-            .keys
-            .first()
-            .is_none_or(|(_, created)| now >= created.saturating_add(self.rotate_every));
+        let mut changed = false;
+        let newest_activation = self.keys.first().map(|(_, at)| *at);
+        let due = match newest_activation {
+            None => true,
+            Some(at) => {
+                now >= at
+                    .saturating_add(self.rotate_every)
+                    .saturating_sub(self.lead())
+            }
+        };
         if due {
             let key = TicketKeyMaterial::generate(rng).map_err(|e| e.to_string())?;
-            self.keys.insert(0, (key, now));
+            // The very first key encrypts at once; later ones after the lead time.
+            let activates = if newest_activation.is_none() {
+                now
+            } else {
+                now + self.lead()
+            };
+            self.keys.insert(0, (key, activates));
+            changed = true;
         }
-        let (rotate, window) = (self.rotate_every, self.decrypt_window);
+        // A key stops encrypting when the next one activates, and is dropped `decrypt_window`
+        // after that.
+        let window = self.decrypt_window;
+        let mut next_activation: Option<u64> = None;
         let before = self.keys.len();
-        let mut first = true;
-        self.keys.retain(|(_, created)| {
-            let keep = first || now < created.saturating_add(rotate).saturating_add(window);
-            first = false;
+        self.keys.retain(|(_, activates)| {
+            let keep = match next_activation {
+                Some(successor) if successor <= now => now < successor.saturating_add(window),
+                _ => true,
+            };
+            next_activation = Some(*activates);
             keep
         });
-        let changed = due || self.keys.len() != before;
+        changed |= self.keys.len() != before;
+        // A promotion (a waiting key starting to encrypt) is a change too.
+        let encrypting = self
+            .keys
+            .get(self.encrypting_index(now))
+            .map(|(k, _)| k.name);
+        if encrypting != self.encrypting {
+            self.encrypting = encrypting;
+            changed = true;
+        }
         if changed {
             self.generation += 1;
         }
         Ok(changed)
     }
 
-    /// The ring to publish.
-    pub fn ring(&self) -> PublishedRing {
+    /// Index of the newest active key.
+    fn encrypting_index(&self, now: u64) -> usize {
+        self.keys.iter().position(|(_, at)| *at <= now).unwrap_or(0)
+    }
+
+    /// The ring to publish at `now`: the encrypting key first, then keys waiting to
+    /// activate, then older keys still decrypting.
+    pub fn ring_at(&self, now: u64) -> PublishedRing {
+        let first = self.encrypting_index(now);
+        let order = std::iter::once(first).chain((0..self.keys.len()).filter(move |i| *i != first));
         PublishedRing {
             generation: self.generation,
-            keys: self
-                .keys
-                .iter()
+            keys: order
+                .filter_map(|i| self.keys.get(i))
                 .map(|(k, _)| TicketKeyMaterial {
                     name: k.name,
                     secret: k.secret.clone(),
@@ -158,13 +204,14 @@ impl Publisher {
         }
     }
 
-    /// Writes the wrapped ring to Redis and announces it.
+    /// Writes the wrapped ring (as of `now`) to Redis and announces it.
     pub fn publish(
         &self,
         conn: &mut redis::Connection,
+        now: u64,
         rng: &dyn RandomSource,
     ) -> Result<(), String> {
-        let blob = self.ring().wrap(&self.kek, rng)?;
+        let blob = self.ring_at(now).wrap(&self.kek, rng)?;
         redis::cmd("SET")
             .arg(REDIS_KEY)
             .arg(blob)
@@ -224,7 +271,7 @@ pub fn run_publisher(
                     .get_connection_with_timeout(Duration::from_secs(1))
                     .ok();
             }
-            match conn.as_mut().map(|c| publisher.publish(c, rng)) {
+            match conn.as_mut().map(|c| publisher.publish(c, now, rng)) {
                 Some(Ok(())) => {
                     if changed {
                         log(&format!("published generation {}", publisher.generation()));
@@ -316,21 +363,29 @@ mod tests {
     use reprise::rng::SeededRandom;
 
     #[test]
-    fn publisher_rotates_and_retires_on_schedule() {
+    fn publisher_distributes_keys_before_they_encrypt_and_retires_them() {
         let rng = SeededRandom::new(5);
         let kek = SealKey::derive(&[3; 32], KEK_PURPOSE).unwrap();
         let mut p = Publisher::new(kek, 100, 200);
+        assert_eq!(p.lead(), 10);
         assert!(p.tick(1000, &rng).unwrap());
+        let k1 = p.ring_at(1000).keys[0].name;
         assert!(!p.tick(1050, &rng).unwrap());
-        assert!(p.tick(1100, &rng).unwrap());
+        // At 1090 the next key is published, decrypt-only: k1 still encrypts.
+        assert!(p.tick(1090, &rng).unwrap());
         assert_eq!(p.len(), 2);
-        assert!(p.tick(1200, &rng).unwrap());
-        assert!(p.tick(1300, &rng).unwrap());
-        // The first key (created 1000) retires at 1000 + 100 + 200.
-        assert_eq!(p.len(), 3);
-        let names: Vec<_> = p.ring().keys.iter().map(|k| k.name).collect();
-        assert_eq!(names.len(), 3);
-        assert_eq!(p.generation(), 4);
+        assert_eq!(p.ring_at(1090).keys[0].name, k1);
+        // At 1100 the new key is promoted.
+        assert!(p.tick(1100, &rng).unwrap());
+        let k2 = p.ring_at(1100).keys[0].name;
+        assert_ne!(k2, k1);
+        assert_eq!(p.ring_at(1100).keys.len(), 2);
+        // k1 stopped encrypting at 1100 and is dropped 200 s later.
+        p.tick(1290, &rng).unwrap();
+        assert!(p.ring_at(1290).keys.iter().any(|k| k.name == k1));
+        p.tick(1300, &rng).unwrap();
+        assert!(!p.ring_at(1300).keys.iter().any(|k| k.name == k1));
+        assert!(p.generation() >= 4);
     }
 
     #[test]
@@ -340,12 +395,16 @@ mod tests {
         let mut p = Publisher::new(SealKey::derive(&[3; 32], KEK_PURPOSE).unwrap(), 10, 20);
         p.tick(0, &rng).unwrap();
         p.tick(10, &rng).unwrap();
-        let blob = p.ring().wrap(&kek, &rng).unwrap();
+        let blob = p.ring_at(10).wrap(&kek, &rng).unwrap();
         let back = PublishedRing::unwrap(&kek, &blob).unwrap();
         assert_eq!(back.generation, 2);
         assert_eq!(
             back.keys.iter().map(|k| k.name).collect::<Vec<_>>(),
-            p.ring().keys.iter().map(|k| k.name).collect::<Vec<_>>()
+            p.ring_at(10)
+                .keys
+                .iter()
+                .map(|k| k.name)
+                .collect::<Vec<_>>()
         );
         let wrong = SealKey::derive(&[4; 32], KEK_PURPOSE).unwrap();
         assert!(PublishedRing::unwrap(&wrong, &blob).is_err());

@@ -219,7 +219,7 @@ fn ticket_keys_are_published_and_followed_live() {
     publisher.tick(NOW, &rng).unwrap();
     let client = redis::Client::open(url.as_str()).unwrap();
     let mut conn = client.get_connection().unwrap();
-    publisher.publish(&mut conn, &rng).unwrap();
+    publisher.publish(&mut conn, NOW, &rng).unwrap();
 
     // Two servers follow the ring: a ticket from one opens on the other.
     let follow = || {
@@ -239,7 +239,7 @@ fn ticket_keys_are_published_and_followed_live() {
         (keys, stop)
     };
     let ((a, stop_a), (b, stop_b)) = (follow(), follow());
-    let first_name = publisher.ring().keys[0].name;
+    let first_name = publisher.ring_at(NOW).keys[0].name;
     assert!(wait_until(|| a.current().key_names() == vec![first_name]
         && b.current().key_names() == vec![first_name]));
     let mut ticket = Vec::new();
@@ -249,10 +249,19 @@ fn ticket_keys_are_published_and_followed_live() {
     let mut out = [0u8; 64];
     assert!(b.current().open(&ticket, NOW, &mut out).is_ok());
 
-    // Rotation mid-run: the new key encrypts, the old still decrypts (within its window).
-    publisher.tick(NOW + 3600, &rng).unwrap();
-    publisher.publish(&mut conn, &rng).unwrap();
+    // Rotation mid-run: the next key is distributed first (decrypt-only), then encrypts; the
+    // old key still decrypts within its window.
+    publisher.tick(NOW + 3590, &rng).unwrap();
+    publisher.publish(&mut conn, NOW + 3590, &rng).unwrap();
     assert!(wait_until(|| b.current().len() == 2));
+    assert_eq!(
+        b.current().key_names()[0],
+        first_name,
+        "the new key does not encrypt yet"
+    );
+    publisher.tick(NOW + 3600, &rng).unwrap();
+    publisher.publish(&mut conn, NOW + 3600, &rng).unwrap();
+    assert!(wait_until(|| b.current().key_names()[0] != first_name));
     let opened = b.current().open(&ticket, NOW + 3600, &mut out).unwrap();
     assert!(opened.renew, "old-key tickets are renewed");
 

@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Fleet resumption over loopback: three `reprise serve` processes behind a round-robin
+# "load balancer" (`reprise load --targets a,b,c`), every connection landing on the next
+# server. Prints the resumption rate of each setup and checks it:
+#   per-server ticket keys / per-server caches     ~ 1/3 resumed
+#   shared ticket keys (central publisher)          >= 99% resumed, also across key rotations
+#   session IDs in the shared Redis store           >= 99% resumed
+#   Redis killed mid-run                            0 failed handshakes; resumption returns
+# Usage: scripts/fleet.sh [seconds per run, default 3]. Needs redis-server (Debian package).
+# Every process it starts is stopped by its PID on exit. Exit status 1 if a check fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECS="${1:-3}"
+BIN="${REPRISE_BIN:-target/debug/reprise}"
+[ -x "$BIN" ] || cargo build -q -p reprise-cli
+WORK="$(mktemp -d /tmp/reprise-fleet.XXXXXX)"
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+failures=0
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+
+wait_line() { # file pattern seconds
+  local deadline=$((SECONDS + $3))
+  until grep -q "$2" "$1" 2>/dev/null; do
+    [ "$SECONDS" -lt "$deadline" ] || { echo "timed out waiting for '$2' in $1" >&2; cat "$1" >&2; return 1; }
+    sleep 0.1
+  done
+}
+
+start_redis() { # port
+  redis-server --port "$1" --bind 127.0.0.1 --save "" --appendonly no >"$WORK/redis.log" 2>&1 &
+  REDIS_PID=$!; PIDS+=("$REDIS_PID")
+  wait_line "$WORK/redis.log" "Ready to accept connections" 10
+}
+
+SERVERS=()
+start_servers() { # extra serve args...
+  SERVERS=()
+  for i in 1 2 3; do
+    local port; port=$(free_port)
+    "$BIN" serve --listen "127.0.0.1:$port" --driver "${FLEET_DRIVER:-mio}" "$@" >"$WORK/serve-$port.log" 2>&1 &
+    PIDS+=("$!"); SERVER_PIDS+=("$!")
+    wait_line "$WORK/serve-$port.log" "listening on" 20
+    SERVERS+=("127.0.0.1:$port")
+  done
+}
+
+stop_servers() {
+  for pid in "${SERVER_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
+  SERVER_PIDS=()
+}
+
+load() { # resume-mode [duration]
+  local targets; targets=$(IFS=,; echo "${SERVERS[*]}")
+  "$BIN" load --targets "$targets" --connections 6 --duration "${2:-${SECS}s}" --resume "$1" --insecure --sni localhost \
+    | grep '^handshakes/s:'
+}
+
+rate() { sed -E 's/.*resumed: ([0-9.]+)%.*/\1/' <<<"$1"; }
+errors() { sed -E 's/.*errors: ([0-9]+).*/\1/' <<<"$1"; }
+
+check() { # name line min max
+  local r e; r=$(rate "$2"); e=$(errors "$2")
+  if awk -v r="$r" -v lo="$3" -v hi="$4" 'BEGIN { exit !(r >= lo && r <= hi) }' && [ "$e" = 0 ]; then
+    printf '%-44s %s   ok\n' "$1" "$2"
+  else
+    printf '%-44s %s   FAILED (want %s..%s%% resumed, 0 errors)\n' "$1" "$2" "$3" "$4"
+    failures=$((failures + 1))
+  fi
+}
+
+SERVER_PIDS=()
+REDIS_PORT=$(free_port)
+REDIS_URL="redis://127.0.0.1:$REDIS_PORT/"
+start_redis "$REDIS_PORT"
+"$BIN" keys secret --out "$WORK/kek.bin" 2>/dev/null
+"$BIN" keys secret --out "$WORK/store.key" 2>/dev/null
+
+# 1. Every server with its own ticket keys and its own cache.
+start_servers --session-cache off
+check "tickets, per-server keys (~1/3)" "$(load ticket)" 20 50
+stop_servers
+start_servers --tickets off
+check "session IDs, per-server caches (~1/3)" "$(load id)" 20 50
+stop_servers
+
+# 2. Shared ticket keys from the central publisher, rotating every 3 s during the run.
+"$BIN" keys publish --redis "$REDIS_URL" --rotate 3s --lifetime 1h --kek "$WORK/kek.bin" >"$WORK/publish.log" 2>&1 &
+PUBLISHER=$!; PIDS+=("$PUBLISHER")
+wait_line "$WORK/publish.log" "published generation" 10
+start_servers --session-cache off --ticket-keys-from "$REDIS_URL" --kek "$WORK/kek.bin"
+check "tickets, fleet keys, rotating (>=99%)" "$(load ticket "$((SECS + 4))s")" 99 100
+rotations=$(grep -c "published generation" "$WORK/publish.log" || true)
+echo "  (the publisher published $rotations generations during the runs)"
+stop_servers
+kill "$PUBLISHER"; wait "$PUBLISHER" 2>/dev/null || true
+
+# 3. Session IDs in the shared Redis store.
+start_servers --tickets off --session-store "$REDIS_URL" --session-store-key "$WORK/store.key"
+check "session IDs, Redis store (>=99%)" "$(load id)" 99 100
+
+# 4. Redis killed mid-run, then restarted: no failed handshake; resumption comes back.
+( sleep 1; kill "$REDIS_PID" ) &
+outage=$(load id "$((SECS + 1))s")
+wait
+check "session IDs, Redis killed mid-run" "$outage" 0 100
+start_redis "$REDIS_PORT"
+sleep 1.5
+check "session IDs, Redis back (>=99%)" "$(load id)" 99 100
+stop_servers
+
+if [ "$failures" -gt 0 ]; then
+  echo "fleet: $failures check(s) failed"; exit 1
+fi
+echo "fleet: all checks passed"

@@ -107,8 +107,10 @@ check "session IDs, Redis store (>=99%)" "$(load id)" 99 100
 
 # 4. Redis killed mid-run, then restarted: no failed handshake; resumption comes back.
 ( sleep 1; kill "$REDIS_PID" ) &
+KILLER=$!
 outage=$(load id "$((SECS + 1))s")
-wait
+wait "$KILLER" 2>/dev/null || true
+wait "$REDIS_PID" 2>/dev/null || true
 check "session IDs, Redis killed mid-run" "$outage" 0 100
 start_redis "$REDIS_PORT"
 sleep 1.5

@@ -5,7 +5,9 @@ mod connect;
 mod http;
 mod keylog;
 mod keys;
+mod load;
 mod serve;
+mod serve_mio;
 mod units;
 
 use std::path::PathBuf;
@@ -30,6 +32,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Connect to a TLS 1.2 server and print what was negotiated.
     Connect(connect::ConnectArgs),
+    /// Load-test a TLS 1.2 server with many concurrent handshaking clients.
+    Load(load::LoadArgs),
     /// Generate and inspect session-ticket key files.
     Keys(keys::KeysArgs),
     /// Run the known-answer vectors.
@@ -45,6 +49,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Connect(args) => connect::run(args),
+        Command::Load(args) => load::run(args),
         Command::Vectors { files } => run_vectors(&files),
         Command::Keys(args) => keys::run(args),
     };

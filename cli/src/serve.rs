@@ -25,9 +25,16 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8443")]
     pub listen: String,
-    /// Event loop: `threads` (a thread per connection).
-    #[arg(long, default_value = "threads")]
+    /// Event loop: `mio` (an epoll event loop per worker) or `threads` (a thread per
+    /// connection).
+    #[arg(long, default_value = "mio")]
     pub driver: String,
+    /// Worker threads of the mio driver (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub workers: usize,
+    /// How mio workers share the port: `reuseport` (a socket each) or `shared` (one socket).
+    #[arg(long, default_value = "reuseport")]
+    pub listener: String,
     /// PEM certificate chain (repeat with --key for an ECDSA and an RSA pair).
     #[arg(long)]
     pub cert: Vec<String>,
@@ -177,15 +184,23 @@ pub fn build_config(args: &ServeArgs) -> Result<ServerConfig, String> {
     Ok(config)
 }
 
-/// Runs the server until killed.
+/// Runs the server until killed (the mio driver also stops gracefully on SIGINT/SIGTERM).
 pub fn run(args: ServeArgs) -> Result<(), String> {
-    if args.driver != "threads" {
+    if !matches!(args.driver.as_str(), "threads" | "mio") {
         return Err(format!(
-            "unknown driver {:?} (available: threads)",
+            "unknown driver {:?} (available: mio, threads)",
             args.driver
         ));
     }
     let config = Arc::new(build_config(&args)?);
+    match args.driver.as_str() {
+        "mio" => crate::serve_mio::run(&args, config),
+        _ => run_threads(&args, config),
+    }
+}
+
+/// The `threads` driver: a blocking thread per connection.
+fn run_threads(args: &ServeArgs, config: Arc<ServerConfig>) -> Result<(), String> {
     let listener =
         TcpListener::bind(&args.listen).map_err(|e| format!("bind {}: {e}", args.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;

@@ -233,6 +233,38 @@ fn run_threads(args: &ServeArgs, config: Arc<ServerConfig>) -> Result<(), String
     Ok(())
 }
 
+/// A socket whose reads fail once a deadline has passed, so a client that trickles its
+/// handshake a byte at a time (slowloris) is dropped after the timeout in total, not per read.
+struct HandshakeDeadline {
+    socket: TcpStream,
+    until: Option<std::time::Instant>,
+    timeout: Duration,
+}
+
+impl Read for HandshakeDeadline {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let wait = match self.until {
+            Some(until) => until.saturating_duration_since(std::time::Instant::now()),
+            None => self.timeout,
+        };
+        if wait.is_zero() {
+            return Err(std::io::ErrorKind::TimedOut.into());
+        }
+        self.socket.set_read_timeout(Some(wait.min(self.timeout)))?;
+        self.socket.read(buf)
+    }
+}
+
+impl Write for HandshakeDeadline {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.socket.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.socket.flush()
+    }
+}
+
 fn serve_connection(
     config: Arc<ServerConfig>,
     socket: TcpStream,
@@ -241,8 +273,15 @@ fn serve_connection(
     socket.set_read_timeout(Some(timeout))?;
     socket.set_write_timeout(Some(timeout))?;
     socket.set_nodelay(true)?;
+    let socket = HandshakeDeadline {
+        socket,
+        until: Some(std::time::Instant::now() + timeout),
+        timeout,
+    };
     let mut tls = Stream::new(ServerConnection::new(config), socket);
     tls.complete_handshake()?;
+    // From here on only the per-read idle timeout applies.
+    tls.transport.until = None;
     let mut app = HttpFactory.new_handler();
     app.on_handshake(tls.conn.negotiated());
     let mut buf = vec![0u8; 16 * 1024];

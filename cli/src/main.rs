@@ -8,8 +8,10 @@ mod http;
 mod keylog;
 mod keys;
 mod ladder;
+mod load;
 mod metrics_http;
 mod serve;
+mod serve_mio;
 mod trace;
 mod units;
 
@@ -39,6 +41,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Connect to a TLS 1.2 server and print what was negotiated.
     Connect(connect::ConnectArgs),
+    /// Load-test a TLS 1.2 server with many concurrent handshaking clients.
+    Load(load::LoadArgs),
     /// Generate and inspect session-ticket key files.
     Keys(keys::KeysArgs),
     /// Run the known-answer vectors.
@@ -54,6 +58,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Connect(args) => connect::run(args),
+        Command::Load(args) => load::run(args),
         Command::Vectors { files } => run_vectors(&files),
         Command::Keys(args) => keys::run(args),
         Command::Demo(args) => demo::run(args),

@@ -25,9 +25,16 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8443")]
     pub listen: String,
-    /// Event loop: `threads` (a thread per connection).
-    #[arg(long, default_value = "threads")]
+    /// Event loop: `mio` (an epoll event loop per worker) or `threads` (a thread per
+    /// connection).
+    #[arg(long, default_value = "mio")]
     pub driver: String,
+    /// Worker threads of the mio driver (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub workers: usize,
+    /// How mio workers share the port: `reuseport` (a socket each) or `shared` (one socket).
+    #[arg(long, default_value = "reuseport")]
+    pub listener: String,
     /// PEM certificate chain (repeat with --key for an ECDSA and an RSA pair).
     #[arg(long)]
     pub cert: Vec<String>,
@@ -213,22 +220,30 @@ pub fn build_config(args: &ServeArgs) -> Result<ServerConfig, String> {
     Ok(config)
 }
 
-/// Runs the server until killed.
+/// Runs the server until killed (the mio driver also stops gracefully on SIGINT/SIGTERM).
 pub fn run(args: ServeArgs) -> Result<(), String> {
-    if args.driver != "threads" {
+    if !matches!(args.driver.as_str(), "threads" | "mio") {
         return Err(format!(
-            "unknown driver {:?} (available: threads)",
+            "unknown driver {:?} (available: mio, threads)",
             args.driver
         ));
     }
     let config = Arc::new(build_config(&args)?);
-    let listener =
-        TcpListener::bind(&args.listen).map_err(|e| format!("bind {}: {e}", args.listen))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
     if let Some(metrics_addr) = &args.metrics {
         let bound = crate::metrics_http::spawn(metrics_addr, config.clone())?;
         println!("metrics on http://{bound}/metrics");
     }
+    match args.driver.as_str() {
+        "mio" => crate::serve_mio::run(&args, config),
+        _ => run_threads(&args, config),
+    }
+}
+
+/// The `threads` driver: a blocking thread per connection.
+fn run_threads(args: &ServeArgs, config: Arc<ServerConfig>) -> Result<(), String> {
+    let listener =
+        TcpListener::bind(&args.listen).map_err(|e| format!("bind {}: {e}", args.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
     println!("listening on {addr}");
     std::io::stdout().flush().ok();
     let active = Arc::new(AtomicUsize::new(0));
@@ -265,6 +280,38 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
     Ok(())
 }
 
+/// A socket whose reads fail once a deadline has passed, so a client that trickles its
+/// handshake a byte at a time (slowloris) is dropped after the timeout in total, not per read.
+struct HandshakeDeadline {
+    socket: TcpStream,
+    until: Option<std::time::Instant>,
+    timeout: Duration,
+}
+
+impl Read for HandshakeDeadline {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let wait = match self.until {
+            Some(until) => until.saturating_duration_since(std::time::Instant::now()),
+            None => self.timeout,
+        };
+        if wait.is_zero() {
+            return Err(std::io::ErrorKind::TimedOut.into());
+        }
+        self.socket.set_read_timeout(Some(wait.min(self.timeout)))?;
+        self.socket.read(buf)
+    }
+}
+
+impl Write for HandshakeDeadline {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.socket.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.socket.flush()
+    }
+}
+
 fn serve_connection(
     config: Arc<ServerConfig>,
     socket: TcpStream,
@@ -273,8 +320,15 @@ fn serve_connection(
     socket.set_read_timeout(Some(timeout))?;
     socket.set_write_timeout(Some(timeout))?;
     socket.set_nodelay(true)?;
+    let socket = HandshakeDeadline {
+        socket,
+        until: Some(std::time::Instant::now() + timeout),
+        timeout,
+    };
     let mut tls = Stream::new(ServerConnection::new(config), socket);
     tls.complete_handshake()?;
+    // From here on only the per-read idle timeout applies.
+    tls.transport.until = None;
     let mut app = HttpFactory.new_handler();
     app.on_handshake(tls.conn.negotiated());
     let mut buf = vec![0u8; 16 * 1024];

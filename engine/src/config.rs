@@ -200,7 +200,10 @@ pub enum ServerVerification {
     DangerousAcceptAnyCertificate,
 }
 
-/// Configuration for [`ClientConnection`](crate::ClientConnection)s.
+/// Configuration for [`ClientConnection`](crate::ClientConnection)s. Cloning shares the
+/// session store, key log and metrics (they are `Arc`s); give a clone its own store to keep
+/// its sessions apart (e.g. one per virtual client in a load generator).
+#[derive(Clone)]
 pub struct ClientConfig {
     /// Trust anchors.
     pub roots: RootStore,

@@ -25,7 +25,7 @@ pub fn reprise_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_reprise"))
 }
 
-/// Server drivers to exercise. `REPRISE_DRIVERS=threads,mio` overrides.
+/// Server drivers to exercise: `threads` and `mio`. `REPRISE_DRIVERS=mio` (say) overrides.
 pub fn drivers() -> Vec<&'static str> {
     match std::env::var("REPRISE_DRIVERS") {
         Ok(list) if !list.trim().is_empty() => list
@@ -34,7 +34,7 @@ pub fn drivers() -> Vec<&'static str> {
             .filter(|d| !d.is_empty())
             .map(|d| &*Box::leak(d.to_owned().into_boxed_str()))
             .collect(),
-        _ => vec!["threads"],
+        _ => vec!["threads", "mio"],
     }
 }
 
@@ -357,6 +357,11 @@ impl Server {
 
     pub fn is_running(&mut self) -> bool {
         self.proc.exited().is_none()
+    }
+
+    /// The server process's PID (e.g. to read /proc/PID/status).
+    pub fn pid(&self) -> u32 {
+        self.proc.pid()
     }
 
     /// Everything the server printed so far (for assertion messages).

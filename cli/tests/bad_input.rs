@@ -1,0 +1,338 @@
+//! Bad clients against `reprise serve`, once per driver in `common::drivers()`: silent and
+//! trickling (slowloris) clients are dropped by the handshake timeout, clients that vanish
+//! mid-handshake and a flood of garbage ClientHellos leave the server serving others; and the
+//! mio driver holds 5,000 connections within a stated memory budget. Every loop is bounded.
+
+mod common;
+
+use common::*;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reprise::{ClientConfig, ClientConnection};
+
+/// `--timeout` given to the server in these tests (seconds).
+const TIMEOUT: u64 = 2;
+
+fn serve(driver: &str, extra: &[&str]) -> Server {
+    let mut args = vec!["--timeout", "2"];
+    args.extend_from_slice(extra);
+    Server::reprise(driver, &args)
+}
+
+fn addr(server: &Server) -> SocketAddr {
+    server.addr().parse().unwrap()
+}
+
+/// A good client: `reprise connect --http-get /` must get the page.
+fn good_client(server: &Server) {
+    let out = run_with_timeout(
+        Command::new(reprise_bin()).args([
+            "connect",
+            &server.addr(),
+            "--insecure",
+            "--http-get",
+            "/",
+        ]),
+        b"",
+        PEER_TIMEOUT,
+    );
+    let t = text(&out);
+    assert!(
+        out.status.success() && t.contains("http: HTTP/1.1 200"),
+        "good client failed: {t}\n{}",
+        server.log()
+    );
+}
+
+/// True when the server closes `sock` (EOF or reset) within `limit`.
+fn closed_by_server(sock: &mut TcpStream, limit: Duration) -> bool {
+    let start = Instant::now();
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = limit.saturating_sub(start.elapsed());
+        if left.is_zero() {
+            return false;
+        }
+        sock.set_read_timeout(Some(left)).unwrap();
+        match sock.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return false
+            }
+            Err(_) => return true,
+        }
+    }
+}
+
+/// A fresh ClientHello record as a real client sends it.
+fn client_hello() -> Vec<u8> {
+    let mut conn =
+        ClientConnection::new(Arc::new(ClientConfig::dangerous_insecure()), "localhost").unwrap();
+    let mut out = vec![0u8; 8192];
+    let n = conn.transmit(&mut out);
+    out.truncate(n);
+    out
+}
+
+#[test]
+fn silent_and_trickling_clients_are_dropped_by_the_handshake_timeout() {
+    for driver in drivers() {
+        let server = serve(driver, &[]);
+        let started = Instant::now();
+        let mut silent: Vec<TcpStream> = (0..10)
+            .map(|_| TcpStream::connect(addr(&server)).unwrap())
+            .collect();
+        let mut half: Vec<TcpStream> = (0..10)
+            .map(|_| {
+                let mut s = TcpStream::connect(addr(&server)).unwrap();
+                s.write_all(&[0x16, 0x03, 0x01, 0x00]).unwrap();
+                s
+            })
+            .collect();
+        // A slowloris: a real ClientHello, one byte every 200 ms (it would take minutes).
+        let hello = client_hello();
+        let mut slow = TcpStream::connect(addr(&server)).unwrap();
+        let mut sent = 0;
+        let mut slow_closed = false;
+        while !slow_closed && sent < hello.len() {
+            if slow.write_all(&hello[sent..sent + 1]).is_err() {
+                slow_closed = true;
+                break;
+            }
+            sent += 1;
+            std::thread::sleep(Duration::from_millis(200));
+            assert!(
+                started.elapsed() < Duration::from_secs(TIMEOUT + 6),
+                "[{driver}] slowloris still connected after {:?}\n{}",
+                started.elapsed(),
+                server.log()
+            );
+            if sent == 3 {
+                // Meanwhile a good client is served.
+                good_client(&server);
+            }
+        }
+        assert!(
+            slow_closed || closed_by_server(&mut slow, Duration::from_secs(TIMEOUT + 4)),
+            "[{driver}] slowloris not dropped"
+        );
+        for s in silent.iter_mut().chain(half.iter_mut()) {
+            assert!(
+                closed_by_server(s, Duration::from_secs(TIMEOUT + 4)),
+                "[{driver}] a silent client was not dropped\n{}",
+                server.log()
+            );
+        }
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_millis(TIMEOUT * 1000 - 300),
+            "[{driver}] dropped before the timeout: {took:?}"
+        );
+        good_client(&server);
+    }
+}
+
+#[test]
+fn clients_vanishing_mid_handshake_leave_the_server_serving() {
+    let hello = client_hello();
+    for driver in drivers() {
+        let mut server = serve(driver, &[]);
+        for i in 0..60 {
+            let mut s = TcpStream::connect(addr(&server)).unwrap();
+            match i % 3 {
+                // Gone right after the ClientHello.
+                0 => s.write_all(&hello).unwrap(),
+                // Gone after reading the server's first flight.
+                1 => {
+                    s.write_all(&hello).unwrap();
+                    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                    let mut buf = [0u8; 256];
+                    let _ = s.read(&mut buf);
+                }
+                // Gone in the middle of the ClientHello.
+                _ => s.write_all(&hello[..hello.len() / 2]).unwrap(),
+            }
+            drop(s);
+        }
+        good_client(&server);
+        assert!(
+            server.is_running(),
+            "[{driver}] server died\n{}",
+            server.log()
+        );
+    }
+}
+
+/// xorshift64*: deterministic garbage.
+struct Garbage(u64);
+
+impl Garbage {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next() as u8).collect()
+    }
+}
+
+/// Garbage of several shapes: noise, a handshake record of noise, a ClientHello with bytes
+/// flipped, a record header announcing an oversize record.
+fn garbage_hello(g: &mut Garbage, hello: &[u8], i: usize) -> Vec<u8> {
+    match i % 4 {
+        0 => {
+            let n = 1 + (g.next() % 600) as usize;
+            g.bytes(n)
+        }
+        1 => {
+            let n = 40 + (g.next() % 400) as usize;
+            let body = g.bytes(n);
+            let mut rec = vec![0x16, 0x03, 0x01];
+            rec.extend_from_slice(&(body.len() as u16).to_be_bytes());
+            rec.push(0x01);
+            rec.extend_from_slice(&body[1..]);
+            rec
+        }
+        2 => {
+            let mut h = hello.to_vec();
+            for _ in 0..4 {
+                let at = 9 + (g.next() as usize) % (h.len() - 9);
+                h[at] ^= 1 << (g.next() % 8);
+            }
+            h
+        }
+        _ => vec![0x16, 0x03, 0x01, 0xff, 0xff, 0x01, 0x00, 0x00],
+    }
+}
+
+#[test]
+fn a_flood_of_garbage_hellos_does_not_stop_good_clients() {
+    let hello = client_hello();
+    for driver in drivers() {
+        let mut server = serve(driver, &[]);
+        let target = addr(&server);
+        let flooders: Vec<_> = (0..4u64)
+            .map(|t| {
+                let hello = hello.clone();
+                std::thread::spawn(move || {
+                    let mut g = Garbage(0x9e37_79b9_7f4a_7c15 ^ (t + 1));
+                    let mut unclosed = 0;
+                    for i in 0..60 {
+                        let Ok(mut s) = TcpStream::connect(target) else {
+                            continue;
+                        };
+                        let _ = s.write_all(&garbage_hello(&mut g, &hello, i));
+                        if !closed_by_server(&mut s, Duration::from_secs(TIMEOUT + 4)) {
+                            unclosed += 1;
+                        }
+                    }
+                    unclosed
+                })
+            })
+            .collect();
+        // Good clients while the flood goes on.
+        for _ in 0..3 {
+            good_client(&server);
+        }
+        for f in flooders {
+            assert_eq!(
+                f.join().unwrap(),
+                0,
+                "[{driver}] garbage connections left open"
+            );
+        }
+        good_client(&server);
+        assert!(
+            server.is_running(),
+            "[{driver}] server died\n{}",
+            server.log()
+        );
+    }
+}
+
+fn vm_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/PID/status")
+}
+
+/// The RSS budget for the mio server holding 5,000 established TLS connections.
+const RSS_BUDGET_MIB: u64 = 100;
+
+#[test]
+fn mio_holds_5000_connections_within_the_memory_budget() {
+    const N: usize = 5000;
+    // Each side needs N descriptors (the server is a child and inherits the limit).
+    let (soft, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap();
+    if soft < 2 * N as u64 + 200 {
+        rlimit::setrlimit(rlimit::Resource::NOFILE, hard, hard).unwrap();
+    }
+    let (soft, _) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap();
+    assert!(soft >= N as u64 + 200, "descriptor limit {soft} too low");
+
+    let server = Server::reprise(
+        "mio",
+        &[
+            "--timeout",
+            "120",
+            "--max-connections",
+            "10000",
+            "--workers",
+            "2",
+        ],
+    );
+    good_client(&server);
+    let base = vm_rss_kib(server.pid());
+    let mut load = Running::spawn(
+        Command::new(reprise_bin()).args([
+            "load",
+            &server.addr(),
+            "--insecure",
+            "--connections",
+            &N.to_string(),
+            "--hold",
+            "--duration",
+            "90s",
+            "--timeout",
+            "60",
+        ]),
+        b"",
+    );
+    let held = load.wait_for(Duration::from_secs(90), |out, _| {
+        out.contains(&format!("holding {N} connections"))
+    });
+    assert!(
+        held,
+        "load never held {N} connections:\n{}",
+        load.describe()
+    );
+    // Let the server settle, then measure.
+    std::thread::sleep(Duration::from_millis(500));
+    let rss = vm_rss_kib(server.pid());
+    let per_conn = (rss.saturating_sub(base) * 1024) / N as u64;
+    println!(
+        "mio server RSS: {base} KiB idle, {rss} KiB holding {N} TLS connections: {per_conn} bytes per connection"
+    );
+    drop(load);
+    assert!(
+        rss < RSS_BUDGET_MIB * 1024,
+        "RSS {rss} KiB over the {RSS_BUDGET_MIB} MiB budget\n{}",
+        server.log()
+    );
+}

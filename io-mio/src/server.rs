@@ -1,0 +1,777 @@
+//! The multi-core TLS server.
+//!
+//! Each worker thread runs its own event loop (`mio::Poll`) and owns its connections outright:
+//! nothing is shared between workers on the hot path but the listening port, the connection
+//! count and the engine's `Arc<ServerConfig>` (whose session cache and ticket keys are
+//! themselves sharded or read-mostly).
+//!
+//! * **Listeners**: with [`ListenerMode::ReusePort`] (the default) every worker binds its own
+//!   socket to the same address with `SO_REUSEPORT` and the kernel spreads new connections
+//!   over them by a hash of the 4-tuple; no worker wakes for another's connection. With
+//!   [`ListenerMode::Shared`] one listening socket is registered in every worker's poll; each
+//!   readiness edge wakes every worker and the losers of the `accept` race see `WouldBlock`.
+//! * **Connections** live in a slab indexed by the mio token.
+//! * **Buffers**: a connection borrows a read buffer from its worker's pool only while it
+//!   holds bytes that are not yet a whole record (or records held back during a suspended
+//!   session lookup); an idle connection owns no read buffer. Output is written straight from
+//!   the engine's record buffer (`pending_output` / `consume_output`), partial writes included.
+//! * **Backpressure**: while more than [`ServerOptions::max_pending_output`] bytes wait to be
+//!   sent, the connection is not read (so a client that sends requests without reading the
+//!   answers cannot make the server buffer without bound); reading resumes when the socket
+//!   drains.
+//! * **Timers**: each connection carries one deadline (the handshake deadline, then the idle
+//!   deadline, moved on every read). A periodic sweep, a few times per timeout period, drops the
+//!   connections whose deadline passed: O(connections) per sweep and no per-read bookkeeping
+//!   beyond one store.
+//! * **Suspended lookups**: on `Event::NeedSession` the worker asks the store's
+//!   [`fetch`](reprise::session::store::SessionStore::fetch) and keeps serving others; the
+//!   answer comes back over a channel with a `Waker`, the connection gets it through
+//!   `provide_session` and the records it held meanwhile are processed.
+//! * **Shutdown** ([`ShutdownHandle::shutdown`], e.g. on SIGINT/SIGTERM): stop accepting, close
+//!   idle connections with close_notify, let handshakes and requests in flight finish within
+//!   [`ServerOptions::shutdown_grace`], then drop what is left and return.
+
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Registry, Token, Waker};
+use slab::Slab;
+
+use reprise::app::{AppAction, Handler, HandlerFactory};
+use reprise::session::store::Lookup;
+use reprise::{Event, ServerConfig, ServerConnection};
+
+use crate::pool::BufferPool;
+use crate::{now_secs, READ_BUFFER_SIZE};
+
+const LISTENER: Token = Token(0);
+const WAKER: Token = Token(1);
+/// Connection tokens are slab keys shifted past the two fixed tokens.
+const FIRST_CONN: usize = 2;
+
+/// How the workers share the listening port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListenerMode {
+    /// One socket per worker bound with `SO_REUSEPORT`; the kernel balances connections.
+    ReusePort,
+    /// One socket registered in every worker's poll (every worker wakes per connection).
+    Shared,
+}
+
+impl std::str::FromStr for ListenerMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "reuseport" => Ok(ListenerMode::ReusePort),
+            "shared" => Ok(ListenerMode::Shared),
+            other => Err(format!(
+                "listener mode is reuseport or shared, not {other:?}"
+            )),
+        }
+    }
+}
+
+/// Tuning of a [`Server`].
+#[derive(Clone, Debug)]
+pub struct ServerOptions {
+    /// Worker threads, each with its own event loop.
+    pub workers: usize,
+    /// How the workers share the port.
+    pub listener: ListenerMode,
+    /// Connections open at once, over all workers; more are accepted and closed at once.
+    pub max_connections: usize,
+    /// Time a client has from its TCP connection to the end of its handshake.
+    pub handshake_timeout: Duration,
+    /// Time an established connection may stay silent.
+    pub idle_timeout: Duration,
+    /// How long a shutdown waits for handshakes and requests in flight.
+    pub shutdown_grace: Duration,
+    /// Bytes of output a connection may have waiting before it is no longer read.
+    pub max_pending_output: usize,
+    /// The listen(2) backlog of each listening socket.
+    pub backlog: i32,
+    /// Free read buffers each worker keeps for reuse.
+    pub pooled_buffers: usize,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self {
+            workers: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+            listener: ListenerMode::ReusePort,
+            max_connections: 10_000,
+            handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            shutdown_grace: Duration::from_secs(5),
+            max_pending_output: 256 * 1024,
+            backlog: 1024,
+            pooled_buffers: 256,
+        }
+    }
+}
+
+impl ServerOptions {
+    /// How often each worker sweeps for expired deadlines: a quarter of the shorter timeout,
+    /// between 50 ms and 1 s, so a timeout fires at most ~25% late.
+    fn sweep_interval(&self) -> Duration {
+        (self.handshake_timeout.min(self.idle_timeout) / 4)
+            .clamp(Duration::from_millis(50), Duration::from_secs(1))
+    }
+}
+
+struct Shared {
+    stop: AtomicBool,
+    wakers: Vec<Arc<Waker>>,
+    open: AtomicUsize,
+}
+
+/// Asks a running [`Server`] to shut down gracefully; cheap to clone and send to any thread.
+#[derive(Clone)]
+pub struct ShutdownHandle {
+    shared: Arc<Shared>,
+}
+
+impl ShutdownHandle {
+    /// Stops accepting, lets work in flight finish within the grace period, then the workers
+    /// return and [`Server::join`] completes.
+    pub fn shutdown(&self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        for waker in &self.shared.wakers {
+            let _ = waker.wake();
+        }
+    }
+
+    /// Connections open now, over all workers.
+    pub fn open_connections(&self) -> usize {
+        self.shared.open.load(Ordering::Relaxed)
+    }
+}
+
+/// Calls [`ShutdownHandle::shutdown`] on the first SIGINT or SIGTERM (from a small thread of
+/// its own); a second signal exits the process at once with status 130.
+pub fn shutdown_on_signals(handle: ShutdownHandle) -> io::Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            if signals.forever().next().is_some() {
+                handle.shutdown();
+            }
+            if signals.forever().next().is_some() {
+                std::process::exit(130);
+            }
+        })?;
+    Ok(())
+}
+
+/// A running server: its workers and their listening address.
+pub struct Server {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    threads: Vec<JoinHandle<io::Result<()>>>,
+}
+
+fn bind(addr: SocketAddr, reuse_port: bool, backlog: i32) -> io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    if reuse_port {
+        socket.set_reuse_port(true)?;
+    }
+    // Accepted sockets inherit TCP_NODELAY from the listener on Linux: no setsockopt per
+    // connection.
+    socket.set_tcp_nodelay(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(backlog)?;
+    Ok(socket.into())
+}
+
+impl Server {
+    /// Binds `addr` and starts the workers. Each accepted connection runs a
+    /// [`ServerConnection`] on `config` and a handler from `factory`.
+    pub fn start<F: HandlerFactory>(
+        addr: SocketAddr,
+        config: Arc<ServerConfig>,
+        factory: Arc<F>,
+        options: ServerOptions,
+    ) -> io::Result<Server> {
+        let workers = options.workers.max(1);
+        let mut listeners = Vec::with_capacity(workers);
+        match options.listener {
+            ListenerMode::ReusePort => {
+                let first = bind(addr, true, options.backlog)?;
+                // Port 0 picks a port once; the other workers join that port.
+                let actual = first.local_addr()?;
+                listeners.push(first);
+                for _ in 1..workers {
+                    listeners.push(bind(actual, true, options.backlog)?);
+                }
+            }
+            ListenerMode::Shared => {
+                let first = bind(addr, false, options.backlog)?;
+                for _ in 1..workers {
+                    listeners.push(first.try_clone()?);
+                }
+                listeners.push(first);
+            }
+        }
+        let addr = listeners[0].local_addr()?;
+        let mut polls = Vec::with_capacity(workers);
+        let mut wakers = Vec::with_capacity(workers);
+        for _ in 0..workers {
+            let poll = Poll::new()?;
+            wakers.push(Arc::new(Waker::new(poll.registry(), WAKER)?));
+            polls.push(poll);
+        }
+        let shared = Arc::new(Shared {
+            stop: AtomicBool::new(false),
+            wakers,
+            open: AtomicUsize::new(0),
+        });
+        let mut threads = Vec::with_capacity(workers);
+        for (id, (poll, listener)) in polls.into_iter().zip(listeners).enumerate() {
+            let worker = Worker::new(
+                poll,
+                TcpListener::from_std(listener),
+                config.clone(),
+                factory.clone(),
+                options.clone(),
+                shared.clone(),
+                shared.wakers[id].clone(),
+            )?;
+            let handle = std::thread::Builder::new()
+                .name(format!("mio-worker-{id}"))
+                .spawn(move || worker.run());
+            match handle {
+                Ok(h) => threads.push(h),
+                Err(e) => {
+                    ShutdownHandle {
+                        shared: shared.clone(),
+                    }
+                    .shutdown();
+                    return Err(e);
+                }
+            }
+        }
+        Ok(Server {
+            addr,
+            shared,
+            threads,
+        })
+    }
+
+    /// The address the workers listen on (with the real port when 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// A handle that shuts the server down.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// Waits for every worker to return (after a shutdown); the first worker error, if any.
+    pub fn join(self) -> io::Result<()> {
+        let mut result = Ok(());
+        for t in self.threads {
+            let r = t
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("a worker thread panicked")));
+            if result.is_ok() {
+                result = r;
+            }
+        }
+        result
+    }
+}
+
+/// One accepted connection.
+struct Conn<H> {
+    sock: TcpStream,
+    tls: ServerConnection,
+    app: H,
+    /// A pooled read buffer, held only while it has bytes in it.
+    buf: Option<Vec<u8>>,
+    filled: usize,
+    /// Distinguishes this connection from a later one in the same slab slot (for answers to
+    /// lookups that arrive after the connection went away).
+    serial: u64,
+    deadline: Instant,
+    /// The handshake completed.
+    open: bool,
+    /// Close queued (close_notify or a fatal alert): flush, then drop.
+    closing: bool,
+    /// The peer closed its side of the TCP connection.
+    eof: bool,
+    /// Registered for writable events.
+    writable: bool,
+    /// The poller reported the peer's FIN: read until EOF rather than stop at a short read.
+    read_closed: bool,
+}
+
+/// An answer to a suspended lookup, sent from whatever thread the store answers on.
+struct Answer {
+    key: usize,
+    serial: u64,
+    lookup: Lookup,
+}
+
+/// What every connection of a worker shares (split from the slab for the borrow checker).
+struct Ctx<F: HandlerFactory> {
+    registry: Registry,
+    pool: BufferPool,
+    config: Arc<ServerConfig>,
+    factory: Arc<F>,
+    options: ServerOptions,
+    answers: Sender<Answer>,
+    waker: Arc<Waker>,
+    app_out: Vec<u8>,
+    now: Instant,
+    secs: u64,
+    draining: bool,
+}
+
+struct Worker<F: HandlerFactory> {
+    poll: Poll,
+    listener: Option<TcpListener>,
+    conns: Slab<Conn<F::Handler>>,
+    ctx: Ctx<F>,
+    shared: Arc<Shared>,
+    answers: Receiver<Answer>,
+    next_serial: u64,
+    /// Accept hit an error (e.g. out of descriptors): retry at the next sweep.
+    accept_again: bool,
+    drain_deadline: Option<Instant>,
+}
+
+impl<F: HandlerFactory> Worker<F> {
+    fn new(
+        poll: Poll,
+        mut listener: TcpListener,
+        config: Arc<ServerConfig>,
+        factory: Arc<F>,
+        options: ServerOptions,
+        shared: Arc<Shared>,
+        waker: Arc<Waker>,
+    ) -> io::Result<Self> {
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let registry = poll.registry().try_clone()?;
+        let (tx, rx) = channel();
+        Ok(Self {
+            poll,
+            listener: Some(listener),
+            conns: Slab::with_capacity(1024),
+            ctx: Ctx {
+                registry,
+                pool: BufferPool::new(READ_BUFFER_SIZE, options.pooled_buffers),
+                config,
+                factory,
+                options,
+                answers: tx,
+                waker,
+                app_out: Vec::with_capacity(4096),
+                now: Instant::now(),
+                secs: now_secs(),
+                draining: false,
+            },
+            shared,
+            answers: rx,
+            next_serial: 0,
+            accept_again: false,
+            drain_deadline: None,
+        })
+    }
+
+    fn run(mut self) -> io::Result<()> {
+        let mut events = Events::with_capacity(1024);
+        let tick = self.ctx.options.sweep_interval();
+        let mut next_sweep = Instant::now() + tick;
+        loop {
+            let timeout = next_sweep.saturating_duration_since(Instant::now());
+            if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+            self.ctx.now = Instant::now();
+            self.ctx.secs = now_secs();
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => self.accept(),
+                    WAKER => {}
+                    Token(t) => self.ready(t - FIRST_CONN, event.is_read_closed()),
+                }
+            }
+            self.take_answers();
+            if self.shared.stop.load(Ordering::Relaxed) && self.drain_deadline.is_none() {
+                self.begin_drain();
+            }
+            if self.ctx.now >= next_sweep {
+                self.sweep();
+                next_sweep = self.ctx.now + tick;
+                if self.accept_again {
+                    self.accept();
+                }
+            }
+            if let Some(deadline) = self.drain_deadline {
+                if self.conns.is_empty() || self.ctx.now >= deadline {
+                    break;
+                }
+            }
+        }
+        let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
+        for key in keys {
+            self.remove(key);
+        }
+        Ok(())
+    }
+
+    fn accept(&mut self) {
+        self.accept_again = false;
+        loop {
+            let Some(listener) = &self.listener else {
+                return;
+            };
+            match listener.accept() {
+                Ok((mut sock, _)) => {
+                    let limit = self.ctx.options.max_connections;
+                    if self.shared.open.fetch_add(1, Ordering::Relaxed) >= limit {
+                        // Over the limit: accepted only to be closed, so the backlog does not
+                        // fill with connections that would wait for nothing.
+                        self.shared.open.fetch_sub(1, Ordering::Relaxed);
+                        drop(sock);
+                        continue;
+                    }
+                    if !cfg!(target_os = "linux") {
+                        let _ = sock.set_nodelay(true);
+                    }
+                    let entry = self.conns.vacant_entry();
+                    let key = entry.key();
+                    if self
+                        .ctx
+                        .registry
+                        .register(&mut sock, Token(key + FIRST_CONN), Interest::READABLE)
+                        .is_err()
+                    {
+                        self.shared.open.fetch_sub(1, Ordering::Relaxed);
+                        continue;
+                    }
+                    self.next_serial += 1;
+                    entry.insert(Conn {
+                        sock,
+                        tls: ServerConnection::new(self.ctx.config.clone()),
+                        app: self.ctx.factory.new_handler(),
+                        buf: None,
+                        filled: 0,
+                        serial: self.next_serial,
+                        deadline: self.ctx.now + self.ctx.options.handshake_timeout,
+                        open: false,
+                        closing: false,
+                        eof: false,
+                        writable: false,
+                        read_closed: false,
+                    });
+                    if let Some(m) = &self.ctx.config.metrics {
+                        m.connection_opened();
+                    }
+                    // Registration reports data that is already there, so the ClientHello
+                    // is read at the next poll.
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
+                    ) => {}
+                Err(_) => {
+                    // EMFILE, ENFILE, ENOBUFS: try again at the next sweep.
+                    self.accept_again = true;
+                    return;
+                }
+            }
+        }
+    }
+
+    fn ready(&mut self, key: usize, read_closed: bool) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        conn.read_closed |= read_closed;
+        if service(&mut self.ctx, key, conn) {
+            self.remove(key);
+        }
+    }
+
+    fn take_answers(&mut self) {
+        while let Ok(answer) = self.answers.try_recv() {
+            let Some(conn) = self.conns.get_mut(answer.key) else {
+                continue;
+            };
+            if conn.serial != answer.serial || !conn.tls.is_suspended() {
+                continue;
+            }
+            if conn.tls.provide_session(answer.lookup).is_err() {
+                conn.closing = true;
+            }
+            if service(&mut self.ctx, answer.key, conn) {
+                self.remove(answer.key);
+            }
+        }
+    }
+
+    fn begin_drain(&mut self) {
+        self.ctx.draining = true;
+        self.drain_deadline = Some(self.ctx.now + self.ctx.options.shutdown_grace);
+        if let Some(mut listener) = self.listener.take() {
+            let _ = self.ctx.registry.deregister(&mut listener);
+        }
+        let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
+        for key in keys {
+            if let Some(conn) = self.conns.get_mut(key) {
+                if service(&mut self.ctx, key, conn) {
+                    self.remove(key);
+                }
+            }
+        }
+    }
+
+    fn sweep(&mut self) {
+        let now = self.ctx.now;
+        let expired: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.deadline <= now)
+            .map(|(k, _)| k)
+            .collect();
+        for key in expired {
+            if let Some(conn) = self.conns.get_mut(key) {
+                if conn.open && !conn.closing {
+                    // Idle too long: say goodbye properly if the socket takes it at once.
+                    conn.tls.close();
+                    let _ = flush(conn);
+                }
+            }
+            self.remove(key);
+        }
+    }
+
+    fn remove(&mut self, key: usize) {
+        let Some(mut conn) = self.conns.try_remove(key) else {
+            return;
+        };
+        if let Some(buf) = conn.buf.take() {
+            self.ctx.pool.give(buf);
+        }
+        // Dropping the socket closes its descriptor, which also removes it from the epoll
+        // set: no deregister syscall needed.
+        drop(conn);
+        self.shared.open.fetch_sub(1, Ordering::Relaxed);
+        if let Some(m) = &self.ctx.config.metrics {
+            m.connection_closed();
+        }
+    }
+}
+
+/// Writes as much pending output as the socket takes. `Ok(true)` when all of it went.
+fn flush<H>(conn: &mut Conn<H>) -> io::Result<bool> {
+    while conn.tls.wants_transmit() {
+        match conn.sock.write(conn.tls.pending_output()) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => conn.tls.consume_output(n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(true)
+}
+
+/// Feeds the whole records buffered for `conn` to the engine, handling events and
+/// application data. `Err` when the connection failed (the alert is queued).
+fn process<F: HandlerFactory>(
+    ctx: &mut Ctx<F>,
+    key: usize,
+    conn: &mut Conn<F::Handler>,
+) -> Result<(), ()> {
+    let Some(buf) = conn.buf.as_mut() else {
+        return Ok(());
+    };
+    let mut start = 0;
+    let result = loop {
+        if start == conn.filled || conn.closing || conn.tls.is_suspended() {
+            break Ok(());
+        }
+        let receipt = match conn.tls.receive(&mut buf[start..conn.filled], ctx.secs) {
+            Ok(r) => r,
+            Err(_) => break Err(()),
+        };
+        while let Some(event) = conn.tls.next_event() {
+            match event {
+                Event::HandshakeDone { .. } => {
+                    conn.open = true;
+                    conn.deadline = ctx.now + ctx.options.idle_timeout;
+                    conn.app.on_handshake(conn.tls.negotiated());
+                }
+                Event::NeedSession { id } => {
+                    start_fetch(ctx, key, conn.serial, &id);
+                }
+                Event::PeerClosed => {
+                    // RFC 5246 §7.2.1: answer close_notify with our own and close.
+                    conn.tls.close();
+                    conn.closing = true;
+                }
+                _ => {}
+            }
+        }
+        if !receipt.plaintext.is_empty() && !conn.closing {
+            let plain = start + receipt.plaintext.start..start + receipt.plaintext.end;
+            ctx.app_out.clear();
+            let action = conn.app.on_data(&buf[plain], &mut ctx.app_out);
+            if !ctx.app_out.is_empty() && conn.tls.send(&ctx.app_out).is_err() {
+                break Err(());
+            }
+            if action == AppAction::Close {
+                conn.tls.close();
+                conn.closing = true;
+            }
+        }
+        start += receipt.consumed;
+        if receipt.consumed == 0 {
+            break Ok(());
+        }
+    };
+    if start > 0 {
+        buf.copy_within(start..conn.filled, 0);
+        conn.filled -= start;
+    }
+    result
+}
+
+/// Asks the session store for `id`; the answer comes back through the worker's channel.
+fn start_fetch<F: HandlerFactory>(ctx: &Ctx<F>, key: usize, serial: u64, id: &[u8]) {
+    let tx = ctx.answers.clone();
+    let waker = ctx.waker.clone();
+    let done = Box::new(move |lookup: Lookup| {
+        let _ = tx.send(Answer {
+            key,
+            serial,
+            lookup,
+        });
+        let _ = waker.wake();
+    });
+    match &ctx.config.session_store {
+        Some(store) => store.fetch(id, ctx.secs, done),
+        None => done(Lookup::Unavailable),
+    }
+}
+
+/// Reads, processes and writes until the socket would block (or the connection must wait
+/// for a lookup, or for its output to drain). Returns true when the connection is finished
+/// and must be dropped.
+fn service<F: HandlerFactory>(ctx: &mut Ctx<F>, key: usize, conn: &mut Conn<F::Handler>) -> bool {
+    let mut drained = false;
+    loop {
+        if process(ctx, key, conn).is_err() {
+            conn.closing = true;
+        }
+        if conn.closing || conn.eof || conn.tls.is_suspended() || drained {
+            break;
+        }
+        if conn.tls.pending_output().len() >= ctx.options.max_pending_output {
+            match flush(conn) {
+                Err(_) => return true,
+                Ok(true) => {}
+                // Backpressure: no more reading until the peer reads what we owe it.
+                Ok(false) => break,
+            }
+        }
+        let buf = conn.buf.get_or_insert_with(|| ctx.pool.take());
+        if conn.filled == buf.len() {
+            // Cannot happen: the buffer holds the largest record and the engine consumes
+            // every whole record (or fails). Drop the connection rather than spin.
+            return true;
+        }
+        let room = buf.len() - conn.filled;
+        match conn.sock.read(&mut buf[conn.filled..]) {
+            Ok(0) => conn.eof = true,
+            Ok(n) => {
+                // A short read emptied the socket: with edge-triggered readiness, bytes that
+                // arrive later raise a new event, so skip the read that would say EAGAIN.
+                drained = n < room && !conn.read_closed;
+                conn.filled += n;
+                if conn.open {
+                    conn.deadline = ctx.now + ctx.options.idle_timeout;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return true,
+        }
+    }
+    if conn.filled == 0 {
+        if let Some(buf) = conn.buf.take() {
+            ctx.pool.give(buf);
+        }
+    }
+    if conn.eof && !conn.closing {
+        // The peer will send nothing more. A handshake can no longer finish; an open
+        // connection gets our close_notify after whatever it is still owed.
+        if conn.tls.is_handshaking() {
+            return true;
+        }
+        conn.tls.close();
+        conn.closing = true;
+    }
+    if ctx.draining && conn.open && !conn.closing && conn.filled == 0 && !conn.tls.wants_transmit()
+    {
+        // Shutting down: an established connection with nothing in flight is told goodbye.
+        conn.tls.close();
+        conn.closing = true;
+    }
+    let flushed = match flush(conn) {
+        Ok(done) => done,
+        Err(_) => return true,
+    };
+    if conn.closing {
+        if flushed {
+            // Everything said: dropping the socket sends the FIN.
+            return true;
+        }
+        // Give the peer a bounded time to take the rest.
+        let bound = ctx.now + ctx.options.handshake_timeout;
+        if conn.deadline > bound {
+            conn.deadline = bound;
+        }
+    }
+    let want_write = !flushed;
+    if want_write != conn.writable {
+        let interest = if want_write {
+            Interest::READABLE | Interest::WRITABLE
+        } else {
+            Interest::READABLE
+        };
+        if ctx
+            .registry
+            .reregister(&mut conn.sock, Token(key + FIRST_CONN), interest)
+            .is_err()
+        {
+            return true;
+        }
+        conn.writable = want_write;
+    }
+    false
+}

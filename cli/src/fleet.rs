@@ -40,6 +40,7 @@ pub fn redis_store(
     let mut cfg = RedisStoreConfig::new(url);
     cfg.timeout = Duration::from_millis(parse_duration_ms(&args.redis_timeout)?.max(1));
     cfg.session_timeout = session_timeout;
+    cfg.l1_bytes = crate::units::parse_size(&args.redis_l1)?;
     let store = Arc::new(RedisSessionStore::new(cfg.clone(), key)?);
     eprintln!(
         "sessions shared through {url} (lookups bounded by {:?})",

@@ -78,6 +78,9 @@ pub struct ServeArgs {
     /// Secret file sealing sessions at rest in Redis (≥ 32 bytes; `reprise keys secret`).
     #[arg(long)]
     pub session_store_key: Option<String>,
+    /// In-process L1 cache in front of the Redis session store (`0` for none).
+    #[arg(long, default_value = "1MiB")]
+    pub redis_l1: String,
     /// Bound on one Redis lookup (beyond it the handshake goes on as a full one).
     #[arg(long, default_value = "50ms")]
     pub redis_timeout: String,

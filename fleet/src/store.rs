@@ -29,7 +29,7 @@ pub struct RedisStoreConfig {
     pub workers: usize,
     /// Lookups queued at most; beyond, lookups answer `Unavailable` at once.
     pub queue: usize,
-    /// Bytes for the in-process L1 cache.
+    /// Bytes for the in-process L1 cache (0: no L1, every lookup asks Redis).
     pub l1_bytes: usize,
     /// Seconds sessions live (Redis `EX`).
     pub session_timeout: u32,
@@ -82,7 +82,7 @@ struct Shared {
     client: redis::Client,
     key: SealKey,
     config: RedisStoreConfig,
-    l1: SessionCache,
+    l1: Option<SessionCache>,
     started: Instant,
     /// Milliseconds since `started` before which Redis is considered down.
     down_until_ms: AtomicU64,
@@ -140,7 +140,8 @@ impl RedisSessionStore {
         let shared = Arc::new(Shared {
             client,
             key,
-            l1: SessionCache::with_shards(config.l1_bytes, config.session_timeout, 4),
+            l1: (config.l1_bytes > 0)
+                .then(|| SessionCache::with_shards(config.l1_bytes, config.session_timeout, 4)),
             config,
             started: Instant::now(),
             down_until_ms: AtomicU64::new(0),
@@ -180,39 +181,76 @@ fn worker(shared: Arc<Shared>, jobs: Arc<Mutex<Receiver<Job>>>) {
             Err(_) => return,
         };
         let Ok(job) = job else { return };
-        // Lookups fail fast while Redis is down; writes (off the handshake path) always try.
-        if conn.is_none() && (!shared.is_down() || !matches!(job, Job::Get { .. })) {
-            conn = connect(&shared);
-        }
-        let result = match (&mut conn, job) {
-            (None, Job::Get { done, .. }) => {
-                done(Lookup::Unavailable);
-                continue;
-            }
-            (None, _) => continue,
-            (Some(c), Job::Get { id, now, done }) => match get(&shared, c, &id, now) {
-                Ok(answer) => {
-                    done(answer);
-                    Ok(())
-                }
-                Err(e) => {
-                    done(Lookup::Unavailable);
-                    Err(e)
-                }
-            },
-            (Some(c), Job::Put { id, value, ttl }) => redis::cmd("SET")
-                .arg(redis_key(&id))
-                .arg(value)
-                .arg("EX")
-                .arg(ttl.max(1))
-                .query::<()>(c),
-            (Some(c), Job::Remove { id }) => redis::cmd("DEL").arg(redis_key(&id)).query::<()>(c),
+        let (request, done) = match job {
+            Job::Get { id, now, done } => (Request::Get { id, now }, Some(done)),
+            Job::Put { id, value, ttl } => (Request::Put { id, value, ttl }, None),
+            Job::Remove { id } => (Request::Remove { id }, None),
         };
-        if result.is_err() {
-            conn = None;
-            shared.mark_down();
+        let answer = perform(&shared, &mut conn, &request);
+        if let Some(done) = done {
+            done(answer.unwrap_or(Lookup::Unavailable));
         }
     }
+}
+
+enum Request {
+    Get {
+        id: Vec<u8>,
+        now: u64,
+    },
+    Put {
+        id: Vec<u8>,
+        value: Vec<u8>,
+        ttl: u64,
+    },
+    Remove {
+        id: Vec<u8>,
+    },
+}
+
+/// Runs one request, reconnecting once if a kept connection turns out stale (e.g. Redis was
+/// restarted). `None` means Redis could not be asked.
+fn perform(
+    shared: &Shared,
+    conn: &mut Option<redis::Connection>,
+    request: &Request,
+) -> Option<Lookup> {
+    for _attempt in 0..2 {
+        let fresh = conn.is_none();
+        if fresh {
+            // Lookups fail fast while Redis is down; writes (off the handshake path) try.
+            if shared.is_down() && matches!(request, Request::Get { .. }) {
+                return None;
+            }
+            *conn = connect(shared);
+        }
+        let c = conn.as_mut()?;
+        let result = match request {
+            Request::Get { id, now } => get(shared, c, id, *now),
+            Request::Put { id, value, ttl } => redis::cmd("SET")
+                .arg(redis_key(id))
+                .arg(value)
+                .arg("EX")
+                .arg((*ttl).max(1))
+                .query::<()>(c)
+                .map(|()| Lookup::Missing),
+            Request::Remove { id } => redis::cmd("DEL")
+                .arg(redis_key(id))
+                .query::<()>(c)
+                .map(|()| Lookup::Missing),
+        };
+        match result {
+            Ok(answer) => return Some(answer),
+            Err(_) => {
+                *conn = None;
+                if fresh {
+                    shared.mark_down();
+                    return None;
+                }
+            }
+        }
+    }
+    None
 }
 
 fn connect(shared: &Shared) -> Option<redis::Connection> {
@@ -253,7 +291,9 @@ fn get(
     match record {
         Some(record) if record.is_valid_at(now) => {
             shared.redis_hits.fetch_add(1, Relaxed);
-            shared.l1.put(id, &record, now);
+            if let Some(l1) = &shared.l1 {
+                l1.put(id, &record, now);
+            }
             Ok(Lookup::Found(record))
         }
         Some(_) => {
@@ -270,7 +310,7 @@ fn get(
 
 impl SessionStore for RedisSessionStore {
     fn get(&self, id: &[u8], now: u64) -> Lookup {
-        if let Lookup::Found(record) = self.shared.l1.get(id, now) {
+        if let Some(Lookup::Found(record)) = self.shared.l1.as_ref().map(|l1| l1.get(id, now)) {
             self.shared.l1_hits.fetch_add(1, Relaxed);
             return Lookup::Found(record);
         }
@@ -281,7 +321,9 @@ impl SessionStore for RedisSessionStore {
     }
 
     fn put(&self, id: &[u8], record: &SessionRecord, now: u64) {
-        self.shared.l1.put(id, record, now);
+        if let Some(l1) = &self.shared.l1 {
+            l1.put(id, record, now);
+        }
         let plain = zeroize::Zeroizing::new(record.encode());
         let Ok(value) = self.shared.key.seal(id, &plain, &SystemRandom) else {
             return;
@@ -295,7 +337,9 @@ impl SessionStore for RedisSessionStore {
     }
 
     fn remove(&self, id: &[u8]) {
-        self.shared.l1.remove(id);
+        if let Some(l1) = &self.shared.l1 {
+            l1.remove(id);
+        }
         let _ = self.jobs.try_send(Job::Remove { id: id.to_vec() });
     }
 

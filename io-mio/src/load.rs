@@ -150,6 +150,9 @@ struct Shared {
     /// Attempts left with [`Stop::Handshakes`].
     budget: AtomicI64,
     held: AtomicUsize,
+    /// The load balancer's rotation: every new connection of any client goes to the next
+    /// target, so a client's consecutive connections land wherever the rotation stands.
+    next_target: AtomicUsize,
     /// Set by the main thread when every worker's clients are done (or on a failure).
     abort: AtomicBool,
 }
@@ -176,6 +179,7 @@ pub fn run(configs: Vec<Arc<ClientConfig>>, options: &LoadOptions) -> io::Result
         errors: AtomicU64::new(0),
         budget: AtomicI64::new(budget),
         held: AtomicUsize::new(0),
+        next_target: AtomicUsize::new(0),
         abort: AtomicBool::new(false),
     });
     let barrier = Arc::new(Barrier::new(workers + 1));
@@ -506,10 +510,16 @@ impl LoadWorker {
             }
         }
         let target = {
+            let n = self.options.targets.len();
             let c = &mut self.clients[i];
-            let t = self.options.targets[c.next_target % self.options.targets.len()];
-            c.next_target = c.next_target.wrapping_add(1);
-            t
+            // A client's first connection goes to its own slot (spreading the warm-up); later
+            // ones follow the shared rotation, as behind a round-robin load balancer.
+            let slot = if c.next_target == usize::MAX {
+                self.shared.next_target.fetch_add(1, Ordering::Relaxed)
+            } else {
+                std::mem::replace(&mut c.next_target, usize::MAX)
+            };
+            self.options.targets[slot % n]
         };
         let now = Instant::now();
         let c = &mut self.clients[i];

@@ -78,6 +78,10 @@ pub struct ServeArgs {
     /// Secret file sealing sessions at rest in Redis (≥ 32 bytes; `reprise keys secret`).
     #[arg(long)]
     pub session_store_key: Option<String>,
+    /// Sign ServerKeyExchange parameters on N worker threads instead of the event loops (mio
+    /// driver; the engine suspends each handshake until its signature is ready).
+    #[arg(long, default_value_t = 0)]
+    pub sign_workers: usize,
     /// In-process L1 cache in front of the Redis session store (`0` for none).
     #[arg(long, default_value = "1MiB")]
     pub redis_l1: String,
@@ -179,6 +183,7 @@ pub fn build_config(args: &ServeArgs) -> Result<ServerConfig, String> {
             .map_err(|e| format!("{}: {e}", p.label))?;
     }
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.offload_signing = args.sign_workers > 0 && args.driver == "mio";
     config.session_timeout = u32::try_from(parse_duration(&args.session_timeout)?)
         .map_err(|_| "--session-timeout too large")?;
     config.ticket_lifetime = u32::try_from(parse_duration(&args.ticket_lifetime)?)

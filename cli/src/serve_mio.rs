@@ -28,6 +28,7 @@ pub fn run(args: &ServeArgs, config: Arc<ServerConfig>) -> Result<(), String> {
     options.max_connections = args.max_connections;
     let timeout = Duration::from_secs(args.timeout.max(1));
     options.handshake_timeout = timeout;
+    options.sign_workers = args.sign_workers;
     options.idle_timeout = timeout;
     let server = Server::start(addr, config, Arc::new(HttpFactory), options.clone())
         .map_err(|e| format!("bind {}: {e}", args.listen))?;

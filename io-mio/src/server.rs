@@ -99,6 +99,9 @@ pub struct ServerOptions {
     pub backlog: i32,
     /// Free read buffers each worker keeps for reuse.
     pub pooled_buffers: usize,
+    /// Threads signing ServerKeyExchange parameters when `ServerConfig::offload_signing` is
+    /// set, so the event loops never wait for an RSA/ECDSA signature (0: sign on the loop).
+    pub sign_workers: usize,
 }
 
 impl Default for ServerOptions {
@@ -115,6 +118,7 @@ impl Default for ServerOptions {
             max_pending_output: 256 * 1024,
             backlog: 1024,
             pooled_buffers: 256,
+            sign_workers: 0,
         }
     }
 }
@@ -239,6 +243,10 @@ impl Server {
             wakers,
             open: AtomicUsize::new(0),
         });
+        let signer = match options.sign_workers {
+            0 => None,
+            n => Some(SignerPool::start(n)?),
+        };
         let mut threads = Vec::with_capacity(workers);
         for (id, (poll, listener)) in polls.into_iter().zip(listeners).enumerate() {
             let worker = Worker::new(
@@ -248,7 +256,7 @@ impl Server {
                 factory.clone(),
                 options.clone(),
                 shared.clone(),
-                shared.wakers[id].clone(),
+                (shared.wakers[id].clone(), signer.clone()),
             )?;
             let handle = std::thread::Builder::new()
                 .name(format!("mio-worker-{id}"))
@@ -322,11 +330,53 @@ struct Conn<H> {
     read_closed: bool,
 }
 
-/// An answer to a suspended lookup, sent from whatever thread the store answers on.
+/// An answer to a suspended lookup or signature, sent from whatever thread produced it.
 struct Answer {
     key: usize,
     serial: u64,
-    lookup: Lookup,
+    reply: Reply,
+}
+
+enum Reply {
+    Session(Lookup),
+    Signature(Option<Vec<u8>>),
+}
+
+/// A signing job for the signer pool.
+struct SignJob {
+    config: Arc<ServerConfig>,
+    auth: reprise::crypto::suites::AuthKind,
+    scheme: reprise::crypto::sign::SignatureScheme,
+    message: Vec<u8>,
+    done: Box<dyn FnOnce(Option<Vec<u8>>) + Send>,
+}
+
+/// Threads that make offloaded signatures (`ServerOptions::sign_workers`).
+#[derive(Clone)]
+struct SignerPool {
+    jobs: std::sync::mpsc::Sender<SignJob>,
+}
+
+impl SignerPool {
+    fn start(threads: usize) -> io::Result<Self> {
+        let (tx, rx) = channel::<SignJob>();
+        let rx = Arc::new(std::sync::Mutex::new(rx));
+        for i in 0..threads {
+            let rx = rx.clone();
+            std::thread::Builder::new()
+                .name(format!("signer-{i}"))
+                .spawn(move || loop {
+                    let job = match rx.lock() {
+                        Ok(guard) => guard.recv(),
+                        Err(_) => return,
+                    };
+                    let Ok(job) = job else { return };
+                    let signature = job.config.sign(job.auth, job.scheme, &job.message).ok();
+                    (job.done)(signature);
+                })?;
+        }
+        Ok(Self { jobs: tx })
+    }
 }
 
 /// What every connection of a worker shares (split from the slab for the borrow checker).
@@ -338,6 +388,7 @@ struct Ctx<F: HandlerFactory> {
     options: ServerOptions,
     answers: Sender<Answer>,
     waker: Arc<Waker>,
+    signer: Option<SignerPool>,
     app_out: Vec<u8>,
     now: Instant,
     secs: u64,
@@ -365,7 +416,7 @@ impl<F: HandlerFactory> Worker<F> {
         factory: Arc<F>,
         options: ServerOptions,
         shared: Arc<Shared>,
-        waker: Arc<Waker>,
+        (waker, signer): (Arc<Waker>, Option<SignerPool>),
     ) -> io::Result<Self> {
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
@@ -383,6 +434,7 @@ impl<F: HandlerFactory> Worker<F> {
                 options,
                 answers: tx,
                 waker,
+                signer,
                 app_out: Vec::with_capacity(4096),
                 now: Instant::now(),
                 secs: now_secs(),
@@ -524,7 +576,11 @@ impl<F: HandlerFactory> Worker<F> {
             if conn.serial != answer.serial || !conn.tls.is_suspended() {
                 continue;
             }
-            if conn.tls.provide_session(answer.lookup).is_err() {
+            let provided = match answer.reply {
+                Reply::Session(lookup) => conn.tls.provide_session(lookup),
+                Reply::Signature(signature) => conn.tls.provide_signature(signature),
+            };
+            if provided.is_err() {
                 conn.closing = true;
             }
             if service(&mut self.ctx, answer.key, conn) {
@@ -629,6 +685,13 @@ fn process<F: HandlerFactory>(
                 Event::NeedSession { id } => {
                     start_fetch(ctx, key, conn.serial, &id);
                 }
+                Event::NeedSignature {
+                    auth,
+                    scheme,
+                    message,
+                } => {
+                    start_signing(ctx, key, conn.serial, auth, scheme, message);
+                }
                 Event::PeerClosed => {
                     // RFC 5246 §7.2.1: answer close_notify with our own and close.
                     conn.tls.close();
@@ -669,13 +732,50 @@ fn start_fetch<F: HandlerFactory>(ctx: &Ctx<F>, key: usize, serial: u64, id: &[u
         let _ = tx.send(Answer {
             key,
             serial,
-            lookup,
+            reply: Reply::Session(lookup),
         });
         let _ = waker.wake();
     });
     match &ctx.config.session_store {
         Some(store) => store.fetch(id, ctx.secs, done),
         None => done(Lookup::Unavailable),
+    }
+}
+
+/// Hands a ServerKeyExchange signature to the signer pool (or makes it now when there is no
+/// pool); the answer comes back through the worker's channel like a session lookup.
+fn start_signing<F: HandlerFactory>(
+    ctx: &Ctx<F>,
+    key: usize,
+    serial: u64,
+    auth: reprise::crypto::suites::AuthKind,
+    scheme: reprise::crypto::sign::SignatureScheme,
+    message: Vec<u8>,
+) {
+    let tx = ctx.answers.clone();
+    let waker = ctx.waker.clone();
+    let done = Box::new(move |signature: Option<Vec<u8>>| {
+        let _ = tx.send(Answer {
+            key,
+            serial,
+            reply: Reply::Signature(signature),
+        });
+        let _ = waker.wake();
+    });
+    match &ctx.signer {
+        Some(pool) => {
+            let job = SignJob {
+                config: ctx.config.clone(),
+                auth,
+                scheme,
+                message,
+                done,
+            };
+            if let Err(std::sync::mpsc::SendError(job)) = pool.jobs.send(job) {
+                (job.done)(None);
+            }
+        }
+        None => done(ctx.config.sign(auth, scheme, &message).ok()),
     }
 }
 

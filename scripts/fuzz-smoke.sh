@@ -42,8 +42,9 @@ for t in "${targets[@]}"; do
         failed+=("$t")
     fi
 done
+passed=$((${#targets[@]} - ${#failed[@]}))
 if [ "${#failed[@]}" -gt 0 ]; then
-    echo "fuzz smoke: ${#failed[@]} target(s) failed: ${failed[*]}"
-    exit 1
+    echo "fuzz smoke failed: ${failed[*]}"
 fi
-echo "fuzz smoke: ${#targets[@]} targets passed"
+echo "fuzz: $passed passed, ${#failed[@]} failed"
+[ "${#failed[@]}" -eq 0 ]

@@ -24,8 +24,8 @@ use reprise::rng::SeededRandom;
 use reprise::session::keyfile::{generate_key_file, KeyFileFormat};
 use reprise::{Event, ResumptionKind};
 use reprise_fuzz::{
-    drive_stream, fresh_ticket_record, id_session_record, old_ticket_record, seal_ticket,
-    new_server, split_records, take_output, ClientProfile, Endpoint, SequenceInput, NOW,
+    drive_stream, fresh_ticket_record, id_session_record, new_server, old_ticket_record,
+    seal_ticket, split_records, take_output, ClientProfile, Endpoint, SequenceInput, NOW,
 };
 
 struct Corpus {
@@ -59,9 +59,13 @@ fn record(profile: ClientProfile) -> Recording {
     let mut sent_data = false;
     for _ in 0..16 {
         if client.is_open() && server.is_open() && !sent_data {
-            client.send(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+            client
+                .send(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                .unwrap();
             client.close();
-            server.send(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok").unwrap();
+            server
+                .send(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                .unwrap();
             server.close();
             sent_data = true;
         }
@@ -164,11 +168,7 @@ fn main() {
         // deterministic (no ECDSA signature).
         let client = drive_stream(profile.connect(), &rec.s2c, 0);
         assert!(client.handshake_done(), "{name}: client replay completes");
-        let server = drive_stream(
-            new_server(),
-            &rec.c2s,
-            0,
-        );
+        let server = drive_stream(new_server(), &rec.c2s, 0);
         println!(
             "  replay: client done {}, server done {} ({:?})",
             client.handshake_done(),
@@ -209,16 +209,8 @@ fn main() {
         // Framing: the first record of each direction.
         corpus.put("record_codec", &format!("{name}-c2s"), &rec.c2s[..64]);
         corpus.put("record_codec", &format!("{name}-s2c"), &rec.s2c[..64]);
-        corpus.put(
-            "server_sequence",
-            &name,
-            &sequence_seed(profile, 24),
-        );
-        corpus.put(
-            "client_sequence",
-            &name,
-            &sequence_seed(profile, 24),
-        );
+        corpus.put("server_sequence", &name, &sequence_seed(profile, 24));
+        corpus.put("client_sequence", &name, &sequence_seed(profile, 24));
     }
     // Messages never sent in these handshakes.
     corpus.put("messages", "finished", &[&[4u8][..], &[0x42; 12]].concat());

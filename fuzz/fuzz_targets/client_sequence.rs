@@ -4,7 +4,6 @@
 //! tampering the handshake must complete.
 #![no_main]
 
-
 use libfuzzer_sys::fuzz_target;
 use reprise_fuzz::{new_server, run_sequence, SequenceInput};
 

@@ -20,7 +20,10 @@ fuzz_target!(|data: &[u8]| {
             assert!(data.len() == 48 || data.len() == 80);
         }
         for (i, k) in keys.iter().enumerate() {
-            assert!(keys[..i].iter().all(|o| o.name != k.name), "duplicate names");
+            assert!(
+                keys[..i].iter().all(|o| o.name != k.name),
+                "duplicate names"
+            );
         }
         let first = keys[0].name;
         let ring = TicketKeyRing::from_material(keys, RotationPolicy::default(), NOW);
@@ -33,7 +36,11 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(&out[..opened.len], b"session");
     }
     if let Some(decoded) = decode_base64(data) {
-        assert_eq!(encode_base64(&decoded).as_bytes(), data, "strict base64 is canonical");
+        assert_eq!(
+            encode_base64(&decoded).as_bytes(),
+            data,
+            "strict base64 is canonical"
+        );
     }
     let encoded = encode_base64(data);
     assert_eq!(

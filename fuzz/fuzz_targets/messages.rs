@@ -11,7 +11,11 @@ use reprise::codec::{
 };
 
 /// `encode` must give back the message header plus exactly `body`.
-fn exact(typ: HandshakeType, body: &[u8], encode: impl FnOnce(&mut Vec<u8>) -> Result<(), EncodeError>) {
+fn exact(
+    typ: HandshakeType,
+    body: &[u8],
+    encode: impl FnOnce(&mut Vec<u8>) -> Result<(), EncodeError>,
+) {
     let mut out = Vec::new();
     encode(&mut out).expect("a parsed message encodes");
     let (t, b, total) = split_message(&out).expect("one whole message");

@@ -34,7 +34,10 @@ fuzz_target!(|data: &[u8]| {
         Err(_) => assert_ne!(data, [1]),
     }
     if let Some(h) = HandshakeHeader::parse(data) {
-        assert_eq!(h.encode().expect("24-bit length")[..], data[..HANDSHAKE_HEADER_LEN]);
+        assert_eq!(
+            h.encode().expect("24-bit length")[..],
+            data[..HANDSHAKE_HEADER_LEN]
+        );
         match split_message(data) {
             Some((typ, body, total)) => {
                 assert_eq!(typ, h.typ);

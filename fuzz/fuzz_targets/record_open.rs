@@ -6,7 +6,9 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use reprise::codec::{AlertDescription, ContentType, RecordHeader, MAX_PLAINTEXT, RECORD_HEADER_LEN};
+use reprise::codec::{
+    AlertDescription, ContentType, RecordHeader, MAX_PLAINTEXT, RECORD_HEADER_LEN,
+};
 use reprise::crypto::suites::AeadKind;
 use reprise::record::RecordCipher;
 
@@ -39,8 +41,11 @@ fuzz_target!(|input: Input| {
     // Move all three to the same sequence number.
     for _ in 0..input.skip % 4 {
         let mut rec = Vec::new();
-        sealer.seal_append(ContentType::Alert, b"xx", &mut rec).unwrap();
-        twin.seal_append(ContentType::Alert, b"xx", &mut Vec::new()).unwrap();
+        sealer
+            .seal_append(ContentType::Alert, b"xx", &mut rec)
+            .unwrap();
+        twin.seal_append(ContentType::Alert, b"xx", &mut Vec::new())
+            .unwrap();
         opener
             .open_in_place(ContentType::Alert, &mut rec[RECORD_HEADER_LEN..])
             .expect("opens");
@@ -61,7 +66,9 @@ fuzz_target!(|input: Input| {
     // Seal, two ways.
     let plain = &input.plaintext[..input.plaintext.len().min(MAX_PLAINTEXT)];
     let mut record = Vec::new();
-    sealer.seal_append(content_type, plain, &mut record).expect("seals");
+    sealer
+        .seal_append(content_type, plain, &mut record)
+        .expect("seals");
     assert_eq!(record.len(), sealer.sealed_len(plain.len()));
     let header = RecordHeader::parse(&record).expect("header");
     assert_eq!(header.content_type, content_type);
@@ -69,7 +76,8 @@ fuzz_target!(|input: Input| {
     let mut in_place = vec![0u8; twin.sealed_len(plain.len())];
     let at = RECORD_HEADER_LEN + aead.explicit_nonce_len();
     in_place[at..at + plain.len()].copy_from_slice(plain);
-    twin.seal_in_place(content_type, &mut in_place).expect("seals in place");
+    twin.seal_in_place(content_type, &mut in_place)
+        .expect("seals in place");
     assert_eq!(in_place, record, "seal_in_place and seal_append agree");
 
     // The wrong content type, or one flipped bit, fails without moving the sequence number.
@@ -91,7 +99,9 @@ fuzz_target!(|input: Input| {
     assert_eq!(opener.sequence(), seq);
 
     let mut body = record[RECORD_HEADER_LEN..].to_vec();
-    let range = opener.open_in_place(content_type, &mut body).expect("opens");
+    let range = opener
+        .open_in_place(content_type, &mut body)
+        .expect("opens");
     assert_eq!(&body[range], plain);
     assert_eq!(opener.sequence(), seq + 1);
     // A replay fails: the sequence number moved on.

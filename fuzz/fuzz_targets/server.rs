@@ -4,7 +4,6 @@
 //! corpus) replays through the whole handshake.
 #![no_main]
 
-
 use libfuzzer_sys::fuzz_target;
 use reprise_fuzz::{drive_stream, new_server};
 

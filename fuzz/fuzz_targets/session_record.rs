@@ -9,7 +9,11 @@ fuzz_target!(|data: &[u8]| {
     match SessionRecord::decode(data) {
         Ok(record) => {
             assert_eq!(record.encoded_len(), data.len());
-            assert_eq!(record.encode(), data, "decode → encode gives the same bytes");
+            assert_eq!(
+                record.encode(),
+                data,
+                "decode → encode gives the same bytes"
+            );
             let mut out = vec![0u8; SessionRecord::MAX_ENCODED_LEN];
             let n = record.encode_into(&mut out).expect("fits");
             assert_eq!(&out[..n], data);
@@ -19,7 +23,10 @@ fuzz_target!(|data: &[u8]| {
             );
             let again = SessionRecord::decode(&out[..n]).expect("decodes again");
             assert_eq!(again, record);
-            assert_eq!(again.expires_at(), record.created.saturating_add(u64::from(record.lifetime)));
+            assert_eq!(
+                again.expires_at(),
+                record.created.saturating_add(u64::from(record.lifetime))
+            );
             let _ = record.is_valid_at(reprise_fuzz::NOW);
             // Trailing bytes are refused.
             let mut longer = data.to_vec();

@@ -27,7 +27,10 @@ fuzz_target!(|input: Input| {
     // Arbitrary bytes: never a valid ticket, and nothing is left in `out`.
     match ring.open(&input.raw, now, &mut out) {
         Ok(_) => panic!("an arbitrary ticket opened"),
-        Err(_) => assert!(out.iter().all(|b| *b == 0), "no unauthenticated plaintext left"),
+        Err(_) => assert!(
+            out.iter().all(|b| *b == 0),
+            "no unauthenticated plaintext left"
+        ),
     }
     // Seal and open.
     let mut ticket = Vec::new();
@@ -61,7 +64,13 @@ fuzz_target!(|input: Input| {
     let mut flipped = ticket.clone();
     let at = usize::from(input.flip.0) % flipped.len();
     flipped[at] ^= 1 << (input.flip.1 % 8);
-    assert!(ring.open(&flipped, NOW, &mut out).is_err(), "a flipped ticket opened");
+    assert!(
+        ring.open(&flipped, NOW, &mut out).is_err(),
+        "a flipped ticket opened"
+    );
     let cut = usize::from(input.cut) % ticket.len();
-    assert!(ring.open(&ticket[..cut], NOW, &mut out).is_err(), "a cut ticket opened");
+    assert!(
+        ring.open(&ticket[..cut], NOW, &mut out).is_err(),
+        "a cut ticket opened"
+    );
 });

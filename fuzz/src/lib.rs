@@ -117,12 +117,7 @@ pub fn fresh_ticket_record() -> SessionRecord {
 
 /// A ticket session close to expiry, so the server renews it (AES-256-GCM, SHA-384).
 pub fn old_ticket_record() -> SessionRecord {
-    record(
-        &suites::ECDHE_RSA_AES256_GCM_SHA384,
-        0x6b,
-        NOW - 6000,
-        7200,
-    )
+    record(&suites::ECDHE_RSA_AES256_GCM_SHA384, 0x6b, NOW - 6000, 7200)
 }
 
 /// `record` sealed under [`ticket_ring`] with seeded nonces.
@@ -377,11 +372,7 @@ pub trait Endpoint {
 macro_rules! endpoint {
     ($t:ty) => {
         impl Endpoint for $t {
-            fn receive(
-                &mut self,
-                inbound: &mut [u8],
-                now: u64,
-            ) -> Result<reprise::Receipt, Error> {
+            fn receive(&mut self, inbound: &mut [u8], now: u64) -> Result<reprise::Receipt, Error> {
                 <$t>::receive(self, inbound, now)
             }
             fn error(&self) -> Option<&Error> {
@@ -474,7 +465,11 @@ impl<C: Endpoint> Checked<C> {
         if let Some(err) = &self.failed {
             let mut again = bytes.to_vec();
             let r = self.conn.receive(&mut again, NOW);
-            assert_eq!(r.as_ref().err(), Some(err), "a failed connection stays failed");
+            assert_eq!(
+                r.as_ref().err(),
+                Some(err),
+                "a failed connection stays failed"
+            );
             return;
         }
         self.inbound.extend_from_slice(bytes);
@@ -565,7 +560,10 @@ pub fn drive_stream<C: Endpoint>(conn: C, stream: &[u8], chunking: u8) -> Checke
         at = end;
     }
     if checked.conn.is_open() {
-        checked.conn.send(b"ping").expect("an open connection sends");
+        checked
+            .conn
+            .send(b"ping")
+            .expect("an open connection sends");
         checked.conn.close();
         assert!(checked.conn.send(b"late").is_err(), "no data after close");
     }
@@ -799,7 +797,10 @@ pub fn run_sequence<T: Endpoint, P: Endpoint>(target: T, mut peer: P, actions: &
                     // Data the peer receives after the handshake does not disturb it.
                     let _ = target.conn.send(data);
                 } else {
-                    assert!(target.conn.send(data).is_err(), "no data before the handshake");
+                    assert!(
+                        target.conn.send(data).is_err(),
+                        "no data before the handshake"
+                    );
                 }
             }
         }

@@ -7,3 +7,9 @@ cd "$(dirname "$0")/.."
 bash scripts/install-test-deps.sh
 
 cargo test --workspace --no-fail-fast
+
+# Fuzz smoke run: builds every fuzz target (fuzz/, outside the workspace) and runs each one
+# briefly over its committed corpus; a crash fails the run. FUZZ_SMOKE=0 skips it.
+if [ "${FUZZ_SMOKE:-1}" != 0 ]; then
+    bash scripts/fuzz-smoke.sh
+fi

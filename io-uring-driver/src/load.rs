@@ -1,0 +1,1 @@
+//! The load generator on io_uring (to come).

@@ -46,7 +46,8 @@ mod tests {
         pool.give(a);
         pool.give(b);
         assert_eq!(pool.free.len(), 1);
-        assert_eq!(pool.take().as_ptr(), ptr);
+        let again = pool.take();
+        assert_eq!(again.as_ptr(), ptr);
         pool.give(vec![0; 3]);
         assert!(pool.free.is_empty());
     }

@@ -188,6 +188,9 @@ fn bind(addr: SocketAddr, reuse_port: bool, backlog: i32) -> io::Result<std::net
     if reuse_port {
         socket.set_reuse_port(true)?;
     }
+    // Accepted sockets inherit TCP_NODELAY from the listener on Linux: no setsockopt per
+    // connection.
+    socket.set_tcp_nodelay(true)?;
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
     socket.listen(backlog)?;
@@ -315,6 +318,8 @@ struct Conn<H> {
     eof: bool,
     /// Registered for writable events.
     writable: bool,
+    /// The poller reported the peer's FIN: read until EOF rather than stop at a short read.
+    read_closed: bool,
 }
 
 /// An answer to a suspended lookup, sent from whatever thread the store answers on.
@@ -408,7 +413,7 @@ impl<F: HandlerFactory> Worker<F> {
                 match event.token() {
                     LISTENER => self.accept(),
                     WAKER => {}
-                    Token(t) => self.ready(t - FIRST_CONN),
+                    Token(t) => self.ready(t - FIRST_CONN, event.is_read_closed()),
                 }
             }
             self.take_answers();
@@ -451,7 +456,9 @@ impl<F: HandlerFactory> Worker<F> {
                         drop(sock);
                         continue;
                     }
-                    let _ = sock.set_nodelay(true);
+                    if !cfg!(target_os = "linux") {
+                        let _ = sock.set_nodelay(true);
+                    }
                     let entry = self.conns.vacant_entry();
                     let key = entry.key();
                     if self
@@ -476,6 +483,7 @@ impl<F: HandlerFactory> Worker<F> {
                         closing: false,
                         eof: false,
                         writable: false,
+                        read_closed: false,
                     });
                     if let Some(m) = &self.ctx.config.metrics {
                         m.connection_opened();
@@ -498,10 +506,11 @@ impl<F: HandlerFactory> Worker<F> {
         }
     }
 
-    fn ready(&mut self, key: usize) {
+    fn ready(&mut self, key: usize, read_closed: bool) {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
+        conn.read_closed |= read_closed;
         if service(&mut self.ctx, key, conn) {
             self.remove(key);
         }
@@ -567,7 +576,9 @@ impl<F: HandlerFactory> Worker<F> {
         if let Some(buf) = conn.buf.take() {
             self.ctx.pool.give(buf);
         }
-        let _ = self.ctx.registry.deregister(&mut conn.sock);
+        // Dropping the socket closes its descriptor, which also removes it from the epoll
+        // set: no deregister syscall needed.
+        drop(conn);
         self.shared.open.fetch_sub(1, Ordering::Relaxed);
         if let Some(m) = &self.ctx.config.metrics {
             m.connection_closed();
@@ -672,11 +683,12 @@ fn start_fetch<F: HandlerFactory>(ctx: &Ctx<F>, key: usize, serial: u64, id: &[u
 /// for a lookup, or for its output to drain). Returns true when the connection is finished
 /// and must be dropped.
 fn service<F: HandlerFactory>(ctx: &mut Ctx<F>, key: usize, conn: &mut Conn<F::Handler>) -> bool {
+    let mut drained = false;
     loop {
         if process(ctx, key, conn).is_err() {
             conn.closing = true;
         }
-        if conn.closing || conn.eof || conn.tls.is_suspended() {
+        if conn.closing || conn.eof || conn.tls.is_suspended() || drained {
             break;
         }
         if conn.tls.pending_output().len() >= ctx.options.max_pending_output {
@@ -693,9 +705,13 @@ fn service<F: HandlerFactory>(ctx: &mut Ctx<F>, key: usize, conn: &mut Conn<F::H
             // every whole record (or fails). Drop the connection rather than spin.
             return true;
         }
+        let room = buf.len() - conn.filled;
         match conn.sock.read(&mut buf[conn.filled..]) {
             Ok(0) => conn.eof = true,
             Ok(n) => {
+                // A short read emptied the socket: with edge-triggered readiness, bytes that
+                // arrive later raise a new event, so skip the read that would say EAGAIN.
+                drained = n < room && !conn.read_closed;
                 conn.filled += n;
                 if conn.open {
                     conn.deadline = ctx.now + ctx.options.idle_timeout;
@@ -732,8 +748,7 @@ fn service<F: HandlerFactory>(ctx: &mut Ctx<F>, key: usize, conn: &mut Conn<F::H
     };
     if conn.closing {
         if flushed {
-            // Everything said: half-close so the peer sees EOF right after close_notify.
-            let _ = conn.sock.shutdown(std::net::Shutdown::Write);
+            // Everything said: dropping the socket sends the FIN.
             return true;
         }
         // Give the peer a bounded time to take the rest.

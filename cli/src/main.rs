@@ -8,6 +8,7 @@ mod keys;
 mod load;
 mod serve;
 mod serve_mio;
+mod serve_uring;
 mod units;
 
 use std::path::PathBuf;

@@ -95,7 +95,11 @@ pub fn run(args: LoadArgs) -> Result<(), String> {
     let uring = match args.driver.as_str() {
         "mio" => false,
         "uring" => crate::serve_uring::usable(),
-        other => return Err(format!("unknown load driver {other:?} (available: mio, uring)")),
+        other => {
+            return Err(format!(
+                "unknown load driver {other:?} (available: mio, uring)"
+            ))
+        }
     };
     let mut names: Vec<String> = args.target.iter().cloned().collect();
     names.extend(args.targets.iter().filter(|t| !t.is_empty()).cloned());

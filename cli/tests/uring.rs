@@ -139,17 +139,21 @@ fn uring_load_counts_refused_connections_by_kind() {
 
 #[test]
 fn without_io_uring_serve_and_load_say_why_and_fall_back_to_mio() {
-    let server = Server::start("reprise serve --driver uring (disabled)", "listening on ", |port| {
-        let mut cmd = Command::new(reprise_bin());
-        cmd.env("REPRISE_URING_DISABLE", "1").args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--driver",
-            "uring",
-        ]);
-        cmd
-    });
+    let server = Server::start(
+        "reprise serve --driver uring (disabled)",
+        "listening on ",
+        |port| {
+            let mut cmd = Command::new(reprise_bin());
+            cmd.env("REPRISE_URING_DISABLE", "1").args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--driver",
+                "uring",
+            ]);
+            cmd
+        },
+    );
     let log = server.log();
     assert!(
         log.contains("io_uring unavailable: io_uring disabled by the REPRISE_URING_DISABLE test hook; falling back to the mio driver"),

@@ -45,8 +45,7 @@ impl BufRing {
     /// `entries` (a power of two, at most 32768) buffers of `size` bytes, all handed to the
     /// kernel once registered.
     pub fn new(entries: u16, size: usize) -> io::Result<BufRing> {
-        if !entries.is_power_of_two() || entries > 32768 || size == 0 || size > u32::MAX as usize
-        {
+        if !entries.is_power_of_two() || entries > 32768 || size == 0 || size > u32::MAX as usize {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "buffer ring: entries must be a power of two up to 32768",
@@ -133,7 +132,8 @@ impl BufRing {
         // SAFETY: the ring base is the first descriptor of the (initialised, zeroed) array, so
         // `tail` points at its reserved 16-bit field, which the kernel reads as the tail; the
         // kernel only reads it, and reads it atomically, so an atomic store is the right access.
-        let tail = unsafe { AtomicU16::from_ptr(BufRingEntry::tail(self.ring.as_ptr()) as *mut u16) };
+        let tail =
+            unsafe { AtomicU16::from_ptr(BufRingEntry::tail(self.ring.as_ptr()) as *mut u16) };
         tail.store(self.tail, Ordering::Release);
     }
 

@@ -13,7 +13,7 @@
 //! * [`load`]: the load generator of `reprise-mio` on io_uring (same [`LoadOptions`] and
 //!   [`LoadReport`]).
 //!
-//! [`probe`] tells whether io_uring can be used here, and if not, why (old kernel,
+//! [`probe()`] tells whether io_uring can be used here, and if not, why (old kernel,
 //! `kernel.io_uring_disabled`, a seccomp filter, or the `REPRISE_URING_DISABLE` test hook);
 //! callers fall back to mio on an error.
 //!

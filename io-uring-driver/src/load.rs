@@ -420,8 +420,7 @@ impl LoadWorker {
             }
         }
         let until = Instant::now() + QUIESCE_LIMIT;
-        while self.clients.iter().any(|c| c.phase == Phase::Retiring) && Instant::now() < until
-        {
+        while self.clients.iter().any(|c| c.phase == Phase::Retiring) && Instant::now() < until {
             self.turn(Duration::from_millis(20))?;
         }
         Ok(())
@@ -937,11 +936,11 @@ impl LoadWorker {
         }
         c.tls = None;
         if let Some(fd) = c.fd.take() {
-            self.push_plain(
-                opcode::Close::new(types::Fd(fd))
-                    .build()
-                    .user_data(tag(Op::Other, 0, 0)),
-            );
+            self.push_plain(opcode::Close::new(types::Fd(fd)).build().user_data(tag(
+                Op::Other,
+                0,
+                0,
+            )));
         }
         let c = &mut self.clients[i];
         match c.then {

@@ -91,7 +91,9 @@ pub fn probe() -> Result<(), Unavailable> {
     }
     let ring = IoUring::new(8).map_err(classify)?;
     if !ring.params().is_feature_ext_arg() {
-        return Err(Unavailable::MissingFeature("waits with a timeout (EXT_ARG, 5.11)"));
+        return Err(Unavailable::MissingFeature(
+            "waits with a timeout (EXT_ARG, 5.11)",
+        ));
     }
     if !ring.params().is_feature_nodrop() {
         return Err(Unavailable::MissingFeature("no-drop completions (5.5)"));

@@ -28,7 +28,9 @@ pub enum Op {
 
 /// `user_data` of an operation: kind, generation of the slot, slot key.
 pub fn tag(op: Op, generation: u32, key: usize) -> u64 {
-    (u64::from(op as u8) << 56) | (u64::from(generation & 0xff_ffff) << 32) | (key as u64 & 0xffff_ffff)
+    (u64::from(op as u8) << 56)
+        | (u64::from(generation & 0xff_ffff) << 32)
+        | (key as u64 & 0xffff_ffff)
 }
 
 /// The parts of a `user_data` made by [`tag`].

@@ -20,7 +20,7 @@
 //!   the kernel in the single `io_uring_enter` that also waits for the next completions.
 //! * **Backpressure**: while more than [`ServerOptions::max_pending_output`] bytes wait to be
 //!   sent, the connection's receive is cancelled; it is armed again when the output drains.
-//! * **Timers**: a timer wheel ([`crate::timer`]) of the handshake deadline, then the idle
+//! * **Timers**: a timer wheel (module `timer`) of the handshake deadline, then the idle
 //!   deadline; moving a deadline on a read costs one store.
 //! * **Suspended lookups**: as in the mio server, through
 //!   [`SessionStore::fetch`](reprise::session::store::SessionStore::fetch); the answer comes
@@ -189,7 +189,7 @@ impl Server {
     /// Binds `addr` and starts the workers. Each accepted connection runs a
     /// [`ServerConnection`] on `config` and a handler from `factory`.
     ///
-    /// Fails with [`io::ErrorKind::Unsupported`] and the cause (see [`crate::probe`]) when
+    /// Fails with [`io::ErrorKind::Unsupported`] and the cause (see [`crate::probe()`]) when
     /// io_uring cannot be used here.
     pub fn start<F: HandlerFactory>(
         addr: SocketAddr,
@@ -490,13 +490,11 @@ impl<F: HandlerFactory> Worker<F> {
     }
 
     fn arm_wake(&mut self) {
-        let entry = opcode::PollAdd::new(
-            types::Fd(self.ctx.waker.0.as_raw_fd()),
-            libc::POLLIN as u32,
-        )
-        .multi(true)
-        .build()
-        .user_data(tag(Op::Wake, 0, 0));
+        let entry =
+            opcode::PollAdd::new(types::Fd(self.ctx.waker.0.as_raw_fd()), libc::POLLIN as u32)
+                .multi(true)
+                .build()
+                .user_data(tag(Op::Wake, 0, 0));
         // A poll points at no memory; the eventfd lives in `Shared`, which outlives the worker.
         self.ctx.push_plain(entry);
         self.polling_wake = true;
@@ -613,7 +611,11 @@ impl<F: HandlerFactory> Worker<F> {
             // Over the limit (or stopping): accepted only to be closed, so the backlog does
             // not fill with connections that would wait for nothing.
             self.ctx
-                .push_plain(opcode::Close::new(types::Fd(fd)).build().user_data(tag(Op::Other, 0, 0)));
+                .push_plain(opcode::Close::new(types::Fd(fd)).build().user_data(tag(
+                    Op::Other,
+                    0,
+                    0,
+                )));
             return;
         }
         self.next_generation = (self.next_generation + 1) & 0xff_ffff;
@@ -730,10 +732,7 @@ impl<F: HandlerFactory> Worker<F> {
             let Some(conn) = self.conns.get_mut(answer.key) else {
                 continue;
             };
-            if conn.generation != answer.generation
-                || conn.finishing
-                || !conn.tls.is_suspended()
-            {
+            if conn.generation != answer.generation || conn.finishing || !conn.tls.is_suspended() {
                 continue;
             }
             let mut next = Next::Keep;
@@ -903,7 +902,9 @@ impl<F: HandlerFactory> Worker<F> {
         let _ = self.ctx.ring.enter(Duration::ZERO);
         if self.ctx.ring.in_flight() > 0 {
             // The kernel may still hold buffers: never free them.
-            let Worker { ctx, bufs, conns, .. } = self;
+            let Worker {
+                ctx, bufs, conns, ..
+            } = self;
             drop(ctx);
             std::mem::forget(bufs);
             std::mem::forget(conns);

@@ -77,8 +77,14 @@ mod tests {
     fn entries_come_up_once_due_and_not_before() {
         let t0 = Instant::now();
         let mut w = Wheel::new(8, Duration::from_millis(10), t0);
-        let a = Entry { key: 1, generation: 0 };
-        let b = Entry { key: 2, generation: 0 };
+        let a = Entry {
+            key: 1,
+            generation: 0,
+        };
+        let b = Entry {
+            key: 2,
+            generation: 0,
+        };
         w.insert(a, t0 + Duration::from_millis(25));
         w.insert(b, t0 + Duration::from_millis(200)); // beyond one turn of the wheel
         let mut due = Vec::new();
@@ -111,7 +117,13 @@ mod tests {
         let t0 = Instant::now();
         let mut w = Wheel::new(4, Duration::from_millis(10), t0);
         for k in 0..10 {
-            w.insert(Entry { key: k, generation: 0 }, t0 + Duration::from_millis(5 * k as u64));
+            w.insert(
+                Entry {
+                    key: k,
+                    generation: 0,
+                },
+                t0 + Duration::from_millis(5 * k as u64),
+            );
         }
         let mut due = Vec::new();
         w.advance(t0 + Duration::from_secs(5), &mut due);

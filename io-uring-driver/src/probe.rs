@@ -85,10 +85,24 @@ pub(crate) fn classify(e: io::Error) -> Unavailable {
 /// Checks that io_uring works here with everything the driver uses: a ring, the
 /// `EXT_ARG` wait with a timeout, multishot accept and receive (the `ACCEPT`, `RECV`,
 /// `SEND`, `ASYNC_CANCEL`, `POLL_ADD` and `CLOSE` operations) and provided-buffer rings.
+///
+/// The trial ring is made and dropped on a short-lived thread of its own: closing a ring makes
+/// the kernel queue work on every thread that used it with a signal-like notification, which
+/// would interrupt a blocking socket call of the caller (`EINTR`).
 pub fn probe() -> Result<(), Unavailable> {
     if std::env::var_os(DISABLE_ENV).is_some_and(|v| !v.is_empty() && v != "0") {
         return Err(Unavailable::DisabledByTestHook);
     }
+    std::thread::scope(|s| {
+        s.spawn(probe_here)
+            .join()
+            .unwrap_or(Err(Unavailable::MissingFeature(
+                "a working probe (it panicked)",
+            )))
+    })
+}
+
+fn probe_here() -> Result<(), Unavailable> {
     let ring = IoUring::new(8).map_err(classify)?;
     if !ring.params().is_feature_ext_arg() {
         return Err(Unavailable::MissingFeature(

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarking over loopback: full and resumed (session ID, ticket) TLS 1.2 handshakes per
-# second and the server's CPU time per handshake, for `reprise serve --driver mio` and for
-# nginx from Debian packages, both driven by `reprise load`.
+# second and the server's CPU time per handshake, for `reprise serve --driver mio`, for
+# `reprise serve --driver uring` and for nginx from Debian packages, all driven by
+# `reprise load`; with ratios to nginx, and of uring to mio.
 #
 # Same for both servers: one ECDSA P-256 certificate, suite ECDHE-ECDSA-AES128-GCM-SHA256
 # and group X25519 (the client offers only those), TLS 1.2 only, session cache and tickets
@@ -10,8 +11,9 @@
 # the handshakes done in it (warm-up handshakes included: with resumption each client's
 # first, full handshake is done once, uncounted by the summary line; it is < 1% of a run).
 #
-# Environment: DURATION (5s), CONNECTIONS (64), WORKERS (server workers, 1),
-# LOAD_WORKERS (client event loops, 1), PERF=1 to record a perf profile of the reprise
+# Environment: DURATION (5s), CONNECTIONS (64), WORKERS (server workers, 1), DRIVERS
+# (reprise drivers, "mio uring"),
+# LOAD_WORKERS (client event loops, 1), PERF=1 to record a perf profile of each reprise
 # server under full-handshake load (perf.data in the temp dir; top entries printed).
 # On a 2-core machine the client shares the cores: read the CPU-per-handshake columns.
 set -euo pipefail
@@ -22,6 +24,8 @@ CONNECTIONS=${CONNECTIONS:-64}
 WORKERS=${WORKERS:-1}
 LOAD_WORKERS=${LOAD_WORKERS:-1}
 PERF=${PERF:-0}
+# The reprise drivers to measure, in this order.
+DRIVERS=${DRIVERS:-mio uring}
 SUITE=ECDHE-ECDSA-AES128-GCM-SHA256
 # X25519 for the key exchange; P-256 offered too because the ECDSA certificate is on P-256
 # (RFC 8422 §5.1: a server takes the client's curve list to constrain its ECDSA key as well).
@@ -122,23 +126,27 @@ stop_server() {
 
 echo "bench: $DURATION per run, $CONNECTIONS connections, $WORKERS server worker(s), $LOAD_WORKERS client loop(s), $SUITE, $GROUP"
 
-# --- reprise serve --driver mio ---
+# --- reprise serve --driver mio, then --driver uring ---
+for DRIVER in $DRIVERS; do
 PORT=$(free_port)
-"$BIN" serve --driver mio --listen "127.0.0.1:$PORT" --workers "$WORKERS" \
+"$BIN" serve --driver "$DRIVER" --listen "127.0.0.1:$PORT" --workers "$WORKERS" \
   --cert "$TMP/cert.pem" --key "$TMP/key.pem" --tickets on --session-cache 64MiB \
-  >"$TMP/reprise.log" 2>&1 &
+  >"$TMP/reprise-$DRIVER.log" 2>&1 &
 SERVER_PID=$!
 wait_port "$PORT"
-negotiated reprise "$PORT"
-for mode in none id ticket; do run_load reprise "$mode" "$PORT"; done
+if grep -q 'falling back' "$TMP/reprise-$DRIVER.log"; then
+  grep 'falling back' "$TMP/reprise-$DRIVER.log" | head -1 >&2
+fi
+negotiated "$DRIVER" "$PORT"
+for mode in none id ticket; do run_load "$DRIVER" "$mode" "$PORT"; done
 if [ "$PERF" = 1 ]; then
-  echo "bench: perf profile of the reprise server under full-handshake load" >&2
+  echo "bench: perf profile of the reprise $DRIVER server under full-handshake load" >&2
   "$BIN" load "127.0.0.1:$PORT" --insecure --sni localhost --connections "$CONNECTIONS" \
     --duration 6s --resume none --suites "$SUITE" --groups "$GROUP" >/dev/null &
   LOAD_PID=$!
   sleep 1
-  if perf record -g -o "$TMP/perf.data" -p "$SERVER_PID" -- sleep 4 2>"$TMP/perf.err"; then
-    perf report -i "$TMP/perf.data" --stdio --no-children --percent-limit 1.5 \
+  if perf record -g -o "$TMP/perf-$DRIVER.data" -p "$SERVER_PID" -- sleep 4 2>"$TMP/perf.err"; then
+    perf report -i "$TMP/perf-$DRIVER.data" --stdio --no-children --percent-limit 1.5 \
       -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -30
   else
     echo "perf not permitted here:" >&2
@@ -147,6 +155,7 @@ if [ "$PERF" = 1 ]; then
   wait "$LOAD_PID" || true
 fi
 stop_server
+done
 
 # --- nginx ---
 PORT=$(free_port)
@@ -189,11 +198,23 @@ for mode in none id ticket; do run_load nginx "$mode" "$PORT"; done
 stop_server
 
 echo
-echo "ratios (reprise / nginx):"
+for DRIVER in $DRIVERS; do
+echo "ratios ($DRIVER / nginx):"
 for mode in none id ticket; do
-  awk -v m="$mode" -v rr="${RATE[reprise-$mode]}" -v nr="${RATE[nginx-$mode]}" \
-    -v rc="${CPU[reprise-$mode]}" -v nc="${CPU[nginx-$mode]}" 'BEGIN {
+  awk -v m="$mode" -v rr="${RATE[$DRIVER-$mode]}" -v nr="${RATE[nginx-$mode]}" \
+    -v rc="${CPU[$DRIVER-$mode]}" -v nc="${CPU[nginx-$mode]}" 'BEGIN {
       name = (m == "none") ? "full" : (m == "id") ? "resumed (session ID)" : "resumed (ticket)";
       printf "  %-22s handshakes/s %.2fx   server CPU per handshake %.1f us vs %.1f us = %.2f of nginx\n",
         name, rr / nr, rc, nc, rc / nc }'
 done
+done
+if [ -n "${RATE[uring-none]:-}" ] && [ -n "${RATE[mio-none]:-}" ]; then
+  echo "ratios (uring / mio):"
+  for mode in none id ticket; do
+    awk -v m="$mode" -v ur="${RATE[uring-$mode]}" -v mr="${RATE[mio-$mode]}" \
+      -v uc="${CPU[uring-$mode]}" -v mc="${CPU[mio-$mode]}" 'BEGIN {
+        name = (m == "none") ? "full" : (m == "id") ? "resumed (session ID)" : "resumed (ticket)";
+        printf "  %-22s handshakes/s %.2fx   server CPU per handshake %.1f us vs %.1f us = %.2f of mio\n",
+          name, ur / mr, uc, mc, uc / mc }'
+  done
+fi

@@ -44,7 +44,7 @@ pub struct LoadArgs {
     /// After each handshake send `GET PATH` and read the whole response.
     #[arg(long)]
     pub http_get: Option<String>,
-    /// Event loop: `mio`.
+    /// Event loop: `mio` or `uring` (falls back to mio where io_uring is unavailable).
     #[arg(long, default_value = "mio")]
     pub driver: String,
     /// Event-loop threads.
@@ -92,12 +92,15 @@ fn host_of(target: &str) -> &str {
 
 /// Runs the load and prints the summary.
 pub fn run(args: LoadArgs) -> Result<(), String> {
-    if args.driver != "mio" {
-        return Err(format!(
-            "unknown load driver {:?} (available: mio)",
-            args.driver
-        ));
-    }
+    let uring = match args.driver.as_str() {
+        "mio" => false,
+        "uring" => crate::serve_uring::usable(),
+        other => {
+            return Err(format!(
+                "unknown load driver {other:?} (available: mio, uring)"
+            ))
+        }
+    };
     let mut names: Vec<String> = args.target.iter().cloned().collect();
     names.extend(args.targets.iter().filter(|t| !t.is_empty()).cloned());
     let targets = names
@@ -153,7 +156,12 @@ pub fn run(args: LoadArgs) -> Result<(), String> {
         warm_up: resume,
         progress: std::io::stderr().is_terminal(),
     };
-    let report = reprise_mio::load::run(configs, &options).map_err(|e| format!("load: {e}"))?;
+    let report = if uring {
+        reprise_uring::load::run(configs, &options)
+    } else {
+        reprise_mio::load::run(configs, &options)
+    }
+    .map_err(|e| format!("load: {e}"))?;
     if report.warm_up > 0 {
         println!(
             "warm-up: {} full handshakes (one per connection, not counted)",

@@ -12,6 +12,7 @@ mod load;
 mod metrics_http;
 mod serve;
 mod serve_mio;
+mod serve_uring;
 mod trace;
 mod units;
 

@@ -25,7 +25,8 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8443")]
     pub listen: String,
-    /// Event loop: `mio` (an epoll event loop per worker) or `threads` (a thread per
+    /// Event loop: `mio` (an epoll event loop per worker), `uring` (an io_uring per worker;
+    /// falls back to mio where io_uring is unavailable) or `threads` (a thread per
     /// connection).
     #[arg(long, default_value = "mio")]
     pub driver: String,
@@ -230,9 +231,9 @@ pub fn build_config(args: &ServeArgs) -> Result<ServerConfig, String> {
 
 /// Runs the server until killed (the mio driver also stops gracefully on SIGINT/SIGTERM).
 pub fn run(args: ServeArgs) -> Result<(), String> {
-    if !matches!(args.driver.as_str(), "threads" | "mio") {
+    if !matches!(args.driver.as_str(), "threads" | "mio" | "uring") {
         return Err(format!(
-            "unknown driver {:?} (available: mio, threads)",
+            "unknown driver {:?} (available: mio, uring, threads)",
             args.driver
         ));
     }
@@ -243,6 +244,7 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
     }
     match args.driver.as_str() {
         "mio" => crate::serve_mio::run(&args, config),
+        "uring" => crate::serve_uring::run(&args, config),
         _ => run_threads(&args, config),
     }
 }

@@ -25,7 +25,8 @@ pub fn reprise_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_reprise"))
 }
 
-/// Server drivers to exercise: `threads` and `mio`. `REPRISE_DRIVERS=mio` (say) overrides.
+/// Server drivers to exercise: `threads`, `mio` and `uring`. `REPRISE_DRIVERS=mio` (say)
+/// overrides.
 pub fn drivers() -> Vec<&'static str> {
     match std::env::var("REPRISE_DRIVERS") {
         Ok(list) if !list.trim().is_empty() => list
@@ -34,7 +35,7 @@ pub fn drivers() -> Vec<&'static str> {
             .filter(|d| !d.is_empty())
             .map(|d| &*Box::leak(d.to_owned().into_boxed_str()))
             .collect(),
-        _ => vec!["threads", "mio"],
+        _ => vec!["threads", "mio", "uring"],
     }
 }
 

@@ -1,0 +1,35 @@
+//! `reprise-uring`: a completion-based (io_uring) driver for Reprise TLS 1.2 connections,
+//! interchangeable with the readiness-based `reprise-mio` driver.
+//!
+//! Two halves share the crate, with the same public shape as `reprise-mio`:
+//!
+//! * [`server`]: a multi-core TLS server. One ring per worker thread, multishot accept,
+//!   multishot receive into a provided-buffer ring, batched submission (one `io_uring_enter`
+//!   per loop turn), sends from driver-owned buffers that stay put until their completion, a
+//!   timer wheel for handshake and idle timeouts, a connection limit, suspended session
+//!   lookups and a graceful shutdown. It takes the same [`ServerOptions`] and the same
+//!   [`reprise::app::HandlerFactory`] as the mio server, so a server switches drivers by one
+//!   flag.
+//! * [`load`]: the load generator of `reprise-mio` on io_uring (same [`LoadOptions`] and
+//!   [`LoadReport`]).
+//!
+//! [`probe()`] tells whether io_uring can be used here, and if not, why (old kernel,
+//! `kernel.io_uring_disabled`, a seccomp filter, or the `REPRISE_URING_DISABLE` test hook);
+//! callers fall back to mio on an error.
+//!
+//! `unsafe` is confined to [`bufring`] (the provided-buffer ring shared with the kernel) and
+//! [`ring`] (handing submission entries that point at driver memory to the kernel); every
+//! block says why the memory it lends stays valid until the kernel is done with it.
+#![warn(missing_docs)]
+
+pub mod bufring;
+pub mod load;
+pub mod probe;
+pub mod ring;
+pub mod server;
+mod timer;
+
+pub use probe::{probe, Unavailable};
+pub use reprise_mio::load::{LoadOptions, LoadReport, Stop};
+pub use reprise_mio::server::{ListenerMode, ServerOptions};
+pub use server::{Server, ShutdownHandle};

@@ -1,0 +1,1156 @@
+//! The multi-core TLS server on io_uring.
+//!
+//! Each worker thread owns one ring and its connections outright; like the mio server, nothing
+//! is shared between workers on the hot path but the listening port, the connection count and
+//! the engine's `Arc<ServerConfig>`.
+//!
+//! * **Listeners**: with [`ListenerMode::ReusePort`] every worker has its own `SO_REUSEPORT`
+//!   socket; with [`ListenerMode::Shared`] all workers arm an accept on one socket. Either way
+//!   one *multishot accept* per worker posts a completion per new connection, without a
+//!   syscall. `TCP_NODELAY` is set on the listener; accepted sockets inherit it.
+//! * **Receiving**: each connection has one *multishot receive* drawing from the worker's
+//!   provided-buffer ring ([`BufRing`]). When the connection holds no partial record, the
+//!   engine decrypts straight in the kernel-filled buffer (no copy); only the tail of a record
+//!   that is not whole yet is copied into a pooled per-connection buffer. The buffer goes back
+//!   to the ring right after.
+//! * **Sending**: pending records are moved from the engine into a driver-owned send buffer
+//!   that is neither touched nor freed until the send's completion (a partial send continues
+//!   from where it stopped); meanwhile the engine queues further output, sent next.
+//! * **Batching**: every operation of a loop turn (receives, sends, cancels, closes) goes to
+//!   the kernel in the single `io_uring_enter` that also waits for the next completions.
+//! * **Backpressure**: while more than [`ServerOptions::max_pending_output`] bytes wait to be
+//!   sent, the connection's receive is cancelled; it is armed again when the output drains.
+//! * **Timers**: a timer wheel (module `timer`) of the handshake deadline, then the idle
+//!   deadline; moving a deadline on a read costs one store.
+//! * **Suspended lookups**: as in the mio server, through
+//!   [`SessionStore::fetch`](reprise::session::store::SessionStore::fetch); the answer comes
+//!   over a channel, with an `eventfd` write that a multishot poll on the ring turns into a
+//!   completion.
+//! * **Closing**: a connection's in-flight receive (and send) is cancelled by `user_data`; its
+//!   slot, buffers and descriptor are released only when the last of its operations has
+//!   completed, and the descriptor is then closed by a `close` operation in the next batch.
+//! * **Shutdown** ([`ShutdownHandle::shutdown`]): stop accepting, close idle connections with
+//!   close_notify, let work in flight finish within [`ServerOptions::shutdown_grace`], then
+//!   cancel everything, wait (bounded) until the kernel has returned every buffer, and return.
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use io_uring::{opcode, types};
+use slab::Slab;
+
+use reprise::app::{AppAction, Handler, HandlerFactory};
+use reprise::session::store::Lookup;
+use reprise::{Event, ServerConfig, ServerConnection};
+use reprise_mio::{now_secs, READ_BUFFER_SIZE};
+
+use crate::bufring::BufRing;
+use crate::ring::{tag, untag, Completion, Op, Ring};
+use crate::timer::{Entry, Wheel};
+use crate::{ListenerMode, ServerOptions};
+
+/// Submission queue entries per ring.
+const RING_ENTRIES: u32 = 1024;
+/// Completion queue size as a multiple of the submission queue.
+const CQ_FACTOR: u32 = 8;
+/// Provided receive buffers per worker, and their size. A handshake flight fits one buffer;
+/// larger records arrive over several and are gathered in a per-connection buffer.
+const RECV_BUFFERS: u16 = 1024;
+const RECV_BUFFER_SIZE: usize = 4096;
+/// The per-connection buffer holds a whole record plus one more receive.
+const HELD_BUFFER_SIZE: usize = READ_BUFFER_SIZE + RECV_BUFFER_SIZE;
+/// Buffer group id of the provided-buffer ring (one ring per worker ring).
+const BUFFER_GROUP: u16 = 0;
+/// Slots of the timer wheel.
+const WHEEL_SLOTS: usize = 256;
+/// How long a stopping worker waits for the kernel to give back every buffer.
+const QUIESCE_LIMIT: Duration = Duration::from_secs(2);
+
+/// How often the timer wheel turns: a quarter of the shorter timeout, between 50 ms and 1 s,
+/// so a timeout fires at most ~25% late (as in the mio server).
+fn tick_of(options: &ServerOptions) -> Duration {
+    (options.handshake_timeout.min(options.idle_timeout) / 4)
+        .clamp(Duration::from_millis(50), Duration::from_secs(1))
+}
+
+/// An `eventfd` that wakes a worker from its wait.
+struct WakeFd(OwnedFd);
+
+impl WakeFd {
+    fn new() -> io::Result<WakeFd> {
+        // SAFETY: eventfd(2) takes no pointers; the result is checked before use.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `fd` is a fresh descriptor that nothing else owns.
+        Ok(WakeFd(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
+    fn wake(&self) {
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a live local; the descriptor is owned by `self`.
+        let _ = unsafe {
+            libc::write(
+                self.0.as_raw_fd(),
+                std::ptr::addr_of!(one).cast(),
+                std::mem::size_of::<u64>(),
+            )
+        };
+    }
+
+    fn clear(&self) {
+        let mut value: u64 = 0;
+        // SAFETY: reads at most 8 bytes into a live local; non-blocking descriptor we own.
+        let _ = unsafe {
+            libc::read(
+                self.0.as_raw_fd(),
+                std::ptr::addr_of_mut!(value).cast(),
+                std::mem::size_of::<u64>(),
+            )
+        };
+    }
+}
+
+struct Shared {
+    stop: AtomicBool,
+    wakers: Vec<Arc<WakeFd>>,
+    open: AtomicUsize,
+}
+
+/// Asks a running [`Server`] to shut down gracefully; cheap to clone and send to any thread.
+#[derive(Clone)]
+pub struct ShutdownHandle {
+    shared: Arc<Shared>,
+}
+
+impl ShutdownHandle {
+    /// Stops accepting, lets work in flight finish within the grace period, then the workers
+    /// return and [`Server::join`] completes.
+    pub fn shutdown(&self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        for waker in &self.shared.wakers {
+            waker.wake();
+        }
+    }
+
+    /// Connections open now, over all workers.
+    pub fn open_connections(&self) -> usize {
+        self.shared.open.load(Ordering::Relaxed)
+    }
+}
+
+/// Calls [`ShutdownHandle::shutdown`] on the first SIGINT or SIGTERM (from a small thread of
+/// its own); a second signal exits the process at once with status 130.
+pub fn shutdown_on_signals(handle: ShutdownHandle) -> io::Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            if signals.forever().next().is_some() {
+                handle.shutdown();
+            }
+            if signals.forever().next().is_some() {
+                std::process::exit(130);
+            }
+        })?;
+    Ok(())
+}
+
+/// A running server: its workers and their listening address.
+pub struct Server {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    threads: Vec<JoinHandle<io::Result<()>>>,
+}
+
+fn bind(addr: SocketAddr, reuse_port: bool, backlog: i32) -> io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    if reuse_port {
+        socket.set_reuse_port(true)?;
+    }
+    // Accepted sockets inherit it: no setsockopt per connection.
+    socket.set_tcp_nodelay(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(backlog)?;
+    Ok(socket.into())
+}
+
+impl Server {
+    /// Binds `addr` and starts the workers. Each accepted connection runs a
+    /// [`ServerConnection`] on `config` and a handler from `factory`.
+    ///
+    /// Fails with [`io::ErrorKind::Unsupported`] and the cause (see [`crate::probe()`]) when
+    /// io_uring cannot be used here.
+    pub fn start<F: HandlerFactory>(
+        addr: SocketAddr,
+        config: Arc<ServerConfig>,
+        factory: Arc<F>,
+        options: ServerOptions,
+    ) -> io::Result<Server> {
+        crate::probe()?;
+        let workers = options.workers.max(1);
+        let mut listeners = Vec::with_capacity(workers);
+        match options.listener {
+            ListenerMode::ReusePort => {
+                let first = bind(addr, true, options.backlog)?;
+                // Port 0 picks a port once; the other workers join that port.
+                let actual = first.local_addr()?;
+                listeners.push(first);
+                for _ in 1..workers {
+                    listeners.push(bind(actual, true, options.backlog)?);
+                }
+            }
+            ListenerMode::Shared => {
+                let first = bind(addr, false, options.backlog)?;
+                for _ in 1..workers {
+                    listeners.push(first.try_clone()?);
+                }
+                listeners.push(first);
+            }
+        }
+        let addr = listeners[0].local_addr()?;
+        let wakers = (0..workers)
+            .map(|_| WakeFd::new().map(Arc::new))
+            .collect::<io::Result<Vec<_>>>()?;
+        let shared = Arc::new(Shared {
+            stop: AtomicBool::new(false),
+            wakers,
+            open: AtomicUsize::new(0),
+        });
+        let handle = ShutdownHandle {
+            shared: shared.clone(),
+        };
+        let (ready_tx, ready_rx) = channel::<io::Result<()>>();
+        let mut threads = Vec::with_capacity(workers);
+        for (id, listener) in listeners.into_iter().enumerate() {
+            let (config, factory, options, shared) = (
+                config.clone(),
+                factory.clone(),
+                options.clone(),
+                shared.clone(),
+            );
+            let ready = ready_tx.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("uring-worker-{id}"))
+                .spawn(move || {
+                    // The ring is made on its own thread: it is single-issuer.
+                    let worker = Worker::new(id, listener, config, factory, options, shared);
+                    match worker {
+                        Ok(w) => {
+                            let _ = ready.send(Ok(()));
+                            w.run()
+                        }
+                        Err(e) => {
+                            let _ = ready.send(Err(io::Error::new(e.kind(), e.to_string())));
+                            Err(e)
+                        }
+                    }
+                });
+            match spawned {
+                Ok(t) => threads.push(t),
+                Err(e) => {
+                    handle.shutdown();
+                    return Err(e);
+                }
+            }
+        }
+        drop(ready_tx);
+        let mut failure = None;
+        for _ in 0..threads.len() {
+            match ready_rx.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => failure = failure.or(Some(e)),
+                Err(_) => failure = failure.or(Some(io::Error::other("a worker died starting"))),
+            }
+        }
+        let server = Server {
+            addr,
+            shared,
+            threads,
+        };
+        if let Some(e) = failure {
+            handle.shutdown();
+            let _ = server.join();
+            return Err(e);
+        }
+        Ok(server)
+    }
+
+    /// The address the workers listen on (with the real port when 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// A handle that shuts the server down.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// Waits for every worker to return (after a shutdown); the first worker error, if any.
+    pub fn join(self) -> io::Result<()> {
+        let mut result = Ok(());
+        for t in self.threads {
+            let r = t
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("a worker thread panicked")));
+            if result.is_ok() {
+                result = r;
+            }
+        }
+        result
+    }
+}
+
+/// Where a connection's multishot receive stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RecvState {
+    /// Not armed (never, ended, or out of buffers).
+    Off,
+    Armed,
+    /// A cancel was asked; the final completion has not come yet.
+    Cancelling,
+}
+
+/// One accepted connection.
+struct Conn<H> {
+    fd: RawFd,
+    generation: u32,
+    tls: ServerConnection,
+    app: H,
+    /// Bytes not yet a whole record (or held during a suspended lookup); pooled.
+    buf: Option<Vec<u8>>,
+    filled: usize,
+    /// Records being sent: the kernel reads `out[out_pos..]` while `sending`.
+    out: Vec<u8>,
+    out_pos: usize,
+    sending: bool,
+    recv: RecvState,
+    /// The receive ended for lack of buffers: arm again once buffers are back.
+    starved: bool,
+    deadline: Instant,
+    open: bool,
+    closing: bool,
+    eof: bool,
+    /// Torn down: waiting for its operations to complete before the slot is freed.
+    finishing: bool,
+}
+
+/// What to do with a connection after it ran.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Next {
+    Keep,
+    /// Everything said: close.
+    Done,
+    /// Failed: drop at once.
+    Kill,
+}
+
+struct Answer {
+    key: usize,
+    generation: u32,
+    lookup: Lookup,
+}
+
+struct Ctx<F: HandlerFactory> {
+    ring: Ring,
+    pool: Vec<Vec<u8>>,
+    send_pool: Vec<Vec<u8>>,
+    config: Arc<ServerConfig>,
+    factory: Arc<F>,
+    options: ServerOptions,
+    shared: Arc<Shared>,
+    answers: Sender<Answer>,
+    waker: Arc<WakeFd>,
+    app_out: Vec<u8>,
+    now: Instant,
+    secs: u64,
+    draining: bool,
+    /// Something failed that the worker cannot go on after (a submission error).
+    fatal: Option<io::Error>,
+}
+
+impl<F: HandlerFactory> Ctx<F> {
+    fn take_buffer(&mut self) -> Vec<u8> {
+        self.pool.pop().unwrap_or_else(|| vec![0; HELD_BUFFER_SIZE])
+    }
+
+    fn give_buffer(&mut self, buf: Vec<u8>) {
+        if self.pool.len() < self.options.pooled_buffers {
+            self.pool.push(buf);
+        }
+    }
+
+    fn push_plain(&mut self, entry: io_uring::squeue::Entry) {
+        if let Err(e) = self.ring.push_plain(entry) {
+            self.fatal.get_or_insert(e);
+        }
+    }
+}
+
+struct Worker<F: HandlerFactory> {
+    /// Holds the ring: declared (so dropped) before `bufs`.
+    ctx: Ctx<F>,
+    bufs: BufRing,
+    conns: Slab<Conn<F::Handler>>,
+    listener: Option<std::net::TcpListener>,
+    accepting: bool,
+    polling_wake: bool,
+    /// The loop is over: nothing is armed again.
+    quiescing: bool,
+    answers: Receiver<Answer>,
+    wheel: Wheel,
+    completions: Vec<Completion>,
+    due: Vec<Entry>,
+    starved: Vec<(usize, u32)>,
+    next_generation: u32,
+    /// Accept failed (e.g. out of descriptors): arm again at the next tick.
+    accept_again: bool,
+    drain_deadline: Option<Instant>,
+}
+
+impl<F: HandlerFactory> Worker<F> {
+    fn new(
+        id: usize,
+        listener: std::net::TcpListener,
+        config: Arc<ServerConfig>,
+        factory: Arc<F>,
+        options: ServerOptions,
+        shared: Arc<Shared>,
+    ) -> io::Result<Self> {
+        let ring = Ring::new(RING_ENTRIES, CQ_FACTOR)?;
+        let mut bufs = BufRing::new(RECV_BUFFERS, RECV_BUFFER_SIZE)?;
+        bufs.register(&ring.submitter(), BUFFER_GROUP)?;
+        let (tx, rx) = channel();
+        let now = Instant::now();
+        let tick = tick_of(&options);
+        let waker = shared.wakers[id].clone();
+        let mut worker = Worker {
+            ctx: Ctx {
+                ring,
+                pool: Vec::new(),
+                send_pool: Vec::new(),
+                config,
+                factory,
+                options,
+                shared,
+                answers: tx,
+                waker,
+                app_out: Vec::with_capacity(4096),
+                now,
+                secs: now_secs(),
+                draining: false,
+                fatal: None,
+            },
+            bufs,
+            conns: Slab::with_capacity(1024),
+            listener: Some(listener),
+            accepting: false,
+            polling_wake: false,
+            quiescing: false,
+            answers: rx,
+            wheel: Wheel::new(WHEEL_SLOTS, tick, now),
+            completions: Vec::with_capacity((RING_ENTRIES * CQ_FACTOR) as usize),
+            due: Vec::new(),
+            starved: Vec::new(),
+            next_generation: 0,
+            accept_again: false,
+            drain_deadline: None,
+        };
+        worker.arm_accept();
+        worker.arm_wake();
+        if let Some(e) = worker.ctx.fatal.take() {
+            return Err(e);
+        }
+        Ok(worker)
+    }
+
+    fn arm_accept(&mut self) {
+        let Some(listener) = &self.listener else {
+            return;
+        };
+        let entry = opcode::AcceptMulti::new(types::Fd(listener.as_raw_fd()))
+            .flags(libc::SOCK_CLOEXEC)
+            .build()
+            .user_data(tag(Op::Accept, 0, 0));
+        // Multishot accept passes no address buffer: the entry points at no memory of ours.
+        self.ctx.push_plain(entry);
+        self.accepting = true;
+    }
+
+    fn arm_wake(&mut self) {
+        let entry =
+            opcode::PollAdd::new(types::Fd(self.ctx.waker.0.as_raw_fd()), libc::POLLIN as u32)
+                .multi(true)
+                .build()
+                .user_data(tag(Op::Wake, 0, 0));
+        // A poll points at no memory; the eventfd lives in `Shared`, which outlives the worker.
+        self.ctx.push_plain(entry);
+        self.polling_wake = true;
+    }
+
+    fn run(mut self) -> io::Result<()> {
+        let result = self.run_loop();
+        self.quiesce();
+        result
+    }
+
+    fn run_loop(&mut self) -> io::Result<()> {
+        loop {
+            let mut wake_at = self.wheel.next_tick();
+            if let Some(d) = self.drain_deadline {
+                wake_at = wake_at.min(d);
+            }
+            let wait = wake_at.saturating_duration_since(Instant::now());
+            self.ctx.ring.enter(wait)?;
+            self.ctx.now = Instant::now();
+            self.ctx.secs = now_secs();
+            self.turn();
+            if let Some(e) = self.ctx.fatal.take() {
+                return Err(e);
+            }
+            if self.ctx.shared.stop.load(Ordering::Relaxed) && self.drain_deadline.is_none() {
+                self.begin_drain();
+            }
+            if let Some(deadline) = self.drain_deadline {
+                if self.conns.is_empty() || self.ctx.now >= deadline {
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Handles every completion there is, the lookup answers and the timers; arms what must
+    /// be armed again.
+    fn turn(&mut self) {
+        let mut completions = std::mem::take(&mut self.completions);
+        completions.clear();
+        self.ctx.ring.reap(&mut completions);
+        for c in &completions {
+            self.complete(c);
+        }
+        self.completions = completions;
+        self.take_answers();
+        if self.ctx.now >= self.wheel.next_tick() {
+            self.expire();
+            if self.accept_again && !self.ctx.draining {
+                self.accept_again = false;
+                self.arm_accept();
+            }
+        }
+        // Buffers recycled during this turn go back to the kernel in one store, before any
+        // receive that ran dry is armed again.
+        self.bufs.publish();
+        for (key, generation) in std::mem::take(&mut self.starved) {
+            if let Some(conn) = self.conns.get_mut(key) {
+                if conn.generation == generation && conn.starved {
+                    conn.starved = false;
+                    if after(&mut self.ctx, key, conn) != Next::Keep {
+                        self.teardown(key);
+                    }
+                }
+            }
+        }
+    }
+
+    fn complete(&mut self, c: &Completion) {
+        let (op, generation, key) = untag(c.user_data);
+        match op {
+            Some(Op::Accept) => self.accepted(c),
+            Some(Op::Recv) => self.received(key, generation, c),
+            Some(Op::Send) => self.sent(key, generation, c),
+            Some(Op::Wake) => {
+                self.ctx.waker.clear();
+                if !c.more() {
+                    self.polling_wake = false;
+                    if !self.quiescing {
+                        self.arm_wake();
+                    }
+                }
+            }
+            Some(Op::Connect) | Some(Op::Other) | None => {
+                if let Some(bid) = c.buffer() {
+                    self.bufs.recycle(bid);
+                }
+            }
+        }
+    }
+
+    fn accepted(&mut self, c: &Completion) {
+        if !c.more() {
+            self.accepting = false;
+            if self.listener.is_some() && !self.ctx.draining {
+                if c.result < 0 && c.result != -libc::ECANCELED {
+                    // EMFILE, ENFILE, ENOBUFS: try again at the next tick.
+                    self.accept_again = true;
+                } else {
+                    self.arm_accept();
+                }
+            }
+        }
+        if c.result < 0 {
+            return;
+        }
+        let fd: RawFd = c.result;
+        let limit = self.ctx.options.max_connections;
+        if self.ctx.draining || self.ctx.shared.open.fetch_add(1, Ordering::Relaxed) >= limit {
+            if !self.ctx.draining {
+                self.ctx.shared.open.fetch_sub(1, Ordering::Relaxed);
+            }
+            // Over the limit (or stopping): accepted only to be closed, so the backlog does
+            // not fill with connections that would wait for nothing.
+            self.ctx
+                .push_plain(opcode::Close::new(types::Fd(fd)).build().user_data(tag(
+                    Op::Other,
+                    0,
+                    0,
+                )));
+            return;
+        }
+        self.next_generation = (self.next_generation + 1) & 0xff_ffff;
+        let generation = self.next_generation;
+        let deadline = self.ctx.now + self.ctx.options.handshake_timeout;
+        let out = self.ctx.send_pool.pop().unwrap_or_default();
+        let key = self.conns.insert(Conn {
+            fd,
+            generation,
+            tls: ServerConnection::new(self.ctx.config.clone()),
+            app: self.ctx.factory.new_handler(),
+            buf: None,
+            filled: 0,
+            out,
+            out_pos: 0,
+            sending: false,
+            recv: RecvState::Off,
+            starved: false,
+            deadline,
+            open: false,
+            closing: false,
+            eof: false,
+            finishing: false,
+        });
+        self.wheel.insert(Entry { key, generation }, deadline);
+        if let Some(m) = &self.ctx.config.metrics {
+            m.connection_opened();
+        }
+        if let Some(conn) = self.conns.get_mut(key) {
+            arm_recv(&mut self.ctx, key, conn);
+        }
+    }
+
+    fn received(&mut self, key: usize, generation: u32, c: &Completion) {
+        let bid = c.buffer();
+        let Some(conn) = self
+            .conns
+            .get_mut(key)
+            .filter(|conn| conn.generation == generation)
+        else {
+            if let Some(bid) = bid {
+                self.bufs.recycle(bid);
+            }
+            return;
+        };
+        if !c.more() {
+            conn.recv = RecvState::Off;
+        }
+        let mut next = Next::Keep;
+        if c.result > 0 {
+            let n = c.result as usize;
+            if let Some(bid) = bid {
+                if !conn.finishing && !conn.closing {
+                    next = take_data(&mut self.ctx, key, conn, self.bufs.get_mut(bid, n));
+                }
+                self.bufs.recycle(bid);
+            }
+        } else if c.result == 0 {
+            conn.eof = true;
+        } else if c.result == -libc::ENOBUFS {
+            // The ring ran dry: arm again once this turn's buffers are back.
+            if !conn.finishing && !conn.starved {
+                conn.starved = true;
+                self.starved.push((key, generation));
+            }
+        } else if c.result != -libc::ECANCELED {
+            next = Next::Kill;
+        }
+        if conn.finishing {
+            self.release(key);
+            return;
+        }
+        if next == Next::Keep {
+            next = after(&mut self.ctx, key, conn);
+        }
+        if next != Next::Keep {
+            self.teardown(key);
+        }
+    }
+
+    fn sent(&mut self, key: usize, generation: u32, c: &Completion) {
+        let Some(conn) = self
+            .conns
+            .get_mut(key)
+            .filter(|conn| conn.generation == generation)
+        else {
+            return;
+        };
+        conn.sending = false;
+        if conn.finishing {
+            self.release(key);
+            return;
+        }
+        if c.result <= 0 {
+            // The peer is gone (EPIPE, ECONNRESET) or the send was cancelled.
+            self.teardown(key);
+            return;
+        }
+        conn.out_pos += c.result as usize;
+        if conn.out_pos < conn.out.len() {
+            // A short send: the rest of the same buffer, still untouched.
+            push_send(&mut self.ctx, key, conn);
+            return;
+        }
+        conn.out.clear();
+        conn.out_pos = 0;
+        if after(&mut self.ctx, key, conn) != Next::Keep {
+            self.teardown(key);
+        }
+    }
+
+    fn take_answers(&mut self) {
+        while let Ok(answer) = self.answers.try_recv() {
+            let Some(conn) = self.conns.get_mut(answer.key) else {
+                continue;
+            };
+            if conn.generation != answer.generation || conn.finishing || !conn.tls.is_suspended() {
+                continue;
+            }
+            let mut next = Next::Keep;
+            if conn.tls.provide_session(answer.lookup).is_err() {
+                conn.closing = true;
+            } else {
+                next = process_held(&mut self.ctx, answer.key, conn);
+            }
+            if next == Next::Keep {
+                next = after(&mut self.ctx, answer.key, conn);
+            }
+            if next != Next::Keep {
+                self.teardown(answer.key);
+            }
+        }
+    }
+
+    fn begin_drain(&mut self) {
+        self.ctx.draining = true;
+        self.drain_deadline = Some(self.ctx.now + self.ctx.options.shutdown_grace);
+        if self.accepting {
+            self.ctx.push_plain(
+                opcode::AsyncCancel::new(tag(Op::Accept, 0, 0))
+                    .build()
+                    .user_data(tag(Op::Other, 0, 0)),
+            );
+        }
+        // The accept holds its own reference to the socket until it is cancelled.
+        self.listener = None;
+        let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
+        for key in keys {
+            if let Some(conn) = self.conns.get_mut(key) {
+                if !conn.finishing && after(&mut self.ctx, key, conn) != Next::Keep {
+                    self.teardown(key);
+                }
+            }
+        }
+    }
+
+    /// Turns the timer wheel: drops the connections whose deadline passed.
+    fn expire(&mut self) {
+        let mut due = std::mem::take(&mut self.due);
+        self.wheel.advance(self.ctx.now, &mut due);
+        for entry in due.drain(..) {
+            let Some(conn) = self.conns.get_mut(entry.key) else {
+                continue;
+            };
+            if conn.generation != entry.generation || conn.finishing {
+                continue;
+            }
+            if conn.deadline > self.ctx.now {
+                self.wheel.insert(entry, conn.deadline);
+                continue;
+            }
+            if conn.open && !conn.closing && !conn.sending {
+                // Idle too long: say goodbye properly (the send is cancelled if the peer
+                // does not take it before the slot is released).
+                conn.tls.close();
+                let _ = flush(&mut self.ctx, entry.key, conn);
+            }
+            self.teardown(entry.key);
+        }
+        self.due = due;
+    }
+
+    /// Ends a connection: cancels its operations; the slot goes when the last completes.
+    fn teardown(&mut self, key: usize) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        if !conn.finishing {
+            conn.finishing = true;
+            let generation = conn.generation;
+            if conn.recv == RecvState::Armed {
+                conn.recv = RecvState::Cancelling;
+                self.ctx.push_plain(
+                    opcode::AsyncCancel::new(tag(Op::Recv, generation, key))
+                        .build()
+                        .user_data(tag(Op::Other, 0, 0)),
+                );
+            }
+            if conn.sending {
+                // Only a failed or expired connection is torn down with a send in flight (a
+                // finished one waits for its last send): do not wait for the peer to read.
+                // A send the socket takes at once completes before the cancel is looked at.
+                self.ctx.push_plain(
+                    opcode::AsyncCancel::new(tag(Op::Send, generation, key))
+                        .build()
+                        .user_data(tag(Op::Other, 0, 0)),
+                );
+            }
+        }
+        self.release(key);
+    }
+
+    /// Frees a finishing connection once none of its operations is in flight.
+    fn release(&mut self, key: usize) {
+        let Some(conn) = self.conns.get(key) else {
+            return;
+        };
+        if !conn.finishing || conn.sending || conn.recv != RecvState::Off {
+            return;
+        }
+        let mut conn = self.conns.remove(key);
+        // Closing by the ring, batched with the next submission. The descriptor number cannot
+        // be reused before this close, and no operation on it is left.
+        self.ctx.push_plain(
+            opcode::Close::new(types::Fd(conn.fd))
+                .build()
+                .user_data(tag(Op::Other, 0, 0)),
+        );
+        if let Some(buf) = conn.buf.take() {
+            self.ctx.give_buffer(buf);
+        }
+        if self.ctx.send_pool.len() < self.ctx.options.pooled_buffers {
+            conn.out.clear();
+            self.ctx.send_pool.push(std::mem::take(&mut conn.out));
+        }
+        self.ctx.shared.open.fetch_sub(1, Ordering::Relaxed);
+        if let Some(m) = &self.ctx.config.metrics {
+            m.connection_closed();
+        }
+    }
+
+    /// After the loop: tear every connection down, cancel the accept and the wake-up poll,
+    /// and wait (bounded) until the kernel has completed every operation, so no buffer is
+    /// freed while the kernel may still write to it. If the wait runs out, the buffers are
+    /// leaked rather than freed.
+    fn quiesce(mut self) {
+        self.quiescing = true;
+        self.ctx.draining = true;
+        self.drain_deadline = Some(self.ctx.now);
+        self.listener = None;
+        if self.accepting {
+            self.ctx.push_plain(
+                opcode::AsyncCancel::new(tag(Op::Accept, 0, 0))
+                    .build()
+                    .user_data(tag(Op::Other, 0, 0)),
+            );
+        }
+        if self.polling_wake {
+            self.ctx.push_plain(
+                opcode::AsyncCancel::new(tag(Op::Wake, 0, 0))
+                    .build()
+                    .user_data(tag(Op::Other, 0, 0)),
+            );
+        }
+        let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
+        for key in keys {
+            self.teardown(key);
+        }
+        let until = Instant::now() + QUIESCE_LIMIT;
+        while self.ctx.ring.in_flight() > 0 && Instant::now() < until {
+            if self.ctx.ring.enter(Duration::from_millis(50)).is_err() {
+                break;
+            }
+            self.ctx.now = Instant::now();
+            let mut completions = std::mem::take(&mut self.completions);
+            completions.clear();
+            self.ctx.ring.reap(&mut completions);
+            for c in &completions {
+                self.complete(c);
+            }
+            self.completions = completions;
+        }
+        // Close what the last completions released.
+        let _ = self.ctx.ring.enter(Duration::ZERO);
+        if self.ctx.ring.in_flight() > 0 {
+            // The kernel may still hold buffers: never free them.
+            let Worker {
+                ctx, bufs, conns, ..
+            } = self;
+            drop(ctx);
+            std::mem::forget(bufs);
+            std::mem::forget(conns);
+        }
+    }
+}
+
+/// Arms the multishot receive of a connection.
+fn arm_recv<F: HandlerFactory>(ctx: &mut Ctx<F>, key: usize, conn: &mut Conn<F::Handler>) {
+    let entry = opcode::RecvMulti::new(types::Fd(conn.fd), BUFFER_GROUP)
+        .build()
+        .user_data(tag(Op::Recv, conn.generation, key));
+    // A multishot receive with buffer selection carries no buffer pointer: the kernel takes
+    // buffers from the registered ring, which lives as long as the worker (see `quiesce`).
+    ctx.push_plain(entry);
+    conn.recv = RecvState::Armed;
+}
+
+/// Sends `conn.out[conn.out_pos..]`.
+fn push_send<F: HandlerFactory>(ctx: &mut Ctx<F>, key: usize, conn: &mut Conn<F::Handler>) {
+    let rest = &conn.out[conn.out_pos..];
+    let entry = opcode::Send::new(types::Fd(conn.fd), rest.as_ptr(), rest.len() as u32)
+        .flags(libc::MSG_NOSIGNAL)
+        .build()
+        .user_data(tag(Op::Send, conn.generation, key));
+    // SAFETY: the kernel reads `rest` until the send completes. `conn.out`'s heap buffer is
+    // neither written, resized nor freed while `conn.sending` is true: `flush` does not touch
+    // it then, the completion handler clears `sending` before any change, and a connection
+    // (with its `out`) leaves the slab only in `release`, which waits for `!sending`. Moving
+    // the `Conn` within the slab does not move the heap buffer. On a forced exit with the
+    // send still in flight, `quiesce` leaks the connections instead of freeing them.
+    if let Err(e) = unsafe { ctx.ring.push(&entry) } {
+        ctx.fatal.get_or_insert(e);
+        return;
+    }
+    conn.sending = true;
+}
+
+/// Moves the engine's pending output into the send buffer and sends it, unless a send is in
+/// flight (then the output waits for its completion).
+fn flush<F: HandlerFactory>(ctx: &mut Ctx<F>, key: usize, conn: &mut Conn<F::Handler>) -> bool {
+    if conn.sending || !conn.tls.wants_transmit() {
+        return false;
+    }
+    conn.out.clear();
+    conn.out.extend_from_slice(conn.tls.pending_output());
+    let n = conn.out.len();
+    conn.tls.consume_output(n);
+    conn.out_pos = 0;
+    push_send(ctx, key, conn);
+    true
+}
+
+/// Data from a receive buffer: processed in place when nothing is held, else appended to the
+/// held bytes first.
+fn take_data<F: HandlerFactory>(
+    ctx: &mut Ctx<F>,
+    key: usize,
+    conn: &mut Conn<F::Handler>,
+    data: &mut [u8],
+) -> Next {
+    if conn.open {
+        conn.deadline = ctx.now + ctx.options.idle_timeout;
+    }
+    if conn.filled == 0 {
+        let (consumed, result) = process(ctx, key, conn, data);
+        if result.is_err() {
+            conn.closing = true;
+            return Next::Keep;
+        }
+        let rest = &data[consumed..];
+        if !rest.is_empty() && !conn.closing {
+            let buf = match conn.buf.take() {
+                Some(b) => b,
+                None => ctx.take_buffer(),
+            };
+            let buf = conn.buf.insert(buf);
+            buf[..rest.len()].copy_from_slice(rest);
+            conn.filled = rest.len();
+        }
+        return Next::Keep;
+    }
+    let buf = match conn.buf.take() {
+        Some(b) => b,
+        None => ctx.take_buffer(),
+    };
+    let buf = conn.buf.insert(buf);
+    if conn.filled + data.len() > buf.len() {
+        // More than a whole record plus one receive held: only a client that keeps sending
+        // during a suspended lookup gets here.
+        return Next::Kill;
+    }
+    buf[conn.filled..conn.filled + data.len()].copy_from_slice(data);
+    conn.filled += data.len();
+    process_held(ctx, key, conn)
+}
+
+/// Processes the held bytes of `conn` (after new data, or a lookup answer).
+fn process_held<F: HandlerFactory>(
+    ctx: &mut Ctx<F>,
+    key: usize,
+    conn: &mut Conn<F::Handler>,
+) -> Next {
+    let Some(mut buf) = conn.buf.take() else {
+        return Next::Keep;
+    };
+    let (consumed, result) = process(ctx, key, conn, &mut buf[..conn.filled]);
+    if consumed > 0 {
+        buf.copy_within(consumed..conn.filled, 0);
+        conn.filled -= consumed;
+    }
+    if conn.filled == 0 {
+        ctx.give_buffer(buf);
+    } else {
+        conn.buf = Some(buf);
+    }
+    if result.is_err() {
+        conn.closing = true;
+    }
+    Next::Keep
+}
+
+/// Feeds the whole records in `data` to the engine, handling events and application data.
+/// Returns how many bytes were consumed, and `Err` when the connection failed (the alert is
+/// queued).
+fn process<F: HandlerFactory>(
+    ctx: &mut Ctx<F>,
+    key: usize,
+    conn: &mut Conn<F::Handler>,
+    data: &mut [u8],
+) -> (usize, Result<(), ()>) {
+    let mut start = 0;
+    let result = loop {
+        if start == data.len() || conn.closing || conn.tls.is_suspended() {
+            break Ok(());
+        }
+        let receipt = match conn.tls.receive(&mut data[start..], ctx.secs) {
+            Ok(r) => r,
+            Err(_) => break Err(()),
+        };
+        while let Some(event) = conn.tls.next_event() {
+            match event {
+                Event::HandshakeDone { .. } => {
+                    conn.open = true;
+                    conn.deadline = ctx.now + ctx.options.idle_timeout;
+                    conn.app.on_handshake(conn.tls.negotiated());
+                }
+                Event::NeedSession { id } => start_fetch(ctx, key, conn.generation, &id),
+                Event::PeerClosed => {
+                    // RFC 5246 §7.2.1: answer close_notify with our own and close.
+                    conn.tls.close();
+                    conn.closing = true;
+                }
+                _ => {}
+            }
+        }
+        if !receipt.plaintext.is_empty() && !conn.closing {
+            let plain = start + receipt.plaintext.start..start + receipt.plaintext.end;
+            ctx.app_out.clear();
+            let action = conn.app.on_data(&data[plain], &mut ctx.app_out);
+            if !ctx.app_out.is_empty() && conn.tls.send(&ctx.app_out).is_err() {
+                break Err(());
+            }
+            if action == AppAction::Close {
+                conn.tls.close();
+                conn.closing = true;
+            }
+        }
+        start += receipt.consumed;
+        if receipt.consumed == 0 {
+            break Ok(());
+        }
+    };
+    (start, result)
+}
+
+/// Asks the session store for `id`; the answer comes back through the worker's channel.
+fn start_fetch<F: HandlerFactory>(ctx: &Ctx<F>, key: usize, generation: u32, id: &[u8]) {
+    let tx = ctx.answers.clone();
+    let waker = ctx.waker.clone();
+    let done = Box::new(move |lookup: Lookup| {
+        let _ = tx.send(Answer {
+            key,
+            generation,
+            lookup,
+        });
+        waker.wake();
+    });
+    match &ctx.config.session_store {
+        Some(store) => store.fetch(id, ctx.secs, done),
+        None => done(Lookup::Unavailable),
+    }
+}
+
+/// Decides what a connection does next after new input, a completed send or a lookup answer:
+/// closes what must close, sends what is pending, applies backpressure, and keeps the
+/// receive armed.
+fn after<F: HandlerFactory>(ctx: &mut Ctx<F>, key: usize, conn: &mut Conn<F::Handler>) -> Next {
+    if conn.eof && !conn.closing {
+        // The peer will send nothing more. A handshake can no longer finish; an open
+        // connection gets our close_notify after whatever it is still owed.
+        if conn.tls.is_handshaking() {
+            return Next::Kill;
+        }
+        conn.tls.close();
+        conn.closing = true;
+    }
+    if ctx.draining
+        && conn.open
+        && !conn.closing
+        && conn.filled == 0
+        && !conn.tls.wants_transmit()
+        && !conn.sending
+    {
+        // Shutting down: an established connection with nothing in flight is told goodbye.
+        conn.tls.close();
+        conn.closing = true;
+    }
+    flush(ctx, key, conn);
+    if ctx.fatal.is_some() {
+        return Next::Kill;
+    }
+    if conn.closing {
+        if !conn.sending && !conn.tls.wants_transmit() {
+            return Next::Done;
+        }
+        // Give the peer a bounded time to take the rest.
+        let bound = ctx.now + ctx.options.handshake_timeout;
+        if conn.deadline > bound {
+            conn.deadline = bound;
+        }
+        return Next::Keep;
+    }
+    let waiting = conn.tls.pending_output().len() + (conn.out.len() - conn.out_pos);
+    if waiting >= ctx.options.max_pending_output {
+        if conn.recv == RecvState::Armed {
+            // Backpressure: no more reading until the peer reads what we owe it.
+            conn.recv = RecvState::Cancelling;
+            ctx.push_plain(
+                opcode::AsyncCancel::new(tag(Op::Recv, conn.generation, key))
+                    .build()
+                    .user_data(tag(Op::Other, 0, 0)),
+            );
+        }
+    } else if conn.recv == RecvState::Off && !conn.eof && !conn.starved {
+        arm_recv(ctx, key, conn);
+    }
+    Next::Keep
+}

@@ -408,3 +408,43 @@ fn chromium_resumes_its_session_with_reprise_serve() {
         "the second load should have resumed (ticket or session ID)\n{ctx}"
     );
 }
+
+#[test]
+fn metrics_move_under_reprise_load_on_every_driver() {
+    for driver in drivers() {
+        let server = Server::reprise(driver, &["--metrics", "127.0.0.1:0"]);
+        let log = server.log();
+        let url = log
+            .lines()
+            .find_map(|l| l.strip_prefix("metrics on "))
+            .unwrap_or_else(|| panic!("[{driver}] no metrics line\n{log}"))
+            .trim()
+            .to_string();
+        let before = curl(&url);
+        let out = run_with_timeout(
+            Command::new(reprise_bin())
+                .args(["load", &server.addr(), "--insecure", "--sni", "localhost"])
+                .args([
+                    "--connections",
+                    "8",
+                    "--duration",
+                    "1s",
+                    "--resume",
+                    "ticket",
+                ]),
+            b"",
+            Duration::from_secs(60),
+        );
+        assert!(out.status.success(), "[{driver}] {}", text(&out));
+        let after = curl(&url);
+        let ctx = format!("[{driver}]\n{after}\n{}", server.log());
+        let moved = |name: &str| metric(&after, name) > metric(&before, name);
+        assert!(moved("reprise_handshakes_total{kind=\"ticket\"}"), "{ctx}");
+        assert!(moved("reprise_handshakes_total{kind=\"full\"}"), "{ctx}");
+        assert!(moved("reprise_connections_total"), "{ctx}");
+        assert!(
+            metric(&after, "reprise_handshakes_total{kind=\"ticket\"}") >= 8,
+            "{ctx}"
+        );
+    }
+}

@@ -1,5 +1,6 @@
 //! The `reprise` command-line tool.
 
+mod bench;
 mod certs;
 mod connect;
 mod http;
@@ -32,6 +33,8 @@ enum Command {
     Connect(connect::ConnectArgs),
     /// Generate and inspect session-ticket key files.
     Keys(keys::KeysArgs),
+    /// Benchmark the engine against rustls in memory, with primitive floors and goals.
+    Bench(bench::BenchArgs),
     /// Run the known-answer vectors.
     Vectors {
         /// Further vector files (formats in vectors/README.md).
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
         Command::Connect(args) => connect::run(args),
         Command::Vectors { files } => run_vectors(&files),
         Command::Keys(args) => keys::run(args),
+        Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -31,12 +31,14 @@ pub mod names {
     pub const X25519: &str = "x25519 keygen+agree";
     /// P-256 key generation and agreement (one side).
     pub const P256: &str = "p256 keygen+agree";
-    /// PRF for a 48-byte (extended) master secret.
+    /// PRF (HMAC `P_hash`, keyed per call) for a 48-byte (extended) master secret.
     pub const PRF_MS: &str = "prf master secret";
     /// PRF for an AES-128-GCM key block (40 bytes).
     pub const PRF_KB: &str = "prf key block";
     /// PRF for a 12-byte verify_data.
     pub const PRF_FIN: &str = "prf verify_data";
+    /// aws-lc's `CRYPTO_tls1_prf` for a verify_data (for comparison; not in floors).
+    pub const PRF_AWS_LC: &str = "aws-lc tls_prf verify_data";
     /// AES-128-GCM key schedule (one direction).
     pub const AEAD_KEY: &str = "aes128gcm key setup";
     /// AES-128-GCM seal of a Finished-sized record (16 bytes).
@@ -82,7 +84,28 @@ fn kx(alg: &'static agreement::Algorithm) -> Result<Box<dyn FnMut(u64) -> Durati
     }))
 }
 
+/// The TLS PRF as HMAC `P_hash` (RFC 5246 §5) over aws-lc's HMAC, keyed per call: the
+/// cheapest way to get a PRF out of aws-lc (its `CRYPTO_tls1_prf` costs more; see
+/// [`names::PRF_AWS_LC`]).
 fn prf(out_len: usize, seed_len: usize) -> Box<dyn FnMut(u64) -> Duration> {
+    let secret = [3u8; 48];
+    let seed = vec![5u8; seed_len];
+    let mut out = vec![0u8; out_len];
+    timed(move || {
+        reprise::crypto::prf::prf(
+            reprise::crypto::prf::PrfHash::Sha256,
+            &secret,
+            b"key expansion",
+            &seed,
+            &[],
+            &mut out,
+        )
+        .expect("prf");
+        black_box(&out);
+    })
+}
+
+fn prf_aws_lc(out_len: usize, seed_len: usize) -> Box<dyn FnMut(u64) -> Duration> {
     let secret_bytes = [3u8; 48];
     let seed = vec![5u8; seed_len];
     timed(move || {
@@ -200,6 +223,10 @@ pub fn all() -> Result<Vec<Primitive>, String> {
             run: prf(12, 32),
         },
         Primitive {
+            name: PRF_AWS_LC,
+            run: prf_aws_lc(12, 32),
+        },
+        Primitive {
             name: AEAD_KEY,
             run: timed(|| {
                 black_box(aead_key(&AES_128_GCM));
@@ -269,6 +296,40 @@ pub fn server_floor(s: Scenario) -> Vec<(&'static str, f64)> {
         Resume::Ticket => v.push((TICKET_OPEN, 1.0)),
     }
     v
+}
+
+/// One primitive's runner.
+pub fn by_name(name: &str) -> Result<Box<dyn FnMut(u64) -> Duration>, String> {
+    all()?
+        .into_iter()
+        .find(|p| p.name == name)
+        .map(|p| p.run)
+        .ok_or_else(|| format!("no primitive {name}"))
+}
+
+/// Runs the primitives of one server handshake of `s` (see [`server_floor`]) plus SHA-256
+/// over `transcript_bytes`, `n` times each; returns the total time.
+pub fn floor_runner(
+    s: Scenario,
+    transcript_bytes: usize,
+) -> Result<Box<dyn FnMut(u64) -> Duration>, String> {
+    let need = server_floor(s);
+    let mut parts: Vec<(Box<dyn FnMut(u64) -> Duration>, u64)> = Vec::new();
+    for p in all()? {
+        if let Some((_, count)) = need.iter().find(|(n, _)| *n == p.name) {
+            parts.push((p.run, *count as u64));
+        }
+    }
+    let data = vec![0x11u8; transcript_bytes];
+    parts.push((
+        timed(move || {
+            black_box(digest::digest(&digest::SHA256, &data));
+        }),
+        1,
+    ));
+    Ok(Box::new(move |n| {
+        parts.iter_mut().map(|(run, count)| run(n * *count)).sum()
+    }))
 }
 
 /// Seconds per operation of each primitive, looked up by name.

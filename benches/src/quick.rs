@@ -42,8 +42,8 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
-/// Operations per batch so that `f` takes about `target` (measured by its own clock).
-fn calibrate<const K: usize>(target: Duration, f: &mut impl FnMut(u64) -> [Duration; K]) -> u64 {
+/// Operations per batch so that `f` takes about `target` (by its first measured quantity).
+fn calibrate(target: Duration, f: &mut dyn FnMut(u64) -> Vec<Duration>) -> u64 {
     let mut n = 1u64;
     loop {
         let d = f(n)[0];
@@ -55,37 +55,38 @@ fn calibrate<const K: usize>(target: Duration, f: &mut impl FnMut(u64) -> [Durat
     }
 }
 
-/// Median operations per second of `K` quantities measured in the same batches, for two
-/// contenders whose batches alternate.
-pub fn rates_pair<const K: usize>(
-    budget: Budget,
-    mut a: impl FnMut(u64) -> [Duration; K],
-    mut b: impl FnMut(u64) -> [Duration; K],
-) -> ([f64; K], [f64; K]) {
-    let na = calibrate(budget.batch, &mut a);
-    let nb = calibrate(budget.batch, &mut b);
-    let mut ra: [Vec<f64>; K] = std::array::from_fn(|_| Vec::new());
-    let mut rb: [Vec<f64>; K] = std::array::from_fn(|_| Vec::new());
+/// A contender: runs `n` operations and returns the time of each quantity it measures.
+pub type Runner<'a> = Box<dyn FnMut(u64) -> Vec<Duration> + 'a>;
+
+/// Median operations per second of each contender's quantities; the contenders' batches
+/// alternate, so a machine busy with other work slows them alike.
+pub fn rates(budget: Budget, mut runners: Vec<Runner<'_>>) -> Vec<Vec<f64>> {
+    let sizes: Vec<u64> = runners
+        .iter_mut()
+        .map(|r| calibrate(budget.batch, r.as_mut()))
+        .collect();
+    let mut samples: Vec<Vec<Vec<f64>>> = runners.iter().map(|_| Vec::new()).collect();
     for _ in 0..budget.batches {
-        for (i, d) in a(na).iter().enumerate() {
-            ra[i].push(na as f64 / d.as_secs_f64().max(1e-12));
-        }
-        for (i, d) in b(nb).iter().enumerate() {
-            rb[i].push(nb as f64 / d.as_secs_f64().max(1e-12));
+        for (i, r) in runners.iter_mut().enumerate() {
+            let n = sizes[i];
+            let ds = r(n);
+            if samples[i].is_empty() {
+                samples[i] = vec![Vec::new(); ds.len()];
+            }
+            for (k, d) in ds.iter().enumerate() {
+                samples[i][k].push(n as f64 / d.as_secs_f64().max(1e-12));
+            }
         }
     }
-    (ra.map(median), rb.map(median))
+    samples
+        .into_iter()
+        .map(|per| per.into_iter().map(median).collect())
+        .collect()
 }
 
 /// Median operations per second of one quantity.
 pub fn rate(budget: Budget, mut f: impl FnMut(u64) -> Duration) -> f64 {
-    let mut g = |n| [f(n)];
-    let n = calibrate(budget.batch, &mut g);
-    median(
-        (0..budget.batches)
-            .map(|_| n as f64 / g(n)[0].as_secs_f64().max(1e-12))
-            .collect(),
-    )
+    rates(budget, vec![Box::new(move |n| vec![f(n)])])[0][0]
 }
 
 /// One line of the comparison table.
@@ -183,7 +184,6 @@ pub fn run_with(budget: Budget) -> Result<Report, String> {
         let r = rate(budget, &mut p.run);
         report.primitives.push((p.name, 1.0 / r));
     }
-    let costs = report.primitives.clone();
 
     for scenario in crate::cases::scenarios() {
         let mut ours = Handshakes::new(Stack::Reprise, scenario)?;
@@ -195,10 +195,18 @@ pub fn run_with(budget: Budget) -> Result<Report, String> {
                     panic!("{}: {e}", hs.scenario().label());
                 }
             }
-            [t.server, t.client]
+            vec![t.server, t.client]
         };
-        let (r, l) = rates_pair(budget, |n| run(&mut ours, n), |n| run(&mut theirs, n));
-        let floor = 1.0 / primitives::floor(&costs, scenario, ours.transcript_bytes());
+        let mut floor_run = primitives::floor_runner(scenario, ours.transcript_bytes())?;
+        let res = rates(
+            budget,
+            vec![
+                Box::new(|n| run(&mut ours, n)),
+                Box::new(|n| run(&mut theirs, n)),
+                Box::new(|n| vec![floor_run(n)]),
+            ],
+        );
+        let (r, l, floor) = (&res[0], &res[1], res[2][0]);
         report.rows.push(Row {
             case: format!("{} server", scenario.label()),
             unit: "hs/s",
@@ -229,34 +237,56 @@ pub fn run_with(budget: Budget) -> Result<Report, String> {
     ] {
         let mut ours = Bulk::new(Stack::Reprise)?;
         let mut theirs = Bulk::new(Stack::Rustls)?;
-        let (r, l) = rates_pair(budget, |n| [ours.time(n, dir)], |n| [theirs.time(n, dir)]);
+        let mut floor_run = primitives::by_name(prim)?;
+        let res = rates(
+            budget,
+            vec![
+                Box::new(|n| vec![ours.time(n, dir)]),
+                Box::new(|n| vec![theirs.time(n, dir)]),
+                Box::new(|n| vec![floor_run(n)]),
+            ],
+        );
         let mb = RECORD as f64 / 1e6;
         report.rows.push(Row {
             case: name.into(),
             unit: "MB/s",
-            reprise: r[0] * mb,
-            rustls: l[0] * mb,
-            floor: Some(mb / primitives::cost(&costs, prim)),
+            reprise: res[0][0] * mb,
+            rustls: res[1][0] * mb,
+            floor: Some(res[2][0] * mb),
         });
     }
 
     let mut ours = Tickets::new(Stack::Reprise)?;
     let mut theirs = Tickets::new(Stack::Rustls)?;
-    let (r, l) = rates_pair(budget, |n| [ours.seal(n)], |n| [theirs.seal(n)]);
+    let res = rates(
+        budget,
+        vec![
+            Box::new(|n| vec![ours.seal(n)]),
+            Box::new(|n| vec![theirs.seal(n)]),
+        ],
+    );
     report.rows.push(Row {
         case: "ticket seal".into(),
         unit: "op/s",
-        reprise: r[0],
-        rustls: l[0],
+        reprise: res[0][0],
+        rustls: res[1][0],
         floor: None,
     });
-    let (r, l) = rates_pair(budget, |n| [ours.open(n)], |n| [theirs.open(n)]);
+    let mut floor_run = primitives::by_name(names::TICKET_OPEN)?;
+    let res = rates(
+        budget,
+        vec![
+            Box::new(|n| vec![ours.open(n)]),
+            Box::new(|n| vec![theirs.open(n)]),
+            Box::new(|n| vec![floor_run(n)]),
+        ],
+    );
     report.rows.push(Row {
         case: "ticket open".into(),
         unit: "op/s",
-        reprise: r[0],
-        rustls: l[0],
-        floor: Some(1.0 / primitives::cost(&costs, names::TICKET_OPEN)),
+        reprise: res[0][0],
+        rustls: res[1][0],
+        floor: Some(res[2][0]),
     });
 
     let n = if budget.batch < Duration::from_millis(100) {

@@ -30,7 +30,7 @@ pub use crypto::kx::NamedGroup;
 pub use crypto::suites::CipherSuite;
 pub use crypto::verify::RootStore;
 pub use error::{Error, Event, ResumptionFailure, ResumptionKind};
-pub use handshake::Negotiated;
+pub use handshake::{HostName, Negotiated};
 pub use stream::Stream;
 
 use conn::Core;

@@ -244,7 +244,7 @@ impl ClientHandshake {
                     "server chose an ALPN protocol we did not offer",
                 ));
             }
-            self.negotiated.alpn = Some(p.to_vec());
+            self.negotiated.alpn = Some(SmallVec::from_slice(p));
         }
         match ext.renegotiation_info {
             Some(inner) if !inner.is_empty() => {
@@ -266,7 +266,7 @@ impl ClientHandshake {
         }
         self.negotiated.extended_master_secret = ext.extended_master_secret;
         self.negotiated.suite = Some(suite);
-        self.negotiated.server_name = Some(self.server_name.clone());
+        self.negotiated.server_name = Some(self.server_name.as_str().into());
         self.server_random = *hello.random;
         self.server_session_id = SmallVec::from_slice(hello.session_id);
 

@@ -244,16 +244,14 @@ impl ServerHandshake {
             }
         }
         if let Some(name) = ext.server_name {
-            self.negotiated.server_name = Some(
-                core::str::from_utf8(name)
-                    .map_err(|_| {
-                        fatal(
-                            AlertDescription::IllegalParameter,
-                            "server name is not ASCII",
-                        )
-                    })?
-                    .to_ascii_lowercase(),
-            );
+            self.negotiated.server_name = Some(crate::handshake::HostName::lowercase(
+                core::str::from_utf8(name).map_err(|_| {
+                    fatal(
+                        AlertDescription::IllegalParameter,
+                        "server name is not ASCII",
+                    )
+                })?,
+            ));
         }
         if let Some(offered) = &ext.alpn {
             if !self.config.alpn_protocols.is_empty() {
@@ -268,7 +266,8 @@ impl ServerHandshake {
                             "no ALPN protocol in common",
                         )
                     })?;
-                self.negotiated.alpn = Some(self.config.alpn_protocols[chosen].clone());
+                self.negotiated.alpn =
+                    Some(SmallVec::from_slice(&self.config.alpn_protocols[chosen]));
             }
         }
         self.negotiated.extended_master_secret =

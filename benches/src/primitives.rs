@@ -13,12 +13,15 @@ use std::hint::black_box;
 use crate::pki::pki;
 use crate::setup::{Group, Resume, Scenario};
 
+/// Runs an operation `n` times and returns the elapsed time.
+pub type Run = Box<dyn FnMut(u64) -> Duration>;
+
 /// A named primitive: `run(n)` performs it `n` times and returns the elapsed time.
 pub struct Primitive {
     /// Its name in the report.
     pub name: &'static str,
     /// Runs it `n` times.
-    pub run: Box<dyn FnMut(u64) -> Duration>,
+    pub run: Run,
 }
 
 /// Names of the primitives, as used by [`floor`].
@@ -55,7 +58,7 @@ pub mod names {
     pub const AEAD_OPEN_16K: &str = "aes128gcm open 16KiB";
 }
 
-fn timed(mut f: impl FnMut() + 'static) -> Box<dyn FnMut(u64) -> Duration> {
+fn timed(mut f: impl FnMut() + 'static) -> Run {
     Box::new(move |n| {
         let t = Instant::now();
         for _ in 0..n {
@@ -65,7 +68,7 @@ fn timed(mut f: impl FnMut() + 'static) -> Box<dyn FnMut(u64) -> Duration> {
     })
 }
 
-fn kx(alg: &'static agreement::Algorithm) -> Result<Box<dyn FnMut(u64) -> Duration>, String> {
+fn kx(alg: &'static agreement::Algorithm) -> Result<Run, String> {
     let peer = PrivateKey::generate(alg).map_err(|e| e.to_string())?;
     let peer_pub = peer
         .compute_public_key()
@@ -87,7 +90,7 @@ fn kx(alg: &'static agreement::Algorithm) -> Result<Box<dyn FnMut(u64) -> Durati
 /// The TLS PRF as HMAC `P_hash` (RFC 5246 §5) over aws-lc's HMAC, keyed per call: the
 /// cheapest way to get a PRF out of aws-lc (its `CRYPTO_tls1_prf` costs more; see
 /// [`names::PRF_AWS_LC`]).
-fn prf(out_len: usize, seed_len: usize) -> Box<dyn FnMut(u64) -> Duration> {
+fn prf(out_len: usize, seed_len: usize) -> Run {
     let secret = [3u8; 48];
     let seed = vec![5u8; seed_len];
     let mut out = vec![0u8; out_len];
@@ -105,7 +108,7 @@ fn prf(out_len: usize, seed_len: usize) -> Box<dyn FnMut(u64) -> Duration> {
     })
 }
 
-fn prf_aws_lc(out_len: usize, seed_len: usize) -> Box<dyn FnMut(u64) -> Duration> {
+fn prf_aws_lc(out_len: usize, seed_len: usize) -> Run {
     let secret_bytes = [3u8; 48];
     let seed = vec![5u8; seed_len];
     timed(move || {
@@ -122,7 +125,7 @@ fn aead_key(alg: &'static aws_lc_rs::aead::Algorithm) -> LessSafeKey {
     LessSafeKey::new(UnboundKey::new(alg, &key).expect("aead key"))
 }
 
-fn seal(len: usize) -> Box<dyn FnMut(u64) -> Duration> {
+fn seal(len: usize) -> Run {
     let key = aead_key(&AES_128_GCM);
     let mut buf = vec![1u8; len];
     let mut seq = 0u64;
@@ -145,7 +148,7 @@ fn open(
     alg: &'static aws_lc_rs::aead::Algorithm,
     len: usize,
     aad: usize,
-) -> Box<dyn FnMut(u64) -> Duration> {
+) -> Run {
     let key = aead_key(alg);
     let mut sealed = vec![1u8; len];
     let aad = vec![0u8; aad];
@@ -299,7 +302,7 @@ pub fn server_floor(s: Scenario) -> Vec<(&'static str, f64)> {
 }
 
 /// One primitive's runner.
-pub fn by_name(name: &str) -> Result<Box<dyn FnMut(u64) -> Duration>, String> {
+pub fn by_name(name: &str) -> Result<Run, String> {
     all()?
         .into_iter()
         .find(|p| p.name == name)
@@ -312,9 +315,9 @@ pub fn by_name(name: &str) -> Result<Box<dyn FnMut(u64) -> Duration>, String> {
 pub fn floor_runner(
     s: Scenario,
     transcript_bytes: usize,
-) -> Result<Box<dyn FnMut(u64) -> Duration>, String> {
+) -> Result<Run, String> {
     let need = server_floor(s);
-    let mut parts: Vec<(Box<dyn FnMut(u64) -> Duration>, u64)> = Vec::new();
+    let mut parts: Vec<(Run, u64)> = Vec::new();
     for p in all()? {
         if let Some((_, count)) = need.iter().find(|(n, _)| *n == p.name) {
             parts.push((p.run, *count as u64));

@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 
 use crate::alloc;
 use crate::cases::{Bulk, Cache, Direction, Handshakes, Stack, Tickets, RECORD};
-use crate::meter::{Allocs, Meter, Side};
+use crate::meter::{Allocs, Meter};
 use crate::primitives::{self, names};
-use crate::setup::{Resume, Scenario};
+use crate::setup::Scenario;
 
 /// How long each timed batch runs, and how many batches make a median.
 #[derive(Clone, Copy, Debug)]
@@ -481,8 +481,6 @@ fn goals(report: &Report) -> Vec<Goal> {
         ),
         met: report.bytes_per_session <= 128.0,
     });
-    let _ = Resume::Full;
-    let _ = Side::Server;
     goals
 }
 

@@ -1,5 +1,6 @@
 //! Matching configurations for both stacks: same certificate, suite (AES-128-GCM), group,
-//! extended master secret, certificate verification on the client, and resumption mode.
+//! extended master secret, ALPN `http/1.1`, SNI `localhost`, certificate verification on the
+//! client, and resumption mode.
 
 use std::sync::Arc;
 
@@ -123,6 +124,7 @@ pub fn reprise(s: Scenario) -> Result<RepriseConfigs, String> {
         CertKind::Rsa2048 => &ECDHE_RSA_AES128_GCM_SHA256,
     };
     server.suites = vec![suite];
+    server.alpn_protocols = vec![b"http/1.1".to_vec()];
     server.groups = vec![match s.group {
         Group::X25519 => NamedGroup::X25519,
         Group::P256 => NamedGroup::Secp256r1,
@@ -131,6 +133,7 @@ pub fn reprise(s: Scenario) -> Result<RepriseConfigs, String> {
     roots.add_der(&pki.ca_der).map_err(|e| e.to_string())?;
     let mut client = reprise::ClientConfig::new(roots);
     client.suites = vec![suite];
+    client.alpn_protocols = vec![b"http/1.1".to_vec()];
     client.groups = vec![NamedGroup::X25519, NamedGroup::Secp256r1];
     client.enable_tickets = false;
     match s.resume {
@@ -187,6 +190,7 @@ pub fn rustls(s: Scenario) -> Result<RustlsConfigs, String> {
         .with_no_client_auth()
         .with_single_cert(certs, key)
         .map_err(err)?;
+    server.alpn_protocols = vec![b"http/1.1".to_vec()];
     let mut roots = rustls::RootCertStore::empty();
     roots
         .add(CertificateDer::from(pki.ca_der.clone()))
@@ -199,6 +203,7 @@ pub fn rustls(s: Scenario) -> Result<RustlsConfigs, String> {
     .map_err(err)?
     .with_root_certificates(roots)
     .with_no_client_auth();
+    client.alpn_protocols = vec![b"http/1.1".to_vec()];
     match s.resume {
         Resume::Full => {
             server.session_storage = Arc::new(NoServerSessionStorage {});

@@ -141,9 +141,10 @@ pub fn prf(
     PrfKey::new(hash, secret)?.derive(label, seed_a, seed_b, out)
 }
 
-/// Bytes of `A(i) + label + seed` that `P_hash` keeps on the stack; longer
-/// inputs take a streaming path.
-const STACK_INPUT: usize = 256;
+/// Bytes of `A(i) + label + seed` that `P_hash` keeps on the stack: every
+/// TLS 1.2 use fits (at most 48 + 13 + 64 = 125 bytes, for a SHA-384 key
+/// block); longer inputs take a streaming path.
+const STACK_INPUT: usize = 128;
 
 /// A PRF secret with its HMAC key schedule computed once, for several PRF
 /// calls under the same secret (a connection's key block and both Finished

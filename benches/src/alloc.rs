@@ -1,38 +1,44 @@
-//! Heap allocation counting through [`stats_alloc`]: a binary that wants counts installs
-//!
-//! ```ignore
-//! #[global_allocator]
-//! static GLOBAL: &reprise_benches::alloc::StatsAlloc<std::alloc::System> =
-//!     &reprise_benches::alloc::INSTRUMENTED_SYSTEM;
-//! ```
-//!
-//! and [`is_counting`] then answers `true`. Only allocations made through Rust's allocator are
-//! seen; aws-lc's own `malloc` calls (inside its C code) are not.
+//! Heap allocation counting. With the `count-allocations` feature this crate depends on
+//! [`allocation_counter`], which installs its counting allocator as the global allocator of
+//! any binary that links it (the `reprise` CLI enables the feature; criterion benches do
+//! not). It counts in a thread-local, without atomics, so the timed runs of both stacks are
+//! barely disturbed. Only allocations made through Rust's allocator are seen; aws-lc's own
+//! `malloc` calls (inside its C code) are not.
 
-pub use stats_alloc::{StatsAlloc, INSTRUMENTED_SYSTEM};
-
-/// Allocations (including reallocations) and bytes allocated so far, process-wide.
+/// Allocations made by one measured call, on the calling thread.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Snapshot {
-    /// `alloc` + `realloc` calls.
-    pub calls: usize,
-    /// Bytes allocated minus bytes freed (net growth of the live heap).
-    pub live: isize,
+pub struct Counts {
+    /// Allocation calls.
+    pub count: u64,
+    /// Bytes allocated minus bytes freed.
+    pub live: i64,
 }
 
-/// The counters now.
-pub fn snapshot() -> Snapshot {
-    let s = INSTRUMENTED_SYSTEM.stats();
-    Snapshot {
-        calls: s.allocations + s.reallocations,
-        live: s.bytes_allocated as isize - s.bytes_deallocated as isize + s.bytes_reallocated,
+/// Runs `f`, counting its allocations on this thread (all zero without the feature).
+#[cfg(feature = "count-allocations")]
+pub fn measure<R>(f: impl FnOnce() -> R) -> (R, Counts) {
+    let mut out = None;
+    let info = allocation_counter::measure(|| out = Some(f()));
+    let counts = Counts {
+        count: info.count_total,
+        live: info.bytes_current,
+    };
+    match out {
+        Some(r) => (r, counts),
+        None => unreachable!("measure ran the closure"),
     }
 }
 
-/// True when the counting allocator is the global allocator of this process.
+/// Runs `f`, counting its allocations on this thread (all zero without the feature).
+#[cfg(not(feature = "count-allocations"))]
+pub fn measure<R>(f: impl FnOnce() -> R) -> (R, Counts) {
+    (f(), Counts::default())
+}
+
+/// True when allocations are counted in this build.
 pub fn is_counting() -> bool {
-    let before = snapshot();
-    let v = std::hint::black_box(vec![1u8; 64]);
-    drop(v);
-    snapshot().calls > before.calls
+    measure(|| drop(std::hint::black_box(vec![1u8; 64])))
+        .1
+        .count
+        > 0
 }

@@ -153,33 +153,21 @@ pub fn handshake<C: Endpoint, S: Endpoint, M: Meter>(
     wire: &mut Wire,
     meter: &mut M,
 ) -> Result<(bool, bool), String> {
-    let m = meter.mark();
-    let mut client = new_client()?;
-    meter.add(Side::Client, m);
-    let m = meter.mark();
-    let mut server = new_server()?;
-    meter.add(Side::Server, m);
+    let mut client = meter.measure(Side::Client, new_client)?;
+    let mut server = meter.measure(Side::Server, new_server)?;
     for _ in 0..8 {
         wire.c2s.clear();
-        let m = meter.mark();
-        client.output(&mut wire.c2s)?;
-        meter.add(Side::Client, m);
+        meter.measure(Side::Client, || client.output(&mut wire.c2s))?;
         if !wire.c2s.is_empty() {
-            let m = meter.mark();
-            server.input(&mut wire.c2s)?;
-            meter.add(Side::Server, m);
+            meter.measure(Side::Server, || server.input(&mut wire.c2s))?;
         }
         wire.s2c.clear();
-        let m = meter.mark();
-        server.output(&mut wire.s2c)?;
-        meter.add(Side::Server, m);
+        meter.measure(Side::Server, || server.output(&mut wire.s2c))?;
         if wire.count {
             wire.transcript += handshake_bytes(&wire.c2s) + handshake_bytes(&wire.s2c);
         }
         if !wire.s2c.is_empty() {
-            let m = meter.mark();
-            client.input(&mut wire.s2c)?;
-            meter.add(Side::Client, m);
+            meter.measure(Side::Client, || client.input(&mut wire.s2c))?;
         }
         if wire.c2s.is_empty() && wire.s2c.is_empty() {
             break;
@@ -189,12 +177,8 @@ pub fn handshake<C: Endpoint, S: Endpoint, M: Meter>(
         return Err("handshake did not complete".into());
     }
     let resumed = (client.resumed(), server.resumed());
-    let m = meter.mark();
-    drop(client);
-    meter.add_drop(Side::Client, m);
-    let m = meter.mark();
-    end_server(server);
-    meter.add_drop(Side::Server, m);
+    meter.measure_drop(Side::Client, || drop(client));
+    meter.measure_drop(Side::Server, || end_server(server));
     Ok(resumed)
 }
 
@@ -273,7 +257,7 @@ impl Handshakes {
 
     /// The Rust heap a server connection holds once its handshake is done (needs the counting
     /// allocator).
-    pub fn idle_heap(&mut self) -> Result<isize, String> {
+    pub fn idle_heap(&mut self) -> Result<i64, String> {
         let mut live = crate::meter::Live::default();
         self.run(&mut live)?;
         Ok(live.server)
@@ -655,6 +639,22 @@ impl Cache {
             Stack::Rustls => Cache::Rustls(rustls::server::ServerSessionMemoryCache::new(
                 CACHE_SESSIONS,
             )),
+        }
+    }
+
+    /// Puts `n` sessions from the calling thread (to measure the heap a cache grows by).
+    pub fn fill(&self, n: u64) {
+        let record = sample_record();
+        let value = record.encode();
+        for i in 0..n {
+            let mut id = [0xa5u8; 32];
+            id[..8].copy_from_slice(&i.to_le_bytes());
+            match self {
+                Cache::Reprise(c) => c.put(&id, &record, NOW),
+                Cache::Rustls(c) => {
+                    c.put(id.to_vec(), value.clone());
+                }
+            }
         }
     }
 

@@ -9,8 +9,8 @@
 //!   output, events, drop) are timed, as rustls's own bench does. See [`meter`].
 //! * [`primitives`] times the aws-lc operations a case needs (signature, key agreement, PRF,
 //!   AEAD); their sum is the case's floor.
-//! * [`alloc`] counts heap allocations through `stats_alloc`'s counting allocator, which the
-//!   binary installs as its global allocator ([`alloc::INSTRUMENTED_SYSTEM`]).
+//! * [`alloc`] counts heap allocations (feature `count-allocations`, through the
+//!   `allocation-counter` crate's thread-local counting allocator).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -13,17 +13,13 @@ pub enum Side {
     Client,
 }
 
-/// Accumulates a quantity per side around calls into one side's connection.
+/// Accumulates a quantity per side over calls into one side's connection.
 pub trait Meter {
-    /// Taken just before a call.
-    type Mark;
-    /// Starts measuring a call.
-    fn mark(&mut self) -> Self::Mark;
-    /// Ends measuring a call made on `side`.
-    fn add(&mut self, side: Side, mark: Self::Mark);
-    /// Ends measuring the drop (or recycling) of `side`'s connection.
-    fn add_drop(&mut self, side: Side, mark: Self::Mark) {
-        self.add(side, mark)
+    /// Runs `f`, a call on `side`'s connection, measuring it.
+    fn measure<R>(&mut self, side: Side, f: impl FnOnce() -> R) -> R;
+    /// Runs `f`, the drop (or recycling) of `side`'s connection, measuring it.
+    fn measure_drop<R>(&mut self, side: Side, f: impl FnOnce() -> R) -> R {
+        self.measure(side, f)
     }
 }
 
@@ -47,42 +43,61 @@ impl Timer {
 }
 
 impl Meter for Timer {
-    type Mark = Instant;
     #[inline]
-    fn mark(&mut self) -> Instant {
-        Instant::now()
-    }
-    #[inline]
-    fn add(&mut self, side: Side, mark: Instant) {
-        let d = mark.elapsed();
+    fn measure<R>(&mut self, side: Side, f: impl FnOnce() -> R) -> R {
+        let t = Instant::now();
+        let r = f();
+        let d = t.elapsed();
         match side {
             Side::Server => self.server += d,
             Side::Client => self.client += d,
         }
+        r
     }
 }
 
-/// Heap allocations made in each side's calls (needs the counting allocator, see
+/// Heap allocations made in each side's calls (needs the `count-allocations` feature; see
 /// [`alloc`](crate::alloc)).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Allocs {
     /// Allocation calls in the server's calls.
-    pub server: usize,
+    pub server: u64,
     /// Allocation calls in the client's calls.
-    pub client: usize,
+    pub client: u64,
 }
 
 impl Meter for Allocs {
-    type Mark = alloc::Snapshot;
-    fn mark(&mut self) -> alloc::Snapshot {
-        alloc::snapshot()
-    }
-    fn add(&mut self, side: Side, mark: alloc::Snapshot) {
-        let n = alloc::snapshot().calls - mark.calls;
+    fn measure<R>(&mut self, side: Side, f: impl FnOnce() -> R) -> R {
+        let (r, info) = alloc::measure(f);
         match side {
-            Side::Server => self.server += n,
-            Side::Client => self.client += n,
+            Side::Server => self.server += info.count,
+            Side::Client => self.client += info.count,
         }
+        r
+    }
+}
+
+/// Net heap growth in each side's calls, not counting the final drop: what a live
+/// connection holds (needs the `count-allocations` feature).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Live {
+    /// Net bytes grown in the server's calls.
+    pub server: i64,
+    /// Net bytes grown in the client's calls.
+    pub client: i64,
+}
+
+impl Meter for Live {
+    fn measure<R>(&mut self, side: Side, f: impl FnOnce() -> R) -> R {
+        let (r, info) = alloc::measure(f);
+        match side {
+            Side::Server => self.server += info.live,
+            Side::Client => self.client += info.live,
+        }
+        r
+    }
+    fn measure_drop<R>(&mut self, _: Side, f: impl FnOnce() -> R) -> R {
+        f()
     }
 }
 
@@ -91,32 +106,8 @@ impl Meter for Allocs {
 pub struct NoMeter;
 
 impl Meter for NoMeter {
-    type Mark = ();
-    fn mark(&mut self) {}
-    fn add(&mut self, _: Side, _: ()) {}
-}
-
-/// Net Rust heap growth in each side's calls, not counting the final drop: what a live
-/// connection holds (needs the counting allocator).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Live {
-    /// Net bytes grown in the server's calls.
-    pub server: isize,
-    /// Net bytes grown in the client's calls.
-    pub client: isize,
-}
-
-impl Meter for Live {
-    type Mark = alloc::Snapshot;
-    fn mark(&mut self) -> alloc::Snapshot {
-        alloc::snapshot()
+    #[inline]
+    fn measure<R>(&mut self, _: Side, f: impl FnOnce() -> R) -> R {
+        f()
     }
-    fn add(&mut self, side: Side, mark: alloc::Snapshot) {
-        let n = alloc::snapshot().live - mark.live;
-        match side {
-            Side::Server => self.server += n,
-            Side::Client => self.client += n,
-        }
-    }
-    fn add_drop(&mut self, _: Side, _: alloc::Snapshot) {}
 }

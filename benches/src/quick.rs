@@ -21,15 +21,17 @@ pub struct Budget {
 }
 
 impl Budget {
-    /// `--quick`: a few short batches (the whole run stays well under two minutes).
+    /// `--quick`: 41 batches of about 2 ms per contender (the whole run takes well under two
+    /// minutes). Batches shorter than a scheduler time slice, many of them, and the median:
+    /// on a machine busy with other work most batches still run undisturbed.
     pub const QUICK: Budget = Budget {
-        batch: Duration::from_millis(40),
-        batches: 5,
+        batch: Duration::from_millis(2),
+        batches: 41,
     };
-    /// The default: longer batches, more of them.
+    /// The default: 101 batches of about 5 ms.
     pub const FULL: Budget = Budget {
-        batch: Duration::from_millis(150),
-        batches: 9,
+        batch: Duration::from_millis(5),
+        batches: 101,
     };
 }
 
@@ -156,9 +158,9 @@ pub struct Report {
     /// Heap bytes per session of rustls's `ServerSessionMemoryCache` (allocator-measured).
     pub rustls_bytes_per_session: Option<f64>,
     /// Reprise: `size_of` a server connection, and its Rust heap after the handshake.
-    pub idle_connection: (usize, Option<isize>),
+    pub idle_connection: (usize, Option<i64>),
     /// rustls: the same.
-    pub rustls_idle_connection: (usize, Option<isize>),
+    pub rustls_idle_connection: (usize, Option<i64>),
     /// The verdicts.
     pub goals: Vec<Goal>,
     /// Wall time of the run.
@@ -289,7 +291,7 @@ pub fn run_with(budget: Budget) -> Result<Report, String> {
         floor: Some(res[2][0]),
     });
 
-    let n = if budget.batch < Duration::from_millis(100) {
+    let n = if budget.batch < Duration::from_millis(5) {
         50_000
     } else {
         200_000
@@ -319,7 +321,7 @@ fn count<M: Meter + Default>(
     stack: Stack,
     scenario: Scenario,
     recycled: bool,
-    f: impl Fn(&M) -> (usize, usize),
+    f: impl Fn(&M) -> (u64, u64),
 ) -> Result<(f64, f64), String> {
     let mut hs = Handshakes::new(stack, scenario)?;
     hs.set_recycling(recycled);
@@ -365,10 +367,8 @@ fn memory(report: &mut Report) -> Result<(), String> {
     report.idle_connection.1 = Some(Handshakes::new(Stack::Reprise, scenario)?.idle_heap()?);
     report.rustls_idle_connection.1 = Some(Handshakes::new(Stack::Rustls, scenario)?.idle_heap()?);
     let cache = Cache::new(Stack::Rustls);
-    let before = alloc::snapshot();
-    cache.run(crate::cases::CACHE_SESSIONS as u64 / 2);
-    let grown = alloc::snapshot().live - before.live;
-    report.rustls_bytes_per_session = Some(grown as f64 / crate::cases::CACHE_SESSIONS as f64);
+    let ((), grown) = alloc::measure(|| cache.fill(crate::cases::CACHE_SESSIONS as u64));
+    report.rustls_bytes_per_session = Some(grown.live as f64 / crate::cases::CACHE_SESSIONS as f64);
     drop(cache);
     Ok(())
 }
@@ -528,7 +528,7 @@ impl fmt::Display for Report {
             Some(rows) => {
                 writeln!(
                     f,
-                    "heap allocations per handshake (Rust allocator via stats_alloc; aws-lc's C mallocs not seen):"
+                    "heap allocations per handshake (Rust allocator via allocation-counter; aws-lc's C mallocs not seen):"
                 )?;
                 writeln!(
                     f,
@@ -553,7 +553,7 @@ impl fmt::Display for Report {
                 "heap allocations: not counted (counting allocator not installed)"
             )?,
         }
-        let heap = |h: Option<isize>| h.map_or("?".to_string(), |b| format!("{b}"));
+        let heap = |h: Option<i64>| h.map_or("?".to_string(), |b| format!("{b}"));
         writeln!(
             f,
             "bytes per cached session: {:.1} (SessionCache::bytes_per_session); rustls ServerSessionMemoryCache: {}",

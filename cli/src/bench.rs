@@ -1,17 +1,11 @@
 //! `reprise bench [--quick]`: the engine against rustls, in memory, with primitive floors,
 //! allocation counts and goal verdicts (the logic lives in `reprise_benches::quick`).
 //!
-//! The binary's global allocator is `stats_alloc`'s counting wrapper around the system
-//! allocator (two relaxed atomic adds per allocation), so the bench can count allocations
-//! per handshake without any `unsafe` here.
-
-use std::alloc::System;
+//! The CLI enables `reprise-benches`' `count-allocations` feature, whose `allocation-counter`
+//! dependency installs a thread-local counting global allocator (a few non-atomic adds per
+//! allocation), so the bench can count allocations per handshake without any `unsafe` here.
 
 use clap::Args;
-use reprise_benches::alloc::{StatsAlloc, INSTRUMENTED_SYSTEM};
-
-#[global_allocator]
-static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
 /// Options of `reprise bench`.
 #[derive(Args, Debug)]

@@ -1,5 +1,6 @@
 //! The `reprise` command-line tool.
 
+mod bench;
 mod certs;
 mod connect;
 mod demo;
@@ -46,6 +47,8 @@ enum Command {
     Load(load::LoadArgs),
     /// Generate and inspect session-ticket key files.
     Keys(keys::KeysArgs),
+    /// Benchmark the engine against rustls in memory, with primitive floors and goals.
+    Bench(bench::BenchArgs),
     /// Run the known-answer vectors.
     Vectors {
         /// Further vector files (formats in vectors/README.md).
@@ -64,6 +67,7 @@ fn main() -> ExitCode {
         Command::Keys(args) => keys::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Trace(args) => trace::run(args),
+        Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -10,7 +10,7 @@ use crate::crypto::suites::{AuthKind, CipherSuite, ALL_SUITES};
 use crate::crypto::verify::RootStore;
 use crate::keylog::KeyLog;
 use crate::metrics::Metrics;
-use crate::rng::{RandomSource, SystemRandom};
+use crate::rng::{BufferedRandom, RandomSource};
 use crate::session::client::ClientSessionStore;
 use crate::session::store::SessionStore;
 use crate::session::ticket::TicketKeys;
@@ -119,7 +119,8 @@ impl Default for ServerConfig {
 }
 
 impl ServerConfig {
-    /// Defaults: every suite and group, EMS on, system randomness, no certificate yet.
+    /// Defaults: every suite and group, EMS on, system randomness (buffered:
+    /// [`BufferedRandom`]), no certificate yet.
     pub fn new() -> Self {
         Self {
             certificates: Vec::new(),
@@ -128,7 +129,7 @@ impl ServerConfig {
             alpn_protocols: Vec::new(),
             extended_master_secret: true,
             require_extended_master_secret: false,
-            rng: Arc::new(SystemRandom),
+            rng: Arc::new(BufferedRandom::new()),
             max_handshake_message: 16 * 1024,
             session_store: None,
             session_timeout: 300,
@@ -262,7 +263,7 @@ impl ClientConfig {
             alpn_protocols: Vec::new(),
             extended_master_secret: true,
             require_extended_master_secret: false,
-            rng: Arc::new(SystemRandom),
+            rng: Arc::new(BufferedRandom::new()),
             max_handshake_message: DEFAULT_MAX_HANDSHAKE_MESSAGE,
             session_store: None,
             enable_tickets: true,

@@ -68,12 +68,44 @@ pub(crate) struct Core {
     metrics: Option<Arc<Metrics>>,
 }
 
+/// The heap buffers of a finished connection, kept to build the next one without allocating
+/// (see [`Connection::into_buffers`] and `ServerConnection::with_buffers`). A driver that
+/// recycles them makes a resumed server handshake allocation-free after warm-up.
+#[derive(Debug, Default)]
+pub struct Buffers {
+    flight: Vec<u8>,
+    out: Vec<u8>,
+    hs_partial: Vec<u8>,
+    events: VecDeque<Event>,
+}
+
+impl Buffers {
+    /// Heap bytes held (by capacity).
+    pub fn capacity_bytes(&self) -> usize {
+        self.flight.capacity()
+            + self.out.capacity()
+            + self.hs_partial.capacity()
+            + self.events.capacity() * core::mem::size_of::<Event>()
+    }
+}
+
 impl Core {
     pub(crate) fn new(
         side: Sender,
         max_handshake_len: usize,
         metrics: Option<Arc<Metrics>>,
+        buffers: Buffers,
     ) -> Self {
+        let Buffers {
+            mut flight,
+            mut out,
+            mut hs_partial,
+            mut events,
+        } = buffers;
+        flight.clear();
+        out.clear();
+        hs_partial.clear();
+        events.clear();
         Self {
             side,
             now: 0,
@@ -81,12 +113,12 @@ impl Core {
             tx: None,
             pending_rx: None,
             pending_tx: None,
-            flight: Vec::new(),
-            out: Vec::new(),
+            flight,
+            out,
             out_start: 0,
-            hs_partial: Vec::new(),
+            hs_partial,
             max_handshake_len,
-            events: VecDeque::new(),
+            events,
             status: Status::Handshaking,
             version_locked: false,
             peer_closed: false,
@@ -614,19 +646,11 @@ impl<H: Handshake> Connection<H> {
             .map_err(|f| self.core.fail(f))
     }
 
-    /// Seals one record of application data straight into `out` (no intermediate copy):
-    /// returns `(plaintext bytes taken, record bytes written)`. Takes at most 2^14 bytes and
-    /// writes nothing if `out` cannot hold the record.
+    /// Seals one record of application data straight into `out` (one copy of `data`, no
+    /// intermediate buffer): returns `(plaintext bytes taken, record bytes written)`. Takes at
+    /// most 2^14 bytes and writes nothing if `out` cannot hold the record.
     pub fn seal_into(&mut self, data: &[u8], out: &mut [u8]) -> Result<(usize, usize), Error> {
-        if let Status::Failed(e) = &self.core.status {
-            return Err(e.clone());
-        }
-        if self.core.status != Status::Open || self.core.we_closed {
-            return Err(Error::NotReady);
-        }
-        let Some(tx) = self.core.tx.as_mut() else {
-            return Err(Error::NotReady);
-        };
+        let tx = self.open_tx()?;
         let take = data.len().min(MAX_PLAINTEXT);
         let len = tx.sealed_len(take);
         if out.len() < len {
@@ -634,9 +658,67 @@ impl<H: Handshake> Connection<H> {
         }
         let offset = RECORD_HEADER_LEN + tx.aead().explicit_nonce_len();
         out[offset..offset + take].copy_from_slice(&data[..take]);
-        tx.seal_in_place(ContentType::ApplicationData, &mut out[..len])
-            .map_err(|a| self.core.fail(fatal(a, "record sealing failed")))?;
-        Ok((take, len))
+        self.seal_in_place(take, out).map(|n| (take, n))
+    }
+
+    /// Where the plaintext of a record starts for [`seal_in_place`](Self::seal_in_place):
+    /// after the 5-byte header and the explicit nonce (8 bytes for AES-GCM, RFC 5288 §3; none
+    /// for ChaCha20-Poly1305, RFC 7905 §2). 13 before the handshake's suite is known.
+    pub fn record_payload_offset(&self) -> usize {
+        let explicit = self
+            .core
+            .tx
+            .as_ref()
+            .map_or(8, |tx| tx.aead().explicit_nonce_len());
+        RECORD_HEADER_LEN + explicit
+    }
+
+    /// Seals one application-data record in place, with no copy: the caller has written
+    /// `len` (at most 2^14) bytes of plaintext at [`record_payload_offset`](Self::record_payload_offset)
+    /// in `buf`; the engine writes the header and explicit nonce before it, encrypts it where
+    /// it lies and puts the tag after it. Returns the record's length (plaintext + 29 bytes
+    /// for AES-GCM), or 0 without touching `buf` when `buf` is shorter than that or `len`
+    /// exceeds 2^14.
+    pub fn seal_in_place(&mut self, len: usize, buf: &mut [u8]) -> Result<usize, Error> {
+        let tx = self.open_tx()?;
+        let total = tx.sealed_len(len);
+        let Some(record) = buf.get_mut(..total).filter(|_| len <= MAX_PLAINTEXT) else {
+            return Ok(0);
+        };
+        match tx.seal_in_place(ContentType::ApplicationData, record) {
+            Ok(()) => Ok(total),
+            Err(a) => Err(self.core.fail(fatal(a, "record sealing failed"))),
+        }
+    }
+
+    fn open_tx(&mut self) -> Result<&mut RecordCipher, Error> {
+        if let Status::Failed(e) = &self.core.status {
+            return Err(e.clone());
+        }
+        if self.core.status != Status::Open || self.core.we_closed {
+            return Err(Error::NotReady);
+        }
+        self.core.tx.as_mut().ok_or(Error::NotReady)
+    }
+
+    /// Ends the connection and keeps its buffers (cleared, capacity intact) for the next one.
+    pub fn into_buffers(self) -> Buffers {
+        let core = self.core;
+        Buffers {
+            flight: core.flight,
+            out: core.out,
+            hs_partial: core.hs_partial,
+            events: core.events,
+        }
+    }
+
+    /// Heap bytes the connection's own buffers hold (by capacity); the AEAD keys live inside
+    /// the connection itself.
+    pub fn buffer_capacity(&self) -> usize {
+        self.core.flight.capacity()
+            + self.core.out.capacity()
+            + self.core.hs_partial.capacity()
+            + self.core.events.capacity() * core::mem::size_of::<Event>()
     }
 
     /// Seals an arbitrary handshake message as a record under the current keys. Only for tests

@@ -84,12 +84,12 @@ pub mod stream;
 use std::sync::Arc;
 
 pub use config::{CertifiedKey, ClientConfig, ServerConfig, ServerVerification};
-pub use conn::{Connection, Receipt};
+pub use conn::{Buffers, Connection, Receipt};
 pub use crypto::kx::NamedGroup;
 pub use crypto::suites::CipherSuite;
 pub use crypto::verify::RootStore;
 pub use error::{Error, Event, ResumptionFailure, ResumptionKind};
-pub use handshake::Negotiated;
+pub use handshake::{HostName, Negotiated};
 pub use stream::Stream;
 
 use conn::Core;
@@ -105,10 +105,17 @@ pub type ClientConnection = Connection<ClientHandshake>;
 impl Connection<ServerHandshake> {
     /// A server connection awaiting a ClientHello.
     pub fn new(config: Arc<ServerConfig>) -> Self {
+        Self::with_buffers(config, Buffers::default())
+    }
+
+    /// A server connection reusing the buffers of a finished one
+    /// ([`Connection::into_buffers`]), so that it allocates nothing they can hold.
+    pub fn with_buffers(config: Arc<ServerConfig>, buffers: Buffers) -> Self {
         let core = Core::new(
             Sender::Server,
             config.max_handshake_message,
             config.metrics.clone(),
+            buffers,
         );
         Self {
             core,
@@ -163,6 +170,7 @@ impl Connection<ClientHandshake> {
             Sender::Client,
             config.max_handshake_message,
             config.metrics.clone(),
+            Buffers::default(),
         );
         let hs = ClientHandshake::start(config, server_name, &mut core).map_err(|f| {
             Error::AlertSent {

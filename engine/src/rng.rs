@@ -6,9 +6,11 @@
 //! from its own DRBG, which cannot be (and must not be) steered from outside. Deterministic
 //! transcripts therefore use RSA PKCS#1 v1.5 signatures.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use aws_lc_rs::hmac;
+use zeroize::Zeroize;
 
 /// The randomness source failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,6 +29,95 @@ pub struct SystemRandom;
 impl RandomSource for SystemRandom {
     fn fill(&self, dest: &mut [u8]) -> Result<(), RngError> {
         aws_lc_rs::rand::fill(dest).map_err(|_| RngError)
+    }
+}
+
+/// Bytes each [`BufferedRandom`] shard draws from the system at a time.
+const BLOCK: usize = 1024;
+/// Shards of a [`BufferedRandom`], so threads sharing a config rarely wait on each other.
+const SHARDS: usize = 8;
+
+/// The system CSPRNG (aws-lc's `RAND_bytes`) drawn in 1 KiB blocks, handed out in small
+/// pieces: server randoms, session IDs and ticket nonces cost a copy instead of a DRBG call
+/// each (aws-lc reseeds from the CPU's RNG on every call). The default source of
+/// [`ServerConfig`](crate::ServerConfig) and [`ClientConfig`](crate::ClientConfig).
+///
+/// Bytes are wiped from the buffer as they are handed out, requests of more than half a block
+/// go straight to the system, and a buffer filled before a `fork` is discarded in the child
+/// (it checks the process ID), so two processes never hand out the same bytes.
+pub struct BufferedRandom {
+    shards: Box<[Mutex<Block>]>,
+    next: AtomicUsize,
+}
+
+struct Block {
+    bytes: [u8; BLOCK],
+    /// Bytes at `pos..` are unused.
+    pos: usize,
+    /// The process that filled `bytes`.
+    pid: u32,
+}
+
+impl Drop for Block {
+    fn drop(&mut self) {
+        self.bytes.zeroize();
+    }
+}
+
+impl BufferedRandom {
+    /// Empty buffers; the first request fills its shard.
+    pub fn new() -> Self {
+        Self {
+            shards: (0..SHARDS)
+                .map(|_| {
+                    Mutex::new(Block {
+                        bytes: [0; BLOCK],
+                        pos: BLOCK,
+                        pid: 0,
+                    })
+                })
+                .collect(),
+            next: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl Default for BufferedRandom {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl core::fmt::Debug for BufferedRandom {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("BufferedRandom(..)")
+    }
+}
+
+impl RandomSource for BufferedRandom {
+    fn fill(&self, dest: &mut [u8]) -> Result<(), RngError> {
+        if dest.len() > BLOCK / 2 {
+            return SystemRandom.fill(dest);
+        }
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        for i in 0..SHARDS {
+            let Ok(mut block) = self.shards[(start + i) % SHARDS].try_lock() else {
+                continue;
+            };
+            let pid = std::process::id();
+            if block.pos + dest.len() > BLOCK || block.pid != pid {
+                SystemRandom.fill(&mut block.bytes)?;
+                block.pos = 0;
+                block.pid = pid;
+            }
+            let range = block.pos..block.pos + dest.len();
+            dest.copy_from_slice(&block.bytes[range.clone()]);
+            block.bytes[range].zeroize();
+            block.pos += dest.len();
+            return Ok(());
+        }
+        // Every shard busy (or poisoned): ask the system directly.
+        SystemRandom.fill(dest)
     }
 }
 
@@ -103,6 +194,23 @@ mod tests {
         c.fill(&mut z).unwrap();
         assert_eq!(x, y);
         assert_ne!(x, z);
+    }
+
+    #[test]
+    fn buffered_random_hands_out_fresh_bytes_across_refills() {
+        let rng = BufferedRandom::new();
+        let mut seen = std::collections::HashSet::new();
+        // 200 × 32 bytes spans several refills of every shard; no 32-byte value repeats.
+        for _ in 0..200 {
+            let mut x = [0u8; 32];
+            rng.fill(&mut x).unwrap();
+            assert!(seen.insert(x));
+        }
+        let mut big = [0u8; BLOCK];
+        rng.fill(&mut big).unwrap();
+        assert_ne!(big, [0u8; BLOCK]);
+        let mut none = [0u8; 0];
+        rng.fill(&mut none).unwrap();
     }
 
     #[test]

@@ -2,13 +2,16 @@
 //! (RFC 5246 §8.1), the extended master secret (RFC 7627 §4), the key block
 //! (RFC 5246 §6.3) and Finished `verify_data` (RFC 5246 §7.4.9).
 //!
-//! The PRF itself is aws-lc's `CRYPTO_tls1_prf`, reached through
-//! [`aws_lc_rs::tls_prf`]. Everything secret that this module hands out is
-//! wiped on drop.
+//! The PRF is `P_hash` (RFC 5246 §5) built on aws-lc's HMAC ([`aws_lc_rs::hmac`]):
+//! the HMAC key schedule is computed once per secret ([`PrfKey`]) and every
+//! intermediate value lives in a stack buffer that is wiped afterwards, so a
+//! PRF call does not allocate. aws-lc's own `CRYPTO_tls1_prf`
+//! ([`aws_lc_rs::tls_prf`]) is kept as [`prf_aws_lc`] to cross-check it.
+//! Everything secret that this module hands out is wiped on drop.
 
 use core::fmt;
 
-use aws_lc_rs::{constant_time, digest, tls_prf};
+use aws_lc_rs::{constant_time, digest, hmac, tls_prf};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 /// Length of a Finished message's `verify_data` for every TLS 1.2 suite
@@ -60,6 +63,13 @@ impl PrfHash {
     #[must_use]
     pub fn hash(self, data: &[u8]) -> digest::Digest {
         digest::digest(self.digest_algorithm(), data)
+    }
+
+    fn hmac_algorithm(self) -> hmac::Algorithm {
+        match self {
+            Self::Sha256 => hmac::HMAC_SHA256,
+            Self::Sha384 => hmac::HMAC_SHA384,
+        }
     }
 
     fn prf_algorithm(self) -> &'static tls_prf::Algorithm {
@@ -128,11 +138,157 @@ pub fn prf(
     if out.is_empty() {
         return Ok(());
     }
-    // aws-lc's CRYPTO_tls1_prf takes (label, seed1, seed2) and concatenates
-    // them itself, which is exactly label + seed_a + seed_b.
+    PrfKey::new(hash, secret)?.derive(label, seed_a, seed_b, out)
+}
+
+/// Bytes of `A(i) + label + seed` that `P_hash` keeps on the stack: every
+/// TLS 1.2 use fits (at most 48 + 13 + 64 = 125 bytes, for a SHA-384 key
+/// block); longer inputs take a streaming path.
+const STACK_INPUT: usize = 128;
+
+/// A PRF secret with its HMAC key schedule computed once, for several PRF
+/// calls under the same secret (a connection's key block and both Finished
+/// messages use the master secret). The key state is wiped by aws-lc on drop.
+pub struct PrfKey {
+    hash: PrfHash,
+    key: hmac::Key,
+}
+
+impl fmt::Debug for PrfKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PrfKey")
+            .field("hash", &self.hash)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PrfKey {
+    /// Keys the PRF with `secret`.
+    ///
+    /// # Errors
+    /// [`PrfError::EmptySecret`] for an empty secret.
+    pub fn new(hash: PrfHash, secret: &[u8]) -> Result<Self, PrfError> {
+        if secret.is_empty() {
+            return Err(PrfError::EmptySecret);
+        }
+        Ok(Self {
+            hash,
+            key: hmac::Key::new(hash.hmac_algorithm(), secret),
+        })
+    }
+
+    /// Keys the PRF with a master secret.
+    #[must_use]
+    pub fn from_master_secret(hash: PrfHash, ms: &MasterSecret) -> Self {
+        Self {
+            hash,
+            key: hmac::Key::new(hash.hmac_algorithm(), &ms.0),
+        }
+    }
+
+    /// The PRF hash.
+    #[must_use]
+    pub fn hash(&self) -> PrfHash {
+        self.hash
+    }
+
+    /// `P_hash(secret, label + seed_a + seed_b)` (RFC 5246 §5) into `out`:
+    /// `A(0) = seed`, `A(i) = HMAC(secret, A(i-1))`, output blocks
+    /// `HMAC(secret, A(i) + seed)`.
+    ///
+    /// # Errors
+    /// [`PrfError::Derivation`] if aws-lc fails.
+    pub fn derive(
+        &self,
+        label: &[u8],
+        seed_a: &[u8],
+        seed_b: &[u8],
+        out: &mut [u8],
+    ) -> Result<(), PrfError> {
+        let n = self.hash.output_len();
+        let seed_len = label.len() + seed_a.len() + seed_b.len();
+        if n + seed_len > STACK_INPUT {
+            return self.derive_long(label, seed_a, seed_b, out);
+        }
+        // msg = A(i) || label || seed_a || seed_b; A(i) is rewritten in place.
+        let mut msg = Zeroizing::new([0u8; STACK_INPUT]);
+        let mut at = n;
+        for part in [label, seed_a, seed_b] {
+            msg[at..at + part.len()].copy_from_slice(part);
+            at += part.len();
+        }
+        let mut a = Zeroizing::new([0u8; MAX_HASH]);
+        let mut block = Zeroizing::new([0u8; MAX_HASH]);
+        let sign = |data: &[u8], dest: &mut [u8]| {
+            hmac::sign_to_buffer(&self.key, data, dest)
+                .map(|_| ())
+                .map_err(|_| PrfError::Derivation)
+        };
+        sign(&msg[n..at], &mut a[..n])?;
+        let mut chunks = out.chunks_mut(n).peekable();
+        while let Some(chunk) = chunks.next() {
+            msg[..n].copy_from_slice(&a[..n]);
+            sign(&msg[..at], &mut block[..n])?;
+            chunk.copy_from_slice(&block[..chunk.len()]);
+            if chunks.peek().is_some() {
+                sign(&msg[..n], &mut a[..n])?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The same construction for inputs longer than the stack buffer (never
+    /// the case in TLS itself), through streaming HMAC contexts; their
+    /// intermediate tags are not wiped.
+    fn derive_long(
+        &self,
+        label: &[u8],
+        seed_a: &[u8],
+        seed_b: &[u8],
+        out: &mut [u8],
+    ) -> Result<(), PrfError> {
+        let n = self.hash.output_len();
+        let mac = |parts: &[&[u8]]| {
+            let mut ctx = hmac::Context::with_key(&self.key);
+            for p in parts {
+                ctx.update(p);
+            }
+            ctx.sign()
+        };
+        let mut a = mac(&[label, seed_a, seed_b]);
+        let mut chunks = out.chunks_mut(n).peekable();
+        while let Some(chunk) = chunks.next() {
+            let block = mac(&[a.as_ref(), label, seed_a, seed_b]);
+            chunk.copy_from_slice(&block.as_ref()[..chunk.len()]);
+            if chunks.peek().is_some() {
+                a = mac(&[a.as_ref()]);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Largest PRF hash output (SHA-384).
+const MAX_HASH: usize = 48;
+
+/// aws-lc's own TLS PRF (`CRYPTO_tls1_prf`), kept to cross-check [`prf`].
+#[doc(hidden)]
+pub fn prf_aws_lc(
+    hash: PrfHash,
+    secret: &[u8],
+    label: &[u8],
+    seed_a: &[u8],
+    seed_b: &[u8],
+    out: &mut [u8],
+) -> Result<(), PrfError> {
+    if secret.is_empty() {
+        return Err(PrfError::EmptySecret);
+    }
+    if out.is_empty() {
+        return Ok(());
+    }
     let secret =
         tls_prf::Secret::new(hash.prf_algorithm(), secret).map_err(|_| PrfError::EmptySecret)?;
-    // `derived` zeroizes its buffer on drop.
     let derived = secret
         .derive_with_seed_concatination(label, seed_a, seed_b, out.len())
         .map_err(|_| PrfError::Derivation)?;
@@ -252,14 +408,30 @@ pub fn verify_data(
     is_client: bool,
     handshake_hash: &[u8],
 ) -> Result<[u8; VERIFY_DATA_LEN], PrfError> {
-    check_hash_len(hash, handshake_hash)?;
+    verify_data_with(
+        &PrfKey::from_master_secret(hash, ms),
+        is_client,
+        handshake_hash,
+    )
+}
+
+/// [`verify_data`] under a PRF already keyed with the master secret.
+///
+/// # Errors
+/// As [`verify_data`].
+pub fn verify_data_with(
+    key: &PrfKey,
+    is_client: bool,
+    handshake_hash: &[u8],
+) -> Result<[u8; VERIFY_DATA_LEN], PrfError> {
+    check_hash_len(key.hash, handshake_hash)?;
     let label = if is_client {
         LABEL_CLIENT_FINISHED
     } else {
         LABEL_SERVER_FINISHED
     };
     let mut out = [0u8; VERIFY_DATA_LEN];
-    prf(hash, &ms.0, label, handshake_hash, &[], &mut out)?;
+    key.derive(label, handshake_hash, &[], &mut out)?;
     Ok(out)
 }
 
@@ -318,6 +490,27 @@ impl AeadKeyBlock {
         key_len: usize,
         fixed_iv_len: usize,
     ) -> Result<Self, PrfError> {
+        Self::derive_with(
+            &PrfKey::from_master_secret(hash, ms),
+            client_random,
+            server_random,
+            key_len,
+            fixed_iv_len,
+        )
+    }
+
+    /// [`derive`](Self::derive) under a PRF already keyed with the master
+    /// secret.
+    ///
+    /// # Errors
+    /// As [`derive`](Self::derive).
+    pub fn derive_with(
+        key: &PrfKey,
+        client_random: &[u8; 32],
+        server_random: &[u8; 32],
+        key_len: usize,
+        fixed_iv_len: usize,
+    ) -> Result<Self, PrfError> {
         if !matches!(key_len, 16 | 32) || !matches!(fixed_iv_len, 4 | 12) {
             return Err(PrfError::KeyBlockParams);
         }
@@ -325,7 +518,13 @@ impl AeadKeyBlock {
         let total = 2 * key_len + 2 * fixed_iv_len;
         let mut block = Zeroizing::new([0u8; MAX_BLOCK]);
         let block_bytes = block.get_mut(..total).ok_or(PrfError::KeyBlockParams)?;
-        key_block(hash, ms, client_random, server_random, block_bytes)?;
+        // RFC 5246 §6.3: seeded with server_random + client_random.
+        key.derive(
+            LABEL_KEY_EXPANSION,
+            server_random,
+            client_random,
+            block_bytes,
+        )?;
 
         let mut kb = Self {
             client_write_key: [0; Self::MAX_KEY_LEN],
@@ -449,6 +648,30 @@ mod tests {
             let (a, b) = seed.split_at(split);
             prf(PrfHash::Sha384, &secret, b"test label", a, b, &mut out).expect("prf");
             assert_eq!(out.to_vec(), expected, "split at {split}");
+        }
+    }
+
+    #[test]
+    fn hmac_p_hash_matches_aws_lc_prf() {
+        for hash in [PrfHash::Sha256, PrfHash::Sha384] {
+            for (secret_len, label_len, seed_len, out_len) in [
+                (48, 13, 64, 40),
+                (32, 22, 48, 48),
+                (48, 15, 32, 12),
+                (1, 0, 0, 1),
+                (100, 5, 7, 97),
+                (48, 30, 300, 150),
+            ] {
+                let secret: Vec<u8> = (0..secret_len).map(|i| i as u8 ^ 0x5a).collect();
+                let label: Vec<u8> = (0..label_len).map(|i| b'a' + (i % 26) as u8).collect();
+                let seed: Vec<u8> = (0..seed_len).map(|i| (i * 7) as u8).collect();
+                let (sa, sb) = seed.split_at(seed_len / 3);
+                let mut ours = vec![0u8; out_len];
+                let mut theirs = vec![0u8; out_len];
+                prf(hash, &secret, &label, sa, sb, &mut ours).unwrap();
+                prf_aws_lc(hash, &secret, &label, sa, sb, &mut theirs).unwrap();
+                assert_eq!(ours, theirs, "{hash:?} {secret_len} {label_len} {seed_len}");
+            }
         }
     }
 

@@ -13,7 +13,7 @@ use crate::codec::{
 use crate::config::{ClientConfig, ServerVerification};
 use crate::conn::{Core, Handshake};
 use crate::crypto::kx::{KeyExchange, NamedGroup};
-use crate::crypto::prf::{self, MasterSecret};
+use crate::crypto::prf::{self, MasterSecret, PrfKey};
 use crate::crypto::sign::SignatureScheme;
 use crate::crypto::suites::{CipherSuite, EMPTY_RENEGOTIATION_INFO_SCSV};
 use crate::crypto::verify;
@@ -43,6 +43,8 @@ pub struct ClientHandshake {
     server_leaf: Vec<u8>,
     server_public: Option<(NamedGroup, Vec<u8>)>,
     master_secret: Option<MasterSecret>,
+    /// The PRF keyed with the master secret, for the key block and both Finished messages.
+    prf_key: Option<PrfKey>,
     new_ticket: Option<(u32, Vec<u8>)>,
     keys_installed: bool,
     pub(crate) negotiated: Negotiated,
@@ -76,6 +78,7 @@ impl ClientHandshake {
             server_leaf: Vec::new(),
             server_public: None,
             master_secret: None,
+            prf_key: None,
             new_ticket: None,
             keys_installed: false,
             negotiated: Negotiated::default(),
@@ -241,7 +244,7 @@ impl ClientHandshake {
                     "server chose an ALPN protocol we did not offer",
                 ));
             }
-            self.negotiated.alpn = Some(p.to_vec());
+            self.negotiated.alpn = Some(SmallVec::from_slice(p));
         }
         match ext.renegotiation_info {
             Some(inner) if !inner.is_empty() => {
@@ -263,7 +266,7 @@ impl ClientHandshake {
         }
         self.negotiated.extended_master_secret = ext.extended_master_secret;
         self.negotiated.suite = Some(suite);
-        self.negotiated.server_name = Some(self.server_name.clone());
+        self.negotiated.server_name = Some(self.server_name.as_str().into());
         self.server_random = *hello.random;
         self.server_session_id = SmallVec::from_slice(hello.session_id);
 
@@ -321,15 +324,16 @@ impl ClientHandshake {
         core.lock_version();
         if let Some(ms) = &self.master_secret {
             log_key(&self.config, &self.client_random, ms);
-            let ms = ms.clone();
+            let key = PrfKey::from_master_secret(suite.hash, ms);
             install_keys(
                 core,
                 Role::Client,
                 suite,
-                &ms,
+                &key,
                 &self.client_random,
                 &self.server_random,
             )?;
+            self.prf_key = Some(key);
             self.keys_installed = true;
         }
         Ok(())
@@ -480,24 +484,25 @@ impl ClientHandshake {
         }
         .map_err(|_| internal())?;
         log_key(&self.config, &self.client_random, &ms);
+        let key = PrfKey::from_master_secret(suite.hash, &ms);
         install_keys(
             core,
             Role::Client,
             suite,
-            &ms,
+            &key,
             &self.client_random,
             &self.server_random,
         )?;
+        self.prf_key = Some(key);
         self.keys_installed = true;
         self.master_secret = Some(ms);
         Ok(())
     }
 
     fn send_finished(&mut self, core: &mut Core) -> Result<(), Fatal> {
-        let suite = self.suite()?;
-        let ms = self.master_secret.as_ref().ok_or_else(internal)?;
+        let key = self.prf_key.as_ref().ok_or_else(internal)?;
         let hash = self.transcript.current().ok_or_else(internal)?;
-        let ours = prf::verify_data(suite.hash, ms, true, hash.as_ref()).map_err(|_| internal())?;
+        let ours = prf::verify_data_with(key, true, hash.as_ref()).map_err(|_| internal())?;
         let start = core.flight().len();
         Finished { verify_data: &ours }
             .encode(core.flight())
@@ -509,11 +514,9 @@ impl ClientHandshake {
     /// RFC 5246 §7.4.9: check the server's Finished; then send what the shape says.
     fn handle_finished(&mut self, core: &mut Core, body: &[u8], raw: &[u8]) -> Result<(), Fatal> {
         let finished = Finished::parse(body)?;
-        let suite = self.suite()?;
-        let ms = self.master_secret.as_ref().ok_or_else(internal)?;
+        let key = self.prf_key.as_ref().ok_or_else(internal)?;
         let hash = self.transcript.current().ok_or_else(internal)?;
-        let expected =
-            prf::verify_data(suite.hash, ms, false, hash.as_ref()).map_err(|_| internal())?;
+        let expected = prf::verify_data_with(key, false, hash.as_ref()).map_err(|_| internal())?;
         if !prf::verify_data_matches(&expected, finished.verify_data) {
             return Err(fatal(
                 AlertDescription::DecryptError,

@@ -2,7 +2,7 @@
 
 use crate::codec::AlertDescription;
 use crate::conn::Core;
-use crate::crypto::prf::{self, MasterSecret};
+use crate::crypto::prf::{self, PrfKey};
 use crate::crypto::suites::CipherSuite;
 use crate::error::{fatal, Fatal};
 use crate::record::RecordCipher;
@@ -19,14 +19,13 @@ pub(crate) fn install_keys(
     core: &mut Core,
     role: Role,
     suite: &'static CipherSuite,
-    ms: &MasterSecret,
+    key: &PrfKey,
     client_random: &[u8; 32],
     server_random: &[u8; 32],
 ) -> Result<(), Fatal> {
     let aead = suite.aead;
-    let block = prf::AeadKeyBlock::derive(
-        suite.hash,
-        ms,
+    let block = prf::AeadKeyBlock::derive_with(
+        key,
         client_random,
         server_random,
         aead.key_len(),

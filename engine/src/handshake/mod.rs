@@ -7,6 +7,11 @@ pub(crate) mod keys;
 pub mod server;
 pub mod transcript;
 
+use core::fmt;
+use core::ops::Deref;
+
+use smallvec::SmallVec;
+
 use crate::crypto::kx::NamedGroup;
 use crate::crypto::suites::CipherSuite;
 use crate::error::ResumptionKind;
@@ -20,12 +25,66 @@ pub struct Negotiated {
     pub group: Option<NamedGroup>,
     /// Whether the extended master secret is in use (RFC 7627).
     pub extended_master_secret: bool,
-    /// The ALPN protocol.
-    pub alpn: Option<Vec<u8>>,
-    /// The server name the client asked for (server side) or used (client side).
-    pub server_name: Option<String>,
+    /// The ALPN protocol (held inline up to 16 bytes).
+    pub alpn: Option<SmallVec<[u8; 16]>>,
+    /// The server name the client asked for (server side, lower-cased) or used (client side).
+    pub server_name: Option<HostName>,
     /// Whether the peer supports secure renegotiation signalling (RFC 5746).
     pub secure_renegotiation: bool,
     /// Set when an earlier session was resumed.
     pub resumed: Option<ResumptionKind>,
+}
+
+/// A host name held inline (no heap allocation up to 64 bytes); dereferences to `str`.
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+pub struct HostName(SmallVec<[u8; 64]>);
+
+impl HostName {
+    /// `name` with ASCII letters lower-cased (RFC 6066 §3 names compare case-insensitively).
+    pub fn lowercase(name: &str) -> Self {
+        Self(name.bytes().map(|b| b.to_ascii_lowercase()).collect())
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        // Built only from a `&str` by ASCII lower-casing, which keeps UTF-8 valid.
+        core::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl From<&str> for HostName {
+    fn from(name: &str) -> Self {
+        Self(SmallVec::from_slice(name.as_bytes()))
+    }
+}
+
+impl Deref for HostName {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl PartialEq<str> for HostName {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for HostName {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl fmt::Debug for HostName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for HostName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }

@@ -17,7 +17,7 @@ use crate::codec::{
 use crate::config::ServerConfig;
 use crate::conn::{Core, Handshake};
 use crate::crypto::kx::{KeyExchange, NamedGroup};
-use crate::crypto::prf::{self, MasterSecret};
+use crate::crypto::prf::{self, MasterSecret, PrfKey};
 use crate::crypto::sign::SignatureScheme;
 use crate::crypto::suites::{suite_by_id, CipherSuite, EMPTY_RENEGOTIATION_INFO_SCSV};
 use crate::error::{encode_failed, fatal, Event, Fatal, ResumptionFailure, ResumptionKind};
@@ -54,6 +54,8 @@ pub struct ServerHandshake {
     echo_point_formats: bool,
     kx: Option<KeyExchange>,
     master_secret: Option<MasterSecret>,
+    /// The PRF keyed with the master secret, for the key block and both Finished messages.
+    prf_key: Option<PrfKey>,
     /// The session being resumed (its `created` and lifetime carry over into a renewed ticket).
     resumed_record: Option<SessionRecord>,
     keys_installed: bool,
@@ -87,6 +89,7 @@ impl ServerHandshake {
             echo_point_formats: false,
             kx: None,
             master_secret: None,
+            prf_key: None,
             resumed_record: None,
             keys_installed: false,
             suspended_hello: None,
@@ -256,16 +259,14 @@ impl ServerHandshake {
             }
         }
         if let Some(name) = ext.server_name {
-            self.negotiated.server_name = Some(
-                core::str::from_utf8(name)
-                    .map_err(|_| {
-                        fatal(
-                            AlertDescription::IllegalParameter,
-                            "server name is not ASCII",
-                        )
-                    })?
-                    .to_ascii_lowercase(),
-            );
+            self.negotiated.server_name = Some(crate::handshake::HostName::lowercase(
+                core::str::from_utf8(name).map_err(|_| {
+                    fatal(
+                        AlertDescription::IllegalParameter,
+                        "server name is not ASCII",
+                    )
+                })?,
+            ));
         }
         if let Some(offered) = &ext.alpn {
             if !self.config.alpn_protocols.is_empty() {
@@ -280,7 +281,8 @@ impl ServerHandshake {
                             "no ALPN protocol in common",
                         )
                     })?;
-                self.negotiated.alpn = Some(self.config.alpn_protocols[chosen].clone());
+                self.negotiated.alpn =
+                    Some(SmallVec::from_slice(&self.config.alpn_protocols[chosen]));
             }
         }
         self.negotiated.extended_master_secret =
@@ -693,16 +695,28 @@ impl ServerHandshake {
         Ok(())
     }
 
+    /// The PRF keyed with the master secret, made once per handshake.
+    fn prf_key(&mut self) -> Result<&PrfKey, Fatal> {
+        if self.prf_key.is_none() {
+            let hash = self.suite()?.hash;
+            let ms = self.master_secret.as_ref().ok_or_else(internal)?;
+            self.prf_key = Some(PrfKey::from_master_secret(hash, ms));
+        }
+        self.prf_key.as_ref().ok_or_else(internal)
+    }
+
     fn install_keys_once(&mut self, core: &mut Core) -> Result<(), Fatal> {
         if !self.keys_installed {
-            let ms = self.master_secret.as_ref().ok_or_else(internal)?;
+            let suite = self.suite()?;
+            let (client_random, server_random) = (self.client_random, self.server_random);
+            let key = self.prf_key()?;
             install_keys(
                 core,
                 Role::Server,
-                self.suite()?,
-                ms,
-                &self.client_random,
-                &self.server_random,
+                suite,
+                key,
+                &client_random,
+                &server_random,
             )?;
             self.keys_installed = true;
         }
@@ -710,11 +724,9 @@ impl ServerHandshake {
     }
 
     fn send_finished(&mut self, core: &mut Core) -> Result<(), Fatal> {
-        let suite = self.suite()?;
-        let ms = self.master_secret.as_ref().ok_or_else(internal)?;
         let hash = self.transcript.current().ok_or_else(internal)?;
         let ours =
-            prf::verify_data(suite.hash, ms, false, hash.as_ref()).map_err(|_| internal())?;
+            prf::verify_data_with(self.prf_key()?, false, hash.as_ref()).map_err(|_| internal())?;
         let start = core.flight().len();
         Finished { verify_data: &ours }
             .encode(core.flight())
@@ -765,11 +777,9 @@ impl ServerHandshake {
     /// RFC 5246 §7.4.9: check the client's Finished; then send what the shape says.
     fn handle_finished(&mut self, core: &mut Core, body: &[u8], raw: &[u8]) -> Result<(), Fatal> {
         let finished = Finished::parse(body)?;
-        let suite = self.suite()?;
-        let ms = self.master_secret.as_ref().ok_or_else(internal)?;
         let hash = self.transcript.current().ok_or_else(internal)?;
         let expected =
-            prf::verify_data(suite.hash, ms, true, hash.as_ref()).map_err(|_| internal())?;
+            prf::verify_data_with(self.prf_key()?, true, hash.as_ref()).map_err(|_| internal())?;
         if !prf::verify_data_matches(&expected, finished.verify_data) {
             return Err(fatal(
                 AlertDescription::DecryptError,

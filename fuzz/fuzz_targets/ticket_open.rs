@@ -1,6 +1,8 @@
 //! Ticket protection (RFC 5077 §4 layout, Reprise's AES-256-GCM construction): arbitrary
 //! tickets never open; a sealed session record opens to itself and decodes; any one flipped
-//! bit, or a cut, makes it fail; tickets past the key's decrypt window fail as expired.
+//! bit, or a cut, makes it fail. The fuzz world's ring comes from key material (like a key
+//! file or a fleet publisher), whose keys never expire on the local clock: its tickets open
+//! at any time, and the encrypting key's tickets never ask for renewal.
 #![no_main]
 
 use arbitrary::Arbitrary;
@@ -49,17 +51,13 @@ fuzz_target!(|input: Input| {
     assert_eq!(ticket.len(), TICKET_OVERHEAD + input.plaintext.len());
     match ring.open(&ticket, now, &mut out) {
         Ok(opened) => {
-            assert!(now < NOW + 172_800, "opened after the decrypt window");
             assert_eq!(&out[..opened.len], &input.plaintext[..]);
-            assert_eq!(opened.renew, now >= NOW + 86_400);
+            assert!(!opened.renew, "the encrypting key's tickets need no renewal");
             if let Ok(record) = SessionRecord::decode(&out[..opened.len]) {
                 assert_eq!(record.encode(), input.plaintext);
             }
         }
-        Err(e) => {
-            assert!(now >= NOW + 172_800, "a fresh ticket failed: {e:?}");
-            assert_eq!(e, TicketError::KeyExpired);
-        }
+        Err(e) => panic!("a fresh ticket failed at +{} s: {e:?}", now - NOW),
     }
     let mut flipped = ticket.clone();
     let at = usize::from(input.flip.0) % flipped.len();

@@ -1,0 +1,363 @@
+//! The driver test suite, run in-process against every event-loop driver (`io-mio/tests/
+//! server.rs`, `io-uring-driver/tests/server.rs` include it with `driver` naming the crate):
+//! suspended session lookups answered from another thread while other clients are served,
+//! backpressure with a client that does not read, the connection limit, the handshake timeout
+//! and graceful shutdown. Every wait is bounded.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use reprise::app::{AppAction, Handler, HandlerFactory};
+use reprise::session::cache::SessionCache;
+use reprise::session::client::ClientSessionStore;
+use reprise::session::record::SessionRecord;
+use reprise::session::store::{Lookup, SessionStore};
+use reprise::{ClientConfig, ClientConnection, Event, ResumptionKind, ServerConfig, Stream};
+use crate::driver::{ListenerMode, Server, ServerOptions};
+
+/// Echoes every byte back.
+struct Echo;
+
+impl Handler for Echo {
+    fn on_data(&mut self, data: &[u8], out: &mut Vec<u8>) -> AppAction {
+        out.extend_from_slice(data);
+        AppAction::Continue
+    }
+}
+
+struct EchoFactory;
+
+impl HandlerFactory for EchoFactory {
+    type Handler = Echo;
+    fn new_handler(&self) -> Echo {
+        Echo
+    }
+}
+
+fn server_config() -> ServerConfig {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".into()]).unwrap();
+    params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2040, 1, 1);
+    let cert = params.self_signed(&key).unwrap();
+    let mut config = ServerConfig::new();
+    config
+        .add_certificate(vec![cert.der().to_vec()], &key.serialize_der())
+        .unwrap();
+    config
+}
+
+fn start(config: ServerConfig, options: ServerOptions) -> Server {
+    let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    Server::start(addr, Arc::new(config), Arc::new(EchoFactory), options).unwrap()
+}
+
+fn options(workers: usize) -> ServerOptions {
+    ServerOptions {
+        workers,
+        ..ServerOptions::default()
+    }
+}
+
+fn tcp(addr: SocketAddr) -> TcpStream {
+    let s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
+    s
+}
+
+/// One client handshake plus an echo round trip; returns how it resumed.
+fn client_round_trip(addr: SocketAddr, config: &Arc<ClientConfig>) -> Option<ResumptionKind> {
+    let conn = ClientConnection::new(config.clone(), "localhost").unwrap();
+    let mut tls = Stream::new(conn, tcp(addr));
+    tls.complete_handshake().unwrap();
+    tls.write_all(b"ping").unwrap();
+    let mut got = [0u8; 4];
+    tls.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"ping");
+    let resumed = tls.conn.negotiated().resumed;
+    tls.conn.close();
+    let _ = tls.flush();
+    resumed
+}
+
+/// A remote-cache stand-in: `get` always answers `Pending`; `fetch` answers from another
+/// thread after a delay, from an in-memory cache.
+struct SlowStore {
+    inner: SessionCache,
+    delay: Duration,
+    fetches: AtomicUsize,
+    answered: Arc<AtomicUsize>,
+}
+
+impl SessionStore for SlowStore {
+    fn get(&self, _id: &[u8], _now: u64) -> Lookup {
+        Lookup::Pending
+    }
+
+    fn put(&self, id: &[u8], record: &SessionRecord, now: u64) {
+        self.inner.put(id, record, now);
+    }
+
+    fn remove(&self, id: &[u8]) {
+        self.inner.remove(id);
+    }
+
+    fn fetch(&self, id: &[u8], now: u64, done: Box<dyn FnOnce(Lookup) + Send>) {
+        self.fetches.fetch_add(1, Ordering::SeqCst);
+        let answer = self.inner.get(id, now);
+        let delay = self.delay;
+        let answered = self.answered.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(delay);
+            answered.fetch_add(1, Ordering::SeqCst);
+            done(answer);
+        });
+    }
+}
+
+#[test]
+fn suspended_lookup_is_answered_later_while_others_are_served() {
+    let answered = Arc::new(AtomicUsize::new(0));
+    let store = Arc::new(SlowStore {
+        inner: SessionCache::new(1 << 20, 300),
+        delay: Duration::from_millis(1500),
+        fetches: AtomicUsize::new(0),
+        answered: answered.clone(),
+    });
+    let mut config = server_config();
+    config.session_store = Some(store.clone());
+    // One worker: the client served meanwhile shares the loop with the suspended one.
+    let server = start(config, options(1));
+    let addr = server.local_addr();
+
+    let mut resuming = ClientConfig::dangerous_insecure();
+    resuming.enable_tickets = false;
+    resuming.session_store = Some(Arc::new(ClientSessionStore::new(4)));
+    let resuming = Arc::new(resuming);
+    assert_eq!(client_round_trip(addr, &resuming), None, "first is full");
+
+    let t = std::thread::spawn({
+        let resuming = resuming.clone();
+        move || client_round_trip(addr, &resuming)
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while store.fetches.load(Ordering::SeqCst) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the server never asked the store"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // While that lookup is pending, another client completes a whole exchange.
+    let other = Arc::new(ClientConfig::dangerous_insecure());
+    assert_eq!(client_round_trip(addr, &other), None);
+    assert_eq!(
+        answered.load(Ordering::SeqCst),
+        0,
+        "the other client was served before the lookup was answered"
+    );
+    assert_eq!(t.join().unwrap(), Some(ResumptionKind::SessionId));
+    assert_eq!(store.fetches.load(Ordering::SeqCst), 1);
+
+    server.shutdown_handle().shutdown();
+    server.join().unwrap();
+}
+
+#[test]
+fn a_lookup_answer_for_a_vanished_client_is_ignored() {
+    let answered = Arc::new(AtomicUsize::new(0));
+    let store = Arc::new(SlowStore {
+        inner: SessionCache::new(1 << 20, 300),
+        delay: Duration::from_millis(300),
+        fetches: AtomicUsize::new(0),
+        answered: answered.clone(),
+    });
+    let mut config = server_config();
+    config.session_store = Some(store.clone());
+    let server = start(config, options(1));
+    let addr = server.local_addr();
+    let mut resuming = ClientConfig::dangerous_insecure();
+    resuming.enable_tickets = false;
+    resuming.session_store = Some(Arc::new(ClientSessionStore::new(4)));
+    let resuming = Arc::new(resuming);
+    client_round_trip(addr, &resuming);
+
+    // Offer the session, then vanish before the store answers.
+    let mut conn = ClientConnection::new(resuming.clone(), "localhost").unwrap();
+    let mut sock = tcp(addr);
+    let mut hello = vec![0u8; 4096];
+    let n = conn.transmit(&mut hello);
+    sock.write_all(&hello[..n]).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while store.fetches.load(Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    drop(sock);
+    while answered.load(Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // The loop is fine and serves the next client (whose lookup is answered too).
+    assert_eq!(
+        client_round_trip(addr, &resuming),
+        Some(ResumptionKind::SessionId)
+    );
+    server.shutdown_handle().shutdown();
+    server.join().unwrap();
+}
+
+#[test]
+fn a_client_that_does_not_read_is_not_read_either_and_gets_every_byte() {
+    let mut opts = options(1);
+    opts.max_pending_output = 64 * 1024;
+    let server = start(server_config(), opts);
+    let addr = server.local_addr();
+    let conn =
+        ClientConnection::new(Arc::new(ClientConfig::dangerous_insecure()), "localhost").unwrap();
+    let mut tls = Stream::new(conn, tcp(addr));
+    tls.complete_handshake().unwrap();
+
+    // Seal 16 MiB up front, write it from another thread, and start reading only later:
+    // the server must stop reading (backpressure) rather than buffer it all, and resume.
+    const TOTAL: usize = 16 << 20;
+    let pattern: Vec<u8> = (0..TOTAL).map(|i| (i % 251) as u8).collect();
+    let mut sealed = Vec::new();
+    for chunk in pattern.chunks(16 * 1024) {
+        tls.conn.send(chunk).unwrap();
+        sealed.extend_from_slice(tls.conn.pending_output());
+        let n = tls.conn.pending_output().len();
+        tls.conn.consume_output(n);
+    }
+    let mut writer = tls.transport.try_clone().unwrap();
+    let w = std::thread::spawn(move || writer.write_all(&sealed));
+    std::thread::sleep(Duration::from_millis(500));
+    let mut got = vec![0u8; TOTAL];
+    tls.read_exact(&mut got).unwrap();
+    w.join().unwrap().unwrap();
+    assert!(got == pattern, "echo differs");
+    server.shutdown_handle().shutdown();
+    server.join().unwrap();
+}
+
+fn closed_within(sock: &mut TcpStream, limit: Duration) -> bool {
+    sock.set_read_timeout(Some(limit)).unwrap();
+    let mut buf = [0u8; 1024];
+    let start = Instant::now();
+    loop {
+        match sock.read(&mut buf) {
+            Ok(0) | Err(_) if start.elapsed() <= limit + Duration::from_millis(200) => return true,
+            Ok(0) | Err(_) => return false,
+            Ok(_) => {}
+        }
+    }
+}
+
+#[test]
+fn connection_limit_and_handshake_timeout() {
+    let mut opts = options(1);
+    opts.max_connections = 2;
+    opts.handshake_timeout = Duration::from_millis(800);
+    let server = start(server_config(), opts);
+    let addr = server.local_addr();
+    let started = Instant::now();
+    let mut a = tcp(addr);
+    let mut b = tcp(addr);
+    // Both are accepted (the server counts them) before the third arrives.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while server.shutdown_handle().open_connections() < 2 {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut c = tcp(addr);
+    assert!(
+        closed_within(&mut c, Duration::from_millis(500)),
+        "third connection over the limit is closed at once"
+    );
+    // The silent ones are dropped by the handshake timeout (sweep granularity: 1/4).
+    assert!(closed_within(&mut a, Duration::from_secs(3)));
+    assert!(closed_within(&mut b, Duration::from_secs(1)));
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(700), "{waited:?}");
+    // Room again: a real client is served.
+    let client = Arc::new(ClientConfig::dangerous_insecure());
+    assert_eq!(client_round_trip(addr, &client), None);
+    server.shutdown_handle().shutdown();
+    server.join().unwrap();
+}
+
+#[test]
+fn graceful_shutdown_says_close_notify_and_waits_for_handshakes_in_flight() {
+    for mode in [ListenerMode::ReusePort, ListenerMode::Shared] {
+        let mut opts = options(2);
+        opts.listener = mode;
+        opts.shutdown_grace = Duration::from_secs(1);
+        let server = start(server_config(), opts);
+        let addr = server.local_addr();
+        let client = Arc::new(ClientConfig::dangerous_insecure());
+        // An established connection...
+        let conn = ClientConnection::new(client.clone(), "localhost").unwrap();
+        let mut open = Stream::new(conn, tcp(addr));
+        open.complete_handshake().unwrap();
+        // ... and a handshake that never finishes.
+        let mut stuck = tcp(addr);
+        stuck.write_all(&[0x16, 0x03, 0x01]).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while server.shutdown_handle().open_connections() < 2 {
+            assert!(Instant::now() < deadline);
+            std::thread::sleep(Duration::from_millis(5));
+        }
+
+        let shutdown_at = Instant::now();
+        let handle = server.shutdown_handle();
+        let joiner = std::thread::spawn(move || {
+            handle.shutdown();
+            server.join()
+        });
+        // The established connection gets close_notify.
+        let mut buf = [0u8; 64];
+        assert_eq!(open.read(&mut buf).unwrap(), 0);
+        assert!(
+            open.take_events().contains(&Event::PeerClosed),
+            "{mode:?}: close_notify received"
+        );
+        // The workers return once the grace period has passed for the stuck handshake.
+        joiner.join().unwrap().unwrap();
+        let took = shutdown_at.elapsed();
+        assert!(took < Duration::from_secs(3), "{mode:?}: {took:?}");
+        assert!(closed_within(&mut stuck, Duration::from_secs(1)));
+        // Nobody listens any more.
+        let refused = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_err();
+        assert!(refused, "{mode:?}: still accepting after shutdown");
+    }
+}
+
+#[test]
+fn many_workers_share_the_load() {
+    let config = server_config();
+    let server = start(config, options(2));
+    let addr = server.local_addr();
+    let client = Arc::new(ClientConfig::dangerous_insecure());
+    let results = Arc::new(Mutex::new(Vec::new()));
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let (client, results) = (client.clone(), results.clone());
+            std::thread::spawn(move || {
+                for _ in 0..5 {
+                    let r = client_round_trip(addr, &client);
+                    results.lock().unwrap().push(r);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(results.lock().unwrap().len(), 20);
+    server.shutdown_handle().shutdown();
+    server.join().unwrap();
+}

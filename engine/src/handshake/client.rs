@@ -7,7 +7,7 @@ use std::sync::Arc;
 use smallvec::SmallVec;
 
 use crate::codec::{
-    AlertDescription, Certificate, ClientExtensions, ClientHello, ClientKeyExchange, Finished,
+    AlertDescription, Certificate, ClientExtensions, ClientHello, ClientKeyExchange,
     NewSessionTicket, ProtocolNameList, ServerHello, ServerKeyExchange, U16List,
 };
 use crate::config::{ClientConfig, ServerVerification};
@@ -18,6 +18,7 @@ use crate::crypto::sign::SignatureScheme;
 use crate::crypto::suites::{CipherSuite, EMPTY_RENEGOTIATION_INFO_SCSV};
 use crate::crypto::verify;
 use crate::error::{encode_failed, fatal, Event, Fatal, ResumptionFailure, ResumptionKind};
+use crate::handshake::finished;
 use crate::handshake::flow::{Flow, Msg, Sender, Shape};
 use crate::handshake::keys::{install_keys, Role};
 use crate::handshake::transcript::Transcript;
@@ -501,29 +502,13 @@ impl ClientHandshake {
 
     fn send_finished(&mut self, core: &mut Core) -> Result<(), Fatal> {
         let key = self.prf_key.as_ref().ok_or_else(internal)?;
-        let hash = self.transcript.current().ok_or_else(internal)?;
-        let ours = prf::verify_data_with(key, true, hash.as_ref()).map_err(|_| internal())?;
-        let start = core.flight().len();
-        Finished { verify_data: &ours }
-            .encode(core.flight())
-            .map_err(encode_failed)?;
-        self.transcript.add(&core.flight()[start..]);
-        Ok(())
+        finished::write(core, &mut self.transcript, key, true)
     }
 
     /// RFC 5246 §7.4.9: check the server's Finished; then send what the shape says.
     fn handle_finished(&mut self, core: &mut Core, body: &[u8], raw: &[u8]) -> Result<(), Fatal> {
-        let finished = Finished::parse(body)?;
         let key = self.prf_key.as_ref().ok_or_else(internal)?;
-        let hash = self.transcript.current().ok_or_else(internal)?;
-        let expected = prf::verify_data_with(key, false, hash.as_ref()).map_err(|_| internal())?;
-        if !prf::verify_data_matches(&expected, finished.verify_data) {
-            return Err(fatal(
-                AlertDescription::DecryptError,
-                "server Finished does not verify",
-            ));
-        }
-        self.transcript.add(raw);
+        finished::check(&mut self.transcript, key, false, body, raw)?;
         self.flow.advance();
         self.send_my_steps(core)
     }

@@ -2,6 +2,7 @@
 //! message may come next; [`server`] and [`client`] handle each message of their role.
 
 pub mod client;
+pub(crate) mod finished;
 pub mod flow;
 pub(crate) mod keys;
 pub mod server;

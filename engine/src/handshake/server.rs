@@ -11,7 +11,7 @@ use smallvec::SmallVec;
 use zeroize::Zeroize;
 
 use crate::codec::{
-    AlertDescription, ClientHello, ClientKeyExchange, DigitallySigned, Finished, NewSessionTicket,
+    AlertDescription, ClientHello, ClientKeyExchange, DigitallySigned, NewSessionTicket,
     ServerEcdhParams, ServerExtensions, ServerHello, ServerHelloDone, ServerKeyExchange,
 };
 use crate::config::ServerConfig;
@@ -21,6 +21,7 @@ use crate::crypto::prf::{self, MasterSecret, PrfKey};
 use crate::crypto::sign::SignatureScheme;
 use crate::crypto::suites::{suite_by_id, CipherSuite, EMPTY_RENEGOTIATION_INFO_SCSV};
 use crate::error::{encode_failed, fatal, Event, Fatal, ResumptionFailure, ResumptionKind};
+use crate::handshake::finished;
 use crate::handshake::flow::{Flow, Msg, Sender, Shape};
 use crate::handshake::keys::{install_keys, Role};
 use crate::handshake::transcript::Transcript;
@@ -724,15 +725,8 @@ impl ServerHandshake {
     }
 
     fn send_finished(&mut self, core: &mut Core) -> Result<(), Fatal> {
-        let hash = self.transcript.current().ok_or_else(internal)?;
-        let ours =
-            prf::verify_data_with(self.prf_key()?, false, hash.as_ref()).map_err(|_| internal())?;
-        let start = core.flight().len();
-        Finished { verify_data: &ours }
-            .encode(core.flight())
-            .map_err(encode_failed)?;
-        self.transcript.add(&core.flight()[start..]);
-        Ok(())
+        let key = self.prf_key.as_ref().ok_or_else(internal)?;
+        finished::write(core, &mut self.transcript, key, false)
     }
 
     /// RFC 8422 §5.7, RFC 5246 §8.1, RFC 7627 §4.
@@ -776,17 +770,8 @@ impl ServerHandshake {
 
     /// RFC 5246 §7.4.9: check the client's Finished; then send what the shape says.
     fn handle_finished(&mut self, core: &mut Core, body: &[u8], raw: &[u8]) -> Result<(), Fatal> {
-        let finished = Finished::parse(body)?;
-        let hash = self.transcript.current().ok_or_else(internal)?;
-        let expected =
-            prf::verify_data_with(self.prf_key()?, true, hash.as_ref()).map_err(|_| internal())?;
-        if !prf::verify_data_matches(&expected, finished.verify_data) {
-            return Err(fatal(
-                AlertDescription::DecryptError,
-                "client Finished does not verify",
-            ));
-        }
-        self.transcript.add(raw);
+        let key = self.prf_key.as_ref().ok_or_else(internal)?;
+        finished::check(&mut self.transcript, key, true, body, raw)?;
         self.flow.advance();
         self.send_my_steps(core)
     }

@@ -10,13 +10,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::driver::{ListenerMode, Server, ServerOptions};
 use reprise::app::{AppAction, Handler, HandlerFactory};
 use reprise::session::cache::SessionCache;
 use reprise::session::client::ClientSessionStore;
 use reprise::session::record::SessionRecord;
 use reprise::session::store::{Lookup, SessionStore};
 use reprise::{ClientConfig, ClientConnection, Event, ResumptionKind, ServerConfig, Stream};
-use crate::driver::{ListenerMode, Server, ServerOptions};
 
 /// Echoes every byte back.
 struct Echo;

@@ -231,8 +231,11 @@ mod tests {
     fn vector_alert_plaintext() {
         // Decrypted close_notify from "The Illustrated TLS 1.2 Connection":
         // the alert is followed by the CBC record's MAC and padding.
-        let plain =
-            std::fs::read("/work/shared/vectors/illustrated-tls12/caps/clientalertplain").unwrap();
+        let plain = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../vectors/data/illustrated-tls12/caps/clientalertplain"
+        ))
+        .unwrap();
         let alert = Alert::parse(plain.get(..2).unwrap()).unwrap();
         assert_eq!(alert, Alert::warning(AlertDescription::CloseNotify));
     }

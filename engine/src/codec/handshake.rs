@@ -659,7 +659,10 @@ mod tests {
     use super::*;
     use crate::codec::{ExtensionType, ProtocolNameList, RecordHeader, RECORD_HEADER_LEN};
 
-    const CAPS: &str = "/work/shared/vectors/illustrated-tls12/caps/";
+    const CAPS: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../vectors/data/illustrated-tls12/caps/"
+    );
 
     fn cap(name: &str) -> Vec<u8> {
         std::fs::read(format!("{CAPS}{name}")).unwrap()
@@ -877,8 +880,11 @@ mod tests {
 
     #[test]
     fn vector_transcript_splits_and_parses() {
-        let json =
-            std::fs::read_to_string("/work/shared/vectors/illustrated-tls12/derived.json").unwrap();
+        let json = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../vectors/data/illustrated-tls12/derived.json"
+        ))
+        .unwrap();
         let key = "\"transcript_for_server_finished\": \"";
         let start = json.find(key).unwrap() + key.len();
         let end = start + json[start..].find('"').unwrap();

@@ -174,12 +174,20 @@ mod tests {
 
     #[test]
     fn vector_headers() {
-        let ch = std::fs::read("/work/shared/vectors/illustrated-tls12/caps/clienthello").unwrap();
+        let ch = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../vectors/data/illustrated-tls12/caps/clienthello"
+        ))
+        .unwrap();
         let h = RecordHeader::parse(&ch).unwrap();
         assert_eq!(h.content_type, ContentType::Handshake);
         assert_eq!(h.version, ProtocolVersion::TLS10);
         assert_eq!(usize::from(h.length), ch.len() - RECORD_HEADER_LEN);
-        let ccs = std::fs::read("/work/shared/vectors/illustrated-tls12/caps/clientccs").unwrap();
+        let ccs = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../vectors/data/illustrated-tls12/caps/clientccs"
+        ))
+        .unwrap();
         let h = RecordHeader::parse(&ccs).unwrap();
         assert_eq!(h.content_type, ContentType::ChangeCipherSpec);
         assert_eq!(h.version, ProtocolVersion::TLS12);

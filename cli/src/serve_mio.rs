@@ -12,8 +12,11 @@ use reprise_mio::server::{shutdown_on_signals, ListenerMode, Server, ServerOptio
 use crate::http::HttpFactory;
 use crate::serve::ServeArgs;
 
-/// Runs until SIGINT or SIGTERM, then shuts down gracefully.
-pub fn run(args: &ServeArgs, config: Arc<ServerConfig>) -> Result<(), String> {
+/// The listen address and the event-loop options both event-loop drivers take from the
+/// command line.
+pub fn address_and_options(
+    args: &ServeArgs,
+) -> Result<(std::net::SocketAddr, ServerOptions), String> {
     let addr = args
         .listen
         .to_socket_addrs()
@@ -28,21 +31,32 @@ pub fn run(args: &ServeArgs, config: Arc<ServerConfig>) -> Result<(), String> {
     options.max_connections = args.max_connections;
     let timeout = Duration::from_secs(args.timeout.max(1));
     options.handshake_timeout = timeout;
-    options.sign_workers = args.sign_workers;
     options.idle_timeout = timeout;
+    options.sign_workers = args.sign_workers;
+    Ok((addr, options))
+}
+
+/// Prints the driver banner and `listening on ADDR`.
+pub fn announce(driver: &str, options: &ServerOptions, addr: std::net::SocketAddr) {
+    let listener = match options.listener {
+        ListenerMode::ReusePort => "SO_REUSEPORT",
+        ListenerMode::Shared => "shared",
+    };
+    println!(
+        "{driver} driver: {} workers, {listener} listener",
+        options.workers
+    );
+    println!("listening on {addr}");
+    std::io::stdout().flush().ok();
+}
+
+/// Runs until SIGINT or SIGTERM, then shuts down gracefully.
+pub fn run(args: &ServeArgs, config: Arc<ServerConfig>) -> Result<(), String> {
+    let (addr, options) = address_and_options(args)?;
     let server = Server::start(addr, config, Arc::new(HttpFactory), options.clone())
         .map_err(|e| format!("bind {}: {e}", args.listen))?;
     shutdown_on_signals(server.shutdown_handle()).map_err(|e| format!("signals: {e}"))?;
-    println!(
-        "mio driver: {} workers, {} listener",
-        options.workers,
-        match options.listener {
-            ListenerMode::ReusePort => "SO_REUSEPORT",
-            ListenerMode::Shared => "shared",
-        }
-    );
-    println!("listening on {}", server.local_addr());
-    std::io::stdout().flush().ok();
+    announce("mio", &options, server.local_addr());
     server.join().map_err(|e| format!("worker: {e}"))?;
     println!("shut down");
     Ok(())

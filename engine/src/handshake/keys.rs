@@ -2,7 +2,7 @@
 
 use crate::codec::AlertDescription;
 use crate::conn::Core;
-use crate::crypto::prf::{self, PrfKey};
+use crate::crypto::prf::{self, MasterSecret, PrfKey};
 use crate::crypto::suites::CipherSuite;
 use crate::error::{fatal, Fatal};
 use crate::record::RecordCipher;
@@ -41,4 +41,29 @@ pub(crate) fn install_keys(
     core.pending_rx = Some(rx);
     core.pending_tx = Some(tx);
     Ok(())
+}
+
+/// The master secret from the ECDHE pre-master secret: RFC 7627 §4 (extended, over the session
+/// hash up to and including ClientKeyExchange) or RFC 5246 §8.1.
+pub(crate) fn master_secret(
+    suite: &'static CipherSuite,
+    extended: bool,
+    transcript: &crate::handshake::transcript::Transcript,
+    pre_master: &[u8],
+    client_random: &[u8; 32],
+    server_random: &[u8; 32],
+) -> Result<MasterSecret, Fatal> {
+    let internal = || {
+        fatal(
+            AlertDescription::InternalError,
+            "master secret derivation failed",
+        )
+    };
+    if extended {
+        let session_hash = transcript.current().ok_or_else(internal)?;
+        prf::extended_master_secret(suite.hash, pre_master, session_hash.as_ref())
+    } else {
+        prf::master_secret(suite.hash, pre_master, client_random, server_random)
+    }
+    .map_err(|_| internal())
 }

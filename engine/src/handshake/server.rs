@@ -17,13 +17,13 @@ use crate::codec::{
 use crate::config::ServerConfig;
 use crate::conn::{Core, Handshake};
 use crate::crypto::kx::{KeyExchange, NamedGroup};
-use crate::crypto::prf::{self, MasterSecret, PrfKey};
+use crate::crypto::prf::{MasterSecret, PrfKey};
 use crate::crypto::sign::SignatureScheme;
 use crate::crypto::suites::{suite_by_id, CipherSuite, EMPTY_RENEGOTIATION_INFO_SCSV};
 use crate::error::{encode_failed, fatal, Event, Fatal, ResumptionFailure, ResumptionKind};
 use crate::handshake::finished;
 use crate::handshake::flow::{Flow, Msg, Sender, Shape};
-use crate::handshake::keys::{install_keys, Role};
+use crate::handshake::keys::{install_keys, master_secret, Role};
 use crate::handshake::transcript::Transcript;
 use crate::handshake::Negotiated;
 use crate::session::record::SessionRecord;
@@ -749,18 +749,14 @@ impl ServerHandshake {
         })?;
         self.transcript.add(raw);
         let suite = self.suite()?;
-        let ms = if self.negotiated.extended_master_secret {
-            let session_hash = self.transcript.current().ok_or_else(internal)?;
-            prf::extended_master_secret(suite.hash, &pre_master, session_hash.as_ref())
-        } else {
-            prf::master_secret(
-                suite.hash,
-                &pre_master,
-                &self.client_random,
-                &self.server_random,
-            )
-        }
-        .map_err(|_| internal())?;
+        let ms = master_secret(
+            suite,
+            self.negotiated.extended_master_secret,
+            &self.transcript,
+            &pre_master,
+            &self.client_random,
+            &self.server_random,
+        )?;
         log_key(&self.config, &self.client_random, &ms);
         self.master_secret = Some(ms);
         self.install_keys_once(core)?;

@@ -4,28 +4,35 @@
 # `reprise serve --driver uring` and for nginx from Debian packages, all driven by
 # `reprise load`; with ratios to nginx, and of uring to mio.
 #
-# Same for both servers: one ECDSA P-256 certificate, suite ECDHE-ECDSA-AES128-GCM-SHA256
+# Same for every server: one ECDSA P-256 certificate, suite ECDHE-ECDSA-AES128-GCM-SHA256
 # and group X25519 (the client offers only those), TLS 1.2 only, session cache and tickets
 # on, the same number of workers, a loopback port. CPU time is the server's utime+stime
-# (from /proc/PID/stat, summed over nginx's master and workers) across the run, divided by
+# (from /proc/PID/stat, summed over nginx's master and workers) across a run, divided by
 # the handshakes done in it (warm-up handshakes included: with resumption each client's
 # first, full handshake is done once, uncounted by the summary line; it is < 1% of a run).
 #
-# Environment: DURATION (5s), CONNECTIONS (64), WORKERS (server workers, 1), DRIVERS
-# (reprise drivers, "mio uring"),
-# LOAD_WORKERS (client event loops, 1), PERF=1 to record a perf profile of each reprise
-# server under full-handshake load (perf.data in the temp dir; top entries printed).
+# Shared machines are noisy (one run's CPU per handshake can move by 20 %), so every server
+# runs for the whole benchmark and the runs are interleaved: ROUNDS rounds, each running
+# every mode against every server in turn. The tables give the median over the rounds (and
+# the range); ratios are ratios of medians, so a slow minute hurts all servers alike.
+#
+# Environment: DURATION (4s per run), ROUNDS (3), CONNECTIONS (64), WORKERS (server
+# workers, 1), DRIVERS (reprise drivers, "mio uring"), LOAD_WORKERS (client event loops, 1),
+# PERF=1 to record a perf profile of each reprise server under full-handshake and
+# session-ID load afterwards (top entries printed).
 # On a 2-core machine the client shares the cores: read the CPU-per-handshake columns.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DURATION=${DURATION:-5s}
+DURATION=${DURATION:-4s}
+ROUNDS=${ROUNDS:-3}
 CONNECTIONS=${CONNECTIONS:-64}
 WORKERS=${WORKERS:-1}
 LOAD_WORKERS=${LOAD_WORKERS:-1}
 PERF=${PERF:-0}
 # The reprise drivers to measure, in this order.
 DRIVERS=${DRIVERS:-mio uring}
+MODES="none id ticket"
 SUITE=ECDHE-ECDSA-AES128-GCM-SHA256
 # X25519 for the key exchange; P-256 offered too because the ECDSA certificate is on P-256
 # (RFC 8422 §5.1: a server takes the client's curve list to constrain its ECDSA key as well).
@@ -46,17 +53,22 @@ BIN=$CARGO_TARGET_DIR/release/reprise
 
 TMP=$(mktemp -d /tmp/reprise-bench.XXXXXX)
 chmod 755 "$TMP"
-SERVER_PID=
+declare -A PID_OF PORT_OF
+SERVERS=()
 cleanup() {
-  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-  fi
+  local name pid
+  for name in "${SERVERS[@]}"; do
+    pid=${PID_OF[$name]}
+    if kill -0 "$pid" 2>/dev/null; then
+      kill "$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+    fi
+  done
   rm -rf "$TMP"
 }
 trap cleanup EXIT
 
-# One ECDSA P-256 certificate for both servers.
+# One ECDSA P-256 certificate for all servers.
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 7 \
   -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
   -keyout "$TMP/key.pem" -out "$TMP/cert.pem" 2>/dev/null
@@ -89,7 +101,8 @@ cpu_ticks() {
   echo "$total"
 }
 
-declare -A RATE CPU RESUMED
+# Per server and mode, the values of every round, space separated.
+declare -A RATES CPUS RESUMEDS ERRORS
 
 # Prints what one connection negotiates (suite and group), as a check of like for like.
 negotiated() {
@@ -97,70 +110,59 @@ negotiated() {
     --resume none | awk -v l="$1" '/^suite: /{s=$2} /^group: /{g=$2} END {print l ": " s ", " g}'
 }
 
-# run_load LABEL MODE PORT
+# run_load SERVER MODE: one run of `reprise load` against SERVER, recording its rate, the
+# resumed share, errors and the server's CPU per handshake.
 run_load() {
-  local label=$1 mode=$2 port=$3 out=$TMP/load-$1-$2.txt
-  local before after hs warm
-  before=$(cpu_ticks "$SERVER_PID")
+  local name=$1 mode=$2 out=$TMP/load-$1-$2.txt
+  local pid=${PID_OF[$1]} port=${PORT_OF[$1]}
+  local before after hs warm cpu
+  before=$(cpu_ticks "$pid")
   "$BIN" load "127.0.0.1:$port" --insecure --sni localhost --connections "$CONNECTIONS" \
     --duration "$DURATION" --resume "$mode" --suites "$SUITE" --groups "$GROUP" \
     --workers "$LOAD_WORKERS" >"$out" || { cat "$out" >&2; return 1; }
-  after=$(cpu_ticks "$SERVER_PID")
+  after=$(cpu_ticks "$pid")
   hs=$(awk '/^handshakes: /{print $2}' "$out")
   warm=$(awk '/^warm-up: /{print $2}' "$out")
   warm=${warm:-0}
-  RATE[$label-$mode]=$(awk '/^handshakes\/s: /{print $2}' "$out")
-  RESUMED[$label-$mode]=$(awk '/^handshakes\/s: /{print $4}' "$out")
-  CPU[$label-$mode]=$(awk -v t=$((after - before)) -v hz="$clk_tck" -v n=$((hs + warm)) \
-    'BEGIN { if (n > 0) printf "%.1f", t * 1e6 / hz / n; else print "n/a" }')
-  printf '%-8s %-7s %s   server CPU: %s us/handshake\n' "$label" "$mode" \
-    "$(grep '^handshakes/s: ' "$out")" "${CPU[$label-$mode]}"
-  grep '^  ' "$out" || true
+  cpu=$(awk -v t=$((after - before)) -v hz="$clk_tck" -v n=$((hs + warm)) \
+    'BEGIN { if (n > 0) printf "%.1f", t * 1e6 / hz / n; else print "nan" }')
+  RATES[$name-$mode]+="$(awk '/^handshakes\/s: /{print $2}' "$out") "
+  RESUMEDS[$name-$mode]+="$(awk '/^handshakes\/s: /{sub("%", "", $4); print $4}' "$out") "
+  ERRORS[$name-$mode]+="$(awk '/^handshakes\/s: /{print $6}' "$out") "
+  CPUS[$name-$mode]+="$cpu "
+  printf '  %-6s %-7s %s   server CPU: %s us/handshake\n' "$name" "$mode" \
+    "$(grep '^handshakes/s: ' "$out")" "$cpu"
+  grep '^  ' "$out" | sed 's/^/    /' || true
 }
 
-stop_server() {
-  kill "$SERVER_PID" 2>/dev/null || true
-  wait "$SERVER_PID" 2>/dev/null || true
-  SERVER_PID=
+# median VALUES...; range VALUES... ("min-max")
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
+range() { printf '%s\n' "$@" | sort -g | awk 'NR==1{lo=$1} {hi=$1} END {print lo "-" hi}'; }
+
+mode_name() {
+  case $1 in none) echo full ;; id) echo "resumed (session ID)" ;; *) echo "resumed (ticket)" ;; esac
 }
 
-echo "bench: $DURATION per run, $CONNECTIONS connections, $WORKERS server worker(s), $LOAD_WORKERS client loop(s), $SUITE, $GROUP"
+echo "bench: $ROUNDS rounds of $DURATION per run, $CONNECTIONS connections, $WORKERS server worker(s), $LOAD_WORKERS client loop(s), $SUITE, $GROUP"
 
-# --- reprise serve --driver mio, then --driver uring ---
+# --- the servers, all up for the whole benchmark ---
 for DRIVER in $DRIVERS; do
-PORT=$(free_port)
-"$BIN" serve --driver "$DRIVER" --listen "127.0.0.1:$PORT" --workers "$WORKERS" \
-  --cert "$TMP/cert.pem" --key "$TMP/key.pem" --tickets on --session-cache 64MiB \
-  >"$TMP/reprise-$DRIVER.log" 2>&1 &
-SERVER_PID=$!
-wait_port "$PORT"
-if grep -q 'falling back' "$TMP/reprise-$DRIVER.log"; then
-  grep 'falling back' "$TMP/reprise-$DRIVER.log" | head -1 >&2
-fi
-negotiated "$DRIVER" "$PORT"
-for mode in none id ticket; do run_load "$DRIVER" "$mode" "$PORT"; done
-if [ "$PERF" = 1 ]; then
-  echo "bench: perf profile of the reprise $DRIVER server under full-handshake load" >&2
-  "$BIN" load "127.0.0.1:$PORT" --insecure --sni localhost --connections "$CONNECTIONS" \
-    --duration 6s --resume none --suites "$SUITE" --groups "$GROUP" >/dev/null &
-  LOAD_PID=$!
-  sleep 1
-  if perf record -g -o "$TMP/perf-$DRIVER.data" -p "$SERVER_PID" -- sleep 4 2>"$TMP/perf.err"; then
-    perf report -i "$TMP/perf-$DRIVER.data" --stdio --no-children --percent-limit 1.5 \
-      -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -30
-  else
-    echo "perf not permitted here:" >&2
-    cat "$TMP/perf.err" >&2
+  PORT=$(free_port)
+  "$BIN" serve --driver "$DRIVER" --listen "127.0.0.1:$PORT" --workers "$WORKERS" \
+    --cert "$TMP/cert.pem" --key "$TMP/key.pem" --tickets on --session-cache 64MiB \
+    >"$TMP/reprise-$DRIVER.log" 2>&1 &
+  PID_OF[$DRIVER]=$!
+  PORT_OF[$DRIVER]=$PORT
+  SERVERS+=("$DRIVER")
+  wait_port "$PORT"
+  if grep -q 'falling back' "$TMP/reprise-$DRIVER.log"; then
+    grep 'falling back' "$TMP/reprise-$DRIVER.log" | head -1 >&2
   fi
-  wait "$LOAD_PID" || true
-fi
-stop_server
 done
 
-# --- nginx ---
 PORT=$(free_port)
 mkdir -p "$TMP/nginx/logs" "$TMP/nginx/tmp"
-cat >"$TMP/nginx/nginx.conf" <<EOF
+cat >"$TMP/nginx/nginx.conf" <<CONF
 worker_processes $WORKERS;
 daemon off;
 master_process on;
@@ -187,34 +189,85 @@ http {
     location / { return 200 "nginx\n"; }
   }
 }
-EOF
+CONF
 "$NGINX" -p "$TMP/nginx" -e "$TMP/nginx/logs/error.log" -c "$TMP/nginx/nginx.conf" \
   >"$TMP/nginx.out" 2>&1 &
-SERVER_PID=$!
+PID_OF[nginx]=$!
+PORT_OF[nginx]=$PORT
+SERVERS+=(nginx)
 wait_port "$PORT"
 sleep 0.3
-negotiated nginx "$PORT"
-for mode in none id ticket; do run_load nginx "$mode" "$PORT"; done
-stop_server
+
+for name in "${SERVERS[@]}"; do negotiated "$name" "${PORT_OF[$name]}"; done
+
+# --- interleaved rounds ---
+for round in $(seq "$ROUNDS"); do
+  echo "round $round of $ROUNDS"
+  for mode in $MODES; do
+    for name in "${SERVERS[@]}"; do run_load "$name" "$mode"; done
+  done
+done
+
+# --- medians ---
+echo
+echo "medians over $ROUNDS rounds (range in brackets):"
+printf '  %-6s %-21s %12s %22s %10s %7s\n' server handshake "handshakes/s" "server CPU us/hs" resumed errors
+declare -A RATE CPU
+for mode in $MODES; do
+  for name in "${SERVERS[@]}"; do
+    # shellcheck disable=SC2086
+    RATE[$name-$mode]=$(median ${RATES[$name-$mode]})
+    # shellcheck disable=SC2086
+    CPU[$name-$mode]=$(median ${CPUS[$name-$mode]})
+    # shellcheck disable=SC2086
+    printf '  %-6s %-21s %12s %8s [%11s] %9s%% %7s\n' "$name" "$(mode_name "$mode")" \
+      "${RATE[$name-$mode]}" "${CPU[$name-$mode]}" "$(range ${CPUS[$name-$mode]})" \
+      "$(range ${RESUMEDS[$name-$mode]})" "$(printf '%s\n' ${ERRORS[$name-$mode]} | awk '{s+=$1} END {print s}')"
+  done
+done
 
 echo
 for DRIVER in $DRIVERS; do
-echo "ratios ($DRIVER / nginx):"
-for mode in none id ticket; do
-  awk -v m="$mode" -v rr="${RATE[$DRIVER-$mode]}" -v nr="${RATE[nginx-$mode]}" \
-    -v rc="${CPU[$DRIVER-$mode]}" -v nc="${CPU[nginx-$mode]}" 'BEGIN {
-      name = (m == "none") ? "full" : (m == "id") ? "resumed (session ID)" : "resumed (ticket)";
-      printf "  %-22s handshakes/s %.2fx   server CPU per handshake %.1f us vs %.1f us = %.2f of nginx\n",
-        name, rr / nr, rc, nc, rc / nc }'
-done
+  echo "ratios ($DRIVER / nginx, medians):"
+  for mode in $MODES; do
+    awk -v name="$(mode_name "$mode")" -v rr="${RATE[$DRIVER-$mode]}" -v nr="${RATE[nginx-$mode]}" \
+      -v rc="${CPU[$DRIVER-$mode]}" -v nc="${CPU[nginx-$mode]}" 'BEGIN {
+        printf "  %-22s handshakes/s %.2fx   server CPU per handshake %.1f us vs %.1f us = %.2f of nginx\n",
+          name, rr / nr, rc, nc, rc / nc }'
+  done
 done
 if [ -n "${RATE[uring-none]:-}" ] && [ -n "${RATE[mio-none]:-}" ]; then
-  echo "ratios (uring / mio):"
-  for mode in none id ticket; do
-    awk -v m="$mode" -v ur="${RATE[uring-$mode]}" -v mr="${RATE[mio-$mode]}" \
+  echo "ratios (uring / mio, medians):"
+  for mode in $MODES; do
+    awk -v name="$(mode_name "$mode")" -v ur="${RATE[uring-$mode]}" -v mr="${RATE[mio-$mode]}" \
       -v uc="${CPU[uring-$mode]}" -v mc="${CPU[mio-$mode]}" 'BEGIN {
-        name = (m == "none") ? "full" : (m == "id") ? "resumed (session ID)" : "resumed (ticket)";
         printf "  %-22s handshakes/s %.2fx   server CPU per handshake %.1f us vs %.1f us = %.2f of mio\n",
           name, ur / mr, uc, mc, uc / mc }'
+  done
+fi
+
+# --- profiles ---
+if [ "$PERF" = 1 ]; then
+  for DRIVER in $DRIVERS; do
+    for mode in none id; do
+      echo
+      echo "perf profile of the reprise $DRIVER server, $(mode_name "$mode") handshakes:"
+      "$BIN" load "127.0.0.1:${PORT_OF[$DRIVER]}" --insecure --sni localhost \
+        --connections "$CONNECTIONS" --duration 6s --resume "$mode" --suites "$SUITE" \
+        --groups "$GROUP" >/dev/null &
+      LOAD_PID=$!
+      sleep 1
+      if perf record -g -o "$TMP/perf-$DRIVER-$mode.data" -p "${PID_OF[$DRIVER]}" -- sleep 4 \
+        2>"$TMP/perf.err" >/dev/null; then
+        perf report -i "$TMP/perf-$DRIVER-$mode.data" --stdio --no-children -g none \
+          --sort dso 2>/dev/null | grep -v '^#' | grep -v '^$' | head -4
+        perf report -i "$TMP/perf-$DRIVER-$mode.data" --stdio --no-children --percent-limit 1.5 \
+          -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -25
+      else
+        echo "perf not permitted here:" >&2
+        cat "$TMP/perf.err" >&2
+      fi
+      wait "$LOAD_PID" || true
+    done
   done
 fi

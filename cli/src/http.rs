@@ -10,8 +10,41 @@ pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 pub struct HttpResponder {
     buf: Vec<u8>,
     body_remaining: usize,
-    /// Text placed in every page (e.g. the negotiated suite).
+    /// Text placed in every page.
     pub page_note: String,
+    /// What the handshake settled on, written into every page after `page_note`. Kept as
+    /// plain facts and formatted only when a page is written: most connections of a
+    /// handshake benchmark never ask for one.
+    handshake: Option<HandshakeFacts>,
+}
+
+/// The negotiated parameters a page shows.
+#[derive(Clone, Copy)]
+struct HandshakeFacts {
+    suite: &'static str,
+    group: Option<reprise::NamedGroup>,
+    extended_master_secret: bool,
+    resumed: Option<reprise::ResumptionKind>,
+}
+
+impl std::fmt::Display for HandshakeFacts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "suite {}, group {}, ems {}, resumption ",
+            self.suite,
+            self.group.map_or("none", |g| g.name()),
+            if self.extended_master_secret {
+                "yes"
+            } else {
+                "no"
+            },
+        )?;
+        match self.resumed {
+            Some(kind) => write!(f, "{kind}"),
+            None => f.write_str("no"),
+        }
+    }
 }
 
 /// Outcome of feeding bytes.
@@ -36,6 +69,7 @@ impl HttpResponder {
             buf: Vec::new(),
             body_remaining: 0,
             page_note,
+            handshake: None,
         }
     }
 
@@ -79,8 +113,14 @@ impl HttpResponder {
             if path.is_some_and(|p| p == "/close" || p.starts_with("/close?")) {
                 close = true;
             }
+            let facts = self.handshake.map(|h| h.to_string()).unwrap_or_default();
+            let gap = if self.page_note.is_empty() || facts.is_empty() {
+                ""
+            } else {
+                " "
+            };
             let body = format!(
-                "<!doctype html>\n<html><head><title>reprise</title></head><body><h1>reprise</h1><p>TLS 1.2 served by reprise. {}</p></body></html>\n",
+                "<!doctype html>\n<html><head><title>reprise</title></head><body><h1>reprise</h1><p>TLS 1.2 served by reprise. {}{gap}{facts}</p></body></html>\n",
                 self.page_note
             );
             let conn_header = if close { "close" } else { "keep-alive" };
@@ -148,6 +188,39 @@ mod tests {
     }
 
     #[test]
+    fn pages_show_what_the_handshake_negotiated() {
+        use reprise::app::Handler;
+        let mut r = HttpResponder::new("note".into());
+        let mut out = Vec::new();
+        r.feed(b"GET / HTTP/1.1\r\n\r\n", &mut out).unwrap();
+        assert!(String::from_utf8_lossy(&out).contains("by reprise. note</p>"));
+        let negotiated = reprise::Negotiated {
+            suite: reprise::crypto::suites::suite_by_name(
+                "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+            ),
+            extended_master_secret: true,
+            resumed: Some(reprise::ResumptionKind::Ticket),
+            ..Default::default()
+        };
+        r.on_handshake(&negotiated);
+        out.clear();
+        r.feed(b"GET / HTTP/1.1\r\n\r\n", &mut out).unwrap();
+        let page = String::from_utf8_lossy(&out);
+        assert!(
+            page.contains(
+                "note suite TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, group none, ems yes, resumption ticket</p>"
+            ),
+            "{page}"
+        );
+        let length: usize = page
+            .lines()
+            .find_map(|l| l.strip_prefix("Content-Length: "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap();
+        assert_eq!(length, page.split("\r\n\r\n").nth(1).unwrap().len());
+    }
+
+    #[test]
     fn garbage_is_refused() {
         let mut r = HttpResponder::default();
         assert!(r
@@ -162,20 +235,12 @@ mod tests {
 
 impl reprise::app::Handler for HttpResponder {
     fn on_handshake(&mut self, negotiated: &reprise::Negotiated) {
-        self.page_note = format!(
-            "suite {}, group {}, ems {}, resumption {}",
-            negotiated.suite.map(|s| s.name).unwrap_or("?"),
-            negotiated.group.map(|g| g.name()).unwrap_or("none"),
-            if negotiated.extended_master_secret {
-                "yes"
-            } else {
-                "no"
-            },
-            negotiated
-                .resumed
-                .map(|k| k.to_string())
-                .unwrap_or_else(|| "no".into()),
-        );
+        self.handshake = Some(HandshakeFacts {
+            suite: negotiated.suite.map_or("?", |s| s.name),
+            group: negotiated.group,
+            extended_master_secret: negotiated.extended_master_secret,
+            resumed: negotiated.resumed,
+        });
     }
 
     fn on_data(&mut self, data: &[u8], out: &mut Vec<u8>) -> reprise::app::AppAction {

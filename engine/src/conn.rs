@@ -704,12 +704,17 @@ impl<H: Handshake> Connection<H> {
     /// Ends the connection and keeps its buffers (cleared, capacity intact) for the next one.
     pub fn into_buffers(self) -> Buffers {
         let core = self.core;
-        Buffers {
+        let mut buffers = Buffers {
             flight: core.flight,
             out: core.out,
             hs_partial: core.hs_partial,
             events: core.events,
-        }
+        };
+        buffers.flight.clear();
+        buffers.out.clear();
+        buffers.hs_partial.clear();
+        buffers.events.clear();
+        buffers
     }
 
     /// Heap bytes the connection's own buffers hold (by capacity); the AEAD keys live inside

@@ -15,6 +15,8 @@
 //!   holds bytes that are not yet a whole record (or records held back during a suspended
 //!   session lookup); an idle connection owns no read buffer. Output is written straight from
 //!   the engine's record buffer (`pending_output` / `consume_output`), partial writes included.
+//!   A finished connection's engine buffers ([`reprise::Buffers`]) go back to the worker for
+//!   the next connection, so after warm-up a resumed handshake allocates nothing in the engine.
 //! * **Backpressure**: while more than [`ServerOptions::max_pending_output`] bytes wait to be
 //!   sent, the connection is not read (so a client that sends requests without reading the
 //!   answers cannot make the server buffer without bound); reading resumes when the socket
@@ -45,7 +47,7 @@ use slab::Slab;
 
 use reprise::app::{AppAction, Handler, HandlerFactory};
 use reprise::session::store::Lookup;
-use reprise::{Event, ServerConfig, ServerConnection};
+use reprise::{Buffers, Event, ServerConfig, ServerConnection};
 
 use crate::pool::BufferPool;
 use crate::{now_secs, READ_BUFFER_SIZE};
@@ -54,6 +56,9 @@ const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
 /// Connection tokens are slab keys shifted past the two fixed tokens.
 const FIRST_CONN: usize = 2;
+/// Engine buffers larger than this (a connection that sent or received big records) are
+/// freed rather than kept for the next connection.
+const MAX_RECYCLED_TLS_BUFFERS: usize = 64 * 1024;
 
 /// How the workers share the listening port.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -383,6 +388,9 @@ impl SignerPool {
 struct Ctx<F: HandlerFactory> {
     registry: Registry,
     pool: BufferPool,
+    /// The engine buffers of finished connections, for the next ones (no allocation per
+    /// handshake after warm-up).
+    tls_buffers: Vec<Buffers>,
     config: Arc<ServerConfig>,
     factory: Arc<F>,
     options: ServerOptions,
@@ -429,6 +437,7 @@ impl<F: HandlerFactory> Worker<F> {
             ctx: Ctx {
                 registry,
                 pool: BufferPool::new(READ_BUFFER_SIZE, options.pooled_buffers),
+                tls_buffers: Vec::new(),
                 config,
                 factory,
                 options,
@@ -525,7 +534,10 @@ impl<F: HandlerFactory> Worker<F> {
                     self.next_serial += 1;
                     entry.insert(Conn {
                         sock,
-                        tls: ServerConnection::new(self.ctx.config.clone()),
+                        tls: ServerConnection::with_buffers(
+                            self.ctx.config.clone(),
+                            self.ctx.tls_buffers.pop().unwrap_or_default(),
+                        ),
                         app: self.ctx.factory.new_handler(),
                         buf: None,
                         filled: 0,
@@ -634,7 +646,14 @@ impl<F: HandlerFactory> Worker<F> {
         }
         // Dropping the socket closes its descriptor, which also removes it from the epoll
         // set: no deregister syscall needed.
-        drop(conn);
+        let Conn { sock, tls, .. } = conn;
+        drop(sock);
+        let buffers = tls.into_buffers();
+        if self.ctx.tls_buffers.len() < self.ctx.options.pooled_buffers
+            && buffers.capacity_bytes() <= MAX_RECYCLED_TLS_BUFFERS
+        {
+            self.ctx.tls_buffers.push(buffers);
+        }
         self.shared.open.fetch_sub(1, Ordering::Relaxed);
         if let Some(m) = &self.ctx.config.metrics {
             m.connection_closed();

@@ -1,9 +1,11 @@
 //! `reprise bench [--quick]`: the engine against rustls, in memory, with primitive floors,
 //! allocation counts and goal verdicts (the logic lives in `reprise_benches::quick`).
 //!
-//! The CLI enables `reprise-benches`' `count-allocations` feature, whose `allocation-counter`
-//! dependency installs a thread-local counting global allocator (a few non-atomic adds per
-//! allocation), so the bench can count allocations per handshake without any `unsafe` here.
+//! The CLI's default feature `count-allocations` enables `reprise-benches`' feature of that
+//! name, whose `allocation-counter` dependency installs a thread-local counting global
+//! allocator (a few non-atomic adds per allocation), so the bench can count allocations per
+//! handshake without any `unsafe` here. A build with `--no-default-features` (for production
+//! servers) leaves the counter out, and the bench says it cannot count.
 
 use clap::Args;
 

@@ -10,10 +10,12 @@
 //!   application sees plaintext only.
 //! * [`load`]: a TLS 1.2 load generator that keeps N client connections busy doing
 //!   handshakes (optionally resuming by session ID or ticket, optionally sending a GET),
-//!   against any TLS 1.2 server.
+//!   against any TLS 1.2 server; [`exchange`] is its driver-independent half, which the
+//!   io_uring load generator shares.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod exchange;
 pub mod histogram;
 pub mod load;
 mod pool;

@@ -11,17 +11,19 @@
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 
-use reprise::{ClientConfig, ClientConnection, Error, Event};
+use reprise::ClientConfig;
 
+use crate::exchange::{
+    deal, http_request, io_kind, supervise, Absorbed, Exchange, Ledger, LoadShared, Outcome, Stage,
+};
 use crate::histogram::Histogram;
-use crate::now_secs;
 
 /// When a run ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -132,7 +134,8 @@ impl LoadReport {
         )
     }
 
-    fn merge(&mut self, other: &LoadReport) {
+    /// Adds another worker's counts to these.
+    pub fn merge(&mut self, other: &LoadReport) {
         self.handshakes += other.handshakes;
         self.resumed += other.resumed;
         self.warm_up += other.warm_up;
@@ -144,50 +147,13 @@ impl LoadReport {
     }
 }
 
-struct Shared {
-    handshakes: AtomicU64,
-    errors: AtomicU64,
-    /// Attempts left with [`Stop::Handshakes`].
-    budget: AtomicI64,
-    held: AtomicUsize,
-    /// The load balancer's rotation: every new connection of any client goes to the next
-    /// target, so a client's consecutive connections land wherever the rotation stands.
-    next_target: AtomicUsize,
-    /// Set by the main thread when every worker's clients are done (or on a failure).
-    abort: AtomicBool,
-}
-
 /// Runs the load: `configs[i]` is virtual client `i`'s configuration (give each its own
 /// session store so each resumes its own session). Blocks until the run ends.
 pub fn run(configs: Vec<Arc<ClientConfig>>, options: &LoadOptions) -> io::Result<LoadReport> {
-    if options.targets.is_empty() {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "no target"));
-    }
-    if configs.is_empty() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "no connections",
-        ));
-    }
-    let workers = options.workers.clamp(1, configs.len());
-    let budget = match options.stop {
-        Stop::Handshakes(n) => i64::try_from(n).unwrap_or(i64::MAX),
-        Stop::Duration(_) => i64::MAX,
-    };
-    let shared = Arc::new(Shared {
-        handshakes: AtomicU64::new(0),
-        errors: AtomicU64::new(0),
-        budget: AtomicI64::new(budget),
-        held: AtomicUsize::new(0),
-        next_target: AtomicUsize::new(0),
-        abort: AtomicBool::new(false),
-    });
-    let barrier = Arc::new(Barrier::new(workers + 1));
-    let mut per_worker: Vec<Vec<(usize, Arc<ClientConfig>)>> = vec![Vec::new(); workers];
-    for (i, c) in configs.into_iter().enumerate() {
-        per_worker[i % workers].push((i, c));
-    }
-    let mut threads = Vec::with_capacity(workers);
+    let per_worker = deal(configs, options)?;
+    let shared = LoadShared::new(options);
+    let barrier = Arc::new(Barrier::new(per_worker.len() + 1));
+    let mut threads = Vec::with_capacity(per_worker.len());
     for (w, clients) in per_worker.into_iter().enumerate() {
         let worker = LoadWorker::new(clients, options.clone(), shared.clone())?;
         let barrier = barrier.clone();
@@ -197,54 +163,7 @@ pub fn run(configs: Vec<Arc<ClientConfig>>, options: &LoadOptions) -> io::Result
                 .spawn(move || worker.run(&barrier))?,
         );
     }
-    // Warm-up happens before this barrier; the measured period starts after it.
-    barrier.wait();
-    let start = Instant::now();
-    let mut last_print = start;
-    let mut announced_hold = false;
-    while threads.iter().any(|t| !t.is_finished()) {
-        std::thread::sleep(Duration::from_millis(20));
-        if options.hold
-            && !announced_hold
-            && shared.held.load(Ordering::Relaxed) >= options.connections
-        {
-            announced_hold = true;
-            println!("holding {} connections", options.connections);
-            let _ = io::stdout().flush();
-        }
-        if options.progress && last_print.elapsed() >= Duration::from_secs(1) {
-            last_print = Instant::now();
-            let secs = start.elapsed().as_secs_f64();
-            let n = shared.handshakes.load(Ordering::Relaxed);
-            eprint!(
-                "\r{secs:6.1} s  handshakes: {n}  ({:.0}/s)  errors: {}  held: {}   ",
-                n as f64 / secs.max(1e-9),
-                shared.errors.load(Ordering::Relaxed),
-                shared.held.load(Ordering::Relaxed),
-            );
-        }
-    }
-    let elapsed = start.elapsed();
-    if options.progress {
-        eprintln!();
-    }
-    let mut report = LoadReport::default();
-    let mut first_error = None;
-    for t in threads {
-        match t.join() {
-            Ok(Ok(r)) => report.merge(&r),
-            Ok(Err(e)) => first_error = first_error.or(Some(e)),
-            Err(_) => first_error = first_error.or(Some(io::Error::other("load worker panicked"))),
-        }
-    }
-    if let Some(e) = first_error {
-        return Err(e);
-    }
-    report.elapsed = match options.stop {
-        Stop::Duration(d) => d.min(elapsed).max(Duration::from_millis(1)),
-        Stop::Handshakes(_) => elapsed,
-    };
-    Ok(report)
+    supervise(threads, &shared, options, &barrier)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -252,115 +171,44 @@ enum Phase {
     /// Not connected; starts again at `retry_at`.
     Idle,
     Connecting,
-    Handshaking,
-    /// Request sent, reading the response.
-    Http,
-    /// Handshake (and response) done; kept open until the run ends.
-    Held,
+    /// Connected: the exchange's stage says where it stands.
+    Up,
     /// Finished for this run.
     Done,
 }
 
 struct Client {
     config: Arc<ClientConfig>,
-    /// Which target the next connection goes to.
+    /// Which target the next connection goes to (`usize::MAX`: the shared rotation).
     next_target: usize,
     sock: Option<TcpStream>,
-    tls: Option<ClientConnection>,
+    x: Exchange,
     phase: Phase,
-    started: Instant,
     deadline: Instant,
     retry_at: Instant,
-    /// Received bytes not yet a whole record.
-    buf: Vec<u8>,
-    /// The HTTP response so far.
-    response: Vec<u8>,
-    resumed: bool,
-    /// Counts toward the report (false during warm-up).
-    counted: bool,
+}
+
+impl Client {
+    fn is_held(&self) -> bool {
+        self.phase == Phase::Up && self.x.stage == Stage::Held
+    }
 }
 
 struct LoadWorker {
     poll: Poll,
     clients: Vec<Client>,
     options: LoadOptions,
-    shared: Arc<Shared>,
-    report: LoadReport,
+    shared: Arc<LoadShared>,
+    ledger: Ledger,
     scratch: Vec<u8>,
     request: Vec<u8>,
-    /// End of the measured period (duration runs).
-    end: Option<Instant>,
-    warming: bool,
-}
-
-/// What ended a connection attempt.
-enum Outcome {
-    Success,
-    Failure(String),
-}
-
-fn error_kind(e: &Error) -> String {
-    match e {
-        Error::AlertReceived(a) => format!("alert received: {a}"),
-        Error::AlertSent { alert, reason } => format!("alert sent: {alert} ({reason})"),
-        other => format!("tls: {other}"),
-    }
-}
-
-fn io_kind(what: &str, e: &io::Error) -> String {
-    format!("{what}: {}", e.kind().to_string().to_lowercase())
-}
-
-/// `Some(true)` when `response` holds a complete HTTP/1.x response (by Content-Length),
-/// `Some(false)` when more is needed, `None` when it cannot be one.
-fn response_complete(response: &[u8]) -> Option<bool> {
-    let Some(head_end) = response.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return if response.len() > 64 * 1024 {
-            None
-        } else {
-            Some(false)
-        };
-    };
-    let head = std::str::from_utf8(&response[..head_end]).ok()?;
-    if !head.starts_with("HTTP/1.") {
-        return None;
-    }
-    let length = head.lines().find_map(|l| {
-        let (name, value) = l.split_once(':')?;
-        name.trim()
-            .eq_ignore_ascii_case("content-length")
-            .then(|| value.trim().parse::<usize>().ok())
-            .flatten()
-    });
-    match length {
-        Some(n) => Some(response.len() - head_end - 4 >= n),
-        // Without a length the body ends with the connection.
-        None => Some(false),
-    }
-}
-
-fn status_ok(response: &[u8]) -> Result<(), String> {
-    let line_end = response
-        .iter()
-        .position(|&b| b == b'\r')
-        .unwrap_or(response.len());
-    let line = String::from_utf8_lossy(&response[..line_end]);
-    let code = line.split_whitespace().nth(1).unwrap_or("");
-    if !line.starts_with("HTTP/1.") {
-        return Err("http: no response".into());
-    }
-    if code.starts_with('2') || code.starts_with('3') {
-        Ok(())
-    } else {
-        Err(format!("http status {code}"))
-    }
 }
 
 impl LoadWorker {
     fn new(
         clients: Vec<(usize, Arc<ClientConfig>)>,
         options: LoadOptions,
-        shared: Arc<Shared>,
+        shared: Arc<LoadShared>,
     ) -> io::Result<Self> {
         let now = Instant::now();
         let targets = options.targets.len();
@@ -370,35 +218,20 @@ impl LoadWorker {
                 config,
                 next_target: i % targets,
                 sock: None,
-                tls: None,
+                x: Exchange::default(),
                 phase: Phase::Idle,
-                started: now,
                 deadline: now,
                 retry_at: now,
-                buf: Vec::new(),
-                response: Vec::new(),
-                resumed: false,
-                counted: false,
             })
             .collect();
-        let request = match &options.http_get {
-            Some(path) => format!(
-                "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-                options.server_name
-            )
-            .into_bytes(),
-            None => Vec::new(),
-        };
         Ok(Self {
             poll: Poll::new()?,
             clients,
+            request: http_request(&options),
             options,
             shared,
-            report: LoadReport::default(),
+            ledger: Ledger::default(),
             scratch: vec![0; 32 * 1024],
-            request,
-            end: None,
-            warming: false,
         })
     }
 
@@ -407,15 +240,15 @@ impl LoadWorker {
         if result.is_err() {
             self.shared.abort.store(true, Ordering::Relaxed);
         }
-        result.map(|()| self.report)
+        result.map(|()| self.ledger.report)
     }
 
     fn run_inner(&mut self, barrier: &Barrier) -> io::Result<()> {
         if self.options.warm_up {
-            self.warming = true;
+            self.ledger.warming = true;
             let deadline = Instant::now() + self.options.timeout * 2;
             let outcome = self.event_loop(Some(deadline));
-            self.warming = false;
+            self.ledger.warming = false;
             for i in 0..self.clients.len() {
                 self.close(i);
                 self.clients[i].phase = Phase::Idle;
@@ -430,16 +263,12 @@ impl LoadWorker {
         for c in &mut self.clients {
             c.retry_at = now;
         }
-        self.end = match self.options.stop {
+        self.ledger.end = match self.options.stop {
             Stop::Duration(d) => Some(now + d),
             Stop::Handshakes(_) => None,
         };
-        self.event_loop(self.end)?;
-        self.report.held = self
-            .clients
-            .iter()
-            .filter(|c| c.phase == Phase::Held)
-            .count();
+        self.event_loop(self.ledger.end)?;
+        self.ledger.report.held = self.clients.iter().filter(|c| c.is_held()).count();
         for i in 0..self.clients.len() {
             self.close(i);
         }
@@ -484,59 +313,39 @@ impl LoadWorker {
     fn sweep(&mut self, now: Instant) {
         for i in 0..self.clients.len() {
             let c = &self.clients[i];
-            match c.phase {
-                Phase::Idle if c.retry_at <= now => self.start(i),
-                Phase::Connecting | Phase::Handshaking | Phase::Http if c.deadline <= now => {
-                    let what = match c.phase {
-                        Phase::Connecting => "timeout: connect",
-                        Phase::Handshaking => "timeout: handshake",
-                        _ => "timeout: response",
-                    };
-                    self.finish(i, Outcome::Failure(what.into()));
+            let what = match (c.phase, c.x.stage) {
+                (Phase::Idle, _) if c.retry_at <= now => {
+                    self.start(i);
+                    continue;
                 }
-                _ => {}
-            }
+                _ if c.deadline > now => continue,
+                (Phase::Connecting, _) => "timeout: connect",
+                (Phase::Up, Stage::Handshaking) => "timeout: handshake",
+                (Phase::Up, Stage::Http) => "timeout: response",
+                _ => continue,
+            };
+            self.finish(i, Outcome::Failure(what.into()));
         }
     }
 
     /// Opens the next connection of client `i` (if the run still wants one).
     fn start(&mut self, i: usize) {
-        if !self.warming {
-            if let Stop::Handshakes(_) = self.options.stop {
-                if self.shared.budget.fetch_sub(1, Ordering::Relaxed) <= 0 {
-                    self.clients[i].phase = Phase::Done;
-                    return;
-                }
-            }
+        if !self.shared.take_attempt(&self.options, self.ledger.warming) {
+            self.clients[i].phase = Phase::Done;
+            return;
         }
-        let target = {
-            let n = self.options.targets.len();
-            let c = &mut self.clients[i];
-            // A client's first connection goes to its own slot (spreading the warm-up); later
-            // ones follow the shared rotation, as behind a round-robin load balancer.
-            let slot = if c.next_target == usize::MAX {
-                self.shared.next_target.fetch_add(1, Ordering::Relaxed)
-            } else {
-                std::mem::replace(&mut c.next_target, usize::MAX)
-            };
-            self.options.targets[slot % n]
-        };
-        let now = Instant::now();
         let c = &mut self.clients[i];
-        c.started = now;
+        let target = self.options.targets[self
+            .shared
+            .next_target(&mut c.next_target, self.options.targets.len())];
+        let now = Instant::now();
         c.deadline = now + self.options.timeout;
-        c.buf.clear();
-        c.response.clear();
-        c.resumed = false;
-        c.counted = !self.warming;
-        c.tls = match ClientConnection::new(c.config.clone(), &self.options.server_name) {
-            Ok(t) => Some(t),
-            Err(e) => {
-                let kind = error_kind(&e);
-                self.finish(i, Outcome::Failure(kind));
-                return;
-            }
-        };
+        if let Err(outcome) =
+            c.x.begin(&c.config, &self.options, !self.ledger.warming, now)
+        {
+            self.finish(i, outcome);
+            return;
+        }
         match TcpStream::connect(target) {
             Ok(mut sock) => {
                 let _ = sock.set_nodelay(true);
@@ -573,14 +382,14 @@ impl LoadWorker {
                 Ok(Some(e)) | Err(e) => return Err(Outcome::Failure(io_kind("connect", &e))),
             }
             match sock.peer_addr() {
-                Ok(_) => c.phase = Phase::Handshaking,
+                Ok(_) => c.phase = Phase::Up,
                 Err(e) if e.kind() == io::ErrorKind::NotConnected => return Ok(()),
                 Err(e) => return Err(Outcome::Failure(io_kind("connect", &e))),
             }
         }
         loop {
             let c = &mut self.clients[i];
-            let (Some(sock), Some(tls)) = (c.sock.as_mut(), c.tls.as_mut()) else {
+            let (Some(sock), Some(tls)) = (c.sock.as_mut(), c.x.tls.as_mut()) else {
                 return Ok(());
             };
             // Write what the engine has queued.
@@ -594,163 +403,35 @@ impl LoadWorker {
                 }
             }
             let n = match sock.read(&mut self.scratch) {
-                Ok(0) => {
-                    return match c.phase {
-                        Phase::Http => self.response_ended(i),
-                        Phase::Held => Err(Outcome::Failure("closed by server while held".into())),
-                        _ => Err(Outcome::Failure("eof during handshake".into())),
-                    }
-                }
+                Ok(0) => return Err(c.x.at_eof()),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(Outcome::Failure(io_kind("read", &e))),
             };
-            c.buf.extend_from_slice(&self.scratch[..n]);
-            if self.process(i)? {
-                return Err(Outcome::Success);
+            c.x.buf.extend_from_slice(&self.scratch[..n]);
+            let hold = self.options.hold && !self.ledger.warming;
+            match c.x.absorb(&self.request, hold)? {
+                Absorbed::Pending => {}
+                Absorbed::Complete => return Err(Outcome::Success),
+                Absorbed::Hold => self.ledger.hold(&mut c.x, &self.shared),
             }
         }
-    }
-
-    /// Feeds buffered records to the engine. `Ok(true)` when this connection is complete.
-    fn process(&mut self, i: usize) -> Result<bool, Outcome> {
-        let c = &mut self.clients[i];
-        let Some(tls) = c.tls.as_mut() else {
-            return Ok(false);
-        };
-        let mut start = 0;
-        let mut peer_closed = false;
-        let mut complete = false;
-        let mut handshake_done = false;
-        while start < c.buf.len() {
-            let receipt = tls
-                .receive(&mut c.buf[start..], now_secs())
-                .map_err(|e| Outcome::Failure(error_kind(&e)))?;
-            while let Some(event) = tls.next_event() {
-                match event {
-                    Event::HandshakeDone { resumed } => {
-                        c.resumed = resumed.is_some();
-                        handshake_done = true;
-                    }
-                    Event::PeerClosed => peer_closed = true,
-                    _ => {}
-                }
-            }
-            if !receipt.plaintext.is_empty() {
-                let plain = start + receipt.plaintext.start..start + receipt.plaintext.end;
-                c.response.extend_from_slice(&c.buf[plain]);
-            }
-            start += receipt.consumed;
-            if receipt.consumed == 0 {
-                break;
-            }
-        }
-        c.buf.drain(..start);
-        if handshake_done {
-            if self.request.is_empty() {
-                if self.options.hold && !self.warming {
-                    self.hold(i);
-                } else {
-                    complete = true;
-                }
-            } else {
-                let c = &mut self.clients[i];
-                if let Some(tls) = c.tls.as_mut() {
-                    tls.send(&self.request)
-                        .map_err(|e| Outcome::Failure(error_kind(&e)))?;
-                }
-                c.phase = Phase::Http;
-            }
-        }
-        let c = &mut self.clients[i];
-        if c.phase == Phase::Http {
-            match response_complete(&c.response) {
-                None => return Err(Outcome::Failure("http: malformed response".into())),
-                Some(true) => {
-                    status_ok(&c.response).map_err(Outcome::Failure)?;
-                    if self.options.hold && !self.warming {
-                        self.hold(i);
-                    } else {
-                        complete = true;
-                    }
-                }
-                Some(false) if peer_closed => {
-                    return self.response_ended(i).map(|()| false);
-                }
-                Some(false) => {}
-            }
-        } else if peer_closed && c.phase == Phase::Handshaking {
-            return Err(Outcome::Failure("close_notify during handshake".into()));
-        }
-        Ok(complete)
-    }
-
-    /// The server ended the connection while we read a response: complete if it is one.
-    fn response_ended(&mut self, i: usize) -> Result<(), Outcome> {
-        let c = &self.clients[i];
-        if c.response.is_empty() {
-            return Err(Outcome::Failure("eof before response".into()));
-        }
-        status_ok(&c.response).map_err(Outcome::Failure)?;
-        Err(Outcome::Success)
-    }
-
-    /// The connection is established (and answered): keep it open.
-    fn hold(&mut self, i: usize) {
-        self.record_success(i);
-        let c = &mut self.clients[i];
-        c.phase = Phase::Held;
-        c.buf = Vec::new();
-        c.response = Vec::new();
-        self.shared.held.fetch_add(1, Ordering::Relaxed);
-    }
-
-    fn record_success(&mut self, i: usize) {
-        let c = &self.clients[i];
-        if !c.counted {
-            self.report.warm_up += 1;
-            return;
-        }
-        if self.end.is_some_and(|e| Instant::now() > e) {
-            return;
-        }
-        self.report.handshakes += 1;
-        if c.resumed {
-            self.report.resumed += 1;
-        }
-        self.report
-            .latency
-            .record(c.started.elapsed().as_micros() as u64);
-        self.shared.handshakes.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Ends client `i`'s connection and schedules the next one.
     fn finish(&mut self, i: usize, outcome: Outcome) {
-        let was_held = self.clients[i].phase == Phase::Held;
-        let failed = match outcome {
-            Outcome::Success => {
-                self.record_success(i);
-                false
-            }
-            Outcome::Failure(kind) => {
-                let in_time = self.end.is_none_or(|e| Instant::now() <= e);
-                if in_time || self.warming {
-                    *self.report.errors.entry(kind).or_default() += 1;
-                    self.shared.errors.fetch_add(1, Ordering::Relaxed);
-                }
-                true
-            }
-        };
-        if was_held {
+        let c = &self.clients[i];
+        if c.is_held() {
             self.shared.held.fetch_sub(1, Ordering::Relaxed);
         }
+        let failed = self.ledger.count(outcome, &c.x, &self.shared);
         self.close(i);
-        if self.warming {
-            self.clients[i].phase = Phase::Done;
+        let c = &mut self.clients[i];
+        if self.ledger.warming {
+            c.phase = Phase::Done;
         } else if failed {
             // Failures back off a little so a dead server is not hammered in a tight loop.
-            let c = &mut self.clients[i];
             c.phase = Phase::Idle;
             c.retry_at = Instant::now() + Duration::from_millis(10);
         } else {
@@ -761,15 +442,15 @@ impl LoadWorker {
     /// Sends close_notify (best effort) and drops the socket.
     fn close(&mut self, i: usize) {
         let c = &mut self.clients[i];
-        if let (Some(sock), Some(tls)) = (c.sock.as_mut(), c.tls.as_mut()) {
-            if tls.is_open() {
-                tls.close();
+        c.x.say_goodbye();
+        if let (Some(sock), Some(tls)) = (c.sock.as_mut(), c.x.tls.as_ref()) {
+            if tls.wants_transmit() {
                 let _ = sock.write(tls.pending_output());
             }
         }
         if let Some(mut sock) = c.sock.take() {
             let _ = self.poll.registry().deregister(&mut sock);
         }
-        c.tls = None;
+        c.x.tls = None;
     }
 }

@@ -7,17 +7,19 @@
 //! has completed (its receive is cancelled at the end), so its send buffer and descriptor are
 //! never reused while the kernel may still use them.
 
-use std::io::{self, Write};
+use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{IntoRawFd, RawFd};
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use io_uring::{opcode, types};
 
-use reprise::{ClientConfig, ClientConnection, Error, Event};
-use reprise_mio::now_secs;
+use reprise::ClientConfig;
+use reprise_mio::exchange::{
+    deal, http_request, io_kind, supervise, Absorbed, Exchange, Ledger, LoadShared, Outcome, Stage,
+};
 
 use crate::bufring::BufRing;
 use crate::ring::{tag, untag, Completion, Op, Ring};
@@ -31,59 +33,15 @@ const BUFFER_GROUP: u16 = 0;
 /// How long the end of a run waits for the kernel to finish every operation.
 const QUIESCE_LIMIT: Duration = Duration::from_secs(2);
 
-struct Shared {
-    handshakes: AtomicU64,
-    errors: AtomicU64,
-    /// Attempts left with [`Stop::Handshakes`].
-    budget: AtomicI64,
-    held: AtomicUsize,
-    /// Set by the main thread when a worker failed.
-    abort: AtomicBool,
-}
-
-fn merge(into: &mut LoadReport, other: &LoadReport) {
-    into.handshakes += other.handshakes;
-    into.resumed += other.resumed;
-    into.warm_up += other.warm_up;
-    for (k, v) in &other.errors {
-        *into.errors.entry(k.clone()).or_default() += v;
-    }
-    into.latency.merge(&other.latency);
-    into.held += other.held;
-}
-
 /// Runs the load: `configs[i]` is virtual client `i`'s configuration (give each its own
 /// session store so each resumes its own session). Blocks until the run ends. Fails with
 /// [`io::ErrorKind::Unsupported`] and the cause when io_uring cannot be used here.
 pub fn run(configs: Vec<Arc<ClientConfig>>, options: &LoadOptions) -> io::Result<LoadReport> {
     crate::probe()?;
-    if options.targets.is_empty() {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "no target"));
-    }
-    if configs.is_empty() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "no connections",
-        ));
-    }
-    let workers = options.workers.clamp(1, configs.len());
-    let budget = match options.stop {
-        Stop::Handshakes(n) => i64::try_from(n).unwrap_or(i64::MAX),
-        Stop::Duration(_) => i64::MAX,
-    };
-    let shared = Arc::new(Shared {
-        handshakes: AtomicU64::new(0),
-        errors: AtomicU64::new(0),
-        budget: AtomicI64::new(budget),
-        held: AtomicUsize::new(0),
-        abort: AtomicBool::new(false),
-    });
-    let barrier = Arc::new(Barrier::new(workers + 1));
-    let mut per_worker: Vec<Vec<(usize, Arc<ClientConfig>)>> = vec![Vec::new(); workers];
-    for (i, c) in configs.into_iter().enumerate() {
-        per_worker[i % workers].push((i, c));
-    }
-    let mut threads = Vec::with_capacity(workers);
+    let per_worker = deal(configs, options)?;
+    let shared = LoadShared::new(options);
+    let barrier = Arc::new(Barrier::new(per_worker.len() + 1));
+    let mut threads = Vec::with_capacity(per_worker.len());
     for (w, clients) in per_worker.into_iter().enumerate() {
         let (options, shared, barrier) = (options.clone(), shared.clone(), barrier.clone());
         threads.push(
@@ -102,54 +60,7 @@ pub fn run(configs: Vec<Arc<ClientConfig>>, options: &LoadOptions) -> io::Result
                 })?,
         );
     }
-    // Warm-up happens before this barrier; the measured period starts after it.
-    barrier.wait();
-    let start = Instant::now();
-    let mut last_print = start;
-    let mut announced_hold = false;
-    while threads.iter().any(|t| !t.is_finished()) {
-        std::thread::sleep(Duration::from_millis(20));
-        if options.hold
-            && !announced_hold
-            && shared.held.load(Ordering::Relaxed) >= options.connections
-        {
-            announced_hold = true;
-            println!("holding {} connections", options.connections);
-            let _ = io::stdout().flush();
-        }
-        if options.progress && last_print.elapsed() >= Duration::from_secs(1) {
-            last_print = Instant::now();
-            let secs = start.elapsed().as_secs_f64();
-            let n = shared.handshakes.load(Ordering::Relaxed);
-            eprint!(
-                "\r{secs:6.1} s  handshakes: {n}  ({:.0}/s)  errors: {}  held: {}   ",
-                n as f64 / secs.max(1e-9),
-                shared.errors.load(Ordering::Relaxed),
-                shared.held.load(Ordering::Relaxed),
-            );
-        }
-    }
-    let elapsed = start.elapsed();
-    if options.progress {
-        eprintln!();
-    }
-    let mut report = LoadReport::default();
-    let mut first_error = None;
-    for t in threads {
-        match t.join() {
-            Ok(Ok(r)) => merge(&mut report, &r),
-            Ok(Err(e)) => first_error = first_error.or(Some(e)),
-            Err(_) => first_error = first_error.or(Some(io::Error::other("load worker panicked"))),
-        }
-    }
-    if let Some(e) = first_error {
-        return Err(e);
-    }
-    report.elapsed = match options.stop {
-        Stop::Duration(d) => d.min(elapsed).max(Duration::from_millis(1)),
-        Stop::Handshakes(_) => elapsed,
-    };
-    Ok(report)
+    supervise(threads, &shared, options, &barrier)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -157,11 +68,8 @@ enum Phase {
     /// Not connected; starts again at `retry_at`.
     Idle,
     Connecting,
-    Handshaking,
-    /// Request sent, reading the response.
-    Http,
-    /// Handshake (and response) done; kept open until the run ends.
-    Held,
+    /// Connected: the exchange's stage says where it stands.
+    Up,
     /// Ended; waiting for its operations to complete before `then`.
     Retiring,
     /// Finished for this run.
@@ -178,18 +86,15 @@ enum Then {
 
 struct Client {
     config: Arc<ClientConfig>,
+    /// Which target the next connection goes to (`usize::MAX`: the shared rotation).
     next_target: usize,
     fd: Option<RawFd>,
     generation: u32,
-    tls: Option<ClientConnection>,
+    x: Exchange,
     phase: Phase,
     then: Then,
-    started: Instant,
     deadline: Instant,
     retry_at: Instant,
-    /// Received bytes not yet a whole record.
-    buf: Vec<u8>,
-    response: Vec<u8>,
     /// Records being sent: the kernel reads `out[out_pos..]` while `sending`.
     out: Vec<u8>,
     out_pos: usize,
@@ -197,74 +102,16 @@ struct Client {
     connecting: bool,
     receiving: bool,
     starved: bool,
-    resumed: bool,
-    counted: bool,
 }
 
-enum Outcome {
-    Success,
-    Failure(String),
-}
-
-fn error_kind(e: &Error) -> String {
-    match e {
-        Error::AlertReceived(a) => format!("alert received: {a}"),
-        Error::AlertSent { alert, reason } => format!("alert sent: {alert} ({reason})"),
-        other => format!("tls: {other}"),
+impl Client {
+    fn is_held(&self) -> bool {
+        self.phase == Phase::Up && self.x.stage == Stage::Held
     }
-}
-
-fn io_kind(what: &str, e: &io::Error) -> String {
-    format!("{what}: {}", e.kind().to_string().to_lowercase())
 }
 
 fn errno_kind(what: &str, result: i32) -> String {
     io_kind(what, &io::Error::from_raw_os_error(-result))
-}
-
-/// `Some(true)` when `response` holds a complete HTTP/1.x response (by Content-Length),
-/// `Some(false)` when more is needed, `None` when it cannot be one.
-fn response_complete(response: &[u8]) -> Option<bool> {
-    let Some(head_end) = response.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return if response.len() > 64 * 1024 {
-            None
-        } else {
-            Some(false)
-        };
-    };
-    let head = std::str::from_utf8(&response[..head_end]).ok()?;
-    if !head.starts_with("HTTP/1.") {
-        return None;
-    }
-    let length = head.lines().find_map(|l| {
-        let (name, value) = l.split_once(':')?;
-        name.trim()
-            .eq_ignore_ascii_case("content-length")
-            .then(|| value.trim().parse::<usize>().ok())
-            .flatten()
-    });
-    match length {
-        Some(n) => Some(response.len() - head_end - 4 >= n),
-        // Without a length the body ends with the connection.
-        None => Some(false),
-    }
-}
-
-fn status_ok(response: &[u8]) -> Result<(), String> {
-    let line_end = response
-        .iter()
-        .position(|&b| b == b'\r')
-        .unwrap_or(response.len());
-    let line = String::from_utf8_lossy(&response[..line_end]);
-    let code = line.split_whitespace().nth(1).unwrap_or("");
-    if !line.starts_with("HTTP/1.") {
-        return Err("http: no response".into());
-    }
-    if code.starts_with('2') || code.starts_with('3') {
-        Ok(())
-    } else {
-        Err(format!("http status {code}"))
-    }
 }
 
 struct LoadWorker {
@@ -275,11 +122,9 @@ struct LoadWorker {
     targets: Vec<socket2::SockAddr>,
     clients: Vec<Client>,
     options: LoadOptions,
-    shared: Arc<Shared>,
-    report: LoadReport,
+    shared: Arc<LoadShared>,
+    ledger: Ledger,
     request: Vec<u8>,
-    end: Option<Instant>,
-    warming: bool,
     completions: Vec<Completion>,
     starved: Vec<usize>,
     fatal: Option<io::Error>,
@@ -289,7 +134,7 @@ impl LoadWorker {
     fn new(
         clients: Vec<(usize, Arc<ClientConfig>)>,
         options: LoadOptions,
-        shared: Arc<Shared>,
+        shared: Arc<LoadShared>,
     ) -> io::Result<Self> {
         let ring = Ring::new(RING_ENTRIES, CQ_FACTOR)?;
         let mut bufs = BufRing::new(RECV_BUFFERS, RECV_BUFFER_SIZE)?;
@@ -303,32 +148,20 @@ impl LoadWorker {
                 next_target: i % n,
                 fd: None,
                 generation: 0,
-                tls: None,
+                x: Exchange::default(),
                 phase: Phase::Idle,
                 then: Then::Start,
-                started: now,
                 deadline: now,
                 retry_at: now,
-                buf: Vec::new(),
-                response: Vec::new(),
                 out: Vec::new(),
                 out_pos: 0,
                 sending: false,
                 connecting: false,
                 receiving: false,
                 starved: false,
-                resumed: false,
-                counted: false,
             })
             .collect();
-        let request = match &options.http_get {
-            Some(path) => format!(
-                "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-                options.server_name
-            )
-            .into_bytes(),
-            None => Vec::new(),
-        };
+        let request = http_request(&options);
         Ok(Self {
             ring,
             bufs,
@@ -340,10 +173,8 @@ impl LoadWorker {
             clients,
             options,
             shared,
-            report: LoadReport::default(),
+            ledger: Ledger::default(),
             request,
-            end: None,
-            warming: false,
             completions: Vec::with_capacity((RING_ENTRIES * CQ_FACTOR) as usize),
             starved: Vec::new(),
             fatal: None,
@@ -356,7 +187,7 @@ impl LoadWorker {
             self.shared.abort.store(true, Ordering::Relaxed);
         }
         let quiet = self.quiesce();
-        let report = std::mem::take(&mut self.report);
+        let report = std::mem::take(&mut self.ledger.report);
         if !quiet {
             // The kernel may still use buffers: leak them rather than free them.
             let LoadWorker {
@@ -376,10 +207,10 @@ impl LoadWorker {
 
     fn run_inner(&mut self, barrier: &Barrier) -> io::Result<()> {
         if self.options.warm_up {
-            self.warming = true;
+            self.ledger.warming = true;
             let deadline = Instant::now() + self.options.timeout * 2;
             let outcome = self.event_loop(Some(deadline));
-            self.warming = false;
+            self.ledger.warming = false;
             let outcome = outcome.and_then(|()| self.retire_all());
             if let Err(e) = outcome {
                 barrier.wait();
@@ -394,16 +225,12 @@ impl LoadWorker {
         for c in &mut self.clients {
             c.retry_at = now;
         }
-        self.end = match self.options.stop {
+        self.ledger.end = match self.options.stop {
             Stop::Duration(d) => Some(now + d),
             Stop::Handshakes(_) => None,
         };
-        self.event_loop(self.end)?;
-        self.report.held = self
-            .clients
-            .iter()
-            .filter(|c| c.phase == Phase::Held)
-            .count();
+        self.event_loop(self.ledger.end)?;
+        self.ledger.report.held = self.clients.iter().filter(|c| c.is_held()).count();
         self.retire_all()
     }
 
@@ -481,7 +308,7 @@ impl LoadWorker {
             let c = &mut self.clients[i];
             if c.starved {
                 c.starved = false;
-                if matches!(c.phase, Phase::Handshaking | Phase::Http | Phase::Held) {
+                if c.phase == Phase::Up {
                     self.arm_recv(i);
                 } else {
                     self.reap(i);
@@ -498,22 +325,23 @@ impl LoadWorker {
     fn sweep(&mut self, now: Instant) {
         for i in 0..self.clients.len() {
             let c = &self.clients[i];
-            match c.phase {
-                Phase::Idle if c.retry_at <= now => self.start(i),
-                Phase::Connecting | Phase::Handshaking | Phase::Http if c.deadline <= now => {
-                    let what = match c.phase {
-                        Phase::Connecting => "timeout: connect",
-                        Phase::Handshaking => "timeout: handshake",
-                        _ => "timeout: response",
-                    };
-                    self.finish(i, Outcome::Failure(what.into()));
+            let what = match (c.phase, c.x.stage) {
+                (Phase::Idle, _) if c.retry_at <= now => {
+                    self.start(i);
+                    continue;
                 }
-                Phase::Retiring if c.deadline <= now => {
+                _ if c.deadline > now => continue,
+                (Phase::Retiring, _) => {
                     // The peer does not take our close_notify: stop waiting for it.
                     self.retire(i, c.then, true);
+                    continue;
                 }
-                _ => {}
-            }
+                (Phase::Connecting, _) => "timeout: connect",
+                (Phase::Up, Stage::Handshaking) => "timeout: handshake",
+                (Phase::Up, Stage::Http) => "timeout: response",
+                _ => continue,
+            };
+            self.finish(i, Outcome::Failure(what.into()));
         }
     }
 
@@ -525,37 +353,23 @@ impl LoadWorker {
 
     /// Opens the next connection of client `i` (if the run still wants one).
     fn start(&mut self, i: usize) {
-        if !self.warming {
-            if let Stop::Handshakes(_) = self.options.stop {
-                if self.shared.budget.fetch_sub(1, Ordering::Relaxed) <= 0 {
-                    self.clients[i].phase = Phase::Done;
-                    return;
-                }
-            }
+        if !self.shared.take_attempt(&self.options, self.ledger.warming) {
+            self.clients[i].phase = Phase::Done;
+            return;
         }
-        let t = {
-            let c = &mut self.clients[i];
-            let t = c.next_target % self.targets.len();
-            c.next_target = c.next_target.wrapping_add(1);
-            t
-        };
         let now = Instant::now();
         let c = &mut self.clients[i];
-        c.started = now;
+        let t = self
+            .shared
+            .next_target(&mut c.next_target, self.targets.len());
         c.deadline = now + self.options.timeout;
-        c.buf.clear();
-        c.response.clear();
-        c.resumed = false;
-        c.counted = !self.warming;
         c.generation = (c.generation + 1) & 0xff_ffff;
-        c.tls = match ClientConnection::new(c.config.clone(), &self.options.server_name) {
-            Ok(t) => Some(t),
-            Err(e) => {
-                let kind = error_kind(&e);
-                self.finish(i, Outcome::Failure(kind));
-                return;
-            }
-        };
+        if let Err(outcome) =
+            c.x.begin(&c.config, &self.options, !self.ledger.warming, now)
+        {
+            self.finish(i, outcome);
+            return;
+        }
         let target: SocketAddr = self.options.targets[t];
         let socket = socket2::Socket::new(
             socket2::Domain::for_address(target),
@@ -603,7 +417,7 @@ impl LoadWorker {
     /// Sends what the engine has queued, unless a send is in flight.
     fn flush(&mut self, i: usize) {
         let c = &mut self.clients[i];
-        let (Some(fd), Some(tls)) = (c.fd, c.tls.as_mut()) else {
+        let (Some(fd), Some(tls)) = (c.fd, c.x.tls.as_mut()) else {
             return;
         };
         if c.sending || !tls.wants_transmit() {
@@ -648,7 +462,7 @@ impl LoadWorker {
                     if cqe.result < 0 {
                         self.finish(i, Outcome::Failure(errno_kind("connect", cqe.result)));
                     } else {
-                        self.clients[i].phase = Phase::Handshaking;
+                        self.clients[i].phase = Phase::Up;
                         self.arm_recv(i);
                         self.flush(i);
                     }
@@ -697,13 +511,17 @@ impl LoadWorker {
         }
         if cqe.result > 0 {
             if let Some(bid) = cqe.buffer() {
-                c.buf
+                c.x.buf
                     .extend_from_slice(self.bufs.get_mut(bid, cqe.result as usize));
                 self.bufs.recycle(bid);
             }
-            match self.process(i) {
-                Ok(true) => self.finish(i, Outcome::Success),
-                Ok(false) => {
+            let hold = self.options.hold && !self.ledger.warming;
+            match c.x.absorb(&self.request, hold) {
+                Ok(Absorbed::Complete) => self.finish(i, Outcome::Success),
+                Ok(absorbed) => {
+                    if absorbed == Absorbed::Hold {
+                        self.ledger.hold(&mut c.x, &self.shared);
+                    }
                     self.flush(i);
                     let c = &mut self.clients[i];
                     if !c.receiving && !c.starved && c.phase != Phase::Retiring {
@@ -715,14 +533,7 @@ impl LoadWorker {
             return;
         }
         if cqe.result == 0 {
-            let outcome = match c.phase {
-                Phase::Http => match self.response_ended(i) {
-                    Ok(()) => return,
-                    Err(o) => o,
-                },
-                Phase::Held => Outcome::Failure("closed by server while held".into()),
-                _ => Outcome::Failure("eof during handshake".into()),
-            };
+            let outcome = c.x.at_eof();
             self.finish(i, outcome);
         } else if cqe.result == -libc::ENOBUFS {
             c.starved = true;
@@ -732,139 +543,14 @@ impl LoadWorker {
         }
     }
 
-    /// Feeds buffered records to the engine. `Ok(true)` when this connection is complete.
-    fn process(&mut self, i: usize) -> Result<bool, Outcome> {
-        let c = &mut self.clients[i];
-        let Some(tls) = c.tls.as_mut() else {
-            return Ok(false);
-        };
-        let mut start = 0;
-        let mut peer_closed = false;
-        let mut complete = false;
-        let mut handshake_done = false;
-        while start < c.buf.len() {
-            let receipt = tls
-                .receive(&mut c.buf[start..], now_secs())
-                .map_err(|e| Outcome::Failure(error_kind(&e)))?;
-            while let Some(event) = tls.next_event() {
-                match event {
-                    Event::HandshakeDone { resumed } => {
-                        c.resumed = resumed.is_some();
-                        handshake_done = true;
-                    }
-                    Event::PeerClosed => peer_closed = true,
-                    _ => {}
-                }
-            }
-            if !receipt.plaintext.is_empty() {
-                let plain = start + receipt.plaintext.start..start + receipt.plaintext.end;
-                c.response.extend_from_slice(&c.buf[plain]);
-            }
-            start += receipt.consumed;
-            if receipt.consumed == 0 {
-                break;
-            }
-        }
-        c.buf.drain(..start);
-        if handshake_done {
-            if self.request.is_empty() {
-                if self.options.hold && !self.warming {
-                    self.hold(i);
-                } else {
-                    complete = true;
-                }
-            } else {
-                let c = &mut self.clients[i];
-                if let Some(tls) = c.tls.as_mut() {
-                    tls.send(&self.request)
-                        .map_err(|e| Outcome::Failure(error_kind(&e)))?;
-                }
-                c.phase = Phase::Http;
-            }
-        }
-        let c = &mut self.clients[i];
-        if c.phase == Phase::Http {
-            match response_complete(&c.response) {
-                None => return Err(Outcome::Failure("http: malformed response".into())),
-                Some(true) => {
-                    status_ok(&c.response).map_err(Outcome::Failure)?;
-                    if self.options.hold && !self.warming {
-                        self.hold(i);
-                    } else {
-                        complete = true;
-                    }
-                }
-                Some(false) if peer_closed => {
-                    return self.response_ended(i).map(|()| false);
-                }
-                Some(false) => {}
-            }
-        } else if peer_closed && c.phase == Phase::Handshaking {
-            return Err(Outcome::Failure("close_notify during handshake".into()));
-        }
-        Ok(complete)
-    }
-
-    /// The server ended the connection while we read a response: complete if it is one.
-    fn response_ended(&mut self, i: usize) -> Result<(), Outcome> {
-        let c = &self.clients[i];
-        if c.response.is_empty() {
-            return Err(Outcome::Failure("eof before response".into()));
-        }
-        status_ok(&c.response).map_err(Outcome::Failure)?;
-        Err(Outcome::Success)
-    }
-
-    /// The connection is established (and answered): keep it open.
-    fn hold(&mut self, i: usize) {
-        self.record_success(i);
-        let c = &mut self.clients[i];
-        c.phase = Phase::Held;
-        c.buf = Vec::new();
-        c.response = Vec::new();
-        self.shared.held.fetch_add(1, Ordering::Relaxed);
-    }
-
-    fn record_success(&mut self, i: usize) {
-        let c = &self.clients[i];
-        if !c.counted {
-            self.report.warm_up += 1;
-            return;
-        }
-        if self.end.is_some_and(|e| Instant::now() > e) {
-            return;
-        }
-        self.report.handshakes += 1;
-        if c.resumed {
-            self.report.resumed += 1;
-        }
-        self.report
-            .latency
-            .record(c.started.elapsed().as_micros() as u64);
-        self.shared.handshakes.fetch_add(1, Ordering::Relaxed);
-    }
-
     /// Ends client `i`'s connection and schedules the next one.
     fn finish(&mut self, i: usize, outcome: Outcome) {
-        let was_held = self.clients[i].phase == Phase::Held;
-        let failed = match outcome {
-            Outcome::Success => {
-                self.record_success(i);
-                false
-            }
-            Outcome::Failure(kind) => {
-                let in_time = self.end.is_none_or(|e| Instant::now() <= e);
-                if in_time || self.warming {
-                    *self.report.errors.entry(kind).or_default() += 1;
-                    self.shared.errors.fetch_add(1, Ordering::Relaxed);
-                }
-                true
-            }
-        };
-        if was_held {
+        let c = &self.clients[i];
+        if c.is_held() {
             self.shared.held.fetch_sub(1, Ordering::Relaxed);
         }
-        let then = if self.warming {
+        let failed = self.ledger.count(outcome, &c.x, &self.shared);
+        let then = if self.ledger.warming {
             Then::Stop
         } else if failed {
             Then::Retry
@@ -879,11 +565,7 @@ impl LoadWorker {
 
     /// Queues close_notify (best effort).
     fn say_goodbye(&mut self, i: usize) {
-        if let Some(tls) = self.clients[i].tls.as_mut() {
-            if tls.is_open() {
-                tls.close();
-            }
-        }
+        self.clients[i].x.say_goodbye();
         self.flush(i);
     }
 
@@ -934,7 +616,7 @@ impl LoadWorker {
         if c.phase != Phase::Retiring || c.sending || c.receiving || c.connecting || c.starved {
             return;
         }
-        c.tls = None;
+        c.x.tls = None;
         if let Some(fd) = c.fd.take() {
             self.push_plain(opcode::Close::new(types::Fd(fd)).build().user_data(tag(
                 Op::Other,
@@ -944,7 +626,7 @@ impl LoadWorker {
         }
         let c = &mut self.clients[i];
         match c.then {
-            Then::Start if !self.warming => {
+            Then::Start if !self.ledger.warming => {
                 c.phase = Phase::Idle;
                 self.start(i);
             }

@@ -9,6 +9,9 @@
 //!   output, events, drop) are timed, as rustls's own bench does. See [`meter`].
 //! * [`primitives`] times the aws-lc operations a case needs (signature, key agreement, PRF,
 //!   AEAD); their sum is the case's floor.
+//! * [`floor`] is the bare-TCP floor of the loopback benchmark (binary `tcp-floor`): TCP
+//!   exchanges with the byte counts of a TLS 1.2 handshake, on a mio loop shaped like the
+//!   Reprise server's.
 //! * [`alloc`] counts heap allocations (feature `count-allocations`, through the
 //!   `allocation-counter` crate's thread-local counting allocator).
 #![forbid(unsafe_code)]
@@ -16,6 +19,7 @@
 
 pub mod alloc;
 pub mod cases;
+pub mod floor;
 pub mod meter;
 pub mod pki;
 pub mod primitives;

@@ -1,0 +1,146 @@
+//! `tcp-floor`: the bare-TCP floor of the loopback benchmark. `serve` answers with the byte
+//! counts of a Reprise TLS 1.2 handshake on one mio event loop, `load` drives it like
+//! `reprise load`; the server's CPU time per exchange is what TCP alone costs for a
+//! handshake. See [`reprise_benches::floor`] for the patterns and where their sizes come
+//! from.
+#![forbid(unsafe_code)]
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use reprise_benches::floor::{self, Bound, LoadOptions, Pattern};
+
+#[derive(Parser)]
+#[command(
+    name = "tcp-floor",
+    about = "Bare-TCP exchanges shaped like TLS 1.2 handshakes"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the pattern on one event loop until SIGTERM or SIGINT.
+    Serve {
+        /// Address to listen on (port 0 picks one; the address is printed).
+        #[arg(long, default_value = "127.0.0.1:8443")]
+        listen: SocketAddr,
+        #[command(flatten)]
+        pattern: PatternArgs,
+        /// The listen(2) backlog.
+        #[arg(long, default_value_t = 1024)]
+        backlog: i32,
+        /// After a signal, how long exchanges in flight may take to finish (e.g. 2s).
+        #[arg(long, default_value = "2s", value_parser = floor::parse_duration)]
+        grace: Duration,
+    },
+    /// Keep N connections doing the pattern's client side and report exchanges per second.
+    Load {
+        /// The server.
+        target: SocketAddr,
+        #[command(flatten)]
+        pattern: PatternArgs,
+        /// Connections kept busy at once.
+        #[arg(long, default_value_t = 64)]
+        connections: usize,
+        /// How long to run (e.g. 5s, 500ms).
+        #[arg(long, default_value = "5s", value_parser = floor::parse_duration, conflicts_with = "handshakes")]
+        duration: Duration,
+        /// Stop after this many exchanges (connection attempts) instead of a duration.
+        #[arg(long)]
+        handshakes: Option<u64>,
+        /// Seconds one exchange may take before it counts as an error.
+        #[arg(long, default_value_t = 10)]
+        timeout: u64,
+    },
+}
+
+#[derive(Args)]
+struct PatternArgs {
+    /// Built-in step sizes: `full`, `resumed` (session ID; also `id`) or `ticket`.
+    #[arg(long, default_value = "full", conflicts_with = "steps")]
+    pattern: String,
+    /// Explicit step sizes in bytes, client first, alternating (e.g. 146,147,82,31).
+    #[arg(long)]
+    steps: Option<String>,
+}
+
+impl PatternArgs {
+    fn pattern(&self) -> Result<Pattern, String> {
+        match &self.steps {
+            Some(list) => Pattern::from_steps(list),
+            None => Pattern::named(&self.pattern),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tcp-floor: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        Command::Serve {
+            listen,
+            pattern,
+            backlog,
+            grace,
+        } => {
+            let pattern = pattern.pattern()?;
+            let listener =
+                floor::bind(listen, backlog).map_err(|e| format!("listen on {listen}: {e}"))?;
+            let addr = listener.local_addr().map_err(|e| e.to_string())?;
+            // Self-pipe: the signal handler writes a byte, the event loop wakes on the read end.
+            let (read_end, write_end) =
+                std::os::unix::net::UnixStream::pair().map_err(|e| e.to_string())?;
+            read_end.set_nonblocking(true).map_err(|e| e.to_string())?;
+            write_end.set_nonblocking(true).map_err(|e| e.to_string())?;
+            for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+                let end = write_end.try_clone().map_err(|e| e.to_string())?;
+                signal_hook::low_level::pipe::register(signal, end).map_err(|e| e.to_string())?;
+            }
+            println!("listening on {addr}");
+            println!("pattern: {pattern}");
+            let _ = std::io::stdout().flush();
+            let stop = mio::net::UnixStream::from_std(read_end);
+            let report =
+                floor::serve(listener, &pattern, stop, grace).map_err(|e| e.to_string())?;
+            println!("{report}");
+            Ok(())
+        }
+        Command::Load {
+            target,
+            pattern,
+            connections,
+            duration,
+            handshakes,
+            timeout,
+        } => {
+            let pattern = pattern.pattern()?;
+            let options = LoadOptions {
+                target,
+                connections,
+                bound: match handshakes {
+                    Some(n) => Bound::Exchanges(n),
+                    None => Bound::Duration(duration),
+                },
+                timeout: Duration::from_secs(timeout),
+            };
+            println!("pattern: {pattern}");
+            let report = floor::load(&pattern, &options).map_err(|e| e.to_string())?;
+            println!("{report}");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! `tcp-floor serve` and `tcp-floor load` work together on 127.0.0.1: a short run bounded by
+//! a number of exchanges completes every one of them without errors, and the server reads
+//! and writes exactly the pattern's byte counts for each. Nothing here is timed.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_tcp-floor");
+const EXCHANGES: u64 = 200;
+
+/// A spawned `tcp-floor serve`, stopped (SIGTERM, then SIGKILL if need be) when dropped.
+struct Server {
+    child: Child,
+    addr: String,
+    stdout: BufReader<std::process::ChildStdout>,
+}
+
+impl Server {
+    fn start(pattern_args: &[&str]) -> Server {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(pattern_args)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn tcp-floor serve");
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        stdout.read_line(&mut line).expect("read banner");
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("banner: {line:?}"))
+            .to_string();
+        Server {
+            child,
+            addr,
+            stdout,
+        }
+    }
+
+    /// SIGTERM, wait for the exit (bounded), and the rest of the server's stdout.
+    fn stop(mut self) -> String {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM {pid}");
+        let mut exit = None;
+        for _ in 0..500 {
+            if let Some(s) = self.child.try_wait().expect("try_wait") {
+                exit = Some(s);
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let exit = exit.expect("tcp-floor serve exits after SIGTERM");
+        assert!(exit.success(), "tcp-floor serve exit status {exit}");
+        let mut rest = String::new();
+        self.stdout.read_to_string(&mut rest).expect("read stdout");
+        rest
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The number after `key` in `text` (`key` ends with ": ").
+fn field(text: &str, key: &str) -> u64 {
+    let at = text
+        .find(key)
+        .unwrap_or_else(|| panic!("no {key:?} in:\n{text}"));
+    text[at + key.len()..]
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no number after {key:?} in:\n{text}"))
+}
+
+fn run(pattern_args: &[&str], client_bytes: u64, server_bytes: u64) {
+    let server = Server::start(pattern_args);
+    let out = Command::new(BIN)
+        .args(["load", &server.addr, "--connections", "8"])
+        .args(["--handshakes", &EXCHANGES.to_string()])
+        .args(pattern_args)
+        .output()
+        .expect("run tcp-floor load");
+    let load = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "load failed: {load}");
+    assert_eq!(field(&load, "exchanges: "), EXCHANGES, "{load}");
+    assert_eq!(field(&load, "errors: "), 0, "{load}");
+
+    let served = server.stop();
+    assert_eq!(field(&served, "served: "), EXCHANGES, "{served}");
+    assert_eq!(field(&served, "accepted: "), EXCHANGES, "{served}");
+    assert_eq!(
+        field(&served, "bytes in: "),
+        EXCHANGES * client_bytes,
+        "{served}"
+    );
+    assert_eq!(
+        field(&served, "bytes out: "),
+        EXCHANGES * server_bytes,
+        "{served}"
+    );
+    assert_eq!(field(&served, "aborted: "), 0, "{served}");
+    assert_eq!(field(&served, "errors: "), 0, "{served}");
+}
+
+#[test]
+fn full_handshake_pattern() {
+    run(&["--pattern", "full"], 114 + 93 + 31, 638 + 51 + 31);
+}
+
+#[test]
+fn resumed_pattern() {
+    run(&["--pattern", "resumed"], 146 + 82, 147 + 31);
+}
+
+#[test]
+fn ticket_pattern() {
+    run(&["--pattern", "ticket"], 269 + 82, 147 + 31);
+}
+
+#[test]
+fn explicit_steps_ending_with_the_client() {
+    // The server reads the client's last step and closes without answering.
+    run(&["--steps", "300,4000,10"], 310, 4000);
+}

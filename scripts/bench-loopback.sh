@@ -16,10 +16,17 @@
 # every mode against every server in turn. The tables give the median over the rounds (and
 # the range); ratios are ratios of medians, so a slow minute hurts all servers alike.
 #
+# The floor: what a handshake must cost the server on this machine. Its TCP part is measured
+# in the same rounds by `tcp-floor` (benches/src/floor.rs): a bare mio server and client that
+# exchange exactly the bytes of each handshake, write for write, with the same close
+# sequence, and so make the same syscalls; its crypto part is `reprise bench --floors` (the
+# primitives a server handshake cannot avoid). Each server's CPU per handshake is then also
+# given as a multiple of crypto + TCP.
+#
 # Environment: DURATION (4s per run), ROUNDS (3), CONNECTIONS (64), WORKERS (server
 # workers, 1), DRIVERS (reprise drivers, "mio uring"), LOAD_WORKERS (client event loops, 1),
-# PERF=1 to record a perf profile of each reprise server under full-handshake and
-# session-ID load afterwards (top entries printed).
+# FLOOR=0 to skip the floor, PERF=1 to record a perf profile of each reprise server under
+# full-handshake and session-ID load afterwards (top entries printed).
 # On a 2-core machine the client shares the cores: read the CPU-per-handshake columns.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,6 +37,7 @@ CONNECTIONS=${CONNECTIONS:-64}
 WORKERS=${WORKERS:-1}
 LOAD_WORKERS=${LOAD_WORKERS:-1}
 PERF=${PERF:-0}
+FLOOR=${FLOOR:-1}
 # The reprise drivers to measure, in this order.
 DRIVERS=${DRIVERS:-mio uring}
 MODES="none id ticket"
@@ -47,17 +55,21 @@ if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
 fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
-echo "bench: building reprise (release)" >&2
+echo "bench: building reprise and tcp-floor (release)" >&2
 cargo build --release -q -p reprise-cli
+cargo build --release -q -p reprise-benches --bin tcp-floor
 BIN=$CARGO_TARGET_DIR/release/reprise
+FLOOR_BIN=$CARGO_TARGET_DIR/release/tcp-floor
 
 TMP=$(mktemp -d /tmp/reprise-bench.XXXXXX)
 chmod 755 "$TMP"
 declare -A PID_OF PORT_OF
 SERVERS=()
+# The floor servers (stopped with the others).
+SERVERS_EXTRA=()
 cleanup() {
   local name pid
-  for name in "${SERVERS[@]}"; do
+  for name in "${SERVERS[@]}" "${SERVERS_EXTRA[@]}"; do
     pid=${PID_OF[$name]}
     if kill -0 "$pid" 2>/dev/null; then
       kill "$pid" 2>/dev/null || true
@@ -135,6 +147,31 @@ run_load() {
   grep '^  ' "$out" | sed 's/^/    /' || true
 }
 
+# The tcp-floor pattern that mirrors each mode's handshake on the wire.
+floor_pattern() {
+  case $1 in none) echo full ;; id) echo id ;; *) echo ticket ;; esac
+}
+
+# run_floor MODE: one run of `tcp-floor load` against the floor server of MODE, recording
+# the server's CPU per exchange under the name "tcp".
+run_floor() {
+  local mode=$1 out=$TMP/floor-$1.txt
+  local pid=${PID_OF[tcp-$1]} port=${PORT_OF[tcp-$1]}
+  local before after n cpu
+  before=$(cpu_ticks "$pid")
+  "$FLOOR_BIN" load "127.0.0.1:$port" --pattern "$(floor_pattern "$mode")" \
+    --connections "$CONNECTIONS" --duration "$DURATION" >"$out" || { cat "$out" >&2; return 1; }
+  after=$(cpu_ticks "$pid")
+  n=$(awk '/^exchanges: /{print $2}' "$out")
+  cpu=$(awk -v t=$((after - before)) -v hz="$clk_tck" -v n="$n" \
+    'BEGIN { if (n > 0) printf "%.1f", t * 1e6 / hz / n; else print "nan" }')
+  RATES[tcp-$mode]+="$(awk '/^exchanges\/s: /{print $2}' "$out") "
+  ERRORS[tcp-$mode]+="$(awk '/^exchanges\/s: /{print $4}' "$out") "
+  CPUS[tcp-$mode]+="$cpu "
+  printf '  %-6s %-7s %s   server CPU: %s us/exchange\n' tcp "$mode" \
+    "$(grep '^exchanges/s: ' "$out")" "$cpu"
+}
+
 # median VALUES...; range VALUES... ("min-max")
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
 range() { printf '%s\n' "$@" | sort -g | awk 'NR==1{lo=$1} {hi=$1} END {print lo "-" hi}'; }
@@ -200,11 +237,29 @@ sleep 0.3
 
 for name in "${SERVERS[@]}"; do negotiated "$name" "${PORT_OF[$name]}"; done
 
+if [ "$FLOOR" = 1 ]; then
+  for mode in $MODES; do
+    "$FLOOR_BIN" serve --listen 127.0.0.1:0 --pattern "$(floor_pattern "$mode")" \
+      >"$TMP/floor-serve-$mode.log" 2>&1 &
+    PID_OF[tcp-$mode]=$!
+    SERVERS_EXTRA+=("tcp-$mode")
+    for _ in $(seq 100); do
+      grep -q '^listening on ' "$TMP/floor-serve-$mode.log" && break
+      sleep 0.05
+    done
+    PORT_OF[tcp-$mode]=$(awk '/^listening on /{n = split($3, a, ":"); print a[n]}' \
+      "$TMP/floor-serve-$mode.log")
+  done
+  CRYPTO_FLOORS=$("$BIN" bench --floors)
+  echo "$CRYPTO_FLOORS" | sed 's/^/crypto /'
+fi
+
 # --- interleaved rounds ---
 for round in $(seq "$ROUNDS"); do
   echo "round $round of $ROUNDS"
   for mode in $MODES; do
     for name in "${SERVERS[@]}"; do run_load "$name" "$mode"; done
+    if [ "$FLOOR" = 1 ]; then run_floor "$mode"; fi
   done
 done
 
@@ -213,16 +268,18 @@ echo
 echo "medians over $ROUNDS rounds (range in brackets):"
 printf '  %-6s %-21s %12s %22s %10s %7s\n' server handshake "handshakes/s" "server CPU us/hs" resumed errors
 declare -A RATE CPU
+ROWS=("${SERVERS[@]}")
+if [ "$FLOOR" = 1 ]; then ROWS+=(tcp); fi
 for mode in $MODES; do
-  for name in "${SERVERS[@]}"; do
+  for name in "${ROWS[@]}"; do
     # shellcheck disable=SC2086
     RATE[$name-$mode]=$(median ${RATES[$name-$mode]})
     # shellcheck disable=SC2086
     CPU[$name-$mode]=$(median ${CPUS[$name-$mode]})
     # shellcheck disable=SC2086
-    printf '  %-6s %-21s %12s %8s [%11s] %9s%% %7s\n' "$name" "$(mode_name "$mode")" \
+    printf '  %-6s %-21s %12s %8s [%11s] %10s %7s\n' "$name" "$(mode_name "$mode")" \
       "${RATE[$name-$mode]}" "${CPU[$name-$mode]}" "$(range ${CPUS[$name-$mode]})" \
-      "$(range ${RESUMEDS[$name-$mode]})" "$(printf '%s\n' ${ERRORS[$name-$mode]} | awk '{s+=$1} END {print s}')"
+      "$(if [ "$name" = tcp ]; then echo -; else echo "$(range ${RESUMEDS[$name-$mode]})%"; fi)" "$(printf '%s\n' ${ERRORS[$name-$mode]} | awk '{s+=$1} END {print s}')"
   done
 done
 
@@ -244,6 +301,21 @@ if [ -n "${RATE[uring-none]:-}" ] && [ -n "${RATE[mio-none]:-}" ]; then
         printf "  %-22s handshakes/s %.2fx   server CPU per handshake %.1f us vs %.1f us = %.2f of mio\n",
           name, ur / mr, uc, mc, uc / mc }'
   done
+fi
+
+# --- floors ---
+if [ "$FLOOR" = 1 ]; then
+  echo "floors: crypto (reprise bench --floors) + bare TCP (tcp-floor, medians above):"
+  for mode in $MODES; do
+    crypto=$(echo "$CRYPTO_FLOORS" | awk -v m="$mode" '$2 == (m == "none" ? "full:" : m ":") {print $3}')
+    line=$(awk -v c="$crypto" -v t="${CPU[tcp-$mode]}" 'BEGIN { printf "crypto %.1f us + TCP %.1f us = %.1f us;", c, t, c + t }')
+    for name in "${SERVERS[@]}"; do
+      line+=$(awk -v n="$name" -v s="${CPU[$name-$mode]}" -v c="$crypto" -v t="${CPU[tcp-$mode]}" \
+        'BEGIN { printf " %s %.2fx", n, s / (c + t) }')
+    done
+    printf '  %-22s %s of floor\n' "$(mode_name "$mode")" "$line"
+  done
+  echo "  (issue #4's goal: reprise within about 10 % of crypto + TCP, i.e. <= 1.10x)"
 fi
 
 # --- profiles ---

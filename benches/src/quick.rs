@@ -171,6 +171,28 @@ fn per_sec(d: Duration, n: u64) -> f64 {
     n as f64 / d.as_secs_f64().max(1e-12)
 }
 
+/// The crypto floor of one server handshake (the primitives it cannot avoid, see
+/// [`primitives::server_floor`], plus hashing its transcript), in seconds, for the cases the
+/// loopback benchmark runs: full ECDSA P-256 / X25519, session-ID and ticket resumption.
+/// `scripts/bench-loopback.sh` adds it to the measured bare-TCP cost to compare servers
+/// with what a handshake must cost on the machine.
+pub fn server_floors(budget: Budget) -> Result<Vec<(&'static str, f64)>, String> {
+    use crate::pki::CertKind;
+    use crate::setup::{Group, Resume};
+    let cases = [
+        ("full", Scenario::full(CertKind::EcdsaP256, Group::X25519)),
+        ("id", Scenario::resumed(Resume::SessionId)),
+        ("ticket", Scenario::resumed(Resume::Ticket)),
+    ];
+    let mut floors = Vec::new();
+    for (name, scenario) in cases {
+        let ours = Handshakes::new(Stack::Reprise, scenario)?;
+        let mut floor_run = primitives::floor_runner(scenario, ours.transcript_bytes())?;
+        floors.push((name, 1.0 / rate(budget, &mut floor_run)));
+    }
+    Ok(floors)
+}
+
 /// Runs every case; `quick` uses [`Budget::QUICK`].
 pub fn run(quick: bool) -> Result<Report, String> {
     run_with(if quick { Budget::QUICK } else { Budget::FULL })

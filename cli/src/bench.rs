@@ -15,10 +15,22 @@ pub struct BenchArgs {
     /// Short batches (the run takes well under two minutes).
     #[arg(long)]
     quick: bool,
+    /// Print only the crypto floor of one server handshake (full ECDSA P-256 / X25519,
+    /// session-ID and ticket resumption), one `floor CASE: MICROSECONDS us` line each.
+    #[arg(long)]
+    floors: bool,
 }
 
 /// Runs the bench and prints the table, the floors and one line per goal.
 pub fn run(args: BenchArgs) -> Result<(), String> {
+    if args.floors {
+        for (case, secs) in
+            reprise_benches::quick::server_floors(reprise_benches::quick::Budget::QUICK)?
+        {
+            println!("floor {case}: {:.1} us", secs * 1e6);
+        }
+        return Ok(());
+    }
     eprintln!(
         "benchmarking Reprise against rustls ({} run)…",
         if args.quick { "quick" } else { "full" }

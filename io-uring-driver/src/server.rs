@@ -15,9 +15,9 @@
 //!   limit within `RLIMIT_NOFILE`; if it cannot be registered, plain descriptors are used.
 //! * **Receiving**: the receive draws from the worker's provided-buffer ring ([`BufRing`]).
 //!   While the handshake runs it is *single-shot*: each client flight answers the server's,
-//!   so one receive per flight is armed (the first tries at once, as the ClientHello is
-//!   usually there when the accept is seen; later ones wait for readiness first,
-//!   `IORING_RECVSEND_POLL_FIRST`), and none is left armed when the handshake's last flight
+//!   so one receive per flight is armed, waiting for readiness first
+//!   (`IORING_RECVSEND_POLL_FIRST`: the flight is not there yet when its receive is armed),
+//!   and none is left armed when the handshake's last flight
 //!   ends the connection: no completion for the peer's FIN, no cancel. Once the connection is
 //!   open it is a *multishot receive* that stays armed. When the connection holds no partial
 //!   record, the engine decrypts straight in the kernel-filled buffer (no copy); only the tail
@@ -401,8 +401,6 @@ struct Conn<H> {
     out_pos: usize,
     sending: bool,
     recv: RecvState,
-    /// Some bytes came in already.
-    received: bool,
     /// The receive ended for lack of buffers: arm again once buffers are back.
     starved: bool,
     deadline: Instant,
@@ -723,7 +721,6 @@ impl<F: HandlerFactory> Worker<F> {
             out_pos: 0,
             sending: false,
             recv: RecvState::Off,
-            received: false,
             starved: false,
             deadline,
             open: false,
@@ -757,7 +754,6 @@ impl<F: HandlerFactory> Worker<F> {
         }
         let mut next = Next::Keep;
         if c.result > 0 {
-            conn.received = true;
             let n = c.result as usize;
             if let Some(bid) = bid {
                 if !conn.finishing && !conn.closing {
@@ -995,17 +991,16 @@ fn arm_recv<F: HandlerFactory>(ctx: &mut Ctx<F>, key: usize, conn: &mut Conn<F::
         on_sock!(conn.sock, |fd| opcode::RecvMulti::new(fd, BUFFER_GROUP)
             .build())
     } else {
-        // The client's first flight is usually there by the time the accept is seen: try at
-        // once. Later flights answer ours, which just left: wait for readiness first
+        // Each flight is armed for before it can have come (the ClientHello follows the
+        // accept; later flights answer ours, which just left): wait for readiness first
         // (IORING_RECVSEND_POLL_FIRST) instead of a receive that would find nothing.
-        let poll_first = if conn.received { POLL_FIRST } else { 0 };
         on_sock!(conn.sock, |fd| opcode::Recv::new(
             fd,
             std::ptr::null_mut(),
             0
         )
         .buf_group(BUFFER_GROUP)
-        .ioprio(poll_first)
+        .ioprio(POLL_FIRST)
         .build()
         .flags(squeue::Flags::BUFFER_SELECT))
     }
@@ -1247,4 +1242,21 @@ fn after<F: HandlerFactory>(ctx: &mut Ctx<F>, key: usize, conn: &mut Conn<F::Han
         arm_recv(ctx, key, conn);
     }
     Next::Keep
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_table_follows_the_connection_limit_within_bounds() {
+        let mut options = ServerOptions {
+            max_connections: 10,
+            ..ServerOptions::default()
+        };
+        let small = fixed_files(&options) as usize;
+        assert!((1..=10 + FIXED_FILES_SLACK).contains(&small));
+        options.max_connections = usize::MAX;
+        assert!(fixed_files(&options) as usize <= MAX_FIXED_FILES);
+    }
 }

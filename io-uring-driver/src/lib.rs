@@ -3,8 +3,9 @@
 //!
 //! Two halves share the crate, with the same public shape as `reprise-mio`:
 //!
-//! * [`server`]: a multi-core TLS server. One ring per worker thread, multishot accept,
-//!   multishot receive into a provided-buffer ring, batched submission (one `io_uring_enter`
+//! * [`server`]: a multi-core TLS server. One ring per worker thread, multishot accept into
+//!   direct descriptors, receives into a provided-buffer ring (one per flight during the
+//!   handshake, multishot after), batched submission (one `io_uring_enter`
 //!   per loop turn), sends from driver-owned buffers that stay put until their completion, a
 //!   timer wheel for handshake and idle timeouts, a connection limit, suspended session
 //!   lookups and a graceful shutdown. It takes the same [`ServerOptions`] and the same

@@ -24,6 +24,9 @@ pub enum Op {
     Connect = 5,
     /// Operations whose result is not needed (cancel, close).
     Other = 6,
+    /// Cancels and closes pushed with [`Ring::push_quiet`]: no completion unless they fail,
+    /// and not counted in [`Ring::in_flight`].
+    Quiet = 7,
 }
 
 /// `user_data` of an operation: kind, generation of the slot, slot key.
@@ -42,6 +45,7 @@ pub fn untag(user_data: u64) -> (Option<Op>, u32, usize) {
         4 => Some(Op::Wake),
         5 => Some(Op::Connect),
         6 => Some(Op::Other),
+        7 => Some(Op::Quiet),
         _ => None,
     };
     (
@@ -146,8 +150,24 @@ impl Ring {
     /// descriptor, close).
     pub fn push_plain(&mut self, entry: squeue::Entry) -> io::Result<()> {
         // SAFETY: only called with operations that carry no pointer: cancel and close
-        // reference a user_data value or a descriptor number, never memory.
+        // reference a user_data value or a descriptor number, a poll or an accept references a
+        // descriptor, and a receive with buffer selection takes its buffer from a registered
+        // ring whose owner keeps it alive while operations are in flight.
         unsafe { self.push(&entry) }
+    }
+
+    /// Pushes a cancel or a close (an operation that points at no memory of ours) whose
+    /// success needs no answer: it is flagged `IOSQE_CQE_SKIP_SUCCESS` (5.17), so it posts a
+    /// completion only on failure, tagged [`Op::Quiet`]. It is not counted in
+    /// [`in_flight`](Self::in_flight): nothing waits for it, as it lends the kernel no memory.
+    pub fn push_quiet(&mut self, entry: squeue::Entry) -> io::Result<()> {
+        let entry = entry
+            .flags(squeue::Flags::SKIP_SUCCESS)
+            .user_data(tag(Op::Quiet, 0, 0));
+        // SAFETY: as in `push_plain`: cancels and closes carry no pointer.
+        unsafe { self.push(&entry) }?;
+        self.in_flight -= 1;
+        Ok(())
     }
 
     /// Submits everything queued and waits until at least one completion is there or
@@ -178,8 +198,9 @@ impl Ring {
                 result: cqe.result(),
                 flags: cqe.flags(),
             };
-            // A multishot operation ends with its first completion without the MORE flag.
-            if !c.more() {
+            // A multishot operation ends with its first completion without the MORE flag; quiet
+            // operations were never counted.
+            if !c.more() && (c.user_data >> 56) as u8 != Op::Quiet as u8 {
                 self.in_flight = self.in_flight.saturating_sub(1);
             }
             into.push(c);

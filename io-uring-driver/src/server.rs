@@ -8,11 +8,21 @@
 //!   socket; with [`ListenerMode::Shared`] all workers arm an accept on one socket. Either way
 //!   one *multishot accept* per worker posts a completion per new connection, without a
 //!   syscall. `TCP_NODELAY` is set on the listener; accepted sockets inherit it.
-//! * **Receiving**: each connection has one *multishot receive* drawing from the worker's
-//!   provided-buffer ring ([`BufRing`]). When the connection holds no partial record, the
-//!   engine decrypts straight in the kernel-filled buffer (no copy); only the tail of a record
-//!   that is not whole yet is copied into a pooled per-connection buffer. The buffer goes back
-//!   to the ring right after.
+//! * **Direct descriptors**: each worker registers a sparse file table with its ring and the
+//!   accept puts each connection in a free slot of it (`IORING_FILE_INDEX_ALLOC`); receives,
+//!   sends and the close name the slot (`types::Fixed`). No descriptor is installed in the
+//!   process's table, and no operation looks one up. The table is sized from the connection
+//!   limit within `RLIMIT_NOFILE`; if it cannot be registered, plain descriptors are used.
+//! * **Receiving**: the receive draws from the worker's provided-buffer ring ([`BufRing`]).
+//!   While the handshake runs it is *single-shot*: each client flight answers the server's,
+//!   so one receive per flight is armed, waiting for readiness first
+//!   (`IORING_RECVSEND_POLL_FIRST`: the flight is not there yet when its receive is armed),
+//!   and none is left armed when the handshake's last flight
+//!   ends the connection: no completion for the peer's FIN, no cancel. Once the connection is
+//!   open it is a *multishot receive* that stays armed. When the connection holds no partial
+//!   record, the engine decrypts straight in the kernel-filled buffer (no copy); only the tail
+//!   of a record that is not whole yet is copied into a pooled per-connection buffer. The
+//!   buffer goes back to the ring right after.
 //! * **Sending**: pending records are moved from the engine into a driver-owned send buffer
 //!   that is neither touched nor freed until the send's completion (a partial send continues
 //!   from where it stopped); meanwhile the engine queues further output, sent next.
@@ -26,9 +36,11 @@
 //!   [`SessionStore::fetch`](reprise::session::store::SessionStore::fetch); the answer comes
 //!   over a channel, with an `eventfd` write that a multishot poll on the ring turns into a
 //!   completion.
-//! * **Closing**: a connection's in-flight receive (and send) is cancelled by `user_data`; its
-//!   slot, buffers and descriptor are released only when the last of its operations has
-//!   completed, and the descriptor is then closed by a `close` operation in the next batch.
+//! * **Closing**: a connection's in-flight receive (and send), if any, is cancelled by
+//!   `user_data`; its slot, buffers and descriptor are released only when the last of its
+//!   operations has completed, and the descriptor is then closed by a `close` operation in the
+//!   next batch. Cancels and closes are flagged `IOSQE_CQE_SKIP_SUCCESS`: they post a
+//!   completion only when they fail.
 //! * **Shutdown** ([`ShutdownHandle::shutdown`]): stop accepting, close idle connections with
 //!   close_notify, let work in flight finish within [`ServerOptions::shutdown_grace`], then
 //!   cancel everything, wait (bounded) until the kernel has returned every buffer, and return.
@@ -42,7 +54,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use io_uring::{opcode, types};
+use io_uring::{opcode, squeue, types};
 use slab::Slab;
 
 use reprise::app::{AppAction, Handler, HandlerFactory};
@@ -67,6 +79,14 @@ const RECV_BUFFER_SIZE: usize = 4096;
 const HELD_BUFFER_SIZE: usize = READ_BUFFER_SIZE + RECV_BUFFER_SIZE;
 /// Buffer group id of the provided-buffer ring (one ring per worker ring).
 const BUFFER_GROUP: u16 = 0;
+/// `IORING_RECVSEND_POLL_FIRST` (5.19), in a receive's `ioprio`.
+const POLL_FIRST: u16 = 1;
+/// Most direct descriptors a worker registers (its file table is also bounded by
+/// `RLIMIT_NOFILE` and sized from the connection limit).
+const MAX_FIXED_FILES: usize = 1 << 16;
+/// Slots past the connection limit: connections over the limit are accepted to be closed, and
+/// a closed connection's slot is free only once its close has run.
+const FIXED_FILES_SLACK: usize = 256;
 /// Slots of the timer wheel.
 const WHEEL_SLOTS: usize = 256;
 /// How long a stopping worker waits for the kernel to give back every buffer.
@@ -77,6 +97,26 @@ const QUIESCE_LIMIT: Duration = Duration::from_secs(2);
 fn tick_of(options: &ServerOptions) -> Duration {
     (options.handshake_timeout.min(options.idle_timeout) / 4)
         .clamp(Duration::from_millis(50), Duration::from_secs(1))
+}
+
+/// Size of a worker's table of direct descriptors: its share of the connection limit can be
+/// all of it, plus slack, within `RLIMIT_NOFILE` (the kernel refuses a larger table).
+fn fixed_files(options: &ServerOptions) -> u32 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit(2) writes one `rlimit` into a live local.
+    let nofile = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 {
+        usize::try_from(limit.rlim_cur).unwrap_or(usize::MAX)
+    } else {
+        1024
+    };
+    let want = options
+        .max_connections
+        .saturating_add(FIXED_FILES_SLACK)
+        .min(MAX_FIXED_FILES);
+    want.min(nofile).max(1) as u32
 }
 
 /// An `eventfd` that wakes a worker from its wait.
@@ -313,7 +353,31 @@ impl Server {
     }
 }
 
-/// Where a connection's multishot receive stands.
+/// A connection's socket: a direct descriptor (a slot of the ring's registered file table) or
+/// a plain descriptor when the table could not be registered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Sock {
+    Plain(RawFd),
+    Fixed(u32),
+}
+
+/// Builds an operation on a [`Sock`]: `$op` gets `types::Fd` or `types::Fixed`.
+macro_rules! on_sock {
+    ($sock:expr, |$fd:ident| $op:expr) => {
+        match $sock {
+            Sock::Plain(raw) => {
+                let $fd = types::Fd(raw);
+                $op
+            }
+            Sock::Fixed(slot) => {
+                let $fd = types::Fixed(slot);
+                $op
+            }
+        }
+    };
+}
+
+/// Where a connection's receive stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum RecvState {
     /// Not armed (never, ended, or out of buffers).
@@ -325,7 +389,7 @@ enum RecvState {
 
 /// One accepted connection.
 struct Conn<H> {
-    fd: RawFd,
+    sock: Sock,
     generation: u32,
     tls: ServerConnection,
     app: H,
@@ -379,6 +443,8 @@ struct Ctx<F: HandlerFactory> {
     draining: bool,
     /// Something failed that the worker cannot go on after (a submission error).
     fatal: Option<io::Error>,
+    /// Accepted sockets go to the ring's file table (direct descriptors).
+    fixed: bool,
 }
 
 impl<F: HandlerFactory> Ctx<F> {
@@ -394,6 +460,13 @@ impl<F: HandlerFactory> Ctx<F> {
 
     fn push_plain(&mut self, entry: io_uring::squeue::Entry) {
         if let Err(e) = self.ring.push_plain(entry) {
+            self.fatal.get_or_insert(e);
+        }
+    }
+
+    /// A cancel or close whose success needs no completion.
+    fn push_quiet(&mut self, entry: io_uring::squeue::Entry) {
+        if let Err(e) = self.ring.push_quiet(entry) {
             self.fatal.get_or_insert(e);
         }
     }
@@ -432,6 +505,13 @@ impl<F: HandlerFactory> Worker<F> {
         let ring = Ring::new(RING_ENTRIES, CQ_FACTOR)?;
         let mut bufs = BufRing::new(RECV_BUFFERS, RECV_BUFFER_SIZE)?;
         bufs.register(&ring.submitter(), BUFFER_GROUP)?;
+        // Accepting into a registered file table (direct descriptors) spares installing a
+        // descriptor per connection and looking it up per operation; if the table cannot be
+        // registered (a low RLIMIT_NOFILE, an old kernel), plain descriptors do.
+        let fixed = ring
+            .submitter()
+            .register_files_sparse(fixed_files(&options))
+            .is_ok();
         let (tx, rx) = channel();
         let now = Instant::now();
         let tick = tick_of(&options);
@@ -452,6 +532,7 @@ impl<F: HandlerFactory> Worker<F> {
                 secs: now_secs(),
                 draining: false,
                 fatal: None,
+                fixed,
             },
             bufs,
             conns: Slab::with_capacity(1024),
@@ -480,8 +561,15 @@ impl<F: HandlerFactory> Worker<F> {
         let Some(listener) = &self.listener else {
             return;
         };
+        // A direct descriptor is never in the process's table (and the kernel refuses
+        // SOCK_CLOEXEC with it); a plain one must not leak into a child.
         let entry = opcode::AcceptMulti::new(types::Fd(listener.as_raw_fd()))
-            .flags(libc::SOCK_CLOEXEC)
+            .allocate_file_index(self.ctx.fixed)
+            .flags(if self.ctx.fixed {
+                0
+            } else {
+                libc::SOCK_CLOEXEC
+            })
             .build()
             .user_data(tag(Op::Accept, 0, 0));
         // Multishot accept passes no address buffer: the entry points at no memory of ours.
@@ -579,7 +667,7 @@ impl<F: HandlerFactory> Worker<F> {
                     }
                 }
             }
-            Some(Op::Connect) | Some(Op::Other) | None => {
+            Some(Op::Connect) | Some(Op::Other) | Some(Op::Quiet) | None => {
                 if let Some(bid) = c.buffer() {
                     self.bufs.recycle(bid);
                 }
@@ -602,7 +690,11 @@ impl<F: HandlerFactory> Worker<F> {
         if c.result < 0 {
             return;
         }
-        let fd: RawFd = c.result;
+        let sock = if self.ctx.fixed {
+            Sock::Fixed(c.result as u32)
+        } else {
+            Sock::Plain(c.result)
+        };
         let limit = self.ctx.options.max_connections;
         if self.ctx.draining || self.ctx.shared.open.fetch_add(1, Ordering::Relaxed) >= limit {
             if !self.ctx.draining {
@@ -611,11 +703,7 @@ impl<F: HandlerFactory> Worker<F> {
             // Over the limit (or stopping): accepted only to be closed, so the backlog does
             // not fill with connections that would wait for nothing.
             self.ctx
-                .push_plain(opcode::Close::new(types::Fd(fd)).build().user_data(tag(
-                    Op::Other,
-                    0,
-                    0,
-                )));
+                .push_quiet(on_sock!(sock, |fd| opcode::Close::new(fd).build()));
             return;
         }
         self.next_generation = (self.next_generation + 1) & 0xff_ffff;
@@ -623,7 +711,7 @@ impl<F: HandlerFactory> Worker<F> {
         let deadline = self.ctx.now + self.ctx.options.handshake_timeout;
         let out = self.ctx.send_pool.pop().unwrap_or_default();
         let key = self.conns.insert(Conn {
-            fd,
+            sock,
             generation,
             tls: ServerConnection::new(self.ctx.config.clone()),
             app: self.ctx.factory.new_handler(),
@@ -754,11 +842,8 @@ impl<F: HandlerFactory> Worker<F> {
         self.ctx.draining = true;
         self.drain_deadline = Some(self.ctx.now + self.ctx.options.shutdown_grace);
         if self.accepting {
-            self.ctx.push_plain(
-                opcode::AsyncCancel::new(tag(Op::Accept, 0, 0))
-                    .build()
-                    .user_data(tag(Op::Other, 0, 0)),
-            );
+            self.ctx
+                .push_quiet(opcode::AsyncCancel::new(tag(Op::Accept, 0, 0)).build());
         }
         // The accept holds its own reference to the socket until it is cancelled.
         self.listener = None;
@@ -808,21 +893,15 @@ impl<F: HandlerFactory> Worker<F> {
             let generation = conn.generation;
             if conn.recv == RecvState::Armed {
                 conn.recv = RecvState::Cancelling;
-                self.ctx.push_plain(
-                    opcode::AsyncCancel::new(tag(Op::Recv, generation, key))
-                        .build()
-                        .user_data(tag(Op::Other, 0, 0)),
-                );
+                self.ctx
+                    .push_quiet(opcode::AsyncCancel::new(tag(Op::Recv, generation, key)).build());
             }
             if conn.sending {
                 // Only a failed or expired connection is torn down with a send in flight (a
                 // finished one waits for its last send): do not wait for the peer to read.
                 // A send the socket takes at once completes before the cancel is looked at.
-                self.ctx.push_plain(
-                    opcode::AsyncCancel::new(tag(Op::Send, generation, key))
-                        .build()
-                        .user_data(tag(Op::Other, 0, 0)),
-                );
+                self.ctx
+                    .push_quiet(opcode::AsyncCancel::new(tag(Op::Send, generation, key)).build());
             }
         }
         self.release(key);
@@ -837,13 +916,11 @@ impl<F: HandlerFactory> Worker<F> {
             return;
         }
         let mut conn = self.conns.remove(key);
-        // Closing by the ring, batched with the next submission. The descriptor number cannot
-        // be reused before this close, and no operation on it is left.
-        self.ctx.push_plain(
-            opcode::Close::new(types::Fd(conn.fd))
-                .build()
-                .user_data(tag(Op::Other, 0, 0)),
-        );
+        // Closing by the ring, batched with the next submission. The descriptor number (or
+        // the file-table slot) cannot be reused before this close, and no operation on it is
+        // left.
+        self.ctx
+            .push_quiet(on_sock!(conn.sock, |fd| opcode::Close::new(fd).build()));
         if let Some(buf) = conn.buf.take() {
             self.ctx.give_buffer(buf);
         }
@@ -867,18 +944,12 @@ impl<F: HandlerFactory> Worker<F> {
         self.drain_deadline = Some(self.ctx.now);
         self.listener = None;
         if self.accepting {
-            self.ctx.push_plain(
-                opcode::AsyncCancel::new(tag(Op::Accept, 0, 0))
-                    .build()
-                    .user_data(tag(Op::Other, 0, 0)),
-            );
+            self.ctx
+                .push_quiet(opcode::AsyncCancel::new(tag(Op::Accept, 0, 0)).build());
         }
         if self.polling_wake {
-            self.ctx.push_plain(
-                opcode::AsyncCancel::new(tag(Op::Wake, 0, 0))
-                    .build()
-                    .user_data(tag(Op::Other, 0, 0)),
-            );
+            self.ctx
+                .push_quiet(opcode::AsyncCancel::new(tag(Op::Wake, 0, 0)).build());
         }
         let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
         for key in keys {
@@ -912,13 +983,31 @@ impl<F: HandlerFactory> Worker<F> {
     }
 }
 
-/// Arms the multishot receive of a connection.
+/// Arms the receive of a connection: single-shot while the handshake runs (each flight is
+/// an answer to ours: one receive per flight, and none left armed to report the peer's FIN
+/// or to be cancelled once the handshake ends the connection), multishot once it is open.
 fn arm_recv<F: HandlerFactory>(ctx: &mut Ctx<F>, key: usize, conn: &mut Conn<F::Handler>) {
-    let entry = opcode::RecvMulti::new(types::Fd(conn.fd), BUFFER_GROUP)
+    let entry = if conn.open {
+        on_sock!(conn.sock, |fd| opcode::RecvMulti::new(fd, BUFFER_GROUP)
+            .build())
+    } else {
+        // Each flight is armed for before it can have come (the ClientHello follows the
+        // accept; later flights answer ours, which just left): wait for readiness first
+        // (IORING_RECVSEND_POLL_FIRST) instead of a receive that would find nothing.
+        on_sock!(conn.sock, |fd| opcode::Recv::new(
+            fd,
+            std::ptr::null_mut(),
+            0
+        )
+        .buf_group(BUFFER_GROUP)
+        .ioprio(POLL_FIRST)
         .build()
-        .user_data(tag(Op::Recv, conn.generation, key));
-    // A multishot receive with buffer selection carries no buffer pointer: the kernel takes
-    // buffers from the registered ring, which lives as long as the worker (see `quiesce`).
+        .flags(squeue::Flags::BUFFER_SELECT))
+    }
+    .user_data(tag(Op::Recv, conn.generation, key));
+    // A receive with buffer selection carries no buffer pointer (the single-shot one passes a
+    // null address and length 0): the kernel takes buffers from the registered ring, which
+    // lives as long as the worker (see `quiesce`).
     ctx.push_plain(entry);
     conn.recv = RecvState::Armed;
 }
@@ -926,10 +1015,14 @@ fn arm_recv<F: HandlerFactory>(ctx: &mut Ctx<F>, key: usize, conn: &mut Conn<F::
 /// Sends `conn.out[conn.out_pos..]`.
 fn push_send<F: HandlerFactory>(ctx: &mut Ctx<F>, key: usize, conn: &mut Conn<F::Handler>) {
     let rest = &conn.out[conn.out_pos..];
-    let entry = opcode::Send::new(types::Fd(conn.fd), rest.as_ptr(), rest.len() as u32)
-        .flags(libc::MSG_NOSIGNAL)
-        .build()
-        .user_data(tag(Op::Send, conn.generation, key));
+    let entry = on_sock!(conn.sock, |fd| opcode::Send::new(
+        fd,
+        rest.as_ptr(),
+        rest.len() as u32
+    )
+    .flags(libc::MSG_NOSIGNAL)
+    .build())
+    .user_data(tag(Op::Send, conn.generation, key));
     // SAFETY: the kernel reads `rest` until the send completes. `conn.out`'s heap buffer is
     // neither written, resized nor freed while `conn.sending` is true: `flush` does not touch
     // it then, the completion handler clears `sending` before any change, and a connection
@@ -1143,14 +1236,27 @@ fn after<F: HandlerFactory>(ctx: &mut Ctx<F>, key: usize, conn: &mut Conn<F::Han
         if conn.recv == RecvState::Armed {
             // Backpressure: no more reading until the peer reads what we owe it.
             conn.recv = RecvState::Cancelling;
-            ctx.push_plain(
-                opcode::AsyncCancel::new(tag(Op::Recv, conn.generation, key))
-                    .build()
-                    .user_data(tag(Op::Other, 0, 0)),
-            );
+            ctx.push_quiet(opcode::AsyncCancel::new(tag(Op::Recv, conn.generation, key)).build());
         }
     } else if conn.recv == RecvState::Off && !conn.eof && !conn.starved {
         arm_recv(ctx, key, conn);
     }
     Next::Keep
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_table_follows_the_connection_limit_within_bounds() {
+        let mut options = ServerOptions {
+            max_connections: 10,
+            ..ServerOptions::default()
+        };
+        let small = fixed_files(&options) as usize;
+        assert!((1..=10 + FIXED_FILES_SLACK).contains(&small));
+        options.max_connections = usize::MAX;
+        assert!(fixed_files(&options) as usize <= MAX_FIXED_FILES);
+    }
 }

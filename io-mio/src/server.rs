@@ -107,6 +107,10 @@ pub struct ServerOptions {
     /// Threads signing ServerKeyExchange parameters when `ServerConfig::offload_signing` is
     /// set, so the event loops never wait for an RSA/ECDSA signature (0: sign on the loop).
     pub sign_workers: usize,
+    /// io_uring driver only: accept into the ring's registered file table (direct
+    /// descriptors, no descriptor installed per connection) when the table can be
+    /// registered; false keeps plain descriptors. The mio driver ignores it.
+    pub direct_descriptors: bool,
 }
 
 impl Default for ServerOptions {
@@ -124,6 +128,7 @@ impl Default for ServerOptions {
             backlog: 1024,
             pooled_buffers: 256,
             sign_workers: 0,
+            direct_descriptors: true,
         }
     }
 }

@@ -4,3 +4,8 @@ use reprise_mio as driver;
 
 #[path = "shared/server_suite.rs"]
 mod suite;
+
+/// The options every test of the suite starts from.
+fn base_options() -> driver::ServerOptions {
+    driver::ServerOptions::default()
+}

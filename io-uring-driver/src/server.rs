@@ -508,10 +508,11 @@ impl<F: HandlerFactory> Worker<F> {
         // Accepting into a registered file table (direct descriptors) spares installing a
         // descriptor per connection and looking it up per operation; if the table cannot be
         // registered (a low RLIMIT_NOFILE, an old kernel), plain descriptors do.
-        let fixed = ring
-            .submitter()
-            .register_files_sparse(fixed_files(&options))
-            .is_ok();
+        let fixed = options.direct_descriptors
+            && ring
+                .submitter()
+                .register_files_sparse(fixed_files(&options))
+                .is_ok();
         let (tx, rx) = channel();
         let now = Instant::now();
         let tick = tick_of(&options);

@@ -5,3 +5,8 @@ use reprise_uring as driver;
 
 #[path = "../../io-mio/tests/shared/server_suite.rs"]
 mod suite;
+
+/// The options every test of the suite starts from: direct descriptors (the default).
+fn base_options() -> driver::ServerOptions {
+    driver::ServerOptions::default()
+}

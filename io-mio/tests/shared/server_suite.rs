@@ -58,7 +58,7 @@ fn start(config: ServerConfig, options: ServerOptions) -> Server {
 fn options(workers: usize) -> ServerOptions {
     ServerOptions {
         workers,
-        ..ServerOptions::default()
+        ..crate::base_options()
     }
 }
 

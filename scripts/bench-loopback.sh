@@ -56,7 +56,8 @@ fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
 echo "bench: building reprise and tcp-floor (release)" >&2
-cargo build --release -q -p reprise-cli
+# The production build: without the counting allocator `reprise bench` uses.
+cargo build --release -q -p reprise-cli --no-default-features
 cargo build --release -q -p reprise-benches --bin tcp-floor
 BIN=$CARGO_TARGET_DIR/release/reprise
 FLOOR_BIN=$CARGO_TARGET_DIR/release/tcp-floor

@@ -173,13 +173,19 @@ impl ShutdownHandle {
 /// Calls [`ShutdownHandle::shutdown`] on the first SIGINT or SIGTERM (from a small thread of
 /// its own); a second signal exits the process at once with status 130.
 pub fn shutdown_on_signals(handle: ShutdownHandle) -> io::Result<()> {
+    on_shutdown_signals(move || handle.shutdown())
+}
+
+/// Runs `stop` on the first SIGINT or SIGTERM (from a small thread of its own); a second
+/// signal exits the process at once with status 130. Shared by the drivers.
+pub fn on_shutdown_signals(stop: impl FnOnce() + Send + 'static) -> io::Result<()> {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
             if signals.forever().next().is_some() {
-                handle.shutdown();
+                stop();
             }
             if signals.forever().next().is_some() {
                 std::process::exit(130);
@@ -211,6 +217,36 @@ fn bind(addr: SocketAddr, reuse_port: bool, backlog: i32) -> io::Result<std::net
     Ok(socket.into())
 }
 
+/// The non-blocking listening sockets of `options.workers` workers on `addr`, one each: with
+/// [`ListenerMode::ReusePort`] separate `SO_REUSEPORT` sockets on one port (port 0 picks it
+/// once), with [`ListenerMode::Shared`] clones of one socket. `TCP_NODELAY` is set on them,
+/// so accepted sockets inherit it. Shared by the drivers.
+pub fn bind_listeners(
+    addr: SocketAddr,
+    options: &ServerOptions,
+) -> io::Result<Vec<std::net::TcpListener>> {
+    let workers = options.workers.max(1);
+    let mut listeners = Vec::with_capacity(workers);
+    match options.listener {
+        ListenerMode::ReusePort => {
+            let first = bind(addr, true, options.backlog)?;
+            let actual = first.local_addr()?;
+            listeners.push(first);
+            for _ in 1..workers {
+                listeners.push(bind(actual, true, options.backlog)?);
+            }
+        }
+        ListenerMode::Shared => {
+            let first = bind(addr, false, options.backlog)?;
+            for _ in 1..workers {
+                listeners.push(first.try_clone()?);
+            }
+            listeners.push(first);
+        }
+    }
+    Ok(listeners)
+}
+
 impl Server {
     /// Binds `addr` and starts the workers. Each accepted connection runs a
     /// [`ServerConnection`] on `config` and a handler from `factory`.
@@ -221,25 +257,7 @@ impl Server {
         options: ServerOptions,
     ) -> io::Result<Server> {
         let workers = options.workers.max(1);
-        let mut listeners = Vec::with_capacity(workers);
-        match options.listener {
-            ListenerMode::ReusePort => {
-                let first = bind(addr, true, options.backlog)?;
-                // Port 0 picks a port once; the other workers join that port.
-                let actual = first.local_addr()?;
-                listeners.push(first);
-                for _ in 1..workers {
-                    listeners.push(bind(actual, true, options.backlog)?);
-                }
-            }
-            ListenerMode::Shared => {
-                let first = bind(addr, false, options.backlog)?;
-                for _ in 1..workers {
-                    listeners.push(first.try_clone()?);
-                }
-                listeners.push(first);
-            }
-        }
+        let listeners = bind_listeners(addr, &options)?;
         let addr = listeners[0].local_addr()?;
         let mut polls = Vec::with_capacity(workers);
         let mut wakers = Vec::with_capacity(workers);

@@ -4,8 +4,8 @@
 //! is shared between workers on the hot path but the listening port, the connection count and
 //! the engine's `Arc<ServerConfig>`.
 //!
-//! * **Listeners**: with [`ListenerMode::ReusePort`] every worker has its own `SO_REUSEPORT`
-//!   socket; with [`ListenerMode::Shared`] all workers arm an accept on one socket. Either way
+//! * **Listeners**: with [`ListenerMode::ReusePort`](crate::ListenerMode::ReusePort) every worker has its own `SO_REUSEPORT`
+//!   socket; with [`ListenerMode::Shared`](crate::ListenerMode::Shared) all workers arm an accept on one socket. Either way
 //!   one *multishot accept* per worker posts a completion per new connection, without a
 //!   syscall. `TCP_NODELAY` is set on the listener; accepted sockets inherit it.
 //! * **Direct descriptors**: each worker registers a sparse file table with its ring and the
@@ -65,7 +65,7 @@ use reprise_mio::{now_secs, READ_BUFFER_SIZE};
 use crate::bufring::BufRing;
 use crate::ring::{tag, untag, Completion, Op, Ring};
 use crate::timer::{Entry, Wheel};
-use crate::{ListenerMode, ServerOptions};
+use crate::ServerOptions;
 
 /// Submission queue entries per ring.
 const RING_ENTRIES: u32 = 1024;
@@ -189,19 +189,7 @@ impl ShutdownHandle {
 /// Calls [`ShutdownHandle::shutdown`] on the first SIGINT or SIGTERM (from a small thread of
 /// its own); a second signal exits the process at once with status 130.
 pub fn shutdown_on_signals(handle: ShutdownHandle) -> io::Result<()> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
-    std::thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            if signals.forever().next().is_some() {
-                handle.shutdown();
-            }
-            if signals.forever().next().is_some() {
-                std::process::exit(130);
-            }
-        })?;
-    Ok(())
+    reprise_mio::server::on_shutdown_signals(move || handle.shutdown())
 }
 
 /// A running server: its workers and their listening address.
@@ -209,20 +197,6 @@ pub struct Server {
     addr: SocketAddr,
     shared: Arc<Shared>,
     threads: Vec<JoinHandle<io::Result<()>>>,
-}
-
-fn bind(addr: SocketAddr, reuse_port: bool, backlog: i32) -> io::Result<std::net::TcpListener> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    socket.set_reuse_address(true)?;
-    if reuse_port {
-        socket.set_reuse_port(true)?;
-    }
-    // Accepted sockets inherit it: no setsockopt per connection.
-    socket.set_tcp_nodelay(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(backlog)?;
-    Ok(socket.into())
 }
 
 impl Server {
@@ -239,25 +213,9 @@ impl Server {
     ) -> io::Result<Server> {
         crate::probe()?;
         let workers = options.workers.max(1);
-        let mut listeners = Vec::with_capacity(workers);
-        match options.listener {
-            ListenerMode::ReusePort => {
-                let first = bind(addr, true, options.backlog)?;
-                // Port 0 picks a port once; the other workers join that port.
-                let actual = first.local_addr()?;
-                listeners.push(first);
-                for _ in 1..workers {
-                    listeners.push(bind(actual, true, options.backlog)?);
-                }
-            }
-            ListenerMode::Shared => {
-                let first = bind(addr, false, options.backlog)?;
-                for _ in 1..workers {
-                    listeners.push(first.try_clone()?);
-                }
-                listeners.push(first);
-            }
-        }
+        // The same listening sockets as the mio server's (non-blocking: a multishot accept
+        // arms a poll when the backlog is empty).
+        let listeners = reprise_mio::server::bind_listeners(addr, &options)?;
         let addr = listeners[0].local_addr()?;
         let wakers = (0..workers)
             .map(|_| WakeFd::new().map(Arc::new))

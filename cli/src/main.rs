@@ -40,7 +40,7 @@ enum Command {
     /// The message ladder of a real handshake with any TLS 1.2 server.
     Trace(trace::TraceArgs),
     /// Run a TLS 1.2 server answering HTTP/1.x with a small page.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Connect to a TLS 1.2 server and print what was negotiated.
     Connect(connect::ConnectArgs),
     /// Load-test a TLS 1.2 server with many concurrent handshaking clients.
@@ -60,7 +60,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
         Command::Connect(args) => connect::run(args),
         Command::Load(args) => load::run(args),
         Command::Vectors { files } => run_vectors(&files),

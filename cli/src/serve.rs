@@ -83,6 +83,10 @@ pub struct ServeArgs {
     /// driver; the engine suspends each handshake until its signature is ready).
     #[arg(long, default_value_t = 0)]
     pub sign_workers: usize,
+    /// uring driver: while busy, wait up to this long (`50us`, `0` for never) for a batch of
+    /// completions before serving them (fewer wake-ups under load; idle waits never batch).
+    #[arg(long, default_value = "50us")]
+    pub batch_wait: String,
     /// In-process L1 cache in front of the Redis session store (`0` for none).
     #[arg(long, default_value = "1MiB")]
     pub redis_l1: String,

@@ -37,6 +37,23 @@ pub fn parse_duration_ms(text: &str) -> Result<u64, String> {
     }
 }
 
+/// Microseconds in a duration such as `50us`, `1ms` or `0` (a bare number is microseconds).
+pub fn parse_duration_us(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    match t.strip_suffix("us").or_else(|| t.strip_suffix("µs")) {
+        Some(us) => us
+            .trim()
+            .parse()
+            .map_err(|_| format!("bad duration {text:?}")),
+        None if t.chars().all(|c| c.is_ascii_digit()) => {
+            t.parse().map_err(|_| format!("bad duration {text:?}"))
+        }
+        None => parse_duration_ms(t)?
+            .checked_mul(1000)
+            .ok_or_else(|| format!("duration {text:?} too large")),
+    }
+}
+
 /// Bytes in a size such as `65536`, `64KiB`, `64MiB`, `1GiB` (`K`, `M`, `G` and `KB`… are
 /// taken as powers of 1024 too).
 pub fn parse_size(text: &str) -> Result<usize, String> {
@@ -69,6 +86,10 @@ mod tests {
         assert_eq!(parse_duration_ms("50ms"), Ok(50));
         assert_eq!(parse_duration_ms("2s"), Ok(2000));
         assert_eq!(parse_duration_ms("75"), Ok(75));
+        assert_eq!(parse_duration_us("50us"), Ok(50));
+        assert_eq!(parse_duration_us("0"), Ok(0));
+        assert_eq!(parse_duration_us("2ms"), Ok(2000));
+        assert!(parse_duration_us("fast").is_err());
         assert_eq!(parse_size("64MiB"), Ok(64 << 20));
         assert_eq!(parse_size("1G"), Ok(1 << 30));
         assert_eq!(parse_size("4096"), Ok(4096));

@@ -845,12 +845,18 @@ mod tests {
     #[test]
     fn shared_keys_across_threads() {
         let keys = Arc::new(TicketKeys::new(ring(12)));
+        // The threads share one clock: they take each step together, as servers sharing a
+        // ring see the same time (a thread hours ahead would rotate out the key another
+        // thread has just sealed with, which is the ring working as meant).
+        let clock = Arc::new(std::sync::Barrier::new(4));
         let handles: Vec<_> = (0..4u64)
             .map(|t| {
                 let keys = Arc::clone(&keys);
+                let clock = Arc::clone(&clock);
                 std::thread::spawn(move || {
                     let rng = SeededRandom::new(100 + t);
                     for step in 0..50 {
+                        clock.wait();
                         let now = T0 + step * 600;
                         keys.rotate_if_due(now, &rng).unwrap();
                         let ring = keys.current();

@@ -83,8 +83,9 @@ pub struct ServeArgs {
     /// driver; the engine suspends each handshake until its signature is ready).
     #[arg(long, default_value_t = 0)]
     pub sign_workers: usize,
-    /// uring driver: while busy, wait up to this long (`50us`, `0` for never) for a batch of
-    /// completions before serving them (fewer wake-ups under load; idle waits never batch).
+    /// mio and uring drivers: while busy, let a batch of events gather for up to this long
+    /// (`50us`, `0` for never) before serving it (fewer wake-ups under load; an idle worker
+    /// never waits).
     #[arg(long, default_value = "50us")]
     pub batch_wait: String,
     /// In-process L1 cache in front of the Redis session store (`0` for none).

@@ -231,6 +231,21 @@ fn bind(addr: SocketAddr, reuse_port: bool, backlog: i32) -> io::Result<std::net
     Ok(socket.into())
 }
 
+/// Waits for every worker thread to return; the first worker error (or panic), if any.
+/// Shared by the drivers.
+pub fn join_workers(threads: Vec<JoinHandle<io::Result<()>>>) -> io::Result<()> {
+    let mut result = Ok(());
+    for t in threads {
+        let r = t
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("a worker thread panicked")));
+        if result.is_ok() {
+            result = r;
+        }
+    }
+    result
+}
+
 /// The non-blocking listening sockets of `options.workers` workers on `addr`, one each: with
 /// [`ListenerMode::ReusePort`] separate `SO_REUSEPORT` sockets on one port (port 0 picks it
 /// once), with [`ListenerMode::Shared`] clones of one socket. `TCP_NODELAY` is set on them,
@@ -335,16 +350,7 @@ impl Server {
 
     /// Waits for every worker to return (after a shutdown); the first worker error, if any.
     pub fn join(self) -> io::Result<()> {
-        let mut result = Ok(());
-        for t in self.threads {
-            let r = t
-                .join()
-                .unwrap_or_else(|_| Err(io::Error::other("a worker thread panicked")));
-            if result.is_ok() {
-                result = r;
-            }
-        }
-        result
+        join_workers(self.threads)
     }
 }
 
@@ -504,7 +510,7 @@ impl<F: HandlerFactory> Worker<F> {
             // of µs before polling again, so one wake-up serves many connections. Idle: poll
             // (and sleep in it) at once.
             let batch = self.ctx.options.batch_wait;
-            if !batch.is_zero() && batch < timeout && events.iter().count() >= BUSY_POLL {
+            if !batch.is_zero() && batch < timeout && events.iter().nth(BUSY_POLL - 1).is_some() {
                 std::thread::sleep(batch);
             }
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {

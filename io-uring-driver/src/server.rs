@@ -308,16 +308,7 @@ impl Server {
 
     /// Waits for every worker to return (after a shutdown); the first worker error, if any.
     pub fn join(self) -> io::Result<()> {
-        let mut result = Ok(());
-        for t in self.threads {
-            let r = t
-                .join()
-                .unwrap_or_else(|_| Err(io::Error::other("a worker thread panicked")));
-            if result.is_ok() {
-                result = r;
-            }
-        }
-        result
+        reprise_mio::server::join_workers(self.threads)
     }
 }
 

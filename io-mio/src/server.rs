@@ -156,31 +156,83 @@ impl ServerOptions {
     }
 }
 
-struct Shared {
-    stop: AtomicBool,
-    wakers: Vec<Arc<Waker>>,
-    open: AtomicUsize,
+/// Wakes one worker from its wait (mio's `Waker` here, an eventfd in the io_uring driver).
+pub trait WakeWorker: Send + Sync + 'static {
+    /// Makes the worker's current or next wait return.
+    fn wake_worker(&self);
 }
 
-/// Asks a running [`Server`] to shut down gracefully; cheap to clone and send to any thread.
+impl WakeWorker for Waker {
+    fn wake_worker(&self) {
+        let _ = self.wake();
+    }
+}
+
+/// What a server's workers share with its [`ShutdownHandle`]s: the stop flag, the count of
+/// open connections and each worker's waker. Shared by the drivers.
+pub struct Workers<W> {
+    /// Set by [`ShutdownHandle::shutdown`]; every worker then drains and returns.
+    pub stop: AtomicBool,
+    /// Connections open now, over all workers.
+    pub open: AtomicUsize,
+    /// One waker per worker, by worker index.
+    pub wakers: Vec<Arc<W>>,
+}
+
+impl<W: WakeWorker> Workers<W> {
+    /// The shared state of workers woken by `wakers`.
+    pub fn new(wakers: Vec<Arc<W>>) -> Arc<Self> {
+        Arc::new(Self {
+            stop: AtomicBool::new(false),
+            open: AtomicUsize::new(0),
+            wakers,
+        })
+    }
+}
+
+/// The driver-independent view of [`Workers`] a handle holds.
+trait Stoppable: Send + Sync {
+    fn stop(&self);
+    fn open(&self) -> usize;
+}
+
+impl<W: WakeWorker> Stoppable for Workers<W> {
+    fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        for waker in &self.wakers {
+            waker.wake_worker();
+        }
+    }
+
+    fn open(&self) -> usize {
+        self.open.load(Ordering::Relaxed)
+    }
+}
+
+type Shared = Workers<Waker>;
+
+/// Asks a running server (of either driver) to shut down gracefully; cheap to clone and send
+/// to any thread.
 #[derive(Clone)]
 pub struct ShutdownHandle {
-    shared: Arc<Shared>,
+    shared: Arc<dyn Stoppable>,
 }
 
 impl ShutdownHandle {
+    /// A handle on the workers sharing `shared`.
+    pub fn new<W: WakeWorker>(shared: Arc<Workers<W>>) -> Self {
+        Self { shared }
+    }
+
     /// Stops accepting, lets work in flight finish within the grace period, then the workers
-    /// return and [`Server::join`] completes.
+    /// return and the server's `join` completes.
     pub fn shutdown(&self) {
-        self.shared.stop.store(true, Ordering::SeqCst);
-        for waker in &self.shared.wakers {
-            let _ = waker.wake();
-        }
+        self.shared.stop();
     }
 
     /// Connections open now, over all workers.
     pub fn open_connections(&self) -> usize {
-        self.shared.open.load(Ordering::Relaxed)
+        self.shared.open()
     }
 }
 
@@ -295,11 +347,7 @@ impl Server {
             wakers.push(Arc::new(Waker::new(poll.registry(), WAKER)?));
             polls.push(poll);
         }
-        let shared = Arc::new(Shared {
-            stop: AtomicBool::new(false),
-            wakers,
-            open: AtomicUsize::new(0),
-        });
+        let shared = Workers::new(wakers);
         let signer = match options.sign_workers {
             0 => None,
             n => Some(SignerPool::start(n)?),
@@ -321,10 +369,7 @@ impl Server {
             match handle {
                 Ok(h) => threads.push(h),
                 Err(e) => {
-                    ShutdownHandle {
-                        shared: shared.clone(),
-                    }
-                    .shutdown();
+                    ShutdownHandle::new(shared.clone()).shutdown();
                     return Err(e);
                 }
             }
@@ -343,9 +388,7 @@ impl Server {
 
     /// A handle that shuts the server down.
     pub fn shutdown_handle(&self) -> ShutdownHandle {
-        ShutdownHandle {
-            shared: self.shared.clone(),
-        }
+        ShutdownHandle::new(self.shared.clone())
     }
 
     /// Waits for every worker to return (after a shutdown); the first worker error, if any.

@@ -53,7 +53,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -65,6 +65,7 @@ use slab::Slab;
 use reprise::app::{AppAction, Handler, HandlerFactory};
 use reprise::session::store::Lookup;
 use reprise::{Event, ServerConfig, ServerConnection};
+use reprise_mio::server::{WakeWorker, Workers};
 use reprise_mio::{now_secs, READ_BUFFER_SIZE};
 
 use crate::bufring::BufRing;
@@ -168,39 +169,15 @@ impl WakeFd {
     }
 }
 
-struct Shared {
-    stop: AtomicBool,
-    wakers: Vec<Arc<WakeFd>>,
-    open: AtomicUsize,
-}
-
-/// Asks a running [`Server`] to shut down gracefully; cheap to clone and send to any thread.
-#[derive(Clone)]
-pub struct ShutdownHandle {
-    shared: Arc<Shared>,
-}
-
-impl ShutdownHandle {
-    /// Stops accepting, lets work in flight finish within the grace period, then the workers
-    /// return and [`Server::join`] completes.
-    pub fn shutdown(&self) {
-        self.shared.stop.store(true, Ordering::SeqCst);
-        for waker in &self.shared.wakers {
-            waker.wake();
-        }
-    }
-
-    /// Connections open now, over all workers.
-    pub fn open_connections(&self) -> usize {
-        self.shared.open.load(Ordering::Relaxed)
+impl WakeWorker for WakeFd {
+    fn wake_worker(&self) {
+        self.wake();
     }
 }
 
-/// Calls [`ShutdownHandle::shutdown`] on the first SIGINT or SIGTERM (from a small thread of
-/// its own); a second signal exits the process at once with status 130.
-pub fn shutdown_on_signals(handle: ShutdownHandle) -> io::Result<()> {
-    reprise_mio::server::on_shutdown_signals(move || handle.shutdown())
-}
+type Shared = Workers<WakeFd>;
+
+pub use reprise_mio::server::{shutdown_on_signals, ShutdownHandle};
 
 /// A running server: its workers and their listening address.
 pub struct Server {
@@ -230,14 +207,8 @@ impl Server {
         let wakers = (0..workers)
             .map(|_| WakeFd::new().map(Arc::new))
             .collect::<io::Result<Vec<_>>>()?;
-        let shared = Arc::new(Shared {
-            stop: AtomicBool::new(false),
-            wakers,
-            open: AtomicUsize::new(0),
-        });
-        let handle = ShutdownHandle {
-            shared: shared.clone(),
-        };
+        let shared = Workers::new(wakers);
+        let handle = ShutdownHandle::new(shared.clone());
         let (ready_tx, ready_rx) = channel::<io::Result<()>>();
         let mut threads = Vec::with_capacity(workers);
         for (id, listener) in listeners.into_iter().enumerate() {
@@ -301,9 +272,7 @@ impl Server {
 
     /// A handle that shuts the server down.
     pub fn shutdown_handle(&self) -> ShutdownHandle {
-        ShutdownHandle {
-            shared: self.shared.clone(),
-        }
+        ShutdownHandle::new(self.shared.clone())
     }
 
     /// Waits for every worker to return (after a shutdown); the first worker error, if any.

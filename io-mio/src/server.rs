@@ -65,7 +65,7 @@ const FIRST_CONN: usize = 2;
 const BUSY_POLL: usize = 4;
 /// Engine buffers larger than this (a connection that sent or received big records) are
 /// freed rather than kept for the next connection.
-const MAX_RECYCLED_TLS_BUFFERS: usize = 64 * 1024;
+pub const MAX_RECYCLED_TLS_BUFFERS: usize = 64 * 1024;
 
 /// How the workers share the listening port.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -26,6 +26,9 @@
 //! * **Sending**: pending records are moved from the engine into a driver-owned send buffer
 //!   that is neither touched nor freed until the send's completion (a partial send continues
 //!   from where it stopped); meanwhile the engine queues further output, sent next.
+//! * **Reuse**: send buffers and the engine's own buffers ([`reprise::Buffers`]) of closed
+//!   connections are pooled per worker and given to new ones, as in the mio server: after
+//!   warm-up a resumed handshake allocates no engine buffer.
 //! * **Batching**: every operation of a loop turn (receives, sends, cancels, closes) goes to
 //!   the kernel in the single `io_uring_enter` that also waits for the next completions.
 //!   While the worker is busy (its last turn handled several completions), that wait asks the
@@ -64,8 +67,8 @@ use slab::Slab;
 
 use reprise::app::{AppAction, Handler, HandlerFactory};
 use reprise::session::store::Lookup;
-use reprise::{Event, ServerConfig, ServerConnection};
-use reprise_mio::server::{WakeWorker, Workers};
+use reprise::{Buffers, Event, ServerConfig, ServerConnection};
+use reprise_mio::server::{WakeWorker, Workers, MAX_RECYCLED_TLS_BUFFERS};
 use reprise_mio::{now_secs, READ_BUFFER_SIZE};
 
 use crate::bufring::BufRing;
@@ -359,6 +362,8 @@ struct Ctx<F: HandlerFactory> {
     ring: Ring,
     pool: Vec<Vec<u8>>,
     send_pool: Vec<Vec<u8>>,
+    /// The engine's buffers of closed connections, for new ones (as in the mio server).
+    tls_buffers: Vec<Buffers>,
     config: Arc<ServerConfig>,
     factory: Arc<F>,
     options: ServerOptions,
@@ -450,6 +455,7 @@ impl<F: HandlerFactory> Worker<F> {
                 ring,
                 pool: Vec::new(),
                 send_pool: Vec::new(),
+                tls_buffers: Vec::new(),
                 config,
                 factory,
                 options,
@@ -649,7 +655,10 @@ impl<F: HandlerFactory> Worker<F> {
         let key = self.conns.insert(Conn {
             sock,
             generation,
-            tls: ServerConnection::new(self.ctx.config.clone()),
+            tls: ServerConnection::with_buffers(
+                self.ctx.config.clone(),
+                self.ctx.tls_buffers.pop().unwrap_or_default(),
+            ),
             app: self.ctx.factory.new_handler(),
             buf: None,
             filled: 0,
@@ -851,18 +860,30 @@ impl<F: HandlerFactory> Worker<F> {
         if !conn.finishing || conn.sending || conn.recv != RecvState::Off {
             return;
         }
-        let mut conn = self.conns.remove(key);
+        let Conn {
+            sock,
+            buf,
+            mut out,
+            tls,
+            ..
+        } = self.conns.remove(key);
         // Closing by the ring, batched with the next submission. The descriptor number (or
         // the file-table slot) cannot be reused before this close, and no operation on it is
         // left.
         self.ctx
-            .push_quiet(on_sock!(conn.sock, |fd| opcode::Close::new(fd).build()));
-        if let Some(buf) = conn.buf.take() {
+            .push_quiet(on_sock!(sock, |fd| opcode::Close::new(fd).build()));
+        if let Some(buf) = buf {
             self.ctx.give_buffer(buf);
         }
         if self.ctx.send_pool.len() < self.ctx.options.pooled_buffers {
-            conn.out.clear();
-            self.ctx.send_pool.push(std::mem::take(&mut conn.out));
+            out.clear();
+            self.ctx.send_pool.push(out);
+        }
+        let buffers = tls.into_buffers();
+        if self.ctx.tls_buffers.len() < self.ctx.options.pooled_buffers
+            && buffers.capacity_bytes() <= MAX_RECYCLED_TLS_BUFFERS
+        {
+            self.ctx.tls_buffers.push(buffers);
         }
         self.ctx.shared.open.fetch_sub(1, Ordering::Relaxed);
         if let Some(m) = &self.ctx.config.metrics {

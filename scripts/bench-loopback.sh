@@ -17,11 +17,14 @@
 # the range); ratios are ratios of medians, so a slow minute hurts all servers alike.
 #
 # The floor: what a handshake must cost the server on this machine. Its TCP part is measured
-# in the same rounds by `tcp-floor` (benches/src/floor.rs): a bare mio server and client that
+# in the same rounds by `tcp-floor` (benches/src/floor.rs): a bare server and client that
 # exchange exactly the bytes of each handshake, write for write, with the same close
-# sequence, and so make the same syscalls; its crypto part is `reprise bench --floors` (the
-# primitives a server handshake cannot avoid). Each server's CPU per handshake is then also
-# given as a multiple of crypto + TCP.
+# sequence, one floor server per driver doing that driver's operations (`--driver mio`:
+# epoll, the same syscalls as the mio server; `--driver uring`: the uring server's
+# operations, io-uring-driver/src/floor.rs), batching as the servers do; its crypto part is
+# `reprise bench --floors` (the primitives a server handshake cannot avoid). Each server's
+# CPU per handshake is then also given as a multiple of crypto + its driver's TCP floor
+# (nginx's: the mio one), and the two TCP floors' ratio bounds what io_uring can save here.
 #
 # Environment: DURATION (4s per run), ROUNDS (3), CONNECTIONS (64), WORKERS (server
 # workers, 1), DRIVERS (reprise drivers, "mio uring"), LOAD_WORKERS (client event loops, 1),
@@ -153,11 +156,11 @@ floor_pattern() {
   case $1 in none) echo full ;; id) echo id ;; *) echo ticket ;; esac
 }
 
-# run_floor MODE: one run of `tcp-floor load` against the floor server of MODE, recording
-# the server's CPU per exchange under the name "tcp".
+# run_floor DRIVER MODE: one run of `tcp-floor load` against DRIVER's floor server of MODE,
+# recording the server's CPU per exchange under the name "tcp-DRIVER".
 run_floor() {
-  local mode=$1 out=$TMP/floor-$1.txt
-  local pid=${PID_OF[tcp-$1]} port=${PORT_OF[tcp-$1]}
+  local name=tcp-$1 mode=$2 out=$TMP/floor-$1-$2.txt
+  local pid=${PID_OF[tcp-$1-$2]} port=${PORT_OF[tcp-$1-$2]}
   local before after n cpu
   before=$(cpu_ticks "$pid")
   "$FLOOR_BIN" load "127.0.0.1:$port" --pattern "$(floor_pattern "$mode")" \
@@ -166,10 +169,10 @@ run_floor() {
   n=$(awk '/^exchanges: /{print $2}' "$out")
   cpu=$(awk -v t=$((after - before)) -v hz="$clk_tck" -v n="$n" \
     'BEGIN { if (n > 0) printf "%.1f", t * 1e6 / hz / n; else print "nan" }')
-  RATES[tcp-$mode]+="$(awk '/^exchanges\/s: /{print $2}' "$out") "
-  ERRORS[tcp-$mode]+="$(awk '/^exchanges\/s: /{print $4}' "$out") "
-  CPUS[tcp-$mode]+="$cpu "
-  printf '  %-6s %-7s %s   server CPU: %s us/exchange\n' tcp "$mode" \
+  RATES[$name-$mode]+="$(awk '/^exchanges\/s: /{print $2}' "$out") "
+  ERRORS[$name-$mode]+="$(awk '/^exchanges\/s: /{print $4}' "$out") "
+  CPUS[$name-$mode]+="$cpu "
+  printf '  %-9s %-7s %s   server CPU: %s us/exchange\n' "$name" "$mode" \
     "$(grep '^exchanges/s: ' "$out")" "$cpu"
 }
 
@@ -239,17 +242,24 @@ sleep 0.3
 for name in "${SERVERS[@]}"; do negotiated "$name" "${PORT_OF[$name]}"; done
 
 if [ "$FLOOR" = 1 ]; then
-  for mode in $MODES; do
-    "$FLOOR_BIN" serve --listen 127.0.0.1:0 --pattern "$(floor_pattern "$mode")" \
-      >"$TMP/floor-serve-$mode.log" 2>&1 &
-    PID_OF[tcp-$mode]=$!
-    SERVERS_EXTRA+=("tcp-$mode")
-    for _ in $(seq 100); do
-      grep -q '^listening on ' "$TMP/floor-serve-$mode.log" && break
-      sleep 0.05
+  for DRIVER in $DRIVERS; do
+    for mode in $MODES; do
+      log=$TMP/floor-serve-$DRIVER-$mode.log
+      "$FLOOR_BIN" serve --driver "$DRIVER" --listen 127.0.0.1:0 \
+        --pattern "$(floor_pattern "$mode")" >"$log" 2>&1 &
+      PID_OF[tcp-$DRIVER-$mode]=$!
+      SERVERS_EXTRA+=("tcp-$DRIVER-$mode")
+      for _ in $(seq 100); do
+        grep -q '^listening on ' "$log" && break
+        sleep 0.05
+      done
+      PORT_OF[tcp-$DRIVER-$mode]=$(awk '/^listening on /{n = split($3, a, ":"); print a[n]}' "$log")
+      if [ -z "${PORT_OF[tcp-$DRIVER-$mode]}" ]; then
+        echo "bench: the $DRIVER floor server did not start:" >&2
+        cat "$log" >&2
+        exit 1
+      fi
     done
-    PORT_OF[tcp-$mode]=$(awk '/^listening on /{n = split($3, a, ":"); print a[n]}' \
-      "$TMP/floor-serve-$mode.log")
   done
   CRYPTO_FLOORS=$("$BIN" bench --floors)
   echo "$CRYPTO_FLOORS" | sed 's/^/crypto /'
@@ -260,17 +270,21 @@ for round in $(seq "$ROUNDS"); do
   echo "round $round of $ROUNDS"
   for mode in $MODES; do
     for name in "${SERVERS[@]}"; do run_load "$name" "$mode"; done
-    if [ "$FLOOR" = 1 ]; then run_floor "$mode"; fi
+    if [ "$FLOOR" = 1 ]; then
+      for DRIVER in $DRIVERS; do run_floor "$DRIVER" "$mode"; done
+    fi
   done
 done
 
 # --- medians ---
 echo
 echo "medians over $ROUNDS rounds (range in brackets):"
-printf '  %-6s %-21s %12s %22s %10s %7s\n' server handshake "handshakes/s" "server CPU us/hs" resumed errors
+printf '  %-9s %-21s %12s %22s %10s %7s\n' server handshake "handshakes/s" "server CPU us/hs" resumed errors
 declare -A RATE CPU
 ROWS=("${SERVERS[@]}")
-if [ "$FLOOR" = 1 ]; then ROWS+=(tcp); fi
+if [ "$FLOOR" = 1 ]; then
+  for DRIVER in $DRIVERS; do ROWS+=("tcp-$DRIVER"); done
+fi
 for mode in $MODES; do
   for name in "${ROWS[@]}"; do
     # shellcheck disable=SC2086
@@ -278,9 +292,9 @@ for mode in $MODES; do
     # shellcheck disable=SC2086
     CPU[$name-$mode]=$(median ${CPUS[$name-$mode]})
     # shellcheck disable=SC2086
-    printf '  %-6s %-21s %12s %8s [%11s] %10s %7s\n' "$name" "$(mode_name "$mode")" \
+    printf '  %-9s %-21s %12s %8s [%11s] %10s %7s\n' "$name" "$(mode_name "$mode")" \
       "${RATE[$name-$mode]}" "${CPU[$name-$mode]}" "$(range ${CPUS[$name-$mode]})" \
-      "$(if [ "$name" = tcp ]; then echo -; else echo "$(range ${RESUMEDS[$name-$mode]})%"; fi)" "$(printf '%s\n' ${ERRORS[$name-$mode]} | awk '{s+=$1} END {print s}')"
+      "$(if [ "${name#tcp-}" != "$name" ]; then echo -; else echo "$(range ${RESUMEDS[$name-$mode]})%"; fi)" "$(printf '%s\n' ${ERRORS[$name-$mode]} | awk '{s+=$1} END {print s}')"
   done
 done
 
@@ -306,17 +320,26 @@ fi
 
 # --- floors ---
 if [ "$FLOOR" = 1 ]; then
-  echo "floors: crypto (reprise bench --floors) + bare TCP (tcp-floor, medians above):"
+  echo "floors: crypto (reprise bench --floors) + bare TCP on the server's driver (tcp-floor, medians above; nginx: the mio one):"
+  first=${DRIVERS%% *}
   for mode in $MODES; do
     crypto=$(echo "$CRYPTO_FLOORS" | awk -v m="$mode" '$2 == (m == "none" ? "full:" : m ":") {print $3}')
-    line=$(awk -v c="$crypto" -v t="${CPU[tcp-$mode]}" 'BEGIN { printf "crypto %.1f us + TCP %.1f us = %.1f us;", c, t, c + t }')
+    line="crypto $crypto us;"
     for name in "${SERVERS[@]}"; do
-      line+=$(awk -v n="$name" -v s="${CPU[$name-$mode]}" -v c="$crypto" -v t="${CPU[tcp-$mode]}" \
-        'BEGIN { printf " %s %.2fx", n, s / (c + t) }')
+      tcp=${CPU[tcp-$name-$mode]:-${CPU[tcp-$first-$mode]}}
+      line+=$(awk -v n="$name" -v s="${CPU[$name-$mode]}" -v c="$crypto" -v t="$tcp" \
+        'BEGIN { printf " %s %.2fx (of %.1f + %.1f)", n, s / (c + t), c, t }')
     done
-    printf '  %-22s %s of floor\n' "$(mode_name "$mode")" "$line"
+    printf '  %-22s %s\n' "$(mode_name "$mode")" "$line"
   done
   echo "  (issue #4's goal: reprise within about 10 % of crypto + TCP, i.e. <= 1.10x)"
+  if [ -n "${CPU[tcp-uring-none]:-}" ] && [ -n "${CPU[tcp-mio-none]:-}" ]; then
+    echo "TCP floors, uring / mio (the most io_uring can save on these exchanges here):"
+    for mode in $MODES; do
+      awk -v name="$(mode_name "$mode")" -v u="${CPU[tcp-uring-$mode]}" -v m="${CPU[tcp-mio-$mode]}" \
+        'BEGIN { printf "  %-22s %.1f us vs %.1f us = %.2f\n", name, u, m, u / m }'
+    done
+  fi
 fi
 
 # --- profiles ---

@@ -180,6 +180,19 @@ impl fmt::Display for ServeReport {
     }
 }
 
+impl From<reprise_uring::floor::FloorReport> for ServeReport {
+    fn from(r: reprise_uring::floor::FloorReport) -> ServeReport {
+        ServeReport {
+            accepted: r.accepted,
+            exchanges: r.exchanges,
+            bytes_in: r.bytes_in,
+            bytes_out: r.bytes_out,
+            aborted: r.aborted,
+            errors: r.errors,
+        }
+    }
+}
+
 const LISTENER: Token = Token(0);
 const STOP: Token = Token(1);
 const FIRST_CONN: usize = 2;
@@ -209,17 +222,23 @@ struct ServerCtx<'a> {
     report: ServeReport,
 }
 
+/// A poll that returned at least this many events marks the loop busy (as in the mio
+/// server), so it lets the next batch gather for `batch_wait`.
+const BUSY_POLL: usize = 4;
+
 /// Serves `pattern` on `listener` with one mio event loop until `stop` becomes readable
 /// (e.g. the read end of a self-pipe that a SIGTERM handler writes to). Then it accepts what
 /// is still in the backlog, lets the connections in flight finish within `grace` and
 /// returns. A connection lives in a slab, registered edge-triggered for reading; it is read
 /// until the current client step has arrived, answered with the server's step in one write,
-/// and dropped after its last step.
+/// and dropped after its last step. After a busy poll the loop sleeps `batch_wait` before
+/// polling again, as `reprise serve --driver mio` does with `--batch-wait` (zero: never).
 pub fn serve(
     listener: std::net::TcpListener,
     pattern: &Pattern,
     mut stop: UnixStream,
     grace: Duration,
+    batch_wait: Duration,
 ) -> io::Result<ServeReport> {
     let mut listener = TcpListener::from_std(listener);
     let mut ctx = ServerCtx {
@@ -241,6 +260,12 @@ pub fn serve(
     let mut drain_deadline: Option<Instant> = None;
     loop {
         let timeout = drain_deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        if !batch_wait.is_zero()
+            && timeout.is_none_or(|t| batch_wait < t)
+            && events.iter().nth(BUSY_POLL - 1).is_some()
+        {
+            std::thread::sleep(batch_wait);
+        }
         if let Err(e) = ctx.poll.poll(&mut events, timeout) {
             if e.kind() != io::ErrorKind::Interrupted {
                 return Err(e);
@@ -745,7 +770,7 @@ impl LoadCtx<'_> {
     }
 }
 
-/// Parses `5s`, `500ms`, `2m` or a bare number of seconds.
+/// Parses `5s`, `500ms`, `50us` (or `50µs`), `2m` or a bare number of seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let (number, unit) = match s.find(|c: char| !c.is_ascii_digit() && c != '.') {
@@ -756,10 +781,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         .parse()
         .map_err(|_| format!("{s:?} is not a duration (e.g. 5s, 500ms)"))?;
     let secs = match unit {
+        "us" | "µs" => n / 1e6,
         "ms" => n / 1000.0,
         "s" => n,
         "m" => n * 60.0,
-        _ => return Err(format!("{s:?}: the unit is ms, s or m")),
+        _ => return Err(format!("{s:?}: the unit is us, ms, s or m")),
     };
     Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))
 }
@@ -789,6 +815,7 @@ mod tests {
     fn durations() {
         assert_eq!(parse_duration("5s").unwrap(), Duration::from_secs(5));
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("50us").unwrap(), Duration::from_micros(50));
         assert_eq!(parse_duration("2").unwrap(), Duration::from_secs(2));
         assert!(parse_duration("5h").is_err());
     }

@@ -24,6 +24,7 @@
 #![warn(missing_docs)]
 
 pub mod bufring;
+pub mod floor;
 pub mod load;
 pub mod probe;
 pub mod ring;

@@ -1,8 +1,9 @@
 //! `tcp-floor`: the bare-TCP floor of the loopback benchmark. `serve` answers with the byte
-//! counts of a Reprise TLS 1.2 handshake on one mio event loop, `load` drives it like
+//! counts of a Reprise TLS 1.2 handshake on one event loop shaped like a Reprise driver's
+//! (`--driver mio`, or `--driver uring`: [`reprise_uring::floor`]), `load` drives it like
 //! `reprise load`; the server's CPU time per exchange is what TCP alone costs for a
-//! handshake. See [`reprise_benches::floor`] for the patterns and where their sizes come
-//! from.
+//! handshake on that driver. See [`reprise_benches::floor`] for the patterns and where their
+//! sizes come from.
 #![forbid(unsafe_code)]
 
 use std::io::Write;
@@ -38,6 +39,14 @@ enum Command {
         /// After a signal, how long exchanges in flight may take to finish (e.g. 2s).
         #[arg(long, default_value = "2s", value_parser = floor::parse_duration)]
         grace: Duration,
+        /// The event loop: `mio` (epoll, as `reprise serve --driver mio`) or `uring`
+        /// (io_uring, the operations of `reprise serve --driver uring`).
+        #[arg(long, default_value = "mio", value_parser = ["mio", "uring"])]
+        driver: String,
+        /// While busy, how long to let a batch of events gather before the next wait, as
+        /// `reprise serve --batch-wait` (0 turns batching off).
+        #[arg(long, default_value = "50us", value_parser = floor::parse_duration)]
+        batch_wait: Duration,
     },
     /// Keep N connections doing the pattern's client side and report exchanges per second.
     Load {
@@ -96,6 +105,8 @@ fn run(cli: Cli) -> Result<(), String> {
             pattern,
             backlog,
             grace,
+            driver,
+            batch_wait,
         } => {
             let pattern = pattern.pattern()?;
             let listener =
@@ -112,10 +123,16 @@ fn run(cli: Cli) -> Result<(), String> {
             }
             println!("listening on {addr}");
             println!("pattern: {pattern}");
+            println!("driver: {driver}");
             let _ = std::io::stdout().flush();
-            let stop = mio::net::UnixStream::from_std(read_end);
-            let report =
-                floor::serve(listener, &pattern, stop, grace).map_err(|e| e.to_string())?;
+            let report = if driver == "uring" {
+                reprise_uring::floor::serve(listener, &pattern.steps, read_end, grace, batch_wait)
+                    .map(floor::ServeReport::from)
+            } else {
+                let stop = mio::net::UnixStream::from_std(read_end);
+                floor::serve(listener, &pattern, stop, grace, batch_wait)
+            }
+            .map_err(|e| format!("serve ({driver}): {e}"))?;
             println!("{report}");
             Ok(())
         }

@@ -1,0 +1,452 @@
+//! The bare-TCP floor on io_uring: the TCP half of a handshake with this driver's operations
+//! and nothing else.
+//!
+//! `tcp-floor serve --driver uring` (in `reprise-benches`) runs [`serve`]: it answers a
+//! pattern of byte counts (a TLS 1.2 handshake's steps, client first; see
+//! `reprise_benches::floor`) the way the TLS server here moves a handshake's bytes: a
+//! multishot accept into direct descriptors, one single-shot poll-first receive from the
+//! provided-buffer ring per client step, the server's step in one send from memory that
+//! stays put until its completion, a quiet close after the last step, and the same batched
+//! waits while busy. With no TLS in it, its CPU time per exchange is the floor for the uring
+//! server, as `tcp-floor serve --driver mio` is for the mio server: the ratio of the two
+//! floors is the most the uring driver can save over the mio one on the same exchange.
+
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+use io_uring::{opcode, squeue, types};
+use slab::Slab;
+
+use crate::bufring::BufRing;
+use crate::ring::{tag, untag, Batch, Completion, Op, Ring};
+
+/// As in the server (see there).
+const RING_ENTRIES: u32 = 1024;
+const CQ_FACTOR: u32 = 8;
+const RECV_BUFFERS: u16 = 1024;
+const RECV_BUFFER_SIZE: usize = 4096;
+const BUFFER_GROUP: u16 = 0;
+const POLL_FIRST: u16 = 1;
+const FIXED_FILES: u32 = 4096;
+const BUSY_TURN: usize = 4;
+const BATCH_COMPLETIONS: usize = 32;
+const QUIESCE_LIMIT: Duration = Duration::from_secs(2);
+
+/// What a [`serve`] run did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FloorReport {
+    /// Connections accepted.
+    pub accepted: u64,
+    /// Exchanges completed (every step of the pattern read or written).
+    pub exchanges: u64,
+    /// Bytes read from clients.
+    pub bytes_in: u64,
+    /// Bytes written to clients.
+    pub bytes_out: u64,
+    /// Connections the client ended before the pattern was complete.
+    pub aborted: u64,
+    /// Connections that failed otherwise (more bytes than the pattern, other errors, or
+    /// still open at the end of the grace period).
+    pub errors: u64,
+}
+
+/// One connection: where it is in the pattern and what it has in flight.
+struct Conn {
+    slot: u32,
+    generation: u32,
+    /// Index of the client step being read; past the last one, only output is left.
+    step: usize,
+    /// Bytes of the current client step received so far.
+    got: usize,
+    /// Bytes of the server's step not yet sent.
+    owed: usize,
+    sending: bool,
+    receiving: bool,
+    /// Ended: released once nothing of it is in flight.
+    finishing: bool,
+}
+
+/// How a connection ended.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum End {
+    Done,
+    Aborted,
+    Error,
+}
+
+struct Floor<'a> {
+    ring: Ring,
+    bufs: BufRing,
+    steps: &'a [usize],
+    /// The server's steps are sent from here; never written or freed while a send is in
+    /// flight (see [`serve`]).
+    zeros: Vec<u8>,
+    conns: Slab<Conn>,
+    next_generation: u32,
+    accepting: bool,
+    report: FloorReport,
+}
+
+/// Serves `steps` on `listener` with one ring until `stop` becomes readable (the read end of
+/// a self-pipe a signal handler writes to), then lets the exchanges in flight finish within
+/// `grace`. While busy (a turn handled several completions), each wait lets the kernel
+/// gather a batch for up to `batch_wait`, as the server does.
+pub fn serve(
+    listener: std::net::TcpListener,
+    steps: &[usize],
+    stop: UnixStream,
+    grace: Duration,
+    batch_wait: Duration,
+) -> io::Result<FloorReport> {
+    if steps.is_empty() {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty pattern"));
+    }
+    crate::probe()?;
+    let ring = Ring::new(RING_ENTRIES, CQ_FACTOR)?;
+    let mut bufs = BufRing::new(RECV_BUFFERS, RECV_BUFFER_SIZE)?;
+    bufs.register(&ring.submitter(), BUFFER_GROUP)?;
+    ring.submitter().register_files_sparse(FIXED_FILES)?;
+    let mut floor = Floor {
+        ring,
+        bufs,
+        steps,
+        zeros: vec![0; steps.iter().copied().max().unwrap_or(0)],
+        conns: Slab::with_capacity(1024),
+        next_generation: 0,
+        accepting: false,
+        report: FloorReport::default(),
+    };
+    floor.arm_accept(&listener)?;
+    // A poll points at no memory; `stop` outlives the loop.
+    floor.ring.push_plain(
+        opcode::PollAdd::new(types::Fd(stop.as_raw_fd()), libc::POLLIN as u32)
+            .build()
+            .user_data(tag(Op::Wake, 0, 0)),
+    )?;
+    let result = floor.run(&listener, grace, batch_wait);
+    let report = floor.quiesce();
+    result.map(|()| report)
+}
+
+impl Floor<'_> {
+    fn arm_accept(&mut self, listener: &std::net::TcpListener) -> io::Result<()> {
+        // Multishot accept passes no address buffer: the entry points at no memory of ours.
+        self.ring.push_plain(
+            opcode::AcceptMulti::new(types::Fd(listener.as_raw_fd()))
+                .allocate_file_index(true)
+                .build()
+                .user_data(tag(Op::Accept, 0, 0)),
+        )?;
+        self.accepting = true;
+        Ok(())
+    }
+
+    fn run(
+        &mut self,
+        listener: &std::net::TcpListener,
+        grace: Duration,
+        batch_wait: Duration,
+    ) -> io::Result<()> {
+        let mut completions: Vec<Completion> = Vec::with_capacity(256);
+        let mut drain_deadline: Option<Instant> = None;
+        loop {
+            let wait = match drain_deadline {
+                Some(d) => d.saturating_duration_since(Instant::now()),
+                None => Duration::from_secs(1),
+            };
+            let busy = completions.len() >= BUSY_TURN;
+            let batch = (busy && !batch_wait.is_zero()).then_some(Batch {
+                completions: BATCH_COMPLETIONS,
+                wait: batch_wait,
+            });
+            self.ring.enter_batched(wait, batch)?;
+            completions.clear();
+            self.ring.reap(&mut completions);
+            for c in &completions {
+                let (op, generation, key) = untag(c.user_data);
+                match op {
+                    Some(Op::Accept) => self.accepted(listener, c, drain_deadline.is_some())?,
+                    Some(Op::Recv) => self.received(key, generation, c),
+                    Some(Op::Send) => self.sent(key, generation, c),
+                    Some(Op::Wake) => {
+                        if drain_deadline.is_none() {
+                            drain_deadline = Some(Instant::now() + grace);
+                            if self.accepting {
+                                self.ring.push_quiet(
+                                    opcode::AsyncCancel::new(tag(Op::Accept, 0, 0)).build(),
+                                )?;
+                            }
+                        }
+                    }
+                    _ => {
+                        if let Some(bid) = c.buffer() {
+                            self.bufs.recycle(bid);
+                        }
+                    }
+                }
+            }
+            self.bufs.publish();
+            if let Some(deadline) = drain_deadline {
+                if self.conns.is_empty() || Instant::now() >= deadline {
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    fn accepted(
+        &mut self,
+        listener: &std::net::TcpListener,
+        c: &Completion,
+        draining: bool,
+    ) -> io::Result<()> {
+        if !c.more() {
+            self.accepting = false;
+            if !draining && c.result != -libc::ECANCELED {
+                self.arm_accept(listener)?;
+            }
+        }
+        if c.result < 0 {
+            if c.result != -libc::ECANCELED {
+                self.report.errors += 1;
+            }
+            return Ok(());
+        }
+        self.report.accepted += 1;
+        self.next_generation = (self.next_generation + 1) & 0xff_ffff;
+        let key = self.conns.insert(Conn {
+            slot: c.result as u32,
+            generation: self.next_generation,
+            step: 0,
+            got: 0,
+            owed: 0,
+            sending: false,
+            receiving: false,
+            finishing: false,
+        });
+        self.arm_recv(key);
+        Ok(())
+    }
+
+    /// One single-shot receive for the next client step, waiting for readiness first (the
+    /// step answers ours, or follows the accept), from the provided-buffer ring.
+    fn arm_recv(&mut self, key: usize) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        let entry = opcode::Recv::new(types::Fixed(conn.slot), std::ptr::null_mut(), 0)
+            .buf_group(BUFFER_GROUP)
+            .ioprio(POLL_FIRST)
+            .build()
+            .flags(squeue::Flags::BUFFER_SELECT)
+            .user_data(tag(Op::Recv, conn.generation, key));
+        conn.receiving = true;
+        // A receive with buffer selection points at no memory of ours: the buffer ring lives
+        // until `quiesce` has seen every operation complete.
+        if self.ring.push_plain(entry).is_err() {
+            conn.receiving = false;
+            self.finish(key, End::Error);
+        }
+    }
+
+    fn push_send(&mut self, key: usize) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        let entry = opcode::Send::new(
+            types::Fixed(conn.slot),
+            self.zeros.as_ptr(),
+            conn.owed as u32,
+        )
+        .flags(libc::MSG_NOSIGNAL)
+        .build()
+        .user_data(tag(Op::Send, conn.generation, key));
+        // SAFETY: the kernel reads `zeros[..owed]` until the send completes. `zeros` is
+        // neither written, resized nor dropped while the loop runs, and `quiesce` waits for
+        // every operation to complete (or leaks `zeros`) before it can be dropped.
+        if unsafe { self.ring.push(&entry) }.is_err() {
+            self.finish(key, End::Error);
+            return;
+        }
+        conn.sending = true;
+    }
+
+    fn received(&mut self, key: usize, generation: u32, c: &Completion) {
+        if let Some(bid) = c.buffer() {
+            // Only the byte count matters: the buffer goes straight back.
+            self.bufs.recycle(bid);
+        }
+        let steps = self.steps;
+        let Some(conn) = self
+            .conns
+            .get_mut(key)
+            .filter(|conn| conn.generation == generation)
+        else {
+            return;
+        };
+        conn.receiving = false;
+        if conn.finishing {
+            self.release(key);
+            return;
+        }
+        match c.result {
+            n if n > 0 => {
+                self.report.bytes_in += n as u64;
+                conn.got += n as usize;
+                while conn.step < steps.len() && conn.got >= steps[conn.step] {
+                    conn.got -= steps[conn.step];
+                    if let Some(&answer) = steps.get(conn.step + 1) {
+                        conn.owed += answer;
+                    }
+                    conn.step += 2;
+                }
+                if conn.step >= steps.len() && conn.got > 0 {
+                    self.finish(key, End::Error);
+                    return;
+                }
+                let send = conn.owed > 0 && !conn.sending;
+                let more = conn.step < steps.len();
+                let idle = !send && !conn.sending;
+                if send {
+                    self.push_send(key);
+                }
+                if more {
+                    self.arm_recv(key);
+                } else if idle {
+                    self.finish(key, End::Done);
+                }
+            }
+            0 => self.finish(key, End::Aborted),
+            e if e == -libc::ENOBUFS => self.arm_recv(key),
+            e if e == -libc::ECONNRESET => self.finish(key, End::Aborted),
+            _ => self.finish(key, End::Error),
+        }
+    }
+
+    fn sent(&mut self, key: usize, generation: u32, c: &Completion) {
+        let steps_len = self.steps.len();
+        let Some(conn) = self
+            .conns
+            .get_mut(key)
+            .filter(|conn| conn.generation == generation)
+        else {
+            return;
+        };
+        conn.sending = false;
+        if conn.finishing {
+            self.release(key);
+            return;
+        }
+        if c.result <= 0 {
+            let end = if c.result == -libc::EPIPE || c.result == -libc::ECONNRESET {
+                End::Aborted
+            } else {
+                End::Error
+            };
+            self.finish(key, end);
+            return;
+        }
+        let n = (c.result as usize).min(conn.owed);
+        self.report.bytes_out += n as u64;
+        conn.owed -= n;
+        if conn.owed > 0 {
+            // Partial send: the rest of the step (all zeros, so from the buffer's start).
+            self.push_send(key);
+        } else if conn.step >= steps_len && !conn.receiving {
+            self.finish(key, End::Done);
+        }
+    }
+
+    /// Ends a connection: counts it, cancels its receive if one is armed, and releases it
+    /// once nothing of it is in flight.
+    fn finish(&mut self, key: usize, end: End) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        if conn.finishing {
+            return;
+        }
+        conn.finishing = true;
+        match end {
+            End::Done => self.report.exchanges += 1,
+            End::Aborted => self.report.aborted += 1,
+            End::Error => self.report.errors += 1,
+        }
+        if conn.receiving {
+            let user_data = tag(Op::Recv, conn.generation, key);
+            let _ = self
+                .ring
+                .push_quiet(opcode::AsyncCancel::new(user_data).build());
+        }
+        self.release(key);
+    }
+
+    fn release(&mut self, key: usize) {
+        let Some(conn) = self.conns.get(key) else {
+            return;
+        };
+        if !conn.finishing || conn.sending || conn.receiving {
+            return;
+        }
+        let conn = self.conns.remove(key);
+        // As in the server: closed by the ring in the next batch, no completion on success.
+        let _ = self
+            .ring
+            .push_quiet(opcode::Close::new(types::Fixed(conn.slot)).build());
+    }
+
+    /// Ends what is left (each an error), cancels its operations and waits (bounded) for every
+    /// operation to complete, so that no memory lent to the kernel is freed under it; past the
+    /// limit the loop's memory is leaked instead.
+    fn quiesce(mut self) -> FloorReport {
+        if self.accepting {
+            let _ = self
+                .ring
+                .push_quiet(opcode::AsyncCancel::new(tag(Op::Accept, 0, 0)).build());
+        }
+        let _ = self
+            .ring
+            .push_quiet(opcode::AsyncCancel::new(tag(Op::Wake, 0, 0)).build());
+        let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
+        for key in keys {
+            self.finish(key, End::Error);
+        }
+        let limit = Instant::now() + QUIESCE_LIMIT;
+        let mut completions = Vec::new();
+        while self.ring.in_flight() > 0 && Instant::now() < limit {
+            if self.ring.enter(Duration::from_millis(10)).is_err() {
+                break;
+            }
+            completions.clear();
+            self.ring.reap(&mut completions);
+            for c in &completions {
+                let (op, generation, key) = untag(c.user_data);
+                if let Some(bid) = c.buffer() {
+                    self.bufs.recycle(bid);
+                }
+                if let Some(conn) = self
+                    .conns
+                    .get_mut(key)
+                    .filter(|conn| conn.generation == generation)
+                {
+                    match op {
+                        Some(Op::Recv) if !c.more() => conn.receiving = false,
+                        Some(Op::Send) => conn.sending = false,
+                        _ => {}
+                    }
+                    self.release(key);
+                }
+            }
+        }
+        let report = self.report.clone();
+        if self.ring.in_flight() > 0 {
+            // The kernel may still read `zeros` or write the buffer ring.
+            std::mem::forget(self);
+        } else {
+            self.bufs.unregister(&self.ring.submitter());
+        }
+        report
+    }
+}

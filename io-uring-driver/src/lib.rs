@@ -14,13 +14,17 @@
 //! * [`load`]: the load generator of `reprise-mio` on io_uring (same [`LoadOptions`] and
 //!   [`LoadReport`]).
 //!
+//! * [`floor`]: the bare-TCP floor of the loopback benchmark on this driver's operations
+//!   (`tcp-floor serve --driver uring`).
+//!
 //! [`probe()`] tells whether io_uring can be used here, and if not, why (old kernel,
 //! `kernel.io_uring_disabled`, a seccomp filter, or the `REPRISE_URING_DISABLE` test hook);
 //! callers fall back to mio on an error.
 //!
-//! `unsafe` is confined to [`bufring`] (the provided-buffer ring shared with the kernel) and
-//! [`ring`] (handing submission entries that point at driver memory to the kernel); every
-//! block says why the memory it lends stays valid until the kernel is done with it.
+//! `unsafe` is confined to [`bufring`] (the provided-buffer ring shared with the kernel),
+//! [`ring`] (handing submission entries that point at driver memory to the kernel) and the
+//! sends and system calls of [`server`], [`load`] and [`floor`]; every block says why the
+//! memory it lends stays valid until the kernel is done with it.
 #![warn(missing_docs)]
 
 pub mod bufring;

@@ -26,10 +26,18 @@
 # CPU per handshake is then also given as a multiple of crypto + its driver's TCP floor
 # (nginx's: the mio one), and the two TCP floors' ratio bounds what io_uring can save here.
 #
+# Paired rounds (uring against mio): a second mio and uring server, both pinned to CPU 0,
+# are loaded at the same time by two `reprise load` runs pinned to CPU 1, PAIRED_ROUNDS times
+# per mode. Each round gives one uring/mio ratio of CPU per handshake measured over the same
+# seconds, so the host's drift (which moves single runs by 10-20 %) cancels out: a mio-vs-mio
+# pair agrees within about 1 % round by round. The regime differs from the runs above (each
+# server gets about half a core), so these ratios are printed on their own.
+#
 # Environment: DURATION (4s per run), ROUNDS (3), CONNECTIONS (64), WORKERS (server
 # workers, 1), DRIVERS (reprise drivers, "mio uring"), LOAD_WORKERS (client event loops, 1),
-# FLOOR=0 to skip the floor, PERF=1 to record a perf profile of each reprise server under
-# full-handshake and session-ID load afterwards (top entries printed).
+# FLOOR=0 to skip the floor, PAIRED_ROUNDS (6; 0 skips the paired rounds, which also need
+# both drivers, taskset and 2 CPUs), PERF=1 to record a perf profile of each reprise server
+# under full-handshake and session-ID load afterwards (top entries printed).
 # On a 2-core machine the client shares the cores: read the CPU-per-handshake columns.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,6 +49,7 @@ WORKERS=${WORKERS:-1}
 LOAD_WORKERS=${LOAD_WORKERS:-1}
 PERF=${PERF:-0}
 FLOOR=${FLOOR:-1}
+PAIRED_ROUNDS=${PAIRED_ROUNDS:-6}
 # The reprise drivers to measure, in this order.
 DRIVERS=${DRIVERS:-mio uring}
 MODES="none id ticket"
@@ -340,6 +349,52 @@ if [ "$FLOOR" = 1 ]; then
         'BEGIN { printf "  %-22s %.1f us vs %.1f us = %.2f\n", name, u, m, u / m }'
     done
   fi
+fi
+
+# --- paired rounds: uring and mio loaded at the same time ---
+if [ "$PAIRED_ROUNDS" -gt 0 ] && [[ " $DRIVERS " == *" mio "* ]] && [[ " $DRIVERS " == *" uring "* ]] \
+  && command -v taskset >/dev/null 2>&1 && [ "$(nproc)" -ge 2 ]; then
+  echo
+  echo "paired rounds: mio and uring servers on CPU 0, loaded at the same time by clients on CPU 1 ($PAIRED_ROUNDS rounds of $DURATION per mode)"
+  for DRIVER in mio uring; do
+    PORT=$(free_port)
+    taskset -c 0 "$BIN" serve --driver "$DRIVER" --listen "127.0.0.1:$PORT" --workers 1 \
+      --cert "$TMP/cert.pem" --key "$TMP/key.pem" --tickets on --session-cache 64MiB \
+      >"$TMP/paired-$DRIVER.log" 2>&1 &
+    PID_OF[paired-$DRIVER]=$!
+    PORT_OF[paired-$DRIVER]=$PORT
+    SERVERS_EXTRA+=("paired-$DRIVER")
+    wait_port "$PORT"
+  done
+  for mode in $MODES; do
+    ratios=() mios=() urings=() paired_errors=0
+    for _ in $(seq "$PAIRED_ROUNDS"); do
+      declare -A before=() count=()
+      for DRIVER in mio uring; do before[$DRIVER]=$(cpu_ticks "${PID_OF[paired-$DRIVER]}"); done
+      load_pids=()
+      for DRIVER in mio uring; do
+        taskset -c 1 "$BIN" load "127.0.0.1:${PORT_OF[paired-$DRIVER]}" --insecure --sni localhost \
+          --connections "$CONNECTIONS" --duration "$DURATION" --resume "$mode" --suites "$SUITE" \
+          --groups "$GROUP" >"$TMP/paired-load-$DRIVER.txt" &
+        load_pids+=($!)
+      done
+      wait "${load_pids[@]}"
+      for DRIVER in mio uring; do
+        count[$DRIVER]=$(awk '/^handshakes: /{h=$2} /^warm-up: /{w=$2} END {print h + w}' \
+          "$TMP/paired-load-$DRIVER.txt")
+        ticks=$(($(cpu_ticks "${PID_OF[paired-$DRIVER]}") - before[$DRIVER]))
+        cpu=$(awk -v t="$ticks" -v hz="$clk_tck" -v n="${count[$DRIVER]}" \
+          'BEGIN { if (n > 0) printf "%.1f", t * 1e6 / hz / n; else print "nan" }')
+        if [ "$DRIVER" = mio ]; then mios+=("$cpu"); else urings+=("$cpu"); fi
+        paired_errors=$((paired_errors + $(awk '/^handshakes\/s: /{print $6}' "$TMP/paired-load-$DRIVER.txt")))
+      done
+      ratios+=("$(awk -v u="${urings[-1]}" -v m="${mios[-1]}" 'BEGIN { printf "%.3f", u / m }')")
+    done
+    printf '  %-22s uring/mio per round: %s  median %s   (CPU us/hs medians: mio %s, uring %s; errors %s)\n' \
+      "$(mode_name "$mode")" "${ratios[*]}" "$(median "${ratios[@]}")" "$(median "${mios[@]}")" \
+      "$(median "${urings[@]}")" "$paired_errors"
+  done
+  echo "  (issue #5's goal: uring <= 0.9x mio per resumed handshake)"
 fi
 
 # --- profiles ---

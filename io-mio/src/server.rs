@@ -121,8 +121,8 @@ pub struct ServerOptions {
     /// While a worker is busy (its last wait brought several events or completions), it
     /// lets a batch gather for up to this long before serving it: fewer wake-ups per
     /// handshake under load, for at most this much added latency; an idle worker never
-    /// waits. The io_uring driver asks the kernel for it (a minimum wait for 32 completions,
-    /// Linux 6.12+), the mio driver sleeps that long before polling. Zero turns it off.
+    /// waits. The mio driver sleeps that long before polling, the io_uring driver submits
+    /// what it queued and then sleeps that long before waiting. Zero turns it off.
     pub batch_wait: Duration,
 }
 

@@ -20,7 +20,7 @@ use io_uring::{opcode, squeue, types};
 use slab::Slab;
 
 use crate::bufring::BufRing;
-use crate::ring::{tag, untag, Batch, Completion, Op, Ring};
+use crate::ring::{tag, untag, Completion, Op, Ring};
 
 /// As in the server (see there).
 const RING_ENTRIES: u32 = 1024;
@@ -31,7 +31,6 @@ const BUFFER_GROUP: u16 = 0;
 const POLL_FIRST: u16 = 1;
 const FIXED_FILES: u32 = 4096;
 const BUSY_TURN: usize = 4;
-const BATCH_COMPLETIONS: usize = 32;
 const QUIESCE_LIMIT: Duration = Duration::from_secs(2);
 
 /// What a [`serve`] run did.
@@ -91,8 +90,8 @@ struct Floor<'a> {
 
 /// Serves `steps` on `listener` with one ring until `stop` becomes readable (the read end of
 /// a self-pipe a signal handler writes to), then lets the exchanges in flight finish within
-/// `grace`. While busy (a turn handled several completions), each wait lets the kernel
-/// gather a batch for up to `batch_wait`, as the server does.
+/// `grace`. While busy (a turn handled several completions), it submits, then sleeps
+/// `batch_wait` before waiting, as the server does.
 pub fn serve(
     listener: std::net::TcpListener,
     steps: &[usize],
@@ -156,12 +155,12 @@ impl Floor<'_> {
                 Some(d) => d.saturating_duration_since(Instant::now()),
                 None => Duration::from_secs(1),
             };
-            let busy = completions.len() >= BUSY_TURN;
-            let batch = (busy && !batch_wait.is_zero()).then_some(Batch {
-                completions: BATCH_COMPLETIONS,
-                wait: batch_wait,
-            });
-            self.ring.enter_batched(wait, batch)?;
+            // Batching as in the server: when busy, submit, sleep, then wait.
+            if completions.len() >= BUSY_TURN && !batch_wait.is_zero() && batch_wait < wait {
+                self.ring.submit_now()?;
+                std::thread::sleep(batch_wait);
+            }
+            self.ring.enter(wait)?;
             completions.clear();
             self.ring.reap(&mut completions);
             for c in &completions {

@@ -83,18 +83,6 @@ pub struct Ring {
     ring: IoUring,
     /// Operations submitted whose last completion has not been seen.
     in_flight: usize,
-    /// The kernel takes a minimum wait with a wanted number of completions (6.12).
-    min_wait: bool,
-}
-
-/// A batched wait (see [`Ring::enter_batched`]): up to `wait` for `completions`
-/// completions, then whatever is there.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Batch {
-    /// Completions worth waiting for.
-    pub completions: usize,
-    /// The longest wait for them.
-    pub wait: Duration,
 }
 
 impl Ring {
@@ -118,12 +106,7 @@ impl Ring {
             })
             .or_else(|_| IoUring::builder().setup_cqsize(cq).build(entries))
             .map_err(|e| io::Error::from(crate::probe::classify(e)))?;
-        let min_wait = ring.params().is_feature_min_timeout();
-        Ok(Ring {
-            ring,
-            in_flight: 0,
-            min_wait,
-        })
+        Ok(Ring { ring, in_flight: 0 })
     }
 
     /// The submitter, e.g. to register a buffer ring.
@@ -187,36 +170,25 @@ impl Ring {
         Ok(())
     }
 
+    /// Submits everything queued without waiting (e.g. before the thread sleeps to let a
+    /// batch of completions gather).
+    pub fn submit_now(&mut self) -> io::Result<()> {
+        self.ring.submit().map(drop).or_else(ignore_transient)
+    }
+
     /// Submits everything queued and waits until at least one completion is there or
     /// `timeout` passes.
     pub fn enter(&mut self, timeout: Duration) -> io::Result<()> {
-        self.enter_batched(timeout, None)
-    }
-
-    /// Like [`enter`](Self::enter), but with `batch` the kernel waits up to `batch.wait` for
-    /// `batch.completions` completions before returning with at least one: under load, one
-    /// wake-up then serves many connections. Without kernel support (before 6.12) `batch` is
-    /// ignored.
-    pub fn enter_batched(&mut self, timeout: Duration, batch: Option<Batch>) -> io::Result<()> {
         if !self.ring.completion().is_empty() {
-            return self.ring.submit().map(drop).or_else(ignore_transient);
+            return self.submit_now();
         }
         let ts = types::Timespec::new()
             .sec(timeout.as_secs())
             .nsec(timeout.subsec_nanos());
-        let (want, min_wait_usec) = match batch {
-            Some(b) if self.min_wait && b.completions > 1 && timeout > b.wait => (
-                b.completions,
-                u32::try_from(b.wait.as_micros()).unwrap_or(u32::MAX),
-            ),
-            _ => (1, 0),
-        };
-        let args = types::SubmitArgs::new()
-            .min_wait_usec(min_wait_usec)
-            .timespec(&ts);
+        let args = types::SubmitArgs::new().timespec(&ts);
         self.ring
             .submitter()
-            .submit_with_args(want, &args)
+            .submit_with_args(1, &args)
             .map(drop)
             .or_else(ignore_transient)
     }

@@ -21,17 +21,14 @@ use slab::Slab;
 
 use crate::bufring::BufRing;
 use crate::ring::{tag, untag, Completion, Op, Ring};
+// The server's sizes and thresholds, so the floor does what the server does.
+use crate::server::{
+    BUFFER_GROUP, BUSY_TURN, CQ_FACTOR, POLL_FIRST, QUIESCE_LIMIT, RECV_BUFFERS, RECV_BUFFER_SIZE,
+    RING_ENTRIES,
+};
 
-/// As in the server (see there).
-const RING_ENTRIES: u32 = 1024;
-const CQ_FACTOR: u32 = 8;
-const RECV_BUFFERS: u16 = 1024;
-const RECV_BUFFER_SIZE: usize = 4096;
-const BUFFER_GROUP: u16 = 0;
-const POLL_FIRST: u16 = 1;
+/// Direct descriptors registered (the floor has no connection limit to size them from).
 const FIXED_FILES: u32 = 4096;
-const BUSY_TURN: usize = 4;
-const QUIESCE_LIMIT: Duration = Duration::from_secs(2);
 
 /// What a [`serve`] run did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -79,19 +79,19 @@ use crate::timer::{Entry, Wheel};
 use crate::ServerOptions;
 
 /// Submission queue entries per ring.
-const RING_ENTRIES: u32 = 1024;
+pub(crate) const RING_ENTRIES: u32 = 1024;
 /// Completion queue size as a multiple of the submission queue.
-const CQ_FACTOR: u32 = 8;
+pub(crate) const CQ_FACTOR: u32 = 8;
 /// Provided receive buffers per worker, and their size. A handshake flight fits one buffer;
 /// larger records arrive over several and are gathered in a per-connection buffer.
-const RECV_BUFFERS: u16 = 1024;
-const RECV_BUFFER_SIZE: usize = 4096;
+pub(crate) const RECV_BUFFERS: u16 = 1024;
+pub(crate) const RECV_BUFFER_SIZE: usize = 4096;
 /// The per-connection buffer holds a whole record plus one more receive.
 const HELD_BUFFER_SIZE: usize = READ_BUFFER_SIZE + RECV_BUFFER_SIZE;
 /// Buffer group id of the provided-buffer ring (one ring per worker ring).
-const BUFFER_GROUP: u16 = 0;
+pub(crate) const BUFFER_GROUP: u16 = 0;
 /// `IORING_RECVSEND_POLL_FIRST` (5.19), in a receive's `ioprio`.
-const POLL_FIRST: u16 = 1;
+pub(crate) const POLL_FIRST: u16 = 1;
 /// Most direct descriptors a worker registers (its file table is also bounded by
 /// `RLIMIT_NOFILE` and sized from the connection limit).
 const MAX_FIXED_FILES: usize = 1 << 16;
@@ -100,11 +100,11 @@ const MAX_FIXED_FILES: usize = 1 << 16;
 const FIXED_FILES_SLACK: usize = 256;
 /// A turn that handled at least this many completions marks the worker busy, so its next
 /// wait gathers a batch ([`ServerOptions::batch_wait`]).
-const BUSY_TURN: usize = 4;
+pub(crate) const BUSY_TURN: usize = 4;
 /// Slots of the timer wheel.
 const WHEEL_SLOTS: usize = 256;
 /// How long a stopping worker waits for the kernel to give back every buffer.
-const QUIESCE_LIMIT: Duration = Duration::from_secs(2);
+pub(crate) const QUIESCE_LIMIT: Duration = Duration::from_secs(2);
 
 /// How often the timer wheel turns: a quarter of the shorter timeout, between 50 ms and 1 s,
 /// so a timeout fires at most ~25% late (as in the mio server).

@@ -283,6 +283,28 @@ fn bind(addr: SocketAddr, reuse_port: bool, backlog: i32) -> io::Result<std::net
     Ok(socket.into())
 }
 
+/// Hands a record's decrypted application data to the connection's handler and queues the
+/// handler's answer (`out` is scratch space for it). `Ok(true)` when the handler asked to
+/// close (close_notify is then queued); the engine's error when the answer cannot be
+/// queued. Shared by the drivers.
+pub fn deliver<H: Handler>(
+    tls: &mut ServerConnection,
+    app: &mut H,
+    plaintext: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<bool, reprise::Error> {
+    out.clear();
+    let action = app.on_data(plaintext, out);
+    if !out.is_empty() {
+        tls.send(out)?;
+    }
+    if action == AppAction::Close {
+        tls.close();
+        return Ok(true);
+    }
+    Ok(false)
+}
+
 /// Waits for every worker thread to return; the first worker error (or panic), if any.
 /// Shared by the drivers.
 pub fn join_workers(threads: Vec<JoinHandle<io::Result<()>>>) -> io::Result<()> {
@@ -814,14 +836,9 @@ fn process<F: HandlerFactory>(
         }
         if !receipt.plaintext.is_empty() && !conn.closing {
             let plain = start + receipt.plaintext.start..start + receipt.plaintext.end;
-            ctx.app_out.clear();
-            let action = conn.app.on_data(&buf[plain], &mut ctx.app_out);
-            if !ctx.app_out.is_empty() && conn.tls.send(&ctx.app_out).is_err() {
-                break Err(());
-            }
-            if action == AppAction::Close {
-                conn.tls.close();
-                conn.closing = true;
+            match deliver(&mut conn.tls, &mut conn.app, &buf[plain], &mut ctx.app_out) {
+                Ok(close) => conn.closing |= close,
+                Err(_) => break Err(()),
             }
         }
         start += receipt.consumed;

@@ -67,10 +67,10 @@ use std::time::{Duration, Instant};
 use io_uring::{opcode, squeue, types};
 use slab::Slab;
 
-use reprise::app::{AppAction, Handler, HandlerFactory};
+use reprise::app::{Handler, HandlerFactory};
 use reprise::session::store::Lookup;
 use reprise::{Buffers, Event, ServerConfig, ServerConnection};
-use reprise_mio::server::{WakeWorker, Workers, MAX_RECYCLED_TLS_BUFFERS};
+use reprise_mio::server::{deliver, WakeWorker, Workers, MAX_RECYCLED_TLS_BUFFERS};
 use reprise_mio::{now_secs, READ_BUFFER_SIZE};
 
 use crate::bufring::BufRing;
@@ -1114,14 +1114,9 @@ fn process<F: HandlerFactory>(
         }
         if !receipt.plaintext.is_empty() && !conn.closing {
             let plain = start + receipt.plaintext.start..start + receipt.plaintext.end;
-            ctx.app_out.clear();
-            let action = conn.app.on_data(&data[plain], &mut ctx.app_out);
-            if !ctx.app_out.is_empty() && conn.tls.send(&ctx.app_out).is_err() {
-                break Err(());
-            }
-            if action == AppAction::Close {
-                conn.tls.close();
-                conn.closing = true;
+            match deliver(&mut conn.tls, &mut conn.app, &data[plain], &mut ctx.app_out) {
+                Ok(close) => conn.closing |= close,
+                Err(_) => break Err(()),
             }
         }
         start += receipt.consumed;

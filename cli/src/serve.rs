@@ -80,7 +80,7 @@ pub struct ServeArgs {
     #[arg(long)]
     pub session_store_key: Option<String>,
     /// Sign ServerKeyExchange parameters on N worker threads instead of the event loops (mio
-    /// driver; the engine suspends each handshake until its signature is ready).
+    /// and uring drivers; the engine suspends each handshake until its signature is ready).
     #[arg(long, default_value_t = 0)]
     pub sign_workers: usize,
     /// mio and uring drivers: while busy, let a batch of events gather for up to this long
@@ -189,7 +189,9 @@ pub fn build_config(args: &ServeArgs) -> Result<ServerConfig, String> {
             .map_err(|e| format!("{}: {e}", p.label))?;
     }
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    config.offload_signing = args.sign_workers > 0 && args.driver == "mio";
+    // The event-loop drivers answer the engine's signature requests; the thread-per-connection
+    // one signs inline.
+    config.offload_signing = args.sign_workers > 0 && args.driver != "threads";
     config.session_timeout = u32::try_from(parse_duration(&args.session_timeout)?)
         .map_err(|_| "--session-timeout too large")?;
     config.ticket_lifetime = u32::try_from(parse_duration(&args.ticket_lifetime)?)

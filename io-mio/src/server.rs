@@ -370,10 +370,7 @@ impl Server {
             polls.push(poll);
         }
         let shared = Workers::new(wakers);
-        let signer = match options.sign_workers {
-            0 => None,
-            n => Some(SignerPool::start(n)?),
-        };
+        let signer = SignerPool::for_options(&options)?;
         let mut threads = Vec::with_capacity(workers);
         for (id, (poll, listener)) in polls.into_iter().zip(listeners).enumerate() {
             let worker = Worker::new(
@@ -450,8 +447,12 @@ struct Answer {
     reply: Reply,
 }
 
-enum Reply {
+/// What comes back to a worker for a suspended connection. Shared by the drivers.
+pub enum Reply {
+    /// The answer to a deferred session lookup (`Event::NeedSession`).
     Session(Lookup),
+    /// An offloaded ServerKeyExchange signature (`Event::NeedSignature`); `None` if signing
+    /// failed.
     Signature(Option<Vec<u8>>),
 }
 
@@ -464,14 +465,16 @@ struct SignJob {
     done: Box<dyn FnOnce(Option<Vec<u8>>) + Send>,
 }
 
-/// Threads that make offloaded signatures (`ServerOptions::sign_workers`).
+/// Threads that make offloaded signatures (`ServerOptions::sign_workers`), shared by a
+/// server's workers. Shared by the drivers.
 #[derive(Clone)]
-struct SignerPool {
+pub struct SignerPool {
     jobs: std::sync::mpsc::Sender<SignJob>,
 }
 
 impl SignerPool {
-    fn start(threads: usize) -> io::Result<Self> {
+    /// `threads` signing threads; they end when the last clone of the pool is dropped.
+    pub fn start(threads: usize) -> io::Result<Self> {
         let (tx, rx) = channel::<SignJob>();
         let rx = Arc::new(std::sync::Mutex::new(rx));
         for i in 0..threads {
@@ -489,6 +492,42 @@ impl SignerPool {
                 })?;
         }
         Ok(Self { jobs: tx })
+    }
+
+    /// The pool of `options.sign_workers` threads, or none for 0.
+    pub fn for_options(options: &ServerOptions) -> io::Result<Option<Self>> {
+        match options.sign_workers {
+            0 => Ok(None),
+            n => Self::start(n).map(Some),
+        }
+    }
+}
+
+/// Makes the signature an `Event::NeedSignature` asks for: on `signer`'s threads, or at once
+/// on this thread without a pool. `done` gets it (`None` if signing failed); it must hand the
+/// answer to the connection's worker and wake it. Shared by the drivers.
+pub fn sign_for(
+    signer: Option<&SignerPool>,
+    config: &Arc<ServerConfig>,
+    auth: reprise::crypto::suites::AuthKind,
+    scheme: reprise::crypto::sign::SignatureScheme,
+    message: Vec<u8>,
+    done: Box<dyn FnOnce(Option<Vec<u8>>) + Send>,
+) {
+    match signer {
+        Some(pool) => {
+            let job = SignJob {
+                config: config.clone(),
+                auth,
+                scheme,
+                message,
+                done,
+            };
+            if let Err(std::sync::mpsc::SendError(job)) = pool.jobs.send(job) {
+                (job.done)(None);
+            }
+        }
+        None => done(config.sign(auth, scheme, &message).ok()),
     }
 }
 
@@ -891,21 +930,14 @@ fn start_signing<F: HandlerFactory>(
         });
         let _ = waker.wake();
     });
-    match &ctx.signer {
-        Some(pool) => {
-            let job = SignJob {
-                config: ctx.config.clone(),
-                auth,
-                scheme,
-                message,
-                done,
-            };
-            if let Err(std::sync::mpsc::SendError(job)) = pool.jobs.send(job) {
-                (job.done)(None);
-            }
-        }
-        None => done(ctx.config.sign(auth, scheme, &message).ok()),
-    }
+    sign_for(
+        ctx.signer.as_ref(),
+        &ctx.config,
+        auth,
+        scheme,
+        message,
+        done,
+    );
 }
 
 /// Reads, processes and writes until the socket would block (or the connection must wait

@@ -42,9 +42,11 @@
 //!   sent, the connection's receive is cancelled; it is armed again when the output drains.
 //! * **Timers**: a timer wheel (module `timer`) of the handshake deadline, then the idle
 //!   deadline; moving a deadline on a read costs one store.
-//! * **Suspended lookups**: as in the mio server, through
-//!   [`SessionStore::fetch`](reprise::session::store::SessionStore::fetch); the answer comes
-//!   over a channel, with an `eventfd` write that a multishot poll on the ring turns into a
+//! * **Suspended lookups and signatures**: as in the mio server, through
+//!   [`SessionStore::fetch`](reprise::session::store::SessionStore::fetch), and with
+//!   `ServerConfig::offload_signing` on the signer threads of
+//!   [`ServerOptions::sign_workers`] (shared with the mio driver); the answer comes over a
+//!   channel, with an `eventfd` write that a multishot poll on the ring turns into a
 //!   completion.
 //! * **Closing**: a connection's in-flight receive (and send), if any, is cancelled by
 //!   `user_data`; its slot, buffers and descriptor are released only when the last of its
@@ -70,7 +72,9 @@ use slab::Slab;
 use reprise::app::{Handler, HandlerFactory};
 use reprise::session::store::Lookup;
 use reprise::{Buffers, Event, ServerConfig, ServerConnection};
-use reprise_mio::server::{deliver, WakeWorker, Workers, MAX_RECYCLED_TLS_BUFFERS};
+use reprise_mio::server::{
+    deliver, sign_for, Reply, SignerPool, WakeWorker, Workers, MAX_RECYCLED_TLS_BUFFERS,
+};
 use reprise_mio::{now_secs, READ_BUFFER_SIZE};
 
 use crate::bufring::BufRing;
@@ -211,22 +215,25 @@ impl Server {
             .map(|_| WakeFd::new().map(Arc::new))
             .collect::<io::Result<Vec<_>>>()?;
         let shared = Workers::new(wakers);
+        let signer = SignerPool::for_options(&options)?;
         let handle = ShutdownHandle::new(shared.clone());
         let (ready_tx, ready_rx) = channel::<io::Result<()>>();
         let mut threads = Vec::with_capacity(workers);
         for (id, listener) in listeners.into_iter().enumerate() {
-            let (config, factory, options, shared) = (
+            let (config, factory, options, shared, signer) = (
                 config.clone(),
                 factory.clone(),
                 options.clone(),
                 shared.clone(),
+                signer.clone(),
             );
             let ready = ready_tx.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("uring-worker-{id}"))
                 .spawn(move || {
                     // The ring is made on its own thread: it is single-issuer.
-                    let worker = Worker::new(id, listener, config, factory, options, shared);
+                    let worker =
+                        Worker::new(id, listener, config, factory, options, shared, signer);
                     match worker {
                         Ok(w) => {
                             let _ = ready.send(Ok(()));
@@ -355,7 +362,7 @@ enum Next {
 struct Answer {
     key: usize,
     generation: u32,
-    lookup: Lookup,
+    reply: Reply,
 }
 
 struct Ctx<F: HandlerFactory> {
@@ -370,6 +377,8 @@ struct Ctx<F: HandlerFactory> {
     shared: Arc<Shared>,
     answers: Sender<Answer>,
     waker: Arc<WakeFd>,
+    /// Signs ServerKeyExchange parameters off the loop (`ServerOptions::sign_workers`).
+    signer: Option<SignerPool>,
     app_out: Vec<u8>,
     now: Instant,
     secs: u64,
@@ -434,6 +443,7 @@ impl<F: HandlerFactory> Worker<F> {
         factory: Arc<F>,
         options: ServerOptions,
         shared: Arc<Shared>,
+        signer: Option<SignerPool>,
     ) -> io::Result<Self> {
         let ring = Ring::new(RING_ENTRIES, CQ_FACTOR)?;
         let mut bufs = BufRing::new(RECV_BUFFERS, RECV_BUFFER_SIZE)?;
@@ -462,6 +472,7 @@ impl<F: HandlerFactory> Worker<F> {
                 shared,
                 answers: tx,
                 waker,
+                signer,
                 app_out: Vec::with_capacity(4096),
                 now,
                 secs: now_secs(),
@@ -770,7 +781,11 @@ impl<F: HandlerFactory> Worker<F> {
                 continue;
             }
             let mut next = Next::Keep;
-            if conn.tls.provide_session(answer.lookup).is_err() {
+            let provided = match answer.reply {
+                Reply::Session(lookup) => conn.tls.provide_session(lookup),
+                Reply::Signature(signature) => conn.tls.provide_signature(signature),
+            };
+            if provided.is_err() {
                 conn.closing = true;
             } else {
                 next = process_held(&mut self.ctx, answer.key, conn);
@@ -1104,6 +1119,11 @@ fn process<F: HandlerFactory>(
                     conn.app.on_handshake(conn.tls.negotiated());
                 }
                 Event::NeedSession { id } => start_fetch(ctx, key, conn.generation, &id),
+                Event::NeedSignature {
+                    auth,
+                    scheme,
+                    message,
+                } => start_signing(ctx, key, conn.generation, auth, scheme, message),
                 Event::PeerClosed => {
                     // RFC 5246 §7.2.1: answer close_notify with our own and close.
                     conn.tls.close();
@@ -1135,7 +1155,7 @@ fn start_fetch<F: HandlerFactory>(ctx: &Ctx<F>, key: usize, generation: u32, id:
         let _ = tx.send(Answer {
             key,
             generation,
-            lookup,
+            reply: Reply::Session(lookup),
         });
         waker.wake();
     });
@@ -1143,6 +1163,36 @@ fn start_fetch<F: HandlerFactory>(ctx: &Ctx<F>, key: usize, generation: u32, id:
         Some(store) => store.fetch(id, ctx.secs, done),
         None => done(Lookup::Unavailable),
     }
+}
+
+/// Has the signature an `Event::NeedSignature` asks for made off the loop (or at once
+/// without signer threads); the answer comes back like a lookup's.
+fn start_signing<F: HandlerFactory>(
+    ctx: &Ctx<F>,
+    key: usize,
+    generation: u32,
+    auth: reprise::crypto::suites::AuthKind,
+    scheme: reprise::crypto::sign::SignatureScheme,
+    message: Vec<u8>,
+) {
+    let tx = ctx.answers.clone();
+    let waker = ctx.waker.clone();
+    let done = Box::new(move |signature: Option<Vec<u8>>| {
+        let _ = tx.send(Answer {
+            key,
+            generation,
+            reply: Reply::Signature(signature),
+        });
+        waker.wake();
+    });
+    sign_for(
+        ctx.signer.as_ref(),
+        &ctx.config,
+        auth,
+        scheme,
+        message,
+        done,
+    );
 }
 
 /// Decides what a connection does next after new input, a completed send or a lookup answer:

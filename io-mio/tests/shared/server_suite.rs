@@ -1,8 +1,8 @@
 //! The driver test suite, run in-process against every event-loop driver (`io-mio/tests/
 //! server.rs`, `io-uring-driver/tests/server.rs` include it with `driver` naming the crate):
 //! suspended session lookups answered from another thread while other clients are served,
-//! backpressure with a client that does not read, the connection limit, the handshake timeout
-//! and graceful shutdown. Every wait is bounded.
+//! offloaded ServerKeyExchange signatures, backpressure with a client that does not read, the
+//! connection limit, the handshake timeout and graceful shutdown. Every wait is bounded.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -360,4 +360,41 @@ fn many_workers_share_the_load() {
     assert_eq!(results.lock().unwrap().len(), 20);
     server.shutdown_handle().shutdown();
     server.join().unwrap();
+}
+
+/// With `offload_signing`, every full handshake suspends until its ServerKeyExchange
+/// signature comes back: from the signer threads (`sign_workers`), or made at once by the
+/// worker without them. Either way, concurrent clients all complete.
+#[test]
+fn offloaded_signatures_complete_full_handshakes() {
+    for sign_workers in [2, 0] {
+        let mut config = server_config();
+        config.offload_signing = true;
+        let server = start(
+            config,
+            ServerOptions {
+                sign_workers,
+                ..options(1)
+            },
+        );
+        let addr = server.local_addr();
+        // No session store on the client: every handshake is a full one, so each signs.
+        let client = Arc::new(ClientConfig::dangerous_insecure());
+        let threads: Vec<_> = (0..3)
+            .map(|_| {
+                let client = client.clone();
+                std::thread::spawn(move || {
+                    (0..4)
+                        .map(|_| client_round_trip(addr, &client))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for t in threads {
+            let resumed = t.join().unwrap();
+            assert_eq!(resumed, vec![None; 4], "sign_workers {sign_workers}");
+        }
+        server.shutdown_handle().shutdown();
+        server.join().unwrap();
+    }
 }

@@ -503,17 +503,38 @@ impl SignerPool {
     }
 }
 
+/// Delivers one suspended connection's [`Reply`] to its worker (and wakes the worker); made
+/// by each driver for the connection that asked.
+pub type ReplyTo = Box<dyn FnOnce(Reply) + Send>;
+
+/// Starts the session lookup an `Event::NeedSession` asks for
+/// ([`SessionStore::fetch`](reprise::session::store::SessionStore::fetch), which answers
+/// from its own thread); without a store the answer is `Unavailable` at once. Shared by the
+/// drivers.
+pub fn fetch_session(config: &ServerConfig, id: &[u8], now_secs: u64, reply_to: ReplyTo) {
+    match &config.session_store {
+        Some(store) => store.fetch(
+            id,
+            now_secs,
+            Box::new(move |lookup| reply_to(Reply::Session(lookup))),
+        ),
+        None => reply_to(Reply::Session(Lookup::Unavailable)),
+    }
+}
+
 /// Makes the signature an `Event::NeedSignature` asks for: on `signer`'s threads, or at once
-/// on this thread without a pool. `done` gets it (`None` if signing failed); it must hand the
-/// answer to the connection's worker and wake it. Shared by the drivers.
+/// on this thread without a pool; `reply_to` gets it (`None` if signing failed). Shared by
+/// the drivers.
 pub fn sign_for(
     signer: Option<&SignerPool>,
     config: &Arc<ServerConfig>,
     auth: reprise::crypto::suites::AuthKind,
     scheme: reprise::crypto::sign::SignatureScheme,
     message: Vec<u8>,
-    done: Box<dyn FnOnce(Option<Vec<u8>>) + Send>,
+    reply_to: ReplyTo,
 ) {
+    let done: Box<dyn FnOnce(Option<Vec<u8>>) + Send> =
+        Box::new(move |signature| reply_to(Reply::Signature(signature)));
     match signer {
         Some(pool) => {
             let job = SignJob {
@@ -856,14 +877,22 @@ fn process<F: HandlerFactory>(
                     conn.app.on_handshake(conn.tls.negotiated());
                 }
                 Event::NeedSession { id } => {
-                    start_fetch(ctx, key, conn.serial, &id);
+                    fetch_session(&ctx.config, &id, ctx.secs, reply_to(ctx, key, conn.serial));
                 }
                 Event::NeedSignature {
                     auth,
                     scheme,
                     message,
                 } => {
-                    start_signing(ctx, key, conn.serial, auth, scheme, message);
+                    let reply = reply_to(ctx, key, conn.serial);
+                    sign_for(
+                        ctx.signer.as_ref(),
+                        &ctx.config,
+                        auth,
+                        scheme,
+                        message,
+                        reply,
+                    );
                 }
                 Event::PeerClosed => {
                     // RFC 5246 §7.2.1: answer close_notify with our own and close.
@@ -892,52 +921,15 @@ fn process<F: HandlerFactory>(
     result
 }
 
-/// Asks the session store for `id`; the answer comes back through the worker's channel.
-fn start_fetch<F: HandlerFactory>(ctx: &Ctx<F>, key: usize, serial: u64, id: &[u8]) {
+/// Where the answer for connection `key` (while it is `serial`) goes: the worker's channel,
+/// and a wake-up.
+fn reply_to<F: HandlerFactory>(ctx: &Ctx<F>, key: usize, serial: u64) -> ReplyTo {
     let tx = ctx.answers.clone();
     let waker = ctx.waker.clone();
-    let done = Box::new(move |lookup: Lookup| {
-        let _ = tx.send(Answer {
-            key,
-            serial,
-            reply: Reply::Session(lookup),
-        });
+    Box::new(move |reply| {
+        let _ = tx.send(Answer { key, serial, reply });
         let _ = waker.wake();
-    });
-    match &ctx.config.session_store {
-        Some(store) => store.fetch(id, ctx.secs, done),
-        None => done(Lookup::Unavailable),
-    }
-}
-
-/// Hands a ServerKeyExchange signature to the signer pool (or makes it now when there is no
-/// pool); the answer comes back through the worker's channel like a session lookup.
-fn start_signing<F: HandlerFactory>(
-    ctx: &Ctx<F>,
-    key: usize,
-    serial: u64,
-    auth: reprise::crypto::suites::AuthKind,
-    scheme: reprise::crypto::sign::SignatureScheme,
-    message: Vec<u8>,
-) {
-    let tx = ctx.answers.clone();
-    let waker = ctx.waker.clone();
-    let done = Box::new(move |signature: Option<Vec<u8>>| {
-        let _ = tx.send(Answer {
-            key,
-            serial,
-            reply: Reply::Signature(signature),
-        });
-        let _ = waker.wake();
-    });
-    sign_for(
-        ctx.signer.as_ref(),
-        &ctx.config,
-        auth,
-        scheme,
-        message,
-        done,
-    );
+    })
 }
 
 /// Reads, processes and writes until the socket would block (or the connection must wait

@@ -70,10 +70,10 @@ use io_uring::{opcode, squeue, types};
 use slab::Slab;
 
 use reprise::app::{Handler, HandlerFactory};
-use reprise::session::store::Lookup;
 use reprise::{Buffers, Event, ServerConfig, ServerConnection};
 use reprise_mio::server::{
-    deliver, sign_for, Reply, SignerPool, WakeWorker, Workers, MAX_RECYCLED_TLS_BUFFERS,
+    deliver, fetch_session, sign_for, Reply, ReplyTo, SignerPool, WakeWorker, Workers,
+    MAX_RECYCLED_TLS_BUFFERS,
 };
 use reprise_mio::{now_secs, READ_BUFFER_SIZE};
 
@@ -1118,12 +1118,25 @@ fn process<F: HandlerFactory>(
                     conn.deadline = ctx.now + ctx.options.idle_timeout;
                     conn.app.on_handshake(conn.tls.negotiated());
                 }
-                Event::NeedSession { id } => start_fetch(ctx, key, conn.generation, &id),
+                Event::NeedSession { id } => {
+                    let reply = reply_to(ctx, key, conn.generation);
+                    fetch_session(&ctx.config, &id, ctx.secs, reply);
+                }
                 Event::NeedSignature {
                     auth,
                     scheme,
                     message,
-                } => start_signing(ctx, key, conn.generation, auth, scheme, message),
+                } => {
+                    let reply = reply_to(ctx, key, conn.generation);
+                    sign_for(
+                        ctx.signer.as_ref(),
+                        &ctx.config,
+                        auth,
+                        scheme,
+                        message,
+                        reply,
+                    );
+                }
                 Event::PeerClosed => {
                     // RFC 5246 §7.2.1: answer close_notify with our own and close.
                     conn.tls.close();
@@ -1147,52 +1160,19 @@ fn process<F: HandlerFactory>(
     (start, result)
 }
 
-/// Asks the session store for `id`; the answer comes back through the worker's channel.
-fn start_fetch<F: HandlerFactory>(ctx: &Ctx<F>, key: usize, generation: u32, id: &[u8]) {
+/// Where the answer for connection `key` (while it is `generation`) goes: the worker's
+/// channel, and an eventfd write that wakes the ring.
+fn reply_to<F: HandlerFactory>(ctx: &Ctx<F>, key: usize, generation: u32) -> ReplyTo {
     let tx = ctx.answers.clone();
     let waker = ctx.waker.clone();
-    let done = Box::new(move |lookup: Lookup| {
+    Box::new(move |reply| {
         let _ = tx.send(Answer {
             key,
             generation,
-            reply: Reply::Session(lookup),
+            reply,
         });
         waker.wake();
-    });
-    match &ctx.config.session_store {
-        Some(store) => store.fetch(id, ctx.secs, done),
-        None => done(Lookup::Unavailable),
-    }
-}
-
-/// Has the signature an `Event::NeedSignature` asks for made off the loop (or at once
-/// without signer threads); the answer comes back like a lookup's.
-fn start_signing<F: HandlerFactory>(
-    ctx: &Ctx<F>,
-    key: usize,
-    generation: u32,
-    auth: reprise::crypto::suites::AuthKind,
-    scheme: reprise::crypto::sign::SignatureScheme,
-    message: Vec<u8>,
-) {
-    let tx = ctx.answers.clone();
-    let waker = ctx.waker.clone();
-    let done = Box::new(move |signature: Option<Vec<u8>>| {
-        let _ = tx.send(Answer {
-            key,
-            generation,
-            reply: Reply::Signature(signature),
-        });
-        waker.wake();
-    });
-    sign_for(
-        ctx.signer.as_ref(),
-        &ctx.config,
-        auth,
-        scheme,
-        message,
-        done,
-    );
+    })
 }
 
 /// Decides what a connection does next after new input, a completed send or a lookup answer:

@@ -283,6 +283,50 @@ fn bind(addr: SocketAddr, reuse_port: bool, backlog: i32) -> io::Result<std::net
     Ok(socket.into())
 }
 
+/// What the engine's events after a receive asked of a driver (see [`react`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Reaction {
+    /// The handshake completed: the connection is open (the handler was told).
+    pub opened: bool,
+    /// The peer sent close_notify: ours is queued, and the connection closes.
+    pub closing: bool,
+}
+
+/// Handles the engine's events after a receive: tells the handler when the handshake is
+/// done, starts the session lookups and signatures the engine suspends for (each reply goes
+/// through a fresh `reply_to()`), and answers the peer's close_notify with ours (RFC 5246
+/// §7.2.1). Shared by the drivers.
+pub fn react<H: Handler>(
+    tls: &mut ServerConnection,
+    app: &mut H,
+    config: &Arc<ServerConfig>,
+    signer: Option<&SignerPool>,
+    now_secs: u64,
+    mut reply_to: impl FnMut() -> ReplyTo,
+) -> Reaction {
+    let mut reaction = Reaction::default();
+    while let Some(event) = tls.next_event() {
+        match event {
+            Event::HandshakeDone { .. } => {
+                reaction.opened = true;
+                app.on_handshake(tls.negotiated());
+            }
+            Event::NeedSession { id } => fetch_session(config, &id, now_secs, reply_to()),
+            Event::NeedSignature {
+                auth,
+                scheme,
+                message,
+            } => sign_for(signer, config, auth, scheme, message, reply_to()),
+            Event::PeerClosed => {
+                tls.close();
+                reaction.closing = true;
+            }
+            _ => {}
+        }
+    }
+    reaction
+}
+
 /// Hands a record's decrypted application data to the connection's handler and queues the
 /// handler's answer (`out` is scratch space for it). `Ok(true)` when the handler asked to
 /// close (close_notify is then queued); the engine's error when the answer cannot be
@@ -869,39 +913,20 @@ fn process<F: HandlerFactory>(
             Ok(r) => r,
             Err(_) => break Err(()),
         };
-        while let Some(event) = conn.tls.next_event() {
-            match event {
-                Event::HandshakeDone { .. } => {
-                    conn.open = true;
-                    conn.deadline = ctx.now + ctx.options.idle_timeout;
-                    conn.app.on_handshake(conn.tls.negotiated());
-                }
-                Event::NeedSession { id } => {
-                    fetch_session(&ctx.config, &id, ctx.secs, reply_to(ctx, key, conn.serial));
-                }
-                Event::NeedSignature {
-                    auth,
-                    scheme,
-                    message,
-                } => {
-                    let reply = reply_to(ctx, key, conn.serial);
-                    sign_for(
-                        ctx.signer.as_ref(),
-                        &ctx.config,
-                        auth,
-                        scheme,
-                        message,
-                        reply,
-                    );
-                }
-                Event::PeerClosed => {
-                    // RFC 5246 §7.2.1: answer close_notify with our own and close.
-                    conn.tls.close();
-                    conn.closing = true;
-                }
-                _ => {}
-            }
+        let serial = conn.serial;
+        let reaction = react(
+            &mut conn.tls,
+            &mut conn.app,
+            &ctx.config,
+            ctx.signer.as_ref(),
+            ctx.secs,
+            || reply_to(ctx, key, serial),
+        );
+        if reaction.opened {
+            conn.open = true;
+            conn.deadline = ctx.now + ctx.options.idle_timeout;
         }
+        conn.closing |= reaction.closing;
         if !receipt.plaintext.is_empty() && !conn.closing {
             let plain = start + receipt.plaintext.start..start + receipt.plaintext.end;
             match deliver(&mut conn.tls, &mut conn.app, &buf[plain], &mut ctx.app_out) {

@@ -69,11 +69,10 @@ use std::time::{Duration, Instant};
 use io_uring::{opcode, squeue, types};
 use slab::Slab;
 
-use reprise::app::{Handler, HandlerFactory};
-use reprise::{Buffers, Event, ServerConfig, ServerConnection};
+use reprise::app::HandlerFactory;
+use reprise::{Buffers, ServerConfig, ServerConnection};
 use reprise_mio::server::{
-    deliver, fetch_session, sign_for, Reply, ReplyTo, SignerPool, WakeWorker, Workers,
-    MAX_RECYCLED_TLS_BUFFERS,
+    deliver, react, Reply, ReplyTo, SignerPool, WakeWorker, Workers, MAX_RECYCLED_TLS_BUFFERS,
 };
 use reprise_mio::{now_secs, READ_BUFFER_SIZE};
 
@@ -1111,40 +1110,20 @@ fn process<F: HandlerFactory>(
             Ok(r) => r,
             Err(_) => break Err(()),
         };
-        while let Some(event) = conn.tls.next_event() {
-            match event {
-                Event::HandshakeDone { .. } => {
-                    conn.open = true;
-                    conn.deadline = ctx.now + ctx.options.idle_timeout;
-                    conn.app.on_handshake(conn.tls.negotiated());
-                }
-                Event::NeedSession { id } => {
-                    let reply = reply_to(ctx, key, conn.generation);
-                    fetch_session(&ctx.config, &id, ctx.secs, reply);
-                }
-                Event::NeedSignature {
-                    auth,
-                    scheme,
-                    message,
-                } => {
-                    let reply = reply_to(ctx, key, conn.generation);
-                    sign_for(
-                        ctx.signer.as_ref(),
-                        &ctx.config,
-                        auth,
-                        scheme,
-                        message,
-                        reply,
-                    );
-                }
-                Event::PeerClosed => {
-                    // RFC 5246 §7.2.1: answer close_notify with our own and close.
-                    conn.tls.close();
-                    conn.closing = true;
-                }
-                _ => {}
-            }
+        let generation = conn.generation;
+        let reaction = react(
+            &mut conn.tls,
+            &mut conn.app,
+            &ctx.config,
+            ctx.signer.as_ref(),
+            ctx.secs,
+            || reply_to(ctx, key, generation),
+        );
+        if reaction.opened {
+            conn.open = true;
+            conn.deadline = ctx.now + ctx.options.idle_timeout;
         }
+        conn.closing |= reaction.closing;
         if !receipt.plaintext.is_empty() && !conn.closing {
             let plain = start + receipt.plaintext.start..start + receipt.plaintext.end;
             match deliver(&mut conn.tls, &mut conn.app, &data[plain], &mut ctx.app_out) {

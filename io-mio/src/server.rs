@@ -283,55 +283,100 @@ fn bind(addr: SocketAddr, reuse_port: bool, backlog: i32) -> io::Result<std::net
     Ok(socket.into())
 }
 
-/// What the engine's events after a receive asked of a driver (see [`react`]).
+/// What [`feed`] did with a connection's bytes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Reaction {
+pub struct Fed {
+    /// Bytes consumed from the front (whole records); the rest waits for more.
+    pub consumed: usize,
+    /// The connection failed (the alert is queued).
+    pub failed: bool,
     /// The handshake completed: the connection is open (the handler was told).
     pub opened: bool,
-    /// The peer sent close_notify: ours is queued, and the connection closes.
-    pub closing: bool,
 }
 
-/// Handles the engine's events after a receive: tells the handler when the handshake is
-/// done, starts the session lookups and signatures the engine suspends for (each reply goes
-/// through a fresh `reply_to()`), and answers the peer's close_notify with ours (RFC 5246
-/// §7.2.1). Shared by the drivers.
-pub fn react<H: Handler>(
+/// What a worker lends [`feed`]: the configuration, the signer pool, the time, and scratch
+/// space for the handler's answers.
+pub struct Feeder<'a> {
+    /// The engine configuration (its session store and keys).
+    pub config: &'a Arc<ServerConfig>,
+    /// Signer threads, if signing is offloaded.
+    pub signer: Option<&'a SignerPool>,
+    /// Seconds since the epoch, for the engine.
+    pub now_secs: u64,
+    /// Scratch space for the handler's answers.
+    pub app_out: &'a mut Vec<u8>,
+}
+
+/// Feeds the whole records at the front of `data` to a connection's engine, stopping at a
+/// partial record, a suspension, a failure or a close. For each record it handles the
+/// engine's events: tells the handler when the handshake is done, starts the session
+/// lookups and signatures the engine suspends for (each reply goes through a fresh
+/// `reply_to()`), answers the peer's close_notify with ours (RFC 5246 §7.2.1, setting
+/// `closing`); and it hands application data to the handler, queueing its answer (and
+/// close_notify, setting `closing`, when the handler asks to close). Records are decrypted
+/// in place in `data`. Shared by the drivers.
+pub fn feed<H: Handler>(
     tls: &mut ServerConnection,
     app: &mut H,
-    config: &Arc<ServerConfig>,
-    signer: Option<&SignerPool>,
-    now_secs: u64,
+    data: &mut [u8],
+    closing: &mut bool,
+    env: &mut Feeder<'_>,
     mut reply_to: impl FnMut() -> ReplyTo,
-) -> Reaction {
-    let mut reaction = Reaction::default();
-    while let Some(event) = tls.next_event() {
-        match event {
-            Event::HandshakeDone { .. } => {
-                reaction.opened = true;
-                app.on_handshake(tls.negotiated());
+) -> Fed {
+    let mut fed = Fed::default();
+    while fed.consumed < data.len() && !*closing && !tls.is_suspended() {
+        let start = fed.consumed;
+        let receipt = match tls.receive(&mut data[start..], env.now_secs) {
+            Ok(r) => r,
+            Err(_) => {
+                fed.failed = true;
+                break;
             }
-            Event::NeedSession { id } => fetch_session(config, &id, now_secs, reply_to()),
-            Event::NeedSignature {
-                auth,
-                scheme,
-                message,
-            } => sign_for(signer, config, auth, scheme, message, reply_to()),
-            Event::PeerClosed => {
-                tls.close();
-                reaction.closing = true;
+        };
+        while let Some(event) = tls.next_event() {
+            match event {
+                Event::HandshakeDone { .. } => {
+                    fed.opened = true;
+                    app.on_handshake(tls.negotiated());
+                }
+                Event::NeedSession { id } => {
+                    fetch_session(env.config, &id, env.now_secs, reply_to());
+                }
+                Event::NeedSignature {
+                    auth,
+                    scheme,
+                    message,
+                } => sign_for(env.signer, env.config, auth, scheme, message, reply_to()),
+                Event::PeerClosed => {
+                    tls.close();
+                    *closing = true;
+                }
+                _ => {}
             }
-            _ => {}
+        }
+        if !receipt.plaintext.is_empty() && !*closing {
+            let plain = start + receipt.plaintext.start..start + receipt.plaintext.end;
+            match deliver(tls, app, &data[plain], env.app_out) {
+                Ok(close) => *closing |= close,
+                Err(_) => {
+                    fed.failed = true;
+                    break;
+                }
+            }
+        }
+        fed.consumed += receipt.consumed;
+        if receipt.consumed == 0 {
+            break;
         }
     }
-    reaction
+    fed
 }
 
 /// Hands a record's decrypted application data to the connection's handler and queues the
 /// handler's answer (`out` is scratch space for it). `Ok(true)` when the handler asked to
 /// close (close_notify is then queued); the engine's error when the answer cannot be
-/// queued. Shared by the drivers.
-pub fn deliver<H: Handler>(
+/// queued.
+fn deliver<H: Handler>(
     tls: &mut ServerConnection,
     app: &mut H,
     plaintext: &[u8],
@@ -894,8 +939,8 @@ fn flush<H>(conn: &mut Conn<H>) -> io::Result<bool> {
     Ok(true)
 }
 
-/// Feeds the whole records buffered for `conn` to the engine, handling events and
-/// application data. `Err` when the connection failed (the alert is queued).
+/// Feeds the whole records buffered for `conn` to the engine ([`feed`]) and keeps the rest.
+/// `Err` when the connection failed (the alert is queued).
 fn process<F: HandlerFactory>(
     ctx: &mut Ctx<F>,
     key: usize,
@@ -904,53 +949,41 @@ fn process<F: HandlerFactory>(
     let Some(buf) = conn.buf.as_mut() else {
         return Ok(());
     };
-    let mut start = 0;
-    let result = loop {
-        if start == conn.filled || conn.closing || conn.tls.is_suspended() {
-            break Ok(());
-        }
-        let receipt = match conn.tls.receive(&mut buf[start..conn.filled], ctx.secs) {
-            Ok(r) => r,
-            Err(_) => break Err(()),
-        };
-        let serial = conn.serial;
-        let reaction = react(
-            &mut conn.tls,
-            &mut conn.app,
-            &ctx.config,
-            ctx.signer.as_ref(),
-            ctx.secs,
-            || reply_to(ctx, key, serial),
-        );
-        if reaction.opened {
-            conn.open = true;
-            conn.deadline = ctx.now + ctx.options.idle_timeout;
-        }
-        conn.closing |= reaction.closing;
-        if !receipt.plaintext.is_empty() && !conn.closing {
-            let plain = start + receipt.plaintext.start..start + receipt.plaintext.end;
-            match deliver(&mut conn.tls, &mut conn.app, &buf[plain], &mut ctx.app_out) {
-                Ok(close) => conn.closing |= close,
-                Err(_) => break Err(()),
-            }
-        }
-        start += receipt.consumed;
-        if receipt.consumed == 0 {
-            break Ok(());
-        }
+    let serial = conn.serial;
+    let (answers, waker) = (&ctx.answers, &ctx.waker);
+    let mut env = Feeder {
+        config: &ctx.config,
+        signer: ctx.signer.as_ref(),
+        now_secs: ctx.secs,
+        app_out: &mut ctx.app_out,
     };
-    if start > 0 {
-        buf.copy_within(start..conn.filled, 0);
-        conn.filled -= start;
+    let fed = feed(
+        &mut conn.tls,
+        &mut conn.app,
+        &mut buf[..conn.filled],
+        &mut conn.closing,
+        &mut env,
+        || reply_to(answers, waker, key, serial),
+    );
+    if fed.opened {
+        conn.open = true;
+        conn.deadline = ctx.now + ctx.options.idle_timeout;
     }
-    result
+    if fed.consumed > 0 {
+        buf.copy_within(fed.consumed..conn.filled, 0);
+        conn.filled -= fed.consumed;
+    }
+    if fed.failed {
+        Err(())
+    } else {
+        Ok(())
+    }
 }
 
 /// Where the answer for connection `key` (while it is `serial`) goes: the worker's channel,
 /// and a wake-up.
-fn reply_to<F: HandlerFactory>(ctx: &Ctx<F>, key: usize, serial: u64) -> ReplyTo {
-    let tx = ctx.answers.clone();
-    let waker = ctx.waker.clone();
+fn reply_to(answers: &Sender<Answer>, waker: &Arc<Waker>, key: usize, serial: u64) -> ReplyTo {
+    let (tx, waker) = (answers.clone(), waker.clone());
     Box::new(move |reply| {
         let _ = tx.send(Answer { key, serial, reply });
         let _ = waker.wake();

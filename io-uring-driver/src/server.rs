@@ -72,7 +72,7 @@ use slab::Slab;
 use reprise::app::HandlerFactory;
 use reprise::{Buffers, ServerConfig, ServerConnection};
 use reprise_mio::server::{
-    deliver, react, Reply, ReplyTo, SignerPool, WakeWorker, Workers, MAX_RECYCLED_TLS_BUFFERS,
+    feed, Feeder, Reply, ReplyTo, SignerPool, WakeWorker, Workers, MAX_RECYCLED_TLS_BUFFERS,
 };
 use reprise_mio::{now_secs, READ_BUFFER_SIZE};
 
@@ -1092,58 +1092,41 @@ fn process_held<F: HandlerFactory>(
     Next::Keep
 }
 
-/// Feeds the whole records in `data` to the engine, handling events and application data.
-/// Returns how many bytes were consumed, and `Err` when the connection failed (the alert is
-/// queued).
+/// Feeds the whole records in `data` to the engine ([`feed`]). Returns how many bytes were
+/// consumed, and `Err` when the connection failed (the alert is queued).
 fn process<F: HandlerFactory>(
     ctx: &mut Ctx<F>,
     key: usize,
     conn: &mut Conn<F::Handler>,
     data: &mut [u8],
 ) -> (usize, Result<(), ()>) {
-    let mut start = 0;
-    let result = loop {
-        if start == data.len() || conn.closing || conn.tls.is_suspended() {
-            break Ok(());
-        }
-        let receipt = match conn.tls.receive(&mut data[start..], ctx.secs) {
-            Ok(r) => r,
-            Err(_) => break Err(()),
-        };
-        let generation = conn.generation;
-        let reaction = react(
-            &mut conn.tls,
-            &mut conn.app,
-            &ctx.config,
-            ctx.signer.as_ref(),
-            ctx.secs,
-            || reply_to(ctx, key, generation),
-        );
-        if reaction.opened {
-            conn.open = true;
-            conn.deadline = ctx.now + ctx.options.idle_timeout;
-        }
-        conn.closing |= reaction.closing;
-        if !receipt.plaintext.is_empty() && !conn.closing {
-            let plain = start + receipt.plaintext.start..start + receipt.plaintext.end;
-            match deliver(&mut conn.tls, &mut conn.app, &data[plain], &mut ctx.app_out) {
-                Ok(close) => conn.closing |= close,
-                Err(_) => break Err(()),
-            }
-        }
-        start += receipt.consumed;
-        if receipt.consumed == 0 {
-            break Ok(());
-        }
+    let generation = conn.generation;
+    let (answers, waker) = (&ctx.answers, &ctx.waker);
+    let mut env = Feeder {
+        config: &ctx.config,
+        signer: ctx.signer.as_ref(),
+        now_secs: ctx.secs,
+        app_out: &mut ctx.app_out,
     };
-    (start, result)
+    let fed = feed(
+        &mut conn.tls,
+        &mut conn.app,
+        data,
+        &mut conn.closing,
+        &mut env,
+        || reply_to(answers, waker, key, generation),
+    );
+    if fed.opened {
+        conn.open = true;
+        conn.deadline = ctx.now + ctx.options.idle_timeout;
+    }
+    (fed.consumed, if fed.failed { Err(()) } else { Ok(()) })
 }
 
 /// Where the answer for connection `key` (while it is `generation`) goes: the worker's
 /// channel, and an eventfd write that wakes the ring.
-fn reply_to<F: HandlerFactory>(ctx: &Ctx<F>, key: usize, generation: u32) -> ReplyTo {
-    let tx = ctx.answers.clone();
-    let waker = ctx.waker.clone();
+fn reply_to(answers: &Sender<Answer>, waker: &Arc<WakeFd>, key: usize, generation: u32) -> ReplyTo {
+    let (tx, waker) = (answers.clone(), waker.clone());
     Box::new(move |reply| {
         let _ = tx.send(Answer {
             key,

@@ -1,7 +1,8 @@
 //! Bad clients against `reprise serve`, once per driver in `common::drivers()`: silent and
 //! trickling (slowloris) clients are dropped by the handshake timeout, clients that vanish
-//! mid-handshake and a flood of garbage ClientHellos leave the server serving others; and the
-//! mio driver holds 5,000 connections within a stated memory budget. Every loop is bounded.
+//! mid-handshake and a flood of garbage ClientHellos leave the server serving others; and each
+//! event-loop driver (mio, uring) holds 5,000 connections within a stated memory budget.
+//! Every loop is bounded.
 
 mod common;
 
@@ -272,11 +273,12 @@ fn vm_rss_kib(pid: u32) -> u64 {
         .expect("VmRSS in /proc/PID/status")
 }
 
-/// The RSS budget for the mio server holding 5,000 established TLS connections.
+/// The RSS budget for an event-loop server (mio or uring) holding 5,000 established TLS
+/// connections.
 const RSS_BUDGET_MIB: u64 = 100;
 
 #[test]
-fn mio_holds_5000_connections_within_the_memory_budget() {
+fn event_loops_hold_5000_connections_within_the_memory_budget() {
     const N: usize = 5000;
     // Each side needs N descriptors (the server is a child and inherits the limit).
     let (soft, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap();
@@ -286,53 +288,55 @@ fn mio_holds_5000_connections_within_the_memory_budget() {
     let (soft, _) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap();
     assert!(soft >= N as u64 + 200, "descriptor limit {soft} too low");
 
-    let server = Server::reprise(
-        "mio",
-        &[
-            "--timeout",
-            "120",
-            "--max-connections",
-            "10000",
-            "--workers",
-            "2",
-        ],
-    );
-    good_client(&server);
-    let base = vm_rss_kib(server.pid());
-    let mut load = Running::spawn(
-        Command::new(reprise_bin()).args([
-            "load",
-            &server.addr(),
-            "--insecure",
-            "--connections",
-            &N.to_string(),
-            "--hold",
-            "--duration",
-            "90s",
-            "--timeout",
-            "60",
-        ]),
-        b"",
-    );
-    let held = load.wait_for(Duration::from_secs(90), |out, _| {
-        out.contains(&format!("holding {N} connections"))
-    });
-    assert!(
-        held,
-        "load never held {N} connections:\n{}",
-        load.describe()
-    );
-    // Let the server settle, then measure.
-    std::thread::sleep(Duration::from_millis(500));
-    let rss = vm_rss_kib(server.pid());
-    let per_conn = (rss.saturating_sub(base) * 1024) / N as u64;
-    println!(
-        "mio server RSS: {base} KiB idle, {rss} KiB holding {N} TLS connections: {per_conn} bytes per connection"
-    );
-    drop(load);
-    assert!(
-        rss < RSS_BUDGET_MIB * 1024,
-        "RSS {rss} KiB over the {RSS_BUDGET_MIB} MiB budget\n{}",
-        server.log()
-    );
+    for driver in drivers().into_iter().filter(|d| *d != "threads") {
+        let server = Server::reprise(
+            driver,
+            &[
+                "--timeout",
+                "120",
+                "--max-connections",
+                "10000",
+                "--workers",
+                "2",
+            ],
+        );
+        good_client(&server);
+        let base = vm_rss_kib(server.pid());
+        let mut load = Running::spawn(
+            Command::new(reprise_bin()).args([
+                "load",
+                &server.addr(),
+                "--insecure",
+                "--connections",
+                &N.to_string(),
+                "--hold",
+                "--duration",
+                "90s",
+                "--timeout",
+                "60",
+            ]),
+            b"",
+        );
+        let held = load.wait_for(Duration::from_secs(90), |out, _| {
+            out.contains(&format!("holding {N} connections"))
+        });
+        assert!(
+            held,
+            "{driver}: load never held {N} connections:\n{}",
+            load.describe()
+        );
+        // Let the server settle, then measure.
+        std::thread::sleep(Duration::from_millis(500));
+        let rss = vm_rss_kib(server.pid());
+        let per_conn = (rss.saturating_sub(base) * 1024) / N as u64;
+        println!(
+            "{driver} server RSS: {base} KiB idle, {rss} KiB holding {N} TLS connections: {per_conn} bytes per connection"
+        );
+        drop(load);
+        assert!(
+            rss < RSS_BUDGET_MIB * 1024,
+            "{driver}: RSS {rss} KiB over the {RSS_BUDGET_MIB} MiB budget\n{}",
+            server.log()
+        );
+    }
 }

@@ -150,48 +150,7 @@ pub fn bind(addr: SocketAddr, backlog: i32) -> io::Result<std::net::TcpListener>
     Ok(socket.into())
 }
 
-/// What a [`serve`] run did.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ServeReport {
-    /// Connections accepted.
-    pub accepted: u64,
-    /// Exchanges completed (every step of the pattern read or written).
-    pub exchanges: u64,
-    /// Bytes read from clients.
-    pub bytes_in: u64,
-    /// Bytes written to clients.
-    pub bytes_out: u64,
-    /// Connections the client ended before the pattern was complete (end of file or reset
-    /// mid-exchange): expected for the connections in flight when a duration-bound load run
-    /// ends.
-    pub aborted: u64,
-    /// Connections that failed otherwise (more bytes than the pattern, other I/O errors, or
-    /// still open at the end of the shutdown grace period).
-    pub errors: u64,
-}
-
-impl fmt::Display for ServeReport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "served: {} exchanges  accepted: {}  bytes in: {}  bytes out: {}  aborted: {}  errors: {}",
-            self.exchanges, self.accepted, self.bytes_in, self.bytes_out, self.aborted, self.errors
-        )
-    }
-}
-
-impl From<reprise_uring::floor::FloorReport> for ServeReport {
-    fn from(r: reprise_uring::floor::FloorReport) -> ServeReport {
-        ServeReport {
-            accepted: r.accepted,
-            exchanges: r.exchanges,
-            bytes_in: r.bytes_in,
-            bytes_out: r.bytes_out,
-            aborted: r.aborted,
-            errors: r.errors,
-        }
-    }
-}
+pub use reprise_uring::floor::{FloorReport as ServeReport, Progress};
 
 const LISTENER: Token = Token(0);
 const STOP: Token = Token(1);
@@ -200,11 +159,7 @@ const FIRST_CONN: usize = 2;
 /// One server-side connection.
 struct ServerConn {
     sock: TcpStream,
-    /// Index of the step in progress: a client step being read (even) or, past the last
-    /// client step, the pattern's length when only output is left.
-    step: usize,
-    /// Bytes of the current client step read so far.
-    got: usize,
+    progress: Progress,
     /// Bytes of the server's step still to write.
     owed: usize,
     /// Registered for writable events too.
@@ -344,8 +299,7 @@ fn accept(ctx: &mut ServerCtx<'_>, listener: &TcpListener, conns: &mut Slab<Serv
                 ctx.report.accepted += 1;
                 entry.insert(ServerConn {
                     sock,
-                    step: 0,
-                    got: 0,
+                    progress: Progress::default(),
                     owed: 0,
                     writable: false,
                     read_closed: false,
@@ -395,7 +349,7 @@ fn service(ctx: &mut ServerCtx<'_>, key: usize, conn: &mut ServerConn) -> Result
                 Err(e) => return Err(io_failure(&e)),
             }
         }
-        if conn.owed == 0 && conn.step >= steps.len() {
+        if conn.owed == 0 && conn.progress.read_all(steps) {
             return Ok(true);
         }
         if conn.owed > 0 || drained {
@@ -408,18 +362,8 @@ fn service(ctx: &mut ServerCtx<'_>, key: usize, conn: &mut ServerConn) -> Result
                 // A short read emptied the socket: with edge-triggered readiness, bytes that
                 // arrive later raise a new event, so skip the read that would say EAGAIN.
                 drained = n < ctx.scratch.len() && !conn.read_closed;
-                conn.got += n;
-                while conn.step < steps.len() && conn.got >= steps[conn.step] {
-                    conn.got -= steps[conn.step];
-                    if let Some(&answer) = steps.get(conn.step + 1) {
-                        conn.owed += answer;
-                    }
-                    conn.step += 2;
-                }
-                if conn.step >= steps.len() && conn.got > 0 {
-                    // More than the pattern.
-                    return Err(Failure::Error);
-                }
+                // `None`: more than the pattern.
+                conn.owed += conn.progress.absorb(steps, n).ok_or(Failure::Error)?;
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

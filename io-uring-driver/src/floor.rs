@@ -30,7 +30,8 @@ use crate::server::{
 /// Direct descriptors registered (the floor has no connection limit to size them from).
 const FIXED_FILES: u32 = 4096;
 
-/// What a [`serve`] run did.
+/// What a floor server run did (either driver's: `reprise_benches::floor` serves the mio
+/// floor with it too).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FloorReport {
     /// Connections accepted.
@@ -41,21 +42,61 @@ pub struct FloorReport {
     pub bytes_in: u64,
     /// Bytes written to clients.
     pub bytes_out: u64,
-    /// Connections the client ended before the pattern was complete.
+    /// Connections the client ended before the pattern was complete (end of file or reset
+    /// mid-exchange): expected for the connections in flight when a duration-bound load run
+    /// ends.
     pub aborted: u64,
-    /// Connections that failed otherwise (more bytes than the pattern, other errors, or
-    /// still open at the end of the grace period).
+    /// Connections that failed otherwise (more bytes than the pattern, other I/O errors, or
+    /// still open at the end of the shutdown grace period).
     pub errors: u64,
+}
+
+impl std::fmt::Display for FloorReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "served: {} exchanges  accepted: {}  bytes in: {}  bytes out: {}  aborted: {}  errors: {}",
+            self.exchanges, self.accepted, self.bytes_in, self.bytes_out, self.aborted, self.errors
+        )
+    }
+}
+
+/// Where a server connection is in a pattern of step sizes (client first, alternating): the
+/// client step being read and how much of it has come. Shared by both drivers' floors.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Index of the client step being read (even); past the last one, only output is left.
+    pub step: usize,
+    /// Bytes of that step received so far.
+    pub got: usize,
+}
+
+impl Progress {
+    /// Counts `n` bytes received: returns the bytes of the server steps that became due
+    /// (each answers a client step read whole), or `None` when the client sent more than the
+    /// pattern.
+    pub fn absorb(&mut self, steps: &[usize], n: usize) -> Option<usize> {
+        self.got += n;
+        let mut owed = 0;
+        while self.step < steps.len() && self.got >= steps[self.step] {
+            self.got -= steps[self.step];
+            owed += steps.get(self.step + 1).copied().unwrap_or(0);
+            self.step += 2;
+        }
+        (!self.read_all(steps) || self.got == 0).then_some(owed)
+    }
+
+    /// Every client step has been read.
+    pub fn read_all(&self, steps: &[usize]) -> bool {
+        self.step >= steps.len()
+    }
 }
 
 /// One connection: where it is in the pattern and what it has in flight.
 struct Conn {
     slot: u32,
     generation: u32,
-    /// Index of the client step being read; past the last one, only output is left.
-    step: usize,
-    /// Bytes of the current client step received so far.
-    got: usize,
+    progress: Progress,
     /// Bytes of the server's step not yet sent.
     owed: usize,
     sending: bool,
@@ -215,8 +256,7 @@ impl Floor<'_> {
         let key = self.conns.insert(Conn {
             slot: c.result as u32,
             generation: self.next_generation,
-            step: 0,
-            got: 0,
+            progress: Progress::default(),
             owed: 0,
             sending: false,
             receiving: false,
@@ -290,20 +330,13 @@ impl Floor<'_> {
         match c.result {
             n if n > 0 => {
                 self.report.bytes_in += n as u64;
-                conn.got += n as usize;
-                while conn.step < steps.len() && conn.got >= steps[conn.step] {
-                    conn.got -= steps[conn.step];
-                    if let Some(&answer) = steps.get(conn.step + 1) {
-                        conn.owed += answer;
-                    }
-                    conn.step += 2;
-                }
-                if conn.step >= steps.len() && conn.got > 0 {
+                let Some(owed) = conn.progress.absorb(steps, n as usize) else {
                     self.finish(key, End::Error);
                     return;
-                }
+                };
+                conn.owed += owed;
                 let send = conn.owed > 0 && !conn.sending;
-                let more = conn.step < steps.len();
+                let more = !conn.progress.read_all(steps);
                 let idle = !send && !conn.sending;
                 if send {
                     self.push_send(key);
@@ -322,7 +355,7 @@ impl Floor<'_> {
     }
 
     fn sent(&mut self, key: usize, generation: u32, c: &Completion) {
-        let steps_len = self.steps.len();
+        let steps = self.steps;
         let Some(conn) = self
             .conns
             .get_mut(key)
@@ -350,7 +383,7 @@ impl Floor<'_> {
         if conn.owed > 0 {
             // Partial send: the rest of the step (all zeros, so from the buffer's start).
             self.push_send(key);
-        } else if conn.step >= steps_len && !conn.receiving {
+        } else if conn.progress.read_all(steps) && !conn.receiving {
             self.finish(key, End::Done);
         }
     }
@@ -444,5 +477,26 @@ impl Floor<'_> {
             self.bufs.unregister(&self.ring.submitter());
         }
         report
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Progress;
+
+    #[test]
+    fn progress_owes_each_server_step_once_its_client_step_is_whole() {
+        let steps = [146, 147, 82, 31];
+        let mut p = Progress::default();
+        assert_eq!(p.absorb(&steps, 100), Some(0));
+        assert_eq!(p.absorb(&steps, 46), Some(147));
+        assert!(!p.read_all(&steps));
+        assert_eq!(p.absorb(&steps, 82), Some(31));
+        assert!(p.read_all(&steps));
+        // A byte past the pattern is an overrun.
+        assert_eq!(p.absorb(&steps, 1), None);
+        // Two client steps in one read owe both answers.
+        let mut p = Progress::default();
+        assert_eq!(p.absorb(&steps, 228), Some(178));
     }
 }

@@ -127,7 +127,6 @@ fn run(cli: Cli) -> Result<(), String> {
             let _ = std::io::stdout().flush();
             let report = if driver == "uring" {
                 reprise_uring::floor::serve(listener, &pattern.steps, read_end, grace, batch_wait)
-                    .map(floor::ServeReport::from)
             } else {
                 let stop = mio::net::UnixStream::from_std(read_end);
                 floor::serve(listener, &pattern, stop, grace, batch_wait)

@@ -177,10 +177,6 @@ struct ServerCtx<'a> {
     report: ServeReport,
 }
 
-/// A poll that returned at least this many events marks the loop busy (as in the mio
-/// server), so it lets the next batch gather for `batch_wait`.
-const BUSY_POLL: usize = 4;
-
 /// Serves `pattern` on `listener` with one mio event loop until `stop` becomes readable
 /// (e.g. the read end of a self-pipe that a SIGTERM handler writes to). Then it accepts what
 /// is still in the backlog, lets the connections in flight finish within `grace` and
@@ -215,12 +211,7 @@ pub fn serve(
     let mut drain_deadline: Option<Instant> = None;
     loop {
         let timeout = drain_deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        if !batch_wait.is_zero()
-            && timeout.is_none_or(|t| batch_wait < t)
-            && events.iter().nth(BUSY_POLL - 1).is_some()
-        {
-            std::thread::sleep(batch_wait);
-        }
+        reprise_mio::server::let_batch_gather(&events, batch_wait, timeout);
         if let Err(e) = ctx.poll.poll(&mut events, timeout) {
             if e.kind() != io::ErrorKind::Interrupted {
                 return Err(e);

@@ -61,8 +61,8 @@ const WAKER: Token = Token(1);
 /// Connection tokens are slab keys shifted past the two fixed tokens.
 const FIRST_CONN: usize = 2;
 /// A poll that returned at least this many events marks the worker busy, so it lets the
-/// next batch gather ([`ServerOptions::batch_wait`]).
-const BUSY_POLL: usize = 4;
+/// next batch gather ([`let_batch_gather`]).
+pub const BUSY_POLL: usize = 4;
 /// Engine buffers larger than this (a connection that sent or received big records) are
 /// freed rather than kept for the next connection.
 pub const MAX_RECYCLED_TLS_BUFFERS: usize = 64 * 1024;
@@ -394,6 +394,20 @@ fn deliver<H: Handler>(
     Ok(false)
 }
 
+/// Batching under load ([`ServerOptions::batch_wait`]): after a poll that returned at least
+/// [`BUSY_POLL`] events, sleeps `batch_wait` so the next poll serves a batch in one wake-up.
+/// An idle loop (or a zero `batch_wait`, or one not shorter than the coming poll's
+/// `timeout`) polls at once, so a lone client sees no added latency. Shared with the bare-TCP
+/// floor.
+pub fn let_batch_gather(last_poll: &Events, batch_wait: Duration, timeout: Option<Duration>) {
+    if !batch_wait.is_zero()
+        && timeout.is_none_or(|t| batch_wait < t)
+        && last_poll.iter().nth(BUSY_POLL - 1).is_some()
+    {
+        std::thread::sleep(batch_wait);
+    }
+}
+
 /// Waits for every worker thread to return; the first worker error (or panic), if any.
 /// Shared by the drivers.
 pub fn join_workers(threads: Vec<JoinHandle<io::Result<()>>>) -> io::Result<()> {
@@ -723,10 +737,7 @@ impl<F: HandlerFactory> Worker<F> {
             // Busy (the last poll brought several events): let a batch gather for a few tens
             // of µs before polling again, so one wake-up serves many connections. Idle: poll
             // (and sleep in it) at once.
-            let batch = self.ctx.options.batch_wait;
-            if !batch.is_zero() && batch < timeout && events.iter().nth(BUSY_POLL - 1).is_some() {
-                std::thread::sleep(batch);
-            }
+            let_batch_gather(&events, self.ctx.options.batch_wait, Some(timeout));
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() != io::ErrorKind::Interrupted {
                     return Err(e);

@@ -23,7 +23,7 @@ use crate::bufring::BufRing;
 use crate::ring::{tag, untag, Completion, Op, Ring};
 // The server's sizes and thresholds, so the floor does what the server does.
 use crate::server::{
-    BUFFER_GROUP, BUSY_TURN, CQ_FACTOR, POLL_FIRST, QUIESCE_LIMIT, RECV_BUFFERS, RECV_BUFFER_SIZE,
+    BUFFER_GROUP, CQ_FACTOR, POLL_FIRST, QUIESCE_LIMIT, RECV_BUFFERS, RECV_BUFFER_SIZE,
     RING_ENTRIES,
 };
 
@@ -193,11 +193,8 @@ impl Floor<'_> {
                 Some(d) => d.saturating_duration_since(Instant::now()),
                 None => Duration::from_secs(1),
             };
-            // Batching as in the server: when busy, submit, sleep, then wait.
-            if completions.len() >= BUSY_TURN && !batch_wait.is_zero() && batch_wait < wait {
-                self.ring.submit_now()?;
-                std::thread::sleep(batch_wait);
-            }
+            self.ring
+                .let_batch_gather(completions.len(), batch_wait, wait)?;
             self.ring.enter(wait)?;
             completions.clear();
             self.ring.reap(&mut completions);
@@ -315,11 +312,7 @@ impl Floor<'_> {
             self.bufs.recycle(bid);
         }
         let steps = self.steps;
-        let Some(conn) = self
-            .conns
-            .get_mut(key)
-            .filter(|conn| conn.generation == generation)
-        else {
+        let Some(conn) = live(&mut self.conns, key, generation) else {
             return;
         };
         conn.receiving = false;
@@ -356,11 +349,7 @@ impl Floor<'_> {
 
     fn sent(&mut self, key: usize, generation: u32, c: &Completion) {
         let steps = self.steps;
-        let Some(conn) = self
-            .conns
-            .get_mut(key)
-            .filter(|conn| conn.generation == generation)
-        else {
+        let Some(conn) = live(&mut self.conns, key, generation) else {
             return;
         };
         conn.sending = false;
@@ -455,11 +444,7 @@ impl Floor<'_> {
                 if let Some(bid) = c.buffer() {
                     self.bufs.recycle(bid);
                 }
-                if let Some(conn) = self
-                    .conns
-                    .get_mut(key)
-                    .filter(|conn| conn.generation == generation)
-                {
+                if let Some(conn) = live(&mut self.conns, key, generation) {
                     match op {
                         Some(Op::Recv) if !c.more() => conn.receiving = false,
                         Some(Op::Send) => conn.sending = false,
@@ -478,6 +463,13 @@ impl Floor<'_> {
         }
         report
     }
+}
+
+/// The connection at `key`, if it is still the one a completion of `generation` was for.
+fn live(conns: &mut Slab<Conn>, key: usize, generation: u32) -> Option<&mut Conn> {
+    conns
+        .get_mut(key)
+        .filter(|conn| conn.generation == generation)
 }
 
 #[cfg(test)]

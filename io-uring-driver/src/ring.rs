@@ -78,6 +78,10 @@ impl Completion {
     }
 }
 
+/// A loop turn that handled at least this many completions marks the loop busy, so it lets
+/// the next batch gather ([`Ring::let_batch_gather`]).
+pub const BUSY_TURN: usize = 4;
+
 /// A ring owned by one thread.
 pub struct Ring {
     ring: IoUring,
@@ -174,6 +178,24 @@ impl Ring {
     /// batch of completions gather).
     pub fn submit_now(&mut self) -> io::Result<()> {
         self.ring.submit().map(drop).or_else(ignore_transient)
+    }
+
+    /// Batching under load (`ServerOptions::batch_wait`): when the last turn handled at least
+    /// [`BUSY_TURN`] completions, submits what is queued (sends are not held back) and sleeps
+    /// `batch_wait`, so completions gather for the next [`enter`](Self::enter) to serve in
+    /// one wake-up. An idle loop (or a zero `batch_wait`, or one not shorter than the coming
+    /// `wait`) goes straight to its wait, so a lone client sees no added latency.
+    pub fn let_batch_gather(
+        &mut self,
+        last_turn: usize,
+        batch_wait: Duration,
+        wait: Duration,
+    ) -> io::Result<()> {
+        if last_turn >= BUSY_TURN && !batch_wait.is_zero() && batch_wait < wait {
+            self.submit_now()?;
+            std::thread::sleep(batch_wait);
+        }
+        Ok(())
     }
 
     /// Submits everything queued and waits until at least one completion is there or

@@ -102,9 +102,6 @@ const MAX_FIXED_FILES: usize = 1 << 16;
 /// Slots past the connection limit: connections over the limit are accepted to be closed, and
 /// a closed connection's slot is free only once its close has run.
 const FIXED_FILES_SLACK: usize = 256;
-/// A turn that handled at least this many completions marks the worker busy, so its next
-/// wait gathers a batch ([`ServerOptions::batch_wait`]).
-pub(crate) const BUSY_TURN: usize = 4;
 /// Slots of the timer wheel.
 const WHEEL_SLOTS: usize = 256;
 /// How long a stopping worker waits for the kernel to give back every buffer.
@@ -547,14 +544,10 @@ impl<F: HandlerFactory> Worker<F> {
                 wake_at = wake_at.min(d);
             }
             let wait = wake_at.saturating_duration_since(Instant::now());
-            // Busy (the last turn brought several completions): send what this turn queued,
-            // then let a batch of completions gather for a few tens of µs, so one wake-up
-            // serves many connections. Idle: wait (and sleep in the wait) at once.
-            let batch_wait = self.ctx.options.batch_wait;
-            if self.completions.len() >= BUSY_TURN && !batch_wait.is_zero() && batch_wait < wait {
-                self.ctx.ring.submit_now()?;
-                std::thread::sleep(batch_wait);
-            }
+            let (last_turn, batch_wait) = (self.completions.len(), self.ctx.options.batch_wait);
+            self.ctx
+                .ring
+                .let_batch_gather(last_turn, batch_wait, wait)?;
             self.ctx.ring.enter(wait)?;
             self.ctx.now = Instant::now();
             self.ctx.secs = now_secs();

@@ -7,6 +7,7 @@ use crate::codec::encode_certificate;
 use crate::crypto::kx::NamedGroup;
 use crate::crypto::sign::{KeyError, SignatureScheme, SigningKey};
 use crate::crypto::suites::{AuthKind, CipherSuite, ALL_SUITES};
+use crate::crypto::verify;
 use crate::crypto::verify::RootStore;
 use crate::keylog::KeyLog;
 use crate::metrics::Metrics;
@@ -18,6 +19,70 @@ use crate::session::ticket::TicketKeys;
 /// Default cap on one handshake message (certificate chains are the large ones).
 pub const DEFAULT_MAX_HANDSHAKE_MESSAGE: usize = 64 * 1024;
 
+/// Why a configuration was refused. Each variant names the part that is wrong, so a server
+/// can refuse to start with one clear line instead of failing every handshake later.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The server config holds no certificate: every handshake would fail.
+    NoCertificate,
+    /// A certificate chain with no certificate in it.
+    EmptyChain,
+    /// The certificate text holds no usable CERTIFICATE block (RFC 7468).
+    CertificatePem(String),
+    /// A certificate of the chain is not a well-formed X.509 certificate.
+    MalformedCertificate {
+        /// Its position in the chain (0 is the leaf).
+        index: usize,
+        /// What the parser found.
+        reason: String,
+    },
+    /// The private key text holds no usable private key block (RFC 7468).
+    KeyPem(String),
+    /// The private key is not one the server can sign with (type, size or encoding).
+    UnsupportedKey(String),
+    /// The private key is not the one whose public key the leaf certificate carries: a
+    /// signature made with it does not verify under the certificate.
+    KeyMismatch,
+    /// None of the configured suites can be served with the configured certificates (e.g.
+    /// only ECDHE_RSA suites and an ECDSA certificate).
+    NoUsableSuite,
+    /// No key-exchange group is configured.
+    NoGroup,
+}
+
+impl core::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            ConfigError::NoCertificate => {
+                f.write_str("no certificate configured (every handshake would fail)")
+            }
+            ConfigError::EmptyChain => f.write_str("the certificate chain is empty"),
+            ConfigError::CertificatePem(why) => write!(f, "not a PEM certificate file: {why}"),
+            ConfigError::MalformedCertificate { index: 0, reason } => {
+                write!(f, "the certificate does not parse: {reason}")
+            }
+            ConfigError::MalformedCertificate { index, reason } => {
+                write!(
+                    f,
+                    "certificate {index} of the chain does not parse: {reason}"
+                )
+            }
+            ConfigError::KeyPem(why) => write!(f, "not a PEM private key file: {why}"),
+            ConfigError::UnsupportedKey(why) => write!(f, "unsupported private key: {why}"),
+            ConfigError::KeyMismatch => {
+                f.write_str("the private key does not match the certificate's public key")
+            }
+            ConfigError::NoUsableSuite => f.write_str(
+                "no configured cipher suite can be served with the configured certificates",
+            ),
+            ConfigError::NoGroup => f.write_str("no key-exchange group configured"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
 /// A certificate chain with its private key, and the Certificate message precomputed.
 #[derive(Debug)]
 pub struct CertifiedKey {
@@ -26,16 +91,41 @@ pub struct CertifiedKey {
     certificate_message: Vec<u8>,
 }
 
+/// What the load-time check signs and verifies to prove the key belongs to the certificate.
+const KEY_MATCH_PROBE: &[u8] = b"reprise: does this key match its certificate?";
+
 impl CertifiedKey {
     /// A chain (leaf first, DER) and the leaf's private key (DER: PKCS#8, SEC1 or PKCS#1).
-    pub fn new(chain: Vec<Vec<u8>>, key_der: &[u8]) -> Result<Self, KeyError> {
-        if chain.is_empty() {
-            return Err(KeyError::Unsupported("empty certificate chain".into()));
+    /// Refuses a chain that does not parse and a key that is not the leaf's: it signs once
+    /// with the key and verifies under the leaf's public key, as a client would.
+    pub fn new(chain: Vec<Vec<u8>>, key_der: &[u8]) -> Result<Self, ConfigError> {
+        let Some(leaf) = chain.first() else {
+            return Err(ConfigError::EmptyChain);
+        };
+        for (index, der) in chain.iter().enumerate() {
+            let checked = if index == 0 {
+                verify::check_leaf_parses(der)
+            } else {
+                verify::check_chain_certificate_framing(der)
+            };
+            checked.map_err(|reason| ConfigError::MalformedCertificate { index, reason })?;
         }
-        let key = SigningKey::from_der(key_der)?;
+        let key = SigningKey::from_der(key_der).map_err(|e| match e {
+            KeyError::Unsupported(why) => ConfigError::UnsupportedKey(why),
+            KeyError::SignFailed => ConfigError::UnsupportedKey("it cannot sign".into()),
+        })?;
+        let scheme = key.schemes()[0];
+        let mut signature = Vec::with_capacity(512);
+        key.sign(scheme, KEY_MATCH_PROBE, &mut signature)
+            .map_err(|_| ConfigError::UnsupportedKey("it cannot sign".into()))?;
+        verify::verify_signature(leaf, scheme, KEY_MATCH_PROBE, &signature)
+            .map_err(|_| ConfigError::KeyMismatch)?;
         let mut certificate_message = Vec::new();
         encode_certificate(&chain, &mut certificate_message).map_err(|e| {
-            KeyError::Unsupported(format!("certificate chain cannot be encoded: {e}"))
+            ConfigError::MalformedCertificate {
+                index: 0,
+                reason: format!("the chain cannot be encoded: {e}"),
+            }
         })?;
         Ok(Self {
             chain,
@@ -156,12 +246,14 @@ impl ServerConfig {
         Ok(out)
     }
 
-    /// Adds a certificate chain (leaf first, DER) and its key (DER).
+    /// Adds a certificate chain (leaf first, DER) and its key (DER), replacing a
+    /// certificate of the same key type. Refused when a certificate does not parse or the
+    /// key is not the leaf's ([`CertifiedKey::new`]).
     pub fn add_certificate(
         &mut self,
         chain: Vec<Vec<u8>>,
         key_der: &[u8],
-    ) -> Result<&mut Self, KeyError> {
+    ) -> Result<&mut Self, ConfigError> {
         let ck = CertifiedKey::new(chain, key_der)?;
         self.certificates
             .retain(|c| c.key.auth_kind() != ck.key.auth_kind());
@@ -174,10 +266,30 @@ impl ServerConfig {
         &mut self,
         chain_pem: &[u8],
         key_pem: &[u8],
-    ) -> Result<&mut Self, KeyError> {
-        let chain = crate::pem::certificates(chain_pem).map_err(KeyError::Unsupported)?;
-        let key = crate::pem::private_key(key_pem).map_err(KeyError::Unsupported)?;
+    ) -> Result<&mut Self, ConfigError> {
+        let chain = crate::pem::certificates(chain_pem).map_err(ConfigError::CertificatePem)?;
+        let key = crate::pem::private_key(key_pem).map_err(ConfigError::KeyPem)?;
         self.add_certificate(chain, &key)
+    }
+
+    /// Checks that the config can serve a handshake at all: it has a certificate, a group,
+    /// and a suite one of its certificates can authenticate. The drivers refuse to start
+    /// with a config that fails this; call it before sharing a config you built yourself.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.certificates.is_empty() {
+            return Err(ConfigError::NoCertificate);
+        }
+        if self.groups.is_empty() {
+            return Err(ConfigError::NoGroup);
+        }
+        if !self
+            .suites
+            .iter()
+            .any(|suite| self.certificate_for(suite.auth).is_some())
+        {
+            return Err(ConfigError::NoUsableSuite);
+        }
+        Ok(())
     }
 
     /// The certificate for a key type.

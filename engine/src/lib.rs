@@ -83,7 +83,7 @@ pub mod stream;
 
 use std::sync::Arc;
 
-pub use config::{CertifiedKey, ClientConfig, ServerConfig, ServerVerification};
+pub use config::{CertifiedKey, ClientConfig, ConfigError, ServerConfig, ServerVerification};
 pub use conn::{Buffers, Connection, Receipt};
 pub use crypto::kx::NamedGroup;
 pub use crypto::suites::CipherSuite;

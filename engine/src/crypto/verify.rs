@@ -148,6 +148,43 @@ pub fn verify_server_chain(
     Ok(())
 }
 
+/// Checks that a server's own leaf certificate is a well-formed X.509 v3 certificate, as a
+/// client's verifier will parse it; the parser's complaint otherwise.
+pub fn check_leaf_parses(der: &[u8]) -> Result<(), String> {
+    let cert = CertificateDer::from(der);
+    EndEntityCert::try_from(&cert)
+        .map(drop)
+        .map_err(|e| format!("{e:?}"))
+}
+
+/// Checks that a certificate further up a server's chain is one DER SEQUENCE filling its
+/// bytes exactly (X.690 §8.1): the chain is the client's to judge, but bytes that are not
+/// even DER are a broken file.
+pub fn check_chain_certificate_framing(der: &[u8]) -> Result<(), String> {
+    let bad = |why: &str| Err(why.to_string());
+    let [0x30, first, rest @ ..] = der else {
+        return bad("not a DER SEQUENCE");
+    };
+    let (len, body) = match *first {
+        n @ 0..=0x7f => (usize::from(n), rest),
+        0x81..=0x84 => {
+            let n = usize::from(first & 0x7f);
+            if rest.len() < n {
+                return bad("truncated DER length");
+            }
+            let len = rest[..n]
+                .iter()
+                .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+            (len, &rest[n..])
+        }
+        _ => return bad("bad DER length"),
+    };
+    if len != body.len() {
+        return bad("DER length does not match the certificate's size");
+    }
+    Ok(())
+}
+
 /// Verifies a ServerKeyExchange signature made by the leaf certificate's key.
 pub fn verify_signature(
     leaf: &[u8],

@@ -270,9 +270,7 @@ fn simulate(
                 if let Ok(plain) = &plain {
                     if !plain.is_empty() {
                         let mut answer = Vec::new();
-                        responder
-                            .feed(plain, &mut answer)
-                            .map_err(|e| format!("server app: {e}"))?;
+                        responder.feed(plain, &mut answer);
                         if !answer.is_empty() {
                             server
                                 .send(&answer)

@@ -1,8 +1,9 @@
 //! Certificates for `reprise serve`: loaded from PEM files, or fresh self-signed ones.
 
 use aws_lc_rs::digest;
+use reprise::{ConfigError, ServerConfig};
 
-/// A PEM chain and key read from files, or generated.
+/// A generated chain and key.
 pub struct CertPair {
     /// Chain, leaf first, DER.
     pub chain: Vec<Vec<u8>>,
@@ -12,15 +13,27 @@ pub struct CertPair {
     pub label: String,
 }
 
-/// Reads a chain and key from PEM files.
-pub fn load(cert_path: &str, key_path: &str) -> Result<CertPair, String> {
-    let cert_pem = std::fs::read(cert_path).map_err(|e| format!("{cert_path}: {e}"))?;
-    let key_pem = std::fs::read(key_path).map_err(|e| format!("{key_path}: {e}"))?;
-    Ok(CertPair {
-        chain: reprise::pem::certificates(&cert_pem).map_err(|e| format!("{cert_path}: {e}"))?,
-        key: reprise::pem::private_key(&key_pem).map_err(|e| format!("{key_path}: {e}"))?,
-        label: cert_path.to_string(),
-    })
+/// Adds the chain and key of two PEM files to `config`. The engine refuses a file that does
+/// not parse and a key that is not the certificate's; the error names the file to blame.
+pub fn add_from_files(
+    config: &mut ServerConfig,
+    cert_path: &str,
+    key_path: &str,
+) -> Result<(), String> {
+    let cert_pem = std::fs::read(cert_path).map_err(|e| format!("--cert {cert_path}: {e}"))?;
+    let key_pem = std::fs::read(key_path).map_err(|e| format!("--key {key_path}: {e}"))?;
+    match config.add_certificate_pem(&cert_pem, &key_pem) {
+        Ok(_) => Ok(()),
+        Err(
+            e @ (ConfigError::CertificatePem(_)
+            | ConfigError::MalformedCertificate { .. }
+            | ConfigError::EmptyChain),
+        ) => Err(format!("--cert {cert_path}: {e}")),
+        Err(e @ (ConfigError::KeyPem(_) | ConfigError::UnsupportedKey(_))) => {
+            Err(format!("--key {key_path}: {e}"))
+        }
+        Err(e) => Err(format!("--cert {cert_path} with --key {key_path}: {e}")),
+    }
 }
 
 /// Makes fresh self-signed ECDSA P-256 and RSA-2048 certificates for `localhost`.

@@ -47,7 +47,8 @@ enum Command {
     Load(load::LoadArgs),
     /// Generate and inspect session-ticket key files.
     Keys(keys::KeysArgs),
-    /// Benchmark the engine against rustls in memory, with primitive floors and goals.
+    /// Benchmark the engine against rustls in memory, with primitive floors and goals
+    /// (in a build with `--features bench`).
     Bench(bench::BenchArgs),
     /// Run the known-answer vectors.
     Vectors {
@@ -73,7 +74,6 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
-            println!("error: {e}");
             ExitCode::FAILURE
         }
     }

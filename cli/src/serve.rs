@@ -15,6 +15,7 @@ use reprise::session::ticket::{RotationPolicy, TicketKeyRing, TicketKeys};
 
 use crate::certs;
 use reprise::app::{AppAction, Handler, HandlerFactory};
+use reprise_mio::failure_log::{Ending, FailureLog};
 
 use crate::http::HttpFactory;
 use crate::units::{parse_duration, parse_size};
@@ -104,6 +105,21 @@ pub struct ServeArgs {
     /// Serve Prometheus metrics at http://ADDR/metrics (e.g. `127.0.0.1:9100`).
     #[arg(long)]
     pub metrics: Option<String>,
+    /// Log nothing about failed handshakes (by default each is one line on stderr: peer,
+    /// alert, reason).
+    #[arg(long)]
+    pub quiet: bool,
+    /// At most this many failed-handshake lines a second; beyond it one line says how many
+    /// were left out.
+    #[arg(long, default_value_t = reprise_mio::failure_log::DEFAULT_LINES_PER_SECOND)]
+    pub log_rate: u32,
+}
+
+impl ServeArgs {
+    /// The failed-handshake log the options ask for (none with `--quiet`).
+    pub fn failure_log(&self) -> Option<Arc<FailureLog>> {
+        (!self.quiet).then(|| Arc::new(FailureLog::to_stderr(self.log_rate)))
+    }
 }
 
 fn now_secs() -> u64 {
@@ -165,28 +181,22 @@ pub fn build_config(args: &ServeArgs) -> Result<ServerConfig, String> {
     if args.cert.len() != args.key.len() {
         return Err("--cert and --key must be given in pairs".into());
     }
-    let pairs = if args.cert.is_empty() {
-        let pairs = certs::self_signed()?;
-        for p in &pairs {
+    let mut config = ServerConfig::new();
+    if args.cert.is_empty() {
+        for p in certs::self_signed()? {
             println!(
                 "self-signed {} certificate for localhost, sha256 {}",
                 p.label,
                 certs::fingerprint(&p.chain[0])
             );
+            config
+                .add_certificate(p.chain, &p.key)
+                .map_err(|e| format!("{}: {e}", p.label))?;
         }
-        pairs
     } else {
-        args.cert
-            .iter()
-            .zip(&args.key)
-            .map(|(c, k)| certs::load(c, k))
-            .collect::<Result<Vec<_>, _>>()?
-    };
-    let mut config = ServerConfig::new();
-    for p in pairs {
-        config
-            .add_certificate(p.chain, &p.key)
-            .map_err(|e| format!("{}: {e}", p.label))?;
+        for (cert, key) in args.cert.iter().zip(&args.key) {
+            certs::add_from_files(&mut config, cert, key)?;
+        }
     }
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     // The event-loop drivers answer the engine's signature requests; the thread-per-connection
@@ -233,6 +243,9 @@ pub fn build_config(args: &ServeArgs) -> Result<ServerConfig, String> {
     if args.metrics.is_some() {
         config.metrics = Some(Arc::new(reprise::metrics::Metrics::new()));
     }
+    config
+        .validate()
+        .map_err(|e| format!("server configuration: {e}"))?;
     Ok(config)
 }
 
@@ -265,6 +278,17 @@ fn run_threads(args: &ServeArgs, config: Arc<ServerConfig>) -> Result<(), String
     std::io::stdout().flush().ok();
     let active = Arc::new(AtomicUsize::new(0));
     let timeout = Duration::from_secs(args.timeout.max(1));
+    let log = args.failure_log();
+    if let Some(log) = log.clone() {
+        // The event loops tick the log from their timers; here a small thread does, so the
+        // count of suppressed lines appears even after a flood has stopped.
+        let _ = std::thread::Builder::new()
+            .name("failure-log".into())
+            .spawn(move || loop {
+                std::thread::sleep(Duration::from_millis(250));
+                log.tick(std::time::Instant::now());
+            });
+    }
     for socket in listener.incoming() {
         let Ok(socket) = socket else { continue };
         if active.load(Ordering::Relaxed) >= args.max_connections {
@@ -272,7 +296,7 @@ fn run_threads(args: &ServeArgs, config: Arc<ServerConfig>) -> Result<(), String
             continue;
         }
         active.fetch_add(1, Ordering::Relaxed);
-        let (config, active) = (config.clone(), active.clone());
+        let (config, active, log) = (config.clone(), active.clone(), log.clone());
         let spawned = std::thread::Builder::new()
             .name("conn".into())
             .spawn(move || {
@@ -280,11 +304,7 @@ fn run_threads(args: &ServeArgs, config: Arc<ServerConfig>) -> Result<(), String
                 if let Some(m) = &metrics {
                     m.connection_opened();
                 }
-                if let Err(e) = serve_connection(config, socket, timeout) {
-                    if std::env::var_os("REPRISE_DEBUG").is_some() {
-                        eprintln!("connection: {e}");
-                    }
-                }
+                serve_connection(config, socket, timeout, log.as_deref());
                 if let Some(m) = &metrics {
                     m.connection_closed();
                 }
@@ -303,6 +323,8 @@ struct HandshakeDeadline {
     socket: TcpStream,
     until: Option<std::time::Instant>,
     timeout: Duration,
+    /// The peer has sent at least one byte.
+    heard: bool,
 }
 
 impl Read for HandshakeDeadline {
@@ -315,7 +337,9 @@ impl Read for HandshakeDeadline {
             return Err(std::io::ErrorKind::TimedOut.into());
         }
         self.socket.set_read_timeout(Some(wait.min(self.timeout)))?;
-        self.socket.read(buf)
+        let n = self.socket.read(buf)?;
+        self.heard |= n > 0;
+        Ok(n)
     }
 }
 
@@ -329,21 +353,68 @@ impl Write for HandshakeDeadline {
     }
 }
 
+/// Serves one connection; a failure is logged to `log` (if any) as the event-loop drivers do.
 fn serve_connection(
     config: Arc<ServerConfig>,
     socket: TcpStream,
     timeout: Duration,
-) -> std::io::Result<()> {
-    socket.set_read_timeout(Some(timeout))?;
-    socket.set_write_timeout(Some(timeout))?;
-    socket.set_nodelay(true)?;
-    let socket = HandshakeDeadline {
-        socket,
-        until: Some(std::time::Instant::now() + timeout),
-        timeout,
+    log: Option<&FailureLog>,
+) {
+    let peer = socket.peer_addr().ok();
+    let mut tls = match socket
+        .set_read_timeout(Some(timeout))
+        .and_then(|()| socket.set_write_timeout(Some(timeout)))
+        .and_then(|()| socket.set_nodelay(true))
+    {
+        Ok(()) => Stream::new(
+            ServerConnection::new(config),
+            HandshakeDeadline {
+                socket,
+                until: Some(std::time::Instant::now() + timeout),
+                timeout,
+                heard: false,
+            },
+        ),
+        Err(_) => return,
     };
-    let mut tls = Stream::new(ServerConnection::new(config), socket);
+    let mut opened = false;
+    let result = serve_stream(&mut tls, &mut opened);
+    let (Err(e), Some(log)) = (result, log) else {
+        return;
+    };
+    let kind = e.kind();
+    let ending = Ending {
+        tls: &tls.conn,
+        open: opened,
+        heard: tls.transport.heard,
+        eof: kind == std::io::ErrorKind::UnexpectedEof,
+        expired: matches!(
+            kind,
+            std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+        ),
+        socket_error: (!matches!(
+            kind,
+            std::io::ErrorKind::UnexpectedEof
+                | std::io::ErrorKind::TimedOut
+                | std::io::ErrorKind::WouldBlock
+                | std::io::ErrorKind::InvalidData
+        ))
+        .then_some(kind),
+        draining: false,
+    };
+    if let Some((failure, after_handshake)) = ending.failure() {
+        log.report(std::time::Instant::now(), peer, &failure, after_handshake);
+    }
+}
+
+/// The handshake (`opened` is set once it completed), then requests answered by the page
+/// responder until either side closes.
+fn serve_stream(
+    tls: &mut Stream<reprise::handshake::server::ServerHandshake, HandshakeDeadline>,
+    opened: &mut bool,
+) -> std::io::Result<()> {
     tls.complete_handshake()?;
+    *opened = true;
     // From here on only the per-read idle timeout applies.
     tls.transport.until = None;
     let mut app = HttpFactory.new_handler();

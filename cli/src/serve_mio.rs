@@ -33,6 +33,7 @@ pub fn address_and_options(
     options.handshake_timeout = timeout;
     options.idle_timeout = timeout;
     options.sign_workers = args.sign_workers;
+    options.failure_log = args.failure_log();
     options.batch_wait = Duration::from_micros(
         crate::units::parse_duration_us(&args.batch_wait)
             .map_err(|e| format!("--batch-wait: {e}"))?,

@@ -7,7 +7,8 @@
 //!   buffers, non-blocking reads and writes with backpressure, handshake and idle timeouts, a
 //!   connection limit, suspended session lookups answered without blocking the loop, and a
 //!   graceful shutdown. It is generic over a [`reprise::app::HandlerFactory`]: the
-//!   application sees plaintext only.
+//!   application sees plaintext only. Failed handshakes are logged, rate-limited, through a
+//!   [`failure_log::FailureLog`] (shared with the io_uring driver).
 //! * [`load`]: a TLS 1.2 load generator that keeps N client connections busy doing
 //!   handshakes (optionally resuming by session ID or ticket, optionally sending a GET),
 //!   against any TLS 1.2 server; [`exchange`] is its driver-independent half, which the
@@ -16,6 +17,7 @@
 #![warn(missing_docs)]
 
 pub mod exchange;
+pub mod failure_log;
 pub mod histogram;
 pub mod load;
 mod pool;

@@ -53,6 +53,7 @@ use reprise::app::{AppAction, Handler, HandlerFactory};
 use reprise::session::store::Lookup;
 use reprise::{Buffers, Event, ServerConfig, ServerConnection};
 
+use crate::failure_log::{Ending, FailureLog};
 use crate::pool::BufferPool;
 use crate::{now_secs, READ_BUFFER_SIZE};
 
@@ -124,6 +125,9 @@ pub struct ServerOptions {
     /// waits. The mio driver sleeps that long before polling, the io_uring driver submits
     /// what it queued and then sleeps that long before waiting. Zero turns it off.
     pub batch_wait: Duration,
+    /// Where failed handshakes are logged, one rate-limited line each (peer, alert, reason);
+    /// `None` logs nothing.
+    pub failure_log: Option<Arc<FailureLog>>,
 }
 
 impl Default for ServerOptions {
@@ -143,6 +147,7 @@ impl Default for ServerOptions {
             sign_workers: 0,
             direct_descriptors: true,
             batch_wait: Duration::from_micros(50),
+            failure_log: None,
         }
     }
 }
@@ -455,13 +460,18 @@ pub fn bind_listeners(
 
 impl Server {
     /// Binds `addr` and starts the workers. Each accepted connection runs a
-    /// [`ServerConnection`] on `config` and a handler from `factory`.
+    /// [`ServerConnection`] on `config` and a handler from `factory`. A config that could
+    /// serve no handshake ([`ServerConfig::validate`]) is refused with
+    /// [`io::ErrorKind::InvalidInput`].
     pub fn start<F: HandlerFactory>(
         addr: SocketAddr,
         config: Arc<ServerConfig>,
         factory: Arc<F>,
         options: ServerOptions,
     ) -> io::Result<Server> {
+        config
+            .validate()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let workers = options.workers.max(1);
         let listeners = bind_listeners(addr, &options)?;
         let addr = listeners[0].local_addr()?;
@@ -541,6 +551,12 @@ struct Conn<H> {
     writable: bool,
     /// The poller reported the peer's FIN: read until EOF rather than stop at a short read.
     read_closed: bool,
+    /// The peer's address, for the failure log.
+    peer: SocketAddr,
+    /// The peer has sent at least one byte.
+    heard: bool,
+    /// A read or write failed.
+    socket_error: Option<io::ErrorKind>,
 }
 
 /// An answer to a suspended lookup or signature, sent from whatever thread produced it.
@@ -758,6 +774,9 @@ impl<F: HandlerFactory> Worker<F> {
             }
             if self.ctx.now >= next_sweep {
                 self.sweep();
+                if let Some(log) = &self.ctx.options.failure_log {
+                    log.tick(self.ctx.now);
+                }
                 next_sweep = self.ctx.now + tick;
                 if self.accept_again {
                     self.accept();
@@ -783,7 +802,7 @@ impl<F: HandlerFactory> Worker<F> {
                 return;
             };
             match listener.accept() {
-                Ok((mut sock, _)) => {
+                Ok((mut sock, peer)) => {
                     let limit = self.ctx.options.max_connections;
                     if self.shared.open.fetch_add(1, Ordering::Relaxed) >= limit {
                         // Over the limit: accepted only to be closed, so the backlog does not
@@ -823,6 +842,9 @@ impl<F: HandlerFactory> Worker<F> {
                         eof: false,
                         writable: false,
                         read_closed: false,
+                        peer,
+                        heard: false,
+                        socket_error: None,
                     });
                     if let Some(m) = &self.ctx.config.metrics {
                         m.connection_opened();
@@ -916,6 +938,20 @@ impl<F: HandlerFactory> Worker<F> {
         let Some(mut conn) = self.conns.try_remove(key) else {
             return;
         };
+        if let Some(log) = &self.ctx.options.failure_log {
+            let ending = Ending {
+                tls: &conn.tls,
+                open: conn.open,
+                heard: conn.heard,
+                eof: conn.eof,
+                expired: conn.deadline <= self.ctx.now,
+                socket_error: conn.socket_error,
+                draining: self.ctx.draining,
+            };
+            if let Some((failure, after_handshake)) = ending.failure() {
+                log.report(self.ctx.now, Some(conn.peer), &failure, after_handshake);
+            }
+        }
         if let Some(buf) = conn.buf.take() {
             self.ctx.pool.give(buf);
         }
@@ -1015,7 +1051,10 @@ fn service<F: HandlerFactory>(ctx: &mut Ctx<F>, key: usize, conn: &mut Conn<F::H
         }
         if conn.tls.pending_output().len() >= ctx.options.max_pending_output {
             match flush(conn) {
-                Err(_) => return true,
+                Err(e) => {
+                    conn.socket_error = Some(e.kind());
+                    return true;
+                }
                 Ok(true) => {}
                 // Backpressure: no more reading until the peer reads what we owe it.
                 Ok(false) => break,
@@ -1035,13 +1074,17 @@ fn service<F: HandlerFactory>(ctx: &mut Ctx<F>, key: usize, conn: &mut Conn<F::H
                 // arrive later raise a new event, so skip the read that would say EAGAIN.
                 drained = n < room && !conn.read_closed;
                 conn.filled += n;
+                conn.heard = true;
                 if conn.open {
                     conn.deadline = ctx.now + ctx.options.idle_timeout;
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => return true,
+            Err(e) => {
+                conn.socket_error = Some(e.kind());
+                return true;
+            }
         }
     }
     if conn.filled == 0 {
@@ -1066,7 +1109,10 @@ fn service<F: HandlerFactory>(ctx: &mut Ctx<F>, key: usize, conn: &mut Conn<F::H
     }
     let flushed = match flush(conn) {
         Ok(done) => done,
-        Err(_) => return true,
+        Err(e) => {
+            conn.socket_error = Some(e.kind());
+            return true;
+        }
     };
     if conn.closing {
         if flushed {

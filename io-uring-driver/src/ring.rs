@@ -27,6 +27,9 @@ pub enum Op {
     /// Cancels and closes pushed with [`Ring::push_quiet`]: no completion unless they fail,
     /// and not counted in [`Ring::in_flight`].
     Quiet = 7,
+    /// A direct descriptor installed as a plain one, to ask for a failed connection's peer
+    /// address (the failure log).
+    PeerName = 8,
 }
 
 /// `user_data` of an operation: kind, generation of the slot, slot key.
@@ -46,6 +49,7 @@ pub fn untag(user_data: u64) -> (Option<Op>, u32, usize) {
         5 => Some(Op::Connect),
         6 => Some(Op::Other),
         7 => Some(Op::Quiet),
+        8 => Some(Op::PeerName),
         _ => None,
     };
     (

@@ -60,7 +60,7 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
@@ -72,6 +72,7 @@ use slab::Slab;
 
 use reprise::app::HandlerFactory;
 use reprise::{Buffers, ServerConfig, ServerConnection};
+use reprise_mio::failure_log::{Ending, Failure};
 use reprise_mio::server::{
     feed, Feeder, Reply, ReplyTo, SignerPool, WakeWorker, Workers, MAX_RECYCLED_TLS_BUFFERS,
 };
@@ -192,7 +193,9 @@ pub struct Server {
 
 impl Server {
     /// Binds `addr` and starts the workers. Each accepted connection runs a
-    /// [`ServerConnection`] on `config` and a handler from `factory`.
+    /// [`ServerConnection`] on `config` and a handler from `factory`. A config that could
+    /// serve no handshake ([`ServerConfig::validate`]) is refused with
+    /// [`io::ErrorKind::InvalidInput`].
     ///
     /// Fails with [`io::ErrorKind::Unsupported`] and the cause (see [`crate::probe()`]) when
     /// io_uring cannot be used here.
@@ -203,6 +206,9 @@ impl Server {
         options: ServerOptions,
     ) -> io::Result<Server> {
         crate::probe()?;
+        config
+            .validate()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let workers = options.workers.max(1);
         // The same listening sockets as the mio server's (non-blocking: a multishot accept
         // arms a poll when the backlog is empty).
@@ -344,6 +350,26 @@ struct Conn<H> {
     eof: bool,
     /// Torn down: waiting for its operations to complete before the slot is freed.
     finishing: bool,
+    /// The peer has sent at least one byte.
+    heard: bool,
+    /// A receive or send failed (errno).
+    socket_error: Option<i32>,
+    /// The failure to log once the connection is released (admitted by the rate limit).
+    failure: Option<(Failure, bool)>,
+}
+
+/// A failure line waiting for its peer's address: the connection's direct descriptor is
+/// being installed as a plain one (`IORING_OP_FIXED_FD_INSTALL`) to ask for it; the slot is
+/// closed after.
+struct PeerLookup {
+    slot: u32,
+    failure: Failure,
+    after_handshake: bool,
+}
+
+/// The peer address of a connected socket (`getpeername(2)`), if it still has one.
+fn peer_address(fd: BorrowedFd<'_>) -> Option<SocketAddr> {
+    socket2::SockRef::from(&fd).peer_addr().ok()?.as_socket()
 }
 
 /// What to do with a connection after it ran.
@@ -384,6 +410,8 @@ struct Ctx<F: HandlerFactory> {
     fatal: Option<io::Error>,
     /// Accepted sockets go to the ring's file table (direct descriptors).
     fixed: bool,
+    /// Failure lines waiting for the peer's address (see [`PeerLookup`]).
+    peer_lookups: Slab<PeerLookup>,
 }
 
 impl<F: HandlerFactory> Ctx<F> {
@@ -476,6 +504,7 @@ impl<F: HandlerFactory> Worker<F> {
                 draining: false,
                 fatal: None,
                 fixed,
+                peer_lookups: Slab::new(),
             },
             bufs,
             conns: Slab::with_capacity(1024),
@@ -579,6 +608,9 @@ impl<F: HandlerFactory> Worker<F> {
         self.take_answers();
         if self.ctx.now >= self.wheel.next_tick() {
             self.expire();
+            if let Some(log) = &self.ctx.options.failure_log {
+                log.tick(self.ctx.now);
+            }
             if self.accept_again && !self.ctx.draining {
                 self.accept_again = false;
                 self.arm_accept();
@@ -614,6 +646,7 @@ impl<F: HandlerFactory> Worker<F> {
                     }
                 }
             }
+            Some(Op::PeerName) => self.peer_named(key, c),
             Some(Op::Connect) | Some(Op::Other) | Some(Op::Quiet) | None => {
                 if let Some(bid) = c.buffer() {
                     self.bufs.recycle(bid);
@@ -677,6 +710,9 @@ impl<F: HandlerFactory> Worker<F> {
             closing: false,
             eof: false,
             finishing: false,
+            heard: false,
+            socket_error: None,
+            failure: None,
         });
         self.wheel.insert(Entry { key, generation }, deadline);
         if let Some(m) = &self.ctx.config.metrics {
@@ -705,6 +741,7 @@ impl<F: HandlerFactory> Worker<F> {
         let mut next = Next::Keep;
         if c.result > 0 {
             let n = c.result as usize;
+            conn.heard = true;
             if let Some(bid) = bid {
                 if !conn.finishing && !conn.closing {
                     next = take_data(&mut self.ctx, key, conn, self.bufs.get_mut(bid, n));
@@ -720,6 +757,7 @@ impl<F: HandlerFactory> Worker<F> {
                 self.starved.push((key, generation));
             }
         } else if c.result != -libc::ECANCELED {
+            conn.socket_error = Some(-c.result);
             next = Next::Kill;
         }
         if conn.finishing {
@@ -749,6 +787,9 @@ impl<F: HandlerFactory> Worker<F> {
         }
         if c.result <= 0 {
             // The peer is gone (EPIPE, ECONNRESET) or the send was cancelled.
+            if c.result < 0 && c.result != -libc::ECANCELED {
+                conn.socket_error = Some(-c.result);
+            }
             self.teardown(key);
             return;
         }
@@ -844,6 +885,20 @@ impl<F: HandlerFactory> Worker<F> {
         };
         if !conn.finishing {
             conn.finishing = true;
+            if let Some(log) = &self.ctx.options.failure_log {
+                let ending = Ending {
+                    tls: &conn.tls,
+                    open: conn.open,
+                    heard: conn.heard,
+                    eof: conn.eof,
+                    expired: conn.deadline <= self.ctx.now,
+                    socket_error: conn
+                        .socket_error
+                        .map(|errno| io::Error::from_raw_os_error(errno).kind()),
+                    draining: self.ctx.draining,
+                };
+                conn.failure = ending.failure().filter(|_| log.admit(self.ctx.now));
+            }
             let generation = conn.generation;
             if conn.recv == RecvState::Armed {
                 conn.recv = RecvState::Cancelling;
@@ -874,13 +929,27 @@ impl<F: HandlerFactory> Worker<F> {
             buf,
             mut out,
             tls,
+            failure,
             ..
         } = self.conns.remove(key);
         // Closing by the ring, batched with the next submission. The descriptor number (or
         // the file-table slot) cannot be reused before this close, and no operation on it is
-        // left.
-        self.ctx
-            .push_quiet(on_sock!(sock, |fd| opcode::Close::new(fd).build()));
+        // left. A failure to log first asks for the peer's address.
+        match (failure, sock) {
+            (Some((failure, after_handshake)), Sock::Fixed(slot)) => {
+                self.look_up_peer(slot, failure, after_handshake)
+            }
+            (failure, sock) => {
+                if let (Some((failure, after_handshake)), Sock::Plain(raw)) = (failure, sock) {
+                    // SAFETY: `raw` is this connection's open descriptor; it is closed only
+                    // by the close pushed below, after this borrow ends.
+                    let fd = unsafe { BorrowedFd::borrow_raw(raw) };
+                    self.write_failure(peer_address(fd), &failure, after_handshake);
+                }
+                self.ctx
+                    .push_quiet(on_sock!(sock, |fd| opcode::Close::new(fd).build()));
+            }
+        }
         if let Some(buf) = buf {
             self.ctx.give_buffer(buf);
         }
@@ -898,6 +967,53 @@ impl<F: HandlerFactory> Worker<F> {
         if let Some(m) = &self.ctx.config.metrics {
             m.connection_closed();
         }
+    }
+
+    fn write_failure(&self, peer: Option<SocketAddr>, failure: &Failure, after_handshake: bool) {
+        if let Some(log) = &self.ctx.options.failure_log {
+            log.write(peer, failure, after_handshake);
+        }
+    }
+
+    /// A direct descriptor has no `getpeername`: installs it as a plain descriptor
+    /// (`IORING_OP_FIXED_FD_INSTALL`, 6.8) and logs when that completes ([`Self::peer_named`]),
+    /// which also closes the slot.
+    fn look_up_peer(&mut self, slot: u32, failure: Failure, after_handshake: bool) {
+        let lookup = self.ctx.peer_lookups.insert(PeerLookup {
+            slot,
+            failure,
+            after_handshake,
+        });
+        let entry = opcode::FixedFdInstall::new(types::Fixed(slot), 0)
+            .build()
+            .user_data(tag(Op::PeerName, 0, lookup));
+        // An install names a slot and points at no memory.
+        self.ctx.push_plain(entry);
+    }
+
+    /// The installed descriptor of a failed connection (or the install's error, e.g. on a
+    /// kernel before 6.8): logs the failure with the peer's address if there is one, closes
+    /// the installed descriptor and then the slot.
+    fn peer_named(&mut self, lookup: usize, c: &Completion) {
+        let Some(PeerLookup {
+            slot,
+            failure,
+            after_handshake,
+        }) = self.ctx.peer_lookups.try_remove(lookup)
+        else {
+            return;
+        };
+        let peer = if c.result >= 0 {
+            // SAFETY: a successful install returns a fresh descriptor that nothing else owns;
+            // the `OwnedFd` closes it when dropped.
+            let installed = unsafe { OwnedFd::from_raw_fd(c.result) };
+            peer_address(installed.as_fd())
+        } else {
+            None
+        };
+        self.write_failure(peer, &failure, after_handshake);
+        self.ctx
+            .push_quiet(opcode::Close::new(types::Fixed(slot)).build());
     }
 
     /// After the loop: tear every connection down, cancel the accept and the wake-up poll,

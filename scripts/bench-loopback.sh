@@ -22,7 +22,7 @@
 # sequence, one floor server per driver doing that driver's operations (`--driver mio`:
 # epoll, the same syscalls as the mio server; `--driver uring`: the uring server's
 # operations, io-uring-driver/src/floor.rs), batching as the servers do; its crypto part is
-# `reprise bench --floors` (the primitives a server handshake cannot avoid). Each server's
+# `tcp-floor crypto` (the primitives a server handshake cannot avoid). Each server's
 # CPU per handshake is then also given as a multiple of crypto + its driver's TCP floor
 # (nginx's: the mio one), and the two TCP floors' ratio bounds what io_uring can save here.
 #
@@ -68,8 +68,8 @@ fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
 echo "bench: building reprise and tcp-floor (release)" >&2
-# The production build: without the counting allocator `reprise bench` uses.
-cargo build --release -q -p reprise-cli --no-default-features
+# The production build (the default features: no benchmark harness, no counting allocator).
+cargo build --release -q -p reprise-cli
 cargo build --release -q -p reprise-benches --bin tcp-floor
 BIN=$CARGO_TARGET_DIR/release/reprise
 FLOOR_BIN=$CARGO_TARGET_DIR/release/tcp-floor
@@ -270,7 +270,7 @@ if [ "$FLOOR" = 1 ]; then
       fi
     done
   done
-  CRYPTO_FLOORS=$("$BIN" bench --floors)
+  CRYPTO_FLOORS=$("$FLOOR_BIN" crypto)
   echo "$CRYPTO_FLOORS" | sed 's/^/crypto /'
 fi
 
@@ -329,7 +329,7 @@ fi
 
 # --- floors ---
 if [ "$FLOOR" = 1 ]; then
-  echo "floors: crypto (reprise bench --floors) + bare TCP on the server's driver (tcp-floor, medians above; nginx: the mio one):"
+  echo "floors: crypto (tcp-floor crypto) + bare TCP on the server's driver (tcp-floor, medians above; nginx: the mio one):"
   first=${DRIVERS%% *}
   for mode in $MODES; do
     crypto=$(echo "$CRYPTO_FLOORS" | awk -v m="$mode" '$2 == (m == "none" ? "full:" : m ":") {print $3}')

@@ -1,7 +1,8 @@
 //! `tcp-floor serve` (on either event loop, `--driver mio` and `--driver uring`) and
 //! `tcp-floor load` work together on 127.0.0.1: a short run bounded by a number of exchanges
 //! completes every one of them without errors, and the server reads and writes exactly the
-//! pattern's byte counts for each. Nothing here is timed.
+//! pattern's byte counts for each; `tcp-floor crypto` gives the crypto half of the floor.
+//! Nothing here is timed against a bound.
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
@@ -150,4 +151,36 @@ fn server_steps_larger_than_the_socket_buffer() {
     // 1 MiB answers cannot go out in one send: the server continues partial sends (and, on
     // mio, waits for writability) until each step is out.
     run(&["--steps", "100,1048576,50,3"], 150, 1048576 + 3);
+}
+
+/// The number after `label` on its line of `text`.
+fn number_after(text: &str, label: &str) -> f64 {
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix(label))
+        .unwrap_or_else(|| panic!("no {label:?} in\n{text}"));
+    line.trim()
+        .trim_end_matches("us")
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("no number after {label:?} in {line:?}"))
+}
+
+#[test]
+fn crypto_floors_give_the_cost_of_each_loopback_case() {
+    // The loopback benchmark adds these to the bare-TCP cost it measures. A full handshake
+    // signs and does an X25519 exchange; a resumption only derives keys and checks
+    // Finished: whatever the machine (and even in an unoptimised test build of the
+    // harness, ~5× here), the first costs several times the others.
+    let out = Command::new(BIN)
+        .arg("crypto")
+        .output()
+        .expect("run tcp-floor crypto");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    let full = number_after(&text, "floor full:");
+    let id = number_after(&text, "floor id:");
+    let ticket = number_after(&text, "floor ticket:");
+    assert!(id > 0.0 && ticket > 0.0, "{text}");
+    assert!(full > 3.0 * id.max(ticket), "{text}");
 }

@@ -1,11 +1,11 @@
 //! `reprise bench [--quick]`: the engine against rustls, in memory, with primitive floors,
 //! allocation counts and goal verdicts (the logic lives in `reprise_benches::quick`).
 //!
-//! The CLI's default feature `count-allocations` enables `reprise-benches`' feature of that
-//! name, whose `allocation-counter` dependency installs a thread-local counting global
-//! allocator (a few non-atomic adds per allocation), so the bench can count allocations per
-//! handshake without any `unsafe` here. A build with `--no-default-features` (for production
-//! servers) leaves the counter out, and the bench says it cannot count.
+//! The harness links rustls and installs a counting global allocator (the `allocation-counter`
+//! crate, a few non-atomic adds per allocation), so it is only in a build with the `bench`
+//! feature: `cargo run --release --features bench -- bench --quick`. The default build — the
+//! binary an operator installs — has the command too, and says how to get a build that runs
+//! it.
 
 use clap::Args;
 
@@ -22,6 +22,7 @@ pub struct BenchArgs {
 }
 
 /// Runs the bench and prints the table, the floors and one line per goal.
+#[cfg(feature = "bench")]
 pub fn run(args: BenchArgs) -> Result<(), String> {
     if args.floors {
         for (case, secs) in
@@ -38,4 +39,14 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
     let report = reprise_benches::quick::run(args.quick)?;
     print!("{report}");
     Ok(())
+}
+
+/// Without the harness: says which build has it.
+#[cfg(not(feature = "bench"))]
+pub fn run(_args: BenchArgs) -> Result<(), String> {
+    Err(
+        "this reprise was built without the benchmark harness (it links rustls and a \
+         counting allocator); run it with `cargo run --release --features bench -- bench`"
+            .into(),
+    )
 }

@@ -40,19 +40,6 @@ fn all_after(text: &str, label: &str) -> Vec<f64> {
 }
 
 #[test]
-fn bench_floors_give_the_crypto_cost_of_each_loopback_case() {
-    // The loopback benchmark adds these to the bare-TCP cost it measures. A full handshake
-    // signs and does an X25519 exchange; a resumption only derives keys and checks
-    // Finished: whatever the machine, the first costs many times the others.
-    let out = reprise(&["bench", "--floors"]);
-    let full = number_after(&out, "floor full:");
-    let id = number_after(&out, "floor id:");
-    let ticket = number_after(&out, "floor ticket:");
-    assert!(id > 0.0 && ticket > 0.0, "{out}");
-    assert!(full > 5.0 * id.max(ticket), "{out}");
-}
-
-#[test]
 fn demo_prints_three_ladders_and_an_svg() {
     let dir = TempDir::new("demo");
     let svg = dir.path().join("ladders.svg");

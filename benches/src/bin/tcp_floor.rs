@@ -3,7 +3,8 @@
 //! (`--driver mio`, or `--driver uring`: [`reprise_uring::floor`]), `load` drives it like
 //! `reprise load`; the server's CPU time per exchange is what TCP alone costs for a
 //! handshake on that driver. See [`reprise_benches::floor`] for the patterns and where their
-//! sizes come from.
+//! sizes come from. `crypto` prints the other half of the floor: the primitives a server
+//! handshake cannot avoid.
 #![forbid(unsafe_code)]
 
 use std::io::Write;
@@ -67,6 +68,10 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         timeout: u64,
     },
+    /// Print the crypto floor of one server handshake (full ECDSA P-256 / X25519, session-ID
+    /// and ticket resumption), one `floor CASE: MICROSECONDS us` line each: what the loopback
+    /// benchmark adds to the bare-TCP floor (the same lines as `reprise bench --floors`).
+    Crypto,
 }
 
 #[derive(Args)]
@@ -156,6 +161,13 @@ fn run(cli: Cli) -> Result<(), String> {
             println!("pattern: {pattern}");
             let report = floor::load(&pattern, &options).map_err(|e| e.to_string())?;
             println!("{report}");
+            Ok(())
+        }
+        Command::Crypto => {
+            use reprise_benches::quick::{server_floors, Budget};
+            for (case, secs) in server_floors(Budget::QUICK)? {
+                println!("floor {case}: {:.1} us", secs * 1e6);
+            }
             Ok(())
         }
     }

@@ -316,7 +316,7 @@ mod tests {
 
     #[test]
     fn pages_show_what_the_handshake_negotiated() {
-        use reprise::app::Handler;
+        use reprise_serve::app::Handler;
         let mut r = HttpResponder::new("note".into());
         let mut out = Vec::new();
         r.feed(b"GET / HTTP/1.1\r\n\r\n", &mut out);
@@ -408,7 +408,7 @@ mod tests {
     }
 }
 
-impl reprise::app::Handler for HttpResponder {
+impl reprise_serve::app::Handler for HttpResponder {
     fn on_handshake(&mut self, negotiated: &reprise::Negotiated) {
         self.handshake = Some(HandshakeFacts {
             suite: negotiated.suite.map_or("?", |s| s.name),
@@ -418,10 +418,10 @@ impl reprise::app::Handler for HttpResponder {
         });
     }
 
-    fn on_data(&mut self, data: &[u8], out: &mut Vec<u8>) -> reprise::app::AppAction {
+    fn on_data(&mut self, data: &[u8], out: &mut Vec<u8>) -> reprise_serve::app::AppAction {
         match self.feed(data, out) {
-            Feed::KeepAlive => reprise::app::AppAction::Continue,
-            Feed::Close => reprise::app::AppAction::Close,
+            Feed::KeepAlive => reprise_serve::app::AppAction::Continue,
+            Feed::Close => reprise_serve::app::AppAction::Close,
         }
     }
 }
@@ -430,7 +430,7 @@ impl reprise::app::Handler for HttpResponder {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct HttpFactory;
 
-impl reprise::app::HandlerFactory for HttpFactory {
+impl reprise_serve::app::HandlerFactory for HttpFactory {
     type Handler = HttpResponder;
 
     fn new_handler(&self) -> HttpResponder {

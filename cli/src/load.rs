@@ -1,4 +1,4 @@
-//! `reprise load`: a TLS 1.2 load generator for any server (see `reprise_mio::load`).
+//! `reprise load`: a TLS 1.2 load generator for any server (see `reprise_serve::load`).
 
 use std::io::IsTerminal;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use reprise::session::client::ClientSessionStore;
-use reprise_mio::load::{LoadOptions, Stop};
+use reprise_serve::load::{LoadOptions, Stop};
 
 use crate::connect::{build_config, ConnectArgs};
 use crate::units::parse_duration;
@@ -94,7 +94,7 @@ fn host_of(target: &str) -> &str {
 pub fn run(args: LoadArgs) -> Result<(), String> {
     let uring = match args.driver.as_str() {
         "mio" => false,
-        "uring" => crate::serve_uring::usable(),
+        "uring" => crate::event_loop::io_uring_usable(),
         other => {
             return Err(format!(
                 "unknown load driver {other:?} (available: mio, uring)"

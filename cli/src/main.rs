@@ -4,6 +4,7 @@ mod bench;
 mod certs;
 mod connect;
 mod demo;
+mod event_loop;
 mod fleet;
 mod http;
 mod keylog;
@@ -12,8 +13,6 @@ mod ladder;
 mod load;
 mod metrics_http;
 mod serve;
-mod serve_mio;
-mod serve_uring;
 mod trace;
 mod units;
 

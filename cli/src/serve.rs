@@ -13,9 +13,9 @@ use reprise::session::cache::SessionCache;
 use reprise::session::keyfile;
 use reprise::session::ticket::{RotationPolicy, TicketKeyRing, TicketKeys};
 
-use crate::certs;
-use reprise::app::{AppAction, Handler, HandlerFactory};
-use reprise_mio::failure_log::{Ending, FailureLog};
+use crate::{certs, event_loop};
+use reprise_serve::app::{AppAction, Handler, HandlerFactory};
+use reprise_serve::failure_log::{Ending, FailureLog};
 
 use crate::http::HttpFactory;
 use crate::units::{parse_duration, parse_size};
@@ -111,7 +111,7 @@ pub struct ServeArgs {
     pub quiet: bool,
     /// At most this many failed-handshake lines a second; beyond it one line says how many
     /// were left out.
-    #[arg(long, default_value_t = reprise_mio::failure_log::DEFAULT_LINES_PER_SECOND)]
+    #[arg(long, default_value_t = reprise_serve::failure_log::DEFAULT_LINES_PER_SECOND)]
     pub log_rate: u32,
 }
 
@@ -263,8 +263,11 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         println!("metrics on http://{bound}/metrics");
     }
     match args.driver.as_str() {
-        "mio" => crate::serve_mio::run(&args, config),
-        "uring" => crate::serve_uring::run(&args, config),
+        "mio" => event_loop::run::<reprise_mio::Mio>("mio", &args, config),
+        "uring" if event_loop::io_uring_usable() => {
+            event_loop::run::<reprise_uring::Uring>("uring", &args, config)
+        }
+        "uring" => event_loop::run::<reprise_mio::Mio>("mio", &args, config),
         _ => run_threads(&args, config),
     }
 }

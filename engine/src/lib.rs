@@ -66,7 +66,6 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod app;
 pub mod codec;
 pub mod config;
 pub mod conn;

@@ -39,7 +39,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -49,13 +49,18 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
 use slab::Slab;
 
-use reprise::app::{AppAction, Handler, HandlerFactory};
-use reprise::session::store::Lookup;
-use reprise::{Buffers, Event, ServerConfig, ServerConnection};
+use reprise::{Buffers, ServerConfig, ServerConnection};
+use reprise_serve::app::HandlerFactory;
+use reprise_serve::failure_log::Ending;
+use reprise_serve::listen::bind_listeners;
+use reprise_serve::served::{feed, Feeder};
+use reprise_serve::suspend::{Reply, ReplyTo, SignerPool};
+pub use reprise_serve::workers::shutdown_on_signals;
+use reprise_serve::workers::{join_workers, WakeWorker, Workers};
+use reprise_serve::READ_BUFFER_SIZE;
+use reprise_serve::{now_secs, ServerOptions, ShutdownHandle, MAX_RECYCLED_TLS_BUFFERS};
 
-use crate::failure_log::{Ending, FailureLog};
 use crate::pool::BufferPool;
-use crate::{now_secs, READ_BUFFER_SIZE};
 
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
@@ -64,339 +69,23 @@ const FIRST_CONN: usize = 2;
 /// A poll that returned at least this many events marks the worker busy, so it lets the
 /// next batch gather ([`let_batch_gather`]).
 pub const BUSY_POLL: usize = 4;
-/// Engine buffers larger than this (a connection that sent or received big records) are
-/// freed rather than kept for the next connection.
-pub const MAX_RECYCLED_TLS_BUFFERS: usize = 64 * 1024;
 
-/// How the workers share the listening port.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ListenerMode {
-    /// One socket per worker bound with `SO_REUSEPORT`; the kernel balances connections.
-    ReusePort,
-    /// One socket registered in every worker's poll (every worker wakes per connection).
-    Shared,
-}
+/// The mio waker of a worker's poll.
+struct PollWaker(Waker);
 
-impl std::str::FromStr for ListenerMode {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "reuseport" => Ok(ListenerMode::ReusePort),
-            "shared" => Ok(ListenerMode::Shared),
-            other => Err(format!(
-                "listener mode is reuseport or shared, not {other:?}"
-            )),
-        }
-    }
-}
-
-/// Tuning of a [`Server`].
-#[derive(Clone, Debug)]
-pub struct ServerOptions {
-    /// Worker threads, each with its own event loop.
-    pub workers: usize,
-    /// How the workers share the port.
-    pub listener: ListenerMode,
-    /// Connections open at once, over all workers; more are accepted and closed at once.
-    pub max_connections: usize,
-    /// Time a client has from its TCP connection to the end of its handshake.
-    pub handshake_timeout: Duration,
-    /// Time an established connection may stay silent.
-    pub idle_timeout: Duration,
-    /// How long a shutdown waits for handshakes and requests in flight.
-    pub shutdown_grace: Duration,
-    /// Bytes of output a connection may have waiting before it is no longer read.
-    pub max_pending_output: usize,
-    /// The listen(2) backlog of each listening socket.
-    pub backlog: i32,
-    /// Free read buffers each worker keeps for reuse.
-    pub pooled_buffers: usize,
-    /// Threads signing ServerKeyExchange parameters when `ServerConfig::offload_signing` is
-    /// set, so the event loops never wait for an RSA/ECDSA signature (0: sign on the loop).
-    pub sign_workers: usize,
-    /// io_uring driver only: accept into the ring's registered file table (direct
-    /// descriptors, no descriptor installed per connection) when the table can be
-    /// registered; false keeps plain descriptors. The mio driver ignores it.
-    pub direct_descriptors: bool,
-    /// While a worker is busy (its last wait brought several events or completions), it
-    /// lets a batch gather for up to this long before serving it: fewer wake-ups per
-    /// handshake under load, for at most this much added latency; an idle worker never
-    /// waits. The mio driver sleeps that long before polling, the io_uring driver submits
-    /// what it queued and then sleeps that long before waiting. Zero turns it off.
-    pub batch_wait: Duration,
-    /// Where failed handshakes are logged, one rate-limited line each (peer, alert, reason);
-    /// `None` logs nothing.
-    pub failure_log: Option<Arc<FailureLog>>,
-}
-
-impl Default for ServerOptions {
-    fn default() -> Self {
-        Self {
-            workers: std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1),
-            listener: ListenerMode::ReusePort,
-            max_connections: 10_000,
-            handshake_timeout: Duration::from_secs(10),
-            idle_timeout: Duration::from_secs(60),
-            shutdown_grace: Duration::from_secs(5),
-            max_pending_output: 256 * 1024,
-            backlog: 1024,
-            pooled_buffers: 256,
-            sign_workers: 0,
-            direct_descriptors: true,
-            batch_wait: Duration::from_micros(50),
-            failure_log: None,
-        }
-    }
-}
-
-impl ServerOptions {
-    /// How often each worker sweeps for expired deadlines: a quarter of the shorter timeout,
-    /// between 50 ms and 1 s, so a timeout fires at most ~25% late.
-    fn sweep_interval(&self) -> Duration {
-        (self.handshake_timeout.min(self.idle_timeout) / 4)
-            .clamp(Duration::from_millis(50), Duration::from_secs(1))
-    }
-}
-
-/// Wakes one worker from its wait (mio's `Waker` here, an eventfd in the io_uring driver).
-pub trait WakeWorker: Send + Sync + 'static {
-    /// Makes the worker's current or next wait return.
-    fn wake_worker(&self);
-}
-
-impl WakeWorker for Waker {
+impl WakeWorker for PollWaker {
     fn wake_worker(&self) {
-        let _ = self.wake();
+        let _ = self.0.wake();
     }
 }
 
-/// What a server's workers share with its [`ShutdownHandle`]s: the stop flag, the count of
-/// open connections and each worker's waker. Shared by the drivers.
-pub struct Workers<W> {
-    /// Set by [`ShutdownHandle::shutdown`]; every worker then drains and returns.
-    pub stop: AtomicBool,
-    /// Connections open now, over all workers.
-    pub open: AtomicUsize,
-    /// One waker per worker, by worker index.
-    pub wakers: Vec<Arc<W>>,
-}
-
-impl<W: WakeWorker> Workers<W> {
-    /// The shared state of workers woken by `wakers`.
-    pub fn new(wakers: Vec<Arc<W>>) -> Arc<Self> {
-        Arc::new(Self {
-            stop: AtomicBool::new(false),
-            open: AtomicUsize::new(0),
-            wakers,
-        })
-    }
-}
-
-/// The driver-independent view of [`Workers`] a handle holds.
-trait Stoppable: Send + Sync {
-    fn stop(&self);
-    fn open(&self) -> usize;
-}
-
-impl<W: WakeWorker> Stoppable for Workers<W> {
-    fn stop(&self) {
-        self.stop.store(true, Ordering::SeqCst);
-        for waker in &self.wakers {
-            waker.wake_worker();
-        }
-    }
-
-    fn open(&self) -> usize {
-        self.open.load(Ordering::Relaxed)
-    }
-}
-
-type Shared = Workers<Waker>;
-
-/// Asks a running server (of either driver) to shut down gracefully; cheap to clone and send
-/// to any thread.
-#[derive(Clone)]
-pub struct ShutdownHandle {
-    shared: Arc<dyn Stoppable>,
-}
-
-impl ShutdownHandle {
-    /// A handle on the workers sharing `shared`.
-    pub fn new<W: WakeWorker>(shared: Arc<Workers<W>>) -> Self {
-        Self { shared }
-    }
-
-    /// Stops accepting, lets work in flight finish within the grace period, then the workers
-    /// return and the server's `join` completes.
-    pub fn shutdown(&self) {
-        self.shared.stop();
-    }
-
-    /// Connections open now, over all workers.
-    pub fn open_connections(&self) -> usize {
-        self.shared.open()
-    }
-}
-
-/// Calls [`ShutdownHandle::shutdown`] on the first SIGINT or SIGTERM (from a small thread of
-/// its own); a second signal exits the process at once with status 130.
-pub fn shutdown_on_signals(handle: ShutdownHandle) -> io::Result<()> {
-    on_shutdown_signals(move || handle.shutdown())
-}
-
-/// Runs `stop` on the first SIGINT or SIGTERM (from a small thread of its own); a second
-/// signal exits the process at once with status 130. Shared by the drivers.
-pub fn on_shutdown_signals(stop: impl FnOnce() + Send + 'static) -> io::Result<()> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
-    std::thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            if signals.forever().next().is_some() {
-                stop();
-            }
-            if signals.forever().next().is_some() {
-                std::process::exit(130);
-            }
-        })?;
-    Ok(())
-}
+type Shared = Workers<PollWaker>;
 
 /// A running server: its workers and their listening address.
 pub struct Server {
     addr: SocketAddr,
     shared: Arc<Shared>,
     threads: Vec<JoinHandle<io::Result<()>>>,
-}
-
-fn bind(addr: SocketAddr, reuse_port: bool, backlog: i32) -> io::Result<std::net::TcpListener> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    socket.set_reuse_address(true)?;
-    if reuse_port {
-        socket.set_reuse_port(true)?;
-    }
-    // Accepted sockets inherit TCP_NODELAY from the listener on Linux: no setsockopt per
-    // connection.
-    socket.set_tcp_nodelay(true)?;
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(backlog)?;
-    Ok(socket.into())
-}
-
-/// What [`feed`] did with a connection's bytes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Fed {
-    /// Bytes consumed from the front (whole records); the rest waits for more.
-    pub consumed: usize,
-    /// The connection failed (the alert is queued).
-    pub failed: bool,
-    /// The handshake completed: the connection is open (the handler was told).
-    pub opened: bool,
-}
-
-/// What a worker lends [`feed`]: the configuration, the signer pool, the time, and scratch
-/// space for the handler's answers.
-pub struct Feeder<'a> {
-    /// The engine configuration (its session store and keys).
-    pub config: &'a Arc<ServerConfig>,
-    /// Signer threads, if signing is offloaded.
-    pub signer: Option<&'a SignerPool>,
-    /// Seconds since the epoch, for the engine.
-    pub now_secs: u64,
-    /// Scratch space for the handler's answers.
-    pub app_out: &'a mut Vec<u8>,
-}
-
-/// Feeds the whole records at the front of `data` to a connection's engine, stopping at a
-/// partial record, a suspension, a failure or a close. For each record it handles the
-/// engine's events: tells the handler when the handshake is done, starts the session
-/// lookups and signatures the engine suspends for (each reply goes through a fresh
-/// `reply_to()`), answers the peer's close_notify with ours (RFC 5246 §7.2.1, setting
-/// `closing`); and it hands application data to the handler, queueing its answer (and
-/// close_notify, setting `closing`, when the handler asks to close). Records are decrypted
-/// in place in `data`. Shared by the drivers.
-pub fn feed<H: Handler>(
-    tls: &mut ServerConnection,
-    app: &mut H,
-    data: &mut [u8],
-    closing: &mut bool,
-    env: &mut Feeder<'_>,
-    mut reply_to: impl FnMut() -> ReplyTo,
-) -> Fed {
-    let mut fed = Fed::default();
-    while fed.consumed < data.len() && !*closing && !tls.is_suspended() {
-        let start = fed.consumed;
-        let receipt = match tls.receive(&mut data[start..], env.now_secs) {
-            Ok(r) => r,
-            Err(_) => {
-                fed.failed = true;
-                break;
-            }
-        };
-        while let Some(event) = tls.next_event() {
-            match event {
-                Event::HandshakeDone { .. } => {
-                    fed.opened = true;
-                    app.on_handshake(tls.negotiated());
-                }
-                Event::NeedSession { id } => {
-                    fetch_session(env.config, &id, env.now_secs, reply_to());
-                }
-                Event::NeedSignature {
-                    auth,
-                    scheme,
-                    message,
-                } => sign_for(env.signer, env.config, auth, scheme, message, reply_to()),
-                Event::PeerClosed => {
-                    tls.close();
-                    *closing = true;
-                }
-                _ => {}
-            }
-        }
-        if !receipt.plaintext.is_empty() && !*closing {
-            let plain = start + receipt.plaintext.start..start + receipt.plaintext.end;
-            match deliver(tls, app, &data[plain], env.app_out) {
-                Ok(close) => *closing |= close,
-                Err(_) => {
-                    fed.failed = true;
-                    break;
-                }
-            }
-        }
-        fed.consumed += receipt.consumed;
-        if receipt.consumed == 0 {
-            break;
-        }
-    }
-    fed
-}
-
-/// Hands a record's decrypted application data to the connection's handler and queues the
-/// handler's answer (`out` is scratch space for it). `Ok(true)` when the handler asked to
-/// close (close_notify is then queued); the engine's error when the answer cannot be
-/// queued.
-fn deliver<H: Handler>(
-    tls: &mut ServerConnection,
-    app: &mut H,
-    plaintext: &[u8],
-    out: &mut Vec<u8>,
-) -> Result<bool, reprise::Error> {
-    out.clear();
-    let action = app.on_data(plaintext, out);
-    if !out.is_empty() {
-        tls.send(out)?;
-    }
-    if action == AppAction::Close {
-        tls.close();
-        return Ok(true);
-    }
-    Ok(false)
 }
 
 /// Batching under load ([`ServerOptions::batch_wait`]): after a poll that returned at least
@@ -411,51 +100,6 @@ pub fn let_batch_gather(last_poll: &Events, batch_wait: Duration, timeout: Optio
     {
         std::thread::sleep(batch_wait);
     }
-}
-
-/// Waits for every worker thread to return; the first worker error (or panic), if any.
-/// Shared by the drivers.
-pub fn join_workers(threads: Vec<JoinHandle<io::Result<()>>>) -> io::Result<()> {
-    let mut result = Ok(());
-    for t in threads {
-        let r = t
-            .join()
-            .unwrap_or_else(|_| Err(io::Error::other("a worker thread panicked")));
-        if result.is_ok() {
-            result = r;
-        }
-    }
-    result
-}
-
-/// The non-blocking listening sockets of `options.workers` workers on `addr`, one each: with
-/// [`ListenerMode::ReusePort`] separate `SO_REUSEPORT` sockets on one port (port 0 picks it
-/// once), with [`ListenerMode::Shared`] clones of one socket. `TCP_NODELAY` is set on them,
-/// so accepted sockets inherit it. Shared by the drivers.
-pub fn bind_listeners(
-    addr: SocketAddr,
-    options: &ServerOptions,
-) -> io::Result<Vec<std::net::TcpListener>> {
-    let workers = options.workers.max(1);
-    let mut listeners = Vec::with_capacity(workers);
-    match options.listener {
-        ListenerMode::ReusePort => {
-            let first = bind(addr, true, options.backlog)?;
-            let actual = first.local_addr()?;
-            listeners.push(first);
-            for _ in 1..workers {
-                listeners.push(bind(actual, true, options.backlog)?);
-            }
-        }
-        ListenerMode::Shared => {
-            let first = bind(addr, false, options.backlog)?;
-            for _ in 1..workers {
-                listeners.push(first.try_clone()?);
-            }
-            listeners.push(first);
-        }
-    }
-    Ok(listeners)
 }
 
 impl Server {
@@ -479,7 +123,7 @@ impl Server {
         let mut wakers = Vec::with_capacity(workers);
         for _ in 0..workers {
             let poll = Poll::new()?;
-            wakers.push(Arc::new(Waker::new(poll.registry(), WAKER)?));
+            wakers.push(Arc::new(PollWaker(Waker::new(poll.registry(), WAKER)?)));
             polls.push(poll);
         }
         let shared = Workers::new(wakers);
@@ -529,6 +173,37 @@ impl Server {
     }
 }
 
+/// The mio driver, for code written for any driver ([`reprise_serve::Driver`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Mio;
+
+impl reprise_serve::Driver for Mio {
+    type Server = Server;
+
+    fn start<F: HandlerFactory>(
+        addr: SocketAddr,
+        config: Arc<ServerConfig>,
+        factory: Arc<F>,
+        options: ServerOptions,
+    ) -> io::Result<Server> {
+        Server::start(addr, config, factory, options)
+    }
+}
+
+impl reprise_serve::Running for Server {
+    fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle::new(self.shared.clone())
+    }
+
+    fn join(self) -> io::Result<()> {
+        join_workers(self.threads)
+    }
+}
+
 /// One accepted connection.
 struct Conn<H> {
     sock: TcpStream,
@@ -566,111 +241,6 @@ struct Answer {
     reply: Reply,
 }
 
-/// What comes back to a worker for a suspended connection. Shared by the drivers.
-pub enum Reply {
-    /// The answer to a deferred session lookup (`Event::NeedSession`).
-    Session(Lookup),
-    /// An offloaded ServerKeyExchange signature (`Event::NeedSignature`); `None` if signing
-    /// failed.
-    Signature(Option<Vec<u8>>),
-}
-
-/// A signing job for the signer pool.
-struct SignJob {
-    config: Arc<ServerConfig>,
-    auth: reprise::crypto::suites::AuthKind,
-    scheme: reprise::crypto::sign::SignatureScheme,
-    message: Vec<u8>,
-    done: Box<dyn FnOnce(Option<Vec<u8>>) + Send>,
-}
-
-/// Threads that make offloaded signatures (`ServerOptions::sign_workers`), shared by a
-/// server's workers. Shared by the drivers.
-#[derive(Clone)]
-pub struct SignerPool {
-    jobs: std::sync::mpsc::Sender<SignJob>,
-}
-
-impl SignerPool {
-    /// `threads` signing threads; they end when the last clone of the pool is dropped.
-    pub fn start(threads: usize) -> io::Result<Self> {
-        let (tx, rx) = channel::<SignJob>();
-        let rx = Arc::new(std::sync::Mutex::new(rx));
-        for i in 0..threads {
-            let rx = rx.clone();
-            std::thread::Builder::new()
-                .name(format!("signer-{i}"))
-                .spawn(move || loop {
-                    let job = match rx.lock() {
-                        Ok(guard) => guard.recv(),
-                        Err(_) => return,
-                    };
-                    let Ok(job) = job else { return };
-                    let signature = job.config.sign(job.auth, job.scheme, &job.message).ok();
-                    (job.done)(signature);
-                })?;
-        }
-        Ok(Self { jobs: tx })
-    }
-
-    /// The pool of `options.sign_workers` threads, or none for 0.
-    pub fn for_options(options: &ServerOptions) -> io::Result<Option<Self>> {
-        match options.sign_workers {
-            0 => Ok(None),
-            n => Self::start(n).map(Some),
-        }
-    }
-}
-
-/// Delivers one suspended connection's [`Reply`] to its worker (and wakes the worker); made
-/// by each driver for the connection that asked.
-pub type ReplyTo = Box<dyn FnOnce(Reply) + Send>;
-
-/// Starts the session lookup an `Event::NeedSession` asks for
-/// ([`SessionStore::fetch`](reprise::session::store::SessionStore::fetch), which answers
-/// from its own thread); without a store the answer is `Unavailable` at once. Shared by the
-/// drivers.
-pub fn fetch_session(config: &ServerConfig, id: &[u8], now_secs: u64, reply_to: ReplyTo) {
-    match &config.session_store {
-        Some(store) => store.fetch(
-            id,
-            now_secs,
-            Box::new(move |lookup| reply_to(Reply::Session(lookup))),
-        ),
-        None => reply_to(Reply::Session(Lookup::Unavailable)),
-    }
-}
-
-/// Makes the signature an `Event::NeedSignature` asks for: on `signer`'s threads, or at once
-/// on this thread without a pool; `reply_to` gets it (`None` if signing failed). Shared by
-/// the drivers.
-pub fn sign_for(
-    signer: Option<&SignerPool>,
-    config: &Arc<ServerConfig>,
-    auth: reprise::crypto::suites::AuthKind,
-    scheme: reprise::crypto::sign::SignatureScheme,
-    message: Vec<u8>,
-    reply_to: ReplyTo,
-) {
-    let done: Box<dyn FnOnce(Option<Vec<u8>>) + Send> =
-        Box::new(move |signature| reply_to(Reply::Signature(signature)));
-    match signer {
-        Some(pool) => {
-            let job = SignJob {
-                config: config.clone(),
-                auth,
-                scheme,
-                message,
-                done,
-            };
-            if let Err(std::sync::mpsc::SendError(job)) = pool.jobs.send(job) {
-                (job.done)(None);
-            }
-        }
-        None => done(config.sign(auth, scheme, &message).ok()),
-    }
-}
-
 /// What every connection of a worker shares (split from the slab for the borrow checker).
 struct Ctx<F: HandlerFactory> {
     registry: Registry,
@@ -682,7 +252,7 @@ struct Ctx<F: HandlerFactory> {
     factory: Arc<F>,
     options: ServerOptions,
     answers: Sender<Answer>,
-    waker: Arc<Waker>,
+    waker: Arc<PollWaker>,
     signer: Option<SignerPool>,
     app_out: Vec<u8>,
     now: Instant,
@@ -711,7 +281,7 @@ impl<F: HandlerFactory> Worker<F> {
         factory: Arc<F>,
         options: ServerOptions,
         shared: Arc<Shared>,
-        (waker, signer): (Arc<Waker>, Option<SignerPool>),
+        (waker, signer): (Arc<PollWaker>, Option<SignerPool>),
     ) -> io::Result<Self> {
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
@@ -746,7 +316,7 @@ impl<F: HandlerFactory> Worker<F> {
 
     fn run(mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
-        let tick = self.ctx.options.sweep_interval();
+        let tick = self.ctx.options.timer_tick();
         let mut next_sweep = Instant::now() + tick;
         loop {
             let timeout = next_sweep.saturating_duration_since(Instant::now());
@@ -1029,11 +599,11 @@ fn process<F: HandlerFactory>(
 
 /// Where the answer for connection `key` (while it is `serial`) goes: the worker's channel,
 /// and a wake-up.
-fn reply_to(answers: &Sender<Answer>, waker: &Arc<Waker>, key: usize, serial: u64) -> ReplyTo {
+fn reply_to(answers: &Sender<Answer>, waker: &Arc<PollWaker>, key: usize, serial: u64) -> ReplyTo {
     let (tx, waker) = (answers.clone(), waker.clone());
     Box::new(move |reply| {
         let _ = tx.send(Answer { key, serial, reply });
-        let _ = waker.wake();
+        waker.wake_worker();
     })
 }
 

@@ -9,7 +9,7 @@
 //!   per loop turn), sends from driver-owned buffers that stay put until their completion, a
 //!   timer wheel for handshake and idle timeouts, a connection limit, suspended session
 //!   lookups and a graceful shutdown. It takes the same [`ServerOptions`] and the same
-//!   [`reprise::app::HandlerFactory`] as the mio server, so a server switches drivers by one
+//!   [`reprise_serve::app::HandlerFactory`] as the mio server, so a server switches drivers by one
 //!   flag.
 //! * [`load`]: the load generator of `reprise-mio` on io_uring (same [`LoadOptions`] and
 //!   [`LoadReport`]).
@@ -36,6 +36,6 @@ pub mod server;
 mod timer;
 
 pub use probe::{probe, Unavailable};
-pub use reprise_mio::load::{LoadOptions, LoadReport, Stop};
-pub use reprise_mio::server::{ListenerMode, ServerOptions};
-pub use server::{Server, ShutdownHandle};
+pub use reprise_serve::load::{LoadOptions, LoadReport, Stop};
+pub use reprise_serve::{ListenerMode, ServerOptions};
+pub use server::{Server, ShutdownHandle, Uring};

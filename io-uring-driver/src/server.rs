@@ -70,13 +70,13 @@ use std::time::{Duration, Instant};
 use io_uring::{opcode, squeue, types};
 use slab::Slab;
 
-use reprise::app::HandlerFactory;
 use reprise::{Buffers, ServerConfig, ServerConnection};
-use reprise_mio::failure_log::{Ending, Failure};
-use reprise_mio::server::{
-    feed, Feeder, Reply, ReplyTo, SignerPool, WakeWorker, Workers, MAX_RECYCLED_TLS_BUFFERS,
-};
-use reprise_mio::{now_secs, READ_BUFFER_SIZE};
+use reprise_serve::app::HandlerFactory;
+use reprise_serve::failure_log::{Ending, Failure};
+use reprise_serve::served::{feed, Feeder};
+use reprise_serve::suspend::{Reply, ReplyTo, SignerPool};
+use reprise_serve::workers::{WakeWorker, Workers};
+use reprise_serve::{now_secs, MAX_RECYCLED_TLS_BUFFERS, READ_BUFFER_SIZE};
 
 use crate::bufring::BufRing;
 use crate::ring::{tag, untag, Completion, Op, Ring};
@@ -107,13 +107,6 @@ const FIXED_FILES_SLACK: usize = 256;
 const WHEEL_SLOTS: usize = 256;
 /// How long a stopping worker waits for the kernel to give back every buffer.
 pub(crate) const QUIESCE_LIMIT: Duration = Duration::from_secs(2);
-
-/// How often the timer wheel turns: a quarter of the shorter timeout, between 50 ms and 1 s,
-/// so a timeout fires at most ~25% late (as in the mio server).
-fn tick_of(options: &ServerOptions) -> Duration {
-    (options.handshake_timeout.min(options.idle_timeout) / 4)
-        .clamp(Duration::from_millis(50), Duration::from_secs(1))
-}
 
 /// Size of a worker's table of direct descriptors: its share of the connection limit can be
 /// all of it, plus slack, within `RLIMIT_NOFILE` (the kernel refuses a larger table).
@@ -182,7 +175,8 @@ impl WakeWorker for WakeFd {
 
 type Shared = Workers<WakeFd>;
 
-pub use reprise_mio::server::{shutdown_on_signals, ShutdownHandle};
+pub use reprise_serve::workers::shutdown_on_signals;
+pub use reprise_serve::ShutdownHandle;
 
 /// A running server: its workers and their listening address.
 pub struct Server {
@@ -212,7 +206,7 @@ impl Server {
         let workers = options.workers.max(1);
         // The same listening sockets as the mio server's (non-blocking: a multishot accept
         // arms a poll when the backlog is empty).
-        let listeners = reprise_mio::server::bind_listeners(addr, &options)?;
+        let listeners = reprise_serve::listen::bind_listeners(addr, &options)?;
         let addr = listeners[0].local_addr()?;
         let wakers = (0..workers)
             .map(|_| WakeFd::new().map(Arc::new))
@@ -290,7 +284,38 @@ impl Server {
 
     /// Waits for every worker to return (after a shutdown); the first worker error, if any.
     pub fn join(self) -> io::Result<()> {
-        reprise_mio::server::join_workers(self.threads)
+        reprise_serve::workers::join_workers(self.threads)
+    }
+}
+
+/// The io_uring driver, for code written for any driver ([`reprise_serve::Driver`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Uring;
+
+impl reprise_serve::Driver for Uring {
+    type Server = Server;
+
+    fn start<F: HandlerFactory>(
+        addr: SocketAddr,
+        config: Arc<ServerConfig>,
+        factory: Arc<F>,
+        options: ServerOptions,
+    ) -> io::Result<Server> {
+        Server::start(addr, config, factory, options)
+    }
+}
+
+impl reprise_serve::Running for Server {
+    fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle::new(self.shared.clone())
+    }
+
+    fn join(self) -> io::Result<()> {
+        reprise_serve::workers::join_workers(self.threads)
     }
 }
 
@@ -483,7 +508,7 @@ impl<F: HandlerFactory> Worker<F> {
                 .is_ok();
         let (tx, rx) = channel();
         let now = Instant::now();
-        let tick = tick_of(&options);
+        let tick = options.timer_tick();
         let waker = shared.wakers[id].clone();
         let mut worker = Worker {
             ctx: Ctx {

@@ -1,16 +1,34 @@
 //! The io_uring server in-process with plain descriptors (no registered file table, as when
-//! the table cannot be registered): the same driver suite as the mio server's
-//! (`io-mio/tests/shared/server_suite.rs`).
+//! the table cannot be registered): the shared driver suite (`reprise_serve::suite`).
 
-use reprise_uring as driver;
+use std::net::SocketAddr;
+use std::sync::Arc;
 
-#[path = "../../io-mio/tests/shared/server_suite.rs"]
-mod suite;
+use reprise::ServerConfig;
+use reprise_serve::app::HandlerFactory;
+use reprise_serve::{Driver, ServerOptions};
 
-/// The options every test of the suite starts from: plain descriptors.
-fn base_options() -> driver::ServerOptions {
-    driver::ServerOptions {
-        direct_descriptors: false,
-        ..driver::ServerOptions::default()
+/// io_uring without direct descriptors.
+struct PlainFds;
+
+impl Driver for PlainFds {
+    type Server = reprise_uring::Server;
+
+    fn start<F: HandlerFactory>(
+        addr: SocketAddr,
+        config: Arc<ServerConfig>,
+        factory: Arc<F>,
+        options: ServerOptions,
+    ) -> std::io::Result<Self::Server> {
+        reprise_uring::Uring::start(addr, config, factory, options)
+    }
+
+    fn base_options() -> ServerOptions {
+        ServerOptions {
+            direct_descriptors: false,
+            ..ServerOptions::default()
+        }
     }
 }
+
+reprise_serve::driver_suite!(PlainFds);

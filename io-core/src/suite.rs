@@ -1,5 +1,5 @@
-//! The driver test suite, run in-process against every event-loop driver (`io-mio/tests/
-//! server.rs`, `io-uring-driver/tests/server.rs` include it with `driver` naming the crate):
+//! The driver test suite, run in-process against every event-loop driver: each driver's
+//! `tests/` expands [`driver_suite!`](crate::driver_suite) for its [`Driver`] type. It checks
 //! suspended session lookups answered from another thread while other clients are served,
 //! offloaded ServerKeyExchange signatures, backpressure with a client that does not read, the
 //! connection limit, the handshake timeout and graceful shutdown. Every wait is bounded.
@@ -10,8 +10,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::driver::{ListenerMode, Server, ServerOptions};
-use reprise::app::{AppAction, Handler, HandlerFactory};
+use crate::app::{AppAction, Handler, HandlerFactory};
+use crate::driver::{Driver, Running};
+use crate::{ListenerMode, ServerOptions};
 use reprise::session::cache::SessionCache;
 use reprise::session::client::ClientSessionStore;
 use reprise::session::record::SessionRecord;
@@ -50,15 +51,15 @@ fn server_config() -> ServerConfig {
     config
 }
 
-fn start(config: ServerConfig, options: ServerOptions) -> Server {
+fn start<D: Driver>(config: ServerConfig, options: ServerOptions) -> D::Server {
     let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    Server::start(addr, Arc::new(config), Arc::new(EchoFactory), options).unwrap()
+    D::start(addr, Arc::new(config), Arc::new(EchoFactory), options).unwrap()
 }
 
-fn options(workers: usize) -> ServerOptions {
+fn options<D: Driver>(workers: usize) -> ServerOptions {
     ServerOptions {
         workers,
-        ..crate::base_options()
+        ..D::base_options()
     }
 }
 
@@ -119,8 +120,8 @@ impl SessionStore for SlowStore {
     }
 }
 
-#[test]
-fn suspended_lookup_is_answered_later_while_others_are_served() {
+/// Part of the suite.
+pub fn suspended_lookup_is_answered_later_while_others_are_served<D: Driver>() {
     let answered = Arc::new(AtomicUsize::new(0));
     let store = Arc::new(SlowStore {
         inner: SessionCache::new(1 << 20, 300),
@@ -131,7 +132,7 @@ fn suspended_lookup_is_answered_later_while_others_are_served() {
     let mut config = server_config();
     config.session_store = Some(store.clone());
     // One worker: the client served meanwhile shares the loop with the suspended one.
-    let server = start(config, options(1));
+    let server = start::<D>(config, options::<D>(1));
     let addr = server.local_addr();
 
     let mut resuming = ClientConfig::dangerous_insecure();
@@ -167,8 +168,8 @@ fn suspended_lookup_is_answered_later_while_others_are_served() {
     server.join().unwrap();
 }
 
-#[test]
-fn a_lookup_answer_for_a_vanished_client_is_ignored() {
+/// Part of the suite.
+pub fn a_lookup_answer_for_a_vanished_client_is_ignored<D: Driver>() {
     let answered = Arc::new(AtomicUsize::new(0));
     let store = Arc::new(SlowStore {
         inner: SessionCache::new(1 << 20, 300),
@@ -178,7 +179,7 @@ fn a_lookup_answer_for_a_vanished_client_is_ignored() {
     });
     let mut config = server_config();
     config.session_store = Some(store.clone());
-    let server = start(config, options(1));
+    let server = start::<D>(config, options::<D>(1));
     let addr = server.local_addr();
     let mut resuming = ClientConfig::dangerous_insecure();
     resuming.enable_tickets = false;
@@ -211,11 +212,11 @@ fn a_lookup_answer_for_a_vanished_client_is_ignored() {
     server.join().unwrap();
 }
 
-#[test]
-fn a_client_that_does_not_read_is_not_read_either_and_gets_every_byte() {
-    let mut opts = options(1);
+/// Part of the suite.
+pub fn a_client_that_does_not_read_is_not_read_either_and_gets_every_byte<D: Driver>() {
+    let mut opts = options::<D>(1);
     opts.max_pending_output = 64 * 1024;
-    let server = start(server_config(), opts);
+    let server = start::<D>(server_config(), opts);
     let addr = server.local_addr();
     let conn =
         ClientConnection::new(Arc::new(ClientConfig::dangerous_insecure()), "localhost").unwrap();
@@ -257,12 +258,12 @@ fn closed_within(sock: &mut TcpStream, limit: Duration) -> bool {
     }
 }
 
-#[test]
-fn connection_limit_and_handshake_timeout() {
-    let mut opts = options(1);
+/// Part of the suite.
+pub fn connection_limit_and_handshake_timeout<D: Driver>() {
+    let mut opts = options::<D>(1);
     opts.max_connections = 2;
     opts.handshake_timeout = Duration::from_millis(800);
-    let server = start(server_config(), opts);
+    let server = start::<D>(server_config(), opts);
     let addr = server.local_addr();
     let started = Instant::now();
     let mut a = tcp(addr);
@@ -290,13 +291,13 @@ fn connection_limit_and_handshake_timeout() {
     server.join().unwrap();
 }
 
-#[test]
-fn graceful_shutdown_says_close_notify_and_waits_for_handshakes_in_flight() {
+/// Part of the suite.
+pub fn graceful_shutdown_says_close_notify_and_waits_for_handshakes_in_flight<D: Driver>() {
     for mode in [ListenerMode::ReusePort, ListenerMode::Shared] {
-        let mut opts = options(2);
+        let mut opts = options::<D>(2);
         opts.listener = mode;
         opts.shutdown_grace = Duration::from_secs(1);
-        let server = start(server_config(), opts);
+        let server = start::<D>(server_config(), opts);
         let addr = server.local_addr();
         let client = Arc::new(ClientConfig::dangerous_insecure());
         // An established connection...
@@ -336,10 +337,10 @@ fn graceful_shutdown_says_close_notify_and_waits_for_handshakes_in_flight() {
     }
 }
 
-#[test]
-fn many_workers_share_the_load() {
+/// Part of the suite.
+pub fn many_workers_share_the_load<D: Driver>() {
     let config = server_config();
-    let server = start(config, options(2));
+    let server = start::<D>(config, options::<D>(2));
     let addr = server.local_addr();
     let client = Arc::new(ClientConfig::dangerous_insecure());
     let results = Arc::new(Mutex::new(Vec::new()));
@@ -365,16 +366,16 @@ fn many_workers_share_the_load() {
 /// With `offload_signing`, every full handshake suspends until its ServerKeyExchange
 /// signature comes back: from the signer threads (`sign_workers`), or made at once by the
 /// worker without them. Either way, concurrent clients all complete.
-#[test]
-fn offloaded_signatures_complete_full_handshakes() {
+/// Part of the suite.
+pub fn offloaded_signatures_complete_full_handshakes<D: Driver>() {
     for sign_workers in [2, 0] {
         let mut config = server_config();
         config.offload_signing = true;
-        let server = start(
+        let server = start::<D>(
             config,
             ServerOptions {
                 sign_workers,
-                ..options(1)
+                ..options::<D>(1)
             },
         );
         let addr = server.local_addr();
@@ -397,4 +398,44 @@ fn offloaded_signatures_complete_full_handshakes() {
         server.shutdown_handle().shutdown();
         server.join().unwrap();
     }
+}
+
+/// Expands to one `#[test]` per test of the shared driver suite, for the [`Driver`] type
+/// given (in a driver's `tests/`).
+#[macro_export]
+macro_rules! driver_suite {
+    ($driver:ty) => {
+        #[test]
+        fn suspended_lookup_is_answered_later_while_others_are_served() {
+            $crate::suite::suspended_lookup_is_answered_later_while_others_are_served::<$driver>();
+        }
+        #[test]
+        fn a_lookup_answer_for_a_vanished_client_is_ignored() {
+            $crate::suite::a_lookup_answer_for_a_vanished_client_is_ignored::<$driver>();
+        }
+        #[test]
+        fn a_client_that_does_not_read_is_not_read_either_and_gets_every_byte() {
+            $crate::suite::a_client_that_does_not_read_is_not_read_either_and_gets_every_byte::<
+                $driver,
+            >();
+        }
+        #[test]
+        fn connection_limit_and_handshake_timeout() {
+            $crate::suite::connection_limit_and_handshake_timeout::<$driver>();
+        }
+        #[test]
+        fn graceful_shutdown_says_close_notify_and_waits_for_handshakes_in_flight() {
+            $crate::suite::graceful_shutdown_says_close_notify_and_waits_for_handshakes_in_flight::<
+                $driver,
+            >();
+        }
+        #[test]
+        fn many_workers_share_the_load() {
+            $crate::suite::many_workers_share_the_load::<$driver>();
+        }
+        #[test]
+        fn offloaded_signatures_complete_full_handshakes() {
+            $crate::suite::offloaded_signatures_complete_full_handshakes::<$driver>();
+        }
+    };
 }

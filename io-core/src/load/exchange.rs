@@ -1,5 +1,5 @@
-//! The driver-independent half of the load generator, shared by the mio loop ([`crate::load`])
-//! and the io_uring one (`reprise-uring`): what one connection of a virtual client does once
+//! What one connection of a load generator's virtual client does, shared by the mio loop
+//! (`reprise-mio`) and the io_uring one (`reprise-uring`): what one connection of a virtual client does once
 //! its socket is up ([`Exchange`]: TLS handshake, optional `GET`, the verdict), how outcomes
 //! are counted ([`Ledger`]), the counters every worker shares ([`LoadShared`]) and the main
 //! thread's part of a run ([`supervise`]). A driver only moves bytes and owns sockets.

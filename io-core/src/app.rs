@@ -2,7 +2,7 @@
 //! out. Every driver (threads, mio, io_uring) runs the same [`Handler`]s, so a server switches
 //! drivers without touching its application.
 
-use crate::handshake::Negotiated;
+use reprise::Negotiated;
 
 /// What the driver should do after a handler ran.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

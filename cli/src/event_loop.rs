@@ -1,5 +1,6 @@
-//! `reprise serve --driver mio`: the multi-core event-loop server of `reprise-mio`, running
-//! the tiny HTTP responder.
+//! `reprise serve --driver mio|uring`: a multi-core event-loop server (`reprise-mio` or
+//! `reprise-uring`, any [`Driver`]) running the tiny HTTP responder. Where io_uring cannot
+//! be used, serve says why and runs on mio.
 
 use std::io::Write;
 use std::net::ToSocketAddrs;
@@ -7,7 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use reprise::ServerConfig;
-use reprise_mio::server::{shutdown_on_signals, ListenerMode, Server, ServerOptions};
+use reprise_serve::workers::shutdown_on_signals;
+use reprise_serve::{Driver, ListenerMode, Running, ServerOptions};
 
 use crate::http::HttpFactory;
 use crate::serve::ServeArgs;
@@ -55,14 +57,33 @@ pub fn announce(driver: &str, options: &ServerOptions, addr: std::net::SocketAdd
     std::io::stdout().flush().ok();
 }
 
-/// Runs until SIGINT or SIGTERM, then shuts down gracefully.
-pub fn run(args: &ServeArgs, config: Arc<ServerConfig>) -> Result<(), String> {
+/// Runs driver `D` (named `name` in the banner) until SIGINT or SIGTERM, then shuts down
+/// gracefully.
+pub fn run<D: Driver>(
+    name: &str,
+    args: &ServeArgs,
+    config: Arc<ServerConfig>,
+) -> Result<(), String> {
     let (addr, options) = address_and_options(args)?;
-    let server = Server::start(addr, config, Arc::new(HttpFactory), options.clone())
+    let server = D::start(addr, config, Arc::new(HttpFactory), options.clone())
         .map_err(|e| format!("bind {}: {e}", args.listen))?;
     shutdown_on_signals(server.shutdown_handle()).map_err(|e| format!("signals: {e}"))?;
-    announce("mio", &options, server.local_addr());
+    announce(name, &options, server.local_addr());
     server.join().map_err(|e| format!("worker: {e}"))?;
     println!("shut down");
     Ok(())
+}
+
+/// True when io_uring can be used; otherwise says why (on stdout and stderr) and that the
+/// mio driver is used instead.
+pub fn io_uring_usable() -> bool {
+    match reprise_uring::probe() {
+        Ok(()) => true,
+        Err(cause) => {
+            let note = format!("io_uring unavailable: {cause}; falling back to the mio driver");
+            eprintln!("{note}");
+            println!("{note}");
+            false
+        }
+    }
 }

@@ -1,0 +1,50 @@
+//! `reprise-serve`: the serving core every Reprise driver shares.
+//!
+//! The engine (`reprise`) decides the protocol; this crate decides everything else about a
+//! served connection that is not a system call, so that the drivers (`reprise-mio`,
+//! `reprise-uring`) only move bytes, own sockets and buffers, and keep timers:
+//!
+//! * [`served`]: a connection's records fed to its engine and its application side.
+//! * [`app`]: the application side of a connection, as every driver runs it.
+//! * [`suspend`]: answering the engine's suspensions (session lookups, offloaded signatures)
+//!   off the event loop.
+//! * [`options`], [`workers`], [`listen`]: a server's tuning, its worker threads' shared
+//!   state and graceful shutdown, and its listening sockets.
+//! * [`failure_log`]: one rate-limited line per failed handshake.
+//! * [`load`]: the driver-independent half of the load generator.
+//! * [`driver`]: what every driver's server offers; with the feature `driver-suite`, `suite`
+//!   is the test suite every driver runs (`driver_suite!`).
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod app;
+pub mod driver;
+pub mod failure_log;
+pub mod listen;
+pub mod load;
+pub mod options;
+pub mod served;
+#[cfg(feature = "driver-suite")]
+pub mod suite;
+pub mod suspend;
+pub mod workers;
+
+pub use driver::{Driver, Running};
+pub use options::{ListenerMode, ServerOptions};
+pub use workers::{ShutdownHandle, WakeWorker, Workers};
+
+/// Seconds since the Unix epoch, the clock the engine is fed with.
+pub fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Size of a read buffer: one whole TLS record of the largest size a peer may send
+/// (RFC 5246 §6.2.3: 5-byte header + 2^14 + 2048), rounded up.
+pub const READ_BUFFER_SIZE: usize = 5 + (1 << 14) + 2048 + 256;
+
+/// Engine buffers larger than this (a connection that sent or received big records) are
+/// freed rather than kept for the next connection.
+pub const MAX_RECYCLED_TLS_BUFFERS: usize = 64 * 1024;

@@ -1,0 +1,116 @@
+//! Answering the engine's suspensions away from the event loop: session lookups in an
+//! asynchronous store (`Event::NeedSession`) and offloaded ServerKeyExchange signatures
+//! (`Event::NeedSignature`). Each answer comes back to the connection's worker as a [`Reply`]
+//! through the [`ReplyTo`] its driver made.
+
+use std::io;
+use std::sync::mpsc::channel;
+use std::sync::Arc;
+
+use reprise::session::store::Lookup;
+use reprise::ServerConfig;
+
+use crate::options::ServerOptions;
+
+/// What comes back to a worker for a suspended connection.
+pub enum Reply {
+    /// The answer to a deferred session lookup (`Event::NeedSession`).
+    Session(Lookup),
+    /// An offloaded ServerKeyExchange signature (`Event::NeedSignature`); `None` if signing
+    /// failed.
+    Signature(Option<Vec<u8>>),
+}
+
+/// A signing job for the signer pool.
+struct SignJob {
+    config: Arc<ServerConfig>,
+    auth: reprise::crypto::suites::AuthKind,
+    scheme: reprise::crypto::sign::SignatureScheme,
+    message: Vec<u8>,
+    done: Box<dyn FnOnce(Option<Vec<u8>>) + Send>,
+}
+
+/// Threads that make offloaded signatures (`ServerOptions::sign_workers`), shared by a
+/// server's workers.
+#[derive(Clone)]
+pub struct SignerPool {
+    jobs: std::sync::mpsc::Sender<SignJob>,
+}
+
+impl SignerPool {
+    /// `threads` signing threads; they end when the last clone of the pool is dropped.
+    pub fn start(threads: usize) -> io::Result<Self> {
+        let (tx, rx) = channel::<SignJob>();
+        let rx = Arc::new(std::sync::Mutex::new(rx));
+        for i in 0..threads {
+            let rx = rx.clone();
+            std::thread::Builder::new()
+                .name(format!("signer-{i}"))
+                .spawn(move || loop {
+                    let job = match rx.lock() {
+                        Ok(guard) => guard.recv(),
+                        Err(_) => return,
+                    };
+                    let Ok(job) = job else { return };
+                    let signature = job.config.sign(job.auth, job.scheme, &job.message).ok();
+                    (job.done)(signature);
+                })?;
+        }
+        Ok(Self { jobs: tx })
+    }
+
+    /// The pool of `options.sign_workers` threads, or none for 0.
+    pub fn for_options(options: &ServerOptions) -> io::Result<Option<Self>> {
+        match options.sign_workers {
+            0 => Ok(None),
+            n => Self::start(n).map(Some),
+        }
+    }
+}
+
+/// Delivers one suspended connection's [`Reply`] to its worker (and wakes the worker); made
+/// by each driver for the connection that asked.
+pub type ReplyTo = Box<dyn FnOnce(Reply) + Send>;
+
+/// Starts the session lookup an `Event::NeedSession` asks for
+/// ([`SessionStore::fetch`](reprise::session::store::SessionStore::fetch), which answers
+/// from its own thread); without a store the answer is `Unavailable` at once.
+pub fn fetch_session(config: &ServerConfig, id: &[u8], now_secs: u64, reply_to: ReplyTo) {
+    match &config.session_store {
+        Some(store) => store.fetch(
+            id,
+            now_secs,
+            Box::new(move |lookup| reply_to(Reply::Session(lookup))),
+        ),
+        None => reply_to(Reply::Session(Lookup::Unavailable)),
+    }
+}
+
+/// Makes the signature an `Event::NeedSignature` asks for: on `signer`'s threads, or at once
+/// on this thread without a pool; `reply_to` gets it (`None` if signing failed).
+pub fn sign_for(
+    signer: Option<&SignerPool>,
+    config: &Arc<ServerConfig>,
+    auth: reprise::crypto::suites::AuthKind,
+    scheme: reprise::crypto::sign::SignatureScheme,
+    message: Vec<u8>,
+    reply_to: ReplyTo,
+) {
+    let done: Box<dyn FnOnce(Option<Vec<u8>>) + Send> =
+        Box::new(move |signature| reply_to(Reply::Signature(signature)));
+    match signer {
+        Some(pool) => {
+            let job = SignJob {
+                config: config.clone(),
+                auth,
+                scheme,
+                message,
+                done,
+            };
+            if let Err(std::sync::mpsc::SendError(job)) = pool.jobs.send(job) {
+                (job.done)(None);
+            }
+        }
+        None => done(config.sign(auth, scheme, &message).ok()),
+    }
+}

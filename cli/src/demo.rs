@@ -21,8 +21,8 @@ use reprise::{
     ClientConfig, ClientConnection, ResumptionKind, RootStore, ServerConfig, ServerConnection,
 };
 
-use crate::http::HttpResponder;
 use crate::ladder::{self, Dir, Flight, Ladder, WireParser};
+use reprise_serve::page::PageResponder;
 
 /// Options of `reprise demo`.
 #[derive(Debug, clap::Args)]
@@ -240,7 +240,7 @@ fn simulate(
     let mut client_clock = elapsed_ms(cpu);
     let mut server = ServerConnection::new(server_config.clone());
     let mut server_clock = 0.0f64;
-    let mut responder = HttpResponder::default();
+    let mut responder = PageResponder::default();
     let mut get_sent = false;
 
     // (arrival time, direction, bytes): flights on the wire. The protocol alternates, but

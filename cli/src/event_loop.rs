@@ -1,6 +1,6 @@
-//! `reprise serve --driver mio|uring`: a multi-core event-loop server (`reprise-mio` or
-//! `reprise-uring`, any [`Driver`]) running the tiny HTTP responder. Where io_uring cannot
-//! be used, serve says why and runs on mio.
+//! `reprise serve --driver mio|uring|threads`: a server on any [`Driver`] (`reprise-mio`,
+//! `reprise-uring`, `reprise-threads`) running the built-in page responder. Where io_uring
+//! cannot be used, serve says why and runs on mio.
 
 use std::io::Write;
 use std::net::ToSocketAddrs;
@@ -11,8 +11,8 @@ use reprise::ServerConfig;
 use reprise_serve::workers::shutdown_on_signals;
 use reprise_serve::{Driver, ListenerMode, Running, ServerOptions};
 
-use crate::http::HttpFactory;
 use crate::serve::ServeArgs;
+use reprise_serve::page::PageFactory;
 
 /// The listen address and the event-loop options both event-loop drivers take from the
 /// command line.
@@ -65,7 +65,7 @@ pub fn run<D: Driver>(
     config: Arc<ServerConfig>,
 ) -> Result<(), String> {
     let (addr, options) = address_and_options(args)?;
-    let server = D::start(addr, config, Arc::new(HttpFactory), options.clone())
+    let server = D::start(addr, config, Arc::new(PageFactory), options.clone())
         .map_err(|e| format!("bind {}: {e}", args.listen))?;
     shutdown_on_signals(server.shutdown_handle()).map_err(|e| format!("signals: {e}"))?;
     announce(name, &options, server.local_addr());

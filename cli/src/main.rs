@@ -6,7 +6,6 @@ mod connect;
 mod demo;
 mod event_loop;
 mod fleet;
-mod http;
 mod keylog;
 mod keys;
 mod ladder;

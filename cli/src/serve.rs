@@ -1,12 +1,9 @@
 //! `reprise serve`: a TLS 1.2 server answering HTTP/1.x with a small page.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use reprise::{ServerConfig, ServerConnection, Stream};
+use reprise::ServerConfig;
 
 use reprise::rng::SystemRandom;
 use reprise::session::cache::SessionCache;
@@ -14,10 +11,8 @@ use reprise::session::keyfile;
 use reprise::session::ticket::{RotationPolicy, TicketKeyRing, TicketKeys};
 
 use crate::{certs, event_loop};
-use reprise_serve::app::{AppAction, Handler, HandlerFactory};
-use reprise_serve::failure_log::{Ending, FailureLog};
+use reprise_serve::failure_log::FailureLog;
 
-use crate::http::HttpFactory;
 use crate::units::{parse_duration, parse_size};
 
 /// Options of `reprise serve`.
@@ -268,177 +263,6 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
             event_loop::run::<reprise_uring::Uring>("uring", &args, config)
         }
         "uring" => event_loop::run::<reprise_mio::Mio>("mio", &args, config),
-        _ => run_threads(&args, config),
+        _ => event_loop::run::<reprise_threads::Threads>("threads", &args, config),
     }
-}
-
-/// The `threads` driver: a blocking thread per connection.
-fn run_threads(args: &ServeArgs, config: Arc<ServerConfig>) -> Result<(), String> {
-    let listener =
-        TcpListener::bind(&args.listen).map_err(|e| format!("bind {}: {e}", args.listen))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    println!("listening on {addr}");
-    std::io::stdout().flush().ok();
-    let active = Arc::new(AtomicUsize::new(0));
-    let timeout = Duration::from_secs(args.timeout.max(1));
-    let log = args.failure_log();
-    if let Some(log) = log.clone() {
-        // The event loops tick the log from their timers; here a small thread does, so the
-        // count of suppressed lines appears even after a flood has stopped.
-        let _ = std::thread::Builder::new()
-            .name("failure-log".into())
-            .spawn(move || loop {
-                std::thread::sleep(Duration::from_millis(250));
-                log.tick(std::time::Instant::now());
-            });
-    }
-    for socket in listener.incoming() {
-        let Ok(socket) = socket else { continue };
-        if active.load(Ordering::Relaxed) >= args.max_connections {
-            drop(socket);
-            continue;
-        }
-        active.fetch_add(1, Ordering::Relaxed);
-        let (config, active, log) = (config.clone(), active.clone(), log.clone());
-        let spawned = std::thread::Builder::new()
-            .name("conn".into())
-            .spawn(move || {
-                let metrics = config.metrics.clone();
-                if let Some(m) = &metrics {
-                    m.connection_opened();
-                }
-                serve_connection(config, socket, timeout, log.as_deref());
-                if let Some(m) = &metrics {
-                    m.connection_closed();
-                }
-                active.fetch_sub(1, Ordering::Relaxed);
-            });
-        if spawned.is_err() {
-            eprintln!("could not spawn a connection thread");
-        }
-    }
-    Ok(())
-}
-
-/// A socket whose reads fail once a deadline has passed, so a client that trickles its
-/// handshake a byte at a time (slowloris) is dropped after the timeout in total, not per read.
-struct HandshakeDeadline {
-    socket: TcpStream,
-    until: Option<std::time::Instant>,
-    timeout: Duration,
-    /// The peer has sent at least one byte.
-    heard: bool,
-}
-
-impl Read for HandshakeDeadline {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let wait = match self.until {
-            Some(until) => until.saturating_duration_since(std::time::Instant::now()),
-            None => self.timeout,
-        };
-        if wait.is_zero() {
-            return Err(std::io::ErrorKind::TimedOut.into());
-        }
-        self.socket.set_read_timeout(Some(wait.min(self.timeout)))?;
-        let n = self.socket.read(buf)?;
-        self.heard |= n > 0;
-        Ok(n)
-    }
-}
-
-impl Write for HandshakeDeadline {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.socket.write(buf)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.socket.flush()
-    }
-}
-
-/// Serves one connection; a failure is logged to `log` (if any) as the event-loop drivers do.
-fn serve_connection(
-    config: Arc<ServerConfig>,
-    socket: TcpStream,
-    timeout: Duration,
-    log: Option<&FailureLog>,
-) {
-    let peer = socket.peer_addr().ok();
-    let mut tls = match socket
-        .set_read_timeout(Some(timeout))
-        .and_then(|()| socket.set_write_timeout(Some(timeout)))
-        .and_then(|()| socket.set_nodelay(true))
-    {
-        Ok(()) => Stream::new(
-            ServerConnection::new(config),
-            HandshakeDeadline {
-                socket,
-                until: Some(std::time::Instant::now() + timeout),
-                timeout,
-                heard: false,
-            },
-        ),
-        Err(_) => return,
-    };
-    let mut opened = false;
-    let result = serve_stream(&mut tls, &mut opened);
-    let (Err(e), Some(log)) = (result, log) else {
-        return;
-    };
-    let kind = e.kind();
-    let ending = Ending {
-        tls: &tls.conn,
-        open: opened,
-        heard: tls.transport.heard,
-        eof: kind == std::io::ErrorKind::UnexpectedEof,
-        expired: matches!(
-            kind,
-            std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
-        ),
-        socket_error: (!matches!(
-            kind,
-            std::io::ErrorKind::UnexpectedEof
-                | std::io::ErrorKind::TimedOut
-                | std::io::ErrorKind::WouldBlock
-                | std::io::ErrorKind::InvalidData
-        ))
-        .then_some(kind),
-        draining: false,
-    };
-    if let Some((failure, after_handshake)) = ending.failure() {
-        log.report(std::time::Instant::now(), peer, &failure, after_handshake);
-    }
-}
-
-/// The handshake (`opened` is set once it completed), then requests answered by the page
-/// responder until either side closes.
-fn serve_stream(
-    tls: &mut Stream<reprise::handshake::server::ServerHandshake, HandshakeDeadline>,
-    opened: &mut bool,
-) -> std::io::Result<()> {
-    tls.complete_handshake()?;
-    *opened = true;
-    // From here on only the per-read idle timeout applies.
-    tls.transport.until = None;
-    let mut app = HttpFactory.new_handler();
-    app.on_handshake(tls.conn.negotiated());
-    let mut buf = vec![0u8; 16 * 1024];
-    let mut out = Vec::new();
-    loop {
-        let n = tls.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        out.clear();
-        let action = app.on_data(&buf[..n], &mut out);
-        if !out.is_empty() {
-            tls.write_all(&out)?;
-        }
-        if action == AppAction::Close {
-            break;
-        }
-    }
-    tls.conn.close();
-    tls.flush()?;
-    Ok(())
 }

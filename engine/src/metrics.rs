@@ -37,6 +37,7 @@ pub struct Metrics {
     alerts_received: [AtomicU64; 256],
     connections_open: AtomicI64,
     connections_total: AtomicU64,
+    connections_refused: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -58,6 +59,7 @@ impl Metrics {
             alerts_received: std::array::from_fn(|_| AtomicU64::new(0)),
             connections_open: AtomicI64::new(0),
             connections_total: AtomicU64::new(0),
+            connections_refused: AtomicU64::new(0),
         }
     }
 
@@ -95,6 +97,11 @@ impl Metrics {
     pub fn connection_opened(&self) {
         self.connections_open.fetch_add(1, Relaxed);
         self.connections_total.fetch_add(1, Relaxed);
+    }
+
+    /// A driver closed a new connection at once: the connection limit was reached.
+    pub fn connection_refused(&self) {
+        self.connections_refused.fetch_add(1, Relaxed);
     }
 
     /// A driver closed a connection.
@@ -210,6 +217,15 @@ impl Metrics {
             format!(
                 "reprise_connections_total {}\n",
                 self.connections_total.load(Relaxed)
+            ),
+        );
+        push(
+            "reprise_connections_refused_total",
+            "Connections closed at once because the server held its connection limit.",
+            "counter",
+            format!(
+                "reprise_connections_refused_total {}\n",
+                self.connections_refused.load(Relaxed)
             ),
         );
         for (name, help, value) in extra {

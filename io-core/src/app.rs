@@ -1,30 +1,121 @@
-//! The application side of a server connection, as drivers see it: plaintext in, plaintext
-//! out. Every driver (threads, mio, io_uring) runs the same [`Handler`]s, so a server switches
-//! drivers without touching its application.
+//! The application side of a served connection: a byte-stream endpoint. It takes the
+//! client's plaintext as it arrives and gives plaintext for the client whenever it has some,
+//! not only in answer to what just arrived, so the same shape carries the built-in page
+//! responder ([`crate::page`]), a backend stream spliced both ways ([`crate::backend`]) and
+//! a user handler that produces output on its own (waking its connection with [`Wake`]).
+//! Every driver runs the same handlers.
+
+use std::sync::Arc;
 
 use reprise::Negotiated;
 
-/// What the driver should do after a handler ran.
+use crate::backend::BackendStream;
+
+/// What the connection should do after the handler produced output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AppAction {
+pub enum Flow {
     /// Keep the connection open.
     Continue,
-    /// Send what was written, then close (close_notify, then the socket).
+    /// Send what was produced, then close (close_notify, then the socket).
     Close,
 }
 
+/// Makes a connection's handler produce again: [`Handler::poll_output`] is called soon on
+/// the connection's worker. Cheap to clone; callable from any thread; a no-op once the
+/// connection is gone.
+#[derive(Clone)]
+pub struct Wake(Arc<dyn Fn() + Send + Sync>);
+
+impl Wake {
+    /// A wake that runs `wake` (a driver's way to reach the connection's worker).
+    pub fn new(wake: impl Fn() + Send + Sync + 'static) -> Self {
+        Self(Arc::new(wake))
+    }
+
+    /// Asks for [`Handler::poll_output`] to be called.
+    pub fn wake(&self) {
+        (self.0)();
+    }
+}
+
+impl std::fmt::Debug for Wake {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Wake")
+    }
+}
+
+/// What a handler learns when its connection opens.
+pub struct Opened<'a> {
+    negotiated: &'a Negotiated,
+    make_wake: &'a dyn Fn() -> Wake,
+}
+
+impl<'a> Opened<'a> {
+    /// What the handshake negotiated, and `make_wake` to make [`Wake`]s on demand.
+    pub fn new(negotiated: &'a Negotiated, make_wake: &'a dyn Fn() -> Wake) -> Self {
+        Self {
+            negotiated,
+            make_wake,
+        }
+    }
+
+    /// What the handshake negotiated (suite, group, ALPN, SNI, how it resumed).
+    pub fn negotiated(&self) -> &Negotiated {
+        self.negotiated
+    }
+
+    /// A [`Wake`] for this connection, for a handler that produces output on its own (from
+    /// another thread, a timer, a backend). Made only when asked for.
+    pub fn wake(&self) -> Wake {
+        (self.make_wake)()
+    }
+}
+
 /// One connection's application logic.
-pub trait Handler: Send {
-    /// Called once when the handshake has completed.
-    fn on_handshake(&mut self, _negotiated: &Negotiated) {}
-    /// Plaintext from the client; append any response plaintext to `out`.
-    fn on_data(&mut self, data: &[u8], out: &mut Vec<u8>) -> AppAction;
+pub trait Handler: Send + 'static {
+    /// The handshake completed.
+    fn on_open(&mut self, _opened: &Opened<'_>) {}
+
+    /// Plaintext from the client, as its records arrive.
+    fn on_data(&mut self, data: &[u8]);
+
+    /// The client will send nothing more (its close_notify, or the end of its stream).
+    /// [`Flow::Close`] (the default) closes once the output produced so far is sent; a
+    /// handler with more to say (a backend still answering) returns [`Flow::Continue`] and
+    /// later [`Flow::Close`] from [`poll_output`](Self::poll_output).
+    fn on_peer_closed(&mut self) -> Flow {
+        Flow::Close
+    }
+
+    /// Plaintext for the client: append at most `room` bytes to `out` (more is taken, but
+    /// then the connection stops reading the client until the output drains). Called after
+    /// [`on_data`](Self::on_data), after a [`Wake`], and whenever sent output makes room.
+    fn poll_output(&mut self, out: &mut Vec<u8>, room: usize) -> Flow;
+
+    /// Whether the client may send more now. `false` stops reading the client until it is
+    /// `true` again (back-pressure toward the client, e.g. a backend that does not read).
+    fn wants_data(&self) -> bool {
+        true
+    }
+
+    /// True while the handler holds part of a message (e.g. an unfinished request head):
+    /// the idle deadline then runs from the message's first byte, so a client cannot keep
+    /// a connection by trickling one message forever.
+    fn is_mid_message(&self) -> bool {
+        false
+    }
+
+    /// The backend stream the driver must connect and move bytes for, if this handler is
+    /// one ([`crate::backend`]).
+    fn backend(&mut self) -> Option<&mut BackendStream> {
+        None
+    }
 }
 
 /// Makes a [`Handler`] for each accepted connection; shared by every worker.
 pub trait HandlerFactory: Send + Sync + 'static {
     /// The per-connection handler.
-    type Handler: Handler + 'static;
+    type Handler: Handler;
     /// A handler for a new connection.
     fn new_handler(&self) -> Self::Handler;
 }

@@ -180,6 +180,16 @@ impl FailureLog {
         (self.sink)(&line);
     }
 
+    /// Logs a connection refused at the connection limit (`limit` connections open).
+    pub fn refused(&self, now: Instant, peer: Option<SocketAddr>, limit: usize) {
+        if self.admit(now) {
+            let peer = peer.map_or_else(|| "unknown".to_string(), |p| p.to_string());
+            (self.sink)(&format!(
+                "connection refused: peer {peer}: the connection limit ({limit}) is reached"
+            ));
+        }
+    }
+
     /// [`admit`](Self::admit), then [`write`](Self::write) if admitted.
     pub fn report(
         &self,

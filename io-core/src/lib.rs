@@ -4,8 +4,11 @@
 //! served connection that is not a system call, so that the drivers (`reprise-mio`,
 //! `reprise-uring`) only move bytes, own sockets and buffers, and keep timers:
 //!
-//! * [`served`]: a connection's records fed to its engine and its application side.
-//! * [`app`]: the application side of a connection, as every driver runs it.
+//! * [`served`]: a served connection — engine connection and application side — and its
+//!   whole lifecycle as one sans-IO state machine: events in, actions out.
+//! * [`app`]: the application side of a connection, a byte-stream endpoint; [`page`] (the
+//!   built-in page responder) and [`backend`] (a plaintext backend spliced both ways) are
+//!   the two the CLI runs.
 //! * [`suspend`]: answering the engine's suspensions (session lookups, offloaded signatures)
 //!   off the event loop.
 //! * [`options`], [`workers`], [`listen`]: a server's tuning, its worker threads' shared
@@ -18,11 +21,14 @@
 #![warn(missing_docs)]
 
 pub mod app;
+pub mod backend;
+pub mod buffers;
 pub mod driver;
 pub mod failure_log;
 pub mod listen;
 pub mod load;
 pub mod options;
+pub mod page;
 pub mod served;
 #[cfg(feature = "driver-suite")]
 pub mod suite;

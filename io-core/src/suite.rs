@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::app::{AppAction, Handler, HandlerFactory};
+use crate::app::{Flow, Handler, HandlerFactory};
 use crate::driver::{Driver, Running};
 use crate::{ListenerMode, ServerOptions};
 use reprise::session::cache::SessionCache;
@@ -20,12 +20,25 @@ use reprise::session::store::{Lookup, SessionStore};
 use reprise::{ClientConfig, ClientConnection, Event, ResumptionKind, ServerConfig, Stream};
 
 /// Echoes every byte back.
-struct Echo;
+#[derive(Default)]
+struct Echo {
+    pending: Vec<u8>,
+}
 
 impl Handler for Echo {
-    fn on_data(&mut self, data: &[u8], out: &mut Vec<u8>) -> AppAction {
-        out.extend_from_slice(data);
-        AppAction::Continue
+    fn on_data(&mut self, data: &[u8]) {
+        self.pending.extend_from_slice(data);
+    }
+
+    fn poll_output(&mut self, out: &mut Vec<u8>, room: usize) -> Flow {
+        let n = room.min(self.pending.len());
+        out.extend_from_slice(&self.pending[..n]);
+        self.pending.drain(..n);
+        Flow::Continue
+    }
+
+    fn wants_data(&self) -> bool {
+        self.pending.len() < 64 * 1024
     }
 }
 
@@ -34,7 +47,7 @@ struct EchoFactory;
 impl HandlerFactory for EchoFactory {
     type Handler = Echo;
     fn new_handler(&self) -> Echo {
-        Echo
+        Echo::default()
     }
 }
 

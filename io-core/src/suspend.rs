@@ -1,24 +1,77 @@
 //! Answering the engine's suspensions away from the event loop: session lookups in an
 //! asynchronous store (`Event::NeedSession`) and offloaded ServerKeyExchange signatures
 //! (`Event::NeedSignature`). Each answer comes back to the connection's worker as a [`Reply`]
-//! through the [`ReplyTo`] its driver made.
+//! through its [`Mailbox`], which also carries a handler's [`Wake`].
 
 use std::io;
-use std::sync::mpsc::channel;
+use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 
 use reprise::session::store::Lookup;
 use reprise::ServerConfig;
 
+use crate::app::Wake;
 use crate::options::ServerOptions;
+use crate::served::ConnId;
+use crate::workers::WakeWorker;
 
-/// What comes back to a worker for a suspended connection.
+/// What comes back to a worker for one of its connections.
 pub enum Reply {
     /// The answer to a deferred session lookup (`Event::NeedSession`).
     Session(Lookup),
     /// An offloaded ServerKeyExchange signature (`Event::NeedSignature`); `None` if signing
     /// failed.
     Signature(Option<Vec<u8>>),
+    /// The handler has output to give ([`Wake`]).
+    Wake,
+}
+
+/// A [`Reply`] on its way to connection `to`.
+pub struct Answer {
+    /// The connection it is for (dropped if the slot holds another connection by then).
+    pub to: ConnId,
+    /// What it says.
+    pub reply: Reply,
+}
+
+/// A worker's inbox for answers from other threads: a channel, and the worker's waker so
+/// that its wait returns when one arrives.
+pub struct Mailbox<W> {
+    tx: Sender<Answer>,
+    waker: Arc<W>,
+}
+
+impl<W: WakeWorker> Mailbox<W> {
+    /// A mailbox waking `waker`, and the receiving end the worker drains.
+    pub fn new(waker: Arc<W>) -> (Self, Receiver<Answer>) {
+        let (tx, rx) = channel();
+        (Self { tx, waker }, rx)
+    }
+
+    /// Where the answer to one suspension of connection `to` goes.
+    pub fn reply_to(&self, to: ConnId) -> ReplyTo {
+        let (tx, waker) = (self.tx.clone(), self.waker.clone());
+        Box::new(move |reply| {
+            let _ = tx.send(Answer { to, reply });
+            waker.wake_worker();
+        })
+    }
+
+    /// A [`Wake`] for connection `to`'s handler.
+    pub fn wake_for(&self, to: ConnId) -> Wake {
+        let (tx, waker) = (self.tx.clone(), self.waker.clone());
+        Wake::new(move || {
+            if tx
+                .send(Answer {
+                    to,
+                    reply: Reply::Wake,
+                })
+                .is_ok()
+            {
+                waker.wake_worker();
+            }
+        })
+    }
 }
 
 /// A signing job for the signer pool.

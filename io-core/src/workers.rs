@@ -33,6 +33,26 @@ impl<W: WakeWorker> Workers<W> {
             wakers,
         })
     }
+
+    /// Takes one of the `limit` connection slots for a connection just accepted; false when
+    /// all are taken (the connection is then closed at once).
+    pub fn admit(&self, limit: usize) -> bool {
+        if self.open.fetch_add(1, Ordering::Relaxed) >= limit {
+            self.open.fetch_sub(1, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    /// Gives back the slot of a connection that ended.
+    pub fn release(&self) {
+        self.open.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// True once a shutdown was asked for.
+    pub fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
 }
 
 /// The driver-independent view of [`Workers`] a handle holds.

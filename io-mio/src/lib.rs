@@ -17,7 +17,6 @@
 #![warn(missing_docs)]
 
 pub mod load;
-mod pool;
 pub mod server;
 
 pub use load::{LoadOptions, LoadReport, Stop};

@@ -39,8 +39,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
-use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -49,18 +48,15 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
 use slab::Slab;
 
-use reprise::{Buffers, ServerConfig, ServerConnection};
-use reprise_serve::app::HandlerFactory;
-use reprise_serve::failure_log::Ending;
+use reprise::ServerConfig;
+use reprise_serve::app::{Handler, HandlerFactory};
+use reprise_serve::buffers::Recycler;
 use reprise_serve::listen::bind_listeners;
-use reprise_serve::served::{feed, Feeder};
-use reprise_serve::suspend::{Reply, ReplyTo, SignerPool};
+use reprise_serve::served::{ConnId, Env, Served};
+use reprise_serve::suspend::{Answer, Mailbox, SignerPool};
 pub use reprise_serve::workers::shutdown_on_signals;
 use reprise_serve::workers::{join_workers, WakeWorker, Workers};
-use reprise_serve::READ_BUFFER_SIZE;
-use reprise_serve::{now_secs, ServerOptions, ShutdownHandle, MAX_RECYCLED_TLS_BUFFERS};
-
-use crate::pool::BufferPool;
+use reprise_serve::{ServerOptions, ShutdownHandle, READ_BUFFER_SIZE};
 
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
@@ -204,60 +200,29 @@ impl reprise_serve::Running for Server {
     }
 }
 
-/// One accepted connection.
+/// One accepted connection: its socket, its served connection, and the bytes of an
+/// unfinished record.
 struct Conn<H> {
     sock: TcpStream,
-    tls: ServerConnection,
-    app: H,
+    served: Served<H>,
     /// A pooled read buffer, held only while it has bytes in it.
     buf: Option<Vec<u8>>,
     filled: usize,
-    /// Distinguishes this connection from a later one in the same slab slot (for answers to
-    /// lookups that arrive after the connection went away).
-    serial: u64,
-    deadline: Instant,
-    /// The handshake completed.
-    open: bool,
-    /// Close queued (close_notify or a fatal alert): flush, then drop.
-    closing: bool,
-    /// The peer closed its side of the TCP connection.
-    eof: bool,
     /// Registered for writable events.
     writable: bool,
     /// The poller reported the peer's FIN: read until EOF rather than stop at a short read.
     read_closed: bool,
     /// The peer's address, for the failure log.
     peer: SocketAddr,
-    /// The peer has sent at least one byte.
-    heard: bool,
-    /// A read or write failed.
-    socket_error: Option<io::ErrorKind>,
-}
-
-/// An answer to a suspended lookup or signature, sent from whatever thread produced it.
-struct Answer {
-    key: usize,
-    serial: u64,
-    reply: Reply,
 }
 
 /// What every connection of a worker shares (split from the slab for the borrow checker).
 struct Ctx<F: HandlerFactory> {
     registry: Registry,
-    pool: BufferPool,
-    /// The engine buffers of finished connections, for the next ones (no allocation per
-    /// handshake after warm-up).
-    tls_buffers: Vec<Buffers>,
-    config: Arc<ServerConfig>,
+    buffers: Recycler,
+    env: Env<PollWaker>,
     factory: Arc<F>,
-    options: ServerOptions,
-    answers: Sender<Answer>,
-    waker: Arc<PollWaker>,
-    signer: Option<SignerPool>,
-    app_out: Vec<u8>,
-    now: Instant,
-    secs: u64,
-    draining: bool,
+    shared: Arc<Shared>,
 }
 
 struct Worker<F: HandlerFactory> {
@@ -265,9 +230,8 @@ struct Worker<F: HandlerFactory> {
     listener: Option<TcpListener>,
     conns: Slab<Conn<F::Handler>>,
     ctx: Ctx<F>,
-    shared: Arc<Shared>,
     answers: Receiver<Answer>,
-    next_serial: u64,
+    next_generation: u32,
     /// Accept hit an error (e.g. out of descriptors): retry at the next sweep.
     accept_again: bool,
     drain_deadline: Option<Instant>,
@@ -286,29 +250,20 @@ impl<F: HandlerFactory> Worker<F> {
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         let registry = poll.registry().try_clone()?;
-        let (tx, rx) = channel();
+        let (mailbox, answers) = Mailbox::new(waker);
         Ok(Self {
             poll,
             listener: Some(listener),
             conns: Slab::with_capacity(1024),
             ctx: Ctx {
                 registry,
-                pool: BufferPool::new(READ_BUFFER_SIZE, options.pooled_buffers),
-                tls_buffers: Vec::new(),
-                config,
+                buffers: Recycler::new(READ_BUFFER_SIZE, options.pooled_buffers),
+                env: Env::new(config, options, signer, mailbox),
                 factory,
-                options,
-                answers: tx,
-                waker,
-                signer,
-                app_out: Vec::with_capacity(4096),
-                now: Instant::now(),
-                secs: now_secs(),
-                draining: false,
+                shared,
             },
-            shared,
-            answers: rx,
-            next_serial: 0,
+            answers,
+            next_generation: 0,
             accept_again: false,
             drain_deadline: None,
         })
@@ -316,21 +271,20 @@ impl<F: HandlerFactory> Worker<F> {
 
     fn run(mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
-        let tick = self.ctx.options.timer_tick();
+        let tick = self.ctx.env.options.timer_tick();
         let mut next_sweep = Instant::now() + tick;
         loop {
             let timeout = next_sweep.saturating_duration_since(Instant::now());
             // Busy (the last poll brought several events): let a batch gather for a few tens
             // of µs before polling again, so one wake-up serves many connections. Idle: poll
             // (and sleep in it) at once.
-            let_batch_gather(&events, self.ctx.options.batch_wait, Some(timeout));
+            let_batch_gather(&events, self.ctx.env.options.batch_wait, Some(timeout));
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() != io::ErrorKind::Interrupted {
                     return Err(e);
                 }
             }
-            self.ctx.now = Instant::now();
-            self.ctx.secs = now_secs();
+            self.ctx.env.tick();
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept(),
@@ -339,27 +293,28 @@ impl<F: HandlerFactory> Worker<F> {
                 }
             }
             self.take_answers();
-            if self.shared.stop.load(Ordering::Relaxed) && self.drain_deadline.is_none() {
+            if self.ctx.shared.stopping() && self.drain_deadline.is_none() {
                 self.begin_drain();
             }
-            if self.ctx.now >= next_sweep {
+            if self.ctx.env.now >= next_sweep {
                 self.sweep();
-                if let Some(log) = &self.ctx.options.failure_log {
-                    log.tick(self.ctx.now);
-                }
-                next_sweep = self.ctx.now + tick;
+                next_sweep = self.ctx.env.now + tick;
                 if self.accept_again {
                     self.accept();
                 }
             }
             if let Some(deadline) = self.drain_deadline {
-                if self.conns.is_empty() || self.ctx.now >= deadline {
+                if self.conns.is_empty() || self.ctx.env.now >= deadline {
                     break;
                 }
             }
         }
+        let now = self.ctx.env.now;
         let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
         for key in keys {
+            if let Some(conn) = self.conns.get_mut(key) {
+                conn.served.on_grace_over(now);
+            }
             self.remove(key);
         }
         Ok(())
@@ -373,12 +328,12 @@ impl<F: HandlerFactory> Worker<F> {
             };
             match listener.accept() {
                 Ok((mut sock, peer)) => {
-                    let limit = self.ctx.options.max_connections;
-                    if self.shared.open.fetch_add(1, Ordering::Relaxed) >= limit {
+                    let limit = self.ctx.env.options.max_connections;
+                    if !self.ctx.shared.admit(limit) {
                         // Over the limit: accepted only to be closed, so the backlog does not
                         // fill with connections that would wait for nothing.
-                        self.shared.open.fetch_sub(1, Ordering::Relaxed);
                         drop(sock);
+                        refused(&self.ctx.env, Some(peer));
                         continue;
                     }
                     if !cfg!(target_os = "linux") {
@@ -392,31 +347,32 @@ impl<F: HandlerFactory> Worker<F> {
                         .register(&mut sock, Token(key + FIRST_CONN), Interest::READABLE)
                         .is_err()
                     {
-                        self.shared.open.fetch_sub(1, Ordering::Relaxed);
+                        self.ctx.shared.release();
                         continue;
                     }
-                    self.next_serial += 1;
+                    self.next_generation = (self.next_generation + 1) & 0xff_ffff;
+                    let id = ConnId {
+                        key,
+                        generation: self.next_generation,
+                    };
+                    let tls = self.ctx.buffers.new_connection(&self.ctx.env.config);
+                    let served = Served::new(
+                        id,
+                        tls,
+                        self.ctx.factory.new_handler(),
+                        &self.ctx.env.options,
+                        self.ctx.env.now,
+                    );
                     entry.insert(Conn {
                         sock,
-                        tls: ServerConnection::with_buffers(
-                            self.ctx.config.clone(),
-                            self.ctx.tls_buffers.pop().unwrap_or_default(),
-                        ),
-                        app: self.ctx.factory.new_handler(),
+                        served,
                         buf: None,
                         filled: 0,
-                        serial: self.next_serial,
-                        deadline: self.ctx.now + self.ctx.options.handshake_timeout,
-                        open: false,
-                        closing: false,
-                        eof: false,
                         writable: false,
                         read_closed: false,
                         peer,
-                        heard: false,
-                        socket_error: None,
                     });
-                    if let Some(m) = &self.ctx.config.metrics {
+                    if let Some(m) = &self.ctx.env.config.metrics {
                         m.connection_opened();
                     }
                     // Registration reports data that is already there, so the ClientHello
@@ -448,35 +404,29 @@ impl<F: HandlerFactory> Worker<F> {
     }
 
     fn take_answers(&mut self) {
-        while let Ok(answer) = self.answers.try_recv() {
-            let Some(conn) = self.conns.get_mut(answer.key) else {
+        while let Ok(Answer { to, reply }) = self.answers.try_recv() {
+            let Some(conn) = self.conns.get_mut(to.key) else {
                 continue;
             };
-            if conn.serial != answer.serial || !conn.tls.is_suspended() {
+            if conn.served.id() != to {
                 continue;
             }
-            let provided = match answer.reply {
-                Reply::Session(lookup) => conn.tls.provide_session(lookup),
-                Reply::Signature(signature) => conn.tls.provide_signature(signature),
-            };
-            if provided.is_err() {
-                conn.closing = true;
-            }
-            if service(&mut self.ctx, answer.key, conn) {
-                self.remove(answer.key);
+            conn.served.on_reply(reply, &mut self.ctx.env);
+            if service(&mut self.ctx, to.key, conn) {
+                self.remove(to.key);
             }
         }
     }
 
     fn begin_drain(&mut self) {
-        self.ctx.draining = true;
-        self.drain_deadline = Some(self.ctx.now + self.ctx.options.shutdown_grace);
+        self.drain_deadline = Some(self.ctx.env.now + self.ctx.env.options.shutdown_grace);
         if let Some(mut listener) = self.listener.take() {
             let _ = self.ctx.registry.deregister(&mut listener);
         }
         let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
         for key in keys {
             if let Some(conn) = self.conns.get_mut(key) {
+                conn.served.on_shutdown(&mut self.ctx.env);
                 if service(&mut self.ctx, key, conn) {
                     self.remove(key);
                 }
@@ -485,20 +435,24 @@ impl<F: HandlerFactory> Worker<F> {
     }
 
     fn sweep(&mut self) {
-        let now = self.ctx.now;
+        let now = self.ctx.env.now;
+        if let Some(log) = &self.ctx.env.options.failure_log {
+            log.tick(now);
+        }
         let expired: Vec<usize> = self
             .conns
             .iter()
-            .filter(|(_, c)| c.deadline <= now)
+            .filter(|(_, c)| c.served.deadline() <= now)
             .map(|(k, _)| k)
             .collect();
         for key in expired {
             if let Some(conn) = self.conns.get_mut(key) {
-                if conn.open && !conn.closing {
-                    // Idle too long: say goodbye properly if the socket takes it at once.
-                    conn.tls.close();
-                    let _ = flush(conn);
+                conn.served.on_timer(now);
+                if !conn.served.is_closed() {
+                    continue;
                 }
+                // A goodbye it queued goes if the socket takes it at once.
+                let _ = write_out(conn);
             }
             self.remove(key);
         }
@@ -508,46 +462,43 @@ impl<F: HandlerFactory> Worker<F> {
         let Some(mut conn) = self.conns.try_remove(key) else {
             return;
         };
-        if let Some(log) = &self.ctx.options.failure_log {
-            let ending = Ending {
-                tls: &conn.tls,
-                open: conn.open,
-                heard: conn.heard,
-                eof: conn.eof,
-                expired: conn.deadline <= self.ctx.now,
-                socket_error: conn.socket_error,
-                draining: self.ctx.draining,
-            };
-            if let Some((failure, after_handshake)) = ending.failure() {
-                log.report(self.ctx.now, Some(conn.peer), &failure, after_handshake);
+        if let Some(log) = &self.ctx.env.options.failure_log {
+            if let Some((failure, after_handshake)) = conn.served.failure() {
+                log.report(self.ctx.env.now, Some(conn.peer), &failure, after_handshake);
             }
         }
         if let Some(buf) = conn.buf.take() {
-            self.ctx.pool.give(buf);
+            self.ctx.buffers.give_read(buf);
         }
         // Dropping the socket closes its descriptor, which also removes it from the epoll
         // set: no deregister syscall needed.
-        let Conn { sock, tls, .. } = conn;
+        let Conn { sock, served, .. } = conn;
         drop(sock);
-        let buffers = tls.into_buffers();
-        if self.ctx.tls_buffers.len() < self.ctx.options.pooled_buffers
-            && buffers.capacity_bytes() <= MAX_RECYCLED_TLS_BUFFERS
-        {
-            self.ctx.tls_buffers.push(buffers);
-        }
-        self.shared.open.fetch_sub(1, Ordering::Relaxed);
-        if let Some(m) = &self.ctx.config.metrics {
+        let (tls, _app) = served.into_parts();
+        self.ctx.buffers.recycle(tls);
+        self.ctx.shared.release();
+        if let Some(m) = &self.ctx.env.config.metrics {
             m.connection_closed();
         }
     }
 }
 
+/// Counts and logs a connection refused at the connection limit.
+fn refused(env: &Env<PollWaker>, peer: Option<SocketAddr>) {
+    if let Some(m) = &env.config.metrics {
+        m.connection_refused();
+    }
+    if let Some(log) = &env.options.failure_log {
+        log.refused(env.now, peer, env.options.max_connections);
+    }
+}
+
 /// Writes as much pending output as the socket takes. `Ok(true)` when all of it went.
-fn flush<H>(conn: &mut Conn<H>) -> io::Result<bool> {
-    while conn.tls.wants_transmit() {
-        match conn.sock.write(conn.tls.pending_output()) {
+fn write_out<H: Handler>(conn: &mut Conn<H>) -> io::Result<bool> {
+    while conn.served.wants_write() {
+        match conn.sock.write(conn.served.output()) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => conn.tls.consume_output(n),
+            Ok(n) => conn.served.on_written(n),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
@@ -556,160 +507,113 @@ fn flush<H>(conn: &mut Conn<H>) -> io::Result<bool> {
     Ok(true)
 }
 
-/// Feeds the whole records buffered for `conn` to the engine ([`feed`]) and keeps the rest.
-/// `Err` when the connection failed (the alert is queued).
-fn process<F: HandlerFactory>(
-    ctx: &mut Ctx<F>,
-    key: usize,
-    conn: &mut Conn<F::Handler>,
-) -> Result<(), ()> {
+/// Offers the bytes buffered for `conn` to its served connection and keeps the rest (an
+/// unfinished record).
+fn feed_held<F: HandlerFactory>(ctx: &mut Ctx<F>, conn: &mut Conn<F::Handler>) {
     let Some(buf) = conn.buf.as_mut() else {
-        return Ok(());
+        return;
     };
-    let serial = conn.serial;
-    let (answers, waker) = (&ctx.answers, &ctx.waker);
-    let mut env = Feeder {
-        config: &ctx.config,
-        signer: ctx.signer.as_ref(),
-        now_secs: ctx.secs,
-        app_out: &mut ctx.app_out,
-    };
-    let fed = feed(
-        &mut conn.tls,
-        &mut conn.app,
-        &mut buf[..conn.filled],
-        &mut conn.closing,
-        &mut env,
-        || reply_to(answers, waker, key, serial),
-    );
-    if fed.opened {
-        conn.open = true;
-        conn.deadline = ctx.now + ctx.options.idle_timeout;
-    }
-    if fed.consumed > 0 {
-        buf.copy_within(fed.consumed..conn.filled, 0);
-        conn.filled -= fed.consumed;
-    }
-    if fed.failed {
-        Err(())
-    } else {
-        Ok(())
+    let consumed = conn.served.on_input(&mut buf[..conn.filled], &mut ctx.env);
+    if consumed > 0 {
+        buf.copy_within(consumed..conn.filled, 0);
+        conn.filled -= consumed;
     }
 }
 
-/// Where the answer for connection `key` (while it is `serial`) goes: the worker's channel,
-/// and a wake-up.
-fn reply_to(answers: &Sender<Answer>, waker: &Arc<PollWaker>, key: usize, serial: u64) -> ReplyTo {
-    let (tx, waker) = (answers.clone(), waker.clone());
-    Box::new(move |reply| {
-        let _ = tx.send(Answer { key, serial, reply });
-        waker.wake_worker();
-    })
-}
-
-/// Reads, processes and writes until the socket would block (or the connection must wait
-/// for a lookup, or for its output to drain). Returns true when the connection is finished
-/// and must be dropped.
+/// Carries out what the served connection asks until the socket would block: reads while it
+/// wants input, writes what it has to send, and keeps the poll interest in step. Returns
+/// true when the connection is over and must be dropped.
 fn service<F: HandlerFactory>(ctx: &mut Ctx<F>, key: usize, conn: &mut Conn<F::Handler>) -> bool {
-    let mut drained = false;
     loop {
-        if process(ctx, key, conn).is_err() {
-            conn.closing = true;
-        }
-        if conn.closing || conn.eof || conn.tls.is_suspended() || drained {
-            break;
-        }
-        if conn.tls.pending_output().len() >= ctx.options.max_pending_output {
-            match flush(conn) {
-                Err(e) => {
-                    conn.socket_error = Some(e.kind());
-                    return true;
+        // Read while the connection wants input and the socket has some.
+        let mut socket_empty = false;
+        loop {
+            feed_held(ctx, conn);
+            if !conn.served.wants_read(0, &ctx.env.options) {
+                break;
+            }
+            let buf = conn.buf.get_or_insert_with(|| ctx.buffers.take_read());
+            if conn.filled == buf.len() {
+                // Cannot happen: the buffer holds the largest record and the engine takes
+                // every whole record (or fails). End the connection rather than spin.
+                conn.served
+                    .on_socket_error(io::ErrorKind::InvalidData, ctx.env.now);
+                break;
+            }
+            let room = buf.len() - conn.filled;
+            match conn.sock.read(&mut buf[conn.filled..]) {
+                Ok(0) => {
+                    conn.served.on_eof(&mut ctx.env);
+                    socket_empty = true;
                 }
-                Ok(true) => {}
-                // Backpressure: no more reading until the peer reads what we owe it.
-                Ok(false) => break,
+                Ok(n) => {
+                    conn.filled += n;
+                    // A short read emptied the socket: with edge-triggered readiness, bytes
+                    // that arrive later raise a new event, so skip the read that would say
+                    // EAGAIN.
+                    if n < room && !conn.read_closed {
+                        feed_held(ctx, conn);
+                        socket_empty = true;
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    socket_empty = true;
+                    break;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    conn.served.on_socket_error(e.kind(), ctx.env.now);
+                    break;
+                }
             }
         }
-        let buf = conn.buf.get_or_insert_with(|| ctx.pool.take());
-        if conn.filled == buf.len() {
-            // Cannot happen: the buffer holds the largest record and the engine consumes
-            // every whole record (or fails). Drop the connection rather than spin.
+        if conn.filled == 0 {
+            if let Some(buf) = conn.buf.take() {
+                ctx.buffers.give_read(buf);
+            }
+        }
+        // Write what there is; once all of it went, the connection may produce more (or,
+        // closing, be over).
+        let flushed = loop {
+            match write_out(conn) {
+                Ok(true) => {
+                    conn.served.on_drained(&mut ctx.env);
+                    if !conn.served.wants_write() {
+                        break true;
+                    }
+                }
+                Ok(false) => break false,
+                Err(e) => {
+                    conn.served.on_socket_error(e.kind(), ctx.env.now);
+                    break false;
+                }
+            }
+        };
+        if conn.served.is_closed() {
             return true;
         }
-        let room = buf.len() - conn.filled;
-        match conn.sock.read(&mut buf[conn.filled..]) {
-            Ok(0) => conn.eof = true,
-            Ok(n) => {
-                // A short read emptied the socket: with edge-triggered readiness, bytes that
-                // arrive later raise a new event, so skip the read that would say EAGAIN.
-                drained = n < room && !conn.read_closed;
-                conn.filled += n;
-                conn.heard = true;
-                if conn.open {
-                    conn.deadline = ctx.now + ctx.options.idle_timeout;
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => {
-                conn.socket_error = Some(e.kind());
+        // Output drained and more input wanted, with bytes perhaps still in the socket
+        // (reading stopped for back-pressure): read on.
+        if flushed && !socket_empty && conn.served.wants_read(0, &ctx.env.options) {
+            continue;
+        }
+        let want_write = !flushed;
+        if want_write != conn.writable {
+            let interest = if want_write {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            if ctx
+                .registry
+                .reregister(&mut conn.sock, Token(key + FIRST_CONN), interest)
+                .is_err()
+            {
                 return true;
             }
+            conn.writable = want_write;
         }
+        return false;
     }
-    if conn.filled == 0 {
-        if let Some(buf) = conn.buf.take() {
-            ctx.pool.give(buf);
-        }
-    }
-    if conn.eof && !conn.closing {
-        // The peer will send nothing more. A handshake can no longer finish; an open
-        // connection gets our close_notify after whatever it is still owed.
-        if conn.tls.is_handshaking() {
-            return true;
-        }
-        conn.tls.close();
-        conn.closing = true;
-    }
-    if ctx.draining && conn.open && !conn.closing && conn.filled == 0 && !conn.tls.wants_transmit()
-    {
-        // Shutting down: an established connection with nothing in flight is told goodbye.
-        conn.tls.close();
-        conn.closing = true;
-    }
-    let flushed = match flush(conn) {
-        Ok(done) => done,
-        Err(e) => {
-            conn.socket_error = Some(e.kind());
-            return true;
-        }
-    };
-    if conn.closing {
-        if flushed {
-            // Everything said: dropping the socket sends the FIN.
-            return true;
-        }
-        // Give the peer a bounded time to take the rest.
-        let bound = ctx.now + ctx.options.handshake_timeout;
-        if conn.deadline > bound {
-            conn.deadline = bound;
-        }
-    }
-    let want_write = !flushed;
-    if want_write != conn.writable {
-        let interest = if want_write {
-            Interest::READABLE | Interest::WRITABLE
-        } else {
-            Interest::READABLE
-        };
-        if ctx
-            .registry
-            .reregister(&mut conn.sock, Token(key + FIRST_CONN), interest)
-            .is_err()
-        {
-            return true;
-        }
-        conn.writable = want_write;
-    }
-    false
 }

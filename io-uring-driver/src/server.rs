@@ -61,8 +61,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::Ordering;
-use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::mpsc::{channel, Receiver};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -70,13 +69,14 @@ use std::time::{Duration, Instant};
 use io_uring::{opcode, squeue, types};
 use slab::Slab;
 
-use reprise::{Buffers, ServerConfig, ServerConnection};
+use reprise::ServerConfig;
 use reprise_serve::app::HandlerFactory;
-use reprise_serve::failure_log::{Ending, Failure};
-use reprise_serve::served::{feed, Feeder};
-use reprise_serve::suspend::{Reply, ReplyTo, SignerPool};
+use reprise_serve::buffers::Recycler;
+use reprise_serve::failure_log::Failure;
+use reprise_serve::served::{ConnId, Env, Phase, Served};
+use reprise_serve::suspend::{Answer, Mailbox, SignerPool};
 use reprise_serve::workers::{WakeWorker, Workers};
-use reprise_serve::{now_secs, MAX_RECYCLED_TLS_BUFFERS, READ_BUFFER_SIZE};
+use reprise_serve::READ_BUFFER_SIZE;
 
 use crate::bufring::BufRing;
 use crate::ring::{tag, untag, Completion, Op, Ring};
@@ -353,12 +353,11 @@ enum RecvState {
     Cancelling,
 }
 
-/// One accepted connection.
+/// One accepted connection: its socket, its served connection, and the operations and
+/// buffers the ring lends the kernel for it.
 struct Conn<H> {
     sock: Sock,
-    generation: u32,
-    tls: ServerConnection,
-    app: H,
+    served: Served<H>,
     /// Bytes not yet a whole record (or held during a suspended lookup); pooled.
     buf: Option<Vec<u8>>,
     filled: usize,
@@ -369,18 +368,18 @@ struct Conn<H> {
     recv: RecvState,
     /// The receive ended for lack of buffers: arm again once buffers are back.
     starved: bool,
-    deadline: Instant,
-    open: bool,
-    closing: bool,
-    eof: bool,
+    /// The earliest instant a timer-wheel entry of this connection fires.
+    timer_at: Instant,
     /// Torn down: waiting for its operations to complete before the slot is freed.
     finishing: bool,
-    /// The peer has sent at least one byte.
-    heard: bool,
-    /// A receive or send failed (errno).
-    socket_error: Option<i32>,
     /// The failure to log once the connection is released (admitted by the rate limit).
     failure: Option<(Failure, bool)>,
+}
+
+impl<H> Conn<H> {
+    fn generation(&self) -> u32 {
+        self.served.id().generation
+    }
 }
 
 /// A failure line waiting for its peer's address: the connection's direct descriptor is
@@ -397,40 +396,16 @@ fn peer_address(fd: BorrowedFd<'_>) -> Option<SocketAddr> {
     socket2::SockRef::from(&fd).peer_addr().ok()?.as_socket()
 }
 
-/// What to do with a connection after it ran.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Next {
-    Keep,
-    /// Everything said: close.
-    Done,
-    /// Failed: drop at once.
-    Kill,
-}
-
-struct Answer {
-    key: usize,
-    generation: u32,
-    reply: Reply,
-}
-
 struct Ctx<F: HandlerFactory> {
     ring: Ring,
-    pool: Vec<Vec<u8>>,
+    /// Held-record buffers and the engine's buffers of closed connections.
+    buffers: Recycler,
     send_pool: Vec<Vec<u8>>,
-    /// The engine's buffers of closed connections, for new ones (as in the mio server).
-    tls_buffers: Vec<Buffers>,
-    config: Arc<ServerConfig>,
+    env: Env<WakeFd>,
     factory: Arc<F>,
-    options: ServerOptions,
     shared: Arc<Shared>,
-    answers: Sender<Answer>,
     waker: Arc<WakeFd>,
-    /// Signs ServerKeyExchange parameters off the loop (`ServerOptions::sign_workers`).
-    signer: Option<SignerPool>,
-    app_out: Vec<u8>,
-    now: Instant,
-    secs: u64,
-    draining: bool,
+    wheel: Wheel,
     /// Something failed that the worker cannot go on after (a submission error).
     fatal: Option<io::Error>,
     /// Accepted sockets go to the ring's file table (direct descriptors).
@@ -440,16 +415,6 @@ struct Ctx<F: HandlerFactory> {
 }
 
 impl<F: HandlerFactory> Ctx<F> {
-    fn take_buffer(&mut self) -> Vec<u8> {
-        self.pool.pop().unwrap_or_else(|| vec![0; HELD_BUFFER_SIZE])
-    }
-
-    fn give_buffer(&mut self, buf: Vec<u8>) {
-        if self.pool.len() < self.options.pooled_buffers {
-            self.pool.push(buf);
-        }
-    }
-
     fn push_plain(&mut self, entry: io_uring::squeue::Entry) {
         if let Err(e) = self.ring.push_plain(entry) {
             self.fatal.get_or_insert(e);
@@ -475,13 +440,13 @@ struct Worker<F: HandlerFactory> {
     /// The loop is over: nothing is armed again.
     quiescing: bool,
     answers: Receiver<Answer>,
-    wheel: Wheel,
     completions: Vec<Completion>,
     due: Vec<Entry>,
     starved: Vec<(usize, u32)>,
     next_generation: u32,
     /// Accept failed (e.g. out of descriptors): arm again at the next tick.
     accept_again: bool,
+    draining: bool,
     drain_deadline: Option<Instant>,
 }
 
@@ -506,27 +471,20 @@ impl<F: HandlerFactory> Worker<F> {
                 .submitter()
                 .register_files_sparse(fixed_files(&options))
                 .is_ok();
-        let (tx, rx) = channel();
         let now = Instant::now();
         let tick = options.timer_tick();
         let waker = shared.wakers[id].clone();
+        let (mailbox, answers) = Mailbox::new(waker.clone());
         let mut worker = Worker {
             ctx: Ctx {
                 ring,
-                pool: Vec::new(),
+                buffers: Recycler::new(HELD_BUFFER_SIZE, options.pooled_buffers),
                 send_pool: Vec::new(),
-                tls_buffers: Vec::new(),
-                config,
+                env: Env::new(config, options, signer, mailbox),
                 factory,
-                options,
                 shared,
-                answers: tx,
                 waker,
-                signer,
-                app_out: Vec::with_capacity(4096),
-                now,
-                secs: now_secs(),
-                draining: false,
+                wheel: Wheel::new(WHEEL_SLOTS, tick, now),
                 fatal: None,
                 fixed,
                 peer_lookups: Slab::new(),
@@ -537,13 +495,13 @@ impl<F: HandlerFactory> Worker<F> {
             accepting: false,
             polling_wake: false,
             quiescing: false,
-            answers: rx,
-            wheel: Wheel::new(WHEEL_SLOTS, tick, now),
+            answers,
             completions: Vec::with_capacity((RING_ENTRIES * CQ_FACTOR) as usize),
             due: Vec::new(),
             starved: Vec::new(),
             next_generation: 0,
             accept_again: false,
+            draining: false,
             drain_deadline: None,
         };
         worker.arm_accept();
@@ -593,27 +551,26 @@ impl<F: HandlerFactory> Worker<F> {
 
     fn run_loop(&mut self) -> io::Result<()> {
         loop {
-            let mut wake_at = self.wheel.next_tick();
+            let mut wake_at = self.ctx.wheel.next_tick();
             if let Some(d) = self.drain_deadline {
                 wake_at = wake_at.min(d);
             }
             let wait = wake_at.saturating_duration_since(Instant::now());
-            let (last_turn, batch_wait) = (self.completions.len(), self.ctx.options.batch_wait);
+            let (last_turn, batch_wait) = (self.completions.len(), self.ctx.env.options.batch_wait);
             self.ctx
                 .ring
                 .let_batch_gather(last_turn, batch_wait, wait)?;
             self.ctx.ring.enter(wait)?;
-            self.ctx.now = Instant::now();
-            self.ctx.secs = now_secs();
+            self.ctx.env.tick();
             self.turn();
             if let Some(e) = self.ctx.fatal.take() {
                 return Err(e);
             }
-            if self.ctx.shared.stop.load(Ordering::Relaxed) && self.drain_deadline.is_none() {
+            if self.ctx.shared.stopping() && self.drain_deadline.is_none() {
                 self.begin_drain();
             }
             if let Some(deadline) = self.drain_deadline {
-                if self.conns.is_empty() || self.ctx.now >= deadline {
+                if self.conns.is_empty() || self.ctx.env.now >= deadline {
                     return Ok(());
                 }
             }
@@ -631,12 +588,12 @@ impl<F: HandlerFactory> Worker<F> {
         }
         self.completions = completions;
         self.take_answers();
-        if self.ctx.now >= self.wheel.next_tick() {
+        if self.ctx.env.now >= self.ctx.wheel.next_tick() {
             self.expire();
-            if let Some(log) = &self.ctx.options.failure_log {
-                log.tick(self.ctx.now);
+            if let Some(log) = &self.ctx.env.options.failure_log {
+                log.tick(self.ctx.env.now);
             }
-            if self.accept_again && !self.ctx.draining {
+            if self.accept_again && !self.draining {
                 self.accept_again = false;
                 self.arm_accept();
             }
@@ -646,9 +603,9 @@ impl<F: HandlerFactory> Worker<F> {
         self.bufs.publish();
         for (key, generation) in std::mem::take(&mut self.starved) {
             if let Some(conn) = self.conns.get_mut(key) {
-                if conn.generation == generation && conn.starved {
+                if conn.generation() == generation && conn.starved {
                     conn.starved = false;
-                    if after(&mut self.ctx, key, conn) != Next::Keep {
+                    if after(&mut self.ctx, key, conn) {
                         self.teardown(key);
                     }
                 }
@@ -683,7 +640,7 @@ impl<F: HandlerFactory> Worker<F> {
     fn accepted(&mut self, c: &Completion) {
         if !c.more() {
             self.accepting = false;
-            if self.listener.is_some() && !self.ctx.draining {
+            if self.listener.is_some() && !self.draining {
                 if c.result < 0 && c.result != -libc::ECANCELED {
                     // EMFILE, ENFILE, ENOBUFS: try again at the next tick.
                     self.accept_again = true;
@@ -700,10 +657,10 @@ impl<F: HandlerFactory> Worker<F> {
         } else {
             Sock::Plain(c.result)
         };
-        let limit = self.ctx.options.max_connections;
-        if self.ctx.draining || self.ctx.shared.open.fetch_add(1, Ordering::Relaxed) >= limit {
-            if !self.ctx.draining {
-                self.ctx.shared.open.fetch_sub(1, Ordering::Relaxed);
+        let limit = self.ctx.env.options.max_connections;
+        if self.draining || !self.ctx.shared.admit(limit) {
+            if !self.draining {
+                refused(&self.ctx.env);
             }
             // Over the limit (or stopping): accepted only to be closed, so the backlog does
             // not fill with connections that would wait for nothing.
@@ -712,17 +669,25 @@ impl<F: HandlerFactory> Worker<F> {
             return;
         }
         self.next_generation = (self.next_generation + 1) & 0xff_ffff;
-        let generation = self.next_generation;
-        let deadline = self.ctx.now + self.ctx.options.handshake_timeout;
+        let key = self.conns.vacant_key();
+        let id = ConnId {
+            key,
+            generation: self.next_generation,
+        };
+        let now = self.ctx.env.now;
+        let tls = self.ctx.buffers.new_connection(&self.ctx.env.config);
+        let served = Served::new(
+            id,
+            tls,
+            self.ctx.factory.new_handler(),
+            &self.ctx.env.options,
+            now,
+        );
+        let deadline = served.deadline();
         let out = self.ctx.send_pool.pop().unwrap_or_default();
-        let key = self.conns.insert(Conn {
+        self.conns.insert(Conn {
             sock,
-            generation,
-            tls: ServerConnection::with_buffers(
-                self.ctx.config.clone(),
-                self.ctx.tls_buffers.pop().unwrap_or_default(),
-            ),
-            app: self.ctx.factory.new_handler(),
+            served,
             buf: None,
             filled: 0,
             out,
@@ -730,17 +695,18 @@ impl<F: HandlerFactory> Worker<F> {
             sending: false,
             recv: RecvState::Off,
             starved: false,
-            deadline,
-            open: false,
-            closing: false,
-            eof: false,
+            timer_at: deadline,
             finishing: false,
-            heard: false,
-            socket_error: None,
             failure: None,
         });
-        self.wheel.insert(Entry { key, generation }, deadline);
-        if let Some(m) = &self.ctx.config.metrics {
+        self.ctx.wheel.insert(
+            Entry {
+                key,
+                generation: id.generation,
+            },
+            deadline,
+        );
+        if let Some(m) = &self.ctx.env.config.metrics {
             m.connection_opened();
         }
         if let Some(conn) = self.conns.get_mut(key) {
@@ -753,7 +719,7 @@ impl<F: HandlerFactory> Worker<F> {
         let Some(conn) = self
             .conns
             .get_mut(key)
-            .filter(|conn| conn.generation == generation)
+            .filter(|conn| conn.generation() == generation)
         else {
             if let Some(bid) = bid {
                 self.bufs.recycle(bid);
@@ -763,36 +729,33 @@ impl<F: HandlerFactory> Worker<F> {
         if !c.more() {
             conn.recv = RecvState::Off;
         }
-        let mut next = Next::Keep;
         if c.result > 0 {
             let n = c.result as usize;
-            conn.heard = true;
             if let Some(bid) = bid {
-                if !conn.finishing && !conn.closing {
-                    next = take_data(&mut self.ctx, key, conn, self.bufs.get_mut(bid, n));
+                if !conn.finishing {
+                    take_data(&mut self.ctx, conn, self.bufs.get_mut(bid, n));
                 }
                 self.bufs.recycle(bid);
             }
         } else if c.result == 0 {
-            conn.eof = true;
+            if !conn.finishing {
+                conn.served.on_eof(&mut self.ctx.env);
+            }
         } else if c.result == -libc::ENOBUFS {
             // The ring ran dry: arm again once this turn's buffers are back.
             if !conn.finishing && !conn.starved {
                 conn.starved = true;
                 self.starved.push((key, generation));
             }
-        } else if c.result != -libc::ECANCELED {
-            conn.socket_error = Some(-c.result);
-            next = Next::Kill;
+        } else if c.result != -libc::ECANCELED && !conn.finishing {
+            let kind = io::Error::from_raw_os_error(-c.result).kind();
+            conn.served.on_socket_error(kind, self.ctx.env.now);
         }
         if conn.finishing {
             self.release(key);
             return;
         }
-        if next == Next::Keep {
-            next = after(&mut self.ctx, key, conn);
-        }
-        if next != Next::Keep {
+        if after(&mut self.ctx, key, conn) {
             self.teardown(key);
         }
     }
@@ -801,7 +764,7 @@ impl<F: HandlerFactory> Worker<F> {
         let Some(conn) = self
             .conns
             .get_mut(key)
-            .filter(|conn| conn.generation == generation)
+            .filter(|conn| conn.generation() == generation)
         else {
             return;
         };
@@ -812,9 +775,11 @@ impl<F: HandlerFactory> Worker<F> {
         }
         if c.result <= 0 {
             // The peer is gone (EPIPE, ECONNRESET) or the send was cancelled.
-            if c.result < 0 && c.result != -libc::ECANCELED {
-                conn.socket_error = Some(-c.result);
-            }
+            let kind = match c.result {
+                0 => io::ErrorKind::WriteZero,
+                e => io::Error::from_raw_os_error(-e).kind(),
+            };
+            conn.served.on_socket_error(kind, self.ctx.env.now);
             self.teardown(key);
             return;
         }
@@ -826,41 +791,31 @@ impl<F: HandlerFactory> Worker<F> {
         }
         conn.out.clear();
         conn.out_pos = 0;
-        if after(&mut self.ctx, key, conn) != Next::Keep {
+        conn.served.on_drained(&mut self.ctx.env);
+        if after(&mut self.ctx, key, conn) {
             self.teardown(key);
         }
     }
 
     fn take_answers(&mut self) {
-        while let Ok(answer) = self.answers.try_recv() {
-            let Some(conn) = self.conns.get_mut(answer.key) else {
+        while let Ok(Answer { to, reply }) = self.answers.try_recv() {
+            let Some(conn) = self.conns.get_mut(to.key) else {
                 continue;
             };
-            if conn.generation != answer.generation || conn.finishing || !conn.tls.is_suspended() {
+            if conn.served.id() != to || conn.finishing {
                 continue;
             }
-            let mut next = Next::Keep;
-            let provided = match answer.reply {
-                Reply::Session(lookup) => conn.tls.provide_session(lookup),
-                Reply::Signature(signature) => conn.tls.provide_signature(signature),
-            };
-            if provided.is_err() {
-                conn.closing = true;
-            } else {
-                next = process_held(&mut self.ctx, answer.key, conn);
-            }
-            if next == Next::Keep {
-                next = after(&mut self.ctx, answer.key, conn);
-            }
-            if next != Next::Keep {
-                self.teardown(answer.key);
+            conn.served.on_reply(reply, &mut self.ctx.env);
+            feed_held(&mut self.ctx, conn);
+            if after(&mut self.ctx, to.key, conn) {
+                self.teardown(to.key);
             }
         }
     }
 
     fn begin_drain(&mut self) {
-        self.ctx.draining = true;
-        self.drain_deadline = Some(self.ctx.now + self.ctx.options.shutdown_grace);
+        self.draining = true;
+        self.drain_deadline = Some(self.ctx.env.now + self.ctx.env.options.shutdown_grace);
         if self.accepting {
             self.ctx
                 .push_quiet(opcode::AsyncCancel::new(tag(Op::Accept, 0, 0)).build());
@@ -870,34 +825,40 @@ impl<F: HandlerFactory> Worker<F> {
         let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
         for key in keys {
             if let Some(conn) = self.conns.get_mut(key) {
-                if !conn.finishing && after(&mut self.ctx, key, conn) != Next::Keep {
+                if conn.finishing {
+                    continue;
+                }
+                conn.served.on_shutdown(&mut self.ctx.env);
+                if after(&mut self.ctx, key, conn) {
                     self.teardown(key);
                 }
             }
         }
     }
 
-    /// Turns the timer wheel: drops the connections whose deadline passed.
+    /// Turns the timer wheel: a connection whose deadline passed is told, and torn down when
+    /// that ends it.
     fn expire(&mut self) {
+        let now = self.ctx.env.now;
         let mut due = std::mem::take(&mut self.due);
-        self.wheel.advance(self.ctx.now, &mut due);
+        self.ctx.wheel.advance(now, &mut due);
         for entry in due.drain(..) {
             let Some(conn) = self.conns.get_mut(entry.key) else {
                 continue;
             };
-            if conn.generation != entry.generation || conn.finishing {
+            if conn.generation() != entry.generation || conn.finishing {
                 continue;
             }
-            if conn.deadline > self.ctx.now {
-                self.wheel.insert(entry, conn.deadline);
+            let deadline = conn.served.deadline();
+            if deadline > now {
+                conn.timer_at = deadline;
+                self.ctx.wheel.insert(entry, deadline);
                 continue;
             }
-            if conn.open && !conn.closing && !conn.sending {
-                // Idle too long: say goodbye properly (the send is cancelled if the peer
-                // does not take it before the slot is released).
-                conn.tls.close();
-                let _ = flush(&mut self.ctx, entry.key, conn);
-            }
+            conn.served.on_timer(now);
+            // A goodbye it queued goes if the peer takes it before the slot is released (the
+            // send is cancelled otherwise).
+            flush(&mut self.ctx, entry.key, conn);
             self.teardown(entry.key);
         }
         self.due = due;
@@ -910,21 +871,13 @@ impl<F: HandlerFactory> Worker<F> {
         };
         if !conn.finishing {
             conn.finishing = true;
-            if let Some(log) = &self.ctx.options.failure_log {
-                let ending = Ending {
-                    tls: &conn.tls,
-                    open: conn.open,
-                    heard: conn.heard,
-                    eof: conn.eof,
-                    expired: conn.deadline <= self.ctx.now,
-                    socket_error: conn
-                        .socket_error
-                        .map(|errno| io::Error::from_raw_os_error(errno).kind()),
-                    draining: self.ctx.draining,
-                };
-                conn.failure = ending.failure().filter(|_| log.admit(self.ctx.now));
+            if let Some(log) = &self.ctx.env.options.failure_log {
+                conn.failure = conn
+                    .served
+                    .failure()
+                    .filter(|_| log.admit(self.ctx.env.now));
             }
-            let generation = conn.generation;
+            let generation = conn.generation();
             if conn.recv == RecvState::Armed {
                 conn.recv = RecvState::Cancelling;
                 self.ctx
@@ -953,7 +906,7 @@ impl<F: HandlerFactory> Worker<F> {
             sock,
             buf,
             mut out,
-            tls,
+            served,
             failure,
             ..
         } = self.conns.remove(key);
@@ -976,26 +929,22 @@ impl<F: HandlerFactory> Worker<F> {
             }
         }
         if let Some(buf) = buf {
-            self.ctx.give_buffer(buf);
+            self.ctx.buffers.give_read(buf);
         }
-        if self.ctx.send_pool.len() < self.ctx.options.pooled_buffers {
+        if self.ctx.send_pool.len() < self.ctx.env.options.pooled_buffers {
             out.clear();
             self.ctx.send_pool.push(out);
         }
-        let buffers = tls.into_buffers();
-        if self.ctx.tls_buffers.len() < self.ctx.options.pooled_buffers
-            && buffers.capacity_bytes() <= MAX_RECYCLED_TLS_BUFFERS
-        {
-            self.ctx.tls_buffers.push(buffers);
-        }
-        self.ctx.shared.open.fetch_sub(1, Ordering::Relaxed);
-        if let Some(m) = &self.ctx.config.metrics {
+        let (tls, _app) = served.into_parts();
+        self.ctx.buffers.recycle(tls);
+        self.ctx.shared.release();
+        if let Some(m) = &self.ctx.env.config.metrics {
             m.connection_closed();
         }
     }
 
     fn write_failure(&self, peer: Option<SocketAddr>, failure: &Failure, after_handshake: bool) {
-        if let Some(log) = &self.ctx.options.failure_log {
+        if let Some(log) = &self.ctx.env.options.failure_log {
             log.write(peer, failure, after_handshake);
         }
     }
@@ -1047,8 +996,8 @@ impl<F: HandlerFactory> Worker<F> {
     /// leaked rather than freed.
     fn quiesce(mut self) {
         self.quiescing = true;
-        self.ctx.draining = true;
-        self.drain_deadline = Some(self.ctx.now);
+        self.draining = true;
+        self.drain_deadline = Some(self.ctx.env.now);
         self.listener = None;
         if self.accepting {
             self.ctx
@@ -1058,8 +1007,12 @@ impl<F: HandlerFactory> Worker<F> {
             self.ctx
                 .push_quiet(opcode::AsyncCancel::new(tag(Op::Wake, 0, 0)).build());
         }
+        let now = self.ctx.env.now;
         let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
         for key in keys {
+            if let Some(conn) = self.conns.get_mut(key) {
+                conn.served.on_grace_over(now);
+            }
             self.teardown(key);
         }
         let until = Instant::now() + QUIESCE_LIMIT;
@@ -1067,7 +1020,7 @@ impl<F: HandlerFactory> Worker<F> {
             if self.ctx.ring.enter(Duration::from_millis(50)).is_err() {
                 break;
             }
-            self.ctx.now = Instant::now();
+            self.ctx.env.tick();
             let mut completions = std::mem::take(&mut self.completions);
             completions.clear();
             self.ctx.ring.reap(&mut completions);
@@ -1090,11 +1043,22 @@ impl<F: HandlerFactory> Worker<F> {
     }
 }
 
+/// Counts and logs a connection refused at the connection limit (its peer is not known: a
+/// multishot accept gives no address).
+fn refused(env: &Env<WakeFd>) {
+    if let Some(m) = &env.config.metrics {
+        m.connection_refused();
+    }
+    if let Some(log) = &env.options.failure_log {
+        log.refused(env.now, None, env.options.max_connections);
+    }
+}
+
 /// Arms the receive of a connection: single-shot while the handshake runs (each flight is
 /// an answer to ours: one receive per flight, and none left armed to report the peer's FIN
 /// or to be cancelled once the handshake ends the connection), multishot once it is open.
 fn arm_recv<F: HandlerFactory>(ctx: &mut Ctx<F>, key: usize, conn: &mut Conn<F::Handler>) {
-    let entry = if conn.open {
+    let entry = if conn.served.was_open() {
         on_sock!(conn.sock, |fd| opcode::RecvMulti::new(fd, BUFFER_GROUP)
             .build())
     } else {
@@ -1111,7 +1075,7 @@ fn arm_recv<F: HandlerFactory>(ctx: &mut Ctx<F>, key: usize, conn: &mut Conn<F::
         .build()
         .flags(squeue::Flags::BUFFER_SELECT))
     }
-    .user_data(tag(Op::Recv, conn.generation, key));
+    .user_data(tag(Op::Recv, conn.generation(), key));
     // A receive with buffer selection carries no buffer pointer (the single-shot one passes a
     // null address and length 0): the kernel takes buffers from the registered ring, which
     // lives as long as the worker (see `quiesce`).
@@ -1129,7 +1093,7 @@ fn push_send<F: HandlerFactory>(ctx: &mut Ctx<F>, key: usize, conn: &mut Conn<F:
     )
     .flags(libc::MSG_NOSIGNAL)
     .build())
-    .user_data(tag(Op::Send, conn.generation, key));
+    .user_data(tag(Op::Send, conn.generation(), key));
     // SAFETY: the kernel reads `rest` until the send completes. `conn.out`'s heap buffer is
     // neither written, resized nor freed while `conn.sending` is true: `flush` does not touch
     // it then, the completion handler clears `sending` before any change, and a connection
@@ -1143,185 +1107,94 @@ fn push_send<F: HandlerFactory>(ctx: &mut Ctx<F>, key: usize, conn: &mut Conn<F:
     conn.sending = true;
 }
 
-/// Moves the engine's pending output into the send buffer and sends it, unless a send is in
-/// flight (then the output waits for its completion).
-fn flush<F: HandlerFactory>(ctx: &mut Ctx<F>, key: usize, conn: &mut Conn<F::Handler>) -> bool {
-    if conn.sending || !conn.tls.wants_transmit() {
-        return false;
+/// Moves the served connection's output into the send buffer and sends it, unless a send is
+/// in flight (then the output waits for its completion).
+fn flush<F: HandlerFactory>(ctx: &mut Ctx<F>, key: usize, conn: &mut Conn<F::Handler>) {
+    if conn.sending || !conn.served.wants_write() {
+        return;
     }
     conn.out.clear();
-    conn.out.extend_from_slice(conn.tls.pending_output());
+    conn.out.extend_from_slice(conn.served.output());
     let n = conn.out.len();
-    conn.tls.consume_output(n);
+    conn.served.on_written(n);
     conn.out_pos = 0;
     push_send(ctx, key, conn);
-    true
 }
 
-/// Data from a receive buffer: processed in place when nothing is held, else appended to the
-/// held bytes first.
-fn take_data<F: HandlerFactory>(
-    ctx: &mut Ctx<F>,
-    key: usize,
-    conn: &mut Conn<F::Handler>,
-    data: &mut [u8],
-) -> Next {
-    if conn.open {
-        conn.deadline = ctx.now + ctx.options.idle_timeout;
-    }
+/// Data from a receive buffer: offered in place when nothing is held, else appended to the
+/// held bytes first; what is not a whole record yet is kept in a pooled buffer.
+fn take_data<F: HandlerFactory>(ctx: &mut Ctx<F>, conn: &mut Conn<F::Handler>, data: &mut [u8]) {
     if conn.filled == 0 {
-        let (consumed, result) = process(ctx, key, conn, data);
-        if result.is_err() {
-            conn.closing = true;
-            return Next::Keep;
-        }
+        let consumed = conn.served.on_input(data, &mut ctx.env);
         let rest = &data[consumed..];
-        if !rest.is_empty() && !conn.closing {
-            let buf = match conn.buf.take() {
-                Some(b) => b,
-                None => ctx.take_buffer(),
-            };
-            let buf = conn.buf.insert(buf);
+        if !rest.is_empty() && !conn.served.is_closed() {
+            let buf = conn.buf.get_or_insert_with(|| ctx.buffers.take_read());
             buf[..rest.len()].copy_from_slice(rest);
             conn.filled = rest.len();
         }
-        return Next::Keep;
+        return;
     }
-    let buf = match conn.buf.take() {
-        Some(b) => b,
-        None => ctx.take_buffer(),
-    };
-    let buf = conn.buf.insert(buf);
+    let buf = conn.buf.get_or_insert_with(|| ctx.buffers.take_read());
     if conn.filled + data.len() > buf.len() {
         // More than a whole record plus one receive held: only a client that keeps sending
-        // during a suspended lookup gets here.
-        return Next::Kill;
+        // while its records cannot be taken (a suspended lookup) gets here.
+        conn.served
+            .on_socket_error(io::ErrorKind::InvalidData, ctx.env.now);
+        return;
     }
     buf[conn.filled..conn.filled + data.len()].copy_from_slice(data);
     conn.filled += data.len();
-    process_held(ctx, key, conn)
+    feed_held(ctx, conn);
 }
 
-/// Processes the held bytes of `conn` (after new data, or a lookup answer).
-fn process_held<F: HandlerFactory>(
-    ctx: &mut Ctx<F>,
-    key: usize,
-    conn: &mut Conn<F::Handler>,
-) -> Next {
+/// Offers the held bytes of `conn` (after new data, or a lookup answer) and keeps the rest.
+fn feed_held<F: HandlerFactory>(ctx: &mut Ctx<F>, conn: &mut Conn<F::Handler>) {
     let Some(mut buf) = conn.buf.take() else {
-        return Next::Keep;
+        return;
     };
-    let (consumed, result) = process(ctx, key, conn, &mut buf[..conn.filled]);
+    let consumed = conn.served.on_input(&mut buf[..conn.filled], &mut ctx.env);
     if consumed > 0 {
         buf.copy_within(consumed..conn.filled, 0);
         conn.filled -= consumed;
     }
     if conn.filled == 0 {
-        ctx.give_buffer(buf);
+        ctx.buffers.give_read(buf);
     } else {
         conn.buf = Some(buf);
     }
-    if result.is_err() {
-        conn.closing = true;
-    }
-    Next::Keep
 }
 
-/// Feeds the whole records in `data` to the engine ([`feed`]). Returns how many bytes were
-/// consumed, and `Err` when the connection failed (the alert is queued).
-fn process<F: HandlerFactory>(
-    ctx: &mut Ctx<F>,
-    key: usize,
-    conn: &mut Conn<F::Handler>,
-    data: &mut [u8],
-) -> (usize, Result<(), ()>) {
-    let generation = conn.generation;
-    let (answers, waker) = (&ctx.answers, &ctx.waker);
-    let mut env = Feeder {
-        config: &ctx.config,
-        signer: ctx.signer.as_ref(),
-        now_secs: ctx.secs,
-        app_out: &mut ctx.app_out,
-    };
-    let fed = feed(
-        &mut conn.tls,
-        &mut conn.app,
-        data,
-        &mut conn.closing,
-        &mut env,
-        || reply_to(answers, waker, key, generation),
-    );
-    if fed.opened {
-        conn.open = true;
-        conn.deadline = ctx.now + ctx.options.idle_timeout;
-    }
-    (fed.consumed, if fed.failed { Err(()) } else { Ok(()) })
-}
-
-/// Where the answer for connection `key` (while it is `generation`) goes: the worker's
-/// channel, and an eventfd write that wakes the ring.
-fn reply_to(answers: &Sender<Answer>, waker: &Arc<WakeFd>, key: usize, generation: u32) -> ReplyTo {
-    let (tx, waker) = (answers.clone(), waker.clone());
-    Box::new(move |reply| {
-        let _ = tx.send(Answer {
-            key,
-            generation,
-            reply,
-        });
-        waker.wake();
-    })
-}
-
-/// Decides what a connection does next after new input, a completed send or a lookup answer:
-/// closes what must close, sends what is pending, applies backpressure, and keeps the
-/// receive armed.
-fn after<F: HandlerFactory>(ctx: &mut Ctx<F>, key: usize, conn: &mut Conn<F::Handler>) -> Next {
-    if conn.eof && !conn.closing {
-        // The peer will send nothing more. A handshake can no longer finish; an open
-        // connection gets our close_notify after whatever it is still owed.
-        if conn.tls.is_handshaking() {
-            return Next::Kill;
-        }
-        conn.tls.close();
-        conn.closing = true;
-    }
-    if ctx.draining
-        && conn.open
-        && !conn.closing
-        && conn.filled == 0
-        && !conn.tls.wants_transmit()
-        && !conn.sending
-    {
-        // Shutting down: an established connection with nothing in flight is told goodbye.
-        conn.tls.close();
-        conn.closing = true;
-    }
+/// Carries out what the served connection asks after an event: sends what is pending, keeps
+/// the receive armed while it wants input (and cancels it under back-pressure), and keeps a
+/// timer for its deadline. True when it is over and must be torn down.
+fn after<F: HandlerFactory>(ctx: &mut Ctx<F>, key: usize, conn: &mut Conn<F::Handler>) -> bool {
     flush(ctx, key, conn);
-    if ctx.fatal.is_some() {
-        return Next::Kill;
+    if ctx.fatal.is_some() || conn.served.is_closed() {
+        return true;
     }
-    if conn.closing {
-        if !conn.sending && !conn.tls.wants_transmit() {
-            return Next::Done;
+    let unsent = conn.out.len() - conn.out_pos;
+    if conn.served.wants_read(unsent, &ctx.env.options) {
+        if conn.recv == RecvState::Off && !conn.starved {
+            arm_recv(ctx, key, conn);
         }
-        // Give the peer a bounded time to take the rest.
-        let bound = ctx.now + ctx.options.handshake_timeout;
-        if conn.deadline > bound {
-            conn.deadline = bound;
-        }
-        return Next::Keep;
+    } else if conn.recv == RecvState::Armed && conn.served.phase() == Phase::Open {
+        // Back-pressure: no more reading until the peer reads what we owe it.
+        conn.recv = RecvState::Cancelling;
+        ctx.push_quiet(opcode::AsyncCancel::new(tag(Op::Recv, conn.generation(), key)).build());
     }
-    let waiting = conn.tls.pending_output().len() + (conn.out.len() - conn.out_pos);
-    if waiting >= ctx.options.max_pending_output {
-        if conn.recv == RecvState::Armed {
-            // Backpressure: no more reading until the peer reads what we owe it.
-            conn.recv = RecvState::Cancelling;
-            ctx.push_quiet(opcode::AsyncCancel::new(tag(Op::Recv, conn.generation, key)).build());
-        }
-    } else if conn.recv == RecvState::Off && !conn.eof && !conn.starved {
-        arm_recv(ctx, key, conn);
+    let deadline = conn.served.deadline();
+    if deadline < conn.timer_at {
+        // Sooner than any entry of this connection on the wheel (e.g. the bound on closing).
+        conn.timer_at = deadline;
+        ctx.wheel.insert(
+            Entry {
+                key,
+                generation: conn.generation(),
+            },
+            deadline,
+        );
     }
-    Next::Keep
+    false
 }
 
 #[cfg(test)]

@@ -1,5 +1,8 @@
-//! The tiny HTTP/1.x responder `reprise serve` runs behind TLS: every request, once its header
-//! block has ended (and its declared body has arrived), gets a small 200 page.
+//! The built-in page responder `reprise serve` runs without a backend: every HTTP/1.x
+//! request, once its head has ended (and its declared body has arrived), gets a small 200
+//! page saying what the handshake negotiated.
+
+use crate::app::{Flow, Handler, HandlerFactory, Opened};
 
 /// Largest request head (request line and header fields) accepted; a longer one is answered
 /// with `431 Request Header Fields Too Large` and the connection is closed.
@@ -8,7 +11,7 @@ pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// Parses complete requests out of the bytes it is fed and appends one response per request.
 /// Lines may end in CRLF or in a bare LF (RFC 9112 §2.2). A request that can never be
 /// answered gets its 4xx/5xx status and the connection is closed after it.
-pub struct HttpResponder {
+pub struct PageResponder {
     buf: Vec<u8>,
     /// How far `buf` has been searched for the end of a head without finding it.
     scanned: usize,
@@ -19,6 +22,10 @@ pub struct HttpResponder {
     /// plain facts and formatted only when a page is written: most connections of a
     /// handshake benchmark never ask for one.
     handshake: Option<HandshakeFacts>,
+    /// Answers not yet given to the connection.
+    pending: Vec<u8>,
+    /// The last answer closes the connection: nothing after it is read.
+    closing: bool,
 }
 /// The negotiated parameters a page shows.
 #[derive(Clone, Copy)]
@@ -58,7 +65,7 @@ pub enum Feed {
     Close,
 }
 
-impl Default for HttpResponder {
+impl Default for PageResponder {
     fn default() -> Self {
         Self::new(String::new())
     }
@@ -92,7 +99,7 @@ struct Request {
     path_closes: bool,
 }
 
-impl HttpResponder {
+impl PageResponder {
     /// A responder for one connection.
     pub fn new(page_note: String) -> Self {
         Self {
@@ -101,12 +108,23 @@ impl HttpResponder {
             body_remaining: 0,
             page_note,
             handshake: None,
+            pending: Vec::new(),
+            closing: false,
         }
     }
 
     /// Feeds plaintext; appends responses to `out`. `Feed::Close` once the connection should
     /// close after what was written (the client asked, or its request was refused).
-    pub fn feed(&mut self, mut data: &[u8], out: &mut Vec<u8>) -> Feed {
+    pub fn feed(&mut self, data: &[u8], out: &mut Vec<u8>) -> Feed {
+        if self.closing {
+            return Feed::Close;
+        }
+        let feed = self.parse(data, out);
+        self.closing = feed == Feed::Close;
+        feed
+    }
+
+    fn parse(&mut self, mut data: &[u8], out: &mut Vec<u8>) -> Feed {
         let skip = self.body_remaining.min(data.len());
         self.body_remaining -= skip;
         data = &data[skip..];
@@ -258,7 +276,7 @@ mod tests {
 
     #[test]
     fn answers_each_pipelined_request() {
-        let mut r = HttpResponder::default();
+        let mut r = PageResponder::default();
         let mut out = Vec::new();
         assert_eq!(
             r.feed(
@@ -275,12 +293,12 @@ mod tests {
     #[test]
     fn bare_lf_line_ends_are_accepted() {
         // RFC 9112 §2.2: what `printf 'GET / HTTP/1.0\n\n' | openssl s_client` sends.
-        let mut r = HttpResponder::default();
+        let mut r = PageResponder::default();
         let mut out = Vec::new();
         assert_eq!(r.feed(b"GET / HTTP/1.0\n\n", &mut out), Feed::Close);
         assert_eq!(pages(&out), 1);
         // Mixed line ends, a header after a bare LF, and the end split over two feeds.
-        let mut r = HttpResponder::default();
+        let mut r = PageResponder::default();
         let mut out = Vec::new();
         assert_eq!(
             r.feed(b"GET / HTTP/1.1\nHost: a\r\nConnection: close\n", &mut out),
@@ -294,7 +312,7 @@ mod tests {
 
     #[test]
     fn a_request_trickled_byte_by_byte_is_answered_once() {
-        let mut r = HttpResponder::default();
+        let mut r = PageResponder::default();
         let mut out = Vec::new();
         for b in b"\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\n\n" {
             assert_eq!(r.feed(&[*b], &mut out), Feed::KeepAlive);
@@ -304,7 +322,7 @@ mod tests {
 
     #[test]
     fn bodies_are_skipped_and_close_is_honoured() {
-        let mut r = HttpResponder::default();
+        let mut r = PageResponder::default();
         let mut out = Vec::new();
         assert_eq!(
             r.feed(b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nab", &mut out),
@@ -316,8 +334,7 @@ mod tests {
 
     #[test]
     fn pages_show_what_the_handshake_negotiated() {
-        use reprise_serve::app::Handler;
-        let mut r = HttpResponder::new("note".into());
+        let mut r = PageResponder::new("note".into());
         let mut out = Vec::new();
         r.feed(b"GET / HTTP/1.1\r\n\r\n", &mut out);
         assert!(String::from_utf8_lossy(&out).contains("by reprise. note</p>"));
@@ -329,7 +346,8 @@ mod tests {
             resumed: Some(reprise::ResumptionKind::Ticket),
             ..Default::default()
         };
-        r.on_handshake(&negotiated);
+        let no_wake = || crate::app::Wake::new(|| {});
+        r.on_open(&Opened::new(&negotiated, &no_wake));
         out.clear();
         r.feed(b"GET / HTTP/1.1\r\n\r\n", &mut out);
         let page = String::from_utf8_lossy(&out);
@@ -348,7 +366,7 @@ mod tests {
     }
 
     fn status_of(input: &[u8]) -> (Feed, String) {
-        let mut r = HttpResponder::default();
+        let mut r = PageResponder::default();
         let mut out = Vec::new();
         let feed = r.feed(input, &mut out);
         let text = String::from_utf8_lossy(&out).into_owned();
@@ -380,7 +398,7 @@ mod tests {
     #[test]
     fn a_head_over_the_bound_gets_431_and_is_not_buffered() {
         // Without an end in sight: refused as soon as the bound is passed.
-        let mut r = HttpResponder::default();
+        let mut r = PageResponder::default();
         let mut out = Vec::new();
         let mut feed = Feed::KeepAlive;
         let line = b"X-Filler: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n";
@@ -408,8 +426,9 @@ mod tests {
     }
 }
 
-impl reprise_serve::app::Handler for HttpResponder {
-    fn on_handshake(&mut self, negotiated: &reprise::Negotiated) {
+impl Handler for PageResponder {
+    fn on_open(&mut self, opened: &Opened<'_>) {
+        let negotiated = opened.negotiated();
         self.handshake = Some(HandshakeFacts {
             suite: negotiated.suite.map_or("?", |s| s.name),
             group: negotiated.group,
@@ -418,22 +437,35 @@ impl reprise_serve::app::Handler for HttpResponder {
         });
     }
 
-    fn on_data(&mut self, data: &[u8], out: &mut Vec<u8>) -> reprise_serve::app::AppAction {
-        match self.feed(data, out) {
-            Feed::KeepAlive => reprise_serve::app::AppAction::Continue,
-            Feed::Close => reprise_serve::app::AppAction::Close,
+    fn on_data(&mut self, data: &[u8]) {
+        let mut pending = std::mem::take(&mut self.pending);
+        self.feed(data, &mut pending);
+        self.pending = pending;
+    }
+
+    fn poll_output(&mut self, out: &mut Vec<u8>, _room: usize) -> Flow {
+        out.extend_from_slice(&self.pending);
+        self.pending.clear();
+        if self.closing {
+            Flow::Close
+        } else {
+            Flow::Continue
         }
+    }
+
+    fn is_mid_message(&self) -> bool {
+        !self.closing && (!self.buf.is_empty() || self.body_remaining > 0)
     }
 }
 
-/// Makes an [`HttpResponder`] per connection.
+/// Makes a [`PageResponder`] per connection.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct HttpFactory;
+pub struct PageFactory;
 
-impl reprise_serve::app::HandlerFactory for HttpFactory {
-    type Handler = HttpResponder;
+impl HandlerFactory for PageFactory {
+    type Handler = PageResponder;
 
-    fn new_handler(&self) -> HttpResponder {
-        HttpResponder::default()
+    fn new_handler(&self) -> PageResponder {
+        PageResponder::default()
     }
 }

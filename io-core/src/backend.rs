@@ -1,0 +1,363 @@
+//! A backend stream: the connection's decrypted bytes spliced both ways with a plaintext
+//! backend (TCP or UNIX socket), one backend connection per client connection, as a TLS
+//! terminator does. Sans-IO like the rest of the core: it holds the two bounded buffers and
+//! the splice's state, and tells the driver — which owns the backend socket — what to do:
+//! connect, write these bytes, read (or not: back-pressure), shut the write side, close.
+//!
+//! * Client to backend: the handler takes the client's plaintext into `to_backend` (bounded
+//!   by [`BackendOptions::buffer`]; beyond it the connection stops reading the client), the
+//!   driver writes it to the backend socket.
+//! * Backend to client: the driver reads the backend into `to_client` while it has room (so
+//!   a client that does not read stops the backend being read), the handler gives it to the
+//!   connection as output.
+//! * Half-closes are passed on: the client's close_notify (or end of stream) shuts the
+//!   backend's write side once everything is written; the backend's end of stream closes the
+//!   TLS connection with close_notify once everything is sent.
+//! * A backend that refuses, fails or does not connect within
+//!   [`BackendOptions::connect_timeout`] ends the client connection with close_notify.
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::app::{Flow, Handler, HandlerFactory, Opened};
+
+/// Where a backend listens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BackendAddr {
+    /// A TCP address.
+    Tcp(SocketAddr),
+    /// A UNIX socket path.
+    Unix(PathBuf),
+}
+
+impl std::fmt::Display for BackendAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BackendAddr::Tcp(addr) => write!(f, "{addr}"),
+            BackendAddr::Unix(path) => write!(f, "unix:{}", path.display()),
+        }
+    }
+}
+
+impl std::str::FromStr for BackendAddr {
+    type Err = String;
+
+    /// `HOST:PORT` (an IP address and port) or `unix:/PATH`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        if let Some(path) = s.strip_prefix("unix:") {
+            if path.is_empty() {
+                return Err("unix: needs a socket path".into());
+            }
+            return Ok(BackendAddr::Unix(PathBuf::from(path)));
+        }
+        use std::net::ToSocketAddrs;
+        s.to_socket_addrs()
+            .map_err(|e| format!("backend {s:?}: {e}"))?
+            .next()
+            .map(BackendAddr::Tcp)
+            .ok_or_else(|| format!("backend {s:?}: no address"))
+    }
+}
+
+/// How backend streams behave.
+#[derive(Clone, Debug)]
+pub struct BackendOptions {
+    /// The backend.
+    pub addr: BackendAddr,
+    /// Bytes buffered in each direction before that direction stops reading its source.
+    pub buffer: usize,
+    /// Time the backend has to accept the connection.
+    pub connect_timeout: Duration,
+}
+
+impl BackendOptions {
+    /// Defaults for `addr`: 64 KiB each way, 5 s to connect.
+    pub fn new(addr: BackendAddr) -> Self {
+        Self {
+            addr,
+            buffer: 64 * 1024,
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Where the backend side of a stream stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackendState {
+    /// The TLS handshake is not done yet: no backend connection before the client has proved
+    /// it speaks TLS.
+    Idle,
+    /// The driver should connect ([`BackendStream::wants_connect`]).
+    WantConnect,
+    /// The driver is connecting (since the instant given).
+    Connecting(Instant),
+    /// Connected: bytes flow.
+    Connected,
+    /// The backend connection is over (closed by either side, or failed).
+    Closed,
+}
+
+/// Why a backend stream failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BackendFailure {
+    /// The connection could not be made (refused, unreachable).
+    Connect(io::ErrorKind),
+    /// No connection within the connect timeout.
+    ConnectTimeout,
+    /// Reading or writing the backend failed after it connected.
+    Io(io::ErrorKind),
+}
+
+impl std::fmt::Display for BackendFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BackendFailure::Connect(kind) => write!(f, "backend connect failed: {kind}"),
+            BackendFailure::ConnectTimeout => f.write_str("backend connect timed out"),
+            BackendFailure::Io(kind) => write!(f, "backend socket error: {kind}"),
+        }
+    }
+}
+
+/// The handler that splices a connection with its backend.
+#[derive(Debug)]
+pub struct BackendStream {
+    options: Arc<BackendOptions>,
+    state: BackendState,
+    /// Client plaintext not yet written to the backend (`to_backend[written..]`).
+    to_backend: Vec<u8>,
+    written: usize,
+    /// Backend bytes not yet given to the connection.
+    to_client: Vec<u8>,
+    /// The client will send nothing more: shut the backend's write side once written.
+    client_done: bool,
+    /// The backend's write side is shut.
+    write_shut: bool,
+    /// The backend will send nothing more.
+    backend_done: bool,
+    failure: Option<BackendFailure>,
+}
+
+impl BackendStream {
+    /// A stream to `options.addr`, connected once the handshake is done.
+    pub fn new(options: Arc<BackendOptions>) -> Self {
+        Self {
+            options,
+            state: BackendState::Idle,
+            to_backend: Vec::new(),
+            written: 0,
+            to_client: Vec::new(),
+            client_done: false,
+            write_shut: false,
+            backend_done: false,
+            failure: None,
+        }
+    }
+
+    /// Where the backend side stands.
+    pub fn state(&self) -> BackendState {
+        self.state
+    }
+
+    /// The options it runs with (the backend's address among them).
+    pub fn options(&self) -> &BackendOptions {
+        &self.options
+    }
+
+    /// Why it failed, if it did.
+    pub fn failure(&self) -> Option<&BackendFailure> {
+        self.failure.as_ref()
+    }
+
+    /// The backend to connect to, when the driver should start connecting now.
+    pub fn wants_connect(&self) -> Option<&BackendAddr> {
+        (self.state == BackendState::WantConnect).then_some(&self.options.addr)
+    }
+
+    /// The driver started connecting at `now`.
+    pub fn connecting(&mut self, now: Instant) {
+        if self.state == BackendState::WantConnect {
+            self.state = BackendState::Connecting(now);
+        }
+    }
+
+    /// When an unfinished connect times out.
+    pub fn connect_deadline(&self) -> Option<Instant> {
+        match self.state {
+            BackendState::Connecting(since) => Some(since + self.options.connect_timeout),
+            _ => None,
+        }
+    }
+
+    /// The connect completed.
+    pub fn connected(&mut self) {
+        if matches!(self.state, BackendState::Connecting(_)) {
+            self.state = BackendState::Connected;
+        }
+    }
+
+    /// The backend stream failed; the client connection is closed with close_notify.
+    pub fn failed(&mut self, failure: BackendFailure) {
+        if self.failure.is_none() {
+            self.failure = Some(failure);
+        }
+        self.state = BackendState::Closed;
+        self.backend_done = true;
+    }
+
+    /// Checks the connect deadline.
+    pub fn on_timer(&mut self, now: Instant) {
+        if self.connect_deadline().is_some_and(|d| now >= d) {
+            self.failed(BackendFailure::ConnectTimeout);
+        }
+    }
+
+    /// Client bytes to write to the backend (empty until connected).
+    pub fn output(&self) -> &[u8] {
+        if self.state == BackendState::Connected {
+            &self.to_backend[self.written..]
+        } else {
+            &[]
+        }
+    }
+
+    /// The driver wrote `n` bytes of [`output`](Self::output) to the backend.
+    pub fn wrote(&mut self, n: usize) {
+        self.written = (self.written + n).min(self.to_backend.len());
+        if self.written == self.to_backend.len() {
+            self.to_backend.clear();
+            self.written = 0;
+        }
+    }
+
+    /// True when the driver should shut the backend's write side now (the client is done
+    /// and everything is written); report it with [`write_shut`](Self::write_shut).
+    pub fn wants_shutdown_write(&self) -> bool {
+        self.state == BackendState::Connected
+            && self.client_done
+            && !self.write_shut
+            && self.to_backend.is_empty()
+    }
+
+    /// The driver shut the backend's write side.
+    pub fn write_shut(&mut self) {
+        self.write_shut = true;
+    }
+
+    /// Whether the driver should read the backend now: connected, not at its end, and room
+    /// for what the client has not taken yet.
+    pub fn wants_read(&self) -> bool {
+        self.state == BackendState::Connected
+            && !self.backend_done
+            && self.to_client.len() < self.options.buffer
+    }
+
+    /// Room to read into: the driver reads at most this much, then reports it with
+    /// [`received`](Self::received).
+    pub fn read_room(&self) -> usize {
+        self.options.buffer.saturating_sub(self.to_client.len())
+    }
+
+    /// Bytes read from the backend.
+    pub fn received(&mut self, data: &[u8]) {
+        self.to_client.extend_from_slice(data);
+    }
+
+    /// The backend ended its stream: what it sent goes to the client, then close_notify.
+    pub fn backend_eof(&mut self) {
+        self.backend_done = true;
+        if self.write_shut || self.client_done {
+            self.state = BackendState::Closed;
+        }
+    }
+
+    /// True when the driver should close the backend socket: both directions are over, or it
+    /// failed.
+    pub fn wants_close(&self) -> bool {
+        self.state != BackendState::Closed
+            && matches!(
+                self.state,
+                BackendState::Connected | BackendState::Connecting(_)
+            )
+            && self.backend_done
+            && (self.write_shut || self.failure.is_some())
+    }
+
+    /// The driver closed the backend socket.
+    pub fn closed(&mut self) {
+        self.state = BackendState::Closed;
+    }
+
+    /// Bytes each way not yet passed on (for tests and memory accounting).
+    pub fn buffered(&self) -> (usize, usize) {
+        (self.to_backend.len() - self.written, self.to_client.len())
+    }
+}
+
+impl Handler for BackendStream {
+    fn on_open(&mut self, _opened: &Opened<'_>) {
+        if self.state == BackendState::Idle {
+            self.state = BackendState::WantConnect;
+        }
+    }
+
+    fn on_data(&mut self, data: &[u8]) {
+        if self.failure.is_none() {
+            self.to_backend.extend_from_slice(data);
+        }
+    }
+
+    fn on_peer_closed(&mut self) -> Flow {
+        self.client_done = true;
+        if self.state == BackendState::Idle || self.state == BackendState::WantConnect {
+            // Nothing was ever sent to a backend: nothing to wait for.
+            self.state = BackendState::Closed;
+            return Flow::Close;
+        }
+        Flow::Continue
+    }
+
+    fn poll_output(&mut self, out: &mut Vec<u8>, room: usize) -> Flow {
+        let n = room.min(self.to_client.len());
+        out.extend_from_slice(&self.to_client[..n]);
+        self.to_client.drain(..n);
+        if self.backend_done && self.to_client.is_empty() {
+            Flow::Close
+        } else {
+            Flow::Continue
+        }
+    }
+
+    fn wants_data(&self) -> bool {
+        self.to_backend.len() - self.written < self.options.buffer
+    }
+
+    fn backend(&mut self) -> Option<&mut BackendStream> {
+        Some(self)
+    }
+}
+
+/// Makes a [`BackendStream`] per connection.
+#[derive(Clone, Debug)]
+pub struct BackendFactory {
+    options: Arc<BackendOptions>,
+}
+
+impl BackendFactory {
+    /// Streams with `options`.
+    pub fn new(options: BackendOptions) -> Self {
+        Self {
+            options: Arc::new(options),
+        }
+    }
+}
+
+impl HandlerFactory for BackendFactory {
+    type Handler = BackendStream;
+
+    fn new_handler(&self) -> BackendStream {
+        BackendStream::new(self.options.clone())
+    }
+}

@@ -31,7 +31,7 @@ pub fn render(config: &ServerConfig) -> String {
         ));
     }
     match &config.metrics {
-        Some(m) => m.render_with(&extra),
+        Some(m) => reprise_serve::prometheus::render(&m.snapshot(), &extra),
         None => String::new(),
     }
 }

@@ -1,9 +1,8 @@
-//! Counters an operator watches, shared by every connection and driver, rendered in the
-//! Prometheus text format. The engine counts handshakes, resumption failures and alerts when
-//! the config carries a [`Metrics`]; drivers count connections; stores and key rings report
-//! their own figures through [`Metrics::render_with`].
+//! Counters an operator watches, shared by every connection and driver. The engine counts
+//! handshakes, resumption failures and alerts when the config carries a [`Metrics`]; drivers
+//! count connections. [`Metrics::snapshot`] reads them all; the serving layer renders them
+//! (`reprise_serve::prometheus`), with the figures stores and key rings report.
 
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 
 use crate::codec::AlertDescription;
@@ -127,121 +126,62 @@ impl Metrics {
         self.connections_open.load(Relaxed)
     }
 
-    /// The Prometheus text exposition of every counter.
-    pub fn render(&self) -> String {
-        self.render_with(&[])
-    }
-
-    /// Like [`render`](Self::render), plus extra `(name, help, value)` gauges or counters
-    /// from stores and key rings (e.g. cache hits, ticket-key rotations).
-    pub fn render_with(&self, extra: &[(&str, &str, u64)]) -> String {
-        let mut out = String::with_capacity(4096);
-        let mut push = |name: &str, help: &str, kind: &str, body: String| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-            out.push_str(&body);
+    /// Every counter's value now (each read on its own: not one atomic snapshot).
+    pub fn snapshot(&self) -> MetricsSnapshot {
+        let nonzero = |table: &[AtomicU64; 256]| {
+            table
+                .iter()
+                .enumerate()
+                .filter_map(|(code, c)| {
+                    let n = c.load(Relaxed);
+                    (n > 0).then(|| (AlertDescription::from_u8(code as u8), n))
+                })
+                .collect()
         };
-        let name = "reprise_handshakes_total";
-        push(
-            name,
-            "Completed TLS handshakes by kind.",
-            "counter",
-            format!(
-                "{name}{{kind=\"full\"}} {}\n{name}{{kind=\"session_id\"}} {}\n{name}{{kind=\"ticket\"}} {}\n",
-                self.handshakes_full.load(Relaxed),
-                self.handshakes_resumed_id.load(Relaxed),
-                self.handshakes_resumed_ticket.load(Relaxed)
-            ),
-        );
-        push(
-            "reprise_handshake_failures_total",
-            "Handshakes that ended in an alert.",
-            "counter",
-            format!(
-                "reprise_handshake_failures_total {}\n",
-                self.handshake_failures.load(Relaxed)
-            ),
-        );
-        let mut body = String::new();
-        for (i, f) in FAILURES.iter().enumerate() {
-            let _ = writeln!(
-                body,
-                "reprise_resumption_failures_total{{reason=\"{}\"}} {}",
-                f.as_str(),
-                self.resumption_failures[i].load(Relaxed)
-            );
+        MetricsSnapshot {
+            handshakes_full: self.handshakes_full.load(Relaxed),
+            handshakes_session_id: self.handshakes_resumed_id.load(Relaxed),
+            handshakes_ticket: self.handshakes_resumed_ticket.load(Relaxed),
+            handshake_failures: self.handshake_failures.load(Relaxed),
+            resumption_failures: FAILURES
+                .iter()
+                .enumerate()
+                .map(|(i, f)| (*f, self.resumption_failures[i].load(Relaxed)))
+                .collect(),
+            alerts_sent: nonzero(&self.alerts_sent),
+            alerts_received: nonzero(&self.alerts_received),
+            connections_open: self.connections_open.load(Relaxed),
+            connections_total: self.connections_total.load(Relaxed),
+            connections_refused: self.connections_refused.load(Relaxed),
         }
-        push(
-            "reprise_resumption_failures_total",
-            "Offered resumptions that did not happen, by reason.",
-            "counter",
-            body,
-        );
-        for (metric, table, help) in [
-            (
-                "reprise_alerts_sent_total",
-                &self.alerts_sent,
-                "Alerts sent, by description.",
-            ),
-            (
-                "reprise_alerts_received_total",
-                &self.alerts_received,
-                "Alerts received, by description.",
-            ),
-        ] {
-            let mut body = String::new();
-            for (code, counter) in table.iter().enumerate() {
-                let n = counter.load(Relaxed);
-                if n > 0 {
-                    let _ = writeln!(
-                        body,
-                        "{metric}{{alert=\"{}\"}} {n}",
-                        AlertDescription::from_u8(code as u8)
-                    );
-                }
-            }
-            push(metric, help, "counter", body);
-        }
-        push(
-            "reprise_connections_open",
-            "Connections open now.",
-            "gauge",
-            format!(
-                "reprise_connections_open {}\n",
-                self.connections_open.load(Relaxed)
-            ),
-        );
-        push(
-            "reprise_connections_total",
-            "Connections accepted.",
-            "counter",
-            format!(
-                "reprise_connections_total {}\n",
-                self.connections_total.load(Relaxed)
-            ),
-        );
-        push(
-            "reprise_connections_refused_total",
-            "Connections closed at once because the server held its connection limit.",
-            "counter",
-            format!(
-                "reprise_connections_refused_total {}\n",
-                self.connections_refused.load(Relaxed)
-            ),
-        );
-        for (name, help, value) in extra {
-            push(
-                name,
-                help,
-                if name.ends_with("_total") {
-                    "counter"
-                } else {
-                    "gauge"
-                },
-                format!("{name} {value}\n"),
-            );
-        }
-        out
     }
+}
+
+/// The counters of a [`Metrics`] at one moment, for rendering (the serving layer renders
+/// them in the Prometheus text format).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MetricsSnapshot {
+    /// Full handshakes completed.
+    pub handshakes_full: u64,
+    /// Handshakes that resumed by session ID.
+    pub handshakes_session_id: u64,
+    /// Handshakes that resumed by ticket.
+    pub handshakes_ticket: u64,
+    /// Handshakes that ended in an alert.
+    pub handshake_failures: u64,
+    /// Offered resumptions that did not happen, for every reason (zeros included).
+    pub resumption_failures: Vec<(ResumptionFailure, u64)>,
+    /// Alerts sent, by description (only those sent at least once).
+    pub alerts_sent: Vec<(AlertDescription, u64)>,
+    /// Alerts received, by description (only those received at least once).
+    pub alerts_received: Vec<(AlertDescription, u64)>,
+    /// Connections open now.
+    pub connections_open: i64,
+    /// Connections accepted.
+    pub connections_total: u64,
+    /// Connections closed at once at the connection limit.
+    pub connections_refused: u64,
 }
 
 #[cfg(test)]
@@ -249,20 +189,36 @@ mod tests {
     use super::*;
 
     #[test]
-    fn counters_render_in_prometheus_text() {
+    fn the_snapshot_reads_every_counter() {
         let m = Metrics::new();
         m.handshake_done(None);
         m.handshake_done(Some(ResumptionKind::Ticket));
         m.resumption_failed(ResumptionFailure::UnknownTicketKey);
         m.alert_sent(AlertDescription::HandshakeFailure);
         m.connection_opened();
-        let text = m.render_with(&[("reprise_session_cache_hits_total", "Cache hits.", 7)]);
-        assert!(text.contains("reprise_handshakes_total{kind=\"full\"} 1"));
-        assert!(text.contains("reprise_handshakes_total{kind=\"ticket\"} 1"));
-        assert!(text.contains("reprise_resumption_failures_total{reason=\"unknown-ticket-key\"} 1"));
-        assert!(text.contains("reprise_alerts_sent_total{alert=\"handshake_failure\"} 1"));
-        assert!(text.contains("reprise_connections_open 1"));
-        assert!(text.contains("reprise_session_cache_hits_total 7"));
-        assert!(text.contains("# TYPE reprise_session_cache_hits_total counter"));
+        m.connection_refused();
+        let s = m.snapshot();
+        assert_eq!(
+            (
+                s.handshakes_full,
+                s.handshakes_ticket,
+                s.handshakes_session_id
+            ),
+            (1, 1, 0)
+        );
+        assert!(s
+            .resumption_failures
+            .contains(&(ResumptionFailure::UnknownTicketKey, 1)));
+        assert_eq!(s.resumption_failures.len(), 9);
+        assert_eq!(s.alerts_sent, [(AlertDescription::HandshakeFailure, 1)]);
+        assert!(s.alerts_received.is_empty());
+        assert_eq!(
+            (
+                s.connections_open,
+                s.connections_total,
+                s.connections_refused
+            ),
+            (1, 1, 1)
+        );
     }
 }

@@ -29,6 +29,7 @@ pub mod listen;
 pub mod load;
 pub mod options;
 pub mod page;
+pub mod prometheus;
 pub mod served;
 #[cfg(feature = "driver-suite")]
 pub mod suite;

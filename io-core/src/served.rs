@@ -149,6 +149,8 @@ pub struct Served<H> {
     draining: bool,
     /// Output was written since the last time it all drained.
     wrote: bool,
+    /// The peer said goodbye and the handler has no more to say than what it still gives.
+    peer_done: bool,
 }
 
 impl<H> Served<H> {
@@ -174,6 +176,7 @@ impl<H> Served<H> {
             partial_record: false,
             draining: false,
             wrote: false,
+            peer_done: false,
         }
     }
 
@@ -428,11 +431,8 @@ impl<H: Handler> Served<H> {
         match self.phase {
             Phase::Handshaking | Phase::Suspended => self.close_now(End::PeerClosed, cx.now),
             Phase::Open => {
-                let flow = self.app.on_peer_closed();
+                self.peer_done = self.app.on_peer_closed() == Flow::Close;
                 self.pump(cx);
-                if flow == Flow::Close && self.phase == Phase::Open {
-                    self.begin_close(End::Done, cx.now);
-                }
             }
             Phase::Closing(_) | Phase::Closed(_) => {}
         }
@@ -488,11 +488,8 @@ impl<H: Handler> Served<H> {
                     // RFC 5246 §7.2.1: answer with our close_notify, after what the
                     // handler still has to say (a half-close passed on, e.g. to a backend).
                     if self.phase == Phase::Open {
-                        let flow = self.app.on_peer_closed();
+                        self.peer_done = self.app.on_peer_closed() == Flow::Close;
                         self.pump(cx);
-                        if flow == Flow::Close && self.phase == Phase::Open {
-                            self.begin_close(End::Done, cx.now);
-                        }
                     } else if !matches!(self.phase, Phase::Closing(_) | Phase::Closed(_)) {
                         self.begin_close(End::Done, cx.now);
                     }
@@ -508,13 +505,14 @@ impl<H: Handler> Served<H> {
         if self.phase != Phase::Open {
             return;
         }
-        loop {
+        // True when the handler has nothing more to give now (rather than no room for it).
+        let handler_idle = loop {
             let room = cx
                 .options
                 .max_pending_output
                 .saturating_sub(self.tls.pending_output().len());
             if room == 0 {
-                break;
+                break false;
             }
             cx.scratch.clear();
             let flow = self.app.poll_output(&mut cx.scratch, room);
@@ -527,20 +525,531 @@ impl<H: Handler> Served<H> {
                 return;
             }
             if cx.scratch.is_empty() {
-                break;
+                break true;
             }
-        }
+        };
         self.message_started = match (self.app.is_mid_message(), self.message_started) {
             (false, _) => None,
             (true, Some(started)) => Some(started),
             (true, None) => Some(cx.now),
         };
-        if self.draining
-            && self.message_started.is_none()
-            && !self.partial_record
-            && !self.tls.wants_transmit()
-        {
+        // The goodbye goes once everything the handler had is queued before it: after the
+        // peer's own goodbye, or when draining and no message is half received.
+        let idle = self.message_started.is_none() && !self.partial_record;
+        if handler_idle && (self.peer_done || (self.draining && idle)) {
             self.begin_close(End::Done, cx.now);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Every phase × event of the machine, without sockets: a client connection in memory
+    //! plays the peer, a mailbox with no waker collects what would go to other threads.
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::mpsc::Receiver;
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use reprise::session::cache::SessionCache;
+    use reprise::session::client::ClientSessionStore;
+    use reprise::session::record::SessionRecord;
+    use reprise::session::store::{Lookup, SessionStore};
+    use reprise::{ClientConfig, ClientConnection};
+
+    use crate::app::Flow;
+    use crate::page::PageResponder;
+    use crate::suspend::Answer;
+
+    struct NoWake;
+    impl WakeWorker for NoWake {
+        fn wake_worker(&self) {}
+    }
+
+    /// Echoes, with an optional refusal of more input, and records what it was told.
+    #[derive(Default)]
+    struct Echo {
+        pending: Vec<u8>,
+        peer_closed: bool,
+        full: bool,
+    }
+
+    impl Handler for Echo {
+        fn on_data(&mut self, data: &[u8]) {
+            self.pending.extend_from_slice(data);
+        }
+        fn on_peer_closed(&mut self) -> Flow {
+            self.peer_closed = true;
+            Flow::Close
+        }
+        fn poll_output(&mut self, out: &mut Vec<u8>, room: usize) -> Flow {
+            let n = room.min(self.pending.len());
+            out.extend_from_slice(&self.pending[..n]);
+            self.pending.drain(..n);
+            Flow::Continue
+        }
+        fn wants_data(&self) -> bool {
+            !self.full
+        }
+    }
+
+    /// A remote-store stand-in: `get` always answers `Pending`.
+    struct PendingStore {
+        inner: SessionCache,
+        fetched: AtomicBool,
+        answer: Mutex<Option<Lookup>>,
+    }
+
+    impl SessionStore for PendingStore {
+        fn get(&self, _id: &[u8], _now: u64) -> Lookup {
+            Lookup::Pending
+        }
+        fn put(&self, id: &[u8], record: &SessionRecord, now: u64) {
+            self.inner.put(id, record, now);
+        }
+        fn remove(&self, id: &[u8]) {
+            self.inner.remove(id);
+        }
+        fn fetch(&self, id: &[u8], now: u64, done: Box<dyn FnOnce(Lookup) + Send>) {
+            self.fetched.store(true, Ordering::SeqCst);
+            *self.answer.lock().unwrap() = Some(self.inner.get(id, now));
+            drop(done); // answered by the test, through `on_reply`
+        }
+    }
+
+    const NOW: u64 = 1_800_000_000;
+
+    /// One certificate (DER) and key for every test config.
+    fn certificate() -> &'static (Vec<u8>, Vec<u8>) {
+        static CERT: std::sync::OnceLock<(Vec<u8>, Vec<u8>)> = std::sync::OnceLock::new();
+        CERT.get_or_init(|| {
+            let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+            let mut params = rcgen::CertificateParams::new(vec!["localhost".into()]).unwrap();
+            params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2040, 1, 1);
+            let cert = params.self_signed(&key).unwrap();
+            (cert.der().to_vec(), key.serialize_der())
+        })
+    }
+
+    fn server_config() -> ServerConfig {
+        let (cert, key) = certificate();
+        let mut config = ServerConfig::new();
+        config.add_certificate(vec![cert.clone()], key).unwrap();
+        config
+    }
+
+    fn options() -> ServerOptions {
+        ServerOptions {
+            handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
+            max_pending_output: 4096,
+            ..ServerOptions::default()
+        }
+    }
+
+    struct Rig<H> {
+        env: Env<NoWake>,
+        answers: Receiver<Answer>,
+        served: Served<H>,
+        client: ClientConnection,
+    }
+
+    impl<H: Handler> Rig<H> {
+        fn new(config: ServerConfig, app: H, client: ClientConfig) -> Self {
+            let config = Arc::new(config);
+            let (mailbox, answers) = Mailbox::new(Arc::new(NoWake));
+            let mut env = Env::new(config.clone(), options(), None, mailbox);
+            env.now_secs = NOW;
+            let id = ConnId {
+                key: 7,
+                generation: 1,
+            };
+            let served = Served::new(
+                id,
+                ServerConnection::new(config),
+                app,
+                &env.options,
+                env.now,
+            );
+            let client = ClientConnection::new(Arc::new(client), "localhost").unwrap();
+            Self {
+                env,
+                answers,
+                served,
+                client,
+            }
+        }
+
+        fn later(&mut self, by: Duration) {
+            self.env.now += by;
+        }
+
+        /// Client → server: everything the client has to send, fed whole.
+        fn client_flight(&mut self) -> usize {
+            let mut bytes = self.client.pending_output().to_vec();
+            let n = bytes.len();
+            self.client.consume_output(n);
+            let consumed = self.served.on_input(&mut bytes, &mut self.env);
+            assert_eq!(consumed, n, "whole records are taken");
+            n
+        }
+
+        /// Server → client: everything the server has to send, then `on_drained`.
+        fn server_flight(&mut self) -> Vec<u8> {
+            let mut bytes = self.served.output().to_vec();
+            let n = bytes.len();
+            self.served.on_written(n);
+            self.served.on_drained(&mut self.env);
+            let mut plain = Vec::new();
+            let mut at = 0;
+            while at < bytes.len() {
+                let Ok(r) = self.client.receive(&mut bytes[at..], NOW) else {
+                    break;
+                };
+                plain.extend_from_slice(&bytes[at..][r.plaintext]);
+                if r.consumed == 0 {
+                    break;
+                }
+                at += r.consumed;
+            }
+            plain
+        }
+
+        fn handshake(&mut self) {
+            for _ in 0..4 {
+                self.client_flight();
+                self.server_flight();
+                if self.served.phase() == Phase::Open && self.client.is_open() {
+                    break;
+                }
+            }
+            assert_eq!(self.served.phase(), Phase::Open);
+        }
+    }
+
+    fn insecure() -> ClientConfig {
+        ClientConfig::dangerous_insecure()
+    }
+
+    #[test]
+    fn a_handshake_opens_then_goodbyes_close() {
+        let mut rig = Rig::new(server_config(), Echo::default(), insecure());
+        assert_eq!(rig.served.phase(), Phase::Handshaking);
+        assert!(rig.served.wants_read(0, &options()));
+        rig.handshake();
+        assert!(rig.served.was_open());
+        rig.client.send(b"ping").unwrap();
+        rig.client_flight();
+        assert_eq!(rig.server_flight(), b"ping");
+        // The client's close_notify is answered with ours; drained, it is over.
+        rig.client.close();
+        rig.client_flight();
+        assert!(rig.served.app().peer_closed);
+        assert_eq!(rig.served.phase(), Phase::Closing(End::Done));
+        assert!(!rig.served.wants_read(0, &options()));
+        rig.server_flight();
+        assert_eq!(rig.served.end(), Some(End::Done));
+        assert!(rig.client.peer_closed());
+        assert_eq!(rig.served.failure(), None);
+    }
+
+    #[test]
+    fn the_handshake_deadline_runs_from_the_accept() {
+        let mut rig = Rig::new(server_config(), Echo::default(), insecure());
+        let deadline = rig.served.deadline();
+        rig.client_flight(); // the ClientHello: not the end of the handshake
+        assert_eq!(rig.served.deadline(), deadline);
+        rig.served.on_timer(deadline - Duration::from_millis(1));
+        assert_eq!(rig.served.phase(), Phase::Handshaking);
+        rig.served.on_timer(deadline);
+        assert_eq!(rig.served.end(), Some(End::TimedOut));
+        assert_eq!(rig.served.failure(), Some((Failure::TimedOut, false)));
+    }
+
+    #[test]
+    fn a_silent_peer_that_times_out_or_leaves_is_no_failure() {
+        let mut rig = Rig::new(server_config(), Echo::default(), insecure());
+        rig.served.on_eof(&mut rig.env);
+        assert_eq!(rig.served.end(), Some(End::PeerClosed));
+        assert_eq!(
+            rig.served.failure(),
+            None,
+            "a health check is not a failure"
+        );
+        let mut rig = Rig::new(server_config(), Echo::default(), insecure());
+        rig.client_flight();
+        rig.served.on_eof(&mut rig.env);
+        assert_eq!(rig.served.failure(), Some((Failure::PeerClosed, false)));
+    }
+
+    #[test]
+    fn garbage_gets_the_alert_then_closes() {
+        let mut rig = Rig::new(server_config(), Echo::default(), insecure());
+        let mut garbage = *b"GET / HTTP/1.1\r\n\r\n";
+        rig.served.on_input(&mut garbage, &mut rig.env);
+        assert_eq!(rig.served.phase(), Phase::Closing(End::Failed));
+        assert!(
+            rig.served.wants_write(),
+            "the fatal alert waits to be written"
+        );
+        let alert = rig.served.output().to_vec();
+        assert_eq!(alert[0], 21, "an alert record");
+        rig.server_flight();
+        assert_eq!(rig.served.end(), Some(End::Failed));
+        assert!(matches!(
+            rig.served.failure(),
+            Some((Failure::Engine(Error::AlertSent { .. }), false))
+        ));
+    }
+
+    #[test]
+    fn the_peers_end_of_stream_when_open_gets_our_goodbye_after_what_it_is_owed() {
+        let mut rig = Rig::new(server_config(), Echo::default(), insecure());
+        rig.handshake();
+        rig.client.send(b"owed").unwrap();
+        rig.client_flight();
+        rig.served.on_eof(&mut rig.env);
+        assert_eq!(rig.served.phase(), Phase::Closing(End::Done));
+        assert!(!rig.served.wants_read(0, &options()));
+        assert_eq!(rig.server_flight(), b"owed");
+        assert_eq!(rig.served.end(), Some(End::Done));
+        assert!(rig.client.peer_closed());
+    }
+
+    #[test]
+    fn back_pressure_stops_reading_until_the_output_drains() {
+        let mut rig = Rig::new(server_config(), Echo::default(), insecure());
+        rig.handshake();
+        let opts = options();
+        rig.client.send(&[b'x'; 6000]).unwrap();
+        rig.client_flight();
+        // More than max_pending_output (4096) waits: no more reading.
+        assert!(rig.served.output().len() >= 4096);
+        assert!(!rig.served.wants_read(0, &opts));
+        // Bytes the driver took but did not write count too.
+        let n = rig.served.output().len();
+        rig.served.on_written(n);
+        assert!(!rig.served.wants_read(n, &opts));
+        rig.served.on_drained(&mut rig.env);
+        // The rest of the echo comes out now; once it is out, reading resumes.
+        let rest = rig.served.output().len();
+        assert!(rest > 0);
+        rig.served.on_written(rest);
+        rig.served.on_drained(&mut rig.env);
+        assert!(rig.served.wants_read(0, &opts));
+        // A handler that wants no more input stops reading too.
+        rig.served.app_mut().full = true;
+        assert!(!rig.served.wants_read(0, &opts));
+    }
+
+    #[test]
+    fn a_peer_close_during_back_pressure_closes_once_drained() {
+        let mut rig = Rig::new(server_config(), Echo::default(), insecure());
+        rig.handshake();
+        rig.client.send(&[b'y'; 6000]).unwrap();
+        rig.client_flight();
+        assert!(!rig.served.wants_read(0, &options()));
+        rig.served.on_eof(&mut rig.env);
+        assert!(matches!(
+            rig.served.phase(),
+            Phase::Closing(End::Done) | Phase::Open
+        ));
+        let mut echoed = 0;
+        for _ in 0..8 {
+            echoed += rig.server_flight().len();
+            if rig.served.is_closed() {
+                break;
+            }
+        }
+        assert_eq!(rig.served.end(), Some(End::Done));
+        assert_eq!(echoed, 6000, "every byte owed was sent before the goodbye");
+    }
+
+    #[test]
+    fn only_whole_records_move_the_idle_deadline() {
+        let mut rig = Rig::new(server_config(), Echo::default(), insecure());
+        rig.handshake();
+        let opened = rig.served.deadline();
+        assert_eq!(opened, rig.env.now + options().idle_timeout);
+        // A record trickled a byte at a time: the bytes are not progress.
+        rig.client.send(b"slow").unwrap();
+        let record = rig.client.pending_output().to_vec();
+        rig.client.consume_output(record.len());
+        for i in 1..record.len() {
+            rig.later(Duration::from_secs(5));
+            let mut part = record[..i].to_vec();
+            assert_eq!(rig.served.on_input(&mut part, &mut rig.env), 0);
+            assert_eq!(rig.served.deadline(), opened, "byte {i} moved the deadline");
+        }
+        rig.served.on_timer(opened);
+        assert_eq!(rig.served.end(), Some(End::TimedOut));
+        // A whole record is progress.
+        let mut rig = Rig::new(server_config(), Echo::default(), insecure());
+        rig.handshake();
+        rig.later(Duration::from_secs(20));
+        rig.client.send(b"fast").unwrap();
+        rig.client_flight();
+        assert_eq!(rig.served.deadline(), rig.env.now + options().idle_timeout);
+    }
+
+    #[test]
+    fn a_request_head_must_complete_within_the_idle_timeout() {
+        let mut rig = Rig::new(server_config(), PageResponder::default(), insecure());
+        rig.handshake();
+        let started = rig.env.now;
+        // Each line a record of its own: records are progress, but the head is not done.
+        for line in [&b"GET / HTTP/1.1\r\n"[..], b"Host: a\r\n", b"X-A: b\r\n"] {
+            rig.later(Duration::from_secs(10));
+            rig.client.send(line).unwrap();
+            rig.client_flight();
+            assert_eq!(
+                rig.served.deadline(),
+                started + Duration::from_secs(10) + options().idle_timeout
+            );
+        }
+        // The head completes: the page goes out and the clock starts again.
+        rig.later(Duration::from_secs(5));
+        rig.client.send(b"\r\n").unwrap();
+        rig.client_flight();
+        let page = rig.server_flight();
+        assert!(page.starts_with(b"HTTP/1.1 200 OK"));
+        assert_eq!(rig.served.deadline(), rig.env.now + options().idle_timeout);
+    }
+
+    #[test]
+    fn shutdown_closes_idle_connections_and_lets_busy_ones_finish() {
+        let mut rig = Rig::new(server_config(), PageResponder::default(), insecure());
+        rig.handshake();
+        rig.served.on_shutdown(&mut rig.env);
+        assert_eq!(rig.served.phase(), Phase::Closing(End::Done));
+        // Busy: half a request head.
+        let mut rig = Rig::new(server_config(), PageResponder::default(), insecure());
+        rig.handshake();
+        rig.client.send(b"GET / HTTP/1.1\r\n").unwrap();
+        rig.client_flight();
+        rig.served.on_shutdown(&mut rig.env);
+        assert_eq!(rig.served.phase(), Phase::Open);
+        rig.client.send(b"\r\n").unwrap();
+        rig.client_flight();
+        // The page, with our goodbye right behind it.
+        assert_eq!(rig.served.phase(), Phase::Closing(End::Done));
+        assert!(rig.server_flight().starts_with(b"HTTP/1.1 200 OK"));
+        assert!(rig.client.peer_closed());
+        assert_eq!(rig.served.end(), Some(End::Done));
+        // A handshake in flight is left to finish; the grace period's end ends it, quietly.
+        let mut rig = Rig::new(server_config(), Echo::default(), insecure());
+        rig.client_flight();
+        rig.served.on_shutdown(&mut rig.env);
+        assert_eq!(rig.served.phase(), Phase::Handshaking);
+        rig.served.on_grace_over(rig.env.now);
+        assert_eq!(rig.served.end(), Some(End::ShutDown));
+        assert_eq!(rig.served.failure(), None);
+    }
+
+    /// A config whose store answers every lookup later, and a client with a session to
+    /// offer: the second handshake suspends.
+    fn suspended_rig() -> (Rig<Echo>, Arc<PendingStore>) {
+        let store = Arc::new(PendingStore {
+            inner: SessionCache::new(1 << 20, 300),
+            fetched: AtomicBool::new(false),
+            answer: Mutex::new(None),
+        });
+        let sessions = Arc::new(ClientSessionStore::new(4));
+        let mut client = insecure();
+        client.session_store = Some(sessions);
+        client.enable_tickets = false;
+        let make = |store: &Arc<PendingStore>| {
+            let mut config = server_config();
+            config.session_store = Some(store.clone());
+            config
+        };
+        // The first handshake (nothing to offer yet) makes the session.
+        let mut first = Rig::new(make(&store), Echo::default(), client.clone());
+        first.handshake();
+        let mut rig = Rig::new(make(&store), Echo::default(), client);
+        rig.client_flight();
+        (rig, store)
+    }
+
+    #[test]
+    fn a_suspended_lookup_stops_reading_and_resumes_on_its_answer() {
+        let (mut rig, store) = suspended_rig();
+        assert_eq!(rig.served.phase(), Phase::Suspended);
+        assert!(store.fetched.load(Ordering::SeqCst));
+        assert!(!rig.served.wants_read(0, &options()));
+        // An answer for another phase or connection changes nothing: only `Reply`s reach
+        // the machine, and a wake while suspended produces nothing.
+        rig.served.on_reply(Reply::Wake, &mut rig.env);
+        assert_eq!(rig.served.phase(), Phase::Suspended);
+        let answer = store.answer.lock().unwrap().take().unwrap();
+        assert!(matches!(answer, Lookup::Found(_)));
+        rig.served.on_reply(Reply::Session(answer), &mut rig.env);
+        assert_eq!(rig.served.phase(), Phase::Handshaking);
+        rig.server_flight();
+        rig.client_flight();
+        assert_eq!(rig.served.phase(), Phase::Open);
+        assert_eq!(
+            rig.served.tls().negotiated().resumed,
+            Some(reprise::ResumptionKind::SessionId)
+        );
+    }
+
+    #[test]
+    fn shutdown_during_a_suspended_lookup_waits_for_the_grace_period() {
+        let (mut rig, _store) = suspended_rig();
+        rig.served.on_shutdown(&mut rig.env);
+        assert_eq!(rig.served.phase(), Phase::Suspended);
+        rig.served.on_grace_over(rig.env.now);
+        assert_eq!(rig.served.end(), Some(End::ShutDown));
+        // A late answer for a connection that is over is ignored.
+        rig.served
+            .on_reply(Reply::Session(Lookup::Missing), &mut rig.env);
+        assert_eq!(rig.served.end(), Some(End::ShutDown));
+        let _ = rig.answers.try_recv();
+    }
+
+    #[test]
+    fn a_suspended_lookup_times_out_with_the_handshake() {
+        let (mut rig, _store) = suspended_rig();
+        let deadline = rig.served.deadline();
+        rig.served.on_timer(deadline);
+        assert_eq!(rig.served.end(), Some(End::TimedOut));
+    }
+
+    #[test]
+    fn a_wake_lets_the_handler_produce() {
+        let mut rig = Rig::new(server_config(), Echo::default(), insecure());
+        rig.handshake();
+        rig.served.app_mut().pending.extend_from_slice(b"unasked");
+        rig.served.on_reply(Reply::Wake, &mut rig.env);
+        assert_eq!(rig.server_flight(), b"unasked");
+    }
+
+    #[test]
+    fn a_socket_error_ends_any_phase_and_the_idle_timeout_says_goodbye() {
+        let mut rig = Rig::new(server_config(), Echo::default(), insecure());
+        rig.client_flight();
+        rig.served
+            .on_socket_error(io::ErrorKind::ConnectionReset, rig.env.now);
+        assert_eq!(
+            rig.served.failure(),
+            Some((Failure::Socket(io::ErrorKind::ConnectionReset), false))
+        );
+        let mut rig = Rig::new(server_config(), Echo::default(), insecure());
+        rig.handshake();
+        let deadline = rig.served.deadline();
+        rig.served.on_timer(deadline);
+        assert_eq!(rig.served.end(), Some(End::TimedOut));
+        assert!(
+            rig.served.wants_write(),
+            "close_notify queued for a last write"
+        );
+        assert_eq!(
+            rig.served.failure(),
+            None,
+            "an idle open connection is no failure"
+        );
     }
 }

@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use crate::app::{Flow, Handler, HandlerFactory};
 use crate::driver::{Driver, Running};
+use crate::failure_log::FailureLog;
 use crate::{ListenerMode, ServerOptions};
+use reprise::metrics::Metrics;
 use reprise::session::cache::SessionCache;
 use reprise::session::client::ClientSessionStore;
 use reprise::session::record::SessionRecord;
@@ -276,7 +278,16 @@ pub fn connection_limit_and_handshake_timeout<D: Driver>() {
     let mut opts = options::<D>(1);
     opts.max_connections = 2;
     opts.handshake_timeout = Duration::from_millis(800);
-    let server = start::<D>(server_config(), opts);
+    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sink = lines.clone();
+    opts.failure_log = Some(Arc::new(FailureLog::with_sink(
+        100,
+        Box::new(move |l| sink.lock().unwrap().push(l.to_string())),
+    )));
+    let mut config = server_config();
+    let metrics = Arc::new(Metrics::new());
+    config.metrics = Some(metrics.clone());
+    let server = start::<D>(config, opts);
     let addr = server.local_addr();
     let started = Instant::now();
     let mut a = tcp(addr);
@@ -291,6 +302,17 @@ pub fn connection_limit_and_handshake_timeout<D: Driver>() {
     assert!(
         closed_within(&mut c, Duration::from_millis(500)),
         "third connection over the limit is closed at once"
+    );
+    // The refusal is counted and logged.
+    assert_eq!(metrics.snapshot().connections_refused, 1);
+    assert!(
+        lines
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.starts_with("connection refused: ")),
+        "{:?}",
+        lines.lock().unwrap()
     );
     // The silent ones are dropped by the handshake timeout (sweep granularity: 1/4).
     assert!(closed_within(&mut a, Duration::from_secs(3)));
@@ -413,6 +435,85 @@ pub fn offloaded_signatures_complete_full_handshakes<D: Driver>() {
     }
 }
 
+/// A TLS client over `sock` whose handshake has completed.
+fn open_client(addr: SocketAddr) -> (ClientConnection, TcpStream) {
+    let conn =
+        ClientConnection::new(Arc::new(ClientConfig::dangerous_insecure()), "localhost").unwrap();
+    let mut tls = Stream::new(conn, tcp(addr));
+    tls.complete_handshake().unwrap();
+    let Stream {
+        conn, transport, ..
+    } = tls;
+    (conn, transport)
+}
+
+/// After the handshake, only progress is activity: a client that trickles the bytes of one
+/// record, a byte at a time, is closed at the idle deadline, not kept by each byte.
+pub fn a_trickled_record_is_closed_at_the_idle_deadline<D: Driver>() {
+    let mut opts = options::<D>(1);
+    opts.idle_timeout = Duration::from_millis(800);
+    let server = start::<D>(server_config(), opts);
+    let addr = server.local_addr();
+    let (mut conn, mut sock) = open_client(addr);
+    conn.send(b"a record that never ends").unwrap();
+    let record = conn.pending_output().to_vec();
+    let opened = Instant::now();
+    sock.set_read_timeout(Some(Duration::from_millis(150)))
+        .unwrap();
+    let mut closed_after = None;
+    let mut buf = [0u8; 256];
+    for byte in &record[..record.len() - 1] {
+        if sock.write_all(&[*byte]).is_err() {
+            closed_after = Some(opened.elapsed());
+            break;
+        }
+        match sock.read(&mut buf) {
+            Ok(0) => {
+                closed_after = Some(opened.elapsed());
+                break;
+            }
+            Err(e)
+                if e.kind() != std::io::ErrorKind::WouldBlock
+                    && e.kind() != std::io::ErrorKind::TimedOut =>
+            {
+                closed_after = Some(opened.elapsed());
+                break;
+            }
+            _ => {}
+        }
+    }
+    let closed_after = closed_after.expect("the trickling client was never closed");
+    // 0.8 s idle timeout, checked every 1/4 of it at most 50 ms apart: well before the
+    // ~4.5 s the whole record would take.
+    assert!(
+        closed_after < Duration::from_millis(2000),
+        "closed after {closed_after:?}"
+    );
+    server.shutdown_handle().shutdown();
+    server.join().unwrap();
+}
+
+/// A client whose whole records keep coming is not idle: it outlives the idle timeout.
+pub fn whole_records_keep_a_connection_open<D: Driver>() {
+    let mut opts = options::<D>(1);
+    opts.idle_timeout = Duration::from_millis(600);
+    let server = start::<D>(server_config(), opts);
+    let addr = server.local_addr();
+    let conn =
+        ClientConnection::new(Arc::new(ClientConfig::dangerous_insecure()), "localhost").unwrap();
+    let mut tls = Stream::new(conn, tcp(addr));
+    tls.complete_handshake().unwrap();
+    for _ in 0..8 {
+        std::thread::sleep(Duration::from_millis(200));
+        tls.write_all(b"ping").unwrap();
+        let mut got = [0u8; 4];
+        tls.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"ping");
+    }
+    server.shutdown_handle().shutdown();
+    server.join().unwrap();
+}
+
 /// Expands to one `#[test]` per test of the shared driver suite, for the [`Driver`] type
 /// given (in a driver's `tests/`).
 #[macro_export]
@@ -449,6 +550,14 @@ macro_rules! driver_suite {
         #[test]
         fn offloaded_signatures_complete_full_handshakes() {
             $crate::suite::offloaded_signatures_complete_full_handshakes::<$driver>();
+        }
+        #[test]
+        fn a_trickled_record_is_closed_at_the_idle_deadline() {
+            $crate::suite::a_trickled_record_is_closed_at_the_idle_deadline::<$driver>();
+        }
+        #[test]
+        fn whole_records_keep_a_connection_open() {
+            $crate::suite::whole_records_keep_a_connection_open::<$driver>();
         }
     };
 }

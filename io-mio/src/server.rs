@@ -62,6 +62,10 @@ const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
 /// Connection tokens are slab keys shifted past the two fixed tokens.
 const FIRST_CONN: usize = 2;
+/// Connections accepted in one go before the worker serves the events of those it has: an
+/// accept storm can neither starve open connections nor fill the slab with thousands of
+/// connections not yet looked at.
+const ACCEPT_BATCH: usize = 64;
 /// A poll that returned at least this many events marks the worker busy, so it lets the
 /// next batch gather ([`let_batch_gather`]).
 pub const BUSY_POLL: usize = 4;
@@ -234,6 +238,9 @@ struct Worker<F: HandlerFactory> {
     next_generation: u32,
     /// Accept hit an error (e.g. out of descriptors): retry at the next sweep.
     accept_again: bool,
+    /// The last accept stopped at its batch with connections still waiting: accept more
+    /// after serving this turn's events (the listener raises no new edge for them).
+    accept_more: bool,
     drain_deadline: Option<Instant>,
 }
 
@@ -265,6 +272,7 @@ impl<F: HandlerFactory> Worker<F> {
             answers,
             next_generation: 0,
             accept_again: false,
+            accept_more: false,
             drain_deadline: None,
         })
     }
@@ -274,7 +282,11 @@ impl<F: HandlerFactory> Worker<F> {
         let tick = self.ctx.env.options.timer_tick();
         let mut next_sweep = Instant::now() + tick;
         loop {
-            let timeout = next_sweep.saturating_duration_since(Instant::now());
+            let timeout = if self.accept_more {
+                Duration::ZERO
+            } else {
+                next_sweep.saturating_duration_since(Instant::now())
+            };
             // Busy (the last poll brought several events): let a batch gather for a few tens
             // of µs before polling again, so one wake-up serves many connections. Idle: poll
             // (and sleep in it) at once.
@@ -285,12 +297,22 @@ impl<F: HandlerFactory> Worker<F> {
                 }
             }
             self.ctx.env.tick();
+            // Connections left waiting by the last turn's accept batch, now that the events
+            // of those it took have been polled.
+            let waiting = std::mem::take(&mut self.accept_more);
+            let mut accepted = false;
             for event in events.iter() {
                 match event.token() {
-                    LISTENER => self.accept(),
+                    LISTENER => {
+                        accepted = true;
+                        self.accept();
+                    }
                     WAKER => {}
                     Token(t) => self.ready(t - FIRST_CONN, event.is_read_closed()),
                 }
+            }
+            if waiting && !accepted {
+                self.accept();
             }
             self.take_answers();
             if self.ctx.shared.stopping() && self.drain_deadline.is_none() {
@@ -322,7 +344,8 @@ impl<F: HandlerFactory> Worker<F> {
 
     fn accept(&mut self) {
         self.accept_again = false;
-        loop {
+        self.accept_more = false;
+        for _ in 0..ACCEPT_BATCH {
             let Some(listener) = &self.listener else {
                 return;
             };
@@ -391,6 +414,8 @@ impl<F: HandlerFactory> Worker<F> {
                 }
             }
         }
+        // The batch is used up: connections may still wait.
+        self.accept_more = true;
     }
 
     fn ready(&mut self, key: usize, read_closed: bool) {

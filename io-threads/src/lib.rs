@@ -19,6 +19,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -29,6 +30,31 @@ use reprise_serve::served::{ConnId, Env, Phase, Served};
 use reprise_serve::suspend::{Answer, Mailbox, SignerPool};
 use reprise_serve::workers::{join_workers, WakeWorker, Workers};
 use reprise_serve::{Driver, Running, ServerOptions, ShutdownHandle, READ_BUFFER_SIZE};
+
+/// Spawns still to fail on purpose ([`fail_next_spawns_for_testing`]).
+static SPAWNS_TO_FAIL: AtomicUsize = AtomicUsize::new(0);
+
+/// Makes the next `n` connection-thread spawns fail, as they do when the process runs out of
+/// threads or memory: for tests that check a failed spawn gives its connection slot back.
+#[doc(hidden)]
+pub fn fail_next_spawns_for_testing(n: usize) {
+    SPAWNS_TO_FAIL.store(n, Ordering::SeqCst);
+}
+
+fn spawn_connection<T: Send + 'static>(
+    body: impl FnOnce() -> T + Send + 'static,
+) -> io::Result<JoinHandle<T>> {
+    let fail = SPAWNS_TO_FAIL
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok();
+    if fail {
+        return Err(io::Error::new(
+            io::ErrorKind::OutOfMemory,
+            "spawn failed (test)",
+        ));
+    }
+    std::thread::Builder::new().name("conn".into()).spawn(body)
+}
 
 /// How long a connection thread sleeps at most before it looks at the shutdown flag and
 /// its mailbox.
@@ -159,19 +185,17 @@ fn accept_loop<F: HandlerFactory>(
             signer.clone(),
         );
         let app = factory.new_handler();
-        let spawned = std::thread::Builder::new()
-            .name("conn".into())
-            .spawn(move || {
-                if let Some(m) = &config.metrics {
-                    m.connection_opened();
-                }
-                let result = serve(socket, peer, app, config.clone(), options, &shared2, signer);
-                if let Some(m) = &config.metrics {
-                    m.connection_closed();
-                }
-                shared2.release();
-                result
-            });
+        let spawned = spawn_connection(move || {
+            if let Some(m) = &config.metrics {
+                m.connection_opened();
+            }
+            let result = serve(socket, peer, app, config.clone(), options, &shared2, signer);
+            if let Some(m) = &config.metrics {
+                m.connection_closed();
+            }
+            shared2.release();
+            result
+        });
         match spawned {
             Ok(t) => threads.push(t),
             // No thread: the connection (moved into the closure, now dropped) gives its slot

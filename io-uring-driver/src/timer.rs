@@ -8,6 +8,9 @@
 
 use std::time::{Duration, Instant};
 
+/// Entries a processed slot keeps room for; a slot that grew past it is freed.
+const KEPT_SLOT_CAPACITY: usize = 64;
+
 /// An entry: the slab key and generation of a connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Entry {
@@ -61,7 +64,14 @@ impl Wheel {
         let first = self.done + 1;
         let last = target.min(self.done + n);
         for t in first..=last {
-            due.append(&mut self.slots[(t % n) as usize]);
+            let slot = &mut self.slots[(t % n) as usize];
+            due.append(slot);
+            if slot.capacity() > KEPT_SLOT_CAPACITY {
+                // A slot filled during a burst gives its memory back, or every slot would
+                // keep the largest burst it ever saw: memory growing for a whole turn of
+                // the wheel (256 ticks) under steady churn.
+                *slot = Vec::new();
+            }
         }
         if target > self.done {
             self.done = target;
@@ -110,6 +120,25 @@ mod tests {
         }
         assert!(seen >= 2);
         assert!(w.slots.iter().all(Vec::is_empty));
+    }
+
+    #[test]
+    fn slots_give_back_the_memory_of_a_burst() {
+        let t0 = Instant::now();
+        let mut w = Wheel::new(4, Duration::from_millis(10), t0);
+        for k in 0..10_000 {
+            w.insert(
+                Entry {
+                    key: k,
+                    generation: 0,
+                },
+                t0 + Duration::from_millis(15),
+            );
+        }
+        let mut due = Vec::new();
+        w.advance(t0 + Duration::from_millis(25), &mut due);
+        assert_eq!(due.len(), 10_000);
+        assert!(w.slots.iter().all(|s| s.capacity() <= KEPT_SLOT_CAPACITY));
     }
 
     #[test]

@@ -46,7 +46,7 @@ pub trait SessionStore: Send + Sync {
     }
 
     /// Extra `(name, help, value)` series this store reports to an operator (hits, misses,
-    /// size…), for [`Metrics::render_with`](crate::metrics::Metrics::render_with). Names
+    /// size…), rendered by the serving layer next to the engine's [`Metrics`](crate::metrics::Metrics). Names
     /// ending in `_total` are counters, the rest gauges. The default reports nothing.
     fn metric_series(&self) -> Vec<(&'static str, &'static str, u64)> {
         Vec::new()

@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# A/B of two builds of `reprise serve`: the working tree ("new") against another revision
+# ("old", OLD=REV, default HEAD~1), paired so that the host's drift cancels out. For each
+# driver and handshake kind, an old and a new server (one worker each, both pinned to CPU 0)
+# are loaded at the same time by two `reprise load` runs pinned to CPU 1; each round gives one
+# new/old ratio of server CPU per handshake measured over the same seconds. Prints every
+# round's ratio and their median (≤ 1.03 is "no regression" for the serving-core issue).
+#
+#   OLD=d928322 bash scripts/bench-ab.sh            # ROUNDS=6 DURATION=3s CONNECTIONS=64
+#   DRIVERS="mio uring" MODES="none id ticket"        # what is measured (these defaults)
+#
+# The old revision is built in a git worktree of its own (its own target directory, under
+# target/bench-ab/), with the same release profile; the load generator is the new build's.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+OLD=${OLD:-HEAD~1}
+ROUNDS=${ROUNDS:-6}
+DURATION=${DURATION:-3s}
+CONNECTIONS=${CONNECTIONS:-64}
+DRIVERS=${DRIVERS:-mio uring}
+MODES=${MODES:-none id ticket}
+SUITE=ECDHE-ECDSA-AES128-GCM-SHA256
+GROUP=X25519,P-256
+
+if ! command -v taskset >/dev/null 2>&1 || [ "$(nproc)" -lt 2 ]; then
+  echo "bench-ab: needs taskset and 2 CPUs" >&2
+  exit 1
+fi
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
+AB_DIR=$CARGO_TARGET_DIR/bench-ab
+OLD_REV=$(git rev-parse --short "$OLD")
+OLD_TREE=$AB_DIR/tree-$OLD_REV
+
+echo "bench-ab: building new (working tree) and old ($OLD_REV) release binaries" >&2
+cargo build --release -q -p reprise-cli
+NEW_BIN=$CARGO_TARGET_DIR/release/reprise
+if [ ! -d "$OLD_TREE" ]; then
+  mkdir -p "$AB_DIR"
+  git worktree add --detach -f "$OLD_TREE" "$OLD_REV" >/dev/null
+fi
+# Old revisions had the counting allocator as a default feature: leave it out if so.
+if grep -q 'default = \["count-allocations"\]' "$OLD_TREE/cli/Cargo.toml"; then
+  OLD_FEATURES=--no-default-features
+else
+  OLD_FEATURES=
+fi
+(cd "$OLD_TREE" && CARGO_TARGET_DIR=$AB_DIR/target cargo build --release -q -p reprise-cli $OLD_FEATURES)
+OLD_BIN=$AB_DIR/target/release/reprise
+
+TMP=$(mktemp -d /tmp/reprise-ab.XXXXXX)
+declare -A PID_OF PORT_OF
+cleanup() {
+  local pid
+  for pid in "${PID_OF[@]}"; do
+    if kill -0 "$pid" 2>/dev/null; then
+      kill "$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+    fi
+  done
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 7 \
+  -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+  -keyout "$TMP/key.pem" -out "$TMP/cert.pem" 2>/dev/null
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+wait_port() {
+  for _ in $(seq 200); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+    sleep 0.05
+  done
+  echo "bench-ab: nothing listens on port $1" >&2
+  return 1
+}
+
+clk_tck=$(getconf CLK_TCK)
+cpu_ticks() {
+  sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'
+}
+
+median() {
+  printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {
+    if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+mode_name() {
+  case $1 in none) echo "full" ;; id) echo "resumed, session ID" ;; ticket) echo "resumed, ticket" ;; esac
+}
+
+for DRIVER in $DRIVERS; do
+  for side in old new; do
+    bin=$OLD_BIN
+    [ "$side" = new ] && bin=$NEW_BIN
+    # Builds that log failed handshakes are told not to (the old one may predate the log).
+    quiet=()
+    if "$bin" serve --help | grep -q -- '--quiet'; then quiet=(--quiet); fi
+    port=$(free_port)
+    taskset -c 0 "$bin" serve --driver "$DRIVER" --listen "127.0.0.1:$port" --workers 1 "${quiet[@]}" \
+      --cert "$TMP/cert.pem" --key "$TMP/key.pem" --tickets on --session-cache 64MiB \
+      >"$TMP/$DRIVER-$side.log" 2>&1 &
+    PID_OF[$DRIVER-$side]=$!
+    PORT_OF[$DRIVER-$side]=$port
+    wait_port "$port"
+  done
+done
+
+echo "bench-ab: new (working tree) vs old ($OLD_REV), $ROUNDS paired rounds of $DURATION per mode, $CONNECTIONS connections each, servers on CPU 0, clients on CPU 1"
+for DRIVER in $DRIVERS; do
+  for mode in $MODES; do
+    ratios=() olds=() news=() errors=0
+    for _ in $(seq "$ROUNDS"); do
+      declare -A before=() count=()
+      for side in old new; do before[$side]=$(cpu_ticks "${PID_OF[$DRIVER-$side]}"); done
+      load_pids=()
+      for side in old new; do
+        taskset -c 1 "$NEW_BIN" load "127.0.0.1:${PORT_OF[$DRIVER-$side]}" --insecure --sni localhost \
+          --connections "$CONNECTIONS" --duration "$DURATION" --resume "$mode" --suites "$SUITE" \
+          --groups "$GROUP" >"$TMP/load-$side.txt" &
+        load_pids+=($!)
+      done
+      wait "${load_pids[@]}"
+      for side in old new; do
+        count[$side]=$(awk '/^handshakes: /{h=$2} /^warm-up: /{w=$2} END {print h + w}' "$TMP/load-$side.txt")
+        ticks=$(($(cpu_ticks "${PID_OF[$DRIVER-$side]}") - before[$side]))
+        cpu=$(awk -v t="$ticks" -v hz="$clk_tck" -v n="${count[$side]}" \
+          'BEGIN { if (n > 0) printf "%.1f", t * 1e6 / hz / n; else print "nan" }')
+        if [ "$side" = old ]; then olds+=("$cpu"); else news+=("$cpu"); fi
+        errors=$((errors + $(awk '/^handshakes\/s: /{print $6}' "$TMP/load-$side.txt")))
+      done
+      ratios+=("$(awk -v n="${news[-1]}" -v o="${olds[-1]}" 'BEGIN { printf "%.3f", n / o }')")
+    done
+    printf '%-6s %-22s new/old per round: %s  median %s   (CPU us/hs medians: old %s, new %s; errors %s)\n' \
+      "$DRIVER" "$(mode_name "$mode")" "${ratios[*]}" "$(median "${ratios[@]}")" \
+      "$(median "${olds[@]}")" "$(median "${news[@]}")" "$errors"
+  done
+done

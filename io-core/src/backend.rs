@@ -334,6 +334,12 @@ impl Handler for BackendStream {
         self.to_backend.len() - self.written < self.options.buffer
     }
 
+    /// Bytes on their way either way: a draining server lets them finish, and they must move
+    /// within the idle timeout.
+    fn is_mid_message(&self) -> bool {
+        self.to_backend.len() > self.written || !self.to_client.is_empty()
+    }
+
     fn backend(&mut self) -> Option<&mut BackendStream> {
         Some(self)
     }
@@ -359,5 +365,96 @@ impl HandlerFactory for BackendFactory {
 
     fn new_handler(&self) -> BackendStream {
         BackendStream::new(self.options.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stream() -> BackendStream {
+        let mut options = BackendOptions::new("127.0.0.1:9".parse().unwrap());
+        options.buffer = 8;
+        options.connect_timeout = Duration::from_secs(1);
+        BackendStream::new(Arc::new(options))
+    }
+
+    fn opened(s: &mut BackendStream) {
+        let negotiated = reprise::Negotiated::default();
+        let no_wake = || crate::app::Wake::new(|| {});
+        s.on_open(&Opened::new(&negotiated, &no_wake));
+    }
+
+    #[test]
+    fn addresses_parse() {
+        assert_eq!(
+            "127.0.0.1:80".parse::<BackendAddr>().unwrap(),
+            BackendAddr::Tcp("127.0.0.1:80".parse().unwrap())
+        );
+        assert_eq!(
+            "unix:/run/app.sock".parse::<BackendAddr>().unwrap(),
+            BackendAddr::Unix("/run/app.sock".into())
+        );
+        assert!("unix:".parse::<BackendAddr>().is_err());
+        assert!("nonsense".parse::<BackendAddr>().is_err());
+    }
+
+    #[test]
+    fn it_connects_only_after_the_handshake_and_times_out() {
+        let mut s = stream();
+        assert_eq!(s.wants_connect(), None);
+        opened(&mut s);
+        assert!(s.wants_connect().is_some());
+        let t0 = Instant::now();
+        s.connecting(t0);
+        assert_eq!(s.wants_connect(), None);
+        s.on_timer(t0 + Duration::from_millis(999));
+        assert!(s.failure().is_none());
+        s.on_timer(t0 + Duration::from_secs(1));
+        assert_eq!(s.failure(), Some(&BackendFailure::ConnectTimeout));
+        // The client then gets close_notify.
+        assert_eq!(s.poll_output(&mut Vec::new(), 100), Flow::Close);
+    }
+
+    #[test]
+    fn both_directions_are_bounded_and_half_closes_pass_on() {
+        let mut s = stream();
+        opened(&mut s);
+        s.connecting(Instant::now());
+        s.connected();
+        s.on_data(b"0123456789");
+        assert!(
+            !s.wants_data(),
+            "over the 8-byte buffer: stop reading the client"
+        );
+        assert!(s.is_mid_message());
+        assert_eq!(s.output(), b"0123456789");
+        s.wrote(4);
+        assert_eq!(s.output(), b"456789");
+        s.wrote(6);
+        assert!(s.wants_data());
+        // Backend to client, bounded by the room given.
+        assert!(s.wants_read());
+        s.received(b"abcdefgh");
+        assert!(
+            !s.wants_read(),
+            "the client has not taken it: stop reading the backend"
+        );
+        let mut out = Vec::new();
+        assert_eq!(s.poll_output(&mut out, 3), Flow::Continue);
+        assert_eq!(out, b"abc");
+        assert!(s.wants_read());
+        // The client's goodbye: shut the backend's write side once everything is written.
+        s.on_data(b"xy");
+        assert_eq!(s.on_peer_closed(), Flow::Continue);
+        assert!(!s.wants_shutdown_write());
+        s.wrote(2);
+        assert!(s.wants_shutdown_write());
+        s.write_shut();
+        // The backend's end: what it sent goes out, then close_notify.
+        s.backend_eof();
+        out.clear();
+        assert_eq!(s.poll_output(&mut out, 100), Flow::Close);
+        assert_eq!(out, b"defgh");
     }
 }

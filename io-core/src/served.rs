@@ -228,6 +228,7 @@ impl<H> Served<H> {
         self.was_open
     }
 
+    /// Records waiting to be written; report what was written with
     /// [`on_written`](Self::on_written).
     pub fn output(&self) -> &[u8] {
         self.tls.pending_output()
@@ -238,6 +239,7 @@ impl<H> Served<H> {
         self.tls.wants_transmit()
     }
 
+    /// The driver took `n` bytes of [`output`](Self::output) (written them, or moved them
     /// to a send buffer of its own).
     pub fn on_written(&mut self, n: usize) {
         self.tls.consume_output(n);
@@ -251,17 +253,6 @@ impl<H> Served<H> {
         }
     }
 
-    /// goodbye, which the driver sends if the socket takes it at once).
-    pub fn on_timer(&mut self, now: Instant) {
-        if now < self.deadline || self.is_closed() {
-            return;
-        }
-        if self.phase == Phase::Open {
-            self.tls.close();
-        }
-        self.close_now(End::TimedOut, now);
-    }
-
     /// The grace period is over: whatever is left ends now.
     pub fn on_grace_over(&mut self, now: Instant) {
         if !self.is_closed() {
@@ -269,6 +260,9 @@ impl<H> Served<H> {
         }
     }
 
+    /// The failure to log, if the connection failed: always for an engine error; before
+    /// the handshake completed, also for a timeout, a close or a socket error of a peer that
+    /// sent something (a health check that connects and closes is not a failure). `true` in
     /// the pair when the handshake had completed.
     pub fn failure(&self) -> Option<(Failure, bool)> {
         if let Some(error) = self.tls.error() {
@@ -311,20 +305,54 @@ impl<H> Served<H> {
         self.phase = Phase::Closed(end);
         self.deadline = now;
     }
+}
+
+impl<H: Handler> Served<H> {
+    /// The timer fired: a backend that did not connect in time fails; past its deadline the
+    /// connection is over (an open one is told goodbye, which the driver sends if the socket
+    /// takes it at once).
+    pub fn on_timer<W: WakeWorker>(&mut self, cx: &mut Env<W>) {
+        let now = cx.now;
+        if self.phase == Phase::Open {
+            if let Some(backend) = self.app.backend() {
+                backend.on_timer(now);
+            }
+            self.pump(cx);
+            self.refresh_deadline(cx);
+        }
+        if now < self.deadline || self.is_closed() {
+            return;
+        }
+        if self.phase == Phase::Open {
+            self.tls.close();
+        }
+        self.close_now(End::TimedOut, now);
+    }
+
+    /// The handler's side moved on its own (its backend connected, sent, drained or ended):
+    /// lets it produce, and closes if it is done.
+    pub fn on_app_progress<W: WakeWorker>(&mut self, cx: &mut Env<W>) {
+        self.pump(cx);
+        self.refresh_deadline(cx);
+    }
 
     fn refresh_deadline<W: WakeWorker>(&mut self, cx: &Env<W>) {
         let options = &cx.options;
         self.deadline = match self.phase {
             Phase::Handshaking | Phase::Suspended => self.deadline,
-            Phase::Open => self.message_started.unwrap_or(self.since) + options.idle_timeout,
+            Phase::Open => {
+                let idle = self.message_started.unwrap_or(self.since) + options.idle_timeout;
+                match self.app.backend().and_then(|b| b.connect_deadline()) {
+                    Some(connect) => idle.min(connect),
+                    None => idle,
+                }
+            }
             // A closing connection gets a bounded time to take the rest.
             Phase::Closing(_) => self.deadline.min(self.since + options.handshake_timeout),
             Phase::Closed(_) => cx.now,
         };
     }
-}
 
-impl<H: Handler> Served<H> {
     /// Whether the driver should read the socket now, given the bytes it has taken from
     /// [`output`](Self::output) and not yet written (`unsent`). Not while a lookup is
     /// pending, once closing, after the peer's end of stream, or while more than
@@ -343,8 +371,6 @@ impl<H: Handler> Served<H> {
         }
     }
 
-    /// Records waiting to be written; report what was written with
-    /// The driver took `n` bytes of [`output`](Self::output) (written them, or moved them
     /// Everything the driver took has reached the socket, and nothing is pending: a closing
     /// connection is over; an open one may produce more.
     pub fn on_drained<W: WakeWorker>(&mut self, cx: &mut Env<W>) {
@@ -410,8 +436,7 @@ impl<H: Handler> Served<H> {
             Reply::Session(lookup) => self.tls.provide_session(lookup),
             Reply::Signature(signature) => self.tls.provide_signature(signature),
             Reply::Wake => {
-                self.pump(cx);
-                self.refresh_deadline(cx);
+                self.on_app_progress(cx);
                 return;
             }
         };
@@ -439,7 +464,6 @@ impl<H: Handler> Served<H> {
         self.refresh_deadline(cx);
     }
 
-    /// The timer fired: past its deadline the connection is over (an open one is told
     /// The server is shutting down: an idle open connection is told goodbye now, a busy one
     /// as soon as it is idle; handshakes may finish within the grace period.
     pub fn on_shutdown<W: WakeWorker>(&mut self, cx: &mut Env<W>) {
@@ -448,9 +472,6 @@ impl<H: Handler> Served<H> {
         self.refresh_deadline(cx);
     }
 
-    /// The failure to log, if the connection failed: always for an engine error; before
-    /// the handshake completed, also for a timeout, a close or a socket error of a peer that
-    /// sent something (a health check that connects and closes is not a failure). `true` in
     /// Handles the engine's events: the handshake's end, suspensions, the peer's
     /// close_notify.
     fn handle_events<W: WakeWorker>(&mut self, cx: &mut Env<W>) {
@@ -761,9 +782,15 @@ mod tests {
         let deadline = rig.served.deadline();
         rig.client_flight(); // the ClientHello: not the end of the handshake
         assert_eq!(rig.served.deadline(), deadline);
-        rig.served.on_timer(deadline - Duration::from_millis(1));
+        {
+            rig.env.now = deadline - Duration::from_millis(1);
+            rig.served.on_timer(&mut rig.env);
+        }
         assert_eq!(rig.served.phase(), Phase::Handshaking);
-        rig.served.on_timer(deadline);
+        {
+            rig.env.now = deadline;
+            rig.served.on_timer(&mut rig.env);
+        }
         assert_eq!(rig.served.end(), Some(End::TimedOut));
         assert_eq!(rig.served.failure(), Some((Failure::TimedOut, false)));
     }
@@ -883,7 +910,10 @@ mod tests {
             assert_eq!(rig.served.on_input(&mut part, &mut rig.env), 0);
             assert_eq!(rig.served.deadline(), opened, "byte {i} moved the deadline");
         }
-        rig.served.on_timer(opened);
+        {
+            rig.env.now = opened;
+            rig.served.on_timer(&mut rig.env);
+        }
         assert_eq!(rig.served.end(), Some(End::TimedOut));
         // A whole record is progress.
         let mut rig = Rig::new(server_config(), Echo::default(), insecure());
@@ -1014,7 +1044,10 @@ mod tests {
     fn a_suspended_lookup_times_out_with_the_handshake() {
         let (mut rig, _store) = suspended_rig();
         let deadline = rig.served.deadline();
-        rig.served.on_timer(deadline);
+        {
+            rig.env.now = deadline;
+            rig.served.on_timer(&mut rig.env);
+        }
         assert_eq!(rig.served.end(), Some(End::TimedOut));
     }
 
@@ -1040,7 +1073,10 @@ mod tests {
         let mut rig = Rig::new(server_config(), Echo::default(), insecure());
         rig.handshake();
         let deadline = rig.served.deadline();
-        rig.served.on_timer(deadline);
+        {
+            rig.env.now = deadline;
+            rig.served.on_timer(&mut rig.env);
+        }
         assert_eq!(rig.served.end(), Some(End::TimedOut));
         assert!(
             rig.served.wants_write(),

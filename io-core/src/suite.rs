@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::app::{Flow, Handler, HandlerFactory};
+use crate::backend::{BackendAddr, BackendFactory, BackendOptions};
 use crate::driver::{Driver, Running};
 use crate::failure_log::FailureLog;
 use crate::{ListenerMode, ServerOptions};
@@ -514,6 +515,170 @@ pub fn whole_records_keep_a_connection_open<D: Driver>() {
     server.join().unwrap();
 }
 
+/// A plaintext echo backend on 127.0.0.1: echoes what it reads, shuts its write side at the
+/// end of what it is sent. `read_delay` slows its reading (a backend that does not keep up).
+fn echo_backend(read_delay: Option<Duration>) -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for sock in listener.incoming() {
+            let Ok(mut sock) = sock else { return };
+            std::thread::spawn(move || {
+                let mut buf = vec![0u8; 16 * 1024];
+                loop {
+                    if let Some(delay) = read_delay {
+                        std::thread::sleep(delay);
+                    }
+                    match sock.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            if sock.write_all(&buf[..n]).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+                let _ = sock.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    addr
+}
+
+fn start_backend<D: Driver>(backend: SocketAddr, options: ServerOptions) -> D::Server {
+    let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let mut backend = BackendOptions::new(BackendAddr::Tcp(backend));
+    backend.connect_timeout = Duration::from_secs(2);
+    D::start(
+        addr,
+        Arc::new(server_config()),
+        Arc::new(BackendFactory::new(backend)),
+        options,
+    )
+    .unwrap()
+}
+
+/// A backend stream carries bytes both ways, byte for byte, and passes the client's
+/// goodbye on as a half-close: the backend's answer still arrives, then our close_notify.
+pub fn backend_streams_splice_both_ways<D: Driver>() {
+    if !D::runs_backends() {
+        let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let factory = Arc::new(BackendFactory::new(BackendOptions::new(BackendAddr::Tcp(
+            addr,
+        ))));
+        let refused = D::start(addr, Arc::new(server_config()), factory, D::base_options());
+        assert_eq!(
+            refused.err().map(|e| e.kind()),
+            Some(std::io::ErrorKind::Unsupported)
+        );
+        return;
+    }
+    let server = start_backend::<D>(echo_backend(None), options::<D>(1));
+    let addr = server.local_addr();
+    let conn =
+        ClientConnection::new(Arc::new(ClientConfig::dangerous_insecure()), "localhost").unwrap();
+    let mut tls = Stream::new(conn, tcp(addr));
+    tls.complete_handshake().unwrap();
+    // 1 MiB through, read back while writing (the buffers are far smaller).
+    let sent: Vec<u8> = (0..1 << 20).map(|i| (i * 7 % 251) as u8).collect();
+    let mut got = Vec::with_capacity(sent.len());
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut written = 0;
+    for chunk in sent.chunks(16 * 1024) {
+        tls.write_all(chunk).unwrap();
+        written += chunk.len();
+        // Keep at most 128 KiB in flight: the echo of the rest is on its way, so the read
+        // returns.
+        while got.len() + 128 * 1024 < written {
+            let n = tls.read(&mut buf).unwrap();
+            assert!(n > 0, "the stream ended early");
+            got.extend_from_slice(&buf[..n]);
+        }
+    }
+    // Our goodbye: the backend sees the end of its input, echoes the rest and ends too.
+    tls.conn.close();
+    tls.flush().unwrap();
+    loop {
+        let n = tls.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(got.len(), sent.len());
+    assert!(got == sent, "the bytes came back changed");
+    assert!(tls.take_events().contains(&Event::PeerClosed));
+    server.shutdown_handle().shutdown();
+    server.join().unwrap();
+}
+
+/// A backend that refuses the connection: the client gets close_notify, not a hang.
+pub fn a_refused_backend_ends_the_connection_with_close_notify<D: Driver>() {
+    if !D::runs_backends() {
+        return;
+    }
+    // A port that was free a moment ago: nothing listens there.
+    let gone = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let server = start_backend::<D>(gone, options::<D>(1));
+    let conn =
+        ClientConnection::new(Arc::new(ClientConfig::dangerous_insecure()), "localhost").unwrap();
+    let mut tls = Stream::new(conn, tcp(server.local_addr()));
+    tls.complete_handshake().unwrap();
+    let started = Instant::now();
+    let mut buf = [0u8; 64];
+    assert_eq!(tls.read(&mut buf).unwrap(), 0);
+    assert!(tls.take_events().contains(&Event::PeerClosed));
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    server.shutdown_handle().shutdown();
+    server.join().unwrap();
+}
+
+/// A backend that accepts and never reads: the client's upload is stopped by back-pressure
+/// (the server reads no more than it can pass on) instead of growing the server's memory.
+pub fn a_slow_backend_slows_the_client_without_growing_memory<D: Driver>() {
+    if !D::runs_backends() {
+        return;
+    }
+    let server = start_backend::<D>(echo_backend(Some(Duration::from_secs(30))), options::<D>(1));
+    let addr = server.local_addr();
+    let conn =
+        ClientConnection::new(Arc::new(ClientConfig::dangerous_insecure()), "localhost").unwrap();
+    let mut tls = Stream::new(conn, tcp(addr));
+    tls.complete_handshake().unwrap();
+    tls.transport
+        .set_write_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    // Write without reading until the writes block: what the server took is bounded by its
+    // buffers (64 KiB each way, 256 KiB of TLS output) and the kernel's socket buffers.
+    let chunk = vec![b'u'; 16 * 1024];
+    let mut written = 0usize;
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(5) {
+        match tls.write(&chunk) {
+            Ok(n) => written += n,
+            Err(_) => break,
+        }
+    }
+    // (The kernel's socket buffers on the three sockets hold a few MiB of it.)
+    assert!(
+        written < 16 << 20,
+        "the server took {written} bytes without passing them on"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the client was never slowed down ({written} bytes taken)"
+    );
+    server.shutdown_handle().shutdown();
+    server.join().unwrap();
+}
+
 /// Expands to one `#[test]` per test of the shared driver suite, for the [`Driver`] type
 /// given (in a driver's `tests/`).
 #[macro_export]
@@ -558,6 +723,18 @@ macro_rules! driver_suite {
         #[test]
         fn whole_records_keep_a_connection_open() {
             $crate::suite::whole_records_keep_a_connection_open::<$driver>();
+        }
+        #[test]
+        fn backend_streams_splice_both_ways() {
+            $crate::suite::backend_streams_splice_both_ways::<$driver>();
+        }
+        #[test]
+        fn a_refused_backend_ends_the_connection_with_close_notify() {
+            $crate::suite::a_refused_backend_ends_the_connection_with_close_notify::<$driver>();
+        }
+        #[test]
+        fn a_slow_backend_slows_the_client_without_growing_memory() {
+            $crate::suite::a_slow_backend_slows_the_client_without_growing_memory::<$driver>();
         }
     };
 }

@@ -50,6 +50,7 @@ use slab::Slab;
 
 use reprise::ServerConfig;
 use reprise_serve::app::{Handler, HandlerFactory};
+use reprise_serve::backend::{BackendAddr, BackendFailure, BackendState};
 use reprise_serve::buffers::Recycler;
 use reprise_serve::listen::bind_listeners;
 use reprise_serve::served::{ConnId, Env, Served};
@@ -60,8 +61,17 @@ use reprise_serve::{ServerOptions, ShutdownHandle, READ_BUFFER_SIZE};
 
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
-/// Connection tokens are slab keys shifted past the two fixed tokens.
+/// Connection tokens are slab keys shifted past the two fixed tokens: `client_token(key)`
+/// for a connection's client socket, the next one for its backend socket.
 const FIRST_CONN: usize = 2;
+
+fn client_token(key: usize) -> Token {
+    Token(FIRST_CONN + 2 * key)
+}
+
+fn backend_token(key: usize) -> Token {
+    Token(FIRST_CONN + 2 * key + 1)
+}
 /// Connections accepted in one go before the worker serves the events of those it has: an
 /// accept storm can neither starve open connections nor fill the slab with thousands of
 /// connections not yet looked at.
@@ -218,12 +228,75 @@ struct Conn<H> {
     read_closed: bool,
     /// The peer's address, for the failure log.
     peer: SocketAddr,
+    /// The backend socket, when the handler is a backend stream that connected.
+    backend: Option<BackendSocket>,
+}
+
+/// A backend stream's socket (TCP or UNIX).
+enum BackendSocket {
+    Tcp(mio::net::TcpStream),
+    Unix(mio::net::UnixStream),
+}
+
+impl BackendSocket {
+    fn connect(addr: &BackendAddr) -> io::Result<Self> {
+        match addr {
+            BackendAddr::Tcp(addr) => mio::net::TcpStream::connect(*addr).map(Self::Tcp),
+            BackendAddr::Unix(path) => mio::net::UnixStream::connect(path).map(Self::Unix),
+        }
+    }
+
+    fn source(&mut self) -> &mut dyn mio::event::Source {
+        match self {
+            Self::Tcp(s) => s,
+            Self::Unix(s) => s,
+        }
+    }
+
+    /// `Ok(true)` once connected, `Ok(false)` while the connect is in progress.
+    fn connected(&self) -> io::Result<bool> {
+        let (error, peer) = match self {
+            Self::Tcp(s) => (s.take_error()?, s.peer_addr().map(drop)),
+            Self::Unix(s) => (s.take_error()?, s.peer_addr().map(drop)),
+        };
+        if let Some(e) = error {
+            return Err(e);
+        }
+        match peer {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn shutdown_write(&self) -> io::Result<()> {
+        match self {
+            Self::Tcp(s) => s.shutdown(std::net::Shutdown::Write),
+            Self::Unix(s) => s.shutdown(std::net::Shutdown::Write),
+        }
+    }
+
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Self::Tcp(s) => s.read(buf),
+            Self::Unix(s) => s.read(buf),
+        }
+    }
+
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Self::Tcp(s) => s.write(buf),
+            Self::Unix(s) => s.write(buf),
+        }
+    }
 }
 
 /// What every connection of a worker shares (split from the slab for the borrow checker).
 struct Ctx<F: HandlerFactory> {
     registry: Registry,
     buffers: Recycler,
+    /// Where backend bytes are read before the stream takes them.
+    backend_scratch: Vec<u8>,
     env: Env<PollWaker>,
     factory: Arc<F>,
     shared: Arc<Shared>,
@@ -265,6 +338,7 @@ impl<F: HandlerFactory> Worker<F> {
             ctx: Ctx {
                 registry,
                 buffers: Recycler::new(READ_BUFFER_SIZE, options.pooled_buffers),
+                backend_scratch: vec![0; 16 * 1024],
                 env: Env::new(config, options, signer, mailbox),
                 factory,
                 shared,
@@ -308,7 +382,10 @@ impl<F: HandlerFactory> Worker<F> {
                         self.accept();
                     }
                     WAKER => {}
-                    Token(t) => self.ready(t - FIRST_CONN, event.is_read_closed()),
+                    Token(t) => {
+                        let backend = (t - FIRST_CONN) % 2 == 1;
+                        self.ready((t - FIRST_CONN) / 2, backend, event.is_read_closed());
+                    }
                 }
             }
             if waiting && !accepted {
@@ -355,8 +432,8 @@ impl<F: HandlerFactory> Worker<F> {
                     if !self.ctx.shared.admit(limit) {
                         // Over the limit: accepted only to be closed, so the backlog does not
                         // fill with connections that would wait for nothing.
-                        drop(sock);
                         refused(&self.ctx.env, Some(peer));
+                        drop(sock);
                         continue;
                     }
                     if !cfg!(target_os = "linux") {
@@ -367,7 +444,7 @@ impl<F: HandlerFactory> Worker<F> {
                     if self
                         .ctx
                         .registry
-                        .register(&mut sock, Token(key + FIRST_CONN), Interest::READABLE)
+                        .register(&mut sock, client_token(key), Interest::READABLE)
                         .is_err()
                     {
                         self.ctx.shared.release();
@@ -394,6 +471,7 @@ impl<F: HandlerFactory> Worker<F> {
                         writable: false,
                         read_closed: false,
                         peer,
+                        backend: None,
                     });
                     if let Some(m) = &self.ctx.env.config.metrics {
                         m.connection_opened();
@@ -418,11 +496,15 @@ impl<F: HandlerFactory> Worker<F> {
         self.accept_more = true;
     }
 
-    fn ready(&mut self, key: usize, read_closed: bool) {
+    fn ready(&mut self, key: usize, backend: bool, read_closed: bool) {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
-        conn.read_closed |= read_closed;
+        // (A backend socket's events only make the connection run: its end of stream shows
+        // as the end of file it reads.)
+        if !backend {
+            conn.read_closed |= read_closed;
+        }
         if service(&mut self.ctx, key, conn) {
             self.remove(key);
         }
@@ -472,8 +554,12 @@ impl<F: HandlerFactory> Worker<F> {
             .collect();
         for key in expired {
             if let Some(conn) = self.conns.get_mut(key) {
-                conn.served.on_timer(now);
+                conn.served.on_timer(&mut self.ctx.env);
                 if !conn.served.is_closed() {
+                    // Not over (its backend failed to connect, say): it has output now.
+                    if service(&mut self.ctx, key, conn) {
+                        self.remove(key);
+                    }
                     continue;
                 }
                 // A goodbye it queued goes if the socket takes it at once.
@@ -618,6 +704,14 @@ fn service<F: HandlerFactory>(ctx: &mut Ctx<F>, key: usize, conn: &mut Conn<F::H
         if conn.served.is_closed() {
             return true;
         }
+        // The backend: connect, write, read; if it moved, the connection may have more to
+        // send (or be done).
+        if move_backend(ctx, key, conn) && !conn.served.is_closed() {
+            continue;
+        }
+        if conn.served.is_closed() {
+            return true;
+        }
         // Output drained and more input wanted, with bytes perhaps still in the socket
         // (reading stopped for back-pressure): read on.
         if flushed && !socket_empty && conn.served.wants_read(0, &ctx.env.options) {
@@ -632,7 +726,7 @@ fn service<F: HandlerFactory>(ctx: &mut Ctx<F>, key: usize, conn: &mut Conn<F::H
             };
             if ctx
                 .registry
-                .reregister(&mut conn.sock, Token(key + FIRST_CONN), interest)
+                .reregister(&mut conn.sock, client_token(key), interest)
                 .is_err()
             {
                 return true;
@@ -641,4 +735,108 @@ fn service<F: HandlerFactory>(ctx: &mut Ctx<F>, key: usize, conn: &mut Conn<F::H
         }
         return false;
     }
+}
+
+/// Carries out what a backend stream asks: connect, write the client's bytes, shut the write
+/// side, read while there is room, close. Returns true when anything moved (the served
+/// connection was told, and may have output now).
+fn move_backend<F: HandlerFactory>(
+    ctx: &mut Ctx<F>,
+    key: usize,
+    conn: &mut Conn<F::Handler>,
+) -> bool {
+    let now = ctx.env.now;
+    let Some(stream) = conn.served.app_mut().backend() else {
+        return false;
+    };
+    let mut moved = false;
+    if let Some(addr) = stream.wants_connect() {
+        moved = true;
+        match BackendSocket::connect(addr) {
+            Ok(mut sock) => {
+                let interest = Interest::READABLE | Interest::WRITABLE;
+                match ctx
+                    .registry
+                    .register(sock.source(), backend_token(key), interest)
+                {
+                    Ok(()) => {
+                        stream.connecting(now);
+                        conn.backend = Some(sock);
+                    }
+                    Err(e) => stream.failed(BackendFailure::Connect(e.kind())),
+                }
+            }
+            Err(e) => stream.failed(BackendFailure::Connect(e.kind())),
+        }
+    }
+    if let Some(sock) = conn.backend.as_mut() {
+        if matches!(stream.state(), BackendState::Connecting(_)) {
+            match sock.connected() {
+                Ok(true) => {
+                    stream.connected();
+                    moved = true;
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    stream.failed(BackendFailure::Connect(e.kind()));
+                    moved = true;
+                }
+            }
+        }
+        if stream.state() == BackendState::Connected {
+            while !stream.output().is_empty() {
+                match sock.write(stream.output()) {
+                    Ok(0) => {
+                        stream.failed(BackendFailure::Io(io::ErrorKind::WriteZero));
+                        break;
+                    }
+                    Ok(n) => {
+                        stream.wrote(n);
+                        moved = true;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        stream.failed(BackendFailure::Io(e.kind()));
+                        break;
+                    }
+                }
+            }
+            if stream.wants_shutdown_write() {
+                let _ = sock.shutdown_write();
+                stream.write_shut();
+                moved = true;
+            }
+            let scratch = &mut ctx.backend_scratch;
+            while stream.wants_read() {
+                let room = stream.read_room().min(scratch.len());
+                match sock.read(&mut scratch[..room]) {
+                    Ok(0) => {
+                        stream.backend_eof();
+                        moved = true;
+                    }
+                    Ok(n) => {
+                        stream.received(&scratch[..n]);
+                        moved = true;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        stream.failed(BackendFailure::Io(e.kind()));
+                        moved = true;
+                    }
+                }
+            }
+        }
+        if stream.wants_close() || stream.state() == BackendState::Closed {
+            // Dropping the socket closes it and takes it out of the poll.
+            conn.backend = None;
+            stream.closed();
+            moved = true;
+        }
+    }
+    if moved {
+        conn.served.on_app_progress(&mut ctx.env);
+    }
+    moved
 }

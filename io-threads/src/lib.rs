@@ -92,6 +92,10 @@ pub struct Server {
 impl Driver for Threads {
     type Server = Server;
 
+    fn runs_backends() -> bool {
+        false
+    }
+
     fn start<F: HandlerFactory>(
         addr: SocketAddr,
         config: Arc<ServerConfig>,
@@ -169,13 +173,13 @@ fn accept_loop<F: HandlerFactory>(
         let Ok(socket) = socket else { continue };
         let peer = socket.peer_addr().ok();
         if !shared.admit(options.max_connections) {
-            drop(socket);
             if let Some(m) = &config.metrics {
                 m.connection_refused();
             }
             if let Some(log) = &options.failure_log {
                 log.refused(Instant::now(), peer, options.max_connections);
             }
+            drop(socket);
             continue;
         }
         let (config, options, shared2, signer) = (
@@ -288,7 +292,8 @@ fn serve<H: Handler>(
                             | io::ErrorKind::Interrupted
                     ) =>
                 {
-                    served.on_timer(Instant::now());
+                    env.tick();
+                    served.on_timer(&mut env);
                 }
                 Err(e) => served.on_socket_error(e.kind(), env.now),
             }
@@ -301,7 +306,10 @@ fn serve<H: Handler>(
                     served.on_reply(reply, &mut env);
                     filled = feed(&mut served, &mut buf, filled, &mut env);
                 }
-                Err(_) => served.on_timer(Instant::now()),
+                Err(_) => {
+                    env.tick();
+                    served.on_timer(&mut env);
+                }
             }
         }
         if served.is_closed() && served.phase() != Phase::Closed(reprise_serve::served::End::Done) {

@@ -30,6 +30,12 @@ pub enum Op {
     /// A direct descriptor installed as a plain one, to ask for a failed connection's peer
     /// address (the failure log).
     PeerName = 8,
+    /// A backend stream's connect.
+    BackendConnect = 9,
+    /// A receive from a backend stream's socket.
+    BackendRecv = 10,
+    /// A send to a backend stream's socket.
+    BackendSend = 11,
 }
 
 /// `user_data` of an operation: kind, generation of the slot, slot key.
@@ -50,6 +56,9 @@ pub fn untag(user_data: u64) -> (Option<Op>, u32, usize) {
         6 => Some(Op::Other),
         7 => Some(Op::Quiet),
         8 => Some(Op::PeerName),
+        9 => Some(Op::BackendConnect),
+        10 => Some(Op::BackendRecv),
+        11 => Some(Op::BackendSend),
         _ => None,
     };
     (

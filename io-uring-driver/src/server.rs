@@ -70,7 +70,8 @@ use io_uring::{opcode, squeue, types};
 use slab::Slab;
 
 use reprise::ServerConfig;
-use reprise_serve::app::HandlerFactory;
+use reprise_serve::app::{Handler, HandlerFactory};
+use reprise_serve::backend::{BackendAddr, BackendFailure, BackendState};
 use reprise_serve::buffers::Recycler;
 use reprise_serve::failure_log::Failure;
 use reprise_serve::served::{ConnId, Env, Phase, Served};
@@ -374,11 +375,42 @@ struct Conn<H> {
     finishing: bool,
     /// The failure to log once the connection is released (admitted by the rate limit).
     failure: Option<(Failure, bool)>,
+    /// The backend socket, when the handler is a backend stream that connects.
+    backend: Option<Box<BackendSock>>,
 }
 
 impl<H> Conn<H> {
     fn generation(&self) -> u32 {
         self.served.id().generation
+    }
+
+    /// True while the kernel may still use memory or descriptors of this connection.
+    fn in_flight(&self) -> bool {
+        self.sending
+            || self.recv != RecvState::Off
+            || self.backend.as_ref().is_some_and(|b| b.in_flight())
+    }
+}
+
+/// A backend stream's socket (a plain descriptor) and the operations on it. Boxed, so the
+/// address the connect reads and the send buffer stay put while the kernel uses them.
+struct BackendSock {
+    fd: OwnedFd,
+    /// The address a connect in flight reads.
+    addr: socket2::SockAddr,
+    connecting: bool,
+    /// Client bytes being sent: the kernel reads `out[out_pos..]` while `sending`.
+    out: Vec<u8>,
+    out_pos: usize,
+    sending: bool,
+    recv: RecvState,
+    /// Cancels asked for its operations (the connection is going).
+    cancelled: bool,
+}
+
+impl BackendSock {
+    fn in_flight(&self) -> bool {
+        self.connecting || self.sending || self.recv != RecvState::Off
     }
 }
 
@@ -629,6 +661,9 @@ impl<F: HandlerFactory> Worker<F> {
                 }
             }
             Some(Op::PeerName) => self.peer_named(key, c),
+            Some(Op::BackendConnect) | Some(Op::BackendSend) | Some(Op::BackendRecv) => {
+                self.backend_done(op, key, generation, c)
+            }
             Some(Op::Connect) | Some(Op::Other) | Some(Op::Quiet) | None => {
                 if let Some(bid) = c.buffer() {
                     self.bufs.recycle(bid);
@@ -698,6 +733,7 @@ impl<F: HandlerFactory> Worker<F> {
             timer_at: deadline,
             finishing: false,
             failure: None,
+            backend: None,
         });
         self.ctx.wheel.insert(
             Entry {
@@ -855,7 +891,7 @@ impl<F: HandlerFactory> Worker<F> {
                 self.ctx.wheel.insert(entry, deadline);
                 continue;
             }
-            conn.served.on_timer(now);
+            conn.served.on_timer(&mut self.ctx.env);
             // A goodbye it queued goes if the peer takes it before the slot is released (the
             // send is cancelled otherwise).
             flush(&mut self.ctx, entry.key, conn);
@@ -890,6 +926,9 @@ impl<F: HandlerFactory> Worker<F> {
                 self.ctx
                     .push_quiet(opcode::AsyncCancel::new(tag(Op::Send, generation, key)).build());
             }
+            if let Some(backend) = conn.backend.as_mut() {
+                cancel_backend(&mut self.ctx, key, generation, backend);
+            }
         }
         self.release(key);
     }
@@ -899,7 +938,7 @@ impl<F: HandlerFactory> Worker<F> {
         let Some(conn) = self.conns.get(key) else {
             return;
         };
-        if !conn.finishing || conn.sending || conn.recv != RecvState::Off {
+        if !conn.finishing || conn.in_flight() {
             return;
         }
         let Conn {
@@ -940,6 +979,87 @@ impl<F: HandlerFactory> Worker<F> {
         self.ctx.shared.release();
         if let Some(m) = &self.ctx.env.config.metrics {
             m.connection_closed();
+        }
+    }
+
+    /// A backend operation completed: the stream is told, then the connection moves on.
+    fn backend_done(&mut self, op: Option<Op>, key: usize, generation: u32, c: &Completion) {
+        let bid = c.buffer();
+        let Some(conn) = self
+            .conns
+            .get_mut(key)
+            .filter(|conn| conn.generation() == generation)
+        else {
+            if let Some(bid) = bid {
+                self.bufs.recycle(bid);
+            }
+            return;
+        };
+        let Some(mut sock) = conn.backend.take() else {
+            if let Some(bid) = bid {
+                self.bufs.recycle(bid);
+            }
+            return;
+        };
+        let failed = |result: i32| io::Error::from_raw_os_error(-result).kind();
+        let stream = conn.served.app_mut().backend();
+        match op {
+            Some(Op::BackendConnect) => {
+                sock.connecting = false;
+                if let Some(stream) = stream {
+                    if c.result == 0 {
+                        stream.connected();
+                    } else if c.result != -libc::ECANCELED {
+                        stream.failed(BackendFailure::Connect(failed(c.result)));
+                    }
+                }
+            }
+            Some(Op::BackendSend) => {
+                sock.sending = false;
+                if c.result > 0 {
+                    sock.out_pos += c.result as usize;
+                    if sock.out_pos < sock.out.len() && !conn.finishing {
+                        push_backend_send(&mut self.ctx, key, generation, &mut sock);
+                    } else if sock.out_pos >= sock.out.len() {
+                        sock.out.clear();
+                        sock.out_pos = 0;
+                    }
+                } else if c.result != -libc::ECANCELED {
+                    if let Some(stream) = stream {
+                        stream.failed(BackendFailure::Io(failed(c.result)));
+                    }
+                }
+            }
+            _ => {
+                sock.recv = RecvState::Off;
+                if c.result > 0 {
+                    if let Some(bid) = bid {
+                        if let Some(stream) = stream {
+                            stream.received(self.bufs.get_mut(bid, c.result as usize));
+                        }
+                    }
+                } else if c.result == 0 {
+                    if let Some(stream) = stream {
+                        stream.backend_eof();
+                    }
+                } else if c.result != -libc::ECANCELED && c.result != -libc::ENOBUFS {
+                    if let Some(stream) = stream {
+                        stream.failed(BackendFailure::Io(failed(c.result)));
+                    }
+                }
+                if let Some(bid) = bid {
+                    self.bufs.recycle(bid);
+                }
+            }
+        }
+        conn.backend = Some(sock);
+        if conn.finishing {
+            self.release(key);
+            return;
+        }
+        conn.served.on_app_progress(&mut self.ctx.env);
+        if after(&mut self.ctx, key, conn) {
+            self.teardown(key);
         }
     }
 
@@ -1168,6 +1288,9 @@ fn feed_held<F: HandlerFactory>(ctx: &mut Ctx<F>, conn: &mut Conn<F::Handler>) {
 /// the receive armed while it wants input (and cancels it under back-pressure), and keeps a
 /// timer for its deadline. True when it is over and must be torn down.
 fn after<F: HandlerFactory>(ctx: &mut Ctx<F>, key: usize, conn: &mut Conn<F::Handler>) -> bool {
+    if move_backend(ctx, key, conn) {
+        conn.served.on_app_progress(&mut ctx.env);
+    }
     flush(ctx, key, conn);
     if ctx.fatal.is_some() || conn.served.is_closed() {
         return true;
@@ -1195,6 +1318,185 @@ fn after<F: HandlerFactory>(ctx: &mut Ctx<F>, key: usize, conn: &mut Conn<F::Han
         );
     }
     false
+}
+
+/// Starts what a backend stream asks for: its connect, the send of the client's bytes, the
+/// shutdown of its write side, a receive while it has room; closes its socket when it is
+/// over. True when the stream's state changed here (the served connection is then told).
+fn move_backend<F: HandlerFactory>(
+    ctx: &mut Ctx<F>,
+    key: usize,
+    conn: &mut Conn<F::Handler>,
+) -> bool {
+    let generation = conn.generation();
+    let now = ctx.env.now;
+    let Some(stream) = conn.served.app_mut().backend() else {
+        return false;
+    };
+    let mut moved = false;
+    if let Some(addr) = stream.wants_connect() {
+        moved = true;
+        match open_backend(addr) {
+            Ok(mut sock) => {
+                push_backend_connect(ctx, key, generation, &mut sock);
+                stream.connecting(now);
+                conn.backend = Some(sock);
+            }
+            Err(e) => stream.failed(BackendFailure::Connect(e.kind())),
+        }
+    }
+    let Some(sock) = conn.backend.as_mut() else {
+        return moved;
+    };
+    if sock.cancelled {
+        return moved;
+    }
+    if stream.state() == BackendState::Connected {
+        if !sock.sending && !stream.output().is_empty() {
+            sock.out.clear();
+            sock.out.extend_from_slice(stream.output());
+            let n = sock.out.len();
+            stream.wrote(n);
+            sock.out_pos = 0;
+            push_backend_send(ctx, key, generation, sock);
+            moved = true;
+        }
+        if !sock.sending && stream.wants_shutdown_write() {
+            let _ = socket2::SockRef::from(&sock.fd).shutdown(std::net::Shutdown::Write);
+            stream.write_shut();
+            moved = true;
+        }
+        if stream.wants_read() && sock.recv == RecvState::Off {
+            push_backend_recv(ctx, key, generation, sock);
+        }
+    }
+    if stream.wants_close() || stream.state() == BackendState::Closed {
+        if sock.in_flight() {
+            cancel_backend(ctx, key, generation, sock);
+        } else {
+            // Nothing of the kernel's left on it: dropping the descriptor closes it.
+            conn.backend = None;
+            stream.closed();
+            moved = true;
+        }
+    }
+    moved
+}
+
+/// A backend socket, not yet connected (a plain descriptor; the connect goes by the ring).
+fn open_backend(addr: &BackendAddr) -> io::Result<Box<BackendSock>> {
+    use socket2::{Domain, SockAddr, Socket, Type};
+    let (domain, addr) = match addr {
+        BackendAddr::Tcp(a) => (Domain::for_address(*a), SockAddr::from(*a)),
+        BackendAddr::Unix(path) => (Domain::UNIX, SockAddr::unix(path)?),
+    };
+    let socket = Socket::new(domain, Type::STREAM.cloexec(), None)?;
+    if domain != Domain::UNIX {
+        socket.set_tcp_nodelay(true)?;
+    }
+    Ok(Box::new(BackendSock {
+        fd: socket.into(),
+        addr,
+        connecting: false,
+        out: Vec::new(),
+        out_pos: 0,
+        sending: false,
+        recv: RecvState::Off,
+        cancelled: false,
+    }))
+}
+
+fn push_backend_connect<F: HandlerFactory>(
+    ctx: &mut Ctx<F>,
+    key: usize,
+    generation: u32,
+    sock: &mut BackendSock,
+) {
+    let entry = opcode::Connect::new(
+        types::Fd(sock.fd.as_raw_fd()),
+        sock.addr.as_ptr().cast(),
+        sock.addr.len(),
+    )
+    .build()
+    .user_data(tag(Op::BackendConnect, generation, key));
+    // SAFETY: the kernel reads the address until the connect completes. It lives in the
+    // boxed `BackendSock`, which is neither moved out of its box nor dropped while
+    // `connecting` is true: a connection (with its backend) leaves the slab only in
+    // `release`, which waits for no operation in flight, and `quiesce` leaks the
+    // connections rather than free them when operations are still in flight.
+    if let Err(e) = unsafe { ctx.ring.push(&entry) } {
+        ctx.fatal.get_or_insert(e);
+        return;
+    }
+    sock.connecting = true;
+}
+
+fn push_backend_send<F: HandlerFactory>(
+    ctx: &mut Ctx<F>,
+    key: usize,
+    generation: u32,
+    sock: &mut BackendSock,
+) {
+    let rest = &sock.out[sock.out_pos..];
+    let entry = opcode::Send::new(
+        types::Fd(sock.fd.as_raw_fd()),
+        rest.as_ptr(),
+        rest.len() as u32,
+    )
+    .flags(libc::MSG_NOSIGNAL)
+    .build()
+    .user_data(tag(Op::BackendSend, generation, key));
+    // SAFETY: the kernel reads `rest` until the send completes; `sock.out` is neither
+    // written, resized nor freed while `sending` is true (`move_backend` sends only when not
+    // sending, and the completion clears `sending` before any change), and the backend
+    // leaves the connection only when nothing is in flight (`release`, `quiesce`).
+    if let Err(e) = unsafe { ctx.ring.push(&entry) } {
+        ctx.fatal.get_or_insert(e);
+        return;
+    }
+    sock.sending = true;
+}
+
+fn push_backend_recv<F: HandlerFactory>(
+    ctx: &mut Ctx<F>,
+    key: usize,
+    generation: u32,
+    sock: &mut BackendSock,
+) {
+    let entry = opcode::Recv::new(types::Fd(sock.fd.as_raw_fd()), std::ptr::null_mut(), 0)
+        .buf_group(BUFFER_GROUP)
+        .ioprio(POLL_FIRST)
+        .build()
+        .flags(squeue::Flags::BUFFER_SELECT)
+        .user_data(tag(Op::BackendRecv, generation, key));
+    // A receive with buffer selection carries no buffer pointer (see `arm_recv`).
+    ctx.push_plain(entry);
+    sock.recv = RecvState::Armed;
+}
+
+/// Cancels every operation in flight on a backend socket.
+fn cancel_backend<F: HandlerFactory>(
+    ctx: &mut Ctx<F>,
+    key: usize,
+    generation: u32,
+    sock: &mut BackendSock,
+) {
+    if sock.cancelled {
+        return;
+    }
+    sock.cancelled = true;
+    for (op, live) in [
+        (Op::BackendConnect, sock.connecting),
+        (Op::BackendSend, sock.sending),
+        (Op::BackendRecv, sock.recv == RecvState::Armed),
+    ] {
+        if live {
+            ctx.push_quiet(opcode::AsyncCancel::new(tag(op, generation, key)).build());
+        }
+    }
+    if sock.recv == RecvState::Armed {
+        sock.recv = RecvState::Cancelling;
+    }
 }
 
 #[cfg(test)]

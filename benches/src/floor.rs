@@ -150,7 +150,7 @@ pub fn bind(addr: SocketAddr, backlog: i32) -> io::Result<std::net::TcpListener>
     Ok(socket.into())
 }
 
-pub use reprise_uring::floor::{FloorReport as ServeReport, Progress};
+pub use crate::uring_floor::{FloorReport as ServeReport, Progress};
 
 const LISTENER: Token = Token(0);
 const STOP: Token = Token(1);

@@ -11,7 +11,7 @@
 //!   AEAD); their sum is the case's floor.
 //! * [`floor`] is the bare-TCP floor of the loopback benchmark (binary `tcp-floor`): TCP
 //!   exchanges with the byte counts of a TLS 1.2 handshake, on a mio loop shaped like the
-//!   Reprise server's.
+//!   Reprise server's; [`uring_floor`] is the same on the io_uring server's operations.
 //! * [`alloc`] counts heap allocations (feature `count-allocations`, through the
 //!   `allocation-counter` crate's thread-local counting allocator).
 #![forbid(unsafe_code)]
@@ -25,3 +25,4 @@ pub mod pki;
 pub mod primitives;
 pub mod quick;
 pub mod setup;
+pub mod uring_floor;

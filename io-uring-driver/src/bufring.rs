@@ -78,11 +78,6 @@ impl BufRing {
         Ok(bufs)
     }
 
-    /// Size of each buffer.
-    pub fn buffer_size(&self) -> usize {
-        self.size
-    }
-
     /// Registers the ring with the kernel as buffer group `bgid` and publishes every buffer.
     pub fn register(&mut self, submitter: &Submitter<'_>, bgid: u16) -> io::Result<()> {
         // SAFETY: the descriptor array is page-aligned, `entries` long, and lives until this

@@ -14,27 +14,29 @@
 //! * [`load`]: the load generator of `reprise-mio` on io_uring (same [`LoadOptions`] and
 //!   [`LoadReport`]).
 //!
-//! * [`floor`]: the bare-TCP floor of the loopback benchmark on this driver's operations
-//!   (`tcp-floor serve --driver uring`).
+//! * [`EventRing`]: a ring with its provided receive buffers behind operations that cannot
+//!   lend the kernel memory it might outlive, for code outside this crate that wants this
+//!   driver's operations (the loopback benchmark's floor, `reprise_benches::uring_floor`).
 //!
 //! [`probe()`] tells whether io_uring can be used here, and if not, why (old kernel,
 //! `kernel.io_uring_disabled`, a seccomp filter, or the `REPRISE_URING_DISABLE` test hook);
 //! callers fall back to mio on an error.
 //!
-//! `unsafe` is confined to [`bufring`] (the provided-buffer ring shared with the kernel),
-//! [`ring`] (handing submission entries that point at driver memory to the kernel) and the
-//! sends and system calls of [`server`], [`load`] and [`floor`]; every block says why the
-//! memory it lends stays valid until the kernel is done with it.
+//! `unsafe` is confined to `bufring` (the provided-buffer ring shared with the kernel),
+//! [`ring`] (handing submission entries that point at driver memory to the kernel),
+//! [`EventRing`] and the sends, connects and system calls of [`server`] and [`load`]; every
+//! block says why the memory it lends stays valid until the kernel is done with it.
 #![warn(missing_docs)]
 
-pub mod bufring;
-pub mod floor;
+mod bufring;
+mod event_ring;
 pub mod load;
 pub mod probe;
 pub mod ring;
 pub mod server;
 mod timer;
 
+pub use event_ring::EventRing;
 pub use probe::{probe, Unavailable};
 pub use reprise_serve::load::{LoadOptions, LoadReport, Stop};
 pub use reprise_serve::{ListenerMode, ServerOptions};

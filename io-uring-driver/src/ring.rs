@@ -165,7 +165,7 @@ impl Ring {
 
     /// Pushes an operation that points at no memory of ours (cancel by `user_data` or by
     /// descriptor, close).
-    pub fn push_plain(&mut self, entry: squeue::Entry) -> io::Result<()> {
+    pub(crate) fn push_plain(&mut self, entry: squeue::Entry) -> io::Result<()> {
         // SAFETY: only called with operations that carry no pointer: cancel and close
         // reference a user_data value or a descriptor number, a poll or an accept references a
         // descriptor, and a receive with buffer selection takes its buffer from a registered
@@ -177,7 +177,7 @@ impl Ring {
     /// success needs no answer: it is flagged `IOSQE_CQE_SKIP_SUCCESS` (5.17), so it posts a
     /// completion only on failure, tagged [`Op::Quiet`]. It is not counted in
     /// [`in_flight`](Self::in_flight): nothing waits for it, as it lends the kernel no memory.
-    pub fn push_quiet(&mut self, entry: squeue::Entry) -> io::Result<()> {
+    pub(crate) fn push_quiet(&mut self, entry: squeue::Entry) -> io::Result<()> {
         let entry = entry
             .flags(squeue::Flags::SKIP_SUCCESS)
             .user_data(tag(Op::Quiet, 0, 0));

@@ -85,19 +85,20 @@ use crate::timer::{Entry, Wheel};
 use crate::ServerOptions;
 
 /// Submission queue entries per ring.
-pub(crate) const RING_ENTRIES: u32 = 1024;
+pub const RING_ENTRIES: u32 = 1024;
 /// Completion queue size as a multiple of the submission queue.
-pub(crate) const CQ_FACTOR: u32 = 8;
-/// Provided receive buffers per worker, and their size. A handshake flight fits one buffer;
-/// larger records arrive over several and are gathered in a per-connection buffer.
-pub(crate) const RECV_BUFFERS: u16 = 1024;
-pub(crate) const RECV_BUFFER_SIZE: usize = 4096;
+pub const CQ_FACTOR: u32 = 8;
+/// Provided receive buffers per worker. A handshake flight fits one buffer; larger records
+/// arrive over several and are gathered in a per-connection buffer.
+pub const RECV_BUFFERS: u16 = 1024;
+/// The size of each provided receive buffer.
+pub const RECV_BUFFER_SIZE: usize = 4096;
 /// The per-connection buffer holds a whole record plus one more receive.
 const HELD_BUFFER_SIZE: usize = READ_BUFFER_SIZE + RECV_BUFFER_SIZE;
 /// Buffer group id of the provided-buffer ring (one ring per worker ring).
-pub(crate) const BUFFER_GROUP: u16 = 0;
+pub const BUFFER_GROUP: u16 = 0;
 /// `IORING_RECVSEND_POLL_FIRST` (5.19), in a receive's `ioprio`.
-pub(crate) const POLL_FIRST: u16 = 1;
+pub const POLL_FIRST: u16 = 1;
 /// Most direct descriptors a worker registers (its file table is also bounded by
 /// `RLIMIT_NOFILE` and sized from the connection limit).
 const MAX_FIXED_FILES: usize = 1 << 16;
@@ -107,7 +108,7 @@ const FIXED_FILES_SLACK: usize = 256;
 /// Slots of the timer wheel.
 const WHEEL_SLOTS: usize = 256;
 /// How long a stopping worker waits for the kernel to give back every buffer.
-pub(crate) const QUIESCE_LIMIT: Duration = Duration::from_secs(2);
+pub const QUIESCE_LIMIT: Duration = Duration::from_secs(2);
 
 /// Size of a worker's table of direct descriptors: its share of the connection limit can be
 /// all of it, plus slack, within `RLIMIT_NOFILE` (the kernel refuses a larger table).

@@ -1,6 +1,6 @@
 //! `tcp-floor`: the bare-TCP floor of the loopback benchmark. `serve` answers with the byte
 //! counts of a Reprise TLS 1.2 handshake on one event loop shaped like a Reprise driver's
-//! (`--driver mio`, or `--driver uring`: [`reprise_uring::floor`]), `load` drives it like
+//! (`--driver mio`, or `--driver uring`: [`reprise_benches::uring_floor`]), `load` drives it like
 //! `reprise load`; the server's CPU time per exchange is what TCP alone costs for a
 //! handshake on that driver. See [`reprise_benches::floor`] for the patterns and where their
 //! sizes come from. `crypto` prints the other half of the floor: the primitives a server
@@ -131,7 +131,13 @@ fn run(cli: Cli) -> Result<(), String> {
             println!("driver: {driver}");
             let _ = std::io::stdout().flush();
             let report = if driver == "uring" {
-                reprise_uring::floor::serve(listener, &pattern.steps, read_end, grace, batch_wait)
+                reprise_benches::uring_floor::serve(
+                    listener,
+                    &pattern.steps,
+                    read_end,
+                    grace,
+                    batch_wait,
+                )
             } else {
                 let stop = mio::net::UnixStream::from_std(read_end);
                 floor::serve(listener, &pattern, stop, grace, batch_wait)

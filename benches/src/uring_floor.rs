@@ -1,9 +1,10 @@
 //! The bare-TCP floor on io_uring: the TCP half of a handshake with this driver's operations
 //! and nothing else.
 //!
-//! `tcp-floor serve --driver uring` (in `reprise-benches`) runs [`serve`]: it answers a
-//! pattern of byte counts (a TLS 1.2 handshake's steps, client first; see
-//! `reprise_benches::floor`) the way the TLS server here moves a handshake's bytes: a
+//! `tcp-floor serve --driver uring` runs [`serve`]: it answers a pattern of byte counts (a
+//! TLS 1.2 handshake's steps, client first; see [`crate::floor`]) the way the io_uring TLS
+//! server (`reprise-uring`) moves a handshake's bytes, through that crate's own operations
+//! ([`reprise_uring::EventRing`], safe to use from here): a
 //! multishot accept into direct descriptors, one single-shot poll-first receive from the
 //! provided-buffer ring per client step, the server's step in one send from memory that
 //! stays put until its completion, a quiet close after the last step, and the same batched
@@ -12,26 +13,23 @@
 //! floors is the most the uring driver can save over the mio one on the same exchange.
 
 use std::io;
-use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
-use io_uring::{opcode, squeue, types};
-use slab::Slab;
-
-use crate::bufring::BufRing;
-use crate::ring::{tag, untag, Completion, Op, Ring};
+use reprise_uring::ring::{tag, untag, Completion, Op};
 // The server's sizes and thresholds, so the floor does what the server does.
-use crate::server::{
-    BUFFER_GROUP, CQ_FACTOR, POLL_FIRST, QUIESCE_LIMIT, RECV_BUFFERS, RECV_BUFFER_SIZE,
-    RING_ENTRIES,
+use libc::{ECANCELED, ECONNRESET, ENOBUFS, EPIPE};
+use reprise_uring::server::{
+    CQ_FACTOR, QUIESCE_LIMIT, RECV_BUFFERS, RECV_BUFFER_SIZE, RING_ENTRIES,
 };
+use reprise_uring::EventRing;
+use slab::Slab;
 
 /// Direct descriptors registered (the floor has no connection limit to size them from).
 const FIXED_FILES: u32 = 4096;
 
-/// What a floor server run did (either driver's: `reprise_benches::floor` serves the mio
-/// floor with it too).
+/// What a floor server run did (either driver's: [`crate::floor`] serves the mio floor with
+/// it too).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FloorReport {
     /// Connections accepted.
@@ -114,12 +112,10 @@ enum End {
 }
 
 struct Floor<'a> {
-    ring: Ring,
-    bufs: BufRing,
+    ring: EventRing,
     steps: &'a [usize],
-    /// The server's steps are sent from here; never written or freed while a send is in
-    /// flight (see [`serve`]).
-    zeros: Vec<u8>,
+    /// The server's steps are sent from here (allocated once per run and never freed).
+    zeros: &'static [u8],
     conns: Slab<Conn>,
     next_generation: u32,
     accepting: bool,
@@ -140,28 +136,25 @@ pub fn serve(
     if steps.is_empty() {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty pattern"));
     }
-    crate::probe()?;
-    let ring = Ring::new(RING_ENTRIES, CQ_FACTOR)?;
-    let mut bufs = BufRing::new(RECV_BUFFERS, RECV_BUFFER_SIZE)?;
-    bufs.register(&ring.submitter(), BUFFER_GROUP)?;
-    ring.submitter().register_files_sparse(FIXED_FILES)?;
+    let ring = EventRing::new(
+        RING_ENTRIES,
+        CQ_FACTOR,
+        RECV_BUFFERS,
+        RECV_BUFFER_SIZE,
+        FIXED_FILES,
+    )?;
+    let largest = steps.iter().copied().max().unwrap_or(0);
     let mut floor = Floor {
         ring,
-        bufs,
         steps,
-        zeros: vec![0; steps.iter().copied().max().unwrap_or(0)],
+        zeros: Box::leak(vec![0; largest].into_boxed_slice()),
         conns: Slab::with_capacity(1024),
         next_generation: 0,
         accepting: false,
         report: FloorReport::default(),
     };
     floor.arm_accept(&listener)?;
-    // A poll points at no memory; `stop` outlives the loop.
-    floor.ring.push_plain(
-        opcode::PollAdd::new(types::Fd(stop.as_raw_fd()), libc::POLLIN as u32)
-            .build()
-            .user_data(tag(Op::Wake, 0, 0)),
-    )?;
+    floor.ring.poll_readable(&stop, tag(Op::Wake, 0, 0))?;
     let result = floor.run(&listener, grace, batch_wait);
     let report = floor.quiesce();
     result.map(|()| report)
@@ -169,13 +162,7 @@ pub fn serve(
 
 impl Floor<'_> {
     fn arm_accept(&mut self, listener: &std::net::TcpListener) -> io::Result<()> {
-        // Multishot accept passes no address buffer: the entry points at no memory of ours.
-        self.ring.push_plain(
-            opcode::AcceptMulti::new(types::Fd(listener.as_raw_fd()))
-                .allocate_file_index(true)
-                .build()
-                .user_data(tag(Op::Accept, 0, 0)),
-        )?;
+        self.ring.accept_multi(listener, tag(Op::Accept, 0, 0))?;
         self.accepting = true;
         Ok(())
     }
@@ -208,20 +195,18 @@ impl Floor<'_> {
                         if drain_deadline.is_none() {
                             drain_deadline = Some(Instant::now() + grace);
                             if self.accepting {
-                                self.ring.push_quiet(
-                                    opcode::AsyncCancel::new(tag(Op::Accept, 0, 0)).build(),
-                                )?;
+                                self.ring.cancel(tag(Op::Accept, 0, 0))?;
                             }
                         }
                     }
                     _ => {
                         if let Some(bid) = c.buffer() {
-                            self.bufs.recycle(bid);
+                            self.ring.recycle(bid);
                         }
                     }
                 }
             }
-            self.bufs.publish();
+            self.ring.publish();
             if let Some(deadline) = drain_deadline {
                 if self.conns.is_empty() || Instant::now() >= deadline {
                     return Ok(());
@@ -238,12 +223,12 @@ impl Floor<'_> {
     ) -> io::Result<()> {
         if !c.more() {
             self.accepting = false;
-            if !draining && c.result != -libc::ECANCELED {
+            if !draining && c.result != -ECANCELED {
                 self.arm_accept(listener)?;
             }
         }
         if c.result < 0 {
-            if c.result != -libc::ECANCELED {
+            if c.result != -ECANCELED {
                 self.report.errors += 1;
             }
             return Ok(());
@@ -269,16 +254,9 @@ impl Floor<'_> {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
-        let entry = opcode::Recv::new(types::Fixed(conn.slot), std::ptr::null_mut(), 0)
-            .buf_group(BUFFER_GROUP)
-            .ioprio(POLL_FIRST)
-            .build()
-            .flags(squeue::Flags::BUFFER_SELECT)
-            .user_data(tag(Op::Recv, conn.generation, key));
         conn.receiving = true;
-        // A receive with buffer selection points at no memory of ours: the buffer ring lives
-        // until `quiesce` has seen every operation complete.
-        if self.ring.push_plain(entry).is_err() {
+        let user_data = tag(Op::Recv, conn.generation, key);
+        if self.ring.recv(conn.slot, true, user_data).is_err() {
             conn.receiving = false;
             self.finish(key, End::Error);
         }
@@ -288,18 +266,9 @@ impl Floor<'_> {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
-        let entry = opcode::Send::new(
-            types::Fixed(conn.slot),
-            self.zeros.as_ptr(),
-            conn.owed as u32,
-        )
-        .flags(libc::MSG_NOSIGNAL)
-        .build()
-        .user_data(tag(Op::Send, conn.generation, key));
-        // SAFETY: the kernel reads `zeros[..owed]` until the send completes. `zeros` is
-        // neither written, resized nor dropped while the loop runs, and `quiesce` waits for
-        // every operation to complete (or leaks `zeros`) before it can be dropped.
-        if unsafe { self.ring.push(&entry) }.is_err() {
+        let user_data = tag(Op::Send, conn.generation, key);
+        let zeros = &self.zeros[..conn.owed];
+        if self.ring.send_static(conn.slot, zeros, user_data).is_err() {
             self.finish(key, End::Error);
             return;
         }
@@ -309,7 +278,7 @@ impl Floor<'_> {
     fn received(&mut self, key: usize, generation: u32, c: &Completion) {
         if let Some(bid) = c.buffer() {
             // Only the byte count matters: the buffer goes straight back.
-            self.bufs.recycle(bid);
+            self.ring.recycle(bid);
         }
         let steps = self.steps;
         let Some(conn) = live(&mut self.conns, key, generation) else {
@@ -341,8 +310,8 @@ impl Floor<'_> {
                 }
             }
             0 => self.finish(key, End::Aborted),
-            e if e == -libc::ENOBUFS => self.arm_recv(key),
-            e if e == -libc::ECONNRESET => self.finish(key, End::Aborted),
+            e if e == -ENOBUFS => self.arm_recv(key),
+            e if e == -ECONNRESET => self.finish(key, End::Aborted),
             _ => self.finish(key, End::Error),
         }
     }
@@ -358,7 +327,7 @@ impl Floor<'_> {
             return;
         }
         if c.result <= 0 {
-            let end = if c.result == -libc::EPIPE || c.result == -libc::ECONNRESET {
+            let end = if c.result == -EPIPE || c.result == -ECONNRESET {
                 End::Aborted
             } else {
                 End::Error
@@ -393,10 +362,7 @@ impl Floor<'_> {
             End::Error => self.report.errors += 1,
         }
         if conn.receiving {
-            let user_data = tag(Op::Recv, conn.generation, key);
-            let _ = self
-                .ring
-                .push_quiet(opcode::AsyncCancel::new(user_data).build());
+            let _ = self.ring.cancel(tag(Op::Recv, conn.generation, key));
         }
         self.release(key);
     }
@@ -410,9 +376,7 @@ impl Floor<'_> {
         }
         let conn = self.conns.remove(key);
         // As in the server: closed by the ring in the next batch, no completion on success.
-        let _ = self
-            .ring
-            .push_quiet(opcode::Close::new(types::Fixed(conn.slot)).build());
+        let _ = self.ring.close(conn.slot);
     }
 
     /// Ends what is left (each an error), cancels its operations and waits (bounded) for every
@@ -420,13 +384,9 @@ impl Floor<'_> {
     /// limit the loop's memory is leaked instead.
     fn quiesce(mut self) -> FloorReport {
         if self.accepting {
-            let _ = self
-                .ring
-                .push_quiet(opcode::AsyncCancel::new(tag(Op::Accept, 0, 0)).build());
+            let _ = self.ring.cancel(tag(Op::Accept, 0, 0));
         }
-        let _ = self
-            .ring
-            .push_quiet(opcode::AsyncCancel::new(tag(Op::Wake, 0, 0)).build());
+        let _ = self.ring.cancel(tag(Op::Wake, 0, 0));
         let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
         for key in keys {
             self.finish(key, End::Error);
@@ -442,7 +402,7 @@ impl Floor<'_> {
             for c in &completions {
                 let (op, generation, key) = untag(c.user_data);
                 if let Some(bid) = c.buffer() {
-                    self.bufs.recycle(bid);
+                    self.ring.recycle(bid);
                 }
                 if let Some(conn) = live(&mut self.conns, key, generation) {
                     match op {
@@ -454,14 +414,8 @@ impl Floor<'_> {
                 }
             }
         }
-        let report = self.report.clone();
-        if self.ring.in_flight() > 0 {
-            // The kernel may still read `zeros` or write the buffer ring.
-            std::mem::forget(self);
-        } else {
-            self.bufs.unregister(&self.ring.submitter());
-        }
-        report
+        // Dropping the ring frees its buffers only if nothing is in flight any more.
+        self.report.clone()
     }
 }
 

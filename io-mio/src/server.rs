@@ -1,41 +1,29 @@
-//! The multi-core TLS server.
+//! The multi-core TLS server on mio (epoll): the driver half. Every decision about a
+//! connection — when it is over, whether to read it, what to send, its deadline, draining on
+//! shutdown — is its served connection's ([`reprise_serve::served::Served`]); this module
+//! owns the sockets, buffers and poll, and carries those decisions out.
 //!
-//! Each worker thread runs its own event loop (`mio::Poll`) and owns its connections outright:
-//! nothing is shared between workers on the hot path but the listening port, the connection
-//! count and the engine's `Arc<ServerConfig>` (whose session cache and ticket keys are
-//! themselves sharded or read-mostly).
-//!
-//! * **Listeners**: with [`ListenerMode::ReusePort`] (the default) every worker binds its own
-//!   socket to the same address with `SO_REUSEPORT` and the kernel spreads new connections
-//!   over them by a hash of the 4-tuple; no worker wakes for another's connection. With
-//!   [`ListenerMode::Shared`] one listening socket is registered in every worker's poll; each
-//!   readiness edge wakes every worker and the losers of the `accept` race see `WouldBlock`.
-//! * **Connections** live in a slab indexed by the mio token.
-//! * **Buffers**: a connection borrows a read buffer from its worker's pool only while it
-//!   holds bytes that are not yet a whole record (or records held back during a suspended
-//!   session lookup); an idle connection owns no read buffer. Output is written straight from
-//!   the engine's record buffer (`pending_output` / `consume_output`), partial writes included.
-//!   A finished connection's engine buffers ([`reprise::Buffers`]) go back to the worker for
-//!   the next connection, so after warm-up a resumed handshake allocates nothing in the engine.
-//! * **Backpressure**: while more than [`ServerOptions::max_pending_output`] bytes wait to be
-//!   sent, the connection is not read (so a client that sends requests without reading the
-//!   answers cannot make the server buffer without bound); reading resumes when the socket
-//!   drains.
-//! * **Batching under load**: when a poll returned several events, the worker sleeps
-//!   [`ServerOptions::batch_wait`] (50 µs by default) before polling again, so the next poll
-//!   brings a batch instead of waking for every packet (measured: 6-18 % less server CPU per
-//!   resumed handshake at 10k handshakes/s); an idle worker polls at once.
-//! * **Timers**: each connection carries one deadline (the handshake deadline, then the idle
-//!   deadline, moved on every read). A periodic sweep, a few times per timeout period, drops the
-//!   connections whose deadline passed: O(connections) per sweep and no per-read bookkeeping
-//!   beyond one store.
-//! * **Suspended lookups**: on `Event::NeedSession` the worker asks the store's
-//!   [`fetch`](reprise::session::store::SessionStore::fetch) and keeps serving others; the
-//!   answer comes back over a channel with a `Waker`, the connection gets it through
-//!   `provide_session` and the records it held meanwhile are processed.
-//! * **Shutdown** ([`ShutdownHandle::shutdown`], e.g. on SIGINT/SIGTERM): stop accepting, close
-//!   idle connections with close_notify, let handshakes and requests in flight finish within
-//!   [`ServerOptions::shutdown_grace`], then drop what is left and return.
+//! * **Listeners**: with [`ListenerMode::ReusePort`](reprise_serve::ListenerMode::ReusePort)
+//!   (the default) every worker binds its own socket to the same address with `SO_REUSEPORT`
+//!   and the kernel spreads new connections over them; with
+//!   [`ListenerMode::Shared`](reprise_serve::ListenerMode::Shared) one listening socket is
+//!   registered in every worker's poll and the losers of the `accept` race see `WouldBlock`.
+//!   Accepts come in batches of [`ACCEPT_BATCH`], so an accept storm neither starves open
+//!   connections nor fills the slab.
+//! * **Connections** live in a slab; a connection's client socket has the token
+//!   `2 + 2 × key`, its backend socket (for a backend stream) the next one.
+//! * **Buffers** ([`reprise_serve::buffers::Recycler`]): a connection borrows a read buffer
+//!   only while it holds bytes that are not yet a whole record; output is written straight
+//!   from the engine's record buffer, partial writes included; the engine buffers of finished
+//!   connections are reused, so after warm-up a resumed handshake allocates nothing in the
+//!   engine.
+//! * **Batching under load**: after a poll that returned several events the worker sleeps
+//!   [`ServerOptions::batch_wait`] before polling again, so the next poll brings a batch; an
+//!   idle worker polls at once.
+//! * **Timers**: each connection has one deadline (its served connection's); a sweep a few
+//!   times per timeout period tells those whose deadline passed.
+//! * **Answers** to suspended lookups and signatures, and handlers' wakes, come over the
+//!   worker's [`Mailbox`](reprise_serve::suspend::Mailbox) with a mio `Waker`.
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
@@ -75,7 +63,7 @@ fn backend_token(key: usize) -> Token {
 /// Connections accepted in one go before the worker serves the events of those it has: an
 /// accept storm can neither starve open connections nor fill the slab with thousands of
 /// connections not yet looked at.
-const ACCEPT_BATCH: usize = 64;
+pub const ACCEPT_BATCH: usize = 64;
 /// A poll that returned at least this many events marks the worker busy, so it lets the
 /// next batch gather ([`let_batch_gather`]).
 pub const BUSY_POLL: usize = 4;

@@ -12,11 +12,13 @@ declare -A PKG_FOR=(
   [tshark]=tshark
   [chromium]=chromium
   [redis-server]=redis-server
+  [nginx]=nginx
 )
 
 missing=()
 for cmd in "${!PKG_FOR[@]}"; do
-  command -v "$cmd" >/dev/null 2>&1 || missing+=("${PKG_FOR[$cmd]}")
+  # nginx lives in /usr/sbin, which a non-root PATH may lack.
+  command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("${PKG_FOR[$cmd]}")
 done
 [ "${#missing[@]}" -eq 0 ] && exit 0
 

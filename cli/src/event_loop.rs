@@ -1,5 +1,5 @@
 //! `reprise serve --driver mio|uring|threads`: a server on any [`Driver`] (`reprise-mio`,
-//! `reprise-uring`, `reprise-threads`) running the built-in page responder. Where io_uring
+//! `reprise-uring`, `reprise-threads`) running the built-in page responder or a backend stream. Where io_uring
 //! cannot be used, serve says why and runs on mio.
 
 use std::io::Write;
@@ -12,7 +12,7 @@ use reprise_serve::workers::shutdown_on_signals;
 use reprise_serve::{Driver, ListenerMode, Running, ServerOptions};
 
 use crate::serve::ServeArgs;
-use reprise_serve::page::PageFactory;
+use reprise_serve::app::HandlerFactory;
 
 /// The listen address and the event-loop options both event-loop drivers take from the
 /// command line.
@@ -57,15 +57,16 @@ pub fn announce(driver: &str, options: &ServerOptions, addr: std::net::SocketAdd
     std::io::stdout().flush().ok();
 }
 
-/// Runs driver `D` (named `name` in the banner) until SIGINT or SIGTERM, then shuts down
-/// gracefully.
-pub fn run<D: Driver>(
+/// Runs driver `D` (named `name` in the banner) with handlers from `factory` until SIGINT or
+/// SIGTERM, then shuts down gracefully.
+pub fn run<D: Driver, F: HandlerFactory>(
     name: &str,
     args: &ServeArgs,
     config: Arc<ServerConfig>,
+    factory: Arc<F>,
 ) -> Result<(), String> {
     let (addr, options) = address_and_options(args)?;
-    let server = D::start(addr, config, Arc::new(PageFactory), options.clone())
+    let server = D::start(addr, config, factory, options.clone())
         .map_err(|e| format!("bind {}: {e}", args.listen))?;
     shutdown_on_signals(server.shutdown_handle()).map_err(|e| format!("signals: {e}"))?;
     announce(name, &options, server.local_addr());

@@ -11,7 +11,10 @@ use reprise::session::keyfile;
 use reprise::session::ticket::{RotationPolicy, TicketKeyRing, TicketKeys};
 
 use crate::{certs, event_loop};
+use reprise_serve::app::HandlerFactory;
+use reprise_serve::backend::{BackendAddr, BackendFactory, BackendOptions};
 use reprise_serve::failure_log::FailureLog;
+use reprise_serve::page::PageFactory;
 
 use crate::units::{parse_duration, parse_size};
 
@@ -100,6 +103,15 @@ pub struct ServeArgs {
     /// Serve Prometheus metrics at http://ADDR/metrics (e.g. `127.0.0.1:9100`).
     #[arg(long)]
     pub metrics: Option<String>,
+    /// Forward each connection's decrypted bytes to this backend (`HOST:PORT` or
+    /// `unix:/PATH`), one backend connection per client connection; without it, serve
+    /// answers HTTP/1.x requests with its own small page.
+    #[arg(long)]
+    pub backend: Option<String>,
+    /// Time the backend has to accept a connection; a backend that refuses or does not
+    /// answer in time ends the client's connection with close_notify (logged, counted).
+    #[arg(long, default_value = "5s")]
+    pub backend_timeout: String,
     /// Log nothing about failed handshakes (by default each is one line on stderr: peer,
     /// alert, reason).
     #[arg(long)]
@@ -257,12 +269,35 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         let bound = crate::metrics_http::spawn(metrics_addr, config.clone())?;
         println!("metrics on http://{bound}/metrics");
     }
-    match args.driver.as_str() {
-        "mio" => event_loop::run::<reprise_mio::Mio>("mio", &args, config),
-        "uring" if event_loop::io_uring_usable() => {
-            event_loop::run::<reprise_uring::Uring>("uring", &args, config)
+    match &args.backend {
+        Some(backend) => {
+            let addr: BackendAddr = backend.parse().map_err(|e| format!("--backend: {e}"))?;
+            let mut options = BackendOptions::new(addr);
+            options.connect_timeout = Duration::from_micros(
+                crate::units::parse_duration_us(&args.backend_timeout)
+                    .map_err(|e| format!("--backend-timeout: {e}"))?,
+            );
+            if args.driver == "threads" {
+                return Err("--backend needs an event-loop driver (--driver mio or uring)".into());
+            }
+            serve_with(&args, config, Arc::new(BackendFactory::new(options)))
         }
-        "uring" => event_loop::run::<reprise_mio::Mio>("mio", &args, config),
-        _ => event_loop::run::<reprise_threads::Threads>("threads", &args, config),
+        None => serve_with(&args, config, Arc::new(PageFactory)),
+    }
+}
+
+/// Runs the driver `--driver` names with handlers from `factory`.
+fn serve_with<F: HandlerFactory>(
+    args: &ServeArgs,
+    config: Arc<ServerConfig>,
+    factory: Arc<F>,
+) -> Result<(), String> {
+    match args.driver.as_str() {
+        "mio" => event_loop::run::<reprise_mio::Mio, F>("mio", args, config, factory),
+        "uring" if event_loop::io_uring_usable() => {
+            event_loop::run::<reprise_uring::Uring, F>("uring", args, config, factory)
+        }
+        "uring" => event_loop::run::<reprise_mio::Mio, F>("mio", args, config, factory),
+        _ => event_loop::run::<reprise_threads::Threads, F>("threads", args, config, factory),
     }
 }

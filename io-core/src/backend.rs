@@ -114,9 +114,9 @@ pub enum BackendFailure {
 impl std::fmt::Display for BackendFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            BackendFailure::Connect(kind) => write!(f, "backend connect failed: {kind}"),
-            BackendFailure::ConnectTimeout => f.write_str("backend connect timed out"),
-            BackendFailure::Io(kind) => write!(f, "backend socket error: {kind}"),
+            BackendFailure::Connect(kind) => write!(f, "connect failed: {kind}"),
+            BackendFailure::ConnectTimeout => f.write_str("connect timed out"),
+            BackendFailure::Io(kind) => write!(f, "socket error: {kind}"),
         }
     }
 }

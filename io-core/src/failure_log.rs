@@ -1,8 +1,9 @@
 //! One line per failed handshake, for operators, rate-limited so a flood cannot fill a disk.
 //!
-//! A driver classifies each connection it ends ([`Ending::failure`]): the engine's error (the
-//! alert sent, with the engine's reason, or the alert received), a handshake that timed out, a
-//! peer that closed or reset the connection mid-handshake. A connection that sent nothing at
+//! Each served connection says how it failed ([`Served::failure`](crate::served::Served::failure)):
+//! the engine's error (the alert sent, with the engine's reason, or the alert received), a
+//! handshake that timed out, a peer that closed or reset the connection mid-handshake, a
+//! backend that refused or failed. A connection that sent nothing at
 //! all (a TCP health check, a browser's unused preconnect) and a server shutting down are not
 //! failures. The [`FailureLog`] prints at most [`FailureLog::per_second`] lines a second, over
 //! all workers, and then one line saying how many it left out.
@@ -13,7 +14,9 @@ use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use reprise::{Error, ServerConnection};
+use reprise::Error;
+
+use crate::backend::BackendFailure;
 
 /// Lines a second [`FailureLog::to_stderr`] allows by default.
 pub const DEFAULT_LINES_PER_SECOND: u32 = 20;
@@ -32,6 +35,13 @@ pub enum Failure {
     PeerClosed,
     /// Reading or writing the socket failed (e.g. the peer reset the connection).
     Socket(io::ErrorKind),
+    /// The connection's backend stream failed (refused, timed out, reset).
+    Backend {
+        /// The backend's address.
+        backend: String,
+        /// What went wrong.
+        failure: BackendFailure,
+    },
 }
 
 impl fmt::Display for Failure {
@@ -45,52 +55,8 @@ impl fmt::Display for Failure {
             Failure::TimedOut => f.write_str("timed out"),
             Failure::PeerClosed => f.write_str("peer closed the connection"),
             Failure::Socket(kind) => write!(f, "socket error: {kind}"),
+            Failure::Backend { backend, failure } => write!(f, "backend {backend}: {failure}"),
         }
-    }
-}
-
-/// What a driver knows about a connection as it ends it.
-#[derive(Clone, Copy)]
-pub struct Ending<'a> {
-    /// The connection's engine.
-    pub tls: &'a ServerConnection,
-    /// The handshake completed.
-    pub open: bool,
-    /// The peer sent at least one byte.
-    pub heard: bool,
-    /// The peer closed its side of the TCP connection.
-    pub eof: bool,
-    /// The connection's deadline has passed.
-    pub expired: bool,
-    /// A socket operation failed.
-    pub socket_error: Option<io::ErrorKind>,
-    /// The server is shutting down.
-    pub draining: bool,
-}
-
-impl Ending<'_> {
-    /// The failure to log, if the connection failed: always for an engine error; before the
-    /// handshake completed, also for a timeout, a close or a socket error of a peer that sent
-    /// something. `true` in the pair when the handshake had completed.
-    pub fn failure(&self) -> Option<(Failure, bool)> {
-        if let Some(error) = self.tls.error() {
-            if !matches!(error, Error::Closed | Error::NotReady) {
-                return Some((Failure::Engine(error.clone()), self.open));
-            }
-        }
-        if self.open || !self.heard || self.draining {
-            return None;
-        }
-        let failure = if let Some(kind) = self.socket_error {
-            Failure::Socket(kind)
-        } else if self.eof {
-            Failure::PeerClosed
-        } else if self.expired {
-            Failure::TimedOut
-        } else {
-            return None;
-        };
-        Some((failure, false))
     }
 }
 
@@ -323,76 +289,6 @@ mod tests {
         );
         log.tick(t0 + Duration::from_millis(5000));
         assert_eq!(lines.lock().unwrap().len(), 5);
-    }
-
-    fn ending(tls: &ServerConnection) -> Ending<'_> {
-        Ending {
-            tls,
-            open: false,
-            heard: true,
-            eof: false,
-            expired: false,
-            socket_error: None,
-            draining: false,
-        }
-    }
-
-    #[test]
-    fn endings_are_classified() {
-        let config = Arc::new(reprise::ServerConfig::new());
-        let fresh = ServerConnection::new(config.clone());
-        // Nothing wrong: a handshake still running when nothing happened to it.
-        assert_eq!(ending(&fresh).failure(), None);
-        let eof = Ending {
-            eof: true,
-            ..ending(&fresh)
-        };
-        assert_eq!(eof.failure(), Some((Failure::PeerClosed, false)));
-        let expired = Ending {
-            expired: true,
-            ..ending(&fresh)
-        };
-        assert_eq!(expired.failure(), Some((Failure::TimedOut, false)));
-        let reset = Ending {
-            eof: true,
-            socket_error: Some(io::ErrorKind::ConnectionReset),
-            ..ending(&fresh)
-        };
-        assert_eq!(
-            reset.failure(),
-            Some((Failure::Socket(io::ErrorKind::ConnectionReset), false))
-        );
-        // Silent peers (health checks), open connections and a shutdown are not failures.
-        for quiet in [
-            Ending {
-                heard: false,
-                ..eof
-            },
-            Ending { open: true, ..eof },
-            Ending {
-                draining: true,
-                ..expired
-            },
-        ] {
-            assert_eq!(quiet.failure(), None);
-        }
-        // The engine's error wins, before or after the handshake.
-        let mut failed = ServerConnection::new(config);
-        let mut garbage = *b"GET / HTTP/1.1\r\n\r\n";
-        assert!(failed.receive(&mut garbage, 0).is_err());
-        let Some((Failure::Engine(Error::AlertSent { alert, .. }), false)) = Ending {
-            expired: true,
-            ..ending(&failed)
-        }
-        .failure() else {
-            panic!("an engine error is a failure");
-        };
-        assert_eq!(alert, AlertDescription::UnexpectedMessage);
-        let after = Ending {
-            open: true,
-            ..ending(&failed)
-        };
-        assert!(matches!(after.failure(), Some((Failure::Engine(_), true))));
     }
 
     #[test]

@@ -260,28 +260,6 @@ impl<H> Served<H> {
         }
     }
 
-    /// The failure to log, if the connection failed: always for an engine error; before
-    /// the handshake completed, also for a timeout, a close or a socket error of a peer that
-    /// sent something (a health check that connects and closes is not a failure). `true` in
-    /// the pair when the handshake had completed.
-    pub fn failure(&self) -> Option<(Failure, bool)> {
-        if let Some(error) = self.tls.error() {
-            if !matches!(error, Error::Closed | Error::NotReady) {
-                return Some((Failure::Engine(error.clone()), self.was_open));
-            }
-        }
-        if self.was_open || !self.heard {
-            return None;
-        }
-        let failure = match self.end()? {
-            End::Socket(kind) => Failure::Socket(kind),
-            End::PeerClosed => Failure::PeerClosed,
-            End::TimedOut => Failure::TimedOut,
-            End::Done | End::Failed | End::ShutDown => return None,
-        };
-        Some((failure, false))
-    }
-
     /// The engine connection and the handler, to recycle the engine's buffers.
     pub fn into_parts(self) -> (ServerConnection, H) {
         (self.tls, self.app)
@@ -334,6 +312,37 @@ impl<H: Handler> Served<H> {
     pub fn on_app_progress<W: WakeWorker>(&mut self, cx: &mut Env<W>) {
         self.pump(cx);
         self.refresh_deadline(cx);
+    }
+
+    /// The failure to log, if the connection failed: always for an engine error; before
+    /// the handshake completed, also for a timeout, a close or a socket error of a peer that
+    /// sent something (a health check that connects and closes is not a failure). `true` in
+    /// the pair when the handshake had completed. A failed backend stream is a failure too.
+    pub fn failure(&mut self) -> Option<(Failure, bool)> {
+        if let Some(error) = self.tls.error() {
+            if !matches!(error, Error::Closed | Error::NotReady) {
+                return Some((Failure::Engine(error.clone()), self.was_open));
+            }
+        }
+        if let Some(stream) = self.app.backend() {
+            if let Some(failure) = stream.failure() {
+                let failure = Failure::Backend {
+                    backend: stream.options().addr.to_string(),
+                    failure: failure.clone(),
+                };
+                return Some((failure, true));
+            }
+        }
+        if self.was_open || !self.heard {
+            return None;
+        }
+        let failure = match self.end()? {
+            End::Socket(kind) => Failure::Socket(kind),
+            End::PeerClosed => Failure::PeerClosed,
+            End::TimedOut => Failure::TimedOut,
+            End::Done | End::Failed | End::ShutDown => return None,
+        };
+        Some((failure, false))
     }
 
     fn refresh_deadline<W: WakeWorker>(&mut self, cx: &Env<W>) {
@@ -542,6 +551,11 @@ impl<H: Handler> Served<H> {
                 return;
             }
             if flow == Flow::Close {
+                if self.app.backend().is_some_and(|b| b.failure().is_some()) {
+                    if let Some(m) = &cx.config.metrics {
+                        m.backend_failed();
+                    }
+                }
                 self.begin_close(End::Done, cx.now);
                 return;
             }

@@ -1,0 +1,252 @@
+//! `reprise serve --backend` in front of a real application: nginx (Debian's package) serving
+//! files over plaintext HTTP on loopback. 100 MB downloaded and 100 MB uploaded through
+//! Reprise with curl arrive byte for byte (SHA-256 on both sides), on both event loops; two
+//! requests of one curl run, each on its own connection, resume by session ID; a backend that
+//! refuses ends the client connection with close_notify, a log line and a counter.
+
+mod common;
+
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const BIG: usize = 100 * 1000 * 1000;
+
+/// nginx on a loopback port, serving `www/` and taking PUTs into `www/up/`; stopped by PID.
+struct Nginx {
+    port: u16,
+    www: PathBuf,
+    proc: Running,
+}
+
+fn nginx_bin() -> &'static str {
+    if Path::new("/usr/sbin/nginx").exists() {
+        "/usr/sbin/nginx"
+    } else {
+        "nginx"
+    }
+}
+
+impl Nginx {
+    fn start(dir: &Path) -> Nginx {
+        let www = dir.join("www");
+        std::fs::create_dir_all(www.join("up")).unwrap();
+        for t in ["body", "proxy", "fastcgi", "uwsgi", "scgi"] {
+            std::fs::create_dir_all(dir.join(t)).unwrap();
+        }
+        for _attempt in 0..3 {
+            let port = free_port();
+            let d = s(dir);
+            let conf = format!(
+                "daemon off; master_process off; worker_processes 1;\n\
+                 pid {d}/nginx.pid; error_log {d}/error.log;\n\
+                 events {{ worker_connections 1024; }}\n\
+                 http {{\n\
+                   access_log {d}/access.log;\n\
+                   client_body_temp_path {d}/body; proxy_temp_path {d}/proxy;\n\
+                   fastcgi_temp_path {d}/fastcgi; uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;\n\
+                   client_max_body_size 0;\n\
+                   server {{ listen 127.0.0.1:{port}; root {www}; dav_methods PUT; }}\n\
+                 }}\n",
+                www = s(&www)
+            );
+            let conf_path = dir.join("nginx.conf");
+            std::fs::write(&conf_path, conf).unwrap();
+            let mut proc = Running::spawn(
+                Command::new(nginx_bin()).args([
+                    "-e",
+                    &format!("{d}/error.log"),
+                    "-c",
+                    &s(&conf_path),
+                ]),
+                b"",
+            );
+            let deadline = Instant::now() + READY_TIMEOUT;
+            while Instant::now() < deadline && proc.exited().is_none() {
+                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return Nginx { port, www, proc };
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let log = std::fs::read_to_string(dir.join("error.log")).unwrap_or_default();
+            eprintln!("nginx did not start on {port}: {}\n{log}", proc.describe());
+        }
+        panic!("nginx did not start");
+    }
+
+    fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        self.proc.kill();
+    }
+}
+
+/// A file of `len` pseudo-random bytes (xorshift), written fast.
+fn write_big(path: &Path, len: usize) {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut data = Vec::with_capacity(len);
+    while data.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        data.extend_from_slice(&x.to_le_bytes());
+    }
+    data.truncate(len);
+    std::fs::write(path, data).unwrap();
+}
+
+fn sha256_of(path: &Path) -> String {
+    let bytes = std::fs::read(path).unwrap();
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &bytes);
+    d.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn curl(args: &[&str]) -> std::process::Output {
+    run_with_timeout(
+        Command::new("curl")
+            .args(["-sS", "--insecure", "--tlsv1.2", "--tls-max", "1.2"])
+            .args(args),
+        b"",
+        Duration::from_secs(120),
+    )
+}
+
+#[test]
+fn a_hundred_megabytes_each_way_through_reprise_to_nginx() {
+    let dir = TempDir::new("terminator");
+    let nginx = Nginx::start(dir.path());
+    let big = nginx.www.join("big.bin");
+    write_big(&big, BIG);
+    let want = sha256_of(&big);
+    for driver in drivers().into_iter().filter(|d| *d != "threads") {
+        let server = Server::reprise(driver, &["--backend", &nginx.addr()]);
+        let url = format!("https://{}/", server.addr());
+        // Download.
+        let got = dir.path().join(format!("got-{driver}.bin"));
+        let out = curl(&["-o", &s(&got), &format!("{url}big.bin")]);
+        assert!(
+            out.status.success(),
+            "[{driver}] download: {}\n{}",
+            text(&out),
+            server.log()
+        );
+        assert_eq!(sha256_of(&got), want, "[{driver}] the download changed");
+        std::fs::remove_file(&got).unwrap();
+        // Upload (nginx's PUT stores it).
+        let stored = nginx.www.join("up").join(format!("{driver}.bin"));
+        let out = curl(&[
+            "-T",
+            &s(&big),
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            &format!("{url}up/{driver}.bin"),
+        ]);
+        let code = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            out.status.success() && (code == "201" || code == "204"),
+            "[{driver}] upload: {code}\n{}\n{}",
+            text(&out),
+            server.log()
+        );
+        assert_eq!(sha256_of(&stored), want, "[{driver}] the upload changed");
+        std::fs::remove_file(&stored).unwrap();
+    }
+}
+
+#[test]
+fn two_connections_of_one_curl_resume_by_session_id_through_the_terminator() {
+    let dir = TempDir::new("terminator-resume");
+    let nginx = Nginx::start(dir.path());
+    std::fs::write(nginx.www.join("index.html"), "hello from nginx\n").unwrap();
+    for driver in drivers().into_iter().filter(|d| *d != "threads") {
+        let metrics_port = free_port();
+        let metrics = format!("127.0.0.1:{metrics_port}");
+        let server = Server::reprise(driver, &["--backend", &nginx.addr(), "--metrics", &metrics]);
+        let url = format!("https://{}/index.html", server.addr());
+        let out = curl(&["-v", "-H", "Connection: close", &url, &url]);
+        let t = text(&out);
+        assert!(out.status.success(), "[{driver}] {t}");
+        assert_eq!(t.matches("hello from nginx").count(), 2, "[{driver}] {t}");
+        assert!(t.contains("SSL re-using session ID"), "[{driver}] {t}");
+        let scraped = curl_plain(&format!("http://{metrics}/metrics"));
+        assert!(
+            scraped.contains("reprise_handshakes_total{kind=\"session_id\"} 1"),
+            "[{driver}] {scraped}"
+        );
+    }
+}
+
+fn curl_plain(url: &str) -> String {
+    let out = run_with_timeout(
+        Command::new("curl").args(["-sS", url]),
+        b"",
+        Duration::from_secs(10),
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_refusing_backend_ends_the_connection_with_close_notify_a_log_line_and_a_counter() {
+    // A port that was free a moment ago: nothing listens there.
+    let gone = format!("127.0.0.1:{}", free_port());
+    for driver in drivers().into_iter().filter(|d| *d != "threads") {
+        let metrics_port = free_port();
+        let metrics = format!("127.0.0.1:{metrics_port}");
+        let server = Server::reprise(driver, &["--backend", &gone, "--metrics", &metrics]);
+        let out = run_with_timeout(
+            Command::new("openssl").args(["s_client", "-connect", &server.addr(), "-tls1_2"]),
+            b"GET / HTTP/1.0\r\n\r\n",
+            PEER_TIMEOUT,
+        );
+        let t = text(&out);
+        // The handshake completes; then our close_notify (s_client prints the alert it got).
+        assert!(t.contains("Cipher is"), "[{driver}] {t}");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut log = server.log();
+        while !log.contains("connection failed: peer 127.0.0.1:") && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+            log = server.log();
+        }
+        assert!(
+            log.contains(&format!(
+                "backend {gone}: connect failed: connection refused"
+            )),
+            "[{driver}] {log}"
+        );
+        let scraped = curl_plain(&format!("http://{metrics}/metrics"));
+        assert!(
+            scraped.contains("reprise_backend_failures_total 1"),
+            "[{driver}] {scraped}"
+        );
+    }
+}
+
+#[test]
+fn the_threads_driver_says_it_runs_no_backends() {
+    let out = run_with_timeout(
+        Command::new(reprise_bin()).args([
+            "serve",
+            "--driver",
+            "threads",
+            "--listen",
+            "127.0.0.1:0",
+            "--backend",
+            "127.0.0.1:9",
+        ]),
+        b"",
+        PEER_TIMEOUT,
+    );
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--backend needs an event-loop driver"),
+        "{}",
+        text(&out)
+    );
+}

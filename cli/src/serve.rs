@@ -112,6 +112,10 @@ pub struct ServeArgs {
     /// answer in time ends the client's connection with close_notify (logged, counted).
     #[arg(long, default_value = "5s")]
     pub backend_timeout: String,
+    /// With --backend: send the backend a PROXY protocol header first (`v1`, or `v2` with
+    /// the TLS facts: version, cipher, SNI, ALPN, and how the handshake resumed).
+    #[arg(long)]
+    pub proxy_protocol: Option<String>,
     /// Log nothing about failed handshakes (by default each is one line on stderr: peer,
     /// alert, reason).
     #[arg(long)]
@@ -277,11 +281,19 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
                 crate::units::parse_duration_us(&args.backend_timeout)
                     .map_err(|e| format!("--backend-timeout: {e}"))?,
             );
+            if let Some(version) = &args.proxy_protocol {
+                options.proxy_protocol = Some(
+                    version
+                        .parse()
+                        .map_err(|e| format!("--proxy-protocol: {e}"))?,
+                );
+            }
             if args.driver == "threads" {
                 return Err("--backend needs an event-loop driver (--driver mio or uring)".into());
             }
             serve_with(&args, config, Arc::new(BackendFactory::new(options)))
         }
+        None if args.proxy_protocol.is_some() => Err("--proxy-protocol needs --backend".into()),
         None => serve_with(&args, config, Arc::new(PageFactory)),
     }
 }

@@ -13,10 +13,14 @@ use std::time::{Duration, Instant};
 
 const BIG: usize = 100 * 1000 * 1000;
 
-/// nginx on a loopback port, serving `www/` and taking PUTs into `www/up/`; stopped by PID.
+/// nginx on a loopback port, serving `www/` and taking PUTs into `www/up/`, and on a second
+/// port expecting a PROXY protocol header (logging the client's address it carries to
+/// `proxied.log`); stopped by PID.
 struct Nginx {
     port: u16,
+    proxied_port: u16,
     www: PathBuf,
+    dir: PathBuf,
     proc: Running,
 }
 
@@ -37,6 +41,7 @@ impl Nginx {
         }
         for _attempt in 0..3 {
             let port = free_port();
+            let proxied_port = free_port();
             let d = s(dir);
             let conf = format!(
                 "daemon off; master_process off; worker_processes 1;\n\
@@ -47,7 +52,10 @@ impl Nginx {
                    client_body_temp_path {d}/body; proxy_temp_path {d}/proxy;\n\
                    fastcgi_temp_path {d}/fastcgi; uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;\n\
                    client_max_body_size 0;\n\
+                   log_format proxied '$proxy_protocol_addr:$proxy_protocol_port $request';\n\
                    server {{ listen 127.0.0.1:{port}; root {www}; dav_methods PUT; }}\n\
+                   server {{ listen 127.0.0.1:{proxied_port} proxy_protocol; root {www};\n\
+                            access_log {d}/proxied.log proxied; }}\n\
                  }}\n",
                 www = s(&www)
             );
@@ -65,7 +73,13 @@ impl Nginx {
             let deadline = Instant::now() + READY_TIMEOUT;
             while Instant::now() < deadline && proc.exited().is_none() {
                 if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return Nginx { port, www, proc };
+                    return Nginx {
+                        port,
+                        proxied_port,
+                        www,
+                        dir: dir.to_path_buf(),
+                        proc,
+                    };
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
@@ -77,6 +91,14 @@ impl Nginx {
 
     fn addr(&self) -> String {
         format!("127.0.0.1:{}", self.port)
+    }
+
+    fn proxied_addr(&self) -> String {
+        format!("127.0.0.1:{}", self.proxied_port)
+    }
+
+    fn proxied_log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("proxied.log")).unwrap_or_default()
     }
 }
 
@@ -249,4 +271,133 @@ fn the_threads_driver_says_it_runs_no_backends() {
         "{}",
         text(&out)
     );
+}
+
+#[test]
+fn nginx_behind_the_proxy_protocol_logs_the_real_client_address() {
+    let dir = TempDir::new("terminator-proxy");
+    let nginx = Nginx::start(dir.path());
+    std::fs::write(nginx.www.join("who.html"), "hello\n").unwrap();
+    for driver in drivers().into_iter().filter(|d| *d != "threads") {
+        for version in ["v1", "v2"] {
+            let server = Server::reprise(
+                driver,
+                &[
+                    "--backend",
+                    &nginx.proxied_addr(),
+                    "--proxy-protocol",
+                    version,
+                ],
+            );
+            let path = format!("/who.html?{driver}-{version}");
+            let url = format!("https://{}{path}", server.addr());
+            let out = curl(&["-w", "\n%{local_port}", &url]);
+            let t = String::from_utf8_lossy(&out.stdout).to_string();
+            assert!(out.status.success(), "[{driver} {version}] {}", text(&out));
+            let port = t.lines().last().unwrap_or_default().trim().to_string();
+            assert!(t.starts_with("hello"), "[{driver} {version}] {t}");
+            let expected = format!("127.0.0.1:{port} GET {path} HTTP/1.1");
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while !nginx.proxied_log().contains(&expected) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            assert!(
+                nginx.proxied_log().contains(&expected),
+                "[{driver} {version}] no {expected:?} in\n{}",
+                nginx.proxied_log()
+            );
+        }
+    }
+}
+
+#[test]
+fn the_v2_header_carries_sni_alpn_cipher_and_how_the_handshake_resumed() {
+    use reprise_serve::proxy::{
+        parse_v2, PP2_SUBTYPE_SSL_CIPHER, PP2_SUBTYPE_SSL_VERSION, PP2_TYPE_ALPN,
+        PP2_TYPE_AUTHORITY, PP2_TYPE_REPRISE_RESUMPTION,
+    };
+    use std::io::Read;
+    for driver in drivers().into_iter().filter(|d| *d != "threads") {
+        // A backend that reads each connection's header and keeps it.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let backend = listener.local_addr().unwrap().to_string();
+        let headers = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = headers.clone();
+        std::thread::spawn(move || {
+            for sock in listener.incoming() {
+                let Ok(mut sock) = sock else { return };
+                let kept = kept.clone();
+                std::thread::spawn(move || {
+                    let _ = sock.set_read_timeout(Some(Duration::from_secs(10)));
+                    let mut got = Vec::new();
+                    let mut buf = [0u8; 4096];
+                    while parse_v2(&got).is_none() {
+                        match sock.read(&mut buf) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => got.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    kept.lock().unwrap().push(parse_v2(&got).unwrap());
+                });
+            }
+        });
+        let server = Server::reprise(driver, &["--backend", &backend, "--proxy-protocol", "v2"]);
+        // One full handshake, then five that resume its session.
+        let out = run_with_timeout(
+            Command::new("openssl").args([
+                "s_client",
+                "-connect",
+                &server.addr(),
+                "-tls1_2",
+                "-servername",
+                "localhost",
+                "-alpn",
+                "http/1.1",
+                "-reconnect",
+            ]),
+            b"",
+            PEER_TIMEOUT,
+        );
+        let t = text(&out);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while headers.lock().unwrap().len() < 6 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let headers = headers.lock().unwrap();
+        assert_eq!(headers.len(), 6, "[{driver}] {t}");
+        let mut resumed = Vec::new();
+        for h in headers.iter() {
+            assert_eq!(
+                h.source.map(|a| a.ip().to_string()).as_deref(),
+                Some("127.0.0.1")
+            );
+            assert_eq!(h.destination.map(|a| a.to_string()), Some(server.addr()));
+            assert_eq!(h.tlv(PP2_TYPE_AUTHORITY), Some(&b"localhost"[..]));
+            assert_eq!(h.tlv(PP2_TYPE_ALPN), Some(&b"http/1.1"[..]));
+            assert_eq!(
+                h.ssl_sub_tlv(PP2_SUBTYPE_SSL_VERSION),
+                Some(&b"TLSv1.2"[..])
+            );
+            assert!(h
+                .ssl_sub_tlv(PP2_SUBTYPE_SSL_CIPHER)
+                .is_some_and(|c| c.starts_with(b"ECDHE-")));
+            resumed.push(
+                String::from_utf8_lossy(h.tlv(PP2_TYPE_REPRISE_RESUMPTION).unwrap()).into_owned(),
+            );
+        }
+        resumed.sort();
+        assert_eq!(
+            resumed.iter().filter(|r| *r == "full").count(),
+            1,
+            "[{driver}] {resumed:?}"
+        );
+        assert!(
+            resumed
+                .iter()
+                .filter(|r| *r == "ticket" || *r == "session-id")
+                .count()
+                == 5,
+            "[{driver}] {resumed:?}"
+        );
+    }
 }

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use reprise::Negotiated;
+use reprise::{Negotiated, ResumptionFailure};
 
 use crate::backend::BackendStream;
 
@@ -47,6 +47,7 @@ impl std::fmt::Debug for Wake {
 /// What a handler learns when its connection opens.
 pub struct Opened<'a> {
     negotiated: &'a Negotiated,
+    resumption_failure: Option<ResumptionFailure>,
     make_wake: &'a dyn Fn() -> Wake,
 }
 
@@ -55,13 +56,25 @@ impl<'a> Opened<'a> {
     pub fn new(negotiated: &'a Negotiated, make_wake: &'a dyn Fn() -> Wake) -> Self {
         Self {
             negotiated,
+            resumption_failure: None,
             make_wake,
         }
+    }
+
+    /// The same, telling why an offered resumption was declined.
+    pub fn with_resumption_failure(mut self, failure: Option<ResumptionFailure>) -> Self {
+        self.resumption_failure = failure;
+        self
     }
 
     /// What the handshake negotiated (suite, group, ALPN, SNI, how it resumed).
     pub fn negotiated(&self) -> &Negotiated {
         self.negotiated
+    }
+
+    /// Why a resumption the client offered did not happen (the handshake was a full one).
+    pub fn resumption_failure(&self) -> Option<ResumptionFailure> {
+        self.resumption_failure
     }
 
     /// A [`Wake`] for this connection, for a handler that produces output on its own (from

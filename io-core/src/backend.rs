@@ -23,6 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::app::{Flow, Handler, HandlerFactory, Opened};
+use crate::proxy::{self, ProxyVersion, TlsFacts};
 
 /// Where a backend listens.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -71,6 +72,8 @@ pub struct BackendOptions {
     pub buffer: usize,
     /// Time the backend has to accept the connection.
     pub connect_timeout: Duration,
+    /// Send a PROXY protocol header first ([`crate::proxy`]).
+    pub proxy_protocol: Option<ProxyVersion>,
 }
 
 impl BackendOptions {
@@ -80,6 +83,7 @@ impl BackendOptions {
             addr,
             buffer: 64 * 1024,
             connect_timeout: Duration::from_secs(5),
+            proxy_protocol: None,
         }
     }
 }
@@ -138,6 +142,8 @@ pub struct BackendStream {
     /// The backend will send nothing more.
     backend_done: bool,
     failure: Option<BackendFailure>,
+    /// The client's address and the one it connected to, for the PROXY header.
+    addresses: (Option<SocketAddr>, Option<SocketAddr>),
 }
 
 impl BackendStream {
@@ -153,7 +159,19 @@ impl BackendStream {
             write_shut: false,
             backend_done: false,
             failure: None,
+            addresses: (None, None),
         }
+    }
+
+    /// True when the driver must tell the client's addresses ([`set_addresses`](Self::set_addresses)):
+    /// a PROXY protocol header is sent.
+    pub fn needs_addresses(&self) -> bool {
+        self.options.proxy_protocol.is_some()
+    }
+
+    /// The client's address (`peer`) and the address it connected to (`local`).
+    pub fn set_addresses(&mut self, peer: Option<SocketAddr>, local: Option<SocketAddr>) {
+        self.addresses = (peer, local);
     }
 
     /// Where the backend side stands.
@@ -297,9 +315,18 @@ impl BackendStream {
 }
 
 impl Handler for BackendStream {
-    fn on_open(&mut self, _opened: &Opened<'_>) {
+    fn on_open(&mut self, opened: &Opened<'_>) {
         if self.state == BackendState::Idle {
             self.state = BackendState::WantConnect;
+        }
+        if let Some(version) = self.options.proxy_protocol {
+            let facts = TlsFacts {
+                negotiated: opened.negotiated(),
+                resumption_failure: opened.resumption_failure(),
+            };
+            let (peer, local) = self.addresses;
+            self.to_backend
+                .extend_from_slice(&proxy::header(version, peer, local, &facts));
         }
     }
 
@@ -311,11 +338,12 @@ impl Handler for BackendStream {
 
     fn on_peer_closed(&mut self) -> Flow {
         self.client_done = true;
-        if self.state == BackendState::Idle || self.state == BackendState::WantConnect {
-            // Nothing was ever sent to a backend: nothing to wait for.
-            self.state = BackendState::Closed;
+        if matches!(self.state, BackendState::Idle | BackendState::Closed) {
+            // No backend connection, and none to come: nothing to wait for.
             return Flow::Close;
         }
+        // What the client sent still goes to the backend (connected or not yet), then its
+        // write side is shut; the connection closes when the backend has answered.
         Flow::Continue
     }
 

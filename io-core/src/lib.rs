@@ -30,6 +30,7 @@ pub mod load;
 pub mod options;
 pub mod page;
 pub mod prometheus;
+pub mod proxy;
 pub mod served;
 #[cfg(feature = "driver-suite")]
 pub mod suite;

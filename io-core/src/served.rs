@@ -151,6 +151,8 @@ pub struct Served<H> {
     wrote: bool,
     /// The peer said goodbye and the handler has no more to say than what it still gives.
     peer_done: bool,
+    /// Why a resumption the client offered was declined.
+    resumption_failure: Option<reprise::ResumptionFailure>,
 }
 
 impl<H> Served<H> {
@@ -177,6 +179,7 @@ impl<H> Served<H> {
             draining: false,
             wrote: false,
             peer_done: false,
+            resumption_failure: None,
         }
     }
 
@@ -492,8 +495,9 @@ impl<H: Handler> Served<H> {
                     self.since = cx.now;
                     let (mailbox, id) = (&cx.mailbox, self.id);
                     let make_wake = move || mailbox.wake_for(id);
-                    self.app
-                        .on_open(&Opened::new(self.tls.negotiated(), &make_wake));
+                    let opened = Opened::new(self.tls.negotiated(), &make_wake)
+                        .with_resumption_failure(self.resumption_failure);
+                    self.app.on_open(&opened);
                 }
                 Event::NeedSession { id } => {
                     self.phase = Phase::Suspended;
@@ -514,6 +518,7 @@ impl<H: Handler> Served<H> {
                         cx.mailbox.reply_to(self.id),
                     );
                 }
+                Event::ResumptionFailed { reason } => self.resumption_failure = Some(reason),
                 Event::PeerClosed => {
                     // RFC 5246 §7.2.1: answer with our close_notify, after what the
                     // handler still has to say (a half-close passed on, e.g. to a backend).

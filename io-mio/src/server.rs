@@ -444,13 +444,18 @@ impl<F: HandlerFactory> Worker<F> {
                         generation: self.next_generation,
                     };
                     let tls = self.ctx.buffers.new_connection(&self.ctx.env.config);
-                    let served = Served::new(
+                    let mut served = Served::new(
                         id,
                         tls,
                         self.ctx.factory.new_handler(),
                         &self.ctx.env.options,
                         self.ctx.env.now,
                     );
+                    if let Some(stream) = served.app_mut().backend() {
+                        if stream.needs_addresses() {
+                            stream.set_addresses(Some(peer), sock.local_addr().ok());
+                        }
+                    }
                     entry.insert(Conn {
                         sock,
                         served,

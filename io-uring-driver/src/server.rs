@@ -205,6 +205,16 @@ impl Server {
         config
             .validate()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let mut options = options;
+        if factory
+            .new_handler()
+            .backend()
+            .is_some_and(|b| b.needs_addresses())
+        {
+            // A direct descriptor has no getpeername/getsockname: handlers that need the
+            // client's addresses (a PROXY protocol header) get plain descriptors.
+            options.direct_descriptors = false;
+        }
         let workers = options.workers.max(1);
         // The same listening sockets as the mio server's (non-blocking: a multishot accept
         // arms a poll when the backlog is empty).
@@ -712,13 +722,24 @@ impl<F: HandlerFactory> Worker<F> {
         };
         let now = self.ctx.env.now;
         let tls = self.ctx.buffers.new_connection(&self.ctx.env.config);
-        let served = Served::new(
+        let mut served = Served::new(
             id,
             tls,
             self.ctx.factory.new_handler(),
             &self.ctx.env.options,
             now,
         );
+        if let (Some(stream), Sock::Plain(raw)) = (served.app_mut().backend(), sock) {
+            if stream.needs_addresses() {
+                // SAFETY: `raw` is the descriptor the accept just returned; nothing closes it
+                // before this borrow ends (the connection is not even in the slab yet).
+                let fd = unsafe { BorrowedFd::borrow_raw(raw) };
+                let sock = socket2::SockRef::from(&fd);
+                let peer = sock.peer_addr().ok().and_then(|a| a.as_socket());
+                let local = sock.local_addr().ok().and_then(|a| a.as_socket());
+                stream.set_addresses(peer, local);
+            }
+        }
         let deadline = served.deadline();
         let out = self.ctx.send_pool.pop().unwrap_or_default();
         self.conns.insert(Conn {

@@ -23,7 +23,22 @@ pub fn add_from_files(
     let cert_pem = std::fs::read(cert_path).map_err(|e| format!("--cert {cert_path}: {e}"))?;
     let key_pem = std::fs::read(key_path).map_err(|e| format!("--key {key_path}: {e}"))?;
     match config.add_certificate_pem(&cert_pem, &key_pem) {
-        Ok(_) => Ok(()),
+        Ok(_) => {
+            let names = reprise::pem::certificates(&cert_pem)
+                .ok()
+                .and_then(|chain| chain.into_iter().next())
+                .map(|leaf| reprise::crypto::verify::leaf_dns_names(&leaf))
+                .unwrap_or_default();
+            println!(
+                "certificate {cert_path}: for {}",
+                if names.is_empty() {
+                    "no DNS name (default only)".to_string()
+                } else {
+                    names.join(", ")
+                }
+            );
+            Ok(())
+        }
         Err(
             e @ (ConfigError::CertificatePem(_)
             | ConfigError::MalformedCertificate { .. }

@@ -11,6 +11,7 @@ use crate::crypto::verify;
 use crate::crypto::verify::RootStore;
 use crate::keylog::KeyLog;
 use crate::metrics::Metrics;
+use crate::resolve::{CertificateSet, CertificatesByName, ResolvesServerCert};
 use crate::rng::{BufferedRandom, RandomSource};
 use crate::session::client::ClientSessionStore;
 use crate::session::store::SessionStore;
@@ -89,7 +90,17 @@ pub struct CertifiedKey {
     chain: Vec<Vec<u8>>,
     key: SigningKey,
     certificate_message: Vec<u8>,
+    /// The leaf's DNS names (subject alternative names), lower-cased.
+    names: Vec<String>,
 }
+
+impl PartialEq for CertifiedKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.chain == other.chain
+    }
+}
+
+impl Eq for CertifiedKey {}
 
 /// What the load-time check signs and verifies to prove the key belongs to the certificate.
 const KEY_MATCH_PROBE: &[u8] = b"reprise: does this key match its certificate?";
@@ -127,11 +138,19 @@ impl CertifiedKey {
                 reason: format!("the chain cannot be encoded: {e}"),
             }
         })?;
+        let names = verify::leaf_dns_names(leaf);
         Ok(Self {
             chain,
             key,
             certificate_message,
+            names,
         })
+    }
+
+    /// The DNS names the leaf certificate is for (its subject alternative names,
+    /// lower-cased; wildcards as `*.example.com`).
+    pub fn names(&self) -> &[String] {
+        &self.names
     }
 
     /// The chain, leaf first.
@@ -152,9 +171,12 @@ impl CertifiedKey {
 
 /// Configuration for [`ServerConnection`](crate::ServerConnection)s.
 pub struct ServerConfig {
-    /// Certificates; the server picks by the suite's key type (one ECDSA and one RSA at most
-    /// are useful).
-    pub(crate) certificates: Vec<CertifiedKey>,
+    /// Certificates by the names they serve, with a default set (the first certificate of
+    /// each key type); the suite then picks by key type.
+    pub(crate) certificates: CertificatesByName,
+    /// Chooses the certificates by SNI instead of [`certificates`](Self::certificates), when
+    /// set.
+    pub cert_resolver: Option<Arc<dyn ResolvesServerCert>>,
     /// Suites in server preference order.
     pub suites: Vec<&'static CipherSuite>,
     /// Groups in server preference order.
@@ -192,7 +214,7 @@ pub struct ServerConfig {
 impl core::fmt::Debug for ServerConfig {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("ServerConfig")
-            .field("certificates", &self.certificates.len())
+            .field("certificates", &self.certificates.all().len())
             .field(
                 "suites",
                 &self.suites.iter().map(|s| s.name).collect::<Vec<_>>(),
@@ -213,7 +235,8 @@ impl ServerConfig {
     /// [`BufferedRandom`]), no certificate yet.
     pub fn new() -> Self {
         Self {
-            certificates: Vec::new(),
+            certificates: CertificatesByName::new(),
+            cert_resolver: None,
             suites: ALL_SUITES.to_vec(),
             groups: NamedGroup::ALL.to_vec(),
             alpn_protocols: Vec::new(),
@@ -246,18 +269,16 @@ impl ServerConfig {
         Ok(out)
     }
 
-    /// Adds a certificate chain (leaf first, DER) and its key (DER), replacing a
-    /// certificate of the same key type. Refused when a certificate does not parse or the
-    /// key is not the leaf's ([`CertifiedKey::new`]).
+    /// Adds a certificate chain (leaf first, DER) and its key (DER): served for the DNS names
+    /// of its leaf, and by default (no SNI, or a name no certificate has) if it is the first
+    /// of its key type. Refused when a certificate does not parse or the key is not the
+    /// leaf's ([`CertifiedKey::new`]).
     pub fn add_certificate(
         &mut self,
         chain: Vec<Vec<u8>>,
         key_der: &[u8],
     ) -> Result<&mut Self, ConfigError> {
-        let ck = CertifiedKey::new(chain, key_der)?;
-        self.certificates
-            .retain(|c| c.key.auth_kind() != ck.key.auth_kind());
-        self.certificates.push(ck);
+        self.certificates.add(CertifiedKey::new(chain, key_der)?);
         Ok(self)
     }
 
@@ -276,30 +297,44 @@ impl ServerConfig {
     /// and a suite one of its certificates can authenticate. The drivers refuse to start
     /// with a config that fails this; call it before sharing a config you built yourself.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.certificates.is_empty() {
+        if self.certificates.is_empty() && self.cert_resolver.is_none() {
             return Err(ConfigError::NoCertificate);
         }
         if self.groups.is_empty() {
             return Err(ConfigError::NoGroup);
         }
-        if !self
-            .suites
-            .iter()
-            .any(|suite| self.certificate_for(suite.auth).is_some())
+        let served = self.certificates.all();
+        if self.cert_resolver.is_none()
+            && !self
+                .suites
+                .iter()
+                .any(|suite| served.iter().any(|c| c.key().auth_kind() == suite.auth))
         {
             return Err(ConfigError::NoUsableSuite);
         }
         Ok(())
     }
 
-    /// The certificate for a key type.
+    /// The default certificate for a key type (no SNI, or an unknown name).
     pub fn certificate_for(&self, auth: AuthKind) -> Option<&CertifiedKey> {
-        self.certificates.iter().find(|c| c.key.auth_kind() == auth)
+        self.certificates
+            .default_set()
+            .for_auth(auth)
+            .map(|c| c.as_ref())
     }
 
-    /// Configured certificates.
-    pub fn certificates(&self) -> &[CertifiedKey] {
-        &self.certificates
+    /// The certificates for `server_name`: the resolver's choice, or the configured ones by
+    /// name.
+    pub fn resolve_certificates(&self, server_name: Option<&str>) -> Option<Arc<CertificateSet>> {
+        match &self.cert_resolver {
+            Some(resolver) => resolver.resolve(server_name),
+            None => Some(self.certificates.resolve_name(server_name).clone()),
+        }
+    }
+
+    /// Every configured certificate, each once.
+    pub fn certificates(&self) -> Vec<Arc<CertifiedKey>> {
+        self.certificates.all()
     }
 }
 

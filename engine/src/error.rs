@@ -174,6 +174,9 @@ pub enum Event {
     NeedSignature {
         /// Which certificate's key signs.
         auth: crate::crypto::suites::AuthKind,
+        /// The certificate (chosen by SNI) whose key signs:
+        /// `key.key().sign(scheme, &message, &mut out)`.
+        key: std::sync::Arc<crate::config::CertifiedKey>,
         /// The signature scheme the client accepted.
         scheme: crate::crypto::sign::SignatureScheme,
         /// The bytes to sign.

@@ -76,6 +76,7 @@ pub mod keylog;
 pub mod metrics;
 pub mod pem;
 pub mod record;
+pub mod resolve;
 pub mod rng;
 pub mod session;
 pub mod stream;
@@ -89,6 +90,7 @@ pub use crypto::suites::CipherSuite;
 pub use crypto::verify::RootStore;
 pub use error::{Error, Event, ResumptionFailure, ResumptionKind};
 pub use handshake::{HostName, Negotiated};
+pub use resolve::{CertificateSet, CertificatesByName, ResolvesServerCert};
 pub use stream::Stream;
 
 use conn::Core;

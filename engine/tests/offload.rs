@@ -25,6 +25,7 @@ fn signature_is_offloaded_and_the_handshake_completes() {
         let events = server.drain();
         let Some(Event::NeedSignature {
             auth,
+            key,
             scheme,
             message,
         }) = events.first().cloned()
@@ -37,7 +38,9 @@ fn signature_is_offloaded_and_the_handshake_completes() {
         let early = server.pending_output().to_vec();
         server.consume_output(early.len());
         assert!(!early.is_empty());
-        let signature = cfg.sign(auth, scheme, &message).unwrap();
+        assert_eq!(key.key().auth_kind(), auth);
+        let mut signature = Vec::new();
+        key.key().sign(scheme, &message, &mut signature).unwrap();
         server.provide_signature(Some(signature)).unwrap();
         assert!(!server.is_suspended());
         let rest = server.pending_output().to_vec();

@@ -504,15 +504,15 @@ impl<H: Handler> Served<H> {
                     fetch_session(&cx.config, &id, cx.now_secs, cx.mailbox.reply_to(self.id));
                 }
                 Event::NeedSignature {
-                    auth,
+                    key,
                     scheme,
                     message,
+                    ..
                 } => {
                     self.phase = Phase::Suspended;
                     sign_for(
                         cx.signer.as_ref(),
-                        &cx.config,
-                        auth,
+                        key,
                         scheme,
                         message,
                         cx.mailbox.reply_to(self.id),

@@ -8,7 +8,7 @@ use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 
 use reprise::session::store::Lookup;
-use reprise::ServerConfig;
+use reprise::{CertifiedKey, ServerConfig};
 
 use crate::app::Wake;
 use crate::options::ServerOptions;
@@ -76,8 +76,7 @@ impl<W: WakeWorker> Mailbox<W> {
 
 /// A signing job for the signer pool.
 struct SignJob {
-    config: Arc<ServerConfig>,
-    auth: reprise::crypto::suites::AuthKind,
+    key: Arc<CertifiedKey>,
     scheme: reprise::crypto::sign::SignatureScheme,
     message: Vec<u8>,
     done: Box<dyn FnOnce(Option<Vec<u8>>) + Send>,
@@ -105,7 +104,7 @@ impl SignerPool {
                         Err(_) => return,
                     };
                     let Ok(job) = job else { return };
-                    let signature = job.config.sign(job.auth, job.scheme, &job.message).ok();
+                    let signature = sign(&job.key, job.scheme, &job.message);
                     (job.done)(signature);
                 })?;
         }
@@ -143,8 +142,7 @@ pub fn fetch_session(config: &ServerConfig, id: &[u8], now_secs: u64, reply_to: 
 /// on this thread without a pool; `reply_to` gets it (`None` if signing failed).
 pub fn sign_for(
     signer: Option<&SignerPool>,
-    config: &Arc<ServerConfig>,
-    auth: reprise::crypto::suites::AuthKind,
+    key: Arc<CertifiedKey>,
     scheme: reprise::crypto::sign::SignatureScheme,
     message: Vec<u8>,
     reply_to: ReplyTo,
@@ -154,8 +152,7 @@ pub fn sign_for(
     match signer {
         Some(pool) => {
             let job = SignJob {
-                config: config.clone(),
-                auth,
+                key,
                 scheme,
                 message,
                 done,
@@ -164,6 +161,17 @@ pub fn sign_for(
                 (job.done)(None);
             }
         }
-        None => done(config.sign(auth, scheme, &message).ok()),
+        None => done(sign(&key, scheme, &message)),
     }
+}
+
+/// A signature by `key`'s private key, or `None` if signing failed.
+fn sign(
+    key: &CertifiedKey,
+    scheme: reprise::crypto::sign::SignatureScheme,
+    message: &[u8],
+) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(512);
+    key.key().sign(scheme, message, &mut out).ok()?;
+    Some(out)
 }

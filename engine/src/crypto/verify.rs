@@ -157,6 +157,16 @@ pub fn check_leaf_parses(der: &[u8]) -> Result<(), String> {
         .map_err(|e| format!("{e:?}"))
 }
 
+/// The DNS names of a leaf certificate's subject alternative names, lower-cased (none if it
+/// does not parse).
+pub fn leaf_dns_names(der: &[u8]) -> Vec<String> {
+    let cert = CertificateDer::from(der);
+    match EndEntityCert::try_from(&cert) {
+        Ok(ee) => ee.valid_dns_names().map(str::to_ascii_lowercase).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
 /// Checks that a certificate further up a server's chain is one DER SEQUENCE filling its
 /// bytes exactly (X.690 §8.1): the chain is the client's to judge, but bytes that are not
 /// even DER are a broken file.

@@ -45,6 +45,8 @@ enum Decision {
 /// Server handshake state.
 pub struct ServerHandshake {
     config: Arc<ServerConfig>,
+    /// The certificates for the client's server name (resolved at the ClientHello).
+    certs: Option<Arc<crate::resolve::CertificateSet>>,
     flow: Flow,
     transcript: Transcript,
     client_random: [u8; 32],
@@ -81,6 +83,7 @@ impl ServerHandshake {
     pub(crate) fn new(config: Arc<ServerConfig>) -> Self {
         Self {
             config,
+            certs: None,
             flow: Flow::new(),
             transcript: Transcript::default(),
             client_random: [0; 32],
@@ -269,6 +272,10 @@ impl ServerHandshake {
                 })?,
             ));
         }
+        // The certificates this name is served with (RFC 6066 §3), chosen once.
+        self.certs = self
+            .config
+            .resolve_certificates(self.negotiated.server_name.as_deref());
         if let Some(offered) = &ext.alpn {
             if !self.config.alpn_protocols.is_empty() {
                 let chosen = self
@@ -468,7 +475,7 @@ impl ServerHandshake {
             if !hello.cipher_suites.contains(suite.id) {
                 return None;
             }
-            let cert = self.config.certificate_for(suite.auth)?;
+            let cert = self.certs.as_ref()?.for_auth(suite.auth)?;
             // RFC 8422 §5.1: an ECDSA certificate must be on a curve the client listed.
             if let (Some(curve), Some(offered)) =
                 (cert.key().ecdsa_group(), &hello.extensions.supported_groups)
@@ -494,10 +501,7 @@ impl ServerHandshake {
             match step.msg {
                 Msg::ServerHello => self.send_server_hello(core)?,
                 Msg::Certificate => {
-                    let config = self.config.clone();
-                    let cert = config.certificate_for(self.suite()?.auth).ok_or_else(|| {
-                        fatal(AlertDescription::InternalError, "certificate vanished")
-                    })?;
+                    let cert = self.certificate()?.clone();
                     core.flight().extend_from_slice(cert.certificate_message());
                     self.transcript.add(cert.certificate_message());
                 }
@@ -528,9 +532,11 @@ impl ServerHandshake {
         Ok(())
     }
 
-    fn certificate(&self) -> Result<&crate::config::CertifiedKey, Fatal> {
-        self.config
-            .certificate_for(self.suite()?.auth)
+    fn certificate(&self) -> Result<&Arc<crate::config::CertifiedKey>, Fatal> {
+        let auth = self.suite()?.auth;
+        self.certs
+            .as_ref()
+            .and_then(|set| set.for_auth(auth))
             .ok_or_else(|| fatal(AlertDescription::InternalError, "certificate vanished"))
     }
 
@@ -586,6 +592,7 @@ impl ServerHandshake {
                 core.flush_flight()?;
                 core.push_event(Event::NeedSignature {
                     auth: self.suite()?.auth,
+                    key: self.certificate()?.clone(),
                     scheme,
                     message: self.signed_params.clone(),
                 });

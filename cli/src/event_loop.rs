@@ -7,7 +7,7 @@ use std::net::ToSocketAddrs;
 use std::sync::Arc;
 use std::time::Duration;
 
-use reprise::ServerConfig;
+use reprise_serve::live::LiveConfig;
 use reprise_serve::workers::shutdown_on_signals;
 use reprise_serve::{Driver, ListenerMode, Running, ServerOptions};
 
@@ -36,6 +36,10 @@ pub fn address_and_options(
     options.idle_timeout = timeout;
     options.sign_workers = args.sign_workers;
     options.failure_log = args.failure_log();
+    options.shutdown_grace = Duration::from_micros(
+        crate::units::parse_duration_us(&args.drain_timeout)
+            .map_err(|e| format!("--drain-timeout: {e}"))?,
+    );
     options.batch_wait = Duration::from_micros(
         crate::units::parse_duration_us(&args.batch_wait)
             .map_err(|e| format!("--batch-wait: {e}"))?,
@@ -62,11 +66,12 @@ pub fn announce(driver: &str, options: &ServerOptions, addr: std::net::SocketAdd
 pub fn run<D: Driver, F: HandlerFactory>(
     name: &str,
     args: &ServeArgs,
-    config: Arc<ServerConfig>,
+    live: Arc<LiveConfig>,
     factory: Arc<F>,
 ) -> Result<(), String> {
-    let (addr, options) = address_and_options(args)?;
-    let server = D::start(addr, config, factory, options.clone())
+    let (addr, mut options) = address_and_options(args)?;
+    options.live_config = Some(live.clone());
+    let server = D::start(addr, live.current(), factory, options.clone())
         .map_err(|e| format!("bind {}: {e}", args.listen))?;
     shutdown_on_signals(server.shutdown_handle()).map_err(|e| format!("signals: {e}"))?;
     announce(name, &options, server.local_addr());

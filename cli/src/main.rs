@@ -2,7 +2,9 @@
 
 mod bench;
 mod certs;
+mod config_file;
 mod connect;
+mod control;
 mod demo;
 mod event_loop;
 mod fleet;
@@ -39,6 +41,16 @@ enum Command {
     Trace(trace::TraceArgs),
     /// Run a TLS 1.2 server answering HTTP/1.x with a small page.
     Serve(Box<serve::ServeArgs>),
+    /// Ask a running `reprise serve --control PATH`: status, reload, rotate-ticket-keys,
+    /// retire-ticket-keys.
+    Ctl {
+        /// The server's control socket.
+        #[arg(long)]
+        control: String,
+        /// `status`, `reload`, `rotate-ticket-keys` or `retire-ticket-keys`.
+        #[arg(value_parser = ["status", "reload", "rotate-ticket-keys", "retire-ticket-keys"])]
+        command: String,
+    },
     /// Connect to a TLS 1.2 server and print what was negotiated.
     Connect(connect::ConnectArgs),
     /// Load-test a TLS 1.2 server with many concurrent handshaking clients.
@@ -60,6 +72,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve::run(*args),
+        Command::Ctl { control, command } => control::ctl(&control, &command),
         Command::Connect(args) => connect::run(args),
         Command::Load(args) => load::run(args),
         Command::Vectors { files } => run_vectors(&files),

@@ -14,12 +14,13 @@ use crate::{certs, event_loop};
 use reprise_serve::app::HandlerFactory;
 use reprise_serve::backend::{BackendAddr, BackendFactory, BackendOptions};
 use reprise_serve::failure_log::FailureLog;
+use reprise_serve::live::LiveConfig;
 use reprise_serve::page::PageFactory;
 
 use crate::units::{parse_duration, parse_size};
 
 /// Options of `reprise serve`.
-#[derive(Debug, clap::Args)]
+#[derive(Clone, Debug, clap::Args)]
 pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8443")]
@@ -124,6 +125,17 @@ pub struct ServeArgs {
     /// were left out.
     #[arg(long, default_value_t = reprise_serve::failure_log::DEFAULT_LINES_PER_SECOND)]
     pub log_rate: u32,
+    /// Read the options from this TOML file (keys are the flags' names; flags given here
+    /// win). SIGHUP and `reprise ctl reload` read it again.
+    #[arg(long)]
+    pub config: Option<String>,
+    /// Answer `reprise ctl` on this UNIX socket (created owner-only; other users refused).
+    #[arg(long)]
+    pub control: Option<String>,
+    /// On SIGTERM/SIGINT: stop accepting, let open connections finish for up to this long,
+    /// then close what is left.
+    #[arg(long, default_value = "5s")]
+    pub drain_timeout: String,
 }
 
 impl ServeArgs {
@@ -187,12 +199,11 @@ fn spawn_ticket_maintenance(keys: Arc<TicketKeys>, file: Option<String>, policy:
         });
 }
 
-/// Builds the server configuration from the options.
-pub fn build_config(args: &ServeArgs) -> Result<ServerConfig, String> {
+/// Adds the certificates the options name (or fresh self-signed ones without `--cert`).
+fn load_certificates(args: &ServeArgs, config: &mut ServerConfig) -> Result<(), String> {
     if args.cert.len() != args.key.len() {
         return Err("--cert and --key must be given in pairs".into());
     }
-    let mut config = ServerConfig::new();
     if args.cert.is_empty() {
         for p in certs::self_signed()? {
             println!(
@@ -206,9 +217,16 @@ pub fn build_config(args: &ServeArgs) -> Result<ServerConfig, String> {
         }
     } else {
         for (cert, key) in args.cert.iter().zip(&args.key) {
-            certs::add_from_files(&mut config, cert, key)?;
+            certs::add_from_files(config, cert, key)?;
         }
     }
+    Ok(())
+}
+
+/// Builds the server configuration from the options.
+pub fn build_config(args: &ServeArgs) -> Result<ServerConfig, String> {
+    let mut config = ServerConfig::new();
+    load_certificates(args, &mut config)?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     // The event-loop drivers answer the engine's signature requests; the thread-per-connection
     // one signs inline.
@@ -251,7 +269,7 @@ pub fn build_config(args: &ServeArgs) -> Result<ServerConfig, String> {
     if let Some(log) = crate::keylog::from_args(args.keylog.as_deref())? {
         config.key_log = Some(log);
     }
-    if args.metrics.is_some() {
+    if args.metrics.is_some() || args.control.is_some() {
         config.metrics = Some(Arc::new(reprise::metrics::Metrics::new()));
     }
     config
@@ -260,8 +278,83 @@ pub fn build_config(args: &ServeArgs) -> Result<ServerConfig, String> {
     Ok(config)
 }
 
-/// Runs the server until killed (the mio driver also stops gracefully on SIGINT/SIGTERM).
+/// Reloads what can change while the server runs: certificates and keys (and the `--config`
+/// file naming them), and the ticket-key file. A broken file changes nothing.
+pub struct Reloader {
+    args: ServeArgs,
+    live: Arc<LiveConfig>,
+}
+
+impl Reloader {
+    /// Reloads into `live`; a summary line, or why nothing changed.
+    pub fn reload(&self) -> Result<String, String> {
+        let args = match &self.args.config {
+            Some(path) => crate::config_file::serve_args(
+                path,
+                &crate::config_file::command_line_after_serve(),
+            )?,
+            None => self.args.clone(),
+        };
+        let current = self.live.current();
+        let mut summary = Vec::new();
+        if !args.cert.is_empty() {
+            let mut fresh = ServerConfig::new();
+            load_certificates(&args, &mut fresh)?;
+            let next = current.with_certificates_of(&fresh);
+            next.validate()
+                .map_err(|e| format!("server configuration: {e}"))?;
+            summary.push(format!("{} certificates", next.certificates().len()));
+            self.live.replace(Arc::new(next));
+        }
+        if let (Some(path), Some(keys)) = (&args.ticket_key_file, &current.tickets) {
+            let policy = keys.current().policy();
+            keys.replace(ring_from_file(path, policy)?);
+            summary.push(format!("ticket keys from {path}"));
+        }
+        if summary.is_empty() {
+            summary.push("nothing to reload (self-signed certificates, no key file)".into());
+        }
+        Ok(format!("reloaded: {}", summary.join(", ")))
+    }
+
+    /// The configuration new connections get.
+    pub fn current(&self) -> Arc<ServerConfig> {
+        self.live.current()
+    }
+
+    /// Whether ticket keys come from outside (a key file, a fleet publisher): those are
+    /// rotated where they come from.
+    pub fn external_ticket_keys(&self) -> bool {
+        self.args.ticket_key_file.is_some() || self.args.ticket_keys_from.is_some()
+    }
+}
+
+/// Reloads on every SIGHUP (from a small thread of its own), saying what happened on stderr.
+fn reload_on_sighup(reloader: Arc<Reloader>) -> Result<(), String> {
+    let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP])
+        .map_err(|e| format!("SIGHUP: {e}"))?;
+    std::thread::Builder::new()
+        .name("reload".into())
+        .spawn(move || {
+            for _ in signals.forever() {
+                match reloader.reload() {
+                    Ok(done) => eprintln!("{done}"),
+                    Err(e) => eprintln!("reload failed, the running configuration stays: {e}"),
+                }
+            }
+        })
+        .map_err(|e| format!("reload thread: {e}"))?;
+    Ok(())
+}
+
+/// Runs the server until SIGINT or SIGTERM (then drains for `--drain-timeout`).
 pub fn run(args: ServeArgs) -> Result<(), String> {
+    let args = match &args.config {
+        Some(path) => {
+            crate::config_file::serve_args(path, &crate::config_file::command_line_after_serve())?
+        }
+        None => args,
+    };
     if !matches!(args.driver.as_str(), "threads" | "mio" | "uring") {
         return Err(format!(
             "unknown driver {:?} (available: mio, uring, threads)",
@@ -272,6 +365,16 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
     if let Some(metrics_addr) = &args.metrics {
         let bound = crate::metrics_http::spawn(metrics_addr, config.clone())?;
         println!("metrics on http://{bound}/metrics");
+    }
+    let live = Arc::new(LiveConfig::new(config.clone()));
+    let reloader = Arc::new(Reloader {
+        args: args.clone(),
+        live: live.clone(),
+    });
+    reload_on_sighup(reloader.clone())?;
+    if let Some(path) = &args.control {
+        crate::control::serve(path, reloader.clone())?;
+        println!("control socket {path}");
     }
     match &args.backend {
         Some(backend) => {
@@ -291,25 +394,25 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
             if args.driver == "threads" {
                 return Err("--backend needs an event-loop driver (--driver mio or uring)".into());
             }
-            serve_with(&args, config, Arc::new(BackendFactory::new(options)))
+            serve_with(&args, live, Arc::new(BackendFactory::new(options)))
         }
         None if args.proxy_protocol.is_some() => Err("--proxy-protocol needs --backend".into()),
-        None => serve_with(&args, config, Arc::new(PageFactory)),
+        None => serve_with(&args, live, Arc::new(PageFactory)),
     }
 }
 
 /// Runs the driver `--driver` names with handlers from `factory`.
 fn serve_with<F: HandlerFactory>(
     args: &ServeArgs,
-    config: Arc<ServerConfig>,
+    live: Arc<LiveConfig>,
     factory: Arc<F>,
 ) -> Result<(), String> {
     match args.driver.as_str() {
-        "mio" => event_loop::run::<reprise_mio::Mio, F>("mio", args, config, factory),
+        "mio" => event_loop::run::<reprise_mio::Mio, F>("mio", args, live, factory),
         "uring" if event_loop::io_uring_usable() => {
-            event_loop::run::<reprise_uring::Uring, F>("uring", args, config, factory)
+            event_loop::run::<reprise_uring::Uring, F>("uring", args, live, factory)
         }
-        "uring" => event_loop::run::<reprise_mio::Mio, F>("mio", args, config, factory),
-        _ => event_loop::run::<reprise_threads::Threads, F>("threads", args, config, factory),
+        "uring" => event_loop::run::<reprise_mio::Mio, F>("mio", args, live, factory),
+        _ => event_loop::run::<reprise_threads::Threads, F>("threads", args, live, factory),
     }
 }

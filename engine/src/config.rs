@@ -332,6 +332,32 @@ impl ServerConfig {
         }
     }
 
+    /// A copy of this config with the certificates (and resolver) of `certs`: what a reload
+    /// of certificates swaps in. Everything else — session store, ticket keys, metrics, key
+    /// log, randomness — is shared with this one, so sessions and tickets made before the
+    /// reload still resume after it.
+    pub fn with_certificates_of(&self, certs: &ServerConfig) -> ServerConfig {
+        ServerConfig {
+            certificates: certs.certificates.clone(),
+            cert_resolver: certs.cert_resolver.clone(),
+            suites: self.suites.clone(),
+            groups: self.groups.clone(),
+            alpn_protocols: self.alpn_protocols.clone(),
+            extended_master_secret: self.extended_master_secret,
+            require_extended_master_secret: self.require_extended_master_secret,
+            rng: self.rng.clone(),
+            max_handshake_message: self.max_handshake_message,
+            session_store: self.session_store.clone(),
+            session_timeout: self.session_timeout,
+            tickets: self.tickets.clone(),
+            ticket_lifetime: self.ticket_lifetime,
+            key_log: self.key_log.clone(),
+            metrics: self.metrics.clone(),
+            session_id_key: self.session_id_key.clone(),
+            offload_signing: self.offload_signing,
+        }
+    }
+
     /// Every configured certificate, each once.
     pub fn certificates(&self) -> Vec<Arc<CertifiedKey>> {
         self.certificates.all()

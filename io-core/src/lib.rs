@@ -26,6 +26,7 @@ pub mod buffers;
 pub mod driver;
 pub mod failure_log;
 pub mod listen;
+pub mod live;
 pub mod load;
 pub mod options;
 pub mod page;

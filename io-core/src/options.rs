@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::failure_log::FailureLog;
+use crate::live::LiveConfig;
 
 /// How the workers share the listening port.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,6 +63,10 @@ pub struct ServerOptions {
     /// waits. The mio driver sleeps that long before polling, the io_uring driver submits
     /// what it queued and then sleeps that long before waiting. Zero turns it off.
     pub batch_wait: Duration,
+    /// A configuration replaced while the server runs (a reload): each worker takes the
+    /// current one for its new connections. `None`: the configuration given at start, for
+    /// good.
+    pub live_config: Option<Arc<LiveConfig>>,
     /// Where failed handshakes are logged, one rate-limited line each (peer, alert, reason);
     /// `None` logs nothing.
     pub failure_log: Option<Arc<FailureLog>>,
@@ -85,6 +90,7 @@ impl Default for ServerOptions {
             direct_descriptors: true,
             batch_wait: Duration::from_micros(50),
             failure_log: None,
+            live_config: None,
         }
     }
 }

@@ -97,6 +97,8 @@ pub struct Env<W> {
     pub now_secs: u64,
     /// Scratch space for the applications' output.
     pub scratch: Vec<u8>,
+    /// The generation of `options.live_config` that `config` is.
+    config_generation: u64,
 }
 
 impl<W: WakeWorker> Env<W> {
@@ -115,13 +117,22 @@ impl<W: WakeWorker> Env<W> {
             now: Instant::now(),
             now_secs: crate::now_secs(),
             scratch: Vec::with_capacity(4096),
+            config_generation: 0,
         }
     }
 
-    /// Reads the clocks (once per loop turn).
+    /// Reads the clocks, and takes a reloaded configuration for new connections (once per
+    /// loop turn).
     pub fn tick(&mut self) {
         self.now = Instant::now();
         self.now_secs = crate::now_secs();
+        if let Some(live) = &self.options.live_config {
+            let generation = live.generation();
+            if generation != self.config_generation {
+                self.config = live.current();
+                self.config_generation = generation;
+            }
+        }
     }
 }
 

@@ -182,12 +182,13 @@ fn accept_loop<F: HandlerFactory>(
             drop(socket);
             continue;
         }
-        let (config, options, shared2, signer) = (
-            config.clone(),
-            options.clone(),
-            shared.clone(),
-            signer.clone(),
-        );
+        // A reloaded configuration for each new connection.
+        let current = options
+            .live_config
+            .as_ref()
+            .map_or_else(|| config.clone(), |live| live.current());
+        let (config, options, shared2, signer) =
+            (current, options.clone(), shared.clone(), signer.clone());
         let app = factory.new_handler();
         let spawned = spawn_connection(move || {
             if let Some(m) = &config.metrics {

@@ -8,6 +8,7 @@
 use aws_lc_rs::{constant_time, hmac};
 
 /// The key that marks session IDs as ours.
+#[derive(Clone)]
 pub struct SessionIdKey {
     key: hmac::Key,
 }

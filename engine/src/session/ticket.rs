@@ -424,6 +424,25 @@ impl TicketKeyRing {
         Ok(due)
     }
 
+    /// Starts a new encrypting key now, whatever the schedule; the current one stays
+    /// decrypt-only for `decrypt_window`.
+    pub fn rotate_now(&mut self, now: u64, rng: &dyn RandomSource) -> Result<(), TicketError> {
+        if let Some(head) = self.keys.first_mut() {
+            head.encrypt_until = head.encrypt_until.min(now);
+            head.decrypt_until = now.saturating_add(self.policy.decrypt_window);
+        }
+        self.push_fresh(now, rng)?;
+        self.keys.truncate(MAX_RING_KEYS);
+        Ok(())
+    }
+
+    /// Drops every key (after a suspected leak) for one fresh key: no ticket issued before
+    /// decrypts any more, and those clients fall back to full handshakes.
+    pub fn retire_all(&mut self, now: u64, rng: &dyn RandomSource) -> Result<(), TicketError> {
+        self.keys.clear();
+        self.push_fresh(now, rng)
+    }
+
     /// The names of the keys, encrypting key first.
     pub fn key_names(&self) -> Vec<[u8; KEY_NAME_LEN]> {
         self.keys.iter().map(TicketKey::name).collect()
@@ -545,6 +564,26 @@ impl TicketKeys {
             self.rotations.fetch_add(1, Ordering::Relaxed);
         }
         Ok(rotated)
+    }
+
+    /// Starts a new encrypting key now ([`TicketKeyRing::rotate_now`]), copy-on-write.
+    pub fn rotate_now(&self, now: u64, rng: &dyn RandomSource) -> Result<(), TicketError> {
+        let mut guard = self.ring.write().unwrap_or_else(PoisonError::into_inner);
+        let mut next = TicketKeyRing::clone(&guard);
+        next.rotate_now(now, rng)?;
+        *guard = Arc::new(next);
+        drop(guard);
+        self.rotations.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Drops every key for a fresh one ([`TicketKeyRing::retire_all`]).
+    pub fn retire_all(&self, now: u64, rng: &dyn RandomSource) -> Result<(), TicketError> {
+        let mut guard = self.ring.write().unwrap_or_else(PoisonError::into_inner);
+        let mut next = TicketKeyRing::clone(&guard);
+        next.retire_all(now, rng)?;
+        *guard = Arc::new(next);
+        Ok(())
     }
 
     /// How many keys [`rotate_if_due`](Self::rotate_if_due) has added, for metrics.
@@ -943,5 +982,32 @@ mod tests {
         );
         assert!(text.contains(&"ab".repeat(16)));
         assert!(!text.contains("cdcd") && !text.contains("205"));
+    }
+
+    #[test]
+    fn rotate_now_starts_a_key_and_old_tickets_still_open() {
+        let keys = TicketKeys::new(ring(1));
+        let before = seal(&keys.current(), b"session", T0 + 10);
+        keys.rotate_now(T0 + 20, &SeededRandom::new(2)).unwrap();
+        let ring = keys.current();
+        assert_eq!(ring.len(), 2);
+        assert_eq!(keys.rotations(), 1);
+        let mut out = vec![0; 64];
+        let opened = ring.open(&before, T0 + 30, &mut out).unwrap();
+        assert!(opened.renew, "a ticket under the old key is renewed");
+    }
+
+    #[test]
+    fn retire_all_makes_every_outstanding_ticket_unreadable() {
+        let keys = TicketKeys::new(ring(3));
+        let before = seal(&keys.current(), b"session", T0 + 10);
+        keys.retire_all(T0 + 20, &SeededRandom::new(4)).unwrap();
+        let ring = keys.current();
+        assert_eq!(ring.len(), 1);
+        let mut out = vec![0; 64];
+        assert!(ring.open(&before, T0 + 30, &mut out).is_err());
+        // New tickets work.
+        let after = seal(&ring, b"session", T0 + 40);
+        assert!(ring.open(&after, T0 + 50, &mut out).is_ok());
     }
 }

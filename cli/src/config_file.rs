@@ -1,0 +1,185 @@
+//! `reprise serve --config reprise.toml`: every `serve` flag as a key of a TOML file, flags on
+//! the command line overriding it. Keys are the flags' long names (`session-cache` or
+//! `session_cache`); a key that names no flag is refused with its name. Certificates, many
+//! as they may be, come as a table array:
+//!
+//! ```toml
+//! listen = "0.0.0.0:443"
+//! driver = "uring"
+//! backend = "127.0.0.1:8080"
+//! proxy-protocol = "v2"
+//! session-cache = "64MiB"
+//! quiet = true
+//!
+//! [[certificate]]
+//! cert = "/etc/reprise/example.com.pem"
+//! key = "/etc/reprise/example.com.key"
+//! ```
+//!
+//! The file becomes flags placed before the command line's, so a flag given on both wins
+//! from the command line; certificates given on the command line replace the file's.
+
+use clap::{ArgAction, Args, FromArgMatches};
+
+use crate::serve::ServeArgs;
+
+/// The `serve` options of `path`, overridden by the command line's `command_line` (the
+/// words after `serve`).
+pub fn serve_args(path: &str, command_line: &[String]) -> Result<ServeArgs, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("--config {path}: {e}"))?;
+    let table: toml::Table = text.parse().map_err(|e| format!("--config {path}: {e}"))?;
+    let command = ServeArgs::augment_args(clap::Command::new("serve")).args_override_self(true);
+    let certificates_on_command_line = command_line.iter().any(|w| w == "--cert");
+    let mut words = vec!["serve".to_string()];
+    for (key, value) in &table {
+        if key == "certificate" {
+            if certificates_on_command_line {
+                continue;
+            }
+            let toml::Value::Array(pairs) = value else {
+                return Err(format!(
+                    "--config {path}: `certificate` must be [[certificate]] tables"
+                ));
+            };
+            for pair in pairs {
+                let (Some(cert), Some(key)) = (
+                    pair.get("cert").and_then(|v| v.as_str()),
+                    pair.get("key").and_then(|v| v.as_str()),
+                ) else {
+                    return Err(format!(
+                        "--config {path}: each [[certificate]] needs `cert` and `key` paths"
+                    ));
+                };
+                if let Some(extra) = pair
+                    .as_table()
+                    .and_then(|t| t.keys().find(|k| *k != "cert" && *k != "key"))
+                {
+                    return Err(format!(
+                        "--config {path}: unknown key `certificate.{extra}`"
+                    ));
+                }
+                words.extend(["--cert".into(), cert.into(), "--key".into(), key.into()]);
+            }
+            continue;
+        }
+        let long = key.replace('_', "-");
+        let Some(arg) = command
+            .get_arguments()
+            .find(|a| a.get_long() == Some(long.as_str()) && long != "config")
+        else {
+            return Err(format!("--config {path}: unknown key `{key}`"));
+        };
+        let flag = format!("--{long}");
+        match (arg.get_action(), value) {
+            (ArgAction::SetTrue, toml::Value::Boolean(on)) => {
+                if *on {
+                    words.push(flag);
+                }
+            }
+            (ArgAction::SetTrue, _) => {
+                return Err(format!("--config {path}: `{key}` is true or false"));
+            }
+            (_, toml::Value::String(s)) => words.extend([flag, s.clone()]),
+            (_, toml::Value::Integer(n)) => words.extend([flag, n.to_string()]),
+            (_, toml::Value::Boolean(on)) => {
+                words.extend([flag, if *on { "on" } else { "off" }.to_string()])
+            }
+            (_, toml::Value::Array(items)) => {
+                for item in items {
+                    let word = match item {
+                        toml::Value::String(s) => s.clone(),
+                        toml::Value::Integer(n) => n.to_string(),
+                        _ => {
+                            return Err(format!(
+                                "--config {path}: `{key}` lists strings or numbers only"
+                            ))
+                        }
+                    };
+                    words.extend([flag.clone(), word]);
+                }
+            }
+            _ => {
+                return Err(format!(
+                    "--config {path}: `{key}` has a value of the wrong kind"
+                ))
+            }
+        }
+    }
+    words.extend(command_line.iter().cloned());
+    let matches = command
+        .try_get_matches_from(&words)
+        .map_err(|e| format!("--config {path}: {}", e.to_string().trim()))?;
+    ServeArgs::from_arg_matches(&matches).map_err(|e| format!("--config {path}: {e}"))
+}
+
+/// The words after `serve` on this process's command line.
+pub fn command_line_after_serve() -> Vec<String> {
+    std::env::args()
+        .skip_while(|w| w != "serve")
+        .skip(1)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(text: &str) -> String {
+        let path = std::env::temp_dir().join(format!(
+            "reprise-config-test-{}-{}.toml",
+            std::process::id(),
+            text.len()
+        ));
+        std::fs::write(&path, text).unwrap();
+        path.to_string_lossy().into_owned()
+    }
+
+    #[test]
+    fn the_file_says_what_flags_say_and_flags_win() {
+        let path = file(
+            "listen = \"127.0.0.1:9443\"\ndriver = \"uring\"\nsession_cache = \"1MiB\"\nquiet = true\nworkers = 3\ntickets = false\n\n[[certificate]]\ncert = \"a.pem\"\nkey = \"a.key\"\n[[certificate]]\ncert = \"b.pem\"\nkey = \"b.key\"\n",
+        );
+        let args = serve_args(&path, &[]).unwrap();
+        assert_eq!(args.listen, "127.0.0.1:9443");
+        assert_eq!(args.driver, "uring");
+        assert_eq!(args.session_cache, "1MiB");
+        assert!(args.quiet);
+        assert_eq!(args.workers, 3);
+        assert_eq!(args.tickets, "off");
+        assert_eq!(args.cert, ["a.pem", "b.pem"]);
+        assert_eq!(args.key, ["a.key", "b.key"]);
+        let args = serve_args(
+            &path,
+            &[
+                "--driver".into(),
+                "mio".into(),
+                "--cert".into(),
+                "c.pem".into(),
+                "--key".into(),
+                "c.key".into(),
+            ],
+        )
+        .unwrap();
+        assert_eq!(args.driver, "mio", "the command line wins");
+        assert_eq!(args.cert, ["c.pem"], "its certificates replace the file's");
+        assert_eq!(args.listen, "127.0.0.1:9443");
+        std::fs::remove_file(path).unwrap();
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_by_name() {
+        let path = file("listen = \"127.0.0.1:1\"\nlisten_backlog = 5\n");
+        let err = serve_args(&path, &[]).unwrap_err();
+        assert!(err.ends_with("unknown key `listen_backlog`"), "{err}");
+        let path2 = file("[[certificate]]\ncert = \"a\"\nkey = \"b\"\npassword = \"x\"\n");
+        let err = serve_args(&path2, &[]).unwrap_err();
+        assert!(err.ends_with("unknown key `certificate.password`"), "{err}");
+        let path3 = file("quiet = \"yes\"\n");
+        assert!(serve_args(&path3, &[])
+            .unwrap_err()
+            .contains("true or false"));
+        for p in [path, path2, path3] {
+            std::fs::remove_file(p).unwrap();
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! The control socket of a running `reprise serve` (`--control PATH`) and its client,
+//! `reprise ctl --control PATH COMMAND`. One command per connection, one line each way
+//! (the answer may span lines; the server closes when done):
+//!
+//! * `status`: connections, handshakes by kind, resumption rate, ticket keys and their ages;
+//! * `reload`: what SIGHUP does (certificates, keys, the config file, the ticket-key file);
+//! * `rotate-ticket-keys`: a new encrypting key now (the old one still decrypts);
+//! * `retire-ticket-keys`: every key dropped for a fresh one, so that no ticket issued before
+//!   decrypts (after a suspected key leak); those clients do full handshakes.
+//!
+//! The socket is created owner-only (mode 0600), and a peer whose user is neither the
+//! server's nor root is refused (SO_PEERCRED).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::sync::Arc;
+use std::time::Duration;
+
+use reprise::rng::SystemRandom;
+
+use crate::serve::Reloader;
+
+/// Starts answering on `path` (replacing a stale socket file), on a thread of its own.
+pub fn serve(path: &str, reloader: Arc<Reloader>) -> Result<(), String> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if std::os::unix::fs::FileTypeExt::is_socket(&meta.file_type()) => {
+            std::fs::remove_file(path).map_err(|e| format!("--control {path}: {e}"))?;
+        }
+        Ok(_) => return Err(format!("--control {path}: exists and is not a socket")),
+        Err(_) => {}
+    }
+    // Owner-only from the start: the socket is created under a umask that leaves nothing
+    // to the group or others.
+    let old = rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o177));
+    let bound = UnixListener::bind(path);
+    rustix::process::umask(old);
+    let listener = bound.map_err(|e| format!("--control {path}: {e}"))?;
+    let me = rustix::process::getuid();
+    std::thread::Builder::new()
+        .name("control".into())
+        .spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let allowed = rustix::net::sockopt::socket_peercred(&stream)
+                    .map(|cred| cred.uid == me || cred.uid.is_root())
+                    .unwrap_or(false);
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut line = String::new();
+                let mut reader = BufReader::new(&stream).take(256);
+                if reader.read_line(&mut line).is_err() {
+                    continue;
+                }
+                if !allowed {
+                    // (The command was read first: closing on unread input would reset the
+                    // connection before the refusal is read.)
+                    let _ = stream.write_all(b"error: refused: not the server's user\n");
+                    continue;
+                }
+                let answer = match answer(line.trim(), &reloader) {
+                    Ok(text) => text,
+                    Err(e) => format!("error: {e}"),
+                };
+                let _ = stream.write_all(answer.as_bytes());
+                let _ = stream.write_all(b"\n");
+            }
+        })
+        .map_err(|e| format!("control thread: {e}"))?;
+    Ok(())
+}
+
+fn now_secs() -> u64 {
+    reprise_serve::now_secs()
+}
+
+fn answer(command: &str, reloader: &Reloader) -> Result<String, String> {
+    let config = reloader.current();
+    match command {
+        "status" => Ok(status(&config)),
+        "reload" => reloader.reload(),
+        "rotate-ticket-keys" | "retire-ticket-keys" => {
+            let keys = config
+                .tickets
+                .as_ref()
+                .ok_or("tickets are off (--tickets off)")?;
+            if reloader.external_ticket_keys() {
+                return Err(
+                    "ticket keys come from a key file or the fleet: rotate them there".into(),
+                );
+            }
+            let before = keys.current().len();
+            if command == "rotate-ticket-keys" {
+                keys.rotate_now(now_secs(), &SystemRandom)
+                    .map_err(|e| format!("rotation failed: {e}"))?;
+                let name = hex(&keys.current().key_names()[0]);
+                Ok(format!(
+                    "rotated: new encrypting key {name}; the previous one decrypts only"
+                ))
+            } else {
+                keys.retire_all(now_secs(), &SystemRandom)
+                    .map_err(|e| format!("retirement failed: {e}"))?;
+                let name = hex(&keys.current().key_names()[0]);
+                Ok(format!(
+                    "retired {before} keys: no ticket issued before decrypts; new key {name}"
+                ))
+            }
+        }
+        other => Err(format!(
+            "unknown command {other:?} (status, reload, rotate-ticket-keys, retire-ticket-keys)"
+        )),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn status(config: &reprise::ServerConfig) -> String {
+    let mut out = String::new();
+    if let Some(m) = &config.metrics {
+        let s = m.snapshot();
+        let resumed = s.handshakes_session_id + s.handshakes_ticket;
+        let done = resumed + s.handshakes_full;
+        let rate = if done == 0 {
+            0.0
+        } else {
+            100.0 * resumed as f64 / done as f64
+        };
+        out.push_str(&format!(
+            "connections: {} open, {} accepted, {} refused\n",
+            s.connections_open, s.connections_total, s.connections_refused
+        ));
+        out.push_str(&format!(
+            "handshakes: {} full, {} session-id, {} ticket, {} failed\n",
+            s.handshakes_full, s.handshakes_session_id, s.handshakes_ticket, s.handshake_failures
+        ));
+        out.push_str(&format!("resumption rate: {rate:.1}%\n"));
+    }
+    match &config.tickets {
+        None => out.push_str("ticket keys: none (tickets off)"),
+        Some(keys) => {
+            let ring = keys.current();
+            let now = now_secs();
+            out.push_str(&format!("ticket keys: {}", ring.len()));
+            for (i, key) in ring.keys().iter().enumerate() {
+                let role = if i == 0 { "encrypting" } else { "decrypt-only" };
+                out.push_str(&format!(
+                    "\n  {} {role}, age {} s",
+                    hex(&key.name()),
+                    now.saturating_sub(key.created())
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// `reprise ctl`: sends `command` to the server at `path` and prints its answer; an answer
+/// starting with `error:` is an error.
+pub fn ctl(path: &str, command: &str) -> Result<(), String> {
+    let mut stream = UnixStream::connect(path).map_err(|e| format!("--control {path}: {e}"))?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .map_err(|e| e.to_string())?;
+    stream
+        .write_all(format!("{command}\n").as_bytes())
+        .map_err(|e| format!("--control {path}: {e}"))?;
+    let mut answer = String::new();
+    stream
+        .read_to_string(&mut answer)
+        .map_err(|e| format!("--control {path}: {e}"))?;
+    let answer = answer.trim_end();
+    match answer.strip_prefix("error: ") {
+        Some(e) => Err(e.to_string()),
+        None => {
+            println!("{answer}");
+            Ok(())
+        }
+    }
+}

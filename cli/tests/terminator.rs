@@ -34,13 +34,22 @@ fn nginx_bin() -> &'static str {
 
 impl Nginx {
     fn start(dir: &Path) -> Nginx {
+        Self::start_on(dir, None)
+    }
+
+    /// nginx again on `port` (after it was stopped).
+    fn restart(dir: &Path, port: u16) -> Nginx {
+        Self::start_on(dir, Some(port))
+    }
+
+    fn start_on(dir: &Path, fixed_port: Option<u16>) -> Nginx {
         let www = dir.join("www");
         std::fs::create_dir_all(www.join("up")).unwrap();
         for t in ["body", "proxy", "fastcgi", "uwsgi", "scgi"] {
             std::fs::create_dir_all(dir.join(t)).unwrap();
         }
         for _attempt in 0..3 {
-            let port = free_port();
+            let port = fixed_port.unwrap_or_else(free_port);
             let proxied_port = free_port();
             let d = s(dir);
             let conf = format!(
@@ -53,7 +62,8 @@ impl Nginx {
                    fastcgi_temp_path {d}/fastcgi; uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;\n\
                    client_max_body_size 0;\n\
                    log_format proxied '$proxy_protocol_addr:$proxy_protocol_port $request';\n\
-                   server {{ listen 127.0.0.1:{port}; root {www}; dav_methods PUT; }}\n\
+                   server {{ listen 127.0.0.1:{port}; root {www}; dav_methods PUT;\n\
+                            location /close {{ keepalive_timeout 0; }} }}\n\
                    server {{ listen 127.0.0.1:{proxied_port} proxy_protocol; root {www};\n\
                             access_log {d}/proxied.log proxied; }}\n\
                  }}\n",
@@ -398,6 +408,243 @@ fn the_v2_header_carries_sni_alpn_cipher_and_how_the_handshake_resumed() {
                 .count()
                 == 5,
             "[{driver}] {resumed:?}"
+        );
+    }
+}
+
+#[test]
+fn chromium_loads_a_page_through_the_terminator_and_resumes() {
+    use std::os::unix::process::CommandExt;
+    let dir = TempDir::new("terminator-chromium");
+    let nginx = Nginx::start(dir.path());
+    // nginx closes /close connections after the answer (keepalive off there), so the
+    // second load must open a new TLS connection: it should resume.
+    std::fs::write(nginx.www.join("close"), "<p>through nginx</p>\n").unwrap();
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let server = Server::reprise("mio", &["--backend", &nginx.addr(), "--metrics", &metrics]);
+    let page = dir.path().join("twice.html");
+    std::fs::write(
+        &page,
+        format!(
+            r#"<!doctype html><title>twice</title><body><script>
+const base = "https://127.0.0.1:{port}";
+function load(n) {{
+  return new Promise((done) => {{
+    const f = document.createElement("iframe");
+    f.onload = () => done();
+    f.src = base + "/close?load=" + n;
+    document.body.appendChild(f);
+  }});
+}}
+load(1).then(() => new Promise((r) => setTimeout(r, 500))).then(() => load(2));
+</script></body>"#,
+            port = server.port
+        ),
+    )
+    .unwrap();
+    let profile = dir.path().join("profile");
+    std::fs::create_dir_all(&profile).unwrap();
+    let mut cmd = Command::new("chromium");
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--ignore-certificate-errors",
+    ])
+    .arg(format!("--user-data-dir={}", s(&profile)))
+    .arg(format!("file://{}", s(&page)))
+    .process_group(0);
+    let mut chromium = Running::spawn(&mut cmd, b"");
+    let group = chromium.pid();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let series = |page: &str, name: &str| -> u64 {
+        page.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    let scraped = loop {
+        let scraped = curl_plain(&format!("http://{metrics}/metrics"));
+        let resumed = series(&scraped, "reprise_handshakes_total{kind=\"ticket\"}")
+            + series(&scraped, "reprise_handshakes_total{kind=\"session_id\"}");
+        if resumed >= 1 || Instant::now() >= deadline || chromium.exited().is_some() {
+            break scraped;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    let _ = Command::new("kill")
+        .args(["-KILL", "--", &format!("-{group}")])
+        .status();
+    chromium.kill();
+    let access = std::fs::read_to_string(dir.path().join("access.log")).unwrap_or_default();
+    let ctx = format!("{scraped}\n{}\n{access}", server.log());
+    assert!(
+        access.contains("GET /close?load=1") && access.contains("GET /close?load=2"),
+        "both loads reached nginx through reprise\n{ctx}"
+    );
+    let resumed = series(&scraped, "reprise_handshakes_total{kind=\"ticket\"}")
+        + series(&scraped, "reprise_handshakes_total{kind=\"session_id\"}");
+    assert!(resumed >= 1, "the second connection should resume\n{ctx}");
+}
+
+/// A plaintext backend that answers each request after `delay` (a thread per connection).
+fn slow_backend(delay: Duration) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for sock in listener.incoming() {
+            let Ok(mut sock) = sock else { return };
+            std::thread::spawn(move || {
+                let _ = sock.set_read_timeout(Some(Duration::from_secs(30)));
+                let mut got = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match sock.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
+                }
+                std::thread::sleep(delay);
+                let _ = sock.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nslow\n",
+                );
+            });
+        }
+    });
+    addr
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn a_thousand_clients_against_a_slow_backend_stay_bounded_and_others_still_connect() {
+    let backend = slow_backend(Duration::from_millis(1500));
+    let (soft, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap();
+    if soft < 8192 {
+        rlimit::setrlimit(rlimit::Resource::NOFILE, hard.min(65536), hard).unwrap();
+    }
+    for driver in drivers().into_iter().filter(|d| *d != "threads") {
+        let metrics = format!("127.0.0.1:{}", free_port());
+        let server = Server::reprise(
+            driver,
+            &[
+                "--backend",
+                &backend,
+                "--metrics",
+                &metrics,
+                "--timeout",
+                "10",
+            ],
+        );
+        let addr = server.addr();
+        let rss_before = rss_kib(server.pid());
+        let mut load = Running::spawn(
+            Command::new(reprise_bin()).args([
+                "load",
+                &addr,
+                "--insecure",
+                "--sni",
+                "localhost",
+                "--connections",
+                "1000",
+                "--handshakes",
+                "1000",
+                "--http-get",
+                "/",
+                "--timeout",
+                "30",
+            ]),
+            b"",
+        );
+        // While a thousand requests wait for the backend, another client's handshake goes
+        // through at once.
+        std::thread::sleep(Duration::from_millis(700));
+        let started = Instant::now();
+        let other = run_with_timeout(
+            Command::new(reprise_bin()).args(["connect", &addr, "--insecure"]),
+            b"",
+            PEER_TIMEOUT,
+        );
+        let took = started.elapsed();
+        let peak = rss_kib(server.pid());
+        assert!(other.status.success(), "[{driver}] {}", text(&other));
+        assert!(
+            took < Duration::from_secs(3),
+            "[{driver}] a handshake took {took:?}"
+        );
+        assert!(
+            load.wait_or_kill(Duration::from_secs(60)),
+            "[{driver}] load hung"
+        );
+        let report = load.stdout();
+        assert!(
+            report.contains("errors: 0"),
+            "[{driver}] {report}\n{}",
+            server.log()
+        );
+        // Bounded memory: ~1,000 connections and their backend streams.
+        let grown = peak.saturating_sub(rss_before);
+        assert!(grown < 96 * 1024, "[{driver}] RSS grew {grown} KiB");
+        // No connection is left once the clients are done.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let open = loop {
+            let scraped = curl_plain(&format!("http://{metrics}/metrics"));
+            let open = scraped
+                .lines()
+                .find_map(|l| l.strip_prefix("reprise_connections_open "))
+                .and_then(|v| v.trim().parse::<i64>().ok())
+                .unwrap_or(-1);
+            if open == 0 || Instant::now() > deadline {
+                break open;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        assert_eq!(open, 0, "[{driver}] connections left open");
+        eprintln!("[{driver}] 1000 slow requests: RSS +{grown} KiB, another handshake in {took:?}");
+    }
+}
+
+#[test]
+fn a_backend_that_dies_mid_run_and_comes_back_is_served_again() {
+    let dir = TempDir::new("terminator-outage");
+    let mut nginx = Nginx::start(dir.path());
+    std::fs::write(nginx.www.join("index.html"), "up\n").unwrap();
+    for driver in drivers().into_iter().filter(|d| *d != "threads") {
+        let server = Server::reprise(driver, &["--backend", &nginx.addr()]);
+        let url = format!("https://{}/index.html", server.addr());
+        assert!(curl(&[&url]).status.success());
+        // The backend goes away: clients get close_notify (curl: an empty reply), the
+        // terminator keeps serving handshakes.
+        nginx.proc.kill();
+        let out = curl(&[&url]);
+        assert!(!out.status.success(), "[{driver}] {}", text(&out));
+        let hs = run_with_timeout(
+            Command::new(reprise_bin()).args(["connect", &server.addr(), "--insecure"]),
+            b"",
+            PEER_TIMEOUT,
+        );
+        assert!(hs.status.success(), "[{driver}] {}", text(&hs));
+        // It comes back (same port): served again.
+        nginx = Nginx::restart(dir.path(), nginx.port);
+        let out = curl(&[&url]);
+        assert!(
+            out.status.success() && String::from_utf8_lossy(&out.stdout).contains("up"),
+            "[{driver}] {}\n{}",
+            text(&out),
+            server.log()
         );
     }
 }

@@ -1,0 +1,242 @@
+#!/usr/bin/env bash
+# Reprise as a TLS terminator against hitch and HAProxy (Debian packages, installed if
+# missing), each in front of the same nginx backend serving a small page over plaintext HTTP
+# on loopback: same ECDSA P-256 certificate, suite ECDHE-ECDSA-AES128-GCM-SHA256 (X25519),
+# TLS 1.2 only, one worker each, session cache and tickets on. `reprise load --http-get /`
+# drives full, session-ID and ticket handshakes, each followed by one request through to
+# nginx and its answer; every connection is a new TLS connection and a new backend
+# connection.
+#
+# The terminators stay up for the whole run and the runs are interleaved (ROUNDS rounds of
+# every mode against every terminator). Printed: each run, then per terminator and mode the
+# medians of connections/s and of the terminator's CPU per connection (utime+stime of its
+# processes from /proc before and after the run, divided by the connections), and Reprise's
+# ratio to the better of hitch and HAProxy (the goal: <= 0.4).
+#
+#   bash scripts/bench-terminator.sh          # ROUNDS=3 DURATION=4s CONNECTIONS=64
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-4s}
+CONNECTIONS=${CONNECTIONS:-64}
+MODES="none id ticket"
+SUITE=ECDHE-ECDSA-AES128-GCM-SHA256
+GROUP=X25519,P-256
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
+
+missing=()
+for cmd in nginx hitch haproxy; do
+  command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("$cmd")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "bench: installing ${missing[*]} (Debian packages)" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+sbin() { command -v "$1" 2>/dev/null || echo "/usr/sbin/$1"; }
+NGINX=$(sbin nginx)
+HITCH=$(sbin hitch)
+HAPROXY=$(sbin haproxy)
+
+echo "bench: building reprise (release)" >&2
+cargo build --release -q -p reprise-cli
+BIN=$CARGO_TARGET_DIR/release/reprise
+
+TMP=$(mktemp -d /tmp/reprise-term.XXXXXX)
+chmod 755 "$TMP"
+declare -A PID_OF PORT_OF
+TERMINATORS=()
+cleanup() {
+  local pid
+  for pid in "${PID_OF[@]}"; do
+    if kill -0 "$pid" 2>/dev/null; then
+      kill "$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+    fi
+  done
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 7 \
+  -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+  -keyout "$TMP/key.pem" -out "$TMP/cert.pem" 2>/dev/null
+cat "$TMP/cert.pem" "$TMP/key.pem" >"$TMP/both.pem"
+chmod 644 "$TMP"/*.pem
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+wait_port() {
+  for _ in $(seq 200); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+    sleep 0.05
+  done
+  echo "bench: nothing listens on port $1" >&2
+  return 1
+}
+
+clk_tck=$(getconf CLK_TCK)
+cpu_ticks() {
+  local total=0 pid
+  for pid in "$1" $(ps -o pid= --ppid "$1" 2>/dev/null); do
+    if [ -r "/proc/$pid/stat" ]; then
+      total=$((total + $(sed 's/.*) //' "/proc/$pid/stat" | awk '{print $12 + $13}')))
+    fi
+  done
+  echo "$total"
+}
+
+median() {
+  printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {
+    if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+mode_name() {
+  case $1 in none) echo "full" ;; id) echo "resumed, session ID" ;; ticket) echo "resumed, ticket" ;; esac
+}
+
+# --- the backend ---
+BACKEND_PORT=$(free_port)
+mkdir -p "$TMP/www" "$TMP/nginx"
+echo "hello from nginx" >"$TMP/www/index.html"
+cat >"$TMP/nginx.conf" <<EOF
+daemon off; master_process off; worker_processes 1;
+pid $TMP/nginx/nginx.pid; error_log $TMP/nginx/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $TMP/nginx; proxy_temp_path $TMP/nginx;
+  fastcgi_temp_path $TMP/nginx; uwsgi_temp_path $TMP/nginx; scgi_temp_path $TMP/nginx;
+  server { listen 127.0.0.1:$BACKEND_PORT; root $TMP/www; }
+}
+EOF
+"$NGINX" -e "$TMP/nginx/error.log" -c "$TMP/nginx.conf" &
+PID_OF[backend]=$!
+wait_port "$BACKEND_PORT"
+
+# --- the terminators ---
+start_reprise() {
+  local driver=$1 port
+  port=$(free_port)
+  "$BIN" serve --driver "$driver" --listen "127.0.0.1:$port" --workers 1 --quiet \
+    --backend "127.0.0.1:$BACKEND_PORT" --cert "$TMP/cert.pem" --key "$TMP/key.pem" \
+    --tickets on --session-cache 64MiB >"$TMP/reprise-$driver.log" 2>&1 &
+  PID_OF[reprise-$driver]=$!
+  PORT_OF[reprise-$driver]=$port
+  TERMINATORS+=("reprise-$driver")
+  wait_port "$port"
+}
+
+start_hitch() {
+  local port
+  port=$(free_port)
+  cat >"$TMP/hitch.conf" <<EOF
+frontend = "[127.0.0.1]:$port"
+backend = "[127.0.0.1]:$BACKEND_PORT"
+pem-file = "$TMP/both.pem"
+tls-protos = TLSv1.2
+ciphers = "$SUITE"
+ecdh-curve = "X25519:P-256"
+workers = 1
+daemon = off
+user = "nobody"
+group = "nogroup"
+EOF
+  "$HITCH" --config="$TMP/hitch.conf" >"$TMP/hitch.log" 2>&1 &
+  PID_OF[hitch]=$!
+  PORT_OF[hitch]=$port
+  TERMINATORS+=("hitch")
+  wait_port "$port"
+}
+
+start_haproxy() {
+  local port
+  port=$(free_port)
+  cat >"$TMP/haproxy.cfg" <<EOF
+global
+  nbthread 1
+  tune.ssl.cachesize 100000
+  ssl-default-bind-ciphers $SUITE
+  ssl-default-bind-options ssl-min-ver TLSv1.2 ssl-max-ver TLSv1.2
+  ssl-default-bind-curves X25519:P-256
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 30s
+  timeout server 30s
+frontend tls
+  bind 127.0.0.1:$port ssl crt $TMP/both.pem
+  default_backend app
+backend app
+  server nginx 127.0.0.1:$BACKEND_PORT
+EOF
+  "$HAPROXY" -db -f "$TMP/haproxy.cfg" >"$TMP/haproxy.log" 2>&1 &
+  PID_OF[haproxy]=$!
+  PORT_OF[haproxy]=$port
+  TERMINATORS+=("haproxy")
+  wait_port "$port"
+}
+
+start_reprise mio
+start_reprise uring
+start_hitch
+start_haproxy
+
+# Like for like: what each terminator negotiates, and that a request gets nginx's page.
+for t in "${TERMINATORS[@]}"; do
+  "$BIN" connect "127.0.0.1:${PORT_OF[$t]}" --insecure --sni localhost --suites "$SUITE" \
+    --groups "$GROUP" --resume none --http-get / \
+    | awk -v t="$t" '/^suite: /{s=$2} /^group: /{g=$2} /hello from nginx/{ok="page ok"} END {print t ": " s ", " g ", " ok}'
+done
+
+declare -A RATES CPUS
+echo "bench: $ROUNDS rounds of $DURATION per run, $CONNECTIONS connections, one worker each, $SUITE"
+for round in $(seq "$ROUNDS"); do
+  echo "round $round of $ROUNDS"
+  for mode in $MODES; do
+    for t in "${TERMINATORS[@]}"; do
+      before=$(cpu_ticks "${PID_OF[$t]}")
+      "$BIN" load "127.0.0.1:${PORT_OF[$t]}" --insecure --sni localhost --connections "$CONNECTIONS" \
+        --duration "$DURATION" --resume "$mode" --suites "$SUITE" --groups "$GROUP" \
+        --http-get / >"$TMP/load.txt"
+      after=$(cpu_ticks "${PID_OF[$t]}")
+      count=$(awk '/^handshakes: /{h=$2} /^warm-up: /{w=$2} END {print h + w}' "$TMP/load.txt")
+      rate=$(awk '/^handshakes\/s: /{print $2}' "$TMP/load.txt")
+      errors=$(awk '/^handshakes\/s: /{print $6}' "$TMP/load.txt")
+      resumed=$(awk '/^handshakes\/s: /{print $4}' "$TMP/load.txt")
+      cpu=$(awk -v t="$((after - before))" -v hz="$clk_tck" -v n="$count" \
+        'BEGIN { if (n > 0) printf "%.1f", t * 1e6 / hz / n; else print "nan" }')
+      RATES[$t-$mode]+="$rate "
+      CPUS[$t-$mode]+="$cpu "
+      printf '  %-14s %-22s %8s conn/s  resumed %6s  errors %s  CPU %7s us/conn\n' \
+        "$t" "$(mode_name "$mode")" "$rate" "$resumed" "$errors" "$cpu"
+    done
+  done
+done
+
+echo
+echo "medians (connections/s, terminator CPU per connection):"
+declare -A MED
+for mode in $MODES; do
+  for t in "${TERMINATORS[@]}"; do
+    # shellcheck disable=SC2086
+    r=$(median ${RATES[$t-$mode]})
+    # shellcheck disable=SC2086
+    c=$(median ${CPUS[$t-$mode]})
+    MED[$t-$mode]=$c
+    printf '  %-14s %-22s %8s conn/s  %7s us/conn\n' "$t" "$(mode_name "$mode")" "$r" "$c"
+  done
+done
+echo
+echo "reprise CPU per connection / the better of hitch and HAProxy (goal: <= 0.40):"
+for mode in $MODES; do
+  best=$(awk -v a="${MED[hitch-$mode]}" -v b="${MED[haproxy-$mode]}" 'BEGIN { print (a < b) ? a : b }')
+  for t in reprise-mio reprise-uring; do
+    awk -v name="$t" -v m="$(mode_name "$mode")" -v r="${MED[$t-$mode]}" -v b="$best" \
+      'BEGIN { printf "  %-14s %-22s %.2f  (%s vs %s us)\n", name, m, r / b, r, b }'
+  done
+done

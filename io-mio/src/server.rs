@@ -218,6 +218,11 @@ struct Conn<H> {
     peer: SocketAddr,
     /// The backend socket, when the handler is a backend stream that connected.
     backend: Option<BackendSocket>,
+    /// The backend socket had an event since it was last looked at.
+    backend_event: bool,
+    /// The poller reported the backend's FIN: read it to the end rather than stop at a
+    /// short read.
+    backend_read_closed: bool,
 }
 
 /// A backend stream's socket (TCP or UNIX).
@@ -241,19 +246,12 @@ impl BackendSocket {
         }
     }
 
-    /// `Ok(true)` once connected, `Ok(false)` while the connect is in progress.
-    fn connected(&self) -> io::Result<bool> {
-        let (error, peer) = match self {
-            Self::Tcp(s) => (s.take_error()?, s.peer_addr().map(drop)),
-            Self::Unix(s) => (s.take_error()?, s.peer_addr().map(drop)),
-        };
-        if let Some(e) = error {
-            return Err(e);
-        }
-        match peer {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
-            Err(e) => Err(e),
+    /// After the first event of a connecting socket: the connect's error, if it failed (one
+    /// `getsockopt(SO_ERROR)`; the event itself says the connect is over).
+    fn connect_error(&self) -> io::Result<Option<io::Error>> {
+        match self {
+            Self::Tcp(s) => s.take_error(),
+            Self::Unix(s) => s.take_error(),
         }
     }
 
@@ -465,6 +463,8 @@ impl<F: HandlerFactory> Worker<F> {
                         read_closed: false,
                         peer,
                         backend: None,
+                        backend_event: false,
+                        backend_read_closed: false,
                     });
                     if let Some(m) = &self.ctx.env.config.metrics {
                         m.connection_opened();
@@ -495,7 +495,10 @@ impl<F: HandlerFactory> Worker<F> {
         };
         // (A backend socket's events only make the connection run: its end of stream shows
         // as the end of file it reads.)
-        if !backend {
+        if backend {
+            conn.backend_event = true;
+            conn.backend_read_closed |= read_closed;
+        } else {
             conn.read_closed |= read_closed;
         }
         if service(&mut self.ctx, key, conn) {
@@ -763,18 +766,13 @@ fn move_backend<F: HandlerFactory>(
         }
     }
     if let Some(sock) = conn.backend.as_mut() {
-        if matches!(stream.state(), BackendState::Connecting(_)) {
-            match sock.connected() {
-                Ok(true) => {
-                    stream.connected();
-                    moved = true;
-                }
-                Ok(false) => {}
-                Err(e) => {
-                    stream.failed(BackendFailure::Connect(e.kind()));
-                    moved = true;
-                }
+        let event = std::mem::take(&mut conn.backend_event);
+        if matches!(stream.state(), BackendState::Connecting(_)) && event {
+            match sock.connect_error() {
+                Ok(None) => stream.connected(),
+                Ok(Some(e)) | Err(e) => stream.failed(BackendFailure::Connect(e.kind())),
             }
+            moved = true;
         }
         if stream.state() == BackendState::Connected {
             while !stream.output().is_empty() {
@@ -811,6 +809,11 @@ fn move_backend<F: HandlerFactory>(
                     Ok(n) => {
                         stream.received(&scratch[..n]);
                         moved = true;
+                        // A short read emptied the socket (edge-triggered: more raises a new
+                        // event), unless the backend's FIN is known to be there.
+                        if n < room && !conn.backend_read_closed {
+                            break;
+                        }
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

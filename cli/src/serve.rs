@@ -125,6 +125,13 @@ pub struct ServeArgs {
     /// were left out.
     #[arg(long, default_value_t = reprise_serve::failure_log::DEFAULT_LINES_PER_SECOND)]
     pub log_rate: u32,
+    /// Refuse a server name no certificate is for with a fatal unrecognized_name alert
+    /// (by default such a client gets the default certificate).
+    #[arg(long)]
+    pub strict_sni: bool,
+    /// The most a ClientHello may be, in bytes (every legal one by default).
+    #[arg(long, default_value_t = reprise::config::MAX_CLIENT_HELLO_LEN)]
+    pub max_client_hello: usize,
     /// Read the options from this TOML file (keys are the flags' names; flags given here
     /// win). SIGHUP and `reprise ctl reload` read it again.
     #[arg(long)]
@@ -228,6 +235,8 @@ pub fn build_config(args: &ServeArgs) -> Result<ServerConfig, String> {
     let mut config = ServerConfig::new();
     load_certificates(args, &mut config)?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.strict_sni = args.strict_sni;
+    config.max_handshake_message = args.max_client_hello;
     // The event-loop drivers answer the engine's signature requests; the thread-per-connection
     // one signs inline.
     config.offload_signing = args.sign_workers > 0 && args.driver != "threads";

@@ -402,3 +402,65 @@ fn connection_churn_leaves_the_event_loops_memory_flat() {
         );
     }
 }
+
+/// Opens `n` connections to `addr`, each sending `bytes` and then staying silent; returns them
+/// (open) once the server has read them all.
+fn hold_connections(addr: SocketAddr, n: usize, bytes: &[u8]) -> Vec<TcpStream> {
+    let socks: Vec<TcpStream> = (0..n)
+        .map(|_| {
+            let mut s = TcpStream::connect(addr).unwrap();
+            s.write_all(bytes).unwrap();
+            s
+        })
+        .collect();
+    socks
+}
+
+#[test]
+fn pre_handshake_memory_grows_with_the_bytes_received() {
+    // RSS per connection of the server, with 2,000 connections that each sent one byte, and
+    // 2,000 that each sent half of a 16 KiB record: it follows what they sent, not a fixed
+    // buffer per connection.
+    const N: usize = 2000;
+    let (soft, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap();
+    if soft < 2 * N as u64 + 200 {
+        rlimit::setrlimit(rlimit::Resource::NOFILE, hard, hard).unwrap();
+    }
+    let mut half_record = vec![22u8, 3, 1];
+    half_record.extend_from_slice(&16_384u16.to_be_bytes());
+    half_record.extend_from_slice(&[1u8; 8 * 1024]);
+    for driver in drivers().into_iter().filter(|d| *d != "threads") {
+        for (label, bytes, budget) in [
+            ("one byte", vec![22u8], 4 * 1024),
+            ("half a 16 KiB record", half_record.clone(), 12 * 1024),
+        ] {
+            let server = Server::reprise(
+                driver,
+                &[
+                    "--timeout",
+                    "60",
+                    "--workers",
+                    "1",
+                    "--max-connections",
+                    "5000",
+                    "--quiet",
+                ],
+            );
+            let a = addr(&server);
+            // Warm up the worker (its first allocations are not per connection).
+            drop(hold_connections(a, 50, &bytes));
+            std::thread::sleep(Duration::from_millis(300));
+            let before = vm_rss_kib(server.pid());
+            let held = hold_connections(a, N, &bytes);
+            std::thread::sleep(Duration::from_millis(800));
+            let after = vm_rss_kib(server.pid());
+            let per = (after.saturating_sub(before) * 1024) as f64 / N as f64;
+            eprintln!("[{driver}] {label}: RSS {before} -> {after} KiB, {per:.0} B per connection");
+            assert!(
+                per <= budget as f64,
+                "[{driver}] {label}: {per:.0} B per connection (budget {budget})"
+            );
+            drop(held);
+        }
+    }
+}

@@ -20,6 +20,12 @@ use crate::session::ticket::TicketKeys;
 /// Default cap on one handshake message (certificate chains are the large ones).
 pub const DEFAULT_MAX_HANDSHAKE_MESSAGE: usize = 64 * 1024;
 
+/// The body of the largest legal ClientHello (RFC 5246 §7.4.1.2): version 2, random 32,
+/// session ID 1 + 32, cipher suites 2 + 65,534, compression methods 1 + 255, extensions
+/// 2 + 65,535 bytes. A server accepts it by default; the memory is taken only while such a
+/// message is arriving, and given back after.
+pub const MAX_CLIENT_HELLO_LEN: usize = 2 + 32 + 1 + 32 + 2 + 65_534 + 1 + 255 + 2 + 65_535;
+
 /// Why a configuration was refused. Each variant names the part that is wrong, so a server
 /// can refuse to start with one clear line instead of failing every handshake later.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -189,7 +195,8 @@ pub struct ServerConfig {
     pub require_extended_master_secret: bool,
     /// Randomness for randoms, session IDs, ephemeral keys and tickets.
     pub rng: Arc<dyn RandomSource>,
-    /// Cap on one received handshake message.
+    /// Cap on one received handshake message ([`MAX_CLIENT_HELLO_LEN`] by default: every
+    /// legal ClientHello).
     pub max_handshake_message: usize,
     /// Where sessions are kept for resumption by session ID; `None` disables it.
     pub session_store: Option<Arc<dyn SessionStore>>,
@@ -209,6 +216,9 @@ pub struct ServerConfig {
     /// Hand ServerKeyExchange signatures to the caller (`Event::NeedSignature`) instead of
     /// signing inline, so a driver can sign on a worker pool or a remote key server.
     pub offload_signing: bool,
+    /// Refuse, with a fatal unrecognized_name alert, a server name no certificate is for
+    /// (RFC 6066 §3); by default such a client gets the default certificate.
+    pub strict_sni: bool,
 }
 
 impl core::fmt::Debug for ServerConfig {
@@ -243,7 +253,7 @@ impl ServerConfig {
             extended_master_secret: true,
             require_extended_master_secret: false,
             rng: Arc::new(BufferedRandom::new()),
-            max_handshake_message: 16 * 1024,
+            max_handshake_message: MAX_CLIENT_HELLO_LEN,
             session_store: None,
             session_timeout: 300,
             tickets: None,
@@ -252,6 +262,7 @@ impl ServerConfig {
             metrics: None,
             offload_signing: false,
             session_id_key: None,
+            strict_sni: false,
         }
     }
 
@@ -355,6 +366,16 @@ impl ServerConfig {
             metrics: self.metrics.clone(),
             session_id_key: self.session_id_key.clone(),
             offload_signing: self.offload_signing,
+            strict_sni: self.strict_sni,
+        }
+    }
+
+    /// Whether a certificate is for `name` by name (not as the default): the resolver's
+    /// answer when there is one, else an exact or wildcard name of a configured certificate.
+    pub fn serves_name(&self, name: &str) -> bool {
+        match &self.cert_resolver {
+            Some(resolver) => resolver.resolve(Some(name)).is_some(),
+            None => self.certificates.has_name(name),
         }
     }
 

@@ -21,6 +21,12 @@ const MAX_CIPHERTEXT: usize = MAX_PLAINTEXT + 2048;
 const MAX_EMPTY_RECORDS: u32 = 32;
 /// Warning alerts tolerated over a connection's life.
 const MAX_WARNINGS: u32 = 16;
+/// A buffer of handshake-message bytes split across records keeps at most this much capacity
+/// once the message is whole; more is freed.
+const RETAINED_PARTIAL_CAPACITY: usize = 4096;
+/// Warning alerts in a row a peer may send; the next one gets a fatal unexpected_message
+/// (the "SSL Death Alert" defence of CVE-2016-8610; OpenSSL allows 4 too).
+const MAX_CONSECUTIVE_WARNINGS: u32 = 4;
 
 /// The result of one [`Connection::receive`] call.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -65,6 +71,8 @@ pub(crate) struct Core {
     we_closed: bool,
     empty_records: u32,
     warnings: u32,
+    /// Warning alerts received since the last record of another type.
+    consecutive_warnings: u32,
     metrics: Option<Arc<Metrics>>,
 }
 
@@ -125,6 +133,7 @@ impl Core {
             we_closed: false,
             empty_records: 0,
             warnings: 0,
+            consecutive_warnings: 0,
             metrics,
         }
     }
@@ -422,12 +431,24 @@ impl<H: Handshake> Connection<H> {
         } else {
             self.core.empty_records = 0;
         }
+        if content_type != ContentType::Alert {
+            self.core.consecutive_warnings = 0;
+        }
         match content_type {
             ContentType::Handshake => self
                 .process_handshake(data)
                 .map(|_| false)
                 .map_err(Into::into),
             ContentType::ChangeCipherSpec => {
+                // A ChangeCipherSpec record is one byte; any other length is a message that
+                // has no business here (unexpected_message, as BoringSSL and OpenSSL say).
+                if data.len() != 1 {
+                    return Err(fatal(
+                        AlertDescription::UnexpectedMessage,
+                        "ChangeCipherSpec record of a length other than 1",
+                    )
+                    .into());
+                }
                 crate::codec::parse_change_cipher_spec(data).map_err(Fatal::from)?;
                 if self.hs.flow().expect(H::SIDE) != Some(Msg::ChangeCipherSpec) {
                     return Err(fatal(
@@ -466,18 +487,14 @@ impl<H: Handshake> Connection<H> {
             self.core.push_event(Event::PeerClosed);
             return Ok(());
         }
-        let tolerated = matches!(
-            alert.description,
-            AlertDescription::NoRenegotiation
-                | AlertDescription::UserCanceled
-                | AlertDescription::UnrecognizedName
-        );
-        if alert.level == AlertLevel::Warning && tolerated {
-            self.core.warnings += 1;
-            if self.core.warnings > MAX_WARNINGS {
+        if alert.level == AlertLevel::Warning {
+            // RFC 5246 §7.2: a warning asks nothing of us; we go on, within a bound on how
+            // many may come in a row.
+            self.core.consecutive_warnings += 1;
+            if self.core.consecutive_warnings > MAX_CONSECUTIVE_WARNINGS {
                 return Err(fatal(
                     AlertDescription::UnexpectedMessage,
-                    "too many warning alerts",
+                    "too many warning alerts in a row",
                 )
                 .into());
             }
@@ -509,6 +526,10 @@ impl<H: Handshake> Connection<H> {
                 }
             };
             buf.drain(..used);
+            if buf.is_empty() && buf.capacity() > RETAINED_PARTIAL_CAPACITY {
+                // A large message came and went: give its memory back.
+                buf = Vec::new();
+            }
             self.core.hs_partial = buf;
         }
         Ok(())
@@ -715,6 +736,11 @@ impl<H: Handshake> Connection<H> {
         buffers.hs_partial.clear();
         buffers.events.clear();
         buffers
+    }
+
+    /// Bytes held for a handshake message that has not fully arrived (by capacity).
+    pub fn handshake_bytes_held(&self) -> usize {
+        self.core.hs_partial.capacity()
     }
 
     /// Heap bytes the connection's own buffers hold (by capacity); the AEAD keys live inside

@@ -119,6 +119,12 @@ impl CertificatesByName {
         self.default.is_empty() && self.exact.is_empty() && self.wildcard.is_empty()
     }
 
+    /// Whether a certificate is for `name` itself (exactly or by a wildcard), not only as
+    /// the default.
+    pub fn has_name(&self, name: &str) -> bool {
+        !Arc::ptr_eq(self.resolve_name(Some(name)), &self.default)
+    }
+
     /// The set for `server_name`: its own, else a wildcard's over its first label, else the
     /// default.
     pub fn resolve_name(&self, server_name: Option<&str>) -> &Arc<CertificateSet> {

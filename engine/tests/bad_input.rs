@@ -151,9 +151,10 @@ fn server_refuses_bad_records_and_messages_with_the_right_alert() {
             A::IllegalParameter,
         ),
         (
+            // Issue #15: unexpected_message, as BoringSSL and OpenSSL answer.
             "ChangeCipherSpec two bytes",
             record(20, 0x0303, &[1, 1]),
-            A::DecodeError,
+            A::UnexpectedMessage,
         ),
         (
             "alert of three bytes",

@@ -353,7 +353,8 @@ fn mismatched_offers_fall_back() {
     connect(&client(&store, false), &server, NOW);
     let id = store.get("localhost").unwrap().session_id.to_vec();
     let suite = store.get("localhost").unwrap().record.suite_id;
-    // The session's suite is not offered this time.
+    // The session's suite is not offered this time: RFC 5246 §7.4.1.2 says the client
+    // MUST offer it, so this is refused with illegal_parameter (as OpenSSL does).
     let other = if suite == 0xc02b { 0xc02f } else { 0xc02b };
     let hello = Hello {
         session_id: id.clone(),
@@ -362,6 +363,29 @@ fn mismatched_offers_fall_back() {
     }
     .record();
     let mut s = ServerConnection::new(server.clone());
+    let err = feed_server(&mut s, &hello).unwrap_err();
+    assert_eq!(
+        err.alert_sent(),
+        Some(reprise::codec::AlertDescription::IllegalParameter)
+    );
+    // A suite the server no longer allows only means a full handshake.
+    let mut narrower = ServerConfig::new();
+    let pki = common::pki();
+    narrower
+        .add_certificate(pki.ecdsa_chain.clone(), &pki.ecdsa_key)
+        .unwrap();
+    narrower
+        .add_certificate(pki.rsa_chain.clone(), &pki.rsa_key)
+        .unwrap();
+    narrower.session_store = server.session_store.clone();
+    narrower.suites.retain(|s| s.id != suite);
+    let hello = Hello {
+        session_id: id.clone(),
+        suites: vec![suite, other],
+        ..Hello::default()
+    }
+    .record();
+    let mut s = ServerConnection::new(Arc::new(narrower));
     feed_server(&mut s, &hello).unwrap();
     assert_eq!(
         s.drain(),

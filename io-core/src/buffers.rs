@@ -1,8 +1,7 @@
-//! Buffers a worker reuses instead of reallocating: read buffers, held by a connection only
-//! while it has bytes that are not yet a whole record (so thousands of idle connections cost
-//! no buffer memory), and the engine's own buffers of finished connections
-//! ([`reprise::Buffers`]), so that after warm-up a resumed handshake allocates nothing in
-//! the engine.
+//! The engine buffers of finished connections ([`reprise::Buffers`]), reused by the next
+//! ones so that after warm-up a resumed handshake allocates nothing in the engine. (Bytes of
+//! unfinished records are each connection's own, sized to what arrived: a connection holds no
+//! read buffer the rest of the time.)
 
 use std::sync::Arc;
 
@@ -10,37 +9,18 @@ use reprise::{Buffers, ServerConfig, ServerConnection};
 
 use crate::MAX_RECYCLED_TLS_BUFFERS;
 
-/// A worker's free buffers.
+/// A worker's free engine buffers.
 pub struct Recycler {
-    free_reads: Vec<Vec<u8>>,
-    read_size: usize,
     free_engines: Vec<Buffers>,
     keep: usize,
 }
 
 impl Recycler {
-    /// Read buffers of `read_size` bytes; at most `keep` free ones of each kind are kept.
-    pub fn new(read_size: usize, keep: usize) -> Self {
+    /// Keeps at most `keep` free sets.
+    pub fn new(keep: usize) -> Self {
         Self {
-            free_reads: Vec::new(),
-            read_size,
             free_engines: Vec::new(),
             keep,
-        }
-    }
-
-    /// A read buffer of the pool's size (contents unspecified).
-    pub fn take_read(&mut self) -> Vec<u8> {
-        self.free_reads
-            .pop()
-            .unwrap_or_else(|| vec![0; self.read_size])
-    }
-
-    /// Returns a read buffer for reuse; dropped when the pool is full or the size is not the
-    /// pool's.
-    pub fn give_read(&mut self, buf: Vec<u8>) {
-        if self.free_reads.len() < self.keep && buf.len() == self.read_size {
-            self.free_reads.push(buf);
         }
     }
 
@@ -62,23 +42,58 @@ impl Recycler {
     }
 }
 
+/// How far ahead of the bytes that arrived [`hold`] grows a buffer.
+pub const HELD_SLACK: usize = 512;
+
+/// Appends `data` to the bytes of an unfinished record, growing the buffer to what arrived
+/// plus at most [`HELD_SLACK`] (never past the length the record's header declares) rather
+/// than by doubling: a connection holds about the bytes it was sent, whatever length its
+/// records claim, and a record trickled a byte at a time is not copied at every byte.
+pub fn hold(held: &mut Vec<u8>, data: &[u8]) {
+    let want = held.len() + data.len();
+    if want > held.capacity() {
+        // The record's length, once its 5-byte header is here (RFC 5246 §6.2.1).
+        let header: Vec<u8> = held.iter().chain(data).take(5).copied().collect();
+        let record = match header[..] {
+            [_, _, _, hi, lo] => 5 + usize::from(u16::from_be_bytes([hi, lo])),
+            _ => want,
+        };
+        let grown = (held.capacity() + HELD_SLACK).min(record.max(want));
+        held.reserve_exact(want.max(grown) - held.len());
+    }
+    held.extend_from_slice(data);
+}
+
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::hold;
 
     #[test]
-    fn read_buffers_are_reused_and_bounded() {
-        let mut pool = Recycler::new(64, 1);
-        let a = pool.take_read();
-        let b = pool.take_read();
-        assert_eq!(a.len(), 64);
-        let ptr = a.as_ptr();
-        pool.give_read(a);
-        pool.give_read(b);
-        assert_eq!(pool.free_reads.len(), 1);
-        let again = pool.take_read();
-        assert_eq!(again.as_ptr(), ptr);
-        pool.give_read(vec![0; 3]);
-        assert!(pool.free_reads.is_empty());
+    fn a_held_record_grows_to_its_length_not_to_a_power_of_two() {
+        let mut header = vec![22, 3, 3];
+        header.extend_from_slice(&8197u16.to_be_bytes());
+        let mut held = Vec::new();
+        hold(&mut held, &header);
+        hold(&mut held, &[0; 4091]);
+        hold(&mut held, &[0; 4096]);
+        hold(&mut held, &[0; 5]);
+        assert_eq!(held.len(), 5 + 8192);
+        assert!(
+            held.capacity() <= 5 + 8192 + super::HELD_SLACK,
+            "{}",
+            held.capacity()
+        );
+        // A record that claims much more than arrived is not reserved for.
+        let mut held = Vec::new();
+        hold(&mut held, &[22, 3, 3, 0x40, 0x00, 1]);
+        assert!(
+            held.capacity() <= 6 + super::HELD_SLACK,
+            "{}",
+            held.capacity()
+        );
+        // Without a header yet: what arrived (and the slack at most).
+        let mut held = Vec::new();
+        hold(&mut held, &[22, 3]);
+        assert!(held.capacity() <= 2 + super::HELD_SLACK);
     }
 }

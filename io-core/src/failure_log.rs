@@ -35,6 +35,8 @@ pub enum Failure {
     PeerClosed,
     /// Reading or writing the socket failed (e.g. the peer reset the connection).
     Socket(io::ErrorKind),
+    /// Closed unfinished: the worker's unfinished handshakes held more memory than allowed.
+    Evicted,
     /// The connection's backend stream failed (refused, timed out, reset).
     Backend {
         /// The backend's address.
@@ -55,6 +57,9 @@ impl fmt::Display for Failure {
             Failure::TimedOut => f.write_str("timed out"),
             Failure::PeerClosed => f.write_str("peer closed the connection"),
             Failure::Socket(kind) => write!(f, "socket error: {kind}"),
+            Failure::Evicted => {
+                f.write_str("closed unfinished: unfinished handshakes over the memory cap")
+            }
             Failure::Backend { backend, failure } => write!(f, "backend {backend}: {failure}"),
         }
     }

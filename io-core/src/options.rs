@@ -44,6 +44,12 @@ pub struct ServerOptions {
     pub idle_timeout: Duration,
     /// How long a shutdown waits for handshakes and requests in flight.
     pub shutdown_grace: Duration,
+    /// Bytes a worker lets unfinished handshakes hold in all (records and handshake messages
+    /// not whole yet); beyond it the oldest unfinished handshakes are closed first.
+    pub handshake_memory: usize,
+    /// After a fatal alert, how long what the peer still sends is read and dropped before
+    /// the socket is closed (so the alert is not destroyed by a reset); zero closes at once.
+    pub linger: Duration,
     /// Bytes of output a connection may have waiting before it is no longer read.
     pub max_pending_output: usize,
     /// The listen(2) backlog of each listening socket.
@@ -83,6 +89,8 @@ impl Default for ServerOptions {
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(5),
+            linger: Duration::from_secs(1),
+            handshake_memory: 64 << 20,
             max_pending_output: 256 * 1024,
             backlog: 1024,
             pooled_buffers: 256,

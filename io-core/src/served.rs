@@ -61,6 +61,8 @@ pub enum End {
     Socket(io::ErrorKind),
     /// The server shut down before the connection finished.
     ShutDown,
+    /// Closed unfinished to keep its worker's unfinished handshakes within their memory cap.
+    Evicted,
 }
 
 /// Where a served connection is.
@@ -75,6 +77,11 @@ pub enum Phase {
     /// Our close_notify or fatal alert is queued: the output drains, then it ends with the
     /// end given.
     Closing(End),
+    /// Our fatal alert is sent: what the peer still sends is read and dropped for a moment
+    /// (`ServerOptions::linger`) or until its end of stream, because closing a socket with
+    /// unread input makes the kernel send a reset that can destroy the alert before the
+    /// peer reads it.
+    Lingering(End),
     /// Over: the driver closes the socket and drops the connection.
     Closed(End),
 }
@@ -267,6 +274,19 @@ impl<H> Served<H> {
         }
     }
 
+    /// True while the handshake has not completed (it counts against the worker's memory cap
+    /// for unfinished handshakes).
+    pub fn is_handshaking(&self) -> bool {
+        matches!(self.phase, Phase::Handshaking | Phase::Suspended)
+    }
+
+    /// Closed to keep unfinished handshakes within the worker's memory cap.
+    pub fn on_evicted(&mut self, now: Instant) {
+        if !self.is_closed() {
+            self.close_now(End::Evicted, now);
+        }
+    }
+
     /// The grace period is over: whatever is left ends now.
     pub fn on_grace_over(&mut self, now: Instant) {
         if !self.is_closed() {
@@ -315,8 +335,10 @@ impl<H: Handler> Served<H> {
         if now < self.deadline || self.is_closed() {
             return;
         }
-        if self.phase == Phase::Open {
-            self.tls.close();
+        match self.phase {
+            Phase::Lingering(end) => return self.close_now(end, now),
+            Phase::Open => self.tls.close(),
+            _ => {}
         }
         self.close_now(End::TimedOut, now);
     }
@@ -354,6 +376,7 @@ impl<H: Handler> Served<H> {
             End::Socket(kind) => Failure::Socket(kind),
             End::PeerClosed => Failure::PeerClosed,
             End::TimedOut => Failure::TimedOut,
+            End::Evicted => Failure::Evicted,
             End::Done | End::Failed | End::ShutDown => return None,
         };
         Some((failure, false))
@@ -372,6 +395,7 @@ impl<H: Handler> Served<H> {
             }
             // A closing connection gets a bounded time to take the rest.
             Phase::Closing(_) => self.deadline.min(self.since + options.handshake_timeout),
+            Phase::Lingering(_) => self.since + options.linger,
             Phase::Closed(_) => cx.now,
         };
     }
@@ -390,6 +414,7 @@ impl<H: Handler> Served<H> {
                     && self.tls.pending_output().len() + unsent < options.max_pending_output
                     && self.app.wants_data()
             }
+            Phase::Lingering(_) => !self.peer_eof,
             Phase::Suspended | Phase::Closing(_) | Phase::Closed(_) => false,
         }
     }
@@ -401,6 +426,15 @@ impl<H: Handler> Served<H> {
             return;
         }
         match self.phase {
+            Phase::Closing(End::Failed)
+                if !self.peer_eof
+                    && !cx.options.linger.is_zero()
+                    && matches!(self.tls.error(), Some(Error::AlertSent { .. })) =>
+            {
+                self.phase = Phase::Lingering(End::Failed);
+                self.since = cx.now;
+                self.refresh_deadline(cx);
+            }
             Phase::Closing(end) => self.close_now(end, cx.now),
             Phase::Open => {
                 if std::mem::take(&mut self.wrote) {
@@ -420,6 +454,10 @@ impl<H: Handler> Served<H> {
     pub fn on_input<W: WakeWorker>(&mut self, data: &mut [u8], cx: &mut Env<W>) -> usize {
         if !data.is_empty() {
             self.heard = true;
+        }
+        if let Phase::Lingering(_) = self.phase {
+            // Read and dropped: only the end of stream or the deadline ends it.
+            return data.len();
         }
         let mut consumed = 0;
         while consumed < data.len() && matches!(self.phase, Phase::Handshaking | Phase::Open) {
@@ -482,6 +520,7 @@ impl<H: Handler> Served<H> {
                 self.peer_done = self.app.on_peer_closed() == Flow::Close;
                 self.pump(cx);
             }
+            Phase::Lingering(end) => self.close_now(end, cx.now),
             Phase::Closing(_) | Phase::Closed(_) => {}
         }
         self.refresh_deadline(cx);
@@ -536,7 +575,10 @@ impl<H: Handler> Served<H> {
                     if self.phase == Phase::Open {
                         self.peer_done = self.app.on_peer_closed() == Flow::Close;
                         self.pump(cx);
-                    } else if !matches!(self.phase, Phase::Closing(_) | Phase::Closed(_)) {
+                    } else if !matches!(
+                        self.phase,
+                        Phase::Closing(_) | Phase::Lingering(_) | Phase::Closed(_)
+                    ) {
                         self.begin_close(End::Done, cx.now);
                     }
                 }
@@ -854,11 +896,45 @@ mod tests {
         let alert = rig.served.output().to_vec();
         assert_eq!(alert[0], 21, "an alert record");
         rig.server_flight();
+        // The alert sent, what the peer still sends is read and dropped for a moment, so
+        // closing with unread input does not reset the connection before it reads the alert.
+        assert_eq!(rig.served.phase(), Phase::Lingering(End::Failed));
+        assert!(rig.served.wants_read(0, &options()));
+        let mut more = *b"more garbage";
+        assert_eq!(rig.served.on_input(&mut more, &mut rig.env), more.len());
+        rig.served.on_eof(&mut rig.env);
         assert_eq!(rig.served.end(), Some(End::Failed));
         assert!(matches!(
             rig.served.failure(),
             Some((Failure::Engine(Error::AlertSent { .. }), false))
         ));
+    }
+
+    #[test]
+    fn lingering_after_a_fatal_alert_ends_at_its_deadline() {
+        let mut rig = Rig::new(server_config(), Echo::default(), insecure());
+        let mut garbage = *b"\x15\x03\x03\x00\x02\x02\x28trailing";
+        rig.served.on_input(&mut garbage, &mut rig.env);
+        rig.server_flight();
+        let phase = rig.served.phase();
+        assert!(
+            matches!(phase, Phase::Lingering(_) | Phase::Closed(_)),
+            "{phase:?}"
+        );
+        let mut rig = Rig::new(server_config(), Echo::default(), insecure());
+        let mut garbage = *b"GET / HTTP/1.1\r\n\r\n";
+        rig.served.on_input(&mut garbage, &mut rig.env);
+        rig.server_flight();
+        assert_eq!(rig.served.phase(), Phase::Lingering(End::Failed));
+        let deadline = rig.served.deadline();
+        assert_eq!(deadline, rig.env.now + options().linger);
+        rig.env.now = deadline;
+        rig.served.on_timer(&mut rig.env);
+        assert_eq!(
+            rig.served.end(),
+            Some(End::Failed),
+            "not a timeout: the failure stays"
+        );
     }
 
     #[test]
@@ -1117,5 +1193,39 @@ mod tests {
             None,
             "an idle open connection is no failure"
         );
+    }
+}
+
+/// Which unfinished handshakes to close so that what they hold stays within `cap`: given
+/// `(held bytes, generation, key)` of each, the keys of the oldest (lowest generation) until
+/// the rest fits.
+pub fn evictions(mut unfinished: Vec<(usize, u32, usize)>, cap: usize) -> Vec<usize> {
+    let mut total: usize = unfinished.iter().map(|(held, ..)| held).sum();
+    if total <= cap {
+        return Vec::new();
+    }
+    unfinished.sort_by_key(|(_, generation, _)| *generation);
+    let mut out = Vec::new();
+    for (held, _, key) in unfinished {
+        if total <= cap {
+            break;
+        }
+        total -= held;
+        out.push(key);
+    }
+    out
+}
+
+#[cfg(test)]
+mod eviction_tests {
+    use super::evictions;
+
+    #[test]
+    fn the_oldest_unfinished_handshakes_go_first_until_the_rest_fits() {
+        // (held, generation, key)
+        let unfinished = vec![(4000, 7, 70), (4000, 3, 30), (4000, 9, 90), (4000, 5, 50)];
+        assert!(evictions(unfinished.clone(), 16_000).is_empty());
+        assert_eq!(evictions(unfinished.clone(), 12_000), vec![30]);
+        assert_eq!(evictions(unfinished, 5_000), vec![30, 50, 70]);
     }
 }

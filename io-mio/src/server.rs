@@ -12,11 +12,12 @@
 //!   connections nor fills the slab.
 //! * **Connections** live in a slab; a connection's client socket has the token
 //!   `2 + 2 × key`, its backend socket (for a backend stream) the next one.
-//! * **Buffers** ([`reprise_serve::buffers::Recycler`]): a connection borrows a read buffer
-//!   only while it holds bytes that are not yet a whole record; output is written straight
-//!   from the engine's record buffer, partial writes included; the engine buffers of finished
-//!   connections are reused, so after warm-up a resumed handshake allocates nothing in the
-//!   engine.
+//! * **Buffers**: bytes are read into the worker's buffer and whole records decrypted where
+//!   they lie; a connection keeps only the tail of an unfinished record, sized to what arrived
+//!   (so memory grows with the bytes a client actually sent). Output is written straight from
+//!   the engine's record buffer, partial writes included; the engine buffers of finished
+//!   connections are reused ([`reprise_serve::buffers::Recycler`]), so after warm-up a resumed
+//!   handshake allocates nothing in the engine.
 //! * **Batching under load**: after a poll that returned several events the worker sleeps
 //!   [`ServerOptions::batch_wait`] before polling again, so the next poll brings a batch; an
 //!   idle worker polls at once.
@@ -41,7 +42,7 @@ use reprise_serve::app::{Handler, HandlerFactory};
 use reprise_serve::backend::{BackendAddr, BackendFailure, BackendState};
 use reprise_serve::buffers::Recycler;
 use reprise_serve::listen::bind_listeners;
-use reprise_serve::served::{ConnId, Env, Served};
+use reprise_serve::served::{evictions, ConnId, Env, Served};
 use reprise_serve::suspend::{Answer, Mailbox, SignerPool};
 pub use reprise_serve::workers::shutdown_on_signals;
 use reprise_serve::workers::{join_workers, WakeWorker, Workers};
@@ -207,9 +208,9 @@ impl reprise_serve::Running for Server {
 struct Conn<H> {
     sock: TcpStream,
     served: Served<H>,
-    /// A pooled read buffer, held only while it has bytes in it.
-    buf: Option<Vec<u8>>,
-    filled: usize,
+    /// The bytes of an unfinished record, sized to what arrived (empty, with no allocation,
+    /// the rest of the time).
+    held: Vec<u8>,
     /// Registered for writable events.
     writable: bool,
     /// The poller reported the peer's FIN: read until EOF rather than stop at a short read.
@@ -281,6 +282,8 @@ impl BackendSocket {
 struct Ctx<F: HandlerFactory> {
     registry: Registry,
     buffers: Recycler,
+    /// Where client bytes are read (and decrypted in place) before the connection takes them.
+    read_scratch: Vec<u8>,
     /// Where backend bytes are read before the stream takes them.
     backend_scratch: Vec<u8>,
     env: Env<PollWaker>,
@@ -323,7 +326,8 @@ impl<F: HandlerFactory> Worker<F> {
             conns: Slab::with_capacity(1024),
             ctx: Ctx {
                 registry,
-                buffers: Recycler::new(READ_BUFFER_SIZE, options.pooled_buffers),
+                buffers: Recycler::new(options.pooled_buffers),
+                read_scratch: vec![0; READ_BUFFER_SIZE],
                 backend_scratch: vec![0; 16 * 1024],
                 env: Env::new(config, options, signer, mailbox),
                 factory,
@@ -457,8 +461,7 @@ impl<F: HandlerFactory> Worker<F> {
                     entry.insert(Conn {
                         sock,
                         served,
-                        buf: None,
-                        filled: 0,
+                        held: Vec::new(),
                         writable: false,
                         read_closed: false,
                         peer,
@@ -542,6 +545,22 @@ impl<F: HandlerFactory> Worker<F> {
         if let Some(log) = &self.ctx.env.options.failure_log {
             log.tick(now);
         }
+        // Unfinished handshakes within their memory cap, the oldest closed first.
+        let unfinished = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.served.is_handshaking())
+            .map(|(k, c)| {
+                let held = c.held.capacity() + c.served.tls().handshake_bytes_held();
+                (held, c.served.id().generation, k)
+            })
+            .collect();
+        for key in evictions(unfinished, self.ctx.env.options.handshake_memory) {
+            if let Some(conn) = self.conns.get_mut(key) {
+                conn.served.on_evicted(now);
+            }
+            self.remove(key);
+        }
         let expired: Vec<usize> = self
             .conns
             .iter()
@@ -573,9 +592,6 @@ impl<F: HandlerFactory> Worker<F> {
             if let Some((failure, after_handshake)) = conn.served.failure() {
                 log.report(self.ctx.env.now, Some(conn.peer), &failure, after_handshake);
             }
-        }
-        if let Some(buf) = conn.buf.take() {
-            self.ctx.buffers.give_read(buf);
         }
         // Dropping the socket closes its descriptor, which also removes it from the epoll
         // set: no deregister syscall needed.
@@ -617,13 +633,14 @@ fn write_out<H: Handler>(conn: &mut Conn<H>) -> io::Result<bool> {
 /// Offers the bytes buffered for `conn` to its served connection and keeps the rest (an
 /// unfinished record).
 fn feed_held<F: HandlerFactory>(ctx: &mut Ctx<F>, conn: &mut Conn<F::Handler>) {
-    let Some(buf) = conn.buf.as_mut() else {
+    if conn.held.is_empty() {
         return;
-    };
-    let consumed = conn.served.on_input(&mut buf[..conn.filled], &mut ctx.env);
-    if consumed > 0 {
-        buf.copy_within(consumed..conn.filled, 0);
-        conn.filled -= consumed;
+    }
+    let consumed = conn.served.on_input(&mut conn.held, &mut ctx.env);
+    conn.held.drain(..consumed);
+    if conn.held.is_empty() {
+        // Nothing held: no memory held either.
+        conn.held = Vec::new();
     }
 }
 
@@ -639,27 +656,34 @@ fn service<F: HandlerFactory>(ctx: &mut Ctx<F>, key: usize, conn: &mut Conn<F::H
             if !conn.served.wants_read(0, &ctx.env.options) {
                 break;
             }
-            let buf = conn.buf.get_or_insert_with(|| ctx.buffers.take_read());
-            if conn.filled == buf.len() {
-                // Cannot happen: the buffer holds the largest record and the engine takes
-                // every whole record (or fails). End the connection rather than spin.
+            if conn.held.len() >= READ_BUFFER_SIZE {
+                // Cannot happen: the engine takes every whole record (or fails), and an
+                // unfinished record is shorter than this. End the connection rather than spin.
                 conn.served
                     .on_socket_error(io::ErrorKind::InvalidData, ctx.env.now);
                 break;
             }
-            let room = buf.len() - conn.filled;
-            match conn.sock.read(&mut buf[conn.filled..]) {
+            // Read into the worker's buffer: whole records are decrypted where they lie, and
+            // only the tail of an unfinished one is kept with the connection.
+            let scratch = &mut ctx.read_scratch;
+            let room = scratch.len();
+            match conn.sock.read(scratch) {
                 Ok(0) => {
                     conn.served.on_eof(&mut ctx.env);
                     socket_empty = true;
                 }
                 Ok(n) => {
-                    conn.filled += n;
+                    if conn.held.is_empty() {
+                        let consumed = conn.served.on_input(&mut scratch[..n], &mut ctx.env);
+                        reprise_serve::buffers::hold(&mut conn.held, &scratch[consumed..n]);
+                    } else {
+                        reprise_serve::buffers::hold(&mut conn.held, &scratch[..n]);
+                        feed_held(ctx, conn);
+                    }
                     // A short read emptied the socket: with edge-triggered readiness, bytes
                     // that arrive later raise a new event, so skip the read that would say
                     // EAGAIN.
                     if n < room && !conn.read_closed {
-                        feed_held(ctx, conn);
                         socket_empty = true;
                         break;
                     }
@@ -673,11 +697,6 @@ fn service<F: HandlerFactory>(ctx: &mut Ctx<F>, key: usize, conn: &mut Conn<F::H
                     conn.served.on_socket_error(e.kind(), ctx.env.now);
                     break;
                 }
-            }
-        }
-        if conn.filled == 0 {
-            if let Some(buf) = conn.buf.take() {
-                ctx.buffers.give_read(buf);
             }
         }
         // Write what there is; once all of it went, the connection may produce more (or,

@@ -21,8 +21,8 @@
 //!   ends the connection: no completion for the peer's FIN, no cancel. Once the connection is
 //!   open it is a *multishot receive* that stays armed. When the connection holds no partial
 //!   record, the engine decrypts straight in the kernel-filled buffer (no copy); only the tail
-//!   of a record that is not whole yet is copied into a pooled per-connection buffer. The
-//!   buffer goes back to the ring right after.
+//!   of a record that is not whole yet is copied into a per-connection buffer sized to what
+//!   arrived. The buffer goes back to the ring right after.
 //! * **Sending**: pending records are moved from the engine into a driver-owned send buffer
 //!   that is neither touched nor freed until the send's completion (a partial send continues
 //!   from where it stopped); meanwhile the engine queues further output, sent next.
@@ -74,7 +74,7 @@ use reprise_serve::app::{Handler, HandlerFactory};
 use reprise_serve::backend::{BackendAddr, BackendFailure, BackendState};
 use reprise_serve::buffers::Recycler;
 use reprise_serve::failure_log::Failure;
-use reprise_serve::served::{ConnId, Env, Phase, Served};
+use reprise_serve::served::{evictions, ConnId, Env, Phase, Served};
 use reprise_serve::suspend::{Answer, Mailbox, SignerPool};
 use reprise_serve::workers::{WakeWorker, Workers};
 use reprise_serve::READ_BUFFER_SIZE;
@@ -93,8 +93,8 @@ pub const CQ_FACTOR: u32 = 8;
 pub const RECV_BUFFERS: u16 = 1024;
 /// The size of each provided receive buffer.
 pub const RECV_BUFFER_SIZE: usize = 4096;
-/// The per-connection buffer holds a whole record plus one more receive.
-const HELD_BUFFER_SIZE: usize = READ_BUFFER_SIZE + RECV_BUFFER_SIZE;
+/// A connection holds at most a whole record plus one more receive.
+const HELD_LIMIT: usize = READ_BUFFER_SIZE + RECV_BUFFER_SIZE;
 /// Buffer group id of the provided-buffer ring (one ring per worker ring).
 pub const BUFFER_GROUP: u16 = 0;
 /// `IORING_RECVSEND_POLL_FIRST` (5.19), in a receive's `ioprio`.
@@ -370,9 +370,9 @@ enum RecvState {
 struct Conn<H> {
     sock: Sock,
     served: Served<H>,
-    /// Bytes not yet a whole record (or held during a suspended lookup); pooled.
-    buf: Option<Vec<u8>>,
-    filled: usize,
+    /// The bytes of an unfinished record (or held during a suspended lookup), sized to what
+    /// arrived; empty, with no allocation, the rest of the time.
+    held: Vec<u8>,
     /// Records being sent: the kernel reads `out[out_pos..]` while `sending`.
     out: Vec<u8>,
     out_pos: usize,
@@ -521,7 +521,7 @@ impl<F: HandlerFactory> Worker<F> {
         let mut worker = Worker {
             ctx: Ctx {
                 ring,
-                buffers: Recycler::new(HELD_BUFFER_SIZE, options.pooled_buffers),
+                buffers: Recycler::new(options.pooled_buffers),
                 send_pool: Vec::new(),
                 env: Env::new(config, options, signer, mailbox),
                 factory,
@@ -745,8 +745,7 @@ impl<F: HandlerFactory> Worker<F> {
         self.conns.insert(Conn {
             sock,
             served,
-            buf: None,
-            filled: 0,
+            held: Vec::new(),
             out,
             out_pos: 0,
             sending: false,
@@ -895,9 +894,25 @@ impl<F: HandlerFactory> Worker<F> {
     }
 
     /// Turns the timer wheel: a connection whose deadline passed is told, and torn down when
-    /// that ends it.
+    /// that ends it. Unfinished handshakes are kept within their memory cap, the oldest
+    /// closed first.
     fn expire(&mut self) {
         let now = self.ctx.env.now;
+        let unfinished = self
+            .conns
+            .iter()
+            .filter(|(_, c)| !c.finishing && c.served.is_handshaking())
+            .map(|(k, c)| {
+                let held = c.held.capacity() + c.served.tls().handshake_bytes_held();
+                (held, c.generation(), k)
+            })
+            .collect();
+        for key in evictions(unfinished, self.ctx.env.options.handshake_memory) {
+            if let Some(conn) = self.conns.get_mut(key) {
+                conn.served.on_evicted(now);
+            }
+            self.teardown(key);
+        }
         let mut due = std::mem::take(&mut self.due);
         self.ctx.wheel.advance(now, &mut due);
         for entry in due.drain(..) {
@@ -965,7 +980,6 @@ impl<F: HandlerFactory> Worker<F> {
         }
         let Conn {
             sock,
-            buf,
             mut out,
             served,
             failure,
@@ -988,9 +1002,6 @@ impl<F: HandlerFactory> Worker<F> {
                 self.ctx
                     .push_quiet(on_sock!(sock, |fd| opcode::Close::new(fd).build()));
             }
-        }
-        if let Some(buf) = buf {
-            self.ctx.buffers.give_read(buf);
         }
         if self.ctx.send_pool.len() < self.ctx.env.options.pooled_buffers {
             out.clear();
@@ -1264,45 +1275,35 @@ fn flush<F: HandlerFactory>(ctx: &mut Ctx<F>, key: usize, conn: &mut Conn<F::Han
 }
 
 /// Data from a receive buffer: offered in place when nothing is held, else appended to the
-/// held bytes first; what is not a whole record yet is kept in a pooled buffer.
+/// held bytes first; what is not a whole record yet is kept with the connection.
 fn take_data<F: HandlerFactory>(ctx: &mut Ctx<F>, conn: &mut Conn<F::Handler>, data: &mut [u8]) {
-    if conn.filled == 0 {
+    if conn.held.is_empty() {
         let consumed = conn.served.on_input(data, &mut ctx.env);
-        let rest = &data[consumed..];
-        if !rest.is_empty() && !conn.served.is_closed() {
-            let buf = conn.buf.get_or_insert_with(|| ctx.buffers.take_read());
-            buf[..rest.len()].copy_from_slice(rest);
-            conn.filled = rest.len();
+        if consumed < data.len() && !conn.served.is_closed() {
+            reprise_serve::buffers::hold(&mut conn.held, &data[consumed..]);
         }
         return;
     }
-    let buf = conn.buf.get_or_insert_with(|| ctx.buffers.take_read());
-    if conn.filled + data.len() > buf.len() {
+    if conn.held.len() + data.len() > HELD_LIMIT {
         // More than a whole record plus one receive held: only a client that keeps sending
         // while its records cannot be taken (a suspended lookup) gets here.
         conn.served
             .on_socket_error(io::ErrorKind::InvalidData, ctx.env.now);
         return;
     }
-    buf[conn.filled..conn.filled + data.len()].copy_from_slice(data);
-    conn.filled += data.len();
+    reprise_serve::buffers::hold(&mut conn.held, data);
     feed_held(ctx, conn);
 }
 
 /// Offers the held bytes of `conn` (after new data, or a lookup answer) and keeps the rest.
 fn feed_held<F: HandlerFactory>(ctx: &mut Ctx<F>, conn: &mut Conn<F::Handler>) {
-    let Some(mut buf) = conn.buf.take() else {
+    if conn.held.is_empty() {
         return;
-    };
-    let consumed = conn.served.on_input(&mut buf[..conn.filled], &mut ctx.env);
-    if consumed > 0 {
-        buf.copy_within(consumed..conn.filled, 0);
-        conn.filled -= consumed;
     }
-    if conn.filled == 0 {
-        ctx.buffers.give_read(buf);
-    } else {
-        conn.buf = Some(buf);
+    let consumed = conn.served.on_input(&mut conn.held, &mut ctx.env);
+    conn.held.drain(..consumed);
+    if conn.held.is_empty() {
+        conn.held = Vec::new();
     }
 }
 

@@ -1,6 +1,7 @@
 //! Server signing keys and TLS 1.2 signature schemes (RFC 5246 §7.4.1.4.1, RFC 8446 §4.2.3
 //! code points, which TLS 1.2 stacks use for RSA-PSS).
 
+use aws_lc_rs::digest;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{self, EcdsaKeyPair, KeyPair, RsaKeyPair};
 
@@ -21,6 +22,8 @@ impl SignatureScheme {
     pub const ECDSA_SHA256: Self = Self(0x0403);
     /// `ecdsa_secp384r1_sha384` (in TLS 1.2: ECDSA with SHA-384 on any curve)
     pub const ECDSA_SHA384: Self = Self(0x0503);
+    /// `ecdsa_secp521r1_sha512` (in TLS 1.2: ECDSA with SHA-512 on any curve)
+    pub const ECDSA_SHA512: Self = Self(0x0603);
     /// `rsa_pss_rsae_sha256`
     pub const RSA_PSS_RSAE_SHA256: Self = Self(0x0804);
     /// `rsa_pss_rsae_sha384`
@@ -29,9 +32,10 @@ impl SignatureScheme {
     pub const RSA_PSS_RSAE_SHA512: Self = Self(0x0806);
 
     /// What a client offers by default, in preference order.
-    pub const CLIENT_DEFAULT: [Self; 8] = [
+    pub const CLIENT_DEFAULT: [Self; 9] = [
         Self::ECDSA_SHA256,
         Self::ECDSA_SHA384,
+        Self::ECDSA_SHA512,
         Self::RSA_PSS_RSAE_SHA256,
         Self::RSA_PSS_RSAE_SHA384,
         Self::RSA_PSS_RSAE_SHA512,
@@ -43,7 +47,7 @@ impl SignatureScheme {
     /// The key type the scheme signs with, if it is one we support.
     pub fn auth_kind(self) -> Option<AuthKind> {
         match self.0 {
-            0x0403 | 0x0503 => Some(AuthKind::Ecdsa),
+            0x0403 | 0x0503 | 0x0603 => Some(AuthKind::Ecdsa),
             0x0401 | 0x0501 | 0x0601 | 0x0804 | 0x0805 | 0x0806 => Some(AuthKind::Rsa),
             _ => None,
         }
@@ -57,6 +61,7 @@ impl SignatureScheme {
             0x0601 => "rsa_pkcs1_sha512",
             0x0403 => "ecdsa_secp256r1_sha256",
             0x0503 => "ecdsa_secp384r1_sha384",
+            0x0603 => "ecdsa_secp521r1_sha512",
             0x0804 => "rsa_pss_rsae_sha256",
             0x0805 => "rsa_pss_rsae_sha384",
             0x0806 => "rsa_pss_rsae_sha512",
@@ -104,6 +109,38 @@ impl core::fmt::Debug for SigningKey {
             .field("auth", &self.auth_kind())
             .finish_non_exhaustive()
     }
+}
+
+/// The digest an ECDSA key on a curve whose own hash is `natural`'s signs for `scheme`: the
+/// scheme's hash of `message`, made the length of the curve's order as ECDSA defines it (FIPS
+/// 186-4 §6.4: the leftmost bits of a longer hash; a shorter one is the same integer with
+/// zero bytes before it), labelled with the curve's hash so `sign_digest` takes it.
+fn ecdsa_digest(
+    natural: SignatureScheme,
+    scheme: SignatureScheme,
+    message: &[u8],
+) -> Result<digest::Digest, KeyError> {
+    let hash = match scheme {
+        SignatureScheme::ECDSA_SHA256 => &digest::SHA256,
+        SignatureScheme::ECDSA_SHA384 => &digest::SHA384,
+        SignatureScheme::ECDSA_SHA512 => &digest::SHA512,
+        _ => return Err(KeyError::SignFailed),
+    };
+    let curve_hash = match natural {
+        SignatureScheme::ECDSA_SHA256 => &digest::SHA256,
+        SignatureScheme::ECDSA_SHA384 => &digest::SHA384,
+        _ => return Err(KeyError::SignFailed),
+    };
+    let full = digest::digest(hash, message);
+    let full = full.as_ref();
+    let n = curve_hash.output_len();
+    let mut value = [0u8; digest::MAX_OUTPUT_LEN];
+    if full.len() >= n {
+        value[..n].copy_from_slice(&full[..n]);
+    } else {
+        value[n - full.len()..n].copy_from_slice(full);
+    }
+    digest::Digest::import_less_safe(&value[..n], curve_hash).map_err(|_| KeyError::SignFailed)
 }
 
 impl SigningKey {
@@ -162,13 +199,16 @@ impl SigningKey {
         }
     }
 
-    /// Schemes this key can produce, in our preference order.
+    /// Schemes this key can produce, in our preference order: for ECDSA every hash of TLS
+    /// 1.2 (there the code point names the hash only, RFC 5246 §7.4.1.4.1; binding the curve
+    /// to the hash is TLS 1.3's rule, RFC 8446 §4.2.3), the strongest first.
     pub fn schemes(&self) -> &'static [SignatureScheme] {
         match &self.inner {
-            KeyInner::Ecdsa { scheme, .. } if *scheme == SignatureScheme::ECDSA_SHA256 => {
-                &[SignatureScheme::ECDSA_SHA256]
-            }
-            KeyInner::Ecdsa { .. } => &[SignatureScheme::ECDSA_SHA384],
+            KeyInner::Ecdsa { .. } => &[
+                SignatureScheme::ECDSA_SHA512,
+                SignatureScheme::ECDSA_SHA384,
+                SignatureScheme::ECDSA_SHA256,
+            ],
             KeyInner::Rsa(_) => &[
                 SignatureScheme::RSA_PSS_RSAE_SHA256,
                 SignatureScheme::RSA_PSS_RSAE_SHA384,
@@ -207,11 +247,16 @@ impl SigningKey {
         // only for the PSS salt; PKCS#1 v1.5 is deterministic.
         let rng = SystemRandom::new();
         match &self.inner {
-            KeyInner::Ecdsa { key, scheme: ours } => {
-                if *ours != scheme {
-                    return Err(KeyError::SignFailed);
+            KeyInner::Ecdsa {
+                key,
+                scheme: natural,
+            } => {
+                let sig = if *natural == scheme {
+                    key.sign(&rng, message)
+                } else {
+                    key.sign_digest(&ecdsa_digest(*natural, scheme, message)?)
                 }
-                let sig = key.sign(&rng, message).map_err(|_| KeyError::SignFailed)?;
+                .map_err(|_| KeyError::SignFailed)?;
                 out.extend_from_slice(sig.as_ref());
             }
             KeyInner::Rsa(key) => {

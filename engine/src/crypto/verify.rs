@@ -30,6 +30,11 @@ type Algs = &'static [&'static dyn pki_types::SignatureVerificationAlgorithm];
 
 static ECDSA_SHA256: Algs = &[algs::ECDSA_P256_SHA256, algs::ECDSA_P384_SHA256];
 static ECDSA_SHA384: Algs = &[algs::ECDSA_P384_SHA384, algs::ECDSA_P256_SHA384];
+static ECDSA_SHA512: Algs = &[
+    algs::ECDSA_P256_SHA512,
+    algs::ECDSA_P384_SHA512,
+    algs::ECDSA_P521_SHA512,
+];
 static PKCS1_SHA256: Algs = &[algs::RSA_PKCS1_2048_8192_SHA256];
 static PKCS1_SHA384: Algs = &[algs::RSA_PKCS1_2048_8192_SHA384];
 static PKCS1_SHA512: Algs = &[algs::RSA_PKCS1_2048_8192_SHA512];
@@ -43,6 +48,7 @@ fn scheme_algs(scheme: SignatureScheme) -> Algs {
     match scheme {
         SignatureScheme::ECDSA_SHA256 => ECDSA_SHA256,
         SignatureScheme::ECDSA_SHA384 => ECDSA_SHA384,
+        SignatureScheme::ECDSA_SHA512 => ECDSA_SHA512,
         SignatureScheme::RSA_PKCS1_SHA256 => PKCS1_SHA256,
         SignatureScheme::RSA_PKCS1_SHA384 => PKCS1_SHA384,
         SignatureScheme::RSA_PKCS1_SHA512 => PKCS1_SHA512,

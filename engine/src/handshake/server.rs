@@ -263,19 +263,32 @@ impl ServerHandshake {
             }
         }
         if let Some(name) = ext.server_name {
-            self.negotiated.server_name = Some(crate::handshake::HostName::lowercase(
-                core::str::from_utf8(name).map_err(|_| {
+            // RFC 6066 §3: an ASCII DNS host name (letters, digits, hyphens, dots), no
+            // trailing dot.
+            let valid = name
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'.')
+                && !name.ends_with(b".");
+            let name = core::str::from_utf8(name)
+                .ok()
+                .filter(|_| valid)
+                .ok_or_else(|| {
                     fatal(
                         AlertDescription::IllegalParameter,
-                        "server name is not ASCII",
+                        "server name is not an ASCII DNS host name",
                     )
-                })?,
-            ));
+                })?;
+            self.negotiated.server_name = Some(crate::handshake::HostName::lowercase(name));
         }
         // The certificates this name is served with (RFC 6066 §3), chosen once.
-        self.certs = self
-            .config
-            .resolve_certificates(self.negotiated.server_name.as_deref());
+        let name = self.negotiated.server_name.as_deref();
+        if self.config.strict_sni && name.is_some_and(|n| !self.config.serves_name(n)) {
+            return Err(fatal(
+                AlertDescription::UnrecognizedName,
+                "no certificate for the server name asked for",
+            ));
+        }
+        self.certs = self.config.resolve_certificates(name);
         if let Some(offered) = &ext.alpn {
             if !self.config.alpn_protocols.is_empty() {
                 let chosen = self
@@ -430,8 +443,17 @@ impl ServerHandshake {
         if !record.extended_master_secret && hello_ems {
             return Ok(Err(ResumptionFailure::EmsMismatch));
         }
+        // RFC 5246 §7.4.1.2: a client resuming a session MUST offer the session's suite;
+        // one that does not is refused (as OpenSSL does), not silently given a full
+        // handshake. A suite this server no longer allows only means a full handshake.
+        if !hello.cipher_suites.contains(record.suite_id) {
+            return Err(fatal(
+                AlertDescription::IllegalParameter,
+                "resumption without offering the session's cipher suite",
+            ));
+        }
         let suite = match suite_by_id(record.suite_id) {
-            Some(s) if self.config.suites.contains(&s) && hello.cipher_suites.contains(s.id) => s,
+            Some(s) if self.config.suites.contains(&s) => s,
             _ => return Ok(Err(ResumptionFailure::SuiteMismatch)),
         };
         let name = self

@@ -160,10 +160,14 @@ impl Running {
         while self.exited().is_none() {
             if Instant::now() >= deadline {
                 self.kill();
+                self.join_readers(Duration::from_secs(2));
                 return false;
             }
             thread::sleep(Duration::from_millis(20));
         }
+        // The pipes may still hold the child's last words: read them before
+        // anyone looks at `stdout()`.
+        self.join_readers(Duration::from_secs(2));
         true
     }
 

@@ -4,11 +4,12 @@ use std::io::{Read, Write};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
+use reprise::internal::ticket::MAX_TICKET_PLAINTEXT;
 use reprise::rng::RandomSource;
-use reprise::session::cache::SessionCache;
-use reprise::session::record::SessionRecord;
-use reprise::session::store::{Lookup, SessionStore};
-use reprise::session::ticket::{TicketKeyRing, MAX_TICKET_PLAINTEXT};
+use reprise::session::SessionCache;
+use reprise::session::SessionRecord;
+use reprise::session::TicketKeyRing;
+use reprise::session::{Lookup, SessionStore};
 use reprise::{ClientConnection, ServerConnection};
 use rustls::server::{ProducesTickets, StoresServerSessions};
 
@@ -31,43 +32,36 @@ pub trait Endpoint {
     fn resumed(&self) -> bool;
 }
 
-macro_rules! reprise_endpoint {
-    ($t:ty) => {
-        impl Endpoint for $t {
-            #[inline]
-            fn output(&mut self, buf: &mut Vec<u8>) -> Result<(), String> {
-                let out = self.pending_output();
-                let n = out.len();
-                buf.extend_from_slice(out);
-                self.consume_output(n);
-                Ok(())
-            }
-            #[inline]
-            fn input(&mut self, data: &mut [u8]) -> Result<(), String> {
-                let mut start = 0;
-                while start < data.len() {
-                    let r = self
-                        .receive(&mut data[start..], NOW)
-                        .map_err(|e| e.to_string())?;
-                    if r.consumed == 0 {
-                        return Err("partial record".into());
-                    }
-                    start += r.consumed;
-                }
-                while self.next_event().is_some() {}
-                Ok(())
-            }
-            fn open(&self) -> bool {
-                self.is_open()
-            }
-            fn resumed(&self) -> bool {
-                self.negotiated().resumed.is_some()
-            }
+impl<S: reprise::Side> Endpoint for reprise::Connection<S> {
+    #[inline]
+    fn output(&mut self, buf: &mut Vec<u8>) -> Result<(), String> {
+        let out = self.pending_output();
+        let n = out.len();
+        buf.extend_from_slice(out);
+        self.consume_output(n);
+        Ok(())
+    }
+    #[inline]
+    fn input(&mut self, data: &mut [u8]) -> Result<(), String> {
+        let mut inbound = reprise::Inbound::new(data);
+        while self
+            .next_plaintext(&mut inbound, NOW)
+            .map_err(|e| e.to_string())?
+            .is_some()
+        {}
+        if inbound.consumed() < data.len() {
+            return Err("partial record".into());
         }
-    };
+        while self.next_event().is_some() {}
+        Ok(())
+    }
+    fn open(&self) -> bool {
+        self.is_open()
+    }
+    fn resumed(&self) -> bool {
+        self.negotiated().resumed.is_some()
+    }
 }
-reprise_endpoint!(ServerConnection);
-reprise_endpoint!(ClientConnection);
 
 macro_rules! rustls_endpoint {
     ($t:ty) => {
@@ -528,7 +522,7 @@ pub fn sample_record() -> SessionRecord {
     SessionRecord {
         suite_id: 0xc02b,
         extended_master_secret: true,
-        master_secret: reprise::crypto::prf::MasterSecret::from_bytes([7; 48]),
+        master_secret: reprise::internal::prf::MasterSecret::from_bytes([7; 48]),
         created: NOW,
         lifetime: 3600,
         server_name: SERVER_NAME.as_bytes().into(),

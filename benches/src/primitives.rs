@@ -95,8 +95,8 @@ fn prf(out_len: usize, seed_len: usize) -> Run {
     let seed = vec![5u8; seed_len];
     let mut out = vec![0u8; out_len];
     timed(move || {
-        reprise::crypto::prf::prf(
-            reprise::crypto::prf::PrfHash::Sha256,
+        reprise::internal::prf::prf(
+            reprise::internal::prf::PrfHash::Sha256,
             &secret,
             b"key expansion",
             &seed,

@@ -4,11 +4,11 @@
 
 use std::sync::Arc;
 
-use reprise::crypto::suites::{ECDHE_ECDSA_AES128_GCM_SHA256, ECDHE_RSA_AES128_GCM_SHA256};
+use reprise::internal::suites::{ECDHE_ECDSA_AES128_GCM_SHA256, ECDHE_RSA_AES128_GCM_SHA256};
 use reprise::rng::{RandomSource, SystemRandom};
-use reprise::session::cache::SessionCache;
-use reprise::session::client::ClientSessionStore;
-use reprise::session::ticket::{RotationPolicy, TicketKeyRing, TicketKeys};
+use reprise::session::ClientSessionStore;
+use reprise::session::SessionCache;
+use reprise::session::{RotationPolicy, TicketKeyRing, TicketKeys};
 use reprise::{NamedGroup, RootStore};
 use rustls::client::{Resumption, Tls12Resumption};
 use rustls::crypto::aws_lc_rs as rl;

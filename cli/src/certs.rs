@@ -27,7 +27,7 @@ pub fn add_from_files(
             let names = reprise::pem::certificates(&cert_pem)
                 .ok()
                 .and_then(|chain| chain.into_iter().next())
-                .map(|leaf| reprise::crypto::verify::leaf_dns_names(&leaf))
+                .map(|leaf| reprise::internal::verify::leaf_dns_names(&leaf))
                 .unwrap_or_default();
             println!(
                 "certificate {cert_path}: for {}",

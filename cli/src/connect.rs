@@ -5,7 +5,7 @@ use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::Duration;
 
-use reprise::session::client::ClientSessionStore;
+use reprise::session::ClientSessionStore;
 use reprise::{ClientConfig, ClientConnection, RootStore, ServerVerification, Stream};
 
 /// Options of `reprise connect`.
@@ -102,7 +102,7 @@ pub fn build_config(args: &ConnectArgs) -> Result<ClientConfig, String> {
     if let Some(list) = &args.suites {
         config.suites = list
             .split(',')
-            .map(|n| reprise::crypto::suites::suite_by_name(n).ok_or(format!("unknown suite {n}")))
+            .map(|n| reprise::suites::suite_by_name(n).ok_or(format!("unknown suite {n}")))
             .collect::<Result<_, _>>()?;
     }
     if let Some(list) = &args.groups {

@@ -14,11 +14,12 @@ use std::time::Instant;
 
 use reprise::metrics::Metrics;
 use reprise::rng::SystemRandom;
-use reprise::session::cache::SessionCache;
-use reprise::session::client::ClientSessionStore;
-use reprise::session::ticket::{RotationPolicy, TicketKeyRing, TicketKeys};
+use reprise::session::{
+    ClientSessionStore, RotationPolicy, SessionCache, TicketKeyRing, TicketKeys,
+};
 use reprise::{
-    ClientConfig, ClientConnection, ResumptionKind, RootStore, ServerConfig, ServerConnection,
+    ClientConfig, ClientConnection, Connection, Inbound, ResumptionKind, RootStore, ServerConfig,
+    ServerConnection, Side,
 };
 
 use crate::ladder::{self, Dir, Flight, Ladder, WireParser};
@@ -143,51 +144,30 @@ fn elapsed_ms(since: Instant) -> f64 {
 }
 
 /// Feeds `data` to a connection; returns the application plaintext it held.
-fn feed(conn: &mut impl Endpoint, data: &[u8], now: u64) -> Result<Vec<u8>, String> {
+fn feed<S: Side>(
+    conn: &mut Connection<S>,
+    who: &str,
+    data: &[u8],
+    now: u64,
+) -> Result<Vec<u8>, String> {
     let mut buf = data.to_vec();
-    let mut start = 0;
+    let mut inbound = Inbound::new(&mut buf);
     let mut plain = Vec::new();
-    while start < buf.len() {
-        let r = conn.receive_into(&mut buf[start..], now)?;
-        plain.extend_from_slice(&buf[start + r.plaintext.start..start + r.plaintext.end]);
-        if r.consumed == 0 {
-            break;
-        }
-        start += r.consumed;
+    while let Some(data) = conn
+        .next_plaintext(&mut inbound, now)
+        .map_err(|e| format!("{who}: {e}"))?
+    {
+        plain.extend_from_slice(data);
     }
     Ok(plain)
 }
 
-/// What the simulation needs of either role.
-trait Endpoint {
-    /// `Connection::receive`, with errors as text.
-    fn receive_into(&mut self, buf: &mut [u8], now: u64) -> Result<reprise::Receipt, String>;
-    /// Everything queued for the wire.
-    fn take_output(&mut self) -> Vec<u8>;
+/// Everything queued for the wire.
+fn take_output<S: Side>(conn: &mut Connection<S>) -> Vec<u8> {
+    let out = conn.pending_output().to_vec();
+    conn.consume_output(out.len());
+    out
 }
-
-macro_rules! endpoint {
-    ($t:ty, $who:literal) => {
-        impl Endpoint for $t {
-            fn receive_into(
-                &mut self,
-                buf: &mut [u8],
-                now: u64,
-            ) -> Result<reprise::Receipt, String> {
-                self.receive(buf, now).map_err(|e| format!("{}: {e}", $who))
-            }
-
-            fn take_output(&mut self) -> Vec<u8> {
-                let out = self.pending_output().to_vec();
-                self.consume_output(out.len());
-                out
-            }
-        }
-    };
-}
-
-endpoint!(ClientConnection, "client");
-endpoint!(ServerConnection, "server");
 
 /// Builds the ladder while the simulation runs: each flight's bytes are parsed as sent.
 struct Recorder {
@@ -246,7 +226,7 @@ fn simulate(
     // (arrival time, direction, bytes): flights on the wire. The protocol alternates, but
     // the queue is kept in arrival order anyway.
     let mut wire: Vec<(f64, Dir, Vec<u8>)> = Vec::new();
-    let out = client.take_output();
+    let out = take_output(&mut client);
     rec.flight(Dir::ToServer, client_clock, half, &out, None);
     wire.push((client_clock + half, Dir::ToServer, out));
 
@@ -265,7 +245,7 @@ fn simulate(
             Dir::ToServer => {
                 let start = arrival.max(server_clock);
                 let cpu = Instant::now();
-                let plain = feed(&mut server, &bytes, now);
+                let plain = feed(&mut server, "server", &bytes, now);
                 let mut note = None;
                 if let Ok(plain) = &plain {
                     if !plain.is_empty() {
@@ -279,7 +259,7 @@ fn simulate(
                         }
                     }
                 }
-                let out = server.take_output();
+                let out = take_output(&mut server);
                 server_clock = start + elapsed_ms(cpu);
                 if !out.is_empty() {
                     rec.flight(Dir::ToClient, server_clock, half, &out, note);
@@ -290,7 +270,7 @@ fn simulate(
             Dir::ToClient => {
                 let start = arrival.max(client_clock);
                 let cpu = Instant::now();
-                let plain = feed(&mut client, &bytes, now)?;
+                let plain = feed(&mut client, "client", &bytes, now)?;
                 if !plain.is_empty() {
                     rec.ladder.ttfb_ms = Some(start + elapsed_ms(cpu));
                     break;
@@ -303,7 +283,7 @@ fn simulate(
                     get_sent = true;
                     note = Some(first_line(REQUEST));
                 }
-                let out = client.take_output();
+                let out = take_output(&mut client);
                 client_clock = start + elapsed_ms(cpu);
                 if !out.is_empty() {
                     rec.flight(Dir::ToServer, client_clock, half, &out, note);

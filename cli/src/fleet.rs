@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use reprise::rng::SystemRandom;
-use reprise::session::id::SessionIdKey;
-use reprise::session::store::SessionStore;
-use reprise::session::ticket::{RotationPolicy, TicketKeyRing, TicketKeys};
+use reprise::session::SessionIdKey;
+use reprise::session::SessionStore;
+use reprise::session::{RotationPolicy, TicketKeyRing, TicketKeys};
 use reprise_fleet::keys::{fetch_ring, spawn_follower, KEK_PURPOSE};
 use reprise_fleet::seal::SealKey;
 use reprise_fleet::store::{BlockingStore, RedisSessionStore, RedisStoreConfig};

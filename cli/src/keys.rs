@@ -11,8 +11,9 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use reprise::internal::keyfile::encode_base64;
 use reprise::rng::SystemRandom;
-use reprise::session::keyfile::{self, KeyFileFormat};
+use reprise::session::{generate_key_file, read_key_file, KeyFileFormat};
 
 /// Arguments of `reprise keys`.
 #[derive(clap::Args)]
@@ -143,7 +144,7 @@ fn publish(url: &str, rotate: &str, lifetime: &str, kek: &Path) -> Result<(), St
 }
 
 fn generate(format: KeyFileFormat, out: Option<&Path>) -> Result<(), String> {
-    let contents = keyfile::generate_key_file(format, &SystemRandom).map_err(|e| e.to_string())?;
+    let contents = generate_key_file(format, &SystemRandom).map_err(|e| e.to_string())?;
     match out {
         Some(path) => {
             let mut file = create_private(path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -156,7 +157,7 @@ fn generate(format: KeyFileFormat, out: Option<&Path>) -> Result<(), String> {
         None => {
             let mut stdout = std::io::stdout().lock();
             let written = if format.is_binary() {
-                let text = keyfile::encode_base64(&contents);
+                let text = encode_base64(&contents);
                 writeln!(stdout, "{}", text.as_str())
             } else {
                 stdout.write_all(&contents)
@@ -182,7 +183,7 @@ fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
 
 fn show(path: &Path) -> Result<(), String> {
     let mut bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let parsed = keyfile::read_key_file(&bytes);
+    let parsed = read_key_file(&bytes);
     // Best-effort wipe of the raw file contents (the parsed keys wipe themselves).
     bytes.fill(0);
     std::hint::black_box(&bytes);
@@ -192,6 +193,7 @@ fn show(path: &Path) -> Result<(), String> {
         KeyFileFormat::Nginx80 => "nginx ssl_session_ticket_key, 80 bytes",
         KeyFileFormat::Haproxy => "HAProxy tls-ticket-keys, the penultimate key encrypts",
         KeyFileFormat::Reprise => "reprise-ticket-key v1, the first key encrypts",
+        _ => "a format newer than this description",
     };
     println!("file:   {}", path.display());
     println!("format: {} ({description})", file.format);

@@ -5,7 +5,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
 
-use reprise::session::client::ClientSessionStore;
+use reprise::session::ClientSessionStore;
 use reprise_serve::load::{LoadOptions, Stop};
 
 use crate::connect::{build_config, ConnectArgs};

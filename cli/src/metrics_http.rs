@@ -111,10 +111,7 @@ mod tests {
         let metrics = Arc::new(reprise::metrics::Metrics::new());
         metrics.handshake_done(None);
         config.metrics = Some(metrics);
-        config.session_store = Some(Arc::new(reprise::session::cache::SessionCache::new(
-            1 << 16,
-            300,
-        )));
+        config.session_store = Some(Arc::new(reprise::session::SessionCache::new(1 << 16, 300)));
         let addr = spawn("127.0.0.1:0", Arc::new(config)).unwrap();
         let get = |path: &str| {
             let mut s = TcpStream::connect(addr).unwrap();

@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use reprise::ServerConfig;
 
+use reprise::internal::keyfile;
 use reprise::rng::SystemRandom;
-use reprise::session::cache::SessionCache;
-use reprise::session::keyfile;
-use reprise::session::ticket::{RotationPolicy, TicketKeyRing, TicketKeys};
+use reprise::session::SessionCache;
+use reprise::session::{RotationPolicy, TicketKeyRing, TicketKeys};
 
 use crate::{certs, event_loop};
 use reprise_serve::app::HandlerFactory;
@@ -130,7 +130,7 @@ pub struct ServeArgs {
     #[arg(long)]
     pub strict_sni: bool,
     /// The most a ClientHello may be, in bytes (every legal one by default).
-    #[arg(long, default_value_t = reprise::config::MAX_CLIENT_HELLO_LEN)]
+    #[arg(long, default_value_t = reprise::MAX_CLIENT_HELLO_LEN)]
     pub max_client_hello: usize,
     /// Read the options from this TOML file (keys are the flags' names; flags given here
     /// win). SIGHUP and `reprise ctl reload` read it again.
@@ -255,7 +255,7 @@ pub fn build_config(args: &ServeArgs) -> Result<ServerConfig, String> {
         let mut secret = [0u8; 32];
         reprise::rng::RandomSource::fill(&SystemRandom, &mut secret)
             .map_err(|_| "randomness failed")?;
-        config.session_id_key = Some(reprise::session::id::SessionIdKey::new(&secret));
+        config.session_id_key = Some(reprise::session::SessionIdKey::new(&secret));
     }
     if on_off(&args.tickets, "--tickets")? {
         let policy = RotationPolicy {

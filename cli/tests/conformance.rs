@@ -132,7 +132,7 @@ fn largest_client_hello() -> Vec<u8> {
     });
     assert_eq!(
         hello.len(),
-        4 + reprise::config::MAX_CLIENT_HELLO_LEN,
+        4 + reprise::MAX_CLIENT_HELLO_LEN,
         "largest legal size"
     );
     hello
@@ -340,7 +340,7 @@ fn the_largest_legal_client_hello_is_answered_whole_and_in_one_byte_records() {
 
 #[test]
 fn resuming_without_offering_the_sessions_suite_is_illegal_parameter() {
-    use reprise::session::client::ClientSessionStore;
+    use reprise::session::ClientSessionStore;
     use reprise::{ClientConfig, ClientConnection, Stream};
     use std::sync::Arc;
     for driver in event_loops() {
@@ -352,8 +352,7 @@ fn resuming_without_offering_the_sessions_suite_is_illegal_parameter() {
         config.enable_tickets = false;
         config.suites =
             vec![
-                reprise::crypto::suites::suite_by_name("TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256")
-                    .unwrap(),
+                reprise::suites::suite_by_name("TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256").unwrap(),
             ];
         let conn = ClientConnection::new(Arc::new(config), "localhost").unwrap();
         let mut tls = Stream::new(conn, TcpStream::connect(server.addr()).unwrap());

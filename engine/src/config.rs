@@ -56,6 +56,10 @@ pub enum ConfigError {
     NoUsableSuite,
     /// No key-exchange group is configured.
     NoGroup,
+    /// A client that verifies certificates was given no root to verify them against.
+    NoRoots,
+    /// The random source failed while the configuration was being built.
+    Randomness,
 }
 
 impl core::fmt::Display for ConfigError {
@@ -84,6 +88,8 @@ impl core::fmt::Display for ConfigError {
                 "no configured cipher suite can be served with the configured certificates",
             ),
             ConfigError::NoGroup => f.write_str("no key-exchange group configured"),
+            ConfigError::NoRoots => f.write_str("no root certificate to verify servers against"),
+            ConfigError::Randomness => f.write_str("the random source failed"),
         }
     }
 }
@@ -164,11 +170,13 @@ impl CertifiedKey {
         &self.chain
     }
 
+    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// The signing key.
     pub fn key(&self) -> &SigningKey {
         &self.key
     }
 
+    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// The encoded Certificate handshake message (header included).
     pub fn certificate_message(&self) -> &[u8] {
         &self.certificate_message
@@ -176,6 +184,7 @@ impl CertifiedKey {
 }
 
 /// Configuration for [`ServerConnection`](crate::ServerConnection)s.
+#[non_exhaustive]
 pub struct ServerConfig {
     /// Certificates by the names they serve, with a default set (the first certificate of
     /// each key type); the suite then picks by key type.
@@ -266,6 +275,7 @@ impl ServerConfig {
         }
     }
 
+    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// Signs `message` with the key of the certificate for `auth` — what a driver's worker
     /// does for an offloaded [`Event::NeedSignature`](crate::Event::NeedSignature).
     pub fn sign(
@@ -299,8 +309,8 @@ impl ServerConfig {
         chain_pem: &[u8],
         key_pem: &[u8],
     ) -> Result<&mut Self, ConfigError> {
-        let chain = crate::pem::certificates(chain_pem).map_err(ConfigError::CertificatePem)?;
-        let key = crate::pem::private_key(key_pem).map_err(ConfigError::KeyPem)?;
+        let chain = crate::pem::certificates(chain_pem)?;
+        let key = crate::pem::private_key(key_pem)?;
         self.add_certificate(chain, &key)
     }
 
@@ -326,6 +336,7 @@ impl ServerConfig {
         Ok(())
     }
 
+    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// The default certificate for a key type (no SNI, or an unknown name).
     pub fn certificate_for(&self, auth: AuthKind) -> Option<&CertifiedKey> {
         self.certificates
@@ -334,6 +345,7 @@ impl ServerConfig {
             .map(|c| c.as_ref())
     }
 
+    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// The certificates for `server_name`: the resolver's choice, or the configured ones by
     /// name.
     pub fn resolve_certificates(&self, server_name: Option<&str>) -> Option<Arc<CertificateSet>> {
@@ -343,6 +355,7 @@ impl ServerConfig {
         }
     }
 
+    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// A copy of this config with the certificates (and resolver) of `certs`: what a reload
     /// of certificates swaps in. Everything else — session store, ticket keys, metrics, key
     /// log, randomness — is shared with this one, so sessions and tickets made before the
@@ -387,6 +400,7 @@ impl ServerConfig {
 
 /// How a client checks the server's certificate.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ServerVerification {
     /// Verify the chain against the roots and the name (the default).
     WebPki,
@@ -399,6 +413,7 @@ pub enum ServerVerification {
 /// session store, key log and metrics (they are `Arc`s); give a clone its own store to keep
 /// its sessions apart (e.g. one per virtual client in a load generator).
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct ClientConfig {
     /// Trust anchors.
     pub roots: RootStore,

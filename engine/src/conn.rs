@@ -11,7 +11,7 @@ use crate::codec::{
     HANDSHAKE_HEADER_LEN, MAX_PLAINTEXT, RECORD_HEADER_LEN,
 };
 use crate::error::{fatal, Error, Event, Fatal};
-use crate::handshake::flow::{Flow, Msg, Sender};
+use crate::handshake::flow::{Msg, Sender};
 use crate::metrics::Metrics;
 use crate::record::RecordCipher;
 
@@ -39,6 +39,28 @@ pub struct Receipt {
     pub plaintext: Range<usize>,
 }
 
+/// Received bytes being read record by record with [`Connection::next_plaintext`]: whole
+/// records are decrypted where they lie, and [`consumed`](Self::consumed) says how far.
+#[derive(Debug)]
+pub struct Inbound<'a> {
+    buf: &'a mut [u8],
+    consumed: usize,
+}
+
+impl<'a> Inbound<'a> {
+    /// Reads `buf` from its start. A buffer that can hold one whole record
+    /// ([`MAX_RECORD_LEN`](crate::MAX_RECORD_LEN) bytes) always makes progress.
+    pub fn new(buf: &'a mut [u8]) -> Self {
+        Self { buf, consumed: 0 }
+    }
+
+    /// Bytes read so far (whole records only); what follows is an unfinished record, or
+    /// records held while the handshake waits for the caller.
+    pub fn consumed(&self) -> usize {
+        self.consumed
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Status {
     Handshaking,
@@ -47,7 +69,8 @@ enum Status {
 }
 
 /// State shared by both roles: record protection, output, events.
-pub(crate) struct Core {
+// Public in name only (the sealed `Side` trait mentions it); unreachable from outside.
+pub struct Core {
     side: Sender,
     /// The time of the current `receive` call, seconds since the Unix epoch.
     pub(crate) now: u64,
@@ -88,6 +111,7 @@ pub struct Buffers {
 }
 
 impl Buffers {
+    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// Heap bytes held (by capacity).
     pub fn capacity_bytes(&self) -> usize {
         self.flight.capacity()
@@ -275,21 +299,69 @@ impl Core {
     }
 }
 
-/// What a role-specific handshake state machine must provide.
-pub(crate) trait Handshake {
-    /// Our role.
-    const SIDE: Sender;
-    /// Where the handshake is.
-    fn flow(&self) -> &Flow;
-    /// Handles one expected handshake message (`raw` includes the 4-byte header, `body` not).
-    fn handle(&mut self, core: &mut Core, msg: Msg, body: &[u8], raw: &[u8]) -> Result<(), Fatal>;
-    /// Handles the peer's ChangeCipherSpec when the flow expects it.
-    fn handle_change_cipher_spec(&mut self, core: &mut Core) -> Result<(), Fatal>;
-    /// True while waiting for the caller to answer an event (e.g. a session lookup).
-    fn is_suspended(&self) -> bool {
-        false
+/// The role of a [`Connection`]: [`ServerHandshake`](crate::ServerHandshake) or
+/// [`ClientHandshake`](crate::ClientHandshake). Code that works for either role is generic
+/// over it:
+///
+/// ```
+/// fn flush<S: reprise::Side>(conn: &mut reprise::Connection<S>, socket: &mut Vec<u8>) {
+///     socket.extend_from_slice(conn.pending_output());
+///     let n = conn.pending_output().len();
+///     conn.consume_output(n);
+/// }
+/// ```
+///
+/// Sealed: the engine's two roles are the only ones.
+pub trait Side: sealed::Handshake {}
+
+impl Side for crate::ServerHandshake {}
+impl Side for crate::ClientHandshake {}
+
+pub(crate) mod sealed {
+    use super::Core;
+    use crate::error::Fatal;
+    use crate::handshake::flow::{Flow, Msg, Sender};
+
+    /// What a role-specific handshake state machine must provide; the supertrait of
+    /// [`Side`](super::Side), nameable only inside the crate.
+    #[allow(unreachable_pub)] // sealed-trait pattern: public, in a private module
+    pub trait Handshake {
+        /// Our role.
+        const SIDE: Sender;
+        /// Where the handshake is.
+        fn flow(&self) -> &Flow;
+        /// What the handshake negotiated so far.
+        fn negotiated(&self) -> &crate::handshake::Negotiated;
+        /// Handles one expected handshake message (`raw` includes the 4-byte header, `body`
+        /// not).
+        fn handle(
+            &mut self,
+            core: &mut Core,
+            msg: Msg,
+            body: &[u8],
+            raw: &[u8],
+        ) -> Result<(), Fatal>;
+        /// Handles the peer's ChangeCipherSpec when the flow expects it.
+        fn handle_change_cipher_spec(&mut self, core: &mut Core) -> Result<(), Fatal>;
+        /// True while waiting for the caller to answer an event (e.g. a session lookup).
+        fn is_suspended(&self) -> bool {
+            false
+        }
+        /// Answers `event` if it is a request the handshake waits on, blocking until the
+        /// answer is there (for the blocking [`Stream`](crate::Stream)).
+        fn answer_blocking(
+            conn: &mut super::Connection<Self>,
+            event: &crate::Event,
+        ) -> Result<(), crate::Error>
+        where
+            Self: Sized,
+        {
+            let _ = (conn, event);
+            Ok(())
+        }
     }
 }
+pub(crate) use sealed::Handshake;
 
 /// Maps a handshake type to a flow message, if it can ever appear in one.
 fn flow_msg(typ: HandshakeType) -> Option<Msg> {
@@ -313,8 +385,56 @@ pub struct Connection<H> {
     pub(crate) hs: H,
 }
 
-#[allow(private_bounds)]
-impl<H: Handshake> Connection<H> {
+impl<H: Side> Connection<H> {
+    /// The plaintext of the next application-data record in `inbound`, decrypted in place;
+    /// the handshake records before it are handled on the way. `None` once `inbound` holds no
+    /// further whole record, or the handshake waits for the caller
+    /// ([`is_suspended`](Self::is_suspended)), or the peer has closed. The one loop every
+    /// caller needs:
+    ///
+    /// ```
+    /// # fn f(conn: &mut reprise::ServerConnection, buf: &mut Vec<u8>, now: u64) -> Result<(), reprise::Error> {
+    /// let mut inbound = reprise::Inbound::new(&mut buf[..]);
+    /// while let Some(plaintext) = conn.next_plaintext(&mut inbound, now)? {
+    ///     // use `plaintext`; events (handshake done, …) are waiting in `next_event`
+    /// #   let _ = plaintext;
+    /// }
+    /// let used = inbound.consumed();
+    /// buf.drain(..used); // the rest is the start of a record: keep it, read more behind it
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// After an error the connection is dead; [`transmit`](Self::transmit) the alert queued.
+    pub fn next_plaintext<'b>(
+        &mut self,
+        inbound: &'b mut Inbound<'_>,
+        now: u64,
+    ) -> Result<Option<&'b [u8]>, Error> {
+        while inbound.consumed < inbound.buf.len() {
+            let start = inbound.consumed;
+            let receipt = self.receive(&mut inbound.buf[start..], now)?;
+            inbound.consumed += receipt.consumed;
+            if !receipt.plaintext.is_empty() {
+                let plain = start + receipt.plaintext.start..start + receipt.plaintext.end;
+                return Ok(Some(&inbound.buf[plain]));
+            }
+            if receipt.consumed == 0 || self.is_suspended() || self.core.peer_closed {
+                break;
+            }
+        }
+        Ok(None)
+    }
+
+    /// What the handshake negotiated so far.
+    pub fn negotiated(&self) -> &crate::Negotiated {
+        self.hs.negotiated()
+    }
+
+    /// True while the handshake waits for the caller (a session lookup or a signature).
+    pub fn is_suspended(&self) -> bool {
+        self.hs.is_suspended()
+    }
+
     /// Processes TLS records at the start of `inbound`, decrypting in place.
     ///
     /// Consumes whole records only and stops after one application-data record so its
@@ -334,6 +454,10 @@ impl<H: Handshake> Connection<H> {
                     consumed: inbound.len(),
                     plaintext: 0..0,
                 });
+            }
+            if self.hs.is_suspended() {
+                // What follows waits for the caller's answer (the driver offers it again).
+                break;
             }
             let rest = &mut inbound[consumed..];
             let Some(header) = RecordHeader::parse(rest) else {
@@ -738,11 +862,13 @@ impl<H: Handshake> Connection<H> {
         buffers
     }
 
+    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// Bytes held for a handshake message that has not fully arrived (by capacity).
     pub fn handshake_bytes_held(&self) -> usize {
         self.core.hs_partial.capacity()
     }
 
+    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// Heap bytes the connection's own buffers hold (by capacity); the AEAD keys live inside
     /// the connection itself.
     pub fn buffer_capacity(&self) -> usize {
@@ -793,6 +919,7 @@ impl<H: Handshake> Connection<H> {
         }
     }
 
+    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// Our role.
     pub fn side(&self) -> Sender {
         self.core.side

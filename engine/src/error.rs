@@ -9,6 +9,7 @@ use crate::codec::AlertDescription;
 /// call returns the same error (after [`transmit`](crate::ServerConnection::transmit) has
 /// flushed any alert we queued).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Error {
     /// We detected a problem and sent this fatal alert.
     AlertSent {
@@ -50,7 +51,8 @@ impl std::error::Error for Error {}
 
 /// A fatal condition found while processing input: the alert to send and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Fatal {
+// Public in name only (the sealed `Side` trait mentions it); unreachable from outside.
+pub struct Fatal {
     pub alert: AlertDescription,
     pub reason: Cow<'static, str>,
 }
@@ -85,6 +87,7 @@ impl From<AlertDescription> for Fatal {
 
 /// How a handshake resumed a session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ResumptionKind {
     /// From the server's session cache, by session ID (RFC 5246 §7.3).
     SessionId,
@@ -104,6 +107,7 @@ impl fmt::Display for ResumptionKind {
 /// Why an offered resumption did not happen (the handshake went on as a full one, or was
 /// aborted where RFC 7627 §5.3 says so). Counted by operators.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ResumptionFailure {
     /// The session ID is not in the store.
     UnknownSession,
@@ -150,6 +154,7 @@ impl fmt::Display for ResumptionFailure {
 
 /// Something the caller should know about, drained with `next_event`.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Event {
     /// The handshake completed; application data may flow.
     HandshakeDone {

@@ -1,102 +1,252 @@
-//! Reprise: a sans-IO TLS 1.2 handshake engine for servers.
+//! Reprise: a sans-IO TLS 1.2 handshake engine for servers, resumption first.
 //!
-//! The engine does no I/O: bytes in through [`Connection::receive`], records out through
-//! [`Connection::transmit`], [`Event`]s in between. Randomness comes from the config's
-//! [`rng::RandomSource`] and time from the caller, so a seeded source reproduces a handshake
-//! byte for byte.
+//! The engine does no I/O: bytes in through [`Connection::next_plaintext`], records out
+//! through [`Connection::pending_output`], [`Event`]s in between. Randomness comes from the
+//! config's [`RandomSource`](rng::RandomSource) and time from the caller, so a seeded source
+//! reproduces a handshake byte for byte.
 //!
-//! # Embedding a server connection
+//! # A server that resumes
 //!
-//! A driver owns the sockets; per socket it owns one [`ServerConnection`]. When bytes arrive
-//! it hands them to [`Connection::receive`] (which decrypts in place and says where the
-//! plaintext is), drains [`Connection::next_event`], and writes
-//! [`Connection::pending_output`] back. Here the "socket" is a client in the same process:
+//! [`ServerConfig::builder`] turns on both kinds of resumption: a session-ID cache
+//! (RFC 5246 §7.4.1.2) and RFC 5077 tickets under a key that replaces itself every
+//! [`DEFAULT_TICKET_ROTATION`] seconds. One setting, [`session_lifetime`], says how long a
+//! session may be resumed either way. The blocking [`Stream`] is enough for a small server
+//! (this is `examples/https_server.rs`, which a test checks with `openssl s_client -reconnect`):
+//!
+//! [`session_lifetime`]: ServerConfigBuilder::session_lifetime
+//!
+//! ```no_run
+#![doc = include_str!("../examples/https_server.rs")]
+//! ```
+//!
+//! # Embedding a connection in a driver
+//!
+//! An event loop owns the sockets and, per socket, one [`ServerConnection`]. When bytes arrive
+//! it reads them record by record with [`Connection::next_plaintext`] (which decrypts in place),
+//! drains [`Connection::next_event`], and writes [`Connection::pending_output`] back. A
+//! receive buffer of [`MAX_RECORD_LEN`] bytes always holds a whole record. Here the "socket"
+//! is a client in the same process, connecting twice: the second connection resumes.
 //!
 //! ```
-//! use std::sync::Arc;
-//! use reprise::{ClientConfig, ClientConnection, Error, Event, ServerConfig, ServerConnection};
+//! use reprise::{ClientConfig, ClientConnection, Connection, Error, Event, Inbound};
+//! use reprise::{ResumptionKind, ServerConfig, ServerConnection, Side};
 //!
-//! /// A driver's read handler: feed what arrived, answer requests, return what to send.
-//! fn on_bytes(conn: &mut ServerConnection, inbound: &mut Vec<u8>, now: u64) -> Result<Vec<u8>, Error> {
-//!     let mut start = 0;
-//!     while start < inbound.len() {
-//!         let receipt = conn.receive(&mut inbound[start..], now)?; // on Err: send the alert, close
-//!         if !receipt.plaintext.is_empty() {
-//!             conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi")?; // the application
-//!         }
-//!         if receipt.consumed == 0 { break; } // a partial record: wait for more bytes
-//!         start += receipt.consumed;
+//! /// Moves what `from` has queued into `to`; returns the plaintext `to` received.
+//! fn deliver<A: Side, B: Side>(from: &mut Connection<A>, to: &mut Connection<B>) -> Result<Vec<u8>, Error> {
+//!     let mut wire = from.pending_output().to_vec();
+//!     from.consume_output(wire.len()); // in a driver: only what the socket took
+//!     let mut inbound = Inbound::new(&mut wire);
+//!     let mut plaintext = Vec::new();
+//!     while let Some(data) = to.next_plaintext(&mut inbound, 1_800_000_000)? {
+//!         plaintext.extend_from_slice(data);
 //!     }
-//!     inbound.drain(..start);
-//!     while let Some(event) = conn.next_event() {
-//!         if let Event::HandshakeDone { resumed } = event { println!("handshake done, resumed: {resumed:?}"); }
-//!     }
-//!     let out = conn.pending_output().to_vec();
-//!     conn.consume_output(out.len()); // only what the socket accepted, in a real driver
-//!     Ok(out)
+//!     Ok(plaintext) // bytes past `inbound.consumed()` would be kept for the next read
 //! }
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let key = rcgen::KeyPair::generate()?; // ECDSA P-256; real servers load PEM files
 //! let cert = rcgen::CertificateParams::new(vec!["localhost".into()])?.self_signed(&key)?;
-//! let mut config = ServerConfig::new();
-//! config.add_certificate(vec![cert.der().to_vec()], &key.serialize_der())?;
-//! let mut server = ServerConnection::new(Arc::new(config));
-//! // The example's client skips certificate checks; a real one uses `ClientConfig::new(roots)`.
-//! let mut client = ClientConnection::new(Arc::new(ClientConfig::dangerous_insecure()), "localhost")?;
-//! let now = 1_800_000_000; // seconds since the Unix epoch, from the driver's clock
-//! let mut got = Vec::new();
-//! for _ in 0..4 {
-//!     if client.is_open() && got.is_empty() { client.send(b"GET / HTTP/1.1\r\n\r\n")?; }
-//!     let mut to_server = client.pending_output().to_vec();
-//!     client.consume_output(to_server.len());
-//!     let mut to_client = on_bytes(&mut server, &mut to_server, now)?;
-//!     let mut at = 0;
-//!     while at < to_client.len() {
-//!         let r = client.receive(&mut to_client[at..], now)?;
-//!         got.extend_from_slice(&to_client[at..][r.plaintext]);
-//!         if r.consumed == 0 { break; }
-//!         at += r.consumed;
+//! let server_config = ServerConfig::builder()
+//!     .certificate_der(vec![cert.der().to_vec()], &key.serialize_der())
+//!     .build()?;
+//! let client_config = ClientConfig::builder().root(cert.der().clone()).build()?;
+//! for attempt in 0..2 {
+//!     let mut server = ServerConnection::new(server_config.clone());
+//!     let mut client = ClientConnection::new(client_config.clone(), "localhost")?;
+//!     while client.is_handshaking() {
+//!         deliver(&mut client, &mut server)?;
+//!         deliver(&mut server, &mut client)?;
 //!     }
+//!     client.send(b"ping")?;
+//!     assert_eq!(deliver(&mut client, &mut server)?, b"ping");
+//!     let resumed = std::iter::from_fn(|| server.next_event()).find_map(|e| match e {
+//!         Event::HandshakeDone { resumed } => Some(resumed),
+//!         _ => None,
+//!     });
+//!     let expected = if attempt == 0 { None } else { Some(ResumptionKind::Ticket) };
+//!     assert_eq!(resumed, Some(expected));
 //! }
-//! assert!(got.starts_with(b"HTTP/1.1 200 OK"));
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! [`Side`] lets such code serve either role. [`Connection::send`] seals everything it is
+//! given (in records of up to [`MAX_PLAINTEXT_LEN`] bytes) into the output queue; a driver
+//! bounds its memory by sending more only while [`Connection::pending_output`] is short.
+//!
+//! # Tickets, rotation and fleets
+//!
+//! By default each server seals tickets under keys of its own, made at its first handshake
+//! and rotated on the clock the driver passes in; old keys keep decrypting for the session
+//! lifetime, so rotation never costs a resumption. Servers behind one load balancer must read
+//! each other's tickets: give them the same keys with
+//! [`ServerConfigBuilder::ticket_keys`] — a [`session::TicketKeys`] built from a key file
+//! ([`session::parse_key_file`] reads nginx's and HAProxy's formats too) or from the
+//! fleet's key ring, swapped in place with [`session::TicketKeys::replace`] when the keys
+//! change.
+//!
+//! # A shared session store
+//!
+//! Resumption by session ID needs the session where the client lands.
+//! [`ServerConfigBuilder::session_store`] takes any [`session::SessionStore`]; a remote one
+//! answers [`session::Lookup::Pending`], the handshake suspends with
+//! [`Event::NeedSession`], and the driver hands the answer to
+//! [`ServerConnection::provide_session`] when it has it (the blocking [`Stream`] waits for
+//! it). A store that cannot be asked costs a full handshake, never a failure.
+//!
+//! # Why a resumption did not happen
+//!
+//! A server reports each offered but refused resumption as [`Event::ResumptionFailed`], a
+//! client as [`ClientConnection::resumption_failure`]; [`ResumptionFailure`] names the cause:
+//! an unknown session or ticket key (the cache forgot it, or another server's keys sealed
+//! it), an expired session, a forged or damaged ticket, a mismatch of EMS, suite or server
+//! name, or a store that could not be asked. [`metrics::Metrics`] counts each.
+//!
+//! # Key log
+//!
+//! [`ServerConfigBuilder::key_log`] takes a [`keylog::KeyLog`] that receives each master
+//! secret in the SSLKEYLOGFILE format Wireshark reads:
+//!
+//! ```
+//! struct Stderr;
+//! impl reprise::keylog::KeyLog for Stderr {
+//!     fn log(&self, label: &str, client_random: &[u8; 32], secret: &[u8]) {
+//!         eprintln!("{}", reprise::keylog::format_line(label, client_random, secret));
+//!     }
+//! }
+//! let builder = reprise::ServerConfig::builder().key_log(std::sync::Arc::new(Stderr));
+//! # let _ = builder;
+//! ```
 #![forbid(unsafe_code)]
-#![warn(missing_docs)]
+#![warn(missing_docs, unreachable_pub)]
 
-pub mod codec;
-pub mod config;
-pub mod conn;
-pub mod crypto;
-pub mod error;
-pub mod handshake;
+// The protocol's parts, private: what a user needs is re-exported below or lives in one of
+// the public modules; what this repository's tests, fuzz targets and benches need besides is
+// in `internal`.
+mod builder;
+mod codec;
+mod config;
+mod conn;
+mod crypto;
+mod error;
+mod handshake;
+mod record;
+mod stream;
+
 pub mod keylog;
 pub mod metrics;
 pub mod pem;
-pub mod record;
 pub mod resolve;
 pub mod rng;
 pub mod session;
-pub mod stream;
+
+/// The cipher suites the engine implements (RFC 5289, RFC 7905), all of them and by IANA name.
+pub mod suites {
+    pub use crate::crypto::suites::{suite_by_name, ALL_SUITES};
+}
+
+/// **Unstable, not part of the API.** The engine's internals, public only so that this
+/// repository's own tests, fuzz targets, benchmarks and tools can reach them. Anything here
+/// may change or vanish in any release; do not depend on it.
+#[doc(hidden)]
+pub mod internal {
+    /// Wire formats (RFC 5246 §6–§7 and the extension RFCs).
+    pub mod codec {
+        pub use crate::codec::*;
+    }
+    /// Record protection (RFC 5246 §6.2.3.3, RFC 7905).
+    pub mod record {
+        pub use crate::record::*;
+    }
+    /// Handshake shapes as data.
+    pub mod flow {
+        pub use crate::handshake::flow::*;
+    }
+    /// The running handshake hash.
+    pub mod transcript {
+        pub use crate::handshake::transcript::*;
+    }
+    /// The TLS 1.2 PRF and what is derived with it (RFC 5246 §5, §8; RFC 7627).
+    pub mod prf {
+        pub use crate::crypto::prf::*;
+    }
+    /// ECDHE key exchange.
+    pub mod kx {
+        pub use crate::crypto::kx::*;
+    }
+    /// Signing keys and signature schemes.
+    pub mod sign {
+        pub use crate::crypto::sign::*;
+    }
+    /// Cipher suite definitions.
+    pub mod suites {
+        pub use crate::crypto::suites::*;
+    }
+    /// Certificate and signature verification.
+    pub mod verify {
+        pub use crate::crypto::verify::*;
+    }
+    /// The sharded session cache's layout.
+    pub mod cache {
+        pub use crate::session::cache::*;
+    }
+    /// RFC 5077 ticket sealing and its key ring.
+    pub mod ticket {
+        pub use crate::session::ticket::*;
+    }
+    /// Ticket-key files.
+    pub mod keyfile {
+        pub use crate::session::keyfile::*;
+    }
+    /// The encoded session record.
+    pub mod session_record {
+        pub use crate::session::record::*;
+    }
+    /// Configuration limits.
+    pub mod config {
+        pub use crate::config::*;
+    }
+    /// Random sources that are not part of the API.
+    pub mod rng {
+        pub use crate::rng::BufferedRandom;
+    }
+}
 
 use std::sync::Arc;
 
-pub use config::{CertifiedKey, ClientConfig, ConfigError, ServerConfig, ServerVerification};
-pub use conn::{Buffers, Connection, Receipt};
+pub use builder::{
+    ClientConfigBuilder, ServerConfigBuilder, DEFAULT_CLIENT_SESSIONS, DEFAULT_SESSION_CACHE_BYTES,
+    DEFAULT_TICKET_ROTATION,
+};
+pub use codec::AlertDescription;
+pub use config::{
+    CertifiedKey, ClientConfig, ConfigError, ServerConfig, ServerVerification,
+    DEFAULT_MAX_HANDSHAKE_MESSAGE, MAX_CLIENT_HELLO_LEN,
+};
+pub use conn::{Buffers, Connection, Inbound, Receipt, Side};
 pub use crypto::kx::NamedGroup;
+pub use crypto::sign::SignatureScheme;
 pub use crypto::suites::CipherSuite;
 pub use crypto::verify::RootStore;
 pub use error::{Error, Event, ResumptionFailure, ResumptionKind};
+pub use handshake::client::ClientHandshake;
+pub use handshake::server::ServerHandshake;
 pub use handshake::{HostName, Negotiated};
-pub use resolve::{CertificateSet, CertificatesByName, ResolvesServerCert};
 pub use stream::Stream;
 
+/// The certificate and key types of the Rust TLS ecosystem (rustls-pki-types), as the builders
+/// take them.
+pub use pki_types;
+
+/// The longest record the engine accepts, header included (RFC 5246 §6.2.3: 2^14 + 2048
+/// bytes of body): a receive buffer of this size always holds a whole record.
+pub const MAX_RECORD_LEN: usize = codec::RECORD_HEADER_LEN + codec::MAX_CIPHERTEXT;
+
+/// The most application data one record carries (RFC 5246 §6.2.1: 2^14 bytes).
+pub const MAX_PLAINTEXT_LEN: usize = codec::MAX_PLAINTEXT;
+
 use conn::Core;
-use handshake::client::ClientHandshake;
 use handshake::flow::Sender;
-use handshake::server::ServerHandshake;
 
 /// A server-side connection.
 pub type ServerConnection = Connection<ServerHandshake>;
@@ -122,11 +272,6 @@ impl Connection<ServerHandshake> {
             core,
             hs: ServerHandshake::new(config),
         }
-    }
-
-    /// What the handshake negotiated so far.
-    pub fn negotiated(&self) -> &Negotiated {
-        &self.hs.negotiated
     }
 
     /// The server name (SNI) the client asked for, lower-cased.
@@ -155,12 +300,6 @@ impl Connection<ServerHandshake> {
             .provide_signature(&mut self.core, signature)
             .map_err(|f| self.core.fail_fatal(f))
     }
-
-    /// True while the handshake waits for the caller (a session lookup or a signature).
-    pub fn is_suspended(&self) -> bool {
-        use conn::Handshake;
-        self.hs.is_suspended()
-    }
 }
 
 impl Connection<ClientHandshake> {
@@ -180,11 +319,6 @@ impl Connection<ClientHandshake> {
             }
         })?;
         Ok(Self { core, hs })
-    }
-
-    /// What the handshake negotiated so far.
-    pub fn negotiated(&self) -> &Negotiated {
-        &self.hs.negotiated
     }
 
     /// Why the session this client offered was not resumed, if it offered one.

@@ -2,7 +2,7 @@
 
 use std::io::{self, Read, Write};
 
-use crate::conn::{Connection, Handshake};
+use crate::conn::{Connection, Inbound, Side};
 use crate::error::{Error, Event};
 
 /// A TLS connection joined to a blocking transport. Implements `Read` and `Write` for
@@ -31,8 +31,7 @@ fn to_io(e: Error) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, e)
 }
 
-#[allow(private_bounds)]
-impl<H: Handshake, T: Read + Write> Stream<H, T> {
+impl<H: Side, T: Read + Write> Stream<H, T> {
     /// Joins `conn` to `transport`; time is read from the system clock.
     pub fn new(conn: Connection<H>, transport: T) -> Self {
         Self::with_clock(conn, transport, system_now)
@@ -86,33 +85,50 @@ impl<H: Handshake, T: Read + Write> Stream<H, T> {
     }
 
     fn process(&mut self) -> io::Result<()> {
-        let mut start = 0;
         let result = loop {
-            match self
-                .conn
-                .receive(&mut self.inbound[start..self.filled], (self.clock)())
-            {
-                Ok(receipt) => {
-                    let r = receipt.plaintext;
-                    self.plaintext
-                        .extend_from_slice(&self.inbound[start + r.start..start + r.end]);
-                    start += receipt.consumed;
-                    if receipt.consumed == 0 || start == self.filled {
-                        break Ok(());
-                    }
+            let mut inbound = Inbound::new(&mut self.inbound[..self.filled]);
+            let read = loop {
+                match self.conn.next_plaintext(&mut inbound, (self.clock)()) {
+                    Ok(Some(data)) => self.plaintext.extend_from_slice(data),
+                    Ok(None) => break Ok(()),
+                    Err(e) => break Err(e),
                 }
-                Err(e) => break Err(e),
+            };
+            let start = inbound.consumed();
+            self.inbound.copy_within(start..self.filled, 0);
+            self.filled -= start;
+            let mut answered = false;
+            while let Some(ev) = self.conn.next_event() {
+                // A blocking adapter may block: a lookup or a signature the handshake waits
+                // for is answered here, then the records held meanwhile are read.
+                if read.is_ok() {
+                    if H::answer_blocking(&mut self.conn, &ev).is_err() {
+                        self.events.push(ev);
+                        break;
+                    }
+                    answered |=
+                        matches!(ev, Event::NeedSession { .. } | Event::NeedSignature { .. });
+                }
+                self.events.push(ev);
+            }
+            if let Some(e) = self.conn.error() {
+                break Err(e.clone());
+            }
+            if read.is_err() || !answered {
+                break read;
             }
         };
-        self.inbound.copy_within(start..self.filled, 0);
-        self.filled -= start;
-        while let Some(ev) = self.conn.next_event() {
-            self.events.push(ev);
-        }
         // Always flush: an error may have queued an alert.
         let flushed = self.flush_tls();
         result.map_err(to_io)?;
         flushed
+    }
+
+    /// Sends close_notify (RFC 5246 §7.2.1) and flushes it; nothing can be written after.
+    /// The peer's own close_notify reads as the end of the stream (`read` returns 0).
+    pub fn close(&mut self) -> io::Result<()> {
+        self.conn.close();
+        self.flush_tls()
     }
 
     /// Drives the handshake to completion.
@@ -130,7 +146,7 @@ impl<H: Handshake, T: Read + Write> Stream<H, T> {
     }
 }
 
-impl<H: Handshake, T: Read + Write> Read for Stream<H, T> {
+impl<H: Side, T: Read + Write> Read for Stream<H, T> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.complete_handshake()?;
         while self.plaintext_pos == self.plaintext.len() {
@@ -148,7 +164,7 @@ impl<H: Handshake, T: Read + Write> Read for Stream<H, T> {
     }
 }
 
-impl<H: Handshake, T: Read + Write> Write for Stream<H, T> {
+impl<H: Side, T: Read + Write> Write for Stream<H, T> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.complete_handshake()?;
         self.conn.send(buf).map_err(to_io)?;

@@ -6,7 +6,7 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use reprise::codec::AlertDescription as A;
+use reprise::internal::codec::AlertDescription as A;
 use reprise::{ClientConnection, Error, Event, ServerConnection};
 
 /// Replaces the extension block of a ClientHello message with `block` (entries, no length).
@@ -498,8 +498,8 @@ fn renegotiation_is_refused_with_a_warning_and_the_connection_goes_on() {
     let mut client = ClientConnection::new(Arc::new(client_config()), "localhost").unwrap();
     let mut server = ServerConnection::new(Arc::new(server_config()));
     pump(&mut client, &mut server).unwrap();
-    server.drain();
-    client.drain();
+    events(&mut server);
+    events(&mut client);
     // RFC 5746 §4.4: a ClientHello after the handshake is a renegotiation attempt; we answer
     // with a warning no_renegotiation and keep the connection.
     client
@@ -508,12 +508,12 @@ fn renegotiation_is_refused_with_a_warning_and_the_connection_goes_on() {
     let data = client.pending_output().to_vec();
     client.consume_output(data.len());
     assert!(feed_server(&mut server, &data).unwrap().is_empty());
-    assert_eq!(server.drain(), vec![Event::RenegotiationRefused]);
+    assert_eq!(events(&mut server), vec![Event::RenegotiationRefused]);
     let data = server.pending_output().to_vec();
     server.consume_output(data.len());
     assert!(feed_client(&mut client, &data).unwrap().is_empty());
     assert_eq!(
-        client.drain(),
+        events(&mut client),
         vec![Event::WarningReceived(A::NoRenegotiation)]
     );
     // The server asks the client to renegotiate (HelloRequest): the client refuses likewise.
@@ -523,7 +523,7 @@ fn renegotiation_is_refused_with_a_warning_and_the_connection_goes_on() {
     let data = server.pending_output().to_vec();
     server.consume_output(data.len());
     feed_client(&mut client, &data).unwrap();
-    assert_eq!(client.drain(), vec![Event::RenegotiationRefused]);
+    assert_eq!(events(&mut client), vec![Event::RenegotiationRefused]);
     // Both directions still work.
     client.send(b"ping").unwrap();
     let data = client.pending_output().to_vec();
@@ -531,7 +531,7 @@ fn renegotiation_is_refused_with_a_warning_and_the_connection_goes_on() {
     let got = feed_server(&mut server, &data).unwrap();
     assert_eq!(got, b"ping");
     assert_eq!(
-        server.drain(),
+        events(&mut server),
         vec![Event::WarningReceived(A::NoRenegotiation)]
     );
 }

@@ -4,10 +4,11 @@
 
 use std::sync::Arc;
 
-use reprise::codec::{ClientExtensions, ClientHello, ProtocolNameList, U16List};
+use reprise::internal::codec::{ClientExtensions, ClientHello, ProtocolNameList, U16List};
 use reprise::rng::SeededRandom;
 use reprise::{
-    ClientConfig, ClientConnection, Error, Event, RootStore, ServerConfig, ServerConnection,
+    ClientConfig, ClientConnection, Connection, Error, Event, Inbound, RootStore, ServerConfig,
+    ServerConnection, Side,
 };
 
 /// A fixed "now" inside the test certificates' validity.
@@ -136,18 +137,7 @@ pub fn feed_server_at(
     data: &[u8],
     now: u64,
 ) -> Result<Vec<u8>, Error> {
-    let mut buf = data.to_vec();
-    let mut start = 0;
-    let mut plain = Vec::new();
-    while start < buf.len() {
-        let r = server.receive(&mut buf[start..], now)?;
-        plain.extend_from_slice(&buf[start + r.plaintext.start..start + r.plaintext.end]);
-        if r.consumed == 0 {
-            break;
-        }
-        start += r.consumed;
-    }
-    Ok(plain)
+    feed_at(server, data, now)
 }
 
 /// Feeds bytes to a client; returns the plaintext received.
@@ -161,41 +151,22 @@ pub fn feed_client_at(
     data: &[u8],
     now: u64,
 ) -> Result<Vec<u8>, Error> {
+    feed_at(client, data, now)
+}
+
+/// Feeds bytes to either side; returns the plaintext received.
+pub fn feed_at<S: Side>(conn: &mut Connection<S>, data: &[u8], now: u64) -> Result<Vec<u8>, Error> {
     let mut buf = data.to_vec();
-    let mut start = 0;
+    let mut inbound = Inbound::new(&mut buf);
     let mut plain = Vec::new();
-    while start < buf.len() {
-        let r = client.receive(&mut buf[start..], now)?;
-        plain.extend_from_slice(&buf[start + r.plaintext.start..start + r.plaintext.end]);
-        if r.consumed == 0 {
-            break;
-        }
-        start += r.consumed;
+    while let Some(data) = conn.next_plaintext(&mut inbound, now)? {
+        plain.extend_from_slice(data);
     }
     Ok(plain)
 }
 
-pub fn events<H>(conn: &mut reprise::Connection<H>) -> Vec<Event>
-where
-    reprise::Connection<H>: EventSource,
-{
-    conn.drain()
-}
-
-pub trait EventSource {
-    fn drain(&mut self) -> Vec<Event>;
-}
-
-impl EventSource for ServerConnection {
-    fn drain(&mut self) -> Vec<Event> {
-        std::iter::from_fn(|| self.next_event()).collect()
-    }
-}
-
-impl EventSource for ClientConnection {
-    fn drain(&mut self) -> Vec<Event> {
-        std::iter::from_fn(|| self.next_event()).collect()
-    }
+pub fn events<S: Side>(conn: &mut Connection<S>) -> Vec<Event> {
+    std::iter::from_fn(|| conn.next_event()).collect()
 }
 
 /// Knobs for a ClientHello built with the codec's encoder.

@@ -5,7 +5,7 @@
 mod common;
 
 use common::pki;
-use reprise::crypto::suites::{AuthKind, ALL_SUITES};
+use reprise::internal::suites::{AuthKind, ALL_SUITES};
 use reprise::{ConfigError, ServerConfig};
 
 fn pem(label: &str, der: &[u8]) -> Vec<u8> {

@@ -5,7 +5,7 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use reprise::crypto::suites::ALL_SUITES;
+use reprise::suites::ALL_SUITES;
 use reprise::{ClientConnection, Event, NamedGroup, ServerConnection};
 
 #[test]
@@ -27,8 +27,14 @@ fn every_suite_and_group_completes_and_carries_data() {
                 "{} {group:?}",
                 suite.name
             );
-            assert_eq!(client.drain(), vec![Event::HandshakeDone { resumed: None }]);
-            assert_eq!(server.drain(), vec![Event::HandshakeDone { resumed: None }]);
+            assert_eq!(
+                events(&mut client),
+                vec![Event::HandshakeDone { resumed: None }]
+            );
+            assert_eq!(
+                events(&mut server),
+                vec![Event::HandshakeDone { resumed: None }]
+            );
             assert_eq!(server.negotiated().suite, Some(suite));
             assert_eq!(client.negotiated().group, Some(group));
             assert!(client.negotiated().extended_master_secret);
@@ -71,9 +77,8 @@ fn seeded_handshakes_are_byte_identical() {
         seeded(&mut server_cfg, seed);
         let mut client_cfg = client_config();
         client_cfg.rng = Arc::new(reprise::rng::SeededRandom::new(seed + 1000));
-        client_cfg.suites = vec![&reprise::crypto::suites::ECDHE_RSA_AES128_GCM_SHA256];
-        client_cfg.signature_schemes =
-            vec![reprise::crypto::sign::SignatureScheme::RSA_PKCS1_SHA256];
+        client_cfg.suites = vec![&reprise::internal::suites::ECDHE_RSA_AES128_GCM_SHA256];
+        client_cfg.signature_schemes = vec![reprise::SignatureScheme::RSA_PKCS1_SHA256];
         let mut client = ClientConnection::new(Arc::new(client_cfg), "localhost").unwrap();
         let mut server = ServerConnection::new(Arc::new(server_cfg));
         let wire = pump(&mut client, &mut server).unwrap();
@@ -91,7 +96,7 @@ fn seeded_handshakes_are_byte_identical() {
 
 #[test]
 fn wrong_name_and_untrusted_root_are_refused() {
-    use reprise::codec::AlertDescription;
+    use reprise::internal::codec::AlertDescription;
     let mut client = ClientConnection::new(Arc::new(client_config()), "example.com").unwrap();
     let mut server = ServerConnection::new(Arc::new(server_config()));
     let err = pump(&mut client, &mut server).unwrap_err();

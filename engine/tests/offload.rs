@@ -6,7 +6,7 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use reprise::codec::AlertDescription;
+use reprise::internal::codec::AlertDescription;
 use reprise::{ClientConnection, Event, ServerConnection};
 
 #[test]
@@ -14,7 +14,7 @@ fn signature_is_offloaded_and_the_handshake_completes() {
     let mut cfg = server_config();
     cfg.offload_signing = true;
     let cfg = Arc::new(cfg);
-    for suite in reprise::crypto::suites::ALL_SUITES {
+    for suite in reprise::suites::ALL_SUITES {
         let mut ccfg = client_config();
         ccfg.suites = vec![suite];
         let mut client = ClientConnection::new(Arc::new(ccfg), "localhost").unwrap();
@@ -22,7 +22,7 @@ fn signature_is_offloaded_and_the_handshake_completes() {
         let hello = client.pending_output().to_vec();
         client.consume_output(hello.len());
         feed_server(&mut server, &hello).unwrap();
-        let events = server.drain();
+        let events = events(&mut server);
         let Some(Event::NeedSignature {
             auth,
             key,
@@ -59,7 +59,10 @@ fn a_failed_signer_ends_the_handshake_with_internal_error() {
     let mut server = ServerConnection::new(Arc::new(cfg));
     let hello = client.pending_output().to_vec();
     feed_server(&mut server, &hello).unwrap();
-    assert!(matches!(server.drain()[0], Event::NeedSignature { .. }));
+    assert!(matches!(
+        events(&mut server)[0],
+        Event::NeedSignature { .. }
+    ));
     let err = server.provide_signature(None).unwrap_err();
     assert_eq!(err.alert_sent(), Some(AlertDescription::InternalError));
     // Answering twice, or when nothing is pending, is refused too.

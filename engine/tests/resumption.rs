@@ -6,12 +6,12 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use reprise::codec::AlertDescription as A;
+use reprise::internal::codec::AlertDescription as A;
 use reprise::rng::SystemRandom;
-use reprise::session::cache::SessionCache;
-use reprise::session::client::ClientSessionStore;
-use reprise::session::store::{DeferredStore, SessionStore};
-use reprise::session::ticket::{RotationPolicy, TicketKeyRing, TicketKeys};
+use reprise::session::ClientSessionStore;
+use reprise::session::SessionCache;
+use reprise::session::{DeferredStore, SessionStore};
+use reprise::session::{RotationPolicy, TicketKeyRing, TicketKeys};
 use reprise::{
     ClientConfig, ClientConnection, Event, ResumptionFailure, ResumptionKind, ServerConfig,
     ServerConnection,
@@ -65,7 +65,7 @@ fn connect(
     let out = c.pending_output().to_vec();
     c.consume_output(out.len());
     assert_eq!(feed_server_at(&mut s, &out, now).unwrap(), b"ping");
-    (c.drain(), s.drain(), c)
+    (events(&mut c), events(&mut s), c)
 }
 
 fn done(kind: Option<ResumptionKind>) -> Event {
@@ -187,24 +187,24 @@ fn deferred_session_lookup_suspends_and_resumes() {
     c.consume_output(hello.len());
     feed_server(&mut s, &hello).unwrap();
     let id = store.get("localhost").unwrap().session_id;
-    assert_eq!(s.drain(), vec![Event::NeedSession { id: id.clone() }]);
+    assert_eq!(events(&mut s), vec![Event::NeedSession { id: id.clone() }]);
     assert!(s.is_suspended() && !s.wants_transmit());
     assert_eq!(deferred.take_requests(), vec![id.to_vec()]);
     let answer = deferred.resolve(&id, NOW);
     s.provide_session(answer).unwrap();
     pump(&mut c, &mut s).unwrap();
-    assert_eq!(s.drain(), vec![done(Some(ResumptionKind::SessionId))]);
-    assert_eq!(c.drain(), vec![done(Some(ResumptionKind::SessionId))]);
+    assert_eq!(events(&mut s), vec![done(Some(ResumptionKind::SessionId))]);
+    assert_eq!(events(&mut c), vec![done(Some(ResumptionKind::SessionId))]);
 }
 
 #[test]
 fn store_unavailable_means_a_full_handshake() {
     struct Down;
     impl SessionStore for Down {
-        fn get(&self, _: &[u8], _: u64) -> reprise::session::store::Lookup {
-            reprise::session::store::Lookup::Unavailable
+        fn get(&self, _: &[u8], _: u64) -> reprise::session::Lookup {
+            reprise::session::Lookup::Unavailable
         }
-        fn put(&self, _: &[u8], _: &reprise::session::record::SessionRecord, _: u64) {}
+        fn put(&self, _: &[u8], _: &reprise::session::SessionRecord, _: u64) {}
         fn remove(&self, _: &[u8]) {}
     }
     let mut cfg = server_config();
@@ -218,7 +218,7 @@ fn store_unavailable_means_a_full_handshake() {
     let mut s = ServerConnection::new(server);
     feed_server(&mut s, &hello).unwrap();
     assert_eq!(
-        s.drain(),
+        events(&mut s),
         vec![Event::ResumptionFailed {
             reason: ResumptionFailure::StoreUnavailable
         }]
@@ -287,7 +287,7 @@ fn bad_tickets_fall_back_to_a_full_handshake() {
         let mut s = ServerConnection::new(server.clone());
         feed_server_at(&mut s, &hello, now).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(
-            s.drain(),
+            events(&mut s),
             vec![Event::ResumptionFailed { reason }],
             "{name}"
         );
@@ -338,7 +338,7 @@ fn ems_rules_of_rfc_7627() {
     let mut s = ServerConnection::new(server);
     feed_server(&mut s, &hello).unwrap();
     assert_eq!(
-        s.drain(),
+        events(&mut s),
         vec![Event::ResumptionFailed {
             reason: ResumptionFailure::EmsMismatch
         }]
@@ -366,7 +366,7 @@ fn mismatched_offers_fall_back() {
     let err = feed_server(&mut s, &hello).unwrap_err();
     assert_eq!(
         err.alert_sent(),
-        Some(reprise::codec::AlertDescription::IllegalParameter)
+        Some(reprise::internal::codec::AlertDescription::IllegalParameter)
     );
     // A suite the server no longer allows only means a full handshake.
     let mut narrower = ServerConfig::new();
@@ -388,7 +388,7 @@ fn mismatched_offers_fall_back() {
     let mut s = ServerConnection::new(Arc::new(narrower));
     feed_server(&mut s, &hello).unwrap();
     assert_eq!(
-        s.drain(),
+        events(&mut s),
         vec![Event::ResumptionFailed {
             reason: ResumptionFailure::SuiteMismatch
         }]
@@ -403,7 +403,7 @@ fn mismatched_offers_fall_back() {
     let mut s = ServerConnection::new(server);
     pump(&mut conn, &mut s).unwrap();
     assert_eq!(
-        s.drain(),
+        events(&mut s),
         vec![
             Event::ResumptionFailed {
                 reason: ResumptionFailure::SniMismatch
@@ -434,7 +434,7 @@ fn early_client_finished_in_an_abbreviated_handshake() {
 
 #[test]
 fn self_authenticating_ids_skip_lookups_for_foreign_ids() {
-    use reprise::session::id::SessionIdKey;
+    use reprise::session::SessionIdKey;
     let deferred = Arc::new(DeferredStore::new(SessionCache::new(1 << 20, 300)));
     let mut cfg = server_config();
     cfg.session_store = Some(deferred.clone());
@@ -448,7 +448,7 @@ fn self_authenticating_ids_skip_lookups_for_foreign_ids() {
     .record();
     let mut s = ServerConnection::new(server.clone());
     feed_server(&mut s, &hello).unwrap();
-    assert!(s.drain().is_empty());
+    assert!(events(&mut s).is_empty());
     assert!(
         deferred.take_requests().is_empty(),
         "no store lookup for a foreign ID"
@@ -464,8 +464,8 @@ fn self_authenticating_ids_skip_lookups_for_foreign_ids() {
     let hello = c.pending_output().to_vec();
     c.consume_output(hello.len());
     feed_server(&mut s, &hello).unwrap();
-    assert_eq!(s.drain(), vec![Event::NeedSession { id: id.clone() }]);
+    assert_eq!(events(&mut s), vec![Event::NeedSession { id: id.clone() }]);
     s.provide_session(deferred.resolve(&id, NOW)).unwrap();
     pump(&mut c, &mut s).unwrap();
-    assert_eq!(s.drain(), vec![done(Some(ResumptionKind::SessionId))]);
+    assert_eq!(events(&mut s), vec![done(Some(ResumptionKind::SessionId))]);
 }

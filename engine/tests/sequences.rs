@@ -1,4 +1,4 @@
-//! Sequence-level tests derived from the handshake-shape tables (`reprise::handshake::flow`).
+//! Sequence-level tests derived from the handshake-shape tables (`reprise::internal::flow`).
 //!
 //! For every [`Shape`] and every prefix of its [`Shape::steps`], a real client and server are
 //! driven, one message at a time, to the point where the prefix has been delivered. Then:
@@ -19,15 +19,15 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use common::*;
-use reprise::codec::{AlertDescription as A, ContentType, RECORD_HEADER_LEN};
-use reprise::crypto::prf::{AeadKeyBlock, MasterSecret};
-use reprise::handshake::flow::{Msg, Sender, Shape};
+use reprise::internal::codec::{AlertDescription as A, ContentType, RECORD_HEADER_LEN};
+use reprise::internal::flow::{Msg, Sender, Shape};
+use reprise::internal::prf::{AeadKeyBlock, MasterSecret};
+use reprise::internal::record::RecordCipher;
 use reprise::keylog::KeyLog;
-use reprise::record::RecordCipher;
 use reprise::rng::SeededRandom;
-use reprise::session::cache::SessionCache;
-use reprise::session::client::ClientSessionStore;
-use reprise::session::ticket::{RotationPolicy, TicketKeyRing, TicketKeys};
+use reprise::session::ClientSessionStore;
+use reprise::session::SessionCache;
+use reprise::session::{RotationPolicy, TicketKeyRing, TicketKeys};
 use reprise::{ClientConnection, Error, Event, ResumptionKind, ServerConnection};
 
 /// Remembers master secrets by client random (the engine's SSLKEYLOGFILE hook), so the test
@@ -485,11 +485,11 @@ fn every_legal_completion_from_every_prefix_succeeds() {
                 resumed: expected_resumption(shape),
             };
             assert_eq!(
-                pair.client.drain(),
+                events(&mut pair.client),
                 vec![want.clone()],
                 "{shape:?}/{prefix}"
             );
-            assert_eq!(pair.server.drain(), vec![want], "{shape:?}/{prefix}");
+            assert_eq!(events(&mut pair.server), vec![want], "{shape:?}/{prefix}");
             assert_eq!(pair.server.negotiated().resumed, expected_resumption(shape));
             // Data flows both ways on the new keys.
             pair.client.send(b"ping").unwrap();
@@ -512,8 +512,8 @@ fn after_the_last_step_only_renegotiation_requests_are_tolerated() {
             for (msg, typ, name) in wrong_messages() {
                 let mut pair = Pair::drive_to(shape, shape.steps().len());
                 assert!(pair.client.is_open() && pair.server.is_open());
-                pair.client.drain();
-                pair.server.drain();
+                events(&mut pair.client);
+                events(&mut pair.server);
                 let (content_type, payload) = injected(typ, msg, &bodies);
                 let rec = pair.record_from(other(receiver), content_type, &payload);
                 let result = pair.feed(receiver, &rec);
@@ -529,8 +529,8 @@ fn after_the_last_step_only_renegotiation_requests_are_tolerated() {
                     };
                     assert!(open, "{shape:?}: still open after refusing renegotiation");
                     let events = match receiver {
-                        Sender::Server => pair.server.drain(),
-                        Sender::Client => pair.client.drain(),
+                        Sender::Server => events(&mut pair.server),
+                        Sender::Client => events(&mut pair.client),
                     };
                     assert_eq!(events, vec![Event::RenegotiationRefused]);
                 } else {

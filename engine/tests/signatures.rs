@@ -2,9 +2,9 @@
 //! with SHA-384 or SHA-512 when the client asks, a P-384 key with SHA-256, and the client side
 //! verifies every pair.
 
-use reprise::crypto::sign::SignatureScheme;
-use reprise::crypto::verify::verify_signature;
+use reprise::internal::verify::verify_signature;
 use reprise::CertifiedKey;
+use reprise::SignatureScheme;
 
 #[test]
 fn every_ecdsa_curve_signs_with_every_hash_and_verifies() {

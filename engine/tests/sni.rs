@@ -6,9 +6,9 @@ mod common;
 
 use std::sync::Arc;
 
-use reprise::session::cache::SessionCache;
-use reprise::session::client::ClientSessionStore;
-use reprise::session::ticket::{RotationPolicy, TicketKeyRing, TicketKeys};
+use reprise::session::ClientSessionStore;
+use reprise::session::SessionCache;
+use reprise::session::{RotationPolicy, TicketKeyRing, TicketKeys};
 use reprise::{ClientConfig, ClientConnection, ServerConfig, ServerConnection};
 
 const NOW: u64 = common::NOW;

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use reprise::rng::RandomSource;
-use reprise::session::ticket::{RotationPolicy, TicketKeyMaterial, TicketKeyRing, TicketKeys};
+use reprise::session::{RotationPolicy, TicketKeyMaterial, TicketKeyRing, TicketKeys};
 use zeroize::Zeroizing;
 
 use crate::seal::SealKey;

@@ -12,9 +12,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use reprise::rng::SystemRandom;
-use reprise::session::cache::SessionCache;
-use reprise::session::record::SessionRecord;
-use reprise::session::store::{Lookup, SessionStore};
+use reprise::session::SessionCache;
+use reprise::session::SessionRecord;
+use reprise::session::{Lookup, SessionStore};
 
 use crate::seal::SealKey;
 

@@ -9,11 +9,11 @@ use std::sync::mpsc::channel;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reprise::crypto::prf::MasterSecret;
+use reprise::internal::prf::MasterSecret;
 use reprise::rng::{SeededRandom, SystemRandom};
-use reprise::session::record::SessionRecord;
-use reprise::session::store::{Lookup, SessionStore};
-use reprise::session::ticket::{TicketKeyRing, TicketKeys};
+use reprise::session::SessionRecord;
+use reprise::session::{Lookup, SessionStore};
+use reprise::session::{TicketKeyRing, TicketKeys};
 use reprise_fleet::keys::{self, Publisher, KEK_PURPOSE};
 use reprise_fleet::seal::SealKey;
 use reprise_fleet::store::{BlockingStore, RedisSessionStore, RedisStoreConfig};

@@ -16,16 +16,16 @@
 use std::path::{Path, PathBuf};
 
 use arbitrary::{Arbitrary, Unstructured};
-use reprise::codec::{
+use reprise::internal::codec::{
     Alert, AlertDescription, CertificateRequest, ContentType, HandshakeType, U16List,
     RECORD_HEADER_LEN,
 };
 use reprise::rng::SeededRandom;
-use reprise::session::keyfile::{generate_key_file, KeyFileFormat};
-use reprise::{Event, ResumptionKind};
+use reprise::session::{generate_key_file, KeyFileFormat};
+use reprise::{Connection, Event, Inbound, ResumptionKind, Side};
 use reprise_fuzz::{
     drive_stream, fresh_ticket_record, id_session_record, new_server, old_ticket_record,
-    seal_ticket, split_records, take_output, ClientProfile, Endpoint, SequenceInput, NOW,
+    seal_ticket, split_records, take_output, ClientProfile, SequenceInput, NOW,
 };
 
 struct Corpus {
@@ -89,15 +89,14 @@ fn record(profile: ClientProfile) -> Recording {
     Recording { c2s, s2c, resumed }
 }
 
-fn feed<C: Endpoint>(conn: &mut C, bytes: &[u8]) {
+fn feed<S: Side>(conn: &mut Connection<S>, bytes: &[u8]) {
     let mut buf = bytes.to_vec();
-    while !buf.is_empty() {
-        let r = conn.receive(&mut buf, NOW).expect("recorded handshake");
-        if r.consumed == 0 {
-            break;
-        }
-        buf.drain(..r.consumed);
-    }
+    let mut inbound = Inbound::new(&mut buf);
+    while conn
+        .next_plaintext(&mut inbound, NOW)
+        .expect("recorded handshake")
+        .is_some()
+    {}
 }
 
 /// The plaintext handshake messages in a stream (up to its ChangeCipherSpec).
@@ -112,7 +111,7 @@ fn messages(stream: &[u8]) -> Vec<(HandshakeType, Vec<u8>)> {
     }
     let mut out = Vec::new();
     let mut rest = &payload[..];
-    while let Some((typ, body, total)) = reprise::codec::split_message(rest) {
+    while let Some((typ, body, total)) = reprise::internal::codec::split_message(rest) {
         out.push((typ, body.to_vec()));
         rest = &rest[total..];
     }

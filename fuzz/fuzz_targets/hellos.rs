@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use reprise::codec::{split_message, ClientHello, HandshakeType, ServerHello};
+use reprise::internal::codec::{split_message, ClientHello, HandshakeType, ServerHello};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&which, body)) = data.split_first() else {

@@ -4,9 +4,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use reprise::internal::keyfile::{decode_base64, encode_base64};
+use reprise::internal::ticket::MAX_TICKET_PLAINTEXT;
 use reprise::rng::SeededRandom;
-use reprise::session::keyfile::{decode_base64, encode_base64, parse_key_file, read_key_file};
-use reprise::session::ticket::{RotationPolicy, TicketKeyRing, MAX_TICKET_PLAINTEXT};
+use reprise::session::{parse_key_file, read_key_file, RotationPolicy, TicketKeyRing};
 use reprise_fuzz::NOW;
 
 fuzz_target!(|data: &[u8]| {

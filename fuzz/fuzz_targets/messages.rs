@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use reprise::codec::{
+use reprise::internal::codec::{
     split_message, Certificate, CertificateRequest, ClientKeyExchange, EncodeError, Finished,
     HandshakeType, HelloRequest, NewSessionTicket, ServerHelloDone, ServerKeyExchange,
 };
@@ -35,7 +35,7 @@ fuzz_target!(|data: &[u8]| {
                 exact(HandshakeType::Certificate, body, |o| m.encode(o));
                 let certs: Vec<&[u8]> = m.iter().collect();
                 exact(HandshakeType::Certificate, body, |o| {
-                    reprise::codec::encode_certificate(&certs, o)
+                    reprise::internal::codec::encode_certificate(&certs, o)
                 });
             }
         }

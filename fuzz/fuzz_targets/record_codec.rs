@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use reprise::codec::{
+use reprise::internal::codec::{
     parse_change_cipher_spec, split_message, Alert, AlertDescription, AlertLevel, ContentType,
     HandshakeHeader, HandshakeType, RecordHeader, HANDSHAKE_HEADER_LEN, RECORD_HEADER_LEN,
 };
@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(h.encode()[..], data[..RECORD_HEADER_LEN]);
         assert_eq!(
             h.check_plaintext_len().is_ok(),
-            usize::from(h.length) <= reprise::codec::MAX_PLAINTEXT
+            usize::from(h.length) <= reprise::internal::codec::MAX_PLAINTEXT
         );
         if h.check_plaintext_len().is_ok() {
             assert!(h.check_ciphertext_len().is_ok());

@@ -6,11 +6,11 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use reprise::codec::{
+use reprise::internal::codec::{
     AlertDescription, ContentType, RecordHeader, MAX_PLAINTEXT, RECORD_HEADER_LEN,
 };
-use reprise::crypto::suites::AeadKind;
-use reprise::record::RecordCipher;
+use reprise::internal::record::RecordCipher;
+use reprise::internal::suites::AeadKind;
 
 #[derive(Arbitrary, Debug)]
 struct Input {

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use reprise::session::record::{SessionCodecError, SessionRecord};
+use reprise::session::{SessionCodecError, SessionRecord};
 
 fuzz_target!(|data: &[u8]| {
     match SessionRecord::decode(data) {

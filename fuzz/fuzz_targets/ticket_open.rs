@@ -7,9 +7,10 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
+use reprise::internal::ticket::{MAX_TICKET_PLAINTEXT, TICKET_OVERHEAD};
 use reprise::rng::SeededRandom;
-use reprise::session::record::SessionRecord;
-use reprise::session::ticket::{TicketError, MAX_TICKET_PLAINTEXT, TICKET_OVERHEAD};
+use reprise::session::SessionRecord;
+use reprise::session::TicketError;
 use reprise_fuzz::{ticket_ring, NOW};
 
 #[derive(Arbitrary, Debug)]
@@ -52,7 +53,10 @@ fuzz_target!(|input: Input| {
     match ring.open(&ticket, now, &mut out) {
         Ok(opened) => {
             assert_eq!(&out[..opened.len], &input.plaintext[..]);
-            assert!(!opened.renew, "the encrypting key's tickets need no renewal");
+            assert!(
+                !opened.renew,
+                "the encrypting key's tickets need no renewal"
+            );
             if let Ok(record) = SessionRecord::decode(&out[..opened.len]) {
                 assert_eq!(record.encode(), input.plaintext);
             }

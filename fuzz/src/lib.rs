@@ -14,18 +14,19 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use arbitrary::Arbitrary;
-use reprise::codec::{ContentType, RecordHeader, RECORD_HEADER_LEN};
-use reprise::crypto::prf::MasterSecret;
-use reprise::crypto::sign::SignatureScheme;
-use reprise::crypto::suites::{self, CipherSuite};
+use reprise::internal::codec::{ContentType, RecordHeader, RECORD_HEADER_LEN};
+use reprise::internal::prf::MasterSecret;
+use reprise::internal::suites::{self, CipherSuite};
 use reprise::rng::{RandomSource, RngError, SeededRandom};
-use reprise::session::cache::SessionCache;
-use reprise::session::client::{ClientSession, ClientSessionStore};
-use reprise::session::record::SessionRecord;
-use reprise::session::store::{Lookup, SessionStore};
-use reprise::session::ticket::{RotationPolicy, TicketKeyMaterial, TicketKeyRing, TicketKeys};
+use reprise::session::SessionCache;
+use reprise::session::SessionRecord;
+use reprise::session::{ClientSession, ClientSessionStore};
+use reprise::session::{Lookup, SessionStore};
+use reprise::session::{RotationPolicy, TicketKeyMaterial, TicketKeyRing, TicketKeys};
+use reprise::SignatureScheme;
 use reprise::{
-    ClientConfig, ClientConnection, Error, Event, RootStore, ServerConfig, ServerConnection,
+    ClientConfig, ClientConnection, Connection, Error, Event, Inbound, RootStore, ServerConfig,
+    ServerConnection, Side,
 };
 
 /// The fixed "now" of every fuzz run (2027-01-15), inside the fixtures' validity.
@@ -345,71 +346,8 @@ impl ClientProfile {
     }
 }
 
-/// What the targets need of a connection, for either role.
-pub trait Endpoint {
-    /// [`reprise::Connection::receive`].
-    fn receive(&mut self, inbound: &mut [u8], now: u64) -> Result<reprise::Receipt, Error>;
-    /// [`reprise::Connection::error`].
-    fn error(&self) -> Option<&Error>;
-    /// [`reprise::Connection::is_open`].
-    fn is_open(&self) -> bool;
-    /// [`reprise::Connection::is_handshaking`].
-    fn is_handshaking(&self) -> bool;
-    /// [`reprise::Connection::pending_output`].
-    fn pending_output(&self) -> &[u8];
-    /// [`reprise::Connection::consume_output`].
-    fn consume_output(&mut self, n: usize);
-    /// [`reprise::Connection::next_event`].
-    fn next_event(&mut self) -> Option<Event>;
-    /// [`reprise::Connection::send`].
-    fn send(&mut self, data: &[u8]) -> Result<(), Error>;
-    /// [`reprise::Connection::close`].
-    fn close(&mut self);
-    /// [`reprise::Connection::send_handshake_record_for_testing`].
-    fn send_handshake_record(&mut self, message: &[u8]) -> Result<(), Error>;
-}
-
-macro_rules! endpoint {
-    ($t:ty) => {
-        impl Endpoint for $t {
-            fn receive(&mut self, inbound: &mut [u8], now: u64) -> Result<reprise::Receipt, Error> {
-                <$t>::receive(self, inbound, now)
-            }
-            fn error(&self) -> Option<&Error> {
-                <$t>::error(self)
-            }
-            fn is_open(&self) -> bool {
-                <$t>::is_open(self)
-            }
-            fn is_handshaking(&self) -> bool {
-                <$t>::is_handshaking(self)
-            }
-            fn pending_output(&self) -> &[u8] {
-                <$t>::pending_output(self)
-            }
-            fn consume_output(&mut self, n: usize) {
-                <$t>::consume_output(self, n)
-            }
-            fn next_event(&mut self) -> Option<Event> {
-                <$t>::next_event(self)
-            }
-            fn send(&mut self, data: &[u8]) -> Result<(), Error> {
-                <$t>::send(self, data)
-            }
-            fn close(&mut self) {
-                <$t>::close(self)
-            }
-            fn send_handshake_record(&mut self, message: &[u8]) -> Result<(), Error> {
-                <$t>::send_handshake_record_for_testing(self, message)
-            }
-        }
-    };
-}
-endpoint!(ServerConnection);
-endpoint!(ClientConnection);
-
 /// Takes everything `conn` has queued for the wire.
-pub fn take_output<C: Endpoint + ?Sized>(conn: &mut C) -> Vec<u8> {
+pub fn take_output<S: Side>(conn: &mut Connection<S>) -> Vec<u8> {
     let out = conn.pending_output().to_vec();
     conn.consume_output(out.len());
     out
@@ -417,9 +355,9 @@ pub fn take_output<C: Endpoint + ?Sized>(conn: &mut C) -> Vec<u8> {
 
 /// A connection under test with its inbound buffer (bytes received but not yet consumed),
 /// checking the API's invariants on every call.
-pub struct Checked<C> {
+pub struct Checked<S: Side> {
     /// The connection.
-    pub conn: C,
+    pub conn: Connection<S>,
     inbound: Vec<u8>,
     handshake_done: bool,
     failed: Option<Error>,
@@ -427,9 +365,9 @@ pub struct Checked<C> {
     pub plaintext: Vec<u8>,
 }
 
-impl<C: Endpoint> Checked<C> {
+impl<S: Side> Checked<S> {
     /// Wraps a fresh connection.
-    pub fn new(conn: C) -> Self {
+    pub fn new(conn: Connection<S>) -> Self {
         Self {
             conn,
             inbound: Vec::new(),
@@ -542,7 +480,7 @@ impl<C: Endpoint> Checked<C> {
 /// Feeds `stream` to `conn` in chunks chosen by `chunking` (0: all at once; otherwise a
 /// xorshift stream of sizes 1..=64), checking the invariants of [`Checked::feed`], then
 /// sends and closes if the connection opened.
-pub fn drive_stream<C: Endpoint>(conn: C, stream: &[u8], chunking: u8) -> Checked<C> {
+pub fn drive_stream<S: Side>(conn: Connection<S>, stream: &[u8], chunking: u8) -> Checked<S> {
     let mut checked = Checked::new(conn);
     let mut state = u32::from(chunking) | 0x9e37_0000;
     let mut at = 0;
@@ -679,7 +617,11 @@ pub struct SequenceInput {
 /// Runs a connection under test against a real peer, applying `actions` to the peer's
 /// records. If no action tampered with the traffic, the handshake must complete on both
 /// sides and data must flow.
-pub fn run_sequence<T: Endpoint, P: Endpoint>(target: T, mut peer: P, actions: &[Action]) {
+pub fn run_sequence<T: Side, P: Side>(
+    target: Connection<T>,
+    mut peer: Connection<P>,
+    actions: &[Action],
+) {
     let mut target = Checked::new(target);
     let mut queue: VecDeque<Vec<u8>> = VecDeque::new();
     let mut peer_ok = true;
@@ -687,26 +629,25 @@ pub fn run_sequence<T: Endpoint, P: Endpoint>(target: T, mut peer: P, actions: &
     let mut peer_inbound = Vec::new();
     // Moves the target's output to the peer, and the peer's output into the queue.
     let mut exchange = |target: &mut Checked<T>,
-                        peer: &mut P,
+                        peer: &mut Connection<P>,
                         queue: &mut VecDeque<Vec<u8>>,
                         peer_ok: &mut bool| {
         let out = take_output(&mut target.conn);
         if *peer_ok && !out.is_empty() {
             peer_inbound.extend_from_slice(&out);
-            for _ in 0..=peer_inbound.len() {
-                match peer.receive(&mut peer_inbound, NOW) {
-                    Ok(r) => {
-                        peer_inbound.drain(..r.consumed);
-                        if r.consumed == 0 || peer_inbound.is_empty() {
-                            break;
-                        }
-                    }
+            let mut inbound = Inbound::new(&mut peer_inbound);
+            loop {
+                match peer.next_plaintext(&mut inbound, NOW) {
+                    Ok(Some(_)) => {}
+                    Ok(None) => break,
                     Err(_) => {
                         *peer_ok = false;
                         break;
                     }
                 }
             }
+            let used = inbound.consumed();
+            peer_inbound.drain(..used);
         }
         while peer.next_event().is_some() {}
         queue.extend(split_records(&take_output(peer)));
@@ -778,7 +719,7 @@ pub fn run_sequence<T: Endpoint, P: Endpoint>(target: T, mut peer: P, actions: &
             Action::PeerSealed { typ, body } => {
                 if peer_ok {
                     tampered = true;
-                    let _ = peer.send_handshake_record(&handshake_message(*typ, body));
+                    let _ = peer.send_handshake_record_for_testing(&handshake_message(*typ, body));
                 }
             }
             Action::PeerData(data) => {

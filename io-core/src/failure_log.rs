@@ -208,7 +208,7 @@ impl FailureLog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reprise::codec::AlertDescription;
+    use reprise::internal::codec::AlertDescription;
     use std::sync::Arc;
 
     fn capture(per_second: u32) -> (FailureLog, Arc<Mutex<Vec<String>>>) {

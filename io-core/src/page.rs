@@ -338,14 +338,11 @@ mod tests {
         let mut out = Vec::new();
         r.feed(b"GET / HTTP/1.1\r\n\r\n", &mut out);
         assert!(String::from_utf8_lossy(&out).contains("by reprise. note</p>"));
-        let negotiated = reprise::Negotiated {
-            suite: reprise::crypto::suites::suite_by_name(
-                "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
-            ),
-            extended_master_secret: true,
-            resumed: Some(reprise::ResumptionKind::Ticket),
-            ..Default::default()
-        };
+        let mut negotiated = reprise::Negotiated::default();
+        negotiated.suite =
+            reprise::suites::suite_by_name("TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256");
+        negotiated.extended_master_secret = true;
+        negotiated.resumed = Some(reprise::ResumptionKind::Ticket);
         let no_wake = || crate::app::Wake::new(|| {});
         r.on_open(&Opened::new(&negotiated, &no_wake));
         out.clear();

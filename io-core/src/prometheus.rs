@@ -106,7 +106,7 @@ pub fn render(snapshot: &MetricsSnapshot, extra: &[(&str, &str, u64)]) -> String
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reprise::codec::AlertDescription;
+    use reprise::internal::codec::AlertDescription;
     use reprise::metrics::Metrics;
     use reprise::{ResumptionFailure, ResumptionKind};
 

@@ -247,17 +247,16 @@ pub fn parse_v2(data: &[u8]) -> Option<ParsedV2> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reprise::crypto::suites::suite_by_name;
+    use reprise::suites::suite_by_name;
     use reprise::{HostName, ResumptionKind};
 
     fn negotiated() -> Negotiated {
-        Negotiated {
-            suite: suite_by_name("TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"),
-            alpn: Some(b"http/1.1".as_slice().into()),
-            server_name: Some(HostName::from("www.example.com")),
-            resumed: Some(ResumptionKind::Ticket),
-            ..Negotiated::default()
-        }
+        let mut n = Negotiated::default();
+        n.suite = suite_by_name("TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256");
+        n.alpn = Some(b"http/1.1".as_slice().into());
+        n.server_name = Some(HostName::from("www.example.com"));
+        n.resumed = Some(ResumptionKind::Ticket);
+        n
     }
 
     #[test]

@@ -26,7 +26,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::Instant;
 
-use reprise::{Error, Event, ServerConfig, ServerConnection};
+use reprise::{Error, Event, Inbound, ServerConfig, ServerConnection};
 
 use crate::app::{Flow, Handler, Opened};
 use crate::failure_log::Failure;
@@ -459,31 +459,31 @@ impl<H: Handler> Served<H> {
             // Read and dropped: only the end of stream or the deadline ends it.
             return data.len();
         }
-        let mut consumed = 0;
-        while consumed < data.len() && matches!(self.phase, Phase::Handshaking | Phase::Open) {
-            let receipt = match self.tls.receive(&mut data[consumed..], cx.now_secs) {
-                Ok(r) => r,
-                Err(_) => {
-                    self.fail(cx.now);
-                    break;
-                }
+        let len = data.len();
+        let mut inbound = Inbound::new(data);
+        let mut read = 0;
+        while matches!(self.phase, Phase::Handshaking | Phase::Open) {
+            let Ok(next) = self.tls.next_plaintext(&mut inbound, cx.now_secs) else {
+                self.fail(cx.now);
+                break;
             };
             self.handle_events(cx);
-            if !receipt.plaintext.is_empty() && self.phase == Phase::Open {
-                let plain = consumed + receipt.plaintext.start..consumed + receipt.plaintext.end;
-                self.app.on_data(&data[plain]);
+            let more = next.is_some();
+            if let (Some(plain), Phase::Open) = (next, self.phase) {
+                self.app.on_data(plain);
                 self.pump(cx);
             }
-            if receipt.consumed == 0 {
-                break;
-            }
-            consumed += receipt.consumed;
-            if self.phase == Phase::Open {
+            if inbound.consumed() > read && self.phase == Phase::Open {
                 // A whole record is progress; bytes of an unfinished one are not.
                 self.since = cx.now;
             }
+            read = inbound.consumed();
+            if !more {
+                break;
+            }
         }
-        self.partial_record = consumed < data.len();
+        let consumed = inbound.consumed();
+        self.partial_record = consumed < len;
         self.pump(cx);
         self.refresh_deadline(cx);
         consumed
@@ -645,10 +645,10 @@ mod tests {
     use std::sync::Mutex;
     use std::time::Duration;
 
-    use reprise::session::cache::SessionCache;
-    use reprise::session::client::ClientSessionStore;
-    use reprise::session::record::SessionRecord;
-    use reprise::session::store::{Lookup, SessionStore};
+    use reprise::session::ClientSessionStore;
+    use reprise::session::SessionCache;
+    use reprise::session::SessionRecord;
+    use reprise::session::{Lookup, SessionStore};
     use reprise::{ClientConfig, ClientConnection};
 
     use crate::app::Flow;
@@ -796,16 +796,9 @@ mod tests {
             self.served.on_written(n);
             self.served.on_drained(&mut self.env);
             let mut plain = Vec::new();
-            let mut at = 0;
-            while at < bytes.len() {
-                let Ok(r) = self.client.receive(&mut bytes[at..], NOW) else {
-                    break;
-                };
-                plain.extend_from_slice(&bytes[at..][r.plaintext]);
-                if r.consumed == 0 {
-                    break;
-                }
-                at += r.consumed;
+            let mut inbound = reprise::Inbound::new(&mut bytes);
+            while let Ok(Some(data)) = self.client.next_plaintext(&mut inbound, NOW) {
+                plain.extend_from_slice(data);
             }
             plain
         }

@@ -16,10 +16,10 @@ use crate::driver::{Driver, Running};
 use crate::failure_log::FailureLog;
 use crate::{ListenerMode, ServerOptions};
 use reprise::metrics::Metrics;
-use reprise::session::cache::SessionCache;
-use reprise::session::client::ClientSessionStore;
-use reprise::session::record::SessionRecord;
-use reprise::session::store::{Lookup, SessionStore};
+use reprise::session::ClientSessionStore;
+use reprise::session::SessionCache;
+use reprise::session::SessionRecord;
+use reprise::session::{Lookup, SessionStore};
 use reprise::{ClientConfig, ClientConnection, Event, ResumptionKind, ServerConfig, Stream};
 
 /// Echoes every byte back.

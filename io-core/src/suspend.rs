@@ -7,7 +7,7 @@ use std::io;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 
-use reprise::session::store::Lookup;
+use reprise::session::Lookup;
 use reprise::{CertifiedKey, ServerConfig};
 
 use crate::app::Wake;
@@ -77,7 +77,7 @@ impl<W: WakeWorker> Mailbox<W> {
 /// A signing job for the signer pool.
 struct SignJob {
     key: Arc<CertifiedKey>,
-    scheme: reprise::crypto::sign::SignatureScheme,
+    scheme: reprise::SignatureScheme,
     message: Vec<u8>,
     done: Box<dyn FnOnce(Option<Vec<u8>>) + Send>,
 }
@@ -125,7 +125,7 @@ impl SignerPool {
 pub type ReplyTo = Box<dyn FnOnce(Reply) + Send>;
 
 /// Starts the session lookup an `Event::NeedSession` asks for
-/// ([`SessionStore::fetch`](reprise::session::store::SessionStore::fetch), which answers
+/// ([`SessionStore::fetch`](reprise::session::SessionStore::fetch), which answers
 /// from its own thread); without a store the answer is `Unavailable` at once.
 pub fn fetch_session(config: &ServerConfig, id: &[u8], now_secs: u64, reply_to: ReplyTo) {
     match &config.session_store {
@@ -143,7 +143,7 @@ pub fn fetch_session(config: &ServerConfig, id: &[u8], now_secs: u64, reply_to: 
 pub fn sign_for(
     signer: Option<&SignerPool>,
     key: Arc<CertifiedKey>,
-    scheme: reprise::crypto::sign::SignatureScheme,
+    scheme: reprise::SignatureScheme,
     message: Vec<u8>,
     reply_to: ReplyTo,
 ) {
@@ -166,11 +166,7 @@ pub fn sign_for(
 }
 
 /// A signature by `key`'s private key, or `None` if signing failed.
-fn sign(
-    key: &CertifiedKey,
-    scheme: reprise::crypto::sign::SignatureScheme,
-    message: &[u8],
-) -> Option<Vec<u8>> {
+fn sign(key: &CertifiedKey, scheme: reprise::SignatureScheme, message: &[u8]) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(512);
     key.key().sign(scheme, message, &mut out).ok()?;
     Some(out)

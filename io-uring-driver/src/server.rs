@@ -44,7 +44,7 @@
 //! * **Timers**: a timer wheel (module `timer`) of the handshake deadline, then the idle
 //!   deadline; moving a deadline on a read costs one store.
 //! * **Suspended lookups and signatures**: as in the mio server, through
-//!   [`SessionStore::fetch`](reprise::session::store::SessionStore::fetch), and with
+//!   [`SessionStore::fetch`](reprise::session::SessionStore::fetch), and with
 //!   `ServerConfig::offload_signing` on the signer threads of
 //!   [`ServerOptions::sign_workers`] (shared with the mio driver); the answer comes over a
 //!   channel, with an `eventfd` write that a multishot poll on the ring turns into a

@@ -7,7 +7,7 @@
 //! key block (derived from the file's `masterSecret`, so the two checks are
 //! independent).
 
-use reprise::crypto::prf::{extended_master_secret, key_block, MasterSecret};
+use reprise::internal::prf::{extended_master_secret, key_block, MasterSecret};
 
 use crate::json::Value;
 use crate::prf_text::parse_hash_name;

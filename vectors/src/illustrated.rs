@@ -20,7 +20,7 @@ use aws_lc_rs::agreement::{self, PrivateKey, UnparsedPublicKey, X25519};
 use aws_lc_rs::cipher::{DecryptingKey, DecryptionContext, UnboundCipherKey, AES_128, AES_256};
 use aws_lc_rs::hmac;
 use aws_lc_rs::iv::FixedLength;
-use reprise::crypto::prf::{
+use reprise::internal::prf::{
     key_block, master_secret, verify_data, verify_data_matches, MasterSecret, PrfHash,
 };
 

@@ -6,7 +6,7 @@
 //! `Secret` (hex), `Label` (ASCII, taken verbatim after `= `), `Seed` (hex)
 //! and `Output` (hex, non-empty). Unknown or repeated keys are errors.
 
-use reprise::crypto::prf::{prf, PrfHash};
+use reprise::internal::prf::{prf, PrfHash};
 
 use crate::{hex, FileReport};
 

@@ -39,6 +39,7 @@ macro_rules! alert_descriptions {
         /// naming the alert the RFCs require the receiver to send.
         /// Codes this enum does not know are kept as [`AlertDescription::Unknown`].
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
         pub enum AlertDescription {
             $( $(#[$doc])* $variant, )*
             /// A code not listed above (kept so it can be logged).
@@ -46,6 +47,7 @@ macro_rules! alert_descriptions {
         }
 
         impl AlertDescription {
+            #[doc(hidden)] // unstable: for this repository's drivers and tools
             /// Decodes a description byte; never fails.
             pub const fn from_u8(v: u8) -> Self {
                 match v {

@@ -7,6 +7,7 @@ use crate::rng::RandomSource;
 
 /// A supported elliptic-curve group (RFC 8422 §5.1.1 NamedCurve, RFC 8446 NamedGroup).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum NamedGroup {
     /// Curve25519 (RFC 7748).
     X25519,
@@ -73,6 +74,7 @@ impl NamedGroup {
         }
     }
 
+    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// Length of a valid public value on the wire (uncompressed points for the NIST curves).
     pub const fn public_len(self) -> usize {
         match self {

@@ -1,7 +1,7 @@
 //! TLS 1.2 cryptographic constructions built from aws-lc-rs primitives.
 
-pub mod kx;
-pub mod prf;
-pub mod sign;
-pub mod suites;
-pub mod verify;
+pub(crate) mod kx;
+pub(crate) mod prf;
+pub(crate) mod sign;
+pub(crate) mod suites;
+pub(crate) mod verify;

@@ -575,6 +575,10 @@ fn log_key(config: &ClientConfig, client_random: &[u8; 32], ms: &MasterSecret) {
 impl Handshake for ClientHandshake {
     const SIDE: Sender = Sender::Client;
 
+    fn negotiated(&self) -> &crate::handshake::Negotiated {
+        &self.negotiated
+    }
+
     fn flow(&self) -> &Flow {
         &self.flow
     }

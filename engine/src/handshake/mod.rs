@@ -1,12 +1,12 @@
 //! The handshake state machines. [`flow`] holds each handshake shape as data and decides which
 //! message may come next; [`server`] and [`client`] handle each message of their role.
 
-pub mod client;
+pub(crate) mod client;
 pub(crate) mod finished;
-pub mod flow;
+pub(crate) mod flow;
 pub(crate) mod keys;
-pub mod server;
-pub mod transcript;
+pub(crate) mod server;
+pub(crate) mod transcript;
 
 use core::fmt;
 use core::ops::Deref;
@@ -19,6 +19,7 @@ use crate::error::ResumptionKind;
 
 /// What a handshake settled on, readable from the connection.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Negotiated {
     /// The cipher suite.
     pub suite: Option<&'static CipherSuite>,
@@ -41,6 +42,7 @@ pub struct Negotiated {
 pub struct HostName(SmallVec<[u8; 64]>);
 
 impl HostName {
+    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// `name` with ASCII letters lower-cased (RFC 6066 §3 names compare case-insensitively).
     pub fn lowercase(name: &str) -> Self {
         Self(name.bytes().map(|b| b.to_ascii_lowercase()).collect())

@@ -20,7 +20,7 @@ use crate::crypto::kx::{KeyExchange, NamedGroup};
 use crate::crypto::prf::{MasterSecret, PrfKey};
 use crate::crypto::sign::SignatureScheme;
 use crate::crypto::suites::{suite_by_id, CipherSuite, EMPTY_RENEGOTIATION_INFO_SCSV};
-use crate::error::{encode_failed, fatal, Event, Fatal, ResumptionFailure, ResumptionKind};
+use crate::error::{encode_failed, fatal, Error, Event, Fatal, ResumptionFailure, ResumptionKind};
 use crate::handshake::finished;
 use crate::handshake::flow::{Flow, Msg, Sender, Shape};
 use crate::handshake::keys::{install_keys, master_secret, Role};
@@ -846,6 +846,41 @@ fn log_key(config: &ServerConfig, client_random: &[u8; 32], ms: &MasterSecret) {
 
 impl Handshake for ServerHandshake {
     const SIDE: Sender = Sender::Server;
+
+    fn answer_blocking(conn: &mut crate::ServerConnection, event: &Event) -> Result<(), Error> {
+        match event {
+            Event::NeedSession { id } => {
+                let Some(store) = conn.hs.config.session_store.clone() else {
+                    return conn.provide_session(Lookup::Missing);
+                };
+                let (tx, rx) = std::sync::mpsc::channel();
+                store.fetch(
+                    id,
+                    conn.core.now,
+                    Box::new(move |answer| {
+                        let _ = tx.send(answer);
+                    }),
+                );
+                // A store that drops the callback without calling it answers "unavailable".
+                conn.provide_session(rx.recv().unwrap_or(Lookup::Unavailable))
+            }
+            Event::NeedSignature {
+                key,
+                scheme,
+                message,
+                ..
+            } => {
+                let mut signature = Vec::with_capacity(512);
+                let signed = key.key().sign(*scheme, message, &mut signature).is_ok();
+                conn.provide_signature(signed.then_some(signature))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn negotiated(&self) -> &crate::handshake::Negotiated {
+        &self.negotiated
+    }
 
     fn flow(&self) -> &Flow {
         &self.flow

@@ -79,6 +79,7 @@ const NIL: u32 = u32::MAX;
 
 /// Counters of a [`SessionCache`], since it was made.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CacheStats {
     /// Lookups that found a valid session.
     pub hits: u64,
@@ -410,7 +411,8 @@ impl Drop for Shard {
 }
 
 /// The in-memory session-ID cache: sharded, LRU, bounded by a byte budget and a timeout.
-/// See the [module documentation](self) for its layout and limits.
+/// Every shard allocates its fixed-size slots when the cache is made, so neither a lookup nor
+/// a store allocates; a session that would not fit evicts the least recently used.
 pub struct SessionCache {
     shards: Box<[Mutex<Shard>]>,
     mask: usize,
@@ -498,6 +500,7 @@ impl SessionCache {
         self.bytes_used
     }
 
+    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// Heap bytes per cached session when the cache is full:
     /// [`bytes_used`](Self::bytes_used) / [`capacity`](Self::capacity).
     #[must_use]
@@ -505,6 +508,7 @@ impl SessionCache {
         self.bytes_used as f64 / self.capacity as f64
     }
 
+    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// How many sessions fit (the sum of the shards' slot counts).
     #[must_use]
     pub fn capacity(&self) -> usize {

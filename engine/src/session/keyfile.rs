@@ -54,6 +54,7 @@ const REPRISE_VERSION: &str = "v1";
 
 /// A key file format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum KeyFileFormat {
     /// nginx binary, 48 bytes: name, 16-byte AES key, 16-byte HMAC key.
     Nginx48,
@@ -99,6 +100,7 @@ pub struct KeyFile {
 
 /// Why a key file could not be read or generated. Line numbers count from 1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum KeyFileError {
     /// The file holds no key.
     Empty,

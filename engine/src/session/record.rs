@@ -68,6 +68,7 @@ pub struct SessionRecord {
 
 /// Why a session record could not be encoded or decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SessionCodecError {
     /// Decoding: the input ends before the record does. Encoding: the output buffer is
     /// shorter than [`SessionRecord::encoded_len`].
@@ -95,18 +96,22 @@ impl fmt::Display for SessionCodecError {
 impl std::error::Error for SessionCodecError {}
 
 impl SessionRecord {
+    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// Version byte of the encoding this code writes and reads.
     pub const VERSION: u8 = 1;
 
+    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// Largest possible encoding: both names at their maximum of 255 bytes.
     pub const MAX_ENCODED_LEN: usize = FIXED_LEN + 1 + 255 + 1 + 255;
 
+    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// Length of this record's encoding (meaningful when both names are ≤ 255 bytes).
     #[must_use]
     pub fn encoded_len(&self) -> usize {
         FIXED_LEN + 1 + self.server_name.len() + 1 + self.alpn.len()
     }
 
+    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// Writes the encoding (see the [module documentation](self)) to the front of `out`,
     /// returning the number of bytes written. Does not allocate.
     ///

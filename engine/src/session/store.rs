@@ -11,6 +11,7 @@ use super::record::SessionRecord;
 
 /// The answer of a lookup.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Lookup {
     /// The session was found and may be resumed.
     Found(SessionRecord),
@@ -67,6 +68,7 @@ impl SessionStore for NoSessionStore {
     fn remove(&self, _id: &[u8]) {}
 }
 
+#[doc(hidden)] // unstable: for this repository's drivers and tools
 /// A test and embedding aid that turns any store into an asynchronous one: every
 /// [`get`](SessionStore::get) answers [`Lookup::Pending`] and records the ID asked for; the
 /// test (or the embedding's event loop) collects the requests with

@@ -178,6 +178,7 @@ impl fmt::Debug for TicketKey {
 
 /// Why a ticket could not be sealed or opened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TicketError {
     /// The ticket is shorter than [`TICKET_OVERHEAD`].
     Malformed,
@@ -265,6 +266,15 @@ impl TicketKeyRing {
         Ok(ring)
     }
 
+    /// A ring with no key yet: the first [`rotate_if_due`](Self::rotate_if_due) (the first
+    /// handshake that offers tickets) makes its first key, on the driver's clock.
+    pub(crate) fn unstarted(policy: RotationPolicy) -> Self {
+        Self {
+            keys: Vec::with_capacity(MAX_RING_KEYS),
+            policy,
+        }
+    }
+
     /// A ring from existing material, as loaded from a key file: the first key encrypts from
     /// `now` for `rotate_every`, the others only decrypt, for `decrypt_window` from `now` (as
     /// with nginx's multiple `ssl_session_ticket_key` lines).
@@ -301,6 +311,7 @@ impl TicketKeyRing {
         ring
     }
 
+    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// Seals `plaintext` (a serialized session record) with the encrypting key and appends the
     /// ticket to `out`. The only allocation is `out` growing to fit; on failure `out` is left
     /// as it was.
@@ -353,6 +364,7 @@ impl TicketKeyRing {
         }
     }
 
+    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// Opens a ticket into `out` (no allocation); the session record is `out[..len]`. `out`
     /// needs room for the ticket length minus [`TICKET_OVERHEAD`]; [`MAX_TICKET_PLAINTEXT`]
     /// bytes always suffice.
@@ -397,6 +409,7 @@ impl TicketKeyRing {
         })
     }
 
+    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// Adds a fresh encrypting key when the current one's encrypt window has ended (or the ring
     /// is empty), and drops keys past their decrypt window; returns whether a key was added.
     ///
@@ -424,6 +437,7 @@ impl TicketKeyRing {
         Ok(due)
     }
 
+    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// Starts a new encrypting key now, whatever the schedule; the current one stays
     /// decrypt-only for `decrypt_window`.
     pub fn rotate_now(&mut self, now: u64, rng: &dyn RandomSource) -> Result<(), TicketError> {
@@ -436,6 +450,7 @@ impl TicketKeyRing {
         Ok(())
     }
 
+    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// Drops every key (after a suspected leak) for one fresh key: no ticket issued before
     /// decrypts any more, and those clients fall back to full handshakes.
     pub fn retire_all(&mut self, now: u64, rng: &dyn RandomSource) -> Result<(), TicketError> {
@@ -468,6 +483,7 @@ impl TicketKeyRing {
         self.policy
     }
 
+    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// Whether [`rotate_if_due`](Self::rotate_if_due) would change anything at `now`.
     pub fn needs_rotation(&self, now: u64) -> bool {
         self.rotation_due(now) || self.keys.iter().skip(1).any(|k| now >= k.decrypt_until)

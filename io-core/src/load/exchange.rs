@@ -10,7 +10,7 @@ use std::sync::{Arc, Barrier};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use reprise::{ClientConfig, ClientConnection, Error, Event};
+use reprise::{ClientConfig, ClientConnection, Error, Event, Inbound};
 
 use crate::load::{LoadOptions, LoadReport, Stop};
 use crate::now_secs;
@@ -274,12 +274,12 @@ impl Exchange {
         let Some(tls) = self.tls.as_mut() else {
             return Ok(Absorbed::Pending);
         };
-        let mut start = 0;
         let mut peer_closed = false;
         let mut handshake_done = false;
-        while start < self.buf.len() {
-            let receipt = tls
-                .receive(&mut self.buf[start..], now_secs())
+        let mut inbound = Inbound::new(&mut self.buf);
+        loop {
+            let plain = tls
+                .next_plaintext(&mut inbound, now_secs())
                 .map_err(|e| Outcome::Failure(error_kind(&e)))?;
             while let Some(event) = tls.next_event() {
                 match event {
@@ -291,16 +291,13 @@ impl Exchange {
                     _ => {}
                 }
             }
-            if !receipt.plaintext.is_empty() {
-                let plain = start + receipt.plaintext.start..start + receipt.plaintext.end;
-                self.response.extend_from_slice(&self.buf[plain]);
-            }
-            start += receipt.consumed;
-            if receipt.consumed == 0 {
-                break;
+            match plain {
+                Some(plain) => self.response.extend_from_slice(plain),
+                None => break,
             }
         }
-        self.buf.drain(..start);
+        let used = inbound.consumed();
+        self.buf.drain(..used);
         let done = if hold {
             Absorbed::Hold
         } else {

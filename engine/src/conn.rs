@@ -84,6 +84,8 @@ pub struct Core {
     flight: Vec<u8>,
     out: Vec<u8>,
     out_start: usize,
+    /// What [`Connection::send_some`] lets wait in `out`.
+    output_limit: usize,
     /// A handshake message split across records, being reassembled.
     hs_partial: Vec<u8>,
     max_handshake_len: usize,
@@ -148,6 +150,7 @@ impl Core {
             flight,
             out,
             out_start: 0,
+            output_limit: crate::DEFAULT_OUTPUT_LIMIT,
             hs_partial,
             max_handshake_len,
             events,
@@ -245,6 +248,12 @@ impl Core {
     /// True until the handshake completes or fails.
     pub(crate) fn is_handshaking(&self) -> bool {
         self.status == Status::Handshaking
+    }
+
+    /// Takes the limits and counters of the config chosen after the ClientHello.
+    pub(crate) fn adopt_config(&mut self, max_handshake_len: usize, metrics: Option<Arc<Metrics>>) {
+        self.max_handshake_len = max_handshake_len;
+        self.metrics = metrics;
     }
 
     pub(crate) fn handshake_complete(&mut self, event: Event) {
@@ -778,7 +787,9 @@ impl<H: Side> Connection<H> {
         self.core.out_start < self.core.out.len()
     }
 
-    /// Encrypts application data into records queued for [`transmit`](Self::transmit).
+    /// Encrypts application data into records (of up to 2^14 bytes each) queued for
+    /// [`transmit`](Self::transmit); queues all of it, however much is already waiting (see
+    /// [`send_some`](Self::send_some) for a bounded queue).
     pub fn send(&mut self, data: &[u8]) -> Result<(), Error> {
         match &self.core.status {
             Status::Failed(e) => return Err(e.clone()),
@@ -789,6 +800,38 @@ impl<H: Side> Connection<H> {
         self.core
             .write_records(ContentType::ApplicationData, data)
             .map_err(|f| self.core.fail(f))
+    }
+
+    /// Encrypts as much of `data` as fits while at most the output limit
+    /// ([`set_output_limit`](Self::set_output_limit), [`DEFAULT_OUTPUT_LIMIT`] by default) of
+    /// records wait in [`pending_output`](Self::pending_output); returns how many bytes of
+    /// `data` it took — 0 when the queue is full: write [`pending_output`](Self::pending_output)
+    /// to the socket and offer the rest again. Unlike [`send`](Self::send), which queues
+    /// everything, memory stays bounded however slowly the peer reads.
+    pub fn send_some(&mut self, data: &[u8]) -> Result<usize, Error> {
+        let queued = self.core.out.len() - self.core.out_start;
+        let tx = self.open_tx()?;
+        let per_record = tx.sealed_len(MAX_PLAINTEXT) - MAX_PLAINTEXT;
+        let room = self.core.output_limit.saturating_sub(queued);
+        // Whole records only, at least the start of one whenever the queue is empty.
+        let take = if room > per_record {
+            let records = room / (MAX_PLAINTEXT + per_record);
+            let tail = room % (MAX_PLAINTEXT + per_record);
+            (records * MAX_PLAINTEXT + tail.saturating_sub(per_record)).min(data.len())
+        } else if queued == 0 {
+            data.len().min(MAX_PLAINTEXT)
+        } else {
+            0
+        };
+        if take > 0 {
+            self.send(&data[..take])?;
+        }
+        Ok(take)
+    }
+
+    /// How many bytes of records [`send_some`](Self::send_some) lets wait to be sent.
+    pub fn set_output_limit(&mut self, bytes: usize) {
+        self.core.output_limit = bytes;
     }
 
     /// Seals one record of application data straight into `out` (one copy of `data`, no

@@ -192,6 +192,12 @@ pub enum Event {
         /// Why.
         reason: ResumptionFailure,
     },
+    /// (server, started with
+    /// [`ServerConnection::choosing_config`](crate::ServerConnection::choosing_config)) The
+    /// ClientHello has arrived: read it with
+    /// [`ServerConnection::client_hello`](crate::ServerConnection::client_hello) and go on
+    /// with [`ServerConnection::choose_config`](crate::ServerConnection::choose_config).
+    ClientHelloReceived,
     /// The peer tried to renegotiate; we refused with a no_renegotiation warning and the
     /// connection goes on (RFC 5746 §4.2, §4.4).
     RenegotiationRefused,

@@ -231,7 +231,7 @@ pub use crypto::verify::RootStore;
 pub use error::{Error, Event, ResumptionFailure, ResumptionKind};
 pub use handshake::client::ClientHandshake;
 pub use handshake::server::ServerHandshake;
-pub use handshake::{HostName, Negotiated};
+pub use handshake::{ClientHelloInfo, HostName, Negotiated};
 pub use stream::Stream;
 
 /// The certificate and key types of the Rust TLS ecosystem (rustls-pki-types), as the builders
@@ -241,6 +241,10 @@ pub use pki_types;
 /// The longest record the engine accepts, header included (RFC 5246 §6.2.3: 2^14 + 2048
 /// bytes of body): a receive buffer of this size always holds a whole record.
 pub const MAX_RECORD_LEN: usize = codec::RECORD_HEADER_LEN + codec::MAX_CIPHERTEXT;
+
+/// How many bytes of records [`Connection::send_some`] lets wait to be sent, unless
+/// [`Connection::set_output_limit`] says otherwise.
+pub const DEFAULT_OUTPUT_LIMIT: usize = 64 * 1024;
 
 /// The most application data one record carries (RFC 5246 §6.2.1: 2^14 bytes).
 pub const MAX_PLAINTEXT_LEN: usize = codec::MAX_PLAINTEXT;
@@ -272,6 +276,61 @@ impl Connection<ServerHandshake> {
             core,
             hs: ServerHandshake::new(config),
         }
+    }
+
+    /// A server connection that reads the ClientHello before its config is chosen (by SNI,
+    /// ALPN or whether the client resumes): when the hello has arrived the handshake waits
+    /// ([`Event::ClientHelloReceived`], [`is_suspended`](Connection::is_suspended)); read it
+    /// with [`client_hello`](Self::client_hello), then go on with
+    /// [`choose_config`](Self::choose_config).
+    ///
+    /// ```
+    /// # fn f(bytes: &mut [u8], by_name: impl Fn(Option<&str>) -> std::sync::Arc<reprise::ServerConfig>) -> Result<(), reprise::Error> {
+    /// let mut conn = reprise::ServerConnection::choosing_config();
+    /// let mut inbound = reprise::Inbound::new(bytes);
+    /// while conn.next_plaintext(&mut inbound, 1_800_000_000)?.is_some() {}
+    /// if let Some(hello) = conn.client_hello() {
+    ///     let config = by_name(hello.server_name());
+    ///     conn.choose_config(config)?; // then send `pending_output()`
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn choosing_config() -> Self {
+        static PLACEHOLDER: std::sync::OnceLock<Arc<ServerConfig>> = std::sync::OnceLock::new();
+        let placeholder = PLACEHOLDER
+            .get_or_init(|| Arc::new(ServerConfig::new()))
+            .clone();
+        let core = Core::new(
+            Sender::Server,
+            MAX_CLIENT_HELLO_LEN,
+            None,
+            Buffers::default(),
+        );
+        Self {
+            core,
+            hs: ServerHandshake::choosing_config(placeholder),
+        }
+    }
+
+    /// The ClientHello a [`choosing_config`](Self::choosing_config) connection waits with.
+    pub fn client_hello(&self) -> Option<&ClientHelloInfo> {
+        match self.hs.is_waiting_for_config() {
+            true => self.hs.hello_info.as_ref(),
+            false => None,
+        }
+    }
+
+    /// Goes on with the ClientHello under `config` (built with [`ServerConfig::builder`], or
+    /// checked with [`ServerConfig::validate`]); then [`transmit`](Connection::transmit).
+    pub fn choose_config(&mut self, config: Arc<ServerConfig>) -> Result<(), Error> {
+        if let Some(e) = self.error() {
+            return Err(e.clone());
+        }
+        self.core
+            .adopt_config(config.max_handshake_message, config.metrics.clone());
+        self.hs
+            .choose_config(&mut self.core, config)
+            .map_err(|f| self.core.fail_fatal(f))
     }
 
     /// The server name (SNI) the client asked for, lower-cased.

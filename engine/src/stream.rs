@@ -165,10 +165,16 @@ impl<H: Side, T: Read + Write> Read for Stream<H, T> {
 }
 
 impl<H: Side, T: Read + Write> Write for Stream<H, T> {
+    /// Writes all of `buf` in records of up to 2^14 bytes, at most
+    /// [`DEFAULT_OUTPUT_LIMIT`](crate::DEFAULT_OUTPUT_LIMIT) of them sealed ahead of the
+    /// transport.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.complete_handshake()?;
-        self.conn.send(buf).map_err(to_io)?;
-        self.flush_tls()?;
+        let mut written = 0;
+        while written < buf.len() {
+            written += self.conn.send_some(&buf[written..]).map_err(to_io)?;
+            self.flush_tls()?;
+        }
         Ok(buf.len())
     }
 

@@ -17,6 +17,10 @@ use crate::crypto::kx::NamedGroup;
 use crate::crypto::suites::CipherSuite;
 use crate::error::ResumptionKind;
 
+pub use hello::ClientHelloInfo;
+
+mod hello;
+
 /// What a handshake settled on, readable from the connection.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]

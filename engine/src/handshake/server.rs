@@ -25,7 +25,7 @@ use crate::handshake::finished;
 use crate::handshake::flow::{Flow, Msg, Sender, Shape};
 use crate::handshake::keys::{install_keys, master_secret, Role};
 use crate::handshake::transcript::Transcript;
-use crate::handshake::Negotiated;
+use crate::handshake::{ClientHelloInfo, Negotiated};
 use crate::session::record::SessionRecord;
 use crate::session::store::Lookup;
 use crate::session::ticket::{TicketError, MAX_TICKET_PLAINTEXT};
@@ -69,6 +69,10 @@ pub struct ServerHandshake {
     /// A signature made outside the engine (offloaded signing).
     signature: Option<Vec<u8>>,
     awaiting_signature: bool,
+    /// Set while the ClientHello waits for the caller to choose the config
+    /// ([`ServerConnection::choosing_config`](crate::ServerConnection::choosing_config)).
+    pub(crate) hello_info: Option<ClientHelloInfo>,
+    choosing_config: bool,
     pub(crate) negotiated: Negotiated,
 }
 
@@ -100,8 +104,39 @@ impl ServerHandshake {
             signed_params: Vec::new(),
             signature: None,
             awaiting_signature: false,
+            hello_info: None,
+            choosing_config: false,
             negotiated: Negotiated::default(),
         }
+    }
+
+    /// A handshake that stops at the ClientHello until the caller chooses the config.
+    pub(crate) fn choosing_config(placeholder: Arc<ServerConfig>) -> Self {
+        let mut hs = Self::new(placeholder);
+        hs.choosing_config = true;
+        hs
+    }
+
+    /// True while a ClientHello waits for the caller to choose the config.
+    pub(crate) fn is_waiting_for_config(&self) -> bool {
+        self.choosing_config && self.suspended_hello.is_some()
+    }
+
+    /// Continues a handshake stopped at its ClientHello with `config`.
+    pub(crate) fn choose_config(
+        &mut self,
+        core: &mut Core,
+        config: Arc<ServerConfig>,
+    ) -> Result<(), Fatal> {
+        if self.hello_info.is_none() || !self.choosing_config {
+            return Err(fatal(
+                AlertDescription::InternalError,
+                "no ClientHello waits for a config",
+            ));
+        }
+        self.choosing_config = false;
+        self.config = config;
+        self.provide_session_or_config(core, None)
     }
 
     fn random(&self, dest: &mut [u8]) -> Result<(), Fatal> {
@@ -117,6 +152,21 @@ impl ServerHandshake {
 
     /// Answers a suspended session lookup and resumes the handshake.
     pub(crate) fn provide_session(&mut self, core: &mut Core, answer: Lookup) -> Result<(), Fatal> {
+        if self.choosing_config {
+            return Err(fatal(
+                AlertDescription::InternalError,
+                "no session lookup is pending",
+            ));
+        }
+        self.provide_session_or_config(core, Some(answer))
+    }
+
+    /// Goes on with the ClientHello kept while the handshake was suspended.
+    fn provide_session_or_config(
+        &mut self,
+        core: &mut Core,
+        answer: Option<Lookup>,
+    ) -> Result<(), Fatal> {
         let raw = self.suspended_hello.take().ok_or_else(|| {
             fatal(
                 AlertDescription::InternalError,
@@ -126,7 +176,7 @@ impl ServerHandshake {
         let body = raw
             .get(crate::codec::HANDSHAKE_HEADER_LEN..)
             .ok_or_else(internal)?;
-        self.handle_client_hello(core, body, &raw, Some(answer))
+        self.handle_client_hello(core, body, &raw, answer)
     }
 
     /// RFC 5246 §7.4.1.2-7.4.1.4, RFC 8422 §5.1, RFC 5746 §3.6, RFC 7301 §3.2, RFC 5077 §3.
@@ -138,6 +188,13 @@ impl ServerHandshake {
         answer: Option<Lookup>,
     ) -> Result<(), Fatal> {
         let hello = ClientHello::parse(body)?;
+        if self.choosing_config {
+            // The caller picks the config by what the client asks for, then we go on.
+            self.hello_info = Some(ClientHelloInfo::of(&hello));
+            self.suspended_hello = Some(raw.to_vec());
+            core.push_event(Event::ClientHelloReceived);
+            return Ok(());
+        }
         self.negotiate_basics(&hello)?;
         self.client_random = *hello.random;
         match self.decide_resumption(core, &hello, answer)? {

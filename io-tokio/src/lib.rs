@@ -1,0 +1,404 @@
+//! Reprise TLS 1.2 for tokio: accept connections with a [`TlsAcceptor`] and use the
+//! [`TlsStream`] it gives like any `AsyncRead + AsyncWrite` socket (hyper, axum, your own
+//! protocol).
+//!
+//! ```no_run
+//! use tokio::io::{AsyncReadExt, AsyncWriteExt};
+//! # async fn serve(cert: &[u8], key: &[u8]) -> Result<(), Box<dyn std::error::Error>> {
+//! let config = reprise::ServerConfig::builder().certificate_pem(cert, key).build()?;
+//! let acceptor = reprise_tokio::TlsAcceptor::from(config);
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8443").await?;
+//! loop {
+//!     let (tcp, _) = listener.accept().await?;
+//!     let acceptor = acceptor.clone();
+//!     tokio::spawn(async move {
+//!         let mut tls = acceptor.accept(tcp).await?;
+//!         let mut request = [0; 1024];
+//!         let _ = tls.read(&mut request).await?;
+//!         tls.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi").await?;
+//!         tls.shutdown().await // close_notify
+//!     # ; Ok::<(), std::io::Error>(())
+//!     });
+//! }
+//! # }
+//! ```
+//!
+//! Resumption is the config's (on by default with [`reprise::ServerConfig::builder`]). A
+//! session store that answers later ([`reprise::session::Lookup::Pending`], e.g. a remote
+//! cache) suspends only its own handshake: the lookup's answer wakes the task. End of stream
+//! without the peer's close_notify reads as [`std::io::ErrorKind::UnexpectedEof`] (a
+//! truncation attack cannot pass for a clean end); [`AsyncWriteExt::shutdown`] sends ours.
+//! At most [`reprise::DEFAULT_OUTPUT_LIMIT`] bytes of records wait for a slow reader:
+//! writes then wait for the socket.
+//!
+//! [`AsyncWriteExt::shutdown`]: tokio::io::AsyncWriteExt::shutdown
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{ready, Context, Poll, Waker};
+
+use reprise::session::{Lookup, SessionStore};
+use reprise::{Event, Inbound, Negotiated, ServerConfig, ServerConnection, MAX_RECORD_LEN};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// Accepts TLS connections with one server config; cheap to clone (one `Arc`).
+#[derive(Clone)]
+pub struct TlsAcceptor {
+    config: Arc<ServerConfig>,
+}
+
+impl From<Arc<ServerConfig>> for TlsAcceptor {
+    fn from(config: Arc<ServerConfig>) -> Self {
+        Self { config }
+    }
+}
+
+impl TlsAcceptor {
+    /// Runs the server side of a handshake on `io`; the stream is ready once it completes.
+    pub fn accept<IO: AsyncRead + AsyncWrite + Unpin>(&self, io: IO) -> Accept<IO> {
+        let conn = ServerConnection::new(self.config.clone());
+        Accept {
+            stream: Some(TlsStream::new(io, conn, self.config.session_store.clone())),
+        }
+    }
+}
+
+/// The handshake of [`TlsAcceptor::accept`], as a future.
+pub struct Accept<IO> {
+    stream: Option<TlsStream<IO>>,
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> Future for Accept<IO> {
+    type Output = io::Result<TlsStream<IO>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let Some(stream) = self.stream.as_mut() else {
+            return Poll::Ready(Err(io::Error::other("Accept polled after completion")));
+        };
+        ready!(stream.poll_handshake(cx))?;
+        Poll::Ready(Ok(self.stream.take().expect("checked above")))
+    }
+}
+
+/// A session lookup answered from another task or thread.
+#[derive(Default)]
+struct PendingLookup {
+    answer: Option<Lookup>,
+    waker: Option<Waker>,
+}
+
+/// A server TLS connection over `IO`: `AsyncRead + AsyncWrite` for application data.
+pub struct TlsStream<IO> {
+    io: IO,
+    conn: ServerConnection,
+    store: Option<Arc<dyn SessionStore>>,
+    lookup: Option<Arc<Mutex<PendingLookup>>>,
+    /// Received bytes: whole records are decrypted in place, a partial one waits for more.
+    inbound: Vec<u8>,
+    filled: usize,
+    /// Decrypted application data not yet read.
+    plaintext: Vec<u8>,
+    plaintext_read: usize,
+    /// Vectored writes gathered into full records.
+    gather: Vec<u8>,
+    closing: bool,
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn to_io(e: reprise::Error) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e)
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
+    fn new(io: IO, conn: ServerConnection, store: Option<Arc<dyn SessionStore>>) -> Self {
+        Self {
+            io,
+            conn,
+            store,
+            lookup: None,
+            inbound: vec![0; MAX_RECORD_LEN],
+            filled: 0,
+            plaintext: Vec::new(),
+            plaintext_read: 0,
+            gather: Vec::new(),
+            closing: false,
+        }
+    }
+
+    /// What the handshake negotiated: suite, group, ALPN, SNI, and whether and how it resumed.
+    pub fn negotiated(&self) -> &Negotiated {
+        self.conn.negotiated()
+    }
+
+    /// The engine's connection (e.g. [`ServerConnection::server_name`]).
+    pub fn connection(&self) -> &ServerConnection {
+        &self.conn
+    }
+
+    /// The transport.
+    pub fn get_ref(&self) -> &IO {
+        &self.io
+    }
+
+    /// The transport, mutably (reading or writing it directly breaks the TLS stream).
+    pub fn get_mut(&mut self) -> &mut IO {
+        &mut self.io
+    }
+
+    /// Writes queued records to the transport until none is left.
+    fn poll_flush_records(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while !self.conn.pending_output().is_empty() {
+            let n = ready!(Pin::new(&mut self.io).poll_write(cx, self.conn.pending_output()))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.conn.consume_output(n);
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Reads from the transport once and handles what arrived; `false` at end of stream.
+    fn poll_read_records(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<bool>> {
+        let mut buf = ReadBuf::new(&mut self.inbound[self.filled..]);
+        ready!(Pin::new(&mut self.io).poll_read(cx, &mut buf))?;
+        let n = buf.filled().len();
+        if n == 0 {
+            return Poll::Ready(Ok(false));
+        }
+        self.filled += n;
+        self.process(cx)?;
+        Poll::Ready(Ok(true))
+    }
+
+    /// Handles the whole records received: plaintext aside, events answered.
+    fn process(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        let mut inbound = Inbound::new(&mut self.inbound[..self.filled]);
+        let result = loop {
+            match self.conn.next_plaintext(&mut inbound, now_secs()) {
+                Ok(Some(data)) => self.plaintext.extend_from_slice(data),
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(e),
+            }
+        };
+        let used = inbound.consumed();
+        self.inbound.copy_within(used..self.filled, 0);
+        self.filled -= used;
+        while let Some(event) = self.conn.next_event() {
+            match event {
+                Event::NeedSession { id } => self.start_lookup(&id, cx),
+                Event::NeedSignature {
+                    key,
+                    scheme,
+                    message,
+                    ..
+                } => {
+                    let mut signature = Vec::with_capacity(512);
+                    let signed = key.key().sign(scheme, &message, &mut signature).is_ok();
+                    self.conn
+                        .provide_signature(signed.then_some(signature))
+                        .map_err(to_io)?;
+                }
+                _ => {}
+            }
+        }
+        if let Err(e) = result {
+            // The alert we queued goes out if the socket takes it now.
+            let _ = self.poll_flush_records(cx);
+            return Err(to_io(e));
+        }
+        Ok(())
+    }
+
+    /// Asks the store for the session; its answer wakes this task.
+    fn start_lookup(&mut self, id: &[u8], cx: &mut Context<'_>) {
+        let pending = Arc::new(Mutex::new(PendingLookup {
+            answer: None,
+            waker: Some(cx.waker().clone()),
+        }));
+        self.lookup = Some(pending.clone());
+        let Some(store) = self.store.clone() else {
+            pending
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .answer = Some(Lookup::Missing);
+            return;
+        };
+        store.fetch(
+            id,
+            now_secs(),
+            Box::new(move |answer| {
+                let waker = {
+                    let mut p = pending.lock().unwrap_or_else(PoisonError::into_inner);
+                    p.answer = Some(answer);
+                    p.waker.take()
+                };
+                if let Some(waker) = waker {
+                    waker.wake();
+                }
+            }),
+        );
+    }
+
+    /// Hands a lookup's answer to the handshake once it is there.
+    fn poll_lookup(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let Some(pending) = self.lookup.clone() else {
+            return Poll::Ready(Ok(()));
+        };
+        let answer = {
+            let mut p = pending.lock().unwrap_or_else(PoisonError::into_inner);
+            match p.answer.take() {
+                Some(answer) => answer,
+                None => {
+                    p.waker = Some(cx.waker().clone());
+                    return Poll::Pending;
+                }
+            }
+        };
+        self.lookup = None;
+        self.conn.provide_session(answer).map_err(to_io)?;
+        // The records held while the lookup was pending.
+        self.process(cx)?;
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_handshake(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        loop {
+            ready!(self.poll_lookup(cx))?;
+            ready!(self.poll_flush_records(cx))?;
+            if let Some(e) = self.conn.error() {
+                return Poll::Ready(Err(to_io(e.clone())));
+            }
+            if !self.conn.is_handshaking() {
+                return Poll::Ready(Ok(()));
+            }
+            if self.lookup.is_some() {
+                continue;
+            }
+            if !ready!(self.poll_read_records(cx))? {
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the peer closed during the handshake",
+                )));
+            }
+        }
+    }
+
+    /// Seals `data` (records of up to 2^14 bytes, within the output limit) and pushes what
+    /// the socket takes; `Pending` only when nothing could be queued.
+    fn poll_send(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        ready!(self.poll_handshake(cx))?;
+        if data.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        loop {
+            let taken = self.conn.send_some(data).map_err(to_io)?;
+            let flushed = self.poll_flush_records(cx)?;
+            if taken > 0 {
+                return Poll::Ready(Ok(taken));
+            }
+            if flushed.is_pending() {
+                return Poll::Pending;
+            }
+        }
+    }
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for TlsStream<IO> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        ready!(this.poll_handshake(cx))?;
+        loop {
+            if this.plaintext_read < this.plaintext.len() {
+                let available = &this.plaintext[this.plaintext_read..];
+                let n = available.len().min(buf.remaining());
+                buf.put_slice(&available[..n]);
+                this.plaintext_read += n;
+                if this.plaintext_read == this.plaintext.len() {
+                    this.plaintext.clear();
+                    this.plaintext_read = 0;
+                }
+                return Poll::Ready(Ok(()));
+            }
+            if this.conn.peer_closed() {
+                return Poll::Ready(Ok(()));
+            }
+            // Alerts reading queued (a refused renegotiation) go out on the way.
+            if let Poll::Ready(Err(e)) = this.poll_flush_records(cx) {
+                return Poll::Ready(Err(e));
+            }
+            if !ready!(this.poll_read_records(cx))? {
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the peer closed without close_notify",
+                )));
+            }
+        }
+    }
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TlsStream<IO> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut().poll_send(cx, buf)
+    }
+
+    /// Gathers the slices into full records (up to the output limit) before sealing.
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let mut gather = std::mem::take(&mut this.gather);
+        gather.clear();
+        for slice in bufs {
+            let room = reprise::DEFAULT_OUTPUT_LIMIT - gather.len();
+            gather.extend_from_slice(&slice[..slice.len().min(room)]);
+            if gather.len() == reprise::DEFAULT_OUTPUT_LIMIT {
+                break;
+            }
+        }
+        let result = this.poll_send(cx, &gather);
+        this.gather = gather;
+        result
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        ready!(this.poll_flush_records(cx))?;
+        Pin::new(&mut this.io).poll_flush(cx)
+    }
+
+    /// Sends close_notify (RFC 5246 §7.2.1), then shuts the transport's write side.
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if !this.closing {
+            this.closing = true;
+            this.conn.close();
+        }
+        ready!(this.poll_flush_records(cx))?;
+        Pin::new(&mut this.io).poll_shutdown(cx)
+    }
+}

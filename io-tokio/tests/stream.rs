@@ -1,0 +1,315 @@
+//! reprise-tokio over real loopback sockets: curl fetches twice and resumes by session ID,
+//! the engine's client by ticket, a lookup that answers after 50 ms stalls only its own handshake, close_notify
+//! both ways, and a peer that vanishes without close_notify reads as UnexpectedEof.
+
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use reprise::session::{Lookup, SessionCache, SessionRecord, SessionStore};
+use reprise::{ClientConfig, ClientConnection, Inbound, ServerConfig};
+use reprise_tokio::TlsAcceptor;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+struct Pki {
+    cert_der: Vec<u8>,
+    config: Arc<ServerConfig>,
+}
+
+fn pki(store: Option<Arc<dyn SessionStore>>) -> Pki {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".into()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let mut builder = ServerConfig::builder()
+        .certificate_der(vec![cert.der().to_vec()], &key.serialize_der())
+        .alpn(["http/1.1"]);
+    if let Some(store) = store {
+        builder = builder.session_store(store);
+    }
+    Pki {
+        cert_der: cert.der().to_vec(),
+        config: builder.build().unwrap(),
+    }
+}
+
+/// Serves a one-response HTTP page saying how the handshake resumed, on `listener`.
+async fn serve_pages(listener: TcpListener, acceptor: TlsAcceptor) {
+    loop {
+        let Ok((tcp, _)) = listener.accept().await else {
+            return;
+        };
+        let acceptor = acceptor.clone();
+        tokio::spawn(async move {
+            let mut tls = acceptor.accept(tcp).await?;
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = tls.read(&mut buf).await?;
+                if n == 0 {
+                    return Ok(());
+                }
+                head.extend_from_slice(&buf[..n]);
+            }
+            let body = format!("resumed: {:?}\n", tls.negotiated().resumed);
+            let response = format!(
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            tls.write_all(response.as_bytes()).await?;
+            tls.shutdown().await?;
+            Ok::<(), std::io::Error>(())
+        });
+    }
+}
+
+fn curl(url: &str, extra: &[&str]) -> String {
+    let out = Command::new("timeout")
+        .args(["30", "curl", "-sk", "--tls-max", "1.2", "--tlsv1.2"])
+        .args(extra)
+        .args([url, url])
+        .stdin(Stdio::null())
+        .output()
+        .expect("curl is installed by scripts/install-test-deps.sh");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn curl_fetches_twice_and_resumes() {
+    let pki = pki(None);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let url = format!("https://127.0.0.1:{}/", addr.port());
+    let server = tokio::spawn(serve_pages(listener, TlsAcceptor::from(pki.config.clone())));
+    let twice = tokio::task::spawn_blocking({
+        let url = url.clone();
+        move || curl(&url, &[])
+    })
+    .await
+    .unwrap();
+    // curl's OpenSSL offers no ticket for TLS 1.2 here: it resumes by session ID.
+    assert_eq!(twice, "resumed: None\nresumed: Some(SessionId)\n");
+    let uncached = tokio::task::spawn_blocking(move || curl(&url, &["--no-sessionid"]))
+        .await
+        .unwrap();
+    assert_eq!(uncached, "resumed: None\nresumed: None\n");
+    // The engine's own client offers tickets: the second connection resumes by ticket.
+    let client_config = ClientConfig::builder()
+        .root(pki.cert_der.clone().into())
+        .build()
+        .unwrap();
+    let kinds = tokio::task::spawn_blocking(move || {
+        (0..2)
+            .map(|_| {
+                client_handshake(addr, &client_config)
+                    .1
+                    .negotiated()
+                    .resumed
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap();
+    assert_eq!(kinds, vec![None, Some(reprise::ResumptionKind::Ticket)]);
+    server.abort();
+}
+
+/// A session store that answers from another thread, 50 ms after the test opens its gate
+/// (at most 10 s after the lookup).
+struct SlowStore {
+    cache: SessionCache,
+    gate: Arc<(Mutex<bool>, Condvar)>,
+    fetches: Arc<AtomicUsize>,
+}
+
+impl SessionStore for SlowStore {
+    fn get(&self, _id: &[u8], _now: u64) -> Lookup {
+        Lookup::Pending
+    }
+    fn put(&self, id: &[u8], record: &SessionRecord, now: u64) {
+        self.cache.put(id, record, now)
+    }
+    fn remove(&self, id: &[u8]) {
+        self.cache.remove(id)
+    }
+    fn fetch(&self, id: &[u8], now: u64, done: Box<dyn FnOnce(Lookup) + Send>) {
+        let answer = self.cache.get(id, now);
+        self.fetches.fetch_add(1, Ordering::SeqCst);
+        let gate = self.gate.clone();
+        std::thread::spawn(move || {
+            let (open, opened) = &*gate;
+            let guard = open.lock().unwrap();
+            let _guard = opened
+                .wait_timeout_while(guard, Duration::from_secs(10), |open| !*open)
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+            done(answer);
+        });
+    }
+}
+
+/// A blocking client handshake with the engine over std sockets; returns how it resumed.
+fn client_handshake(
+    addr: std::net::SocketAddr,
+    config: &Arc<ClientConfig>,
+) -> (std::net::TcpStream, ClientConnection) {
+    let mut tcp = std::net::TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut conn = ClientConnection::new(config.clone(), "localhost").unwrap();
+    let mut buf = vec![0u8; reprise::MAX_RECORD_LEN];
+    let mut filled = 0;
+    while conn.is_handshaking() {
+        tcp.write_all(conn.pending_output()).unwrap();
+        let n = conn.pending_output().len();
+        conn.consume_output(n);
+        let got = tcp.read(&mut buf[filled..]).unwrap();
+        assert!(got > 0, "server closed during the handshake");
+        filled += got;
+        let mut inbound = Inbound::new(&mut buf[..filled]);
+        while conn.next_plaintext(&mut inbound, now()).unwrap().is_some() {}
+        let used = inbound.consumed();
+        buf.copy_within(used..filled, 0);
+        filled -= used;
+    }
+    tcp.write_all(conn.pending_output()).unwrap();
+    let n = conn.pending_output().len();
+    conn.consume_output(n);
+    (tcp, conn)
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_session_lookup_stalls_only_its_own_handshake() {
+    let gate = Arc::new((Mutex::new(false), Condvar::new()));
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let store: Arc<dyn SessionStore> = Arc::new(SlowStore {
+        cache: SessionCache::new(1 << 20, 600),
+        gate: gate.clone(),
+        fetches: fetches.clone(),
+    });
+    let pki = pki(Some(store));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(serve_pages(listener, TlsAcceptor::from(pki.config.clone())));
+    let client_config = ClientConfig::builder()
+        .root(pki.cert_der.clone().into())
+        .without_tickets()
+        .build()
+        .unwrap();
+    let (resumed, waited) = tokio::task::spawn_blocking(move || {
+        // A session to resume (a first hello offers no ID: no lookup).
+        let (_tcp, first) = client_handshake(addr, &client_config);
+        assert!(first.negotiated().resumed.is_none());
+        // The resumption's lookup waits at the gate; full handshakes meanwhile must finish
+        // (were the runtime blocked, they could not, and the gate would stay shut).
+        let resuming = std::thread::spawn({
+            let config = client_config.clone();
+            move || {
+                let start = Instant::now();
+                let (_tcp, conn) = client_handshake(addr, &config);
+                (conn.negotiated().resumed, start.elapsed())
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while fetches.load(Ordering::SeqCst) == 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(
+            fetches.load(Ordering::SeqCst),
+            1,
+            "the resumption asked the store"
+        );
+        let fresh = ClientConfig::builder()
+            .root(pki.cert_der.clone().into())
+            .without_resumption()
+            .build()
+            .unwrap();
+        for _ in 0..3 {
+            let (_tcp, conn) = client_handshake(addr, &fresh);
+            assert!(conn.negotiated().resumed.is_none());
+        }
+        assert!(
+            !resuming.is_finished(),
+            "the lookup was answered before the gate opened"
+        );
+        *gate.0.lock().unwrap() = true;
+        gate.1.notify_all();
+        resuming.join().unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(resumed, Some(reprise::ResumptionKind::SessionId));
+    assert!(waited >= Duration::from_millis(50), "{waited:?}");
+    server.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_notify_both_ways_and_truncation_is_unexpected_eof() {
+    let pki = pki(None);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let acceptor = TlsAcceptor::from(pki.config.clone());
+    let client_config = ClientConfig::builder()
+        .root(pki.cert_der.clone().into())
+        .build()
+        .unwrap();
+    // 1. The client says close_notify: the server reads the end of the stream, then says
+    //    its own.
+    let server = tokio::spawn({
+        let acceptor = acceptor.clone();
+        async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut tls = acceptor.accept(tcp).await.unwrap();
+            let mut got = Vec::new();
+            tls.read_to_end(&mut got).await.unwrap();
+            tls.shutdown().await.unwrap();
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut tls = acceptor.accept(tcp).await.unwrap();
+            let mut truncated = Vec::new();
+            let err = tls.read_to_end(&mut truncated).await.unwrap_err();
+            (got, truncated, err.kind())
+        }
+    });
+    let client_config2 = client_config.clone();
+    tokio::task::spawn_blocking(move || {
+        let (mut tcp, mut conn) = client_handshake(addr, &client_config);
+        conn.send(b"hello").unwrap();
+        conn.close();
+        tcp.write_all(conn.pending_output()).unwrap();
+        let n = conn.pending_output().len();
+        conn.consume_output(n);
+        let mut buf = vec![0u8; reprise::MAX_RECORD_LEN];
+        let mut filled = 0;
+        while !conn.peer_closed() {
+            let got = tcp.read(&mut buf[filled..]).unwrap();
+            assert!(got > 0, "no close_notify from the server");
+            filled += got;
+            let mut inbound = Inbound::new(&mut buf[..filled]);
+            while conn.next_plaintext(&mut inbound, now()).unwrap().is_some() {}
+            let used = inbound.consumed();
+            buf.copy_within(used..filled, 0);
+            filled -= used;
+        }
+        // 2. A client that sends data and vanishes without close_notify.
+        let (mut tcp, mut conn) = client_handshake(addr, &client_config2);
+        conn.send(b"partial").unwrap();
+        tcp.write_all(conn.pending_output()).unwrap();
+        drop(tcp);
+    })
+    .await
+    .unwrap();
+    let (got, truncated, kind) = server.await.unwrap();
+    assert_eq!(got, b"hello");
+    assert_eq!(truncated, b"partial");
+    assert_eq!(kind, std::io::ErrorKind::UnexpectedEof);
+}

@@ -43,7 +43,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{ready, Context, Poll, Waker};
 
 use reprise::session::{Lookup, SessionStore};
-use reprise::{Event, Inbound, Negotiated, ServerConfig, ServerConnection, MAX_RECORD_LEN};
+use reprise::{
+    ClientHelloInfo, Event, Inbound, Negotiated, ServerConfig, ServerConnection, MAX_RECORD_LEN,
+};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// Accepts TLS connections with one server config; cheap to clone (one `Arc`).
@@ -64,24 +66,115 @@ impl TlsAcceptor {
         let conn = ServerConnection::new(self.config.clone());
         Accept {
             stream: Some(TlsStream::new(io, conn, self.config.session_store.clone())),
+            error: None,
         }
     }
 }
 
-/// The handshake of [`TlsAcceptor::accept`], as a future.
+/// The handshake of [`TlsAcceptor::accept`] (or [`StartHandshake::into_stream`]), as a
+/// future.
 pub struct Accept<IO> {
     stream: Option<TlsStream<IO>>,
+    error: Option<io::Error>,
 }
 
 impl<IO: AsyncRead + AsyncWrite + Unpin> Future for Accept<IO> {
     type Output = io::Result<TlsStream<IO>>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if let Some(e) = self.error.take() {
+            // The alert the engine queued goes out if the socket takes it now.
+            if let Some(stream) = self.stream.as_mut() {
+                let _ = stream.poll_flush_records(cx);
+            }
+            return Poll::Ready(Err(e));
+        }
         let Some(stream) = self.stream.as_mut() else {
             return Poll::Ready(Err(io::Error::other("Accept polled after completion")));
         };
         ready!(stream.poll_handshake(cx))?;
         Poll::Ready(Ok(self.stream.take().expect("checked above")))
+    }
+}
+
+/// Reads a connection's ClientHello before a server config is chosen — by the name the
+/// client asks for, its ALPN protocols, or whether it tries to resume:
+///
+/// ```no_run
+/// # async fn f(tcp: tokio::net::TcpStream, a: std::sync::Arc<reprise::ServerConfig>, b: std::sync::Arc<reprise::ServerConfig>) -> std::io::Result<()> {
+/// let start = reprise_tokio::LazyConfigAcceptor::new(tcp).await?;
+/// let config = if start.client_hello().server_name() == Some("a.example") { a } else { b };
+/// let tls = start.into_stream(config).await?;
+/// # Ok(()) }
+/// ```
+pub struct LazyConfigAcceptor<IO> {
+    stream: Option<TlsStream<IO>>,
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> LazyConfigAcceptor<IO> {
+    /// Starts reading the ClientHello from `io`.
+    pub fn new(io: IO) -> Self {
+        Self {
+            stream: Some(TlsStream::new(
+                io,
+                ServerConnection::choosing_config(),
+                None,
+            )),
+        }
+    }
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> Future for LazyConfigAcceptor<IO> {
+    type Output = io::Result<StartHandshake<IO>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let Some(stream) = self.stream.as_mut() else {
+            return Poll::Ready(Err(io::Error::other(
+                "LazyConfigAcceptor polled after completion",
+            )));
+        };
+        loop {
+            ready!(stream.poll_flush_records(cx))?;
+            if let Some(e) = stream.conn.error() {
+                return Poll::Ready(Err(to_io(e.clone())));
+            }
+            if stream.conn.client_hello().is_some() {
+                let stream = self.stream.take().expect("checked above");
+                return Poll::Ready(Ok(StartHandshake { stream }));
+            }
+            if !ready!(stream.poll_read_records(cx))? {
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the peer closed before its ClientHello",
+                )));
+            }
+        }
+    }
+}
+
+/// A connection whose ClientHello has arrived ([`LazyConfigAcceptor`]).
+pub struct StartHandshake<IO> {
+    stream: TlsStream<IO>,
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> StartHandshake<IO> {
+    /// What the client asks for.
+    pub fn client_hello(&self) -> &ClientHelloInfo {
+        self.stream
+            .conn
+            .client_hello()
+            .expect("a StartHandshake holds a ClientHello")
+    }
+
+    /// Goes on with the handshake under `config`.
+    pub fn into_stream(self, config: Arc<ServerConfig>) -> Accept<IO> {
+        let mut stream = self.stream;
+        stream.store = config.session_store.clone();
+        let error = stream.conn.choose_config(config).err().map(to_io);
+        Accept {
+            stream: Some(stream),
+            error,
+        }
     }
 }
 

@@ -20,8 +20,12 @@ struct Pki {
 }
 
 fn pki(store: Option<Arc<dyn SessionStore>>) -> Pki {
+    pki_for("localhost", store)
+}
+
+fn pki_for(name: &str, store: Option<Arc<dyn SessionStore>>) -> Pki {
     let key = rcgen::KeyPair::generate().unwrap();
-    let cert = rcgen::CertificateParams::new(vec!["localhost".into()])
+    let cert = rcgen::CertificateParams::new(vec![name.into()])
         .unwrap()
         .self_signed(&key)
         .unwrap();
@@ -312,4 +316,66 @@ async fn close_notify_both_ways_and_truncation_is_unexpected_eof() {
     assert_eq!(got, b"hello");
     assert_eq!(truncated, b"partial");
     assert_eq!(kind, std::io::ErrorKind::UnexpectedEof);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lazy_acceptor_picks_the_config_by_the_name_asked_for() {
+    let (a, b) = (pki_for("a.localhost", None), pki(None));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (a_config, b_config) = (a.config.clone(), b.config.clone());
+    let server = tokio::spawn(async move {
+        let mut names = Vec::new();
+        for _ in 0..2 {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let start = reprise_tokio::LazyConfigAcceptor::new(tcp).await.unwrap();
+            let name = start.client_hello().server_name().map(str::to_owned);
+            let config = if name.as_deref() == Some("a.localhost") {
+                a_config.clone()
+            } else {
+                b_config.clone()
+            };
+            let mut tls = start.into_stream(config).await.unwrap();
+            names.push((name, tls.negotiated().resumed));
+            tls.shutdown().await.unwrap();
+        }
+        names
+    });
+    // Each client trusts only one of the two certificates: a handshake completes only if
+    // the server chose that one.
+    let (a_der, b_der) = (a.cert_der.clone(), b.cert_der.clone());
+    tokio::task::spawn_blocking(move || {
+        for (name, der) in [("a.localhost", a_der), ("localhost", b_der)] {
+            let config = ClientConfig::builder().root(der.into()).build().unwrap();
+            let mut tcp = std::net::TcpStream::connect(addr).unwrap();
+            let mut conn = ClientConnection::new(config, name).unwrap();
+            let mut buf = vec![0u8; reprise::MAX_RECORD_LEN];
+            let mut filled = 0;
+            tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            while conn.is_handshaking() {
+                tcp.write_all(conn.pending_output()).unwrap();
+                let n = conn.pending_output().len();
+                conn.consume_output(n);
+                let got = tcp.read(&mut buf[filled..]).unwrap();
+                assert!(got > 0);
+                filled += got;
+                let mut inbound = Inbound::new(&mut buf[..filled]);
+                while conn.next_plaintext(&mut inbound, now()).unwrap().is_some() {}
+                let used = inbound.consumed();
+                buf.copy_within(used..filled, 0);
+                filled -= used;
+            }
+            let _ = tcp.write_all(conn.pending_output());
+        }
+    })
+    .await
+    .unwrap();
+    let names = server.await.unwrap();
+    assert_eq!(
+        names,
+        vec![
+            (Some("a.localhost".to_string()), None),
+            (Some("localhost".to_string()), None)
+        ]
+    );
 }

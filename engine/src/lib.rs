@@ -314,10 +314,7 @@ impl Connection<ServerHandshake> {
 
     /// The ClientHello a [`choosing_config`](Self::choosing_config) connection waits with.
     pub fn client_hello(&self) -> Option<&ClientHelloInfo> {
-        match self.hs.is_waiting_for_config() {
-            true => self.hs.hello_info.as_ref(),
-            false => None,
-        }
+        self.hs.hello_info()
     }
 
     /// Goes on with the ClientHello under `config` (built with [`ServerConfig::builder`], or
@@ -335,7 +332,7 @@ impl Connection<ServerHandshake> {
 
     /// The server name (SNI) the client asked for, lower-cased.
     pub fn server_name(&self) -> Option<&str> {
-        self.hs.negotiated.server_name.as_deref()
+        self.negotiated().server_name.as_deref()
     }
 
     /// Answers a [`Event::NeedSession`] lookup and continues the handshake; then call

@@ -1,6 +1,10 @@
 //! The client's side of the handshake (RFC 5246 §7.3-7.4, RFC 8422, RFC 7627, RFC 5746,
 //! RFC 7301), with the server checked by rustls-webpki, and resumption by session ID or
 //! ticket (RFC 5077 §3.4).
+//!
+//! What each phase needs lives in its [`Phase`] variant: the ClientHello's bytes until the
+//! ServerHello names the hash, the server's certificate and then its key share during a full
+//! handshake, the master secret from the key exchange (or a resumed ServerHello) on.
 
 use std::sync::Arc;
 
@@ -21,7 +25,7 @@ use crate::error::{encode_failed, fatal, Event, Fatal, ResumptionFailure, Resump
 use crate::handshake::finished;
 use crate::handshake::flow::{Flow, Msg, Sender, Shape};
 use crate::handshake::keys::{install_keys, master_secret, Role};
-use crate::handshake::transcript::Transcript;
+use crate::handshake::transcript::RunningHash;
 use crate::handshake::Negotiated;
 use crate::session::client::ClientSession;
 use crate::session::record::SessionRecord;
@@ -30,33 +34,73 @@ use crate::session::record::SessionRecord;
 /// at most 24 hours).
 const DEFAULT_SESSION_LIFETIME: u32 = 24 * 3600;
 
-/// Client handshake state.
+/// Where the client's handshake is, with what that phase needs.
+// Inline on purpose: a boxed phase would cost an allocation per handshake, and a
+// connection holds one phase at a time.
+#[allow(clippy::large_enum_variant)]
+enum Phase {
+    /// The ClientHello is out; its bytes wait for the hash the ServerHello names.
+    Hello { client_hello: Vec<u8> },
+    /// A full handshake waiting for the server's Certificate.
+    Certificate {
+        suite: &'static CipherSuite,
+        transcript: RunningHash,
+    },
+    /// A full handshake waiting for the ServerKeyExchange, signed by `leaf`'s key.
+    KeyExchange {
+        suite: &'static CipherSuite,
+        leaf: Vec<u8>,
+        transcript: RunningHash,
+    },
+    /// A full handshake with the server's key share, until the ServerHelloDone.
+    HelloDone {
+        suite: &'static CipherSuite,
+        group: NamedGroup,
+        server_public: Vec<u8>,
+        transcript: RunningHash,
+    },
+    /// The master secret is known and the keys are installed: a resumption from its
+    /// ServerHello on, a full handshake from our ClientKeyExchange on.
+    Keyed(KeyedPhase),
+    /// Between phases (never seen outside a method).
+    Moving,
+}
+
+struct KeyedPhase {
+    suite: &'static CipherSuite,
+    master_secret: MasterSecret,
+    /// The PRF keyed with the master secret, for both Finished messages.
+    prf_key: PrfKey,
+    transcript: RunningHash,
+}
+
+/// Client handshake state: what every phase shares, and the phase.
 pub struct ClientHandshake {
+    cx: Shared,
+    phase: Phase,
+    pub(crate) resumption_failure: Option<ResumptionFailure>,
+}
+
+struct Shared {
     config: Arc<ClientConfig>,
     server_name: String,
     flow: Flow,
-    transcript: Transcript,
     client_random: [u8; 32],
     server_random: [u8; 32],
     /// The session offered in the ClientHello, with the ID we sent for it.
     offered: Option<(ClientSession, SmallVec<[u8; 32]>, ResumptionKind)>,
     server_session_id: SmallVec<[u8; 32]>,
-    server_leaf: Vec<u8>,
-    server_public: Option<(NamedGroup, Vec<u8>)>,
-    master_secret: Option<MasterSecret>,
-    /// The PRF keyed with the master secret, for the key block and both Finished messages.
-    prf_key: Option<PrfKey>,
     new_ticket: Option<(u32, Vec<u8>)>,
-    keys_installed: bool,
-    pub(crate) negotiated: Negotiated,
-    /// Why an offered resumption did not happen.
-    pub(crate) resumption_failure: Option<ResumptionFailure>,
+    negotiated: Negotiated,
 }
 
-fn internal() -> Fatal {
-    fatal(
+/// A message the flow table lets through in a phase that cannot take it. The flow and the
+/// phase are two views of one machine, kept in step by this file: reaching this is a bug
+/// here, answered with internal_error instead of a panic. (The one remaining state check.)
+fn out_of_step(msg: Msg) -> Fatal {
+    Fatal::new(
         AlertDescription::InternalError,
-        "handshake state inconsistent",
+        format!("{msg} does not fit the client's phase"),
     )
 }
 
@@ -67,31 +111,391 @@ impl ClientHandshake {
         server_name: &str,
         core: &mut Core,
     ) -> Result<Self, Fatal> {
-        let mut hs = Self {
+        let mut cx = Shared {
             config,
             server_name: server_name.to_ascii_lowercase(),
             flow: Flow::new(),
-            transcript: Transcript::default(),
             client_random: [0; 32],
             server_random: [0; 32],
             offered: None,
             server_session_id: SmallVec::new(),
-            server_leaf: Vec::new(),
-            server_public: None,
-            master_secret: None,
-            prf_key: None,
             new_ticket: None,
-            keys_installed: false,
             negotiated: Negotiated::default(),
-            resumption_failure: None,
         };
-        hs.choose_offer()?;
-        hs.send_client_hello(core)?;
-        hs.flow.advance();
+        cx.choose_offer()?;
+        let client_hello = cx.send_client_hello(core)?;
+        cx.flow.advance();
         core.flush_flight()?;
-        Ok(hs)
+        Ok(Self {
+            cx,
+            phase: Phase::Hello { client_hello },
+            resumption_failure: None,
+        })
     }
 
+    /// RFC 5246 §7.4.1.3; the shape is decided here (RFC 5077 §3.4 for tickets).
+    fn handle_server_hello(
+        &mut self,
+        core: &mut Core,
+        body: &[u8],
+        raw: &[u8],
+    ) -> Result<(), Fatal> {
+        let Phase::Hello { client_hello } = std::mem::replace(&mut self.phase, Phase::Moving)
+        else {
+            return Err(out_of_step(Msg::ServerHello));
+        };
+        let (suite, ems, ticket_ack) = self.cx.check_server_hello(body)?;
+        let cx = &mut self.cx;
+        let mut transcript = RunningHash::new(suite.hash);
+        transcript.add(&client_hello);
+        transcript.add(raw);
+        let resumed = match &cx.offered {
+            Some((session, id, kind)) if !id.is_empty() && cx.server_session_id == *id => {
+                Some((session.record.clone(), *kind))
+            }
+            _ => None,
+        };
+        match resumed {
+            Some((record, kind)) => {
+                if record.suite_id != suite.id {
+                    return Err(fatal(
+                        AlertDescription::IllegalParameter,
+                        "server resumed with another suite",
+                    ));
+                }
+                // RFC 7627 §5.3: the resumed handshake must agree with the session on EMS.
+                if record.extended_master_secret != ems {
+                    return Err(fatal(
+                        AlertDescription::HandshakeFailure,
+                        "server resumed with a different extended-master-secret setting",
+                    ));
+                }
+                cx.negotiated.resumed = Some(kind);
+                cx.flow.choose(match (kind, ticket_ack) {
+                    (_, true) => Shape::ResumeTicketRenewed,
+                    (ResumptionKind::Ticket, false) => Shape::ResumeTicket,
+                    (ResumptionKind::SessionId, false) => Shape::ResumeSessionId,
+                });
+                cx.flow.advance();
+                core.lock_version();
+                log_key(&cx.config, &cx.client_random, &record.master_secret);
+                let prf_key = PrfKey::from_master_secret(suite.hash, &record.master_secret);
+                install_keys(
+                    core,
+                    Role::Client,
+                    suite,
+                    &prf_key,
+                    &cx.client_random,
+                    &cx.server_random,
+                )?;
+                self.phase = Phase::Keyed(KeyedPhase {
+                    suite,
+                    master_secret: record.master_secret,
+                    prf_key,
+                    transcript,
+                });
+            }
+            None => {
+                if cx.offered.is_some() {
+                    self.resumption_failure = Some(ResumptionFailure::Declined);
+                }
+                if cx.config.require_extended_master_secret && !ems {
+                    return Err(fatal(
+                        AlertDescription::HandshakeFailure,
+                        "server did not negotiate the extended master secret",
+                    ));
+                }
+                cx.flow.choose(if ticket_ack {
+                    Shape::FullWithTicket
+                } else {
+                    Shape::Full
+                });
+                cx.flow.advance();
+                core.lock_version();
+                self.phase = Phase::Certificate { suite, transcript };
+            }
+        }
+        Ok(())
+    }
+
+    /// RFC 5246 §7.4.2: check the chain and the name.
+    fn handle_certificate(
+        &mut self,
+        core: &mut Core,
+        body: &[u8],
+        raw: &[u8],
+    ) -> Result<(), Fatal> {
+        let Phase::Certificate {
+            suite,
+            mut transcript,
+        } = std::mem::replace(&mut self.phase, Phase::Moving)
+        else {
+            return Err(out_of_step(Msg::Certificate));
+        };
+        let certs = Certificate::parse(body)?;
+        let chain: SmallVec<[&[u8]; 4]> = certs.iter().collect();
+        let Some(leaf) = chain.first() else {
+            return Err(fatal(
+                AlertDescription::DecodeError,
+                "server sent no certificate",
+            ));
+        };
+        let cx = &self.cx;
+        if cx.config.verification == ServerVerification::WebPki {
+            verify::verify_server_chain(&cx.config.roots, &chain, &cx.server_name, core.now)
+                .map_err(|f| {
+                    Fatal::new(
+                        f.alert,
+                        format!("server certificate rejected: {}", f.reason),
+                    )
+                })?;
+        }
+        transcript.add(raw);
+        self.phase = Phase::KeyExchange {
+            suite,
+            leaf: leaf.to_vec(),
+            transcript,
+        };
+        self.cx.flow.advance();
+        Ok(())
+    }
+
+    /// RFC 8422 §5.4: the server's ECDHE share, signed with its certificate key.
+    fn handle_server_key_exchange(&mut self, body: &[u8], raw: &[u8]) -> Result<(), Fatal> {
+        let Phase::KeyExchange {
+            suite,
+            leaf,
+            mut transcript,
+        } = std::mem::replace(&mut self.phase, Phase::Moving)
+        else {
+            return Err(out_of_step(Msg::ServerKeyExchange));
+        };
+        let ske = ServerKeyExchange::parse(body)?;
+        let cx = &mut self.cx;
+        let group = NamedGroup::from_id(ske.params.named_group)
+            .filter(|g| cx.config.groups.contains(g))
+            .ok_or_else(|| {
+                fatal(
+                    AlertDescription::IllegalParameter,
+                    "server chose a group we did not offer",
+                )
+            })?;
+        let scheme = SignatureScheme(ske.signature.scheme);
+        if !cx.config.signature_schemes.contains(&scheme) || scheme.auth_kind() != Some(suite.auth)
+        {
+            return Err(fatal(
+                AlertDescription::IllegalParameter,
+                "server signed with a scheme we did not offer",
+            ));
+        }
+        let mut signed = Vec::with_capacity(64 + ske.params_raw.len());
+        signed.extend_from_slice(&cx.client_random);
+        signed.extend_from_slice(&cx.server_random);
+        signed.extend_from_slice(ske.params_raw);
+        verify::verify_signature(&leaf, scheme, &signed, ske.signature.signature)
+            .map_err(|a| fatal(a, "ServerKeyExchange signature does not verify"))?;
+        cx.negotiated.group = Some(group);
+        transcript.add(raw);
+        self.phase = Phase::HelloDone {
+            suite,
+            group,
+            server_public: ske.params.public.to_vec(),
+            transcript,
+        };
+        cx.flow.advance();
+        Ok(())
+    }
+
+    /// RFC 5246 §7.4.5: the end of the server's first flight.
+    fn handle_server_hello_done(
+        &mut self,
+        core: &mut Core,
+        body: &[u8],
+        raw: &[u8],
+    ) -> Result<(), Fatal> {
+        if !body.is_empty() {
+            return Err(fatal(
+                AlertDescription::DecodeError,
+                "ServerHelloDone with a body",
+            ));
+        }
+        let Phase::HelloDone { transcript, .. } = &mut self.phase else {
+            return Err(out_of_step(Msg::ServerHelloDone));
+        };
+        transcript.add(raw);
+        self.cx.flow.advance();
+        self.send_my_steps(core)
+    }
+
+    /// RFC 5077 §3.3.
+    fn handle_new_session_ticket(&mut self, body: &[u8], raw: &[u8]) -> Result<(), Fatal> {
+        let nst = NewSessionTicket::parse(body)?;
+        let Phase::Keyed(keyed) = &mut self.phase else {
+            return Err(out_of_step(Msg::NewSessionTicket));
+        };
+        // An empty ticket means the server will not issue one after all (RFC 5077 §3.3).
+        if !nst.ticket.is_empty() {
+            self.cx.new_ticket = Some((nst.lifetime_hint, nst.ticket.to_vec()));
+        }
+        keyed.transcript.add(raw);
+        self.cx.flow.advance();
+        Ok(())
+    }
+
+    /// Writes every message the shape says the client sends now.
+    fn send_my_steps(&mut self, core: &mut Core) -> Result<(), Fatal> {
+        while let Some(step) = self.cx.flow.next() {
+            if step.from != Sender::Client {
+                break;
+            }
+            match (step.msg, &mut self.phase) {
+                (Msg::ClientKeyExchange, Phase::HelloDone { .. }) => {
+                    self.send_client_key_exchange(core)?;
+                }
+                (Msg::ChangeCipherSpec, Phase::Keyed(_)) => core.send_change_cipher_spec()?,
+                (Msg::Finished, Phase::Keyed(keyed)) => {
+                    let written =
+                        finished::write(core, &keyed.transcript.current(), &keyed.prf_key, true)?;
+                    keyed.transcript.add(&core.flight()[written]);
+                }
+                (msg, _) => return Err(out_of_step(msg)),
+            }
+            self.cx.flow.advance();
+        }
+        core.flush_flight()?;
+        self.finish_if_complete(core);
+        Ok(())
+    }
+
+    /// RFC 8422 §5.7, RFC 5246 §8.1, RFC 7627 §4.
+    fn send_client_key_exchange(&mut self, core: &mut Core) -> Result<(), Fatal> {
+        let Phase::HelloDone {
+            suite,
+            group,
+            server_public,
+            mut transcript,
+        } = std::mem::replace(&mut self.phase, Phase::Moving)
+        else {
+            return Err(out_of_step(Msg::ClientKeyExchange));
+        };
+        let cx = &self.cx;
+        let kx = KeyExchange::generate(group, cx.config.rng.as_ref())
+            .map_err(|_| fatal(AlertDescription::InternalError, "key generation failed"))?;
+        let start = core.flight().len();
+        ClientKeyExchange {
+            public: kx.public(),
+        }
+        .encode(core.flight())
+        .map_err(encode_failed)?;
+        transcript.add(&core.flight()[start..]);
+        let pre_master = kx.complete(&server_public).map_err(|_| {
+            fatal(
+                AlertDescription::IllegalParameter,
+                "bad server ECDHE public value",
+            )
+        })?;
+        let ms = master_secret(
+            suite,
+            cx.negotiated.extended_master_secret,
+            &transcript.current(),
+            &pre_master,
+            &cx.client_random,
+            &cx.server_random,
+        )?;
+        log_key(&cx.config, &cx.client_random, &ms);
+        let prf_key = PrfKey::from_master_secret(suite.hash, &ms);
+        install_keys(
+            core,
+            Role::Client,
+            suite,
+            &prf_key,
+            &cx.client_random,
+            &cx.server_random,
+        )?;
+        self.phase = Phase::Keyed(KeyedPhase {
+            suite,
+            master_secret: ms,
+            prf_key,
+            transcript,
+        });
+        Ok(())
+    }
+
+    /// RFC 5246 §7.4.9: check the server's Finished; then send what the shape says.
+    fn handle_finished(&mut self, core: &mut Core, body: &[u8], raw: &[u8]) -> Result<(), Fatal> {
+        let Phase::Keyed(keyed) = &mut self.phase else {
+            return Err(out_of_step(Msg::Finished));
+        };
+        finished::check(&keyed.transcript.current(), &keyed.prf_key, false, body)?;
+        keyed.transcript.add(raw);
+        self.cx.flow.advance();
+        self.send_my_steps(core)
+    }
+
+    /// Remembers the session for the next connection to this server.
+    fn finish_if_complete(&mut self, core: &mut Core) {
+        if !self.cx.flow.is_complete() || !core.is_handshaking() {
+            return;
+        }
+        if let Some(store) = self.cx.config.session_store.clone() {
+            if let Some(session) = self.session_to_remember(core.now) {
+                store.put(&self.cx.server_name, session);
+            } else if self.resumption_failure.is_some() {
+                store.remove(&self.cx.server_name);
+            }
+        }
+        core.handshake_complete(Event::HandshakeDone {
+            resumed: self.cx.negotiated.resumed,
+        });
+    }
+
+    fn session_to_remember(&mut self, now: u64) -> Option<ClientSession> {
+        let Phase::Keyed(keyed) = &self.phase else {
+            return None;
+        };
+        let cx = &mut self.cx;
+        let new_ticket = cx.new_ticket.take();
+        if let (Some(_), Some((session, _, _))) = (cx.negotiated.resumed, &cx.offered) {
+            // Resumed: keep the session, with the renewed ticket if the server sent one.
+            let mut session = session.clone();
+            if let Some((hint, ticket)) = new_ticket {
+                session.ticket = Some(ticket);
+                if hint > 0 {
+                    session.record.lifetime = hint;
+                    session.record.created = now;
+                }
+            }
+            return Some(session);
+        }
+        // A name too long for a session record is not remembered (DNS names fit; ALPN
+        // names are at most 255 bytes, RFC 7301 §3.1).
+        let name = cx.server_name.as_bytes();
+        let alpn = cx.negotiated.alpn.as_deref().unwrap_or(&[]);
+        if name.len() > 255 || alpn.len() > 255 {
+            return None;
+        }
+        let lifetime = match &new_ticket {
+            Some((hint, _)) if *hint > 0 => *hint,
+            _ => DEFAULT_SESSION_LIFETIME,
+        };
+        let session = ClientSession {
+            record: SessionRecord {
+                suite_id: keyed.suite.id,
+                extended_master_secret: cx.negotiated.extended_master_secret,
+                master_secret: keyed.master_secret.clone(),
+                created: now,
+                lifetime,
+                server_name: SmallVec::from_slice(name),
+                alpn: SmallVec::from_slice(alpn),
+            },
+            session_id: cx.server_session_id.clone(),
+            ticket: new_ticket.map(|(_, t)| t),
+        };
+        (session.ticket.is_some() || !session.session_id.is_empty()).then_some(session)
+    }
+}
+
+impl Shared {
     fn random(&self, dest: &mut [u8]) -> Result<(), Fatal> {
         self.config
             .rng
@@ -134,7 +538,8 @@ impl ClientHandshake {
         Ok(())
     }
 
-    fn send_client_hello(&mut self, core: &mut Core) -> Result<(), Fatal> {
+    /// Writes the ClientHello into the flight; returns its bytes for the transcript.
+    fn send_client_hello(&mut self, core: &mut Core) -> Result<Vec<u8>, Fatal> {
         let config = self.config.clone();
         let mut random = [0u8; 32];
         self.random(&mut random)?;
@@ -181,21 +586,16 @@ impl ClientHandshake {
         }
         .encode(core.flight())
         .map_err(encode_failed)?;
-        self.transcript.add(&core.flight()[start..]);
-        Ok(())
+        Ok(core.flight()[start..].to_vec())
     }
 
-    fn suite(&self) -> Result<&'static CipherSuite, Fatal> {
-        self.negotiated.suite.ok_or_else(internal)
-    }
-
-    /// RFC 5246 §7.4.1.3; the shape is decided here (RFC 5077 §3.4 for tickets).
-    fn handle_server_hello(
+    /// The ServerHello's answers checked against what we offered (RFC 5246 §7.4.1.3-4,
+    /// RFC 5746 §3.4, RFC 8422 §5.2, RFC 7627 §5.1); returns the suite, whether EMS is on and
+    /// whether a ticket will follow.
+    fn check_server_hello(
         &mut self,
-        core: &mut Core,
         body: &[u8],
-        raw: &[u8],
-    ) -> Result<(), Fatal> {
+    ) -> Result<(&'static CipherSuite, bool, bool), Fatal> {
         let hello = ServerHello::parse(body)?;
         if hello.server_version != 0x0303 {
             return Err(fatal(
@@ -271,298 +671,7 @@ impl ClientHandshake {
         self.server_random = *hello.random;
         self.server_session_id = SmallVec::from_slice(hello.session_id);
 
-        let resumed = match &self.offered {
-            Some((_, id, kind)) if !id.is_empty() && hello.session_id == id.as_slice() => {
-                Some(*kind)
-            }
-            _ => None,
-        };
-        let shape = match resumed {
-            Some(kind) => {
-                let (session, _, _) = self.offered.as_ref().ok_or_else(internal)?;
-                if session.record.suite_id != suite.id {
-                    return Err(fatal(
-                        AlertDescription::IllegalParameter,
-                        "server resumed with another suite",
-                    ));
-                }
-                // RFC 7627 §5.3: the resumed handshake must agree with the session on EMS.
-                if session.record.extended_master_secret != ext.extended_master_secret {
-                    return Err(fatal(
-                        AlertDescription::HandshakeFailure,
-                        "server resumed with a different extended-master-secret setting",
-                    ));
-                }
-                self.master_secret = Some(session.record.master_secret.clone());
-                self.negotiated.resumed = Some(kind);
-                match (kind, ext.session_ticket_ack) {
-                    (_, true) => Shape::ResumeTicketRenewed,
-                    (ResumptionKind::Ticket, false) => Shape::ResumeTicket,
-                    (ResumptionKind::SessionId, false) => Shape::ResumeSessionId,
-                }
-            }
-            None => {
-                if self.offered.is_some() {
-                    self.resumption_failure = Some(ResumptionFailure::Declined);
-                }
-                if self.config.require_extended_master_secret && !ext.extended_master_secret {
-                    return Err(fatal(
-                        AlertDescription::HandshakeFailure,
-                        "server did not negotiate the extended master secret",
-                    ));
-                }
-                if ext.session_ticket_ack {
-                    Shape::FullWithTicket
-                } else {
-                    Shape::Full
-                }
-            }
-        };
-        self.flow.choose(shape);
-        self.transcript.start(suite.hash);
-        self.transcript.add(raw);
-        self.flow.advance();
-        core.lock_version();
-        if let Some(ms) = &self.master_secret {
-            log_key(&self.config, &self.client_random, ms);
-            let key = PrfKey::from_master_secret(suite.hash, ms);
-            install_keys(
-                core,
-                Role::Client,
-                suite,
-                &key,
-                &self.client_random,
-                &self.server_random,
-            )?;
-            self.prf_key = Some(key);
-            self.keys_installed = true;
-        }
-        Ok(())
-    }
-
-    /// RFC 5246 §7.4.2: check the chain and the name.
-    fn handle_certificate(
-        &mut self,
-        core: &mut Core,
-        body: &[u8],
-        raw: &[u8],
-    ) -> Result<(), Fatal> {
-        let certs = Certificate::parse(body)?;
-        let chain: SmallVec<[&[u8]; 4]> = certs.iter().collect();
-        let Some(leaf) = chain.first() else {
-            return Err(fatal(
-                AlertDescription::DecodeError,
-                "server sent no certificate",
-            ));
-        };
-        if self.config.verification == ServerVerification::WebPki {
-            verify::verify_server_chain(&self.config.roots, &chain, &self.server_name, core.now)
-                .map_err(|f| {
-                    Fatal::new(
-                        f.alert,
-                        format!("server certificate rejected: {}", f.reason),
-                    )
-                })?;
-        }
-        self.server_leaf = leaf.to_vec();
-        self.transcript.add(raw);
-        self.flow.advance();
-        Ok(())
-    }
-
-    /// RFC 8422 §5.4: the server's ECDHE share, signed with its certificate key.
-    fn handle_server_key_exchange(&mut self, body: &[u8], raw: &[u8]) -> Result<(), Fatal> {
-        let ske = ServerKeyExchange::parse(body)?;
-        let suite = self.suite()?;
-        let group = NamedGroup::from_id(ske.params.named_group)
-            .filter(|g| self.config.groups.contains(g))
-            .ok_or_else(|| {
-                fatal(
-                    AlertDescription::IllegalParameter,
-                    "server chose a group we did not offer",
-                )
-            })?;
-        let scheme = SignatureScheme(ske.signature.scheme);
-        if !self.config.signature_schemes.contains(&scheme)
-            || scheme.auth_kind() != Some(suite.auth)
-        {
-            return Err(fatal(
-                AlertDescription::IllegalParameter,
-                "server signed with a scheme we did not offer",
-            ));
-        }
-        let mut signed = Vec::with_capacity(64 + ske.params_raw.len());
-        signed.extend_from_slice(&self.client_random);
-        signed.extend_from_slice(&self.server_random);
-        signed.extend_from_slice(ske.params_raw);
-        verify::verify_signature(&self.server_leaf, scheme, &signed, ske.signature.signature)
-            .map_err(|a| fatal(a, "ServerKeyExchange signature does not verify"))?;
-        self.server_public = Some((group, ske.params.public.to_vec()));
-        self.negotiated.group = Some(group);
-        self.transcript.add(raw);
-        self.flow.advance();
-        Ok(())
-    }
-
-    /// RFC 5246 §7.4.5: the end of the server's first flight.
-    fn handle_server_hello_done(
-        &mut self,
-        core: &mut Core,
-        body: &[u8],
-        raw: &[u8],
-    ) -> Result<(), Fatal> {
-        if !body.is_empty() {
-            return Err(fatal(
-                AlertDescription::DecodeError,
-                "ServerHelloDone with a body",
-            ));
-        }
-        self.transcript.add(raw);
-        self.flow.advance();
-        self.send_my_steps(core)
-    }
-
-    /// RFC 5077 §3.3.
-    fn handle_new_session_ticket(&mut self, body: &[u8], raw: &[u8]) -> Result<(), Fatal> {
-        let nst = NewSessionTicket::parse(body)?;
-        // An empty ticket means the server will not issue one after all (RFC 5077 §3.3).
-        if !nst.ticket.is_empty() {
-            self.new_ticket = Some((nst.lifetime_hint, nst.ticket.to_vec()));
-        }
-        self.transcript.add(raw);
-        self.flow.advance();
-        Ok(())
-    }
-
-    /// Writes every message the shape says the client sends now.
-    fn send_my_steps(&mut self, core: &mut Core) -> Result<(), Fatal> {
-        while let Some(step) = self.flow.next() {
-            if step.from != Sender::Client {
-                break;
-            }
-            match step.msg {
-                Msg::ClientKeyExchange => self.send_client_key_exchange(core)?,
-                Msg::ChangeCipherSpec => core.send_change_cipher_spec()?,
-                Msg::Finished => self.send_finished(core)?,
-                _ => return Err(internal()),
-            }
-            self.flow.advance();
-        }
-        core.flush_flight()?;
-        self.finish_if_complete(core);
-        Ok(())
-    }
-
-    /// RFC 8422 §5.7, RFC 5246 §8.1, RFC 7627 §4.
-    fn send_client_key_exchange(&mut self, core: &mut Core) -> Result<(), Fatal> {
-        let suite = self.suite()?;
-        let (group, server_public) = self.server_public.take().ok_or_else(internal)?;
-        let kx = KeyExchange::generate(group, self.config.rng.as_ref())
-            .map_err(|_| fatal(AlertDescription::InternalError, "key generation failed"))?;
-        let start = core.flight().len();
-        ClientKeyExchange {
-            public: kx.public(),
-        }
-        .encode(core.flight())
-        .map_err(encode_failed)?;
-        self.transcript.add(&core.flight()[start..]);
-        let pre_master = kx.complete(&server_public).map_err(|_| {
-            fatal(
-                AlertDescription::IllegalParameter,
-                "bad server ECDHE public value",
-            )
-        })?;
-        let ms = master_secret(
-            suite,
-            self.negotiated.extended_master_secret,
-            &self.transcript,
-            &pre_master,
-            &self.client_random,
-            &self.server_random,
-        )?;
-        log_key(&self.config, &self.client_random, &ms);
-        let key = PrfKey::from_master_secret(suite.hash, &ms);
-        install_keys(
-            core,
-            Role::Client,
-            suite,
-            &key,
-            &self.client_random,
-            &self.server_random,
-        )?;
-        self.prf_key = Some(key);
-        self.keys_installed = true;
-        self.master_secret = Some(ms);
-        Ok(())
-    }
-
-    fn send_finished(&mut self, core: &mut Core) -> Result<(), Fatal> {
-        let key = self.prf_key.as_ref().ok_or_else(internal)?;
-        finished::write(core, &mut self.transcript, key, true)
-    }
-
-    /// RFC 5246 §7.4.9: check the server's Finished; then send what the shape says.
-    fn handle_finished(&mut self, core: &mut Core, body: &[u8], raw: &[u8]) -> Result<(), Fatal> {
-        let key = self.prf_key.as_ref().ok_or_else(internal)?;
-        finished::check(&mut self.transcript, key, false, body, raw)?;
-        self.flow.advance();
-        self.send_my_steps(core)
-    }
-
-    /// Remembers the session for the next connection to this server.
-    fn finish_if_complete(&mut self, core: &mut Core) {
-        if !self.flow.is_complete() || !core.is_handshaking() {
-            return;
-        }
-        if let Some(store) = self.config.session_store.clone() {
-            if let Some(session) = self.session_to_remember(core.now) {
-                store.put(&self.server_name, session);
-            } else if self.resumption_failure.is_some() {
-                store.remove(&self.server_name);
-            }
-        }
-        core.handshake_complete(Event::HandshakeDone {
-            resumed: self.negotiated.resumed,
-        });
-    }
-
-    fn session_to_remember(&mut self, now: u64) -> Option<ClientSession> {
-        let new_ticket = self.new_ticket.take();
-        if let (Some(_), Some((session, _, _))) = (self.negotiated.resumed, &self.offered) {
-            // Resumed: keep the session, with the renewed ticket if the server sent one.
-            let mut session = session.clone();
-            if let Some((hint, ticket)) = new_ticket {
-                session.ticket = Some(ticket);
-                if hint > 0 {
-                    session.record.lifetime = hint;
-                    session.record.created = now;
-                }
-            }
-            return Some(session);
-        }
-        let name = self.server_name.as_bytes();
-        let alpn = self.negotiated.alpn.as_deref().unwrap_or(&[]);
-        if name.len() > 255 || alpn.len() > 255 {
-            return None;
-        }
-        let lifetime = match &new_ticket {
-            Some((hint, _)) if *hint > 0 => *hint,
-            _ => DEFAULT_SESSION_LIFETIME,
-        };
-        let session = ClientSession {
-            record: SessionRecord {
-                suite_id: self.negotiated.suite?.id,
-                extended_master_secret: self.negotiated.extended_master_secret,
-                master_secret: self.master_secret.clone()?,
-                created: now,
-                lifetime,
-                server_name: SmallVec::from_slice(name),
-                alpn: SmallVec::from_slice(alpn),
-            },
-            session_id: self.server_session_id.clone(),
-            ticket: new_ticket.map(|(_, t)| t),
-        };
-        (session.ticket.is_some() || !session.session_id.is_empty()).then_some(session)
+        Ok((suite, ext.extended_master_secret, ext.session_ticket_ack))
     }
 }
 
@@ -576,11 +685,11 @@ impl Handshake for ClientHandshake {
     const SIDE: Sender = Sender::Client;
 
     fn negotiated(&self) -> &crate::handshake::Negotiated {
-        &self.negotiated
+        &self.cx.negotiated
     }
 
     fn flow(&self) -> &Flow {
-        &self.flow
+        &self.cx.flow
     }
 
     fn handle(&mut self, core: &mut Core, msg: Msg, body: &[u8], raw: &[u8]) -> Result<(), Fatal> {
@@ -600,7 +709,7 @@ impl Handshake for ClientHandshake {
 
     fn handle_change_cipher_spec(&mut self, core: &mut Core) -> Result<(), Fatal> {
         core.receive_change_cipher_spec()?;
-        self.flow.advance();
+        self.cx.flow.advance();
         Ok(())
     }
 }

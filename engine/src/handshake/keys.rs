@@ -48,22 +48,20 @@ pub(crate) fn install_keys(
 pub(crate) fn master_secret(
     suite: &'static CipherSuite,
     extended: bool,
-    transcript: &crate::handshake::transcript::Transcript,
+    session_hash: &crate::handshake::transcript::HandshakeHash,
     pre_master: &[u8],
     client_random: &[u8; 32],
     server_random: &[u8; 32],
 ) -> Result<MasterSecret, Fatal> {
-    let internal = || {
-        fatal(
-            AlertDescription::InternalError,
-            "master secret derivation failed",
-        )
-    };
     if extended {
-        let session_hash = transcript.current().ok_or_else(internal)?;
         prf::extended_master_secret(suite.hash, pre_master, session_hash.as_ref())
     } else {
         prf::master_secret(suite.hash, pre_master, client_random, server_random)
     }
-    .map_err(|_| internal())
+    .map_err(|_| {
+        fatal(
+            AlertDescription::InternalError,
+            "master secret derivation failed",
+        )
+    })
 }

@@ -3,7 +3,10 @@
 //!
 //! Received messages are handled one by one; what the server sends next is read off the
 //! chosen [`Shape`] by `ServerHandshake::send_my_steps`, so each shape's flights come from
-//! the same table the receiving side checks against.
+//! the same table the receiving side checks against. What a phase needs lives in its
+//! [`Phase`] variant: a full handshake's key exchange and signature until the
+//! ClientKeyExchange, the master secret from then on (or from the ClientHello of a
+//! resumption), so no step has to ask whether an earlier one left its result behind.
 
 use std::sync::Arc;
 
@@ -13,8 +16,9 @@ use zeroize::Zeroize;
 use crate::codec::{
     AlertDescription, ClientHello, ClientKeyExchange, DigitallySigned, NewSessionTicket,
     ServerEcdhParams, ServerExtensions, ServerHello, ServerHelloDone, ServerKeyExchange,
+    HANDSHAKE_HEADER_LEN,
 };
-use crate::config::ServerConfig;
+use crate::config::{CertifiedKey, ServerConfig};
 use crate::conn::{Core, Handshake};
 use crate::crypto::kx::{KeyExchange, NamedGroup};
 use crate::crypto::prf::{MasterSecret, PrfKey};
@@ -24,11 +28,16 @@ use crate::error::{encode_failed, fatal, Error, Event, Fatal, ResumptionFailure,
 use crate::handshake::finished;
 use crate::handshake::flow::{Flow, Msg, Sender, Shape};
 use crate::handshake::keys::{install_keys, master_secret, Role};
-use crate::handshake::transcript::Transcript;
+use crate::handshake::transcript::RunningHash;
 use crate::handshake::{ClientHelloInfo, Negotiated};
+use crate::resolve::CertificateSet;
 use crate::session::record::SessionRecord;
 use crate::session::store::Lookup;
-use crate::session::ticket::{TicketError, MAX_TICKET_PLAINTEXT};
+use crate::session::ticket::{TicketError, TicketKeys, MAX_TICKET_PLAINTEXT, TICKET_OVERHEAD};
+
+/// The longest DNS name (RFC 1035 §2.3.4: 255 octets on the wire, 253 as text); a longer
+/// server name is refused, so a session's name always fits its record.
+const MAX_HOST_NAME_LEN: usize = 253;
 
 /// What to do with a ClientHello's resumption offer.
 enum Decision {
@@ -42,84 +51,131 @@ enum Decision {
     Suspend,
 }
 
-/// Server handshake state.
+/// Where the server's handshake is, with what that phase needs.
+// Inline on purpose: a boxed phase would cost an allocation per handshake, and a
+// connection holds one phase at a time.
+#[allow(clippy::large_enum_variant)]
+enum Phase {
+    /// Before the ClientHello has been handled.
+    Hello,
+    /// The ClientHello (kept whole) waits for the caller: a config to be chosen, or a session
+    /// lookup to be answered.
+    Held { hello: Vec<u8>, for_config: bool },
+    /// A full handshake, from its ClientHello to the client's key exchange.
+    Full(FullPhase),
+    /// The master secret is known: a resumption from its ClientHello on, a full handshake
+    /// from the ClientKeyExchange on.
+    Keyed(KeyedPhase),
+}
+
+/// A full handshake before the master secret (RFC 5246 §7.3 figure 1, RFC 8422 §2).
+struct FullPhase {
+    suite: &'static CipherSuite,
+    group: NamedGroup,
+    scheme: SignatureScheme,
+    cert: Arc<CertifiedKey>,
+    kx: KeyExchange,
+    /// client_random + server_random + ECDHE params: what ServerKeyExchange signs.
+    signed_params: Vec<u8>,
+    signature: Signature,
+    /// Ticket keys, when the shape issues a ticket.
+    tickets: Option<Arc<TicketKeys>>,
+    transcript: RunningHash,
+}
+
+/// Who signs the ServerKeyExchange, and whether the signature is there yet.
+enum Signature {
+    /// The engine signs when the message is written.
+    Inline,
+    /// To be handed to the caller when the message is due (offloaded signing).
+    Offload,
+    /// Handed to the caller (`Event::NeedSignature`); the handshake waits.
+    Awaiting,
+    /// The caller's signature, to be written.
+    Made(Vec<u8>),
+}
+
+/// The handshake once the master secret is known.
+struct KeyedPhase {
+    suite: &'static CipherSuite,
+    master_secret: MasterSecret,
+    /// The PRF keyed with the master secret, for the key block and both Finished messages.
+    prf_key: PrfKey,
+    /// The session being resumed (its `created` and lifetime carry over into a renewed
+    /// ticket); `None` for a full handshake's new session.
+    resumed: Option<SessionRecord>,
+    keys_installed: bool,
+    /// Ticket keys, when the shape issues a ticket.
+    tickets: Option<Arc<TicketKeys>>,
+    transcript: RunningHash,
+}
+
+/// Server handshake state: what every phase shares, and the phase.
 pub struct ServerHandshake {
+    cx: Shared,
+    phase: Phase,
+}
+
+/// What every phase of the server's handshake reads or settles.
+struct Shared {
     config: Arc<ServerConfig>,
     /// The certificates for the client's server name (resolved at the ClientHello).
-    certs: Option<Arc<crate::resolve::CertificateSet>>,
+    certs: Option<Arc<CertificateSet>>,
     flow: Flow,
-    transcript: Transcript,
     client_random: [u8; 32],
     server_random: [u8; 32],
     session_id: SmallVec<[u8; 32]>,
-    /// The full handshake's choices, used when its first flight is written.
-    scheme: Option<SignatureScheme>,
     echo_point_formats: bool,
-    kx: Option<KeyExchange>,
-    master_secret: Option<MasterSecret>,
-    /// The PRF keyed with the master secret, for the key block and both Finished messages.
-    prf_key: Option<PrfKey>,
-    /// The session being resumed (its `created` and lifetime carry over into a renewed ticket).
-    resumed_record: Option<SessionRecord>,
-    keys_installed: bool,
-    /// The raw ClientHello kept while a session lookup is pending.
-    suspended_hello: Option<Vec<u8>>,
-    /// client_random + server_random + ECDHE params: what ServerKeyExchange signs.
-    signed_params: Vec<u8>,
-    /// A signature made outside the engine (offloaded signing).
-    signature: Option<Vec<u8>>,
-    awaiting_signature: bool,
-    /// Set while the ClientHello waits for the caller to choose the config
-    /// ([`ServerConnection::choosing_config`](crate::ServerConnection::choosing_config)).
-    pub(crate) hello_info: Option<ClientHelloInfo>,
+    /// Stop at the ClientHello until the caller chooses the config.
     choosing_config: bool,
-    pub(crate) negotiated: Negotiated,
+    hello_info: Option<ClientHelloInfo>,
+    negotiated: Negotiated,
 }
 
-fn internal() -> Fatal {
-    fatal(
+/// A step the flow table asks for in a phase that cannot take it. The flow and the phase
+/// are two views of one machine, kept in step by this file: reaching this is a bug here,
+/// answered with internal_error instead of a panic. (The one remaining state check.)
+fn out_of_step(msg: Msg) -> Fatal {
+    Fatal::new(
         AlertDescription::InternalError,
-        "handshake state inconsistent",
+        format!("{msg} is not the server's to send now"),
     )
 }
 
 impl ServerHandshake {
     pub(crate) fn new(config: Arc<ServerConfig>) -> Self {
         Self {
-            config,
-            certs: None,
-            flow: Flow::new(),
-            transcript: Transcript::default(),
-            client_random: [0; 32],
-            server_random: [0; 32],
-            session_id: SmallVec::new(),
-            scheme: None,
-            echo_point_formats: false,
-            kx: None,
-            master_secret: None,
-            prf_key: None,
-            resumed_record: None,
-            keys_installed: false,
-            suspended_hello: None,
-            signed_params: Vec::new(),
-            signature: None,
-            awaiting_signature: false,
-            hello_info: None,
-            choosing_config: false,
-            negotiated: Negotiated::default(),
+            cx: Shared {
+                config,
+                certs: None,
+                flow: Flow::new(),
+                client_random: [0; 32],
+                server_random: [0; 32],
+                session_id: SmallVec::new(),
+                echo_point_formats: false,
+                choosing_config: false,
+                hello_info: None,
+                negotiated: Negotiated::default(),
+            },
+            phase: Phase::Hello,
         }
     }
 
     /// A handshake that stops at the ClientHello until the caller chooses the config.
     pub(crate) fn choosing_config(placeholder: Arc<ServerConfig>) -> Self {
         let mut hs = Self::new(placeholder);
-        hs.choosing_config = true;
+        hs.cx.choosing_config = true;
         hs
     }
 
-    /// True while a ClientHello waits for the caller to choose the config.
-    pub(crate) fn is_waiting_for_config(&self) -> bool {
-        self.choosing_config && self.suspended_hello.is_some()
+    /// The ClientHello a config is being chosen for.
+    pub(crate) fn hello_info(&self) -> Option<&ClientHelloInfo> {
+        match self.phase {
+            Phase::Held {
+                for_config: true, ..
+            } => self.cx.hello_info.as_ref(),
+            _ => None,
+        }
     }
 
     /// Continues a handshake stopped at its ClientHello with `config`.
@@ -128,55 +184,46 @@ impl ServerHandshake {
         core: &mut Core,
         config: Arc<ServerConfig>,
     ) -> Result<(), Fatal> {
-        if self.hello_info.is_none() || !self.choosing_config {
+        let Phase::Held {
+            for_config: true, ..
+        } = self.phase
+        else {
             return Err(fatal(
                 AlertDescription::InternalError,
                 "no ClientHello waits for a config",
             ));
-        }
-        self.choosing_config = false;
-        self.config = config;
-        self.provide_session_or_config(core, None)
-    }
-
-    fn random(&self, dest: &mut [u8]) -> Result<(), Fatal> {
-        self.config
-            .rng
-            .fill(dest)
-            .map_err(|_| fatal(AlertDescription::InternalError, "randomness failed"))
-    }
-
-    fn suite(&self) -> Result<&'static CipherSuite, Fatal> {
-        self.negotiated.suite.ok_or_else(internal)
+        };
+        self.cx.choosing_config = false;
+        self.cx.config = config;
+        self.resume_held(core, None)
     }
 
     /// Answers a suspended session lookup and resumes the handshake.
     pub(crate) fn provide_session(&mut self, core: &mut Core, answer: Lookup) -> Result<(), Fatal> {
-        if self.choosing_config {
+        let Phase::Held {
+            for_config: false, ..
+        } = self.phase
+        else {
             return Err(fatal(
                 AlertDescription::InternalError,
                 "no session lookup is pending",
             ));
-        }
-        self.provide_session_or_config(core, Some(answer))
+        };
+        self.resume_held(core, Some(answer))
     }
 
-    /// Goes on with the ClientHello kept while the handshake was suspended.
-    fn provide_session_or_config(
-        &mut self,
-        core: &mut Core,
-        answer: Option<Lookup>,
-    ) -> Result<(), Fatal> {
-        let raw = self.suspended_hello.take().ok_or_else(|| {
-            fatal(
-                AlertDescription::InternalError,
-                "no session lookup is pending",
-            )
-        })?;
-        let body = raw
-            .get(crate::codec::HANDSHAKE_HEADER_LEN..)
-            .ok_or_else(internal)?;
-        self.handle_client_hello(core, body, &raw, answer)
+    /// Goes on with the ClientHello kept while the handshake waited.
+    fn resume_held(&mut self, core: &mut Core, answer: Option<Lookup>) -> Result<(), Fatal> {
+        let Phase::Held { hello, .. } = std::mem::replace(&mut self.phase, Phase::Hello) else {
+            return Ok(());
+        };
+        // Kept whole after it parsed, so it has its header.
+        let body = hello.get(HANDSHAKE_HEADER_LEN..).unwrap_or_default();
+        self.handle_client_hello(core, body, &hello, answer)
+    }
+
+    fn random(&self, dest: &mut [u8]) -> Result<(), Fatal> {
+        self.cx.random(dest)
     }
 
     /// RFC 5246 §7.4.1.2-7.4.1.4, RFC 8422 §5.1, RFC 5746 §3.6, RFC 7301 §3.2, RFC 5077 §3.
@@ -188,18 +235,24 @@ impl ServerHandshake {
         answer: Option<Lookup>,
     ) -> Result<(), Fatal> {
         let hello = ClientHello::parse(body)?;
-        if self.choosing_config {
+        if self.cx.choosing_config {
             // The caller picks the config by what the client asks for, then we go on.
-            self.hello_info = Some(ClientHelloInfo::of(&hello));
-            self.suspended_hello = Some(raw.to_vec());
+            self.cx.hello_info = Some(ClientHelloInfo::of(&hello));
+            self.phase = Phase::Held {
+                hello: raw.to_vec(),
+                for_config: true,
+            };
             core.push_event(Event::ClientHelloReceived);
             return Ok(());
         }
-        self.negotiate_basics(&hello)?;
-        self.client_random = *hello.random;
-        match self.decide_resumption(core, &hello, answer)? {
+        self.cx.negotiate_basics(&hello)?;
+        self.cx.client_random = *hello.random;
+        self.phase = match self.cx.decide_resumption(core, &hello, answer)? {
             Decision::Suspend => {
-                self.suspended_hello = Some(raw.to_vec());
+                self.phase = Phase::Held {
+                    hello: raw.to_vec(),
+                    for_config: false,
+                };
                 core.push_event(Event::NeedSession {
                     id: SmallVec::from_slice(hello.session_id),
                 });
@@ -216,69 +269,431 @@ impl ServerHandshake {
                     (ResumptionKind::Ticket, false) => Shape::ResumeTicket,
                     (ResumptionKind::Ticket, true) => Shape::ResumeTicketRenewed,
                 };
-                self.negotiated.suite = Some(suite);
-                self.negotiated.extended_master_secret = record.extended_master_secret;
-                self.negotiated.resumed = Some(kind);
+                self.cx.negotiated.suite = Some(suite);
+                self.cx.negotiated.extended_master_secret = record.extended_master_secret;
+                self.cx.negotiated.resumed = Some(kind);
                 // RFC 5077 §3.4: when accepting a ticket, echo the client's session ID.
-                self.session_id = SmallVec::from_slice(hello.session_id);
-                self.master_secret = Some(record.master_secret.clone());
-                self.resumed_record = Some(record);
-                self.flow.choose(shape);
+                self.cx.session_id = SmallVec::from_slice(hello.session_id);
+                self.cx.flow.choose(shape);
+                let mut server_random = [0u8; 32];
+                self.random(&mut server_random)?;
+                self.cx.server_random = server_random;
+                let mut transcript = RunningHash::new(suite.hash);
+                transcript.add(raw);
+                log_key(
+                    &self.cx.config,
+                    &self.cx.client_random,
+                    &record.master_secret,
+                );
+                Phase::Keyed(KeyedPhase {
+                    suite,
+                    prf_key: PrfKey::from_master_secret(suite.hash, &record.master_secret),
+                    master_secret: record.master_secret.clone(),
+                    resumed: Some(record),
+                    keys_installed: false,
+                    tickets: renew_ticket
+                        .then(|| self.cx.config.tickets.clone())
+                        .flatten(),
+                    transcript,
+                })
             }
-            Decision::Full => {
-                let group = self.choose_group(&hello).ok_or_else(|| {
-                    fatal(
-                        AlertDescription::HandshakeFailure,
-                        "no elliptic-curve group in common",
-                    )
-                })?;
-                let (suite, scheme) = self.choose_suite(&hello).ok_or_else(|| {
-                    fatal(
-                        AlertDescription::HandshakeFailure,
-                        "no cipher suite in common",
-                    )
-                })?;
-                if self.config.require_extended_master_secret
-                    && !self.negotiated.extended_master_secret
-                {
-                    return Err(fatal(
-                        AlertDescription::HandshakeFailure,
-                        "client does not offer the extended master secret",
-                    ));
-                }
-                self.negotiated.suite = Some(suite);
-                self.negotiated.group = Some(group);
-                self.scheme = Some(scheme);
-                if self.config.session_store.is_some() {
-                    let mut id = [0u8; 32];
-                    match &self.config.session_id_key {
-                        Some(key) => {
-                            let mut random = [0u8; 16];
-                            self.random(&mut random)?;
-                            id = key.make_id(&random);
-                        }
-                        None => self.random(&mut id)?,
-                    }
-                    self.session_id = SmallVec::from_slice(&id);
-                }
-                let shape = if self.issues_tickets(&hello) {
-                    Shape::FullWithTicket
-                } else {
-                    Shape::Full
-                };
-                self.flow.choose(shape);
-            }
-        }
-        let suite = self.suite()?;
-        self.echo_point_formats = hello.extensions.ec_point_formats.is_some();
-        self.transcript.start(suite.hash);
-        self.transcript.add(raw);
-        self.flow.advance();
+            Decision::Full => Phase::Full(self.start_full_handshake(&hello, raw)?),
+        };
+        self.cx.echo_point_formats = hello.extensions.ec_point_formats.is_some();
+        self.cx.flow.advance();
         core.lock_version();
-        if let Some(ms) = &self.master_secret {
-            log_key(&self.config, &self.client_random, ms);
-        }
         self.send_my_steps(core)
+    }
+
+    /// A full handshake's choices: group, suite, signature scheme, certificate; then the new
+    /// session ID, the server random and the ephemeral key, in that order (a seeded random
+    /// source reproduces the handshake byte for byte).
+    fn start_full_handshake(
+        &mut self,
+        hello: &ClientHello<'_>,
+        raw: &[u8],
+    ) -> Result<FullPhase, Fatal> {
+        let group = self.cx.choose_group(hello).ok_or_else(|| {
+            fatal(
+                AlertDescription::HandshakeFailure,
+                "no elliptic-curve group in common",
+            )
+        })?;
+        let (suite, scheme, cert) = self.cx.choose_suite(hello).ok_or_else(|| {
+            fatal(
+                AlertDescription::HandshakeFailure,
+                "no cipher suite in common",
+            )
+        })?;
+        if self.cx.config.require_extended_master_secret
+            && !self.cx.negotiated.extended_master_secret
+        {
+            return Err(fatal(
+                AlertDescription::HandshakeFailure,
+                "client does not offer the extended master secret",
+            ));
+        }
+        self.cx.negotiated.suite = Some(suite);
+        self.cx.negotiated.group = Some(group);
+        if self.cx.config.session_store.is_some() {
+            let mut id = [0u8; 32];
+            match &self.cx.config.session_id_key {
+                Some(key) => {
+                    let mut random = [0u8; 16];
+                    self.random(&mut random)?;
+                    id = key.make_id(&random);
+                }
+                None => self.random(&mut id)?,
+            }
+            self.cx.session_id = SmallVec::from_slice(&id);
+        }
+        let tickets = self
+            .cx
+            .config
+            .tickets
+            .clone()
+            .filter(|_| hello.extensions.session_ticket.is_some());
+        self.cx.flow.choose(if tickets.is_some() {
+            Shape::FullWithTicket
+        } else {
+            Shape::Full
+        });
+        let mut server_random = [0u8; 32];
+        self.random(&mut server_random)?;
+        self.cx.server_random = server_random;
+        let kx = KeyExchange::generate(group, self.cx.config.rng.as_ref())
+            .map_err(|_| fatal(AlertDescription::InternalError, "key generation failed"))?;
+        let mut signed_params = Vec::with_capacity(64 + 4 + kx.public().len());
+        signed_params.extend_from_slice(&self.cx.client_random);
+        signed_params.extend_from_slice(&server_random);
+        crate::codec::encode_ecdh_params(group.id(), kx.public(), &mut signed_params)
+            .map_err(encode_failed)?;
+        let mut transcript = RunningHash::new(suite.hash);
+        transcript.add(raw);
+        Ok(FullPhase {
+            suite,
+            group,
+            scheme,
+            cert,
+            kx,
+            signed_params,
+            signature: if self.cx.config.offload_signing {
+                Signature::Offload
+            } else {
+                Signature::Inline
+            },
+            tickets,
+            transcript,
+        })
+    }
+
+    /// Writes every message the shape says the server sends now, then flushes the flight.
+    fn send_my_steps(&mut self, core: &mut Core) -> Result<(), Fatal> {
+        while let Some(step) = self.cx.flow.next() {
+            if step.from != Sender::Server {
+                break;
+            }
+            let cx = &self.cx;
+            match (step.msg, &mut self.phase) {
+                (Msg::ServerHello, Phase::Full(full)) => {
+                    cx.send_server_hello(core, full.suite, &mut full.transcript)?;
+                }
+                (Msg::ServerHello, Phase::Keyed(keyed)) => {
+                    cx.send_server_hello(core, keyed.suite, &mut keyed.transcript)?;
+                }
+                (Msg::Certificate, Phase::Full(full)) => {
+                    core.flight()
+                        .extend_from_slice(full.cert.certificate_message());
+                    full.transcript.add(full.cert.certificate_message());
+                }
+                (Msg::ServerKeyExchange, Phase::Full(full)) => {
+                    if !full.send_server_key_exchange(core)? {
+                        // Waiting for the caller's signature (offloaded signing).
+                        return Ok(());
+                    }
+                }
+                (Msg::ServerHelloDone, Phase::Full(full)) => {
+                    let start = core.flight().len();
+                    ServerHelloDone
+                        .encode(core.flight())
+                        .map_err(encode_failed)?;
+                    full.transcript.add(&core.flight()[start..]);
+                }
+                (Msg::NewSessionTicket, Phase::Keyed(keyed)) => {
+                    keyed.send_new_session_ticket(cx, core)?;
+                }
+                (Msg::ChangeCipherSpec, Phase::Keyed(keyed)) => {
+                    keyed.install_keys_once(cx, core)?;
+                    core.send_change_cipher_spec()?;
+                }
+                (Msg::Finished, Phase::Keyed(keyed)) => {
+                    let written =
+                        finished::write(core, &keyed.transcript.current(), &keyed.prf_key, false)?;
+                    keyed.transcript.add(&core.flight()[written]);
+                }
+                (msg, _) => return Err(out_of_step(msg)),
+            }
+            self.cx.flow.advance();
+        }
+        core.flush_flight()?;
+        self.finish_if_complete(core);
+        Ok(())
+    }
+
+    /// Answers a [`Event::NeedSignature`] and continues the handshake (RFC 8422 §5.4: the
+    /// signature covers both randoms and the ECDHE parameters).
+    pub(crate) fn provide_signature(
+        &mut self,
+        core: &mut Core,
+        signature: Option<Vec<u8>>,
+    ) -> Result<(), Fatal> {
+        let Phase::Full(FullPhase {
+            signature: pending @ Signature::Awaiting,
+            ..
+        }) = &mut self.phase
+        else {
+            return Err(fatal(
+                AlertDescription::InternalError,
+                "no signature is pending",
+            ));
+        };
+        let signature =
+            signature.ok_or_else(|| fatal(AlertDescription::InternalError, "the signer failed"))?;
+        *pending = Signature::Made(signature);
+        self.send_my_steps(core)
+    }
+
+    /// RFC 8422 §5.7, RFC 5246 §8.1, RFC 7627 §4.
+    fn handle_client_key_exchange(
+        &mut self,
+        core: &mut Core,
+        body: &[u8],
+        raw: &[u8],
+    ) -> Result<(), Fatal> {
+        let cke = ClientKeyExchange::parse(body)?;
+        let Phase::Full(full) = std::mem::replace(&mut self.phase, Phase::Hello) else {
+            return Err(out_of_step(Msg::ClientKeyExchange));
+        };
+        let FullPhase {
+            suite,
+            kx,
+            tickets,
+            mut transcript,
+            ..
+        } = full;
+        let pre_master = kx.complete(cke.public).map_err(|_| {
+            fatal(
+                AlertDescription::IllegalParameter,
+                "bad client ECDHE public value",
+            )
+        })?;
+        transcript.add(raw);
+        let ms = master_secret(
+            suite,
+            self.cx.negotiated.extended_master_secret,
+            &transcript.current(),
+            &pre_master,
+            &self.cx.client_random,
+            &self.cx.server_random,
+        )?;
+        log_key(&self.cx.config, &self.cx.client_random, &ms);
+        let mut keyed = KeyedPhase {
+            suite,
+            prf_key: PrfKey::from_master_secret(suite.hash, &ms),
+            master_secret: ms,
+            resumed: None,
+            keys_installed: false,
+            tickets,
+            transcript,
+        };
+        keyed.install_keys_once(&self.cx, core)?;
+        self.phase = Phase::Keyed(keyed);
+        self.cx.flow.advance();
+        Ok(())
+    }
+
+    /// RFC 5246 §7.4.9: check the client's Finished; then send what the shape says.
+    fn handle_finished(&mut self, core: &mut Core, body: &[u8], raw: &[u8]) -> Result<(), Fatal> {
+        let Phase::Keyed(keyed) = &mut self.phase else {
+            return Err(out_of_step(Msg::Finished));
+        };
+        finished::check(&keyed.transcript.current(), &keyed.prf_key, true, body)?;
+        keyed.transcript.add(raw);
+        self.cx.flow.advance();
+        self.send_my_steps(core)
+    }
+
+    fn finish_if_complete(&mut self, core: &mut Core) {
+        if !self.cx.flow.is_complete() || !core.is_handshaking() {
+            return;
+        }
+        // A full handshake's session goes into the store under its new ID.
+        if let (Phase::Keyed(keyed), Some(store)) = (&self.phase, &self.cx.config.session_store) {
+            if keyed.resumed.is_none() && !self.cx.session_id.is_empty() {
+                let record =
+                    keyed.session_record(&self.cx, core.now, self.cx.config.session_timeout);
+                store.put(&self.cx.session_id, &record, core.now);
+            }
+        }
+        core.handshake_complete(Event::HandshakeDone {
+            resumed: self.cx.negotiated.resumed,
+        });
+    }
+}
+
+impl FullPhase {
+    /// ECDHE parameters signed over both randoms (RFC 8422 §5.4). Returns `false` when the
+    /// signature was handed to the caller (the handshake suspends until
+    /// `ServerHandshake::provide_signature`).
+    fn send_server_key_exchange(&mut self, core: &mut Core) -> Result<bool, Fatal> {
+        let signature = match std::mem::replace(&mut self.signature, Signature::Inline) {
+            Signature::Made(signature) => signature,
+            Signature::Offload | Signature::Awaiting => {
+                // Send what we have so far (ServerHello, Certificate) while the signer works.
+                core.flush_flight()?;
+                core.push_event(Event::NeedSignature {
+                    auth: self.suite.auth,
+                    key: self.cert.clone(),
+                    scheme: self.scheme,
+                    message: self.signed_params.clone(),
+                });
+                self.signature = Signature::Awaiting;
+                return Ok(false);
+            }
+            Signature::Inline => {
+                let mut signature = Vec::with_capacity(512);
+                self.cert
+                    .key()
+                    .sign(self.scheme, &self.signed_params, &mut signature)
+                    .map_err(|_| fatal(AlertDescription::InternalError, "signing failed"))?;
+                signature
+            }
+        };
+        let start = core.flight().len();
+        ServerKeyExchange {
+            params: ServerEcdhParams {
+                named_group: self.group.id(),
+                public: self.kx.public(),
+            },
+            // After the two 32-byte randoms: the ServerECDHParams as encoded.
+            params_raw: &self.signed_params[64..],
+            signature: DigitallySigned {
+                scheme: self.scheme.0,
+                signature: &signature,
+            },
+        }
+        .encode(core.flight())
+        .map_err(encode_failed)?;
+        self.transcript.add(&core.flight()[start..]);
+        Ok(true)
+    }
+}
+
+impl KeyedPhase {
+    fn install_keys_once(&mut self, cx: &Shared, core: &mut Core) -> Result<(), Fatal> {
+        if !self.keys_installed {
+            install_keys(
+                core,
+                Role::Server,
+                self.suite,
+                &self.prf_key,
+                &cx.client_random,
+                &cx.server_random,
+            )?;
+            self.keys_installed = true;
+        }
+        Ok(())
+    }
+
+    /// The session this connection makes (full) or resumes, with `lifetime`.
+    fn session_record(&self, cx: &Shared, now: u64, lifetime: u32) -> SessionRecord {
+        if let Some(old) = &self.resumed {
+            return old.clone();
+        }
+        // Both fit a record: names are at most MAX_HOST_NAME_LEN, ALPN names at most 255
+        // bytes (RFC 7301 §3.1).
+        let name = cx.negotiated.server_name.as_deref().unwrap_or("");
+        let alpn = cx.negotiated.alpn.as_deref().unwrap_or(&[]);
+        SessionRecord {
+            suite_id: self.suite.id,
+            extended_master_secret: cx.negotiated.extended_master_secret,
+            master_secret: self.master_secret.clone(),
+            created: now,
+            lifetime,
+            server_name: SmallVec::from_slice(name.as_bytes()),
+            alpn: SmallVec::from_slice(alpn),
+        }
+    }
+
+    /// RFC 5077 §3.3: the ticket carries the session sealed under the current ticket key. A
+    /// session that cannot be sealed gets the empty ticket §3.3 allows instead.
+    fn send_new_session_ticket(&mut self, cx: &Shared, core: &mut Core) -> Result<(), Fatal> {
+        let record = self.session_record(cx, core.now, cx.config.ticket_lifetime);
+        let mut ticket = Vec::new();
+        if let Some(keys) = &self.tickets {
+            let mut plain = zeroize::Zeroizing::new([0u8; MAX_TICKET_PLAINTEXT]);
+            if let Ok(len) = record.encode_into(&mut plain[..]) {
+                ticket.reserve(len + TICKET_OVERHEAD);
+                keys.current()
+                    .seal(&plain[..len], core.now, cx.config.rng.as_ref(), &mut ticket)
+                    .map_err(|_| fatal(AlertDescription::InternalError, "ticket sealing failed"))?;
+            }
+        }
+        let remaining = record
+            .expires_at()
+            .saturating_sub(core.now)
+            .min(u64::from(u32::MAX)) as u32;
+        let start = core.flight().len();
+        NewSessionTicket {
+            lifetime_hint: if ticket.is_empty() { 0 } else { remaining },
+            ticket: &ticket,
+        }
+        .encode(core.flight())
+        .map_err(encode_failed)?;
+        self.transcript.add(&core.flight()[start..]);
+        Ok(())
+    }
+}
+
+impl Shared {
+    fn random(&self, dest: &mut [u8]) -> Result<(), Fatal> {
+        self.config
+            .rng
+            .fill(dest)
+            .map_err(|_| fatal(AlertDescription::InternalError, "randomness failed"))
+    }
+
+    fn send_server_hello(
+        &self,
+        core: &mut Core,
+        suite: &'static CipherSuite,
+        transcript: &mut RunningHash,
+    ) -> Result<(), Fatal> {
+        // RFC 5077 §3.2: acknowledge the SessionTicket extension when a ticket will follow.
+        let ticket_ack = matches!(
+            self.flow.shape(),
+            Shape::FullWithTicket | Shape::ResumeTicketRenewed
+        );
+        let start = core.flight().len();
+        ServerHello {
+            server_version: 0x0303,
+            random: &self.server_random,
+            session_id: &self.session_id,
+            cipher_suite: suite.id,
+            compression_method: 0,
+            extensions: ServerExtensions {
+                server_name_ack: false,
+                ec_point_formats: self.echo_point_formats.then_some(&[0u8][..]),
+                alpn: self.negotiated.alpn.as_deref(),
+                extended_master_secret: self.negotiated.extended_master_secret,
+                session_ticket_ack: ticket_ack,
+                renegotiation_info: self.negotiated.secure_renegotiation.then_some(&[][..]),
+            },
+        }
+        .encode(core.flight())
+        .map_err(encode_failed)?;
+        transcript.add(&core.flight()[start..]);
+        Ok(())
     }
 
     /// Version, compression, renegotiation signalling, point formats, SNI, ALPN and EMS.
@@ -325,7 +740,8 @@ impl ServerHandshake {
             let valid = name
                 .iter()
                 .all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'.')
-                && !name.ends_with(b".");
+                && !name.ends_with(b".")
+                && name.len() <= MAX_HOST_NAME_LEN;
             let name = core::str::from_utf8(name)
                 .ok()
                 .filter(|_| valid)
@@ -366,11 +782,6 @@ impl ServerHandshake {
         self.negotiated.extended_master_secret =
             self.config.extended_master_secret && ext.extended_master_secret;
         Ok(())
-    }
-
-    /// Tickets are issued when we have keys and the client sent the SessionTicket extension.
-    fn issues_tickets(&self, hello: &ClientHello<'_>) -> bool {
-        self.config.tickets.is_some() && hello.extensions.session_ticket.is_some()
     }
 
     /// RFC 5077 §3.4 and RFC 5246 §7.4.1.2: try the ticket first, then the session ID.
@@ -548,7 +959,7 @@ impl ServerHandshake {
     fn choose_suite(
         &self,
         hello: &ClientHello<'_>,
-    ) -> Option<(&'static CipherSuite, SignatureScheme)> {
+    ) -> Option<(&'static CipherSuite, SignatureScheme, Arc<CertifiedKey>)> {
         let offered_schemes = hello.extensions.signature_algorithms.as_ref();
         self.config.suites.iter().copied().find_map(|suite| {
             if !hello.cipher_suites.contains(suite.id) {
@@ -567,313 +978,8 @@ impl ServerHandshake {
             let scheme = cert
                 .key()
                 .choose_scheme(|s| offered_schemes.is_some_and(|o| o.contains(s.0)))?;
-            Some((suite, scheme))
+            Some((suite, scheme, cert.clone()))
         })
-    }
-
-    /// Writes every message the shape says the server sends now, then flushes the flight.
-    fn send_my_steps(&mut self, core: &mut Core) -> Result<(), Fatal> {
-        while let Some(step) = self.flow.next() {
-            if step.from != Sender::Server {
-                break;
-            }
-            match step.msg {
-                Msg::ServerHello => self.send_server_hello(core)?,
-                Msg::Certificate => {
-                    let cert = self.certificate()?.clone();
-                    core.flight().extend_from_slice(cert.certificate_message());
-                    self.transcript.add(cert.certificate_message());
-                }
-                Msg::ServerKeyExchange => {
-                    if !self.send_server_key_exchange(core)? {
-                        return Ok(());
-                    }
-                }
-                Msg::ServerHelloDone => {
-                    let start = core.flight().len();
-                    ServerHelloDone
-                        .encode(core.flight())
-                        .map_err(encode_failed)?;
-                    self.transcript.add(&core.flight()[start..]);
-                }
-                Msg::NewSessionTicket => self.send_new_session_ticket(core)?,
-                Msg::ChangeCipherSpec => {
-                    self.install_keys_once(core)?;
-                    core.send_change_cipher_spec()?;
-                }
-                Msg::Finished => self.send_finished(core)?,
-                Msg::ClientHello | Msg::ClientKeyExchange => return Err(internal()),
-            }
-            self.flow.advance();
-        }
-        core.flush_flight()?;
-        self.finish_if_complete(core);
-        Ok(())
-    }
-
-    fn certificate(&self) -> Result<&Arc<crate::config::CertifiedKey>, Fatal> {
-        let auth = self.suite()?.auth;
-        self.certs
-            .as_ref()
-            .and_then(|set| set.for_auth(auth))
-            .ok_or_else(|| fatal(AlertDescription::InternalError, "certificate vanished"))
-    }
-
-    fn send_server_hello(&mut self, core: &mut Core) -> Result<(), Fatal> {
-        let mut server_random = [0u8; 32];
-        self.random(&mut server_random)?;
-        self.server_random = server_random;
-        let ticket_ack = self.flow.shape() == Shape::FullWithTicket
-            || self.flow.shape() == Shape::ResumeTicketRenewed;
-        let start = core.flight().len();
-        ServerHello {
-            server_version: 0x0303,
-            random: &server_random,
-            session_id: &self.session_id,
-            cipher_suite: self.suite()?.id,
-            compression_method: 0,
-            extensions: ServerExtensions {
-                server_name_ack: false,
-                ec_point_formats: self.echo_point_formats.then_some(&[0u8][..]),
-                alpn: self.negotiated.alpn.as_deref(),
-                extended_master_secret: self.negotiated.extended_master_secret,
-                session_ticket_ack: ticket_ack,
-                renegotiation_info: self.negotiated.secure_renegotiation.then_some(&[][..]),
-            },
-        }
-        .encode(core.flight())
-        .map_err(encode_failed)?;
-        self.transcript.add(&core.flight()[start..]);
-        Ok(())
-    }
-
-    /// ECDHE parameters signed over both randoms (RFC 8422 §5.4).
-    /// Returns `false` when the signature was handed to the caller (the handshake suspends
-    /// until [`provide_signature`](Self::provide_signature)).
-    fn send_server_key_exchange(&mut self, core: &mut Core) -> Result<bool, Fatal> {
-        let group = self.negotiated.group.ok_or_else(internal)?;
-        let scheme = self.scheme.ok_or_else(internal)?;
-        if self.kx.is_none() {
-            let kx = KeyExchange::generate(group, self.config.rng.as_ref())
-                .map_err(|_| fatal(AlertDescription::InternalError, "key generation failed"))?;
-            let mut signed = Vec::with_capacity(64 + 4 + kx.public().len());
-            signed.extend_from_slice(&self.client_random);
-            signed.extend_from_slice(&self.server_random);
-            crate::codec::encode_ecdh_params(group.id(), kx.public(), &mut signed)
-                .map_err(encode_failed)?;
-            self.kx = Some(kx);
-            self.signed_params = signed;
-        }
-        let signature = match self.signature.take() {
-            Some(sig) => sig,
-            None if self.config.offload_signing => {
-                // Send what we have so far (ServerHello, Certificate) while the signer works.
-                core.flush_flight()?;
-                core.push_event(Event::NeedSignature {
-                    auth: self.suite()?.auth,
-                    key: self.certificate()?.clone(),
-                    scheme,
-                    message: self.signed_params.clone(),
-                });
-                self.awaiting_signature = true;
-                return Ok(false);
-            }
-            None => {
-                let mut sig = Vec::with_capacity(512);
-                self.certificate()?
-                    .key()
-                    .sign(scheme, &self.signed_params, &mut sig)
-                    .map_err(|_| fatal(AlertDescription::InternalError, "signing failed"))?;
-                sig
-            }
-        };
-        let kx = self.kx.as_ref().ok_or_else(internal)?;
-        let start = core.flight().len();
-        ServerKeyExchange {
-            params: ServerEcdhParams {
-                named_group: group.id(),
-                public: kx.public(),
-            },
-            params_raw: self.signed_params.get(64..).ok_or_else(internal)?,
-            signature: DigitallySigned {
-                scheme: scheme.0,
-                signature: &signature,
-            },
-        }
-        .encode(core.flight())
-        .map_err(encode_failed)?;
-        self.transcript.add(&core.flight()[start..]);
-        Ok(true)
-    }
-
-    /// Answers a [`Event::NeedSignature`] and continues the handshake (RFC 8422 §5.4: the
-    /// signature covers both randoms and the ECDHE parameters).
-    pub(crate) fn provide_signature(
-        &mut self,
-        core: &mut Core,
-        signature: Option<Vec<u8>>,
-    ) -> Result<(), Fatal> {
-        if !self.awaiting_signature {
-            return Err(fatal(
-                AlertDescription::InternalError,
-                "no signature is pending",
-            ));
-        }
-        self.awaiting_signature = false;
-        let signature =
-            signature.ok_or_else(|| fatal(AlertDescription::InternalError, "the signer failed"))?;
-        self.signature = Some(signature);
-        self.send_my_steps(core)
-    }
-
-    /// The session this connection makes (full) or resumes, with `lifetime`.
-    fn session_record(&self, now: u64, lifetime: u32) -> Result<SessionRecord, Fatal> {
-        if let Some(old) = &self.resumed_record {
-            return Ok(old.clone());
-        }
-        let name = self
-            .negotiated
-            .server_name
-            .as_deref()
-            .unwrap_or("")
-            .as_bytes();
-        let alpn = self.negotiated.alpn.as_deref().unwrap_or(&[]);
-        if name.len() > 255 || alpn.len() > 255 {
-            return Err(internal());
-        }
-        Ok(SessionRecord {
-            suite_id: self.suite()?.id,
-            extended_master_secret: self.negotiated.extended_master_secret,
-            master_secret: self.master_secret.clone().ok_or_else(internal)?,
-            created: now,
-            lifetime,
-            server_name: SmallVec::from_slice(name),
-            alpn: SmallVec::from_slice(alpn),
-        })
-    }
-
-    /// RFC 5077 §3.3: the ticket carries the session sealed under the current ticket key.
-    fn send_new_session_ticket(&mut self, core: &mut Core) -> Result<(), Fatal> {
-        let keys = self.config.tickets.as_ref().ok_or_else(internal)?;
-        let record = self.session_record(core.now, self.config.ticket_lifetime)?;
-        let mut plain = zeroize::Zeroizing::new([0u8; MAX_TICKET_PLAINTEXT]);
-        let len = record.encode_into(&mut plain[..]).map_err(|_| internal())?;
-        let mut ticket = Vec::with_capacity(len + crate::session::ticket::TICKET_OVERHEAD);
-        keys.current()
-            .seal(
-                &plain[..len],
-                core.now,
-                self.config.rng.as_ref(),
-                &mut ticket,
-            )
-            .map_err(|_| fatal(AlertDescription::InternalError, "ticket sealing failed"))?;
-        let remaining = record
-            .expires_at()
-            .saturating_sub(core.now)
-            .min(u64::from(u32::MAX)) as u32;
-        let start = core.flight().len();
-        NewSessionTicket {
-            lifetime_hint: remaining,
-            ticket: &ticket,
-        }
-        .encode(core.flight())
-        .map_err(encode_failed)?;
-        self.transcript.add(&core.flight()[start..]);
-        Ok(())
-    }
-
-    /// The PRF keyed with the master secret, made once per handshake.
-    fn prf_key(&mut self) -> Result<&PrfKey, Fatal> {
-        if self.prf_key.is_none() {
-            let hash = self.suite()?.hash;
-            let ms = self.master_secret.as_ref().ok_or_else(internal)?;
-            self.prf_key = Some(PrfKey::from_master_secret(hash, ms));
-        }
-        self.prf_key.as_ref().ok_or_else(internal)
-    }
-
-    fn install_keys_once(&mut self, core: &mut Core) -> Result<(), Fatal> {
-        if !self.keys_installed {
-            let suite = self.suite()?;
-            let (client_random, server_random) = (self.client_random, self.server_random);
-            let key = self.prf_key()?;
-            install_keys(
-                core,
-                Role::Server,
-                suite,
-                key,
-                &client_random,
-                &server_random,
-            )?;
-            self.keys_installed = true;
-        }
-        Ok(())
-    }
-
-    fn send_finished(&mut self, core: &mut Core) -> Result<(), Fatal> {
-        let key = self.prf_key.as_ref().ok_or_else(internal)?;
-        finished::write(core, &mut self.transcript, key, false)
-    }
-
-    /// RFC 8422 §5.7, RFC 5246 §8.1, RFC 7627 §4.
-    fn handle_client_key_exchange(
-        &mut self,
-        core: &mut Core,
-        body: &[u8],
-        raw: &[u8],
-    ) -> Result<(), Fatal> {
-        let cke = ClientKeyExchange::parse(body)?;
-        let kx = self
-            .kx
-            .take()
-            .ok_or_else(|| fatal(AlertDescription::InternalError, "no key exchange"))?;
-        let pre_master = kx.complete(cke.public).map_err(|_| {
-            fatal(
-                AlertDescription::IllegalParameter,
-                "bad client ECDHE public value",
-            )
-        })?;
-        self.transcript.add(raw);
-        let suite = self.suite()?;
-        let ms = master_secret(
-            suite,
-            self.negotiated.extended_master_secret,
-            &self.transcript,
-            &pre_master,
-            &self.client_random,
-            &self.server_random,
-        )?;
-        log_key(&self.config, &self.client_random, &ms);
-        self.master_secret = Some(ms);
-        self.install_keys_once(core)?;
-        self.flow.advance();
-        Ok(())
-    }
-
-    /// RFC 5246 §7.4.9: check the client's Finished; then send what the shape says.
-    fn handle_finished(&mut self, core: &mut Core, body: &[u8], raw: &[u8]) -> Result<(), Fatal> {
-        let key = self.prf_key.as_ref().ok_or_else(internal)?;
-        finished::check(&mut self.transcript, key, true, body, raw)?;
-        self.flow.advance();
-        self.send_my_steps(core)
-    }
-
-    fn finish_if_complete(&mut self, core: &mut Core) {
-        if !self.flow.is_complete() || !core.is_handshaking() {
-            return;
-        }
-        // A full handshake's session goes into the store under its new ID.
-        if !self.flow.shape().is_resumption() && !self.session_id.is_empty() {
-            if let (Some(store), Ok(record)) = (
-                &self.config.session_store,
-                self.session_record(core.now, self.config.session_timeout),
-            ) {
-                store.put(&self.session_id, &record, core.now);
-            }
-        }
-        core.handshake_complete(Event::HandshakeDone {
-            resumed: self.negotiated.resumed,
-        });
     }
 }
 
@@ -907,7 +1013,7 @@ impl Handshake for ServerHandshake {
     fn answer_blocking(conn: &mut crate::ServerConnection, event: &Event) -> Result<(), Error> {
         match event {
             Event::NeedSession { id } => {
-                let Some(store) = conn.hs.config.session_store.clone() else {
+                let Some(store) = conn.hs.cx.config.session_store.clone() else {
                     return conn.provide_session(Lookup::Missing);
                 };
                 let (tx, rx) = std::sync::mpsc::channel();
@@ -935,16 +1041,23 @@ impl Handshake for ServerHandshake {
         }
     }
 
-    fn negotiated(&self) -> &crate::handshake::Negotiated {
-        &self.negotiated
+    fn negotiated(&self) -> &Negotiated {
+        &self.cx.negotiated
     }
 
     fn flow(&self) -> &Flow {
-        &self.flow
+        &self.cx.flow
     }
 
     fn is_suspended(&self) -> bool {
-        self.suspended_hello.is_some() || self.awaiting_signature
+        matches!(
+            self.phase,
+            Phase::Held { .. }
+                | Phase::Full(FullPhase {
+                    signature: Signature::Awaiting,
+                    ..
+                })
+        )
     }
 
     fn handle(&mut self, core: &mut Core, msg: Msg, body: &[u8], raw: &[u8]) -> Result<(), Fatal> {
@@ -961,7 +1074,7 @@ impl Handshake for ServerHandshake {
 
     fn handle_change_cipher_spec(&mut self, core: &mut Core) -> Result<(), Fatal> {
         core.receive_change_cipher_spec()?;
-        self.flow.advance();
+        self.cx.flow.advance();
         Ok(())
     }
 }

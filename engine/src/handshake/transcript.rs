@@ -38,6 +38,32 @@ impl AsRef<[u8]> for HandshakeHash {
     }
 }
 
+/// The running hash of a handshake whose PRF hash is known: what every phase after the
+/// hello holds, so asking for the hash so far cannot fail.
+#[derive(Clone)]
+pub struct RunningHash(digest::Context);
+
+impl RunningHash {
+    /// Starts hashing with `hash`.
+    pub fn new(hash: PrfHash) -> Self {
+        Self(digest::Context::new(hash.digest_algorithm()))
+    }
+
+    /// Adds one whole handshake message (header included).
+    pub fn add(&mut self, message: &[u8]) {
+        self.0.update(message);
+    }
+
+    /// The hash of everything so far (the running state is kept).
+    pub fn current(&self) -> HandshakeHash {
+        let d = self.0.clone().finish();
+        let mut bytes = [0u8; MAX_HASH_LEN];
+        let len = d.as_ref().len();
+        bytes[..len].copy_from_slice(d.as_ref());
+        HandshakeHash { bytes, len }
+    }
+}
+
 impl Transcript {
     /// Adds one whole handshake message (header included).
     pub fn add(&mut self, message: &[u8]) {

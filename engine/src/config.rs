@@ -383,6 +383,7 @@ impl ServerConfig {
         }
     }
 
+    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// Whether a certificate is for `name` by name (not as the default): the resolver's
     /// answer when there is one, else an exact or wildcard name of a configured certificate.
     pub fn serves_name(&self, name: &str) -> bool {

@@ -10,7 +10,7 @@ use crate::codec::{
     Alert, AlertDescription, AlertLevel, ContentType, HandshakeHeader, HandshakeType, RecordHeader,
     HANDSHAKE_HEADER_LEN, MAX_PLAINTEXT, RECORD_HEADER_LEN,
 };
-use crate::error::{fatal, Error, Event, Fatal};
+use crate::error::{Error, Event, Fatal, InternalFailure, Misbehavior};
 use crate::handshake::flow::{Msg, Sender};
 use crate::metrics::Metrics;
 use crate::record::RecordCipher;
@@ -200,7 +200,7 @@ impl Core {
             match &mut self.tx {
                 Some(tx) => tx
                     .seal_append(content_type, chunk, &mut self.out)
-                    .map_err(|a| fatal(a, "record sealing failed"))?,
+                    .map_err(|_| Fatal::from(InternalFailure::RecordSealing))?,
                 None => {
                     let header = RecordHeader {
                         content_type,
@@ -220,10 +220,9 @@ impl Core {
         self.flush_flight()?;
         self.write_records(ContentType::ChangeCipherSpec, &[1])?;
         self.tx = Some(self.pending_tx.take().ok_or_else(|| {
-            fatal(
-                AlertDescription::InternalError,
-                "no write keys at ChangeCipherSpec",
-            )
+            Fatal::from(InternalFailure::OutOfOrder {
+                what: "no write keys at ChangeCipherSpec",
+            })
         })?);
         Ok(())
     }
@@ -231,17 +230,13 @@ impl Core {
     /// The peer's ChangeCipherSpec: switch to the pending read keys (RFC 5246 §7.1).
     pub(crate) fn receive_change_cipher_spec(&mut self) -> Result<(), Fatal> {
         if !self.hs_partial.is_empty() {
-            return Err(fatal(
-                AlertDescription::UnexpectedMessage,
-                "ChangeCipherSpec inside a fragmented handshake message",
-            ));
+            return Err(Fatal::from(Misbehavior::ChangeCipherSpecInsideMessage));
         }
-        self.rx = Some(self.pending_rx.take().ok_or_else(|| {
-            fatal(
-                AlertDescription::UnexpectedMessage,
-                "ChangeCipherSpec before keys",
-            )
-        })?);
+        self.rx = Some(
+            self.pending_rx
+                .take()
+                .ok_or_else(|| Fatal::from(Misbehavior::ChangeCipherSpecBeforeKeys))?,
+        );
         Ok(())
     }
 
@@ -282,11 +277,8 @@ impl Core {
         if let (Some(m), Status::Handshaking) = (&self.metrics, &self.status) {
             m.handshake_failed();
         }
-        self.send_alert(AlertLevel::Fatal, f.alert);
-        let err = Error::AlertSent {
-            alert: f.alert,
-            reason: f.reason,
-        };
+        self.send_alert(AlertLevel::Fatal, f.0.alert());
+        let err = Error::AlertSent(f.0);
         self.status = Status::Failed(err.clone());
         err
     }
@@ -485,13 +477,15 @@ impl<H: Side> Connection<H> {
             let plain = match self.core.rx.as_mut() {
                 Some(rx) => match rx.open_in_place(header.content_type, body) {
                     Ok(r) => r,
-                    Err(a) => return Err(self.core.fail(fatal(a, "record failed to decrypt"))),
+                    Err(alert) => {
+                        return Err(self
+                            .core
+                            .fail(Misbehavior::UndecryptableRecord { alert }.into()))
+                    }
                 },
                 None => {
                     if body.len() > MAX_PLAINTEXT {
-                        return Err(self
-                            .core
-                            .fail(fatal(AlertDescription::RecordOverflow, "record too long")));
+                        return Err(self.core.fail(Fatal::from(Misbehavior::RecordTooLong)));
                     }
                     0..body.len()
                 }
@@ -518,22 +512,13 @@ impl<H: Side> Connection<H> {
 
     fn check_header(&self, header: &RecordHeader) -> Result<(), Fatal> {
         if matches!(header.content_type, ContentType::Unknown(_)) {
-            return Err(fatal(
-                AlertDescription::UnexpectedMessage,
-                "unknown record content type",
-            ));
+            return Err(Fatal::from(Misbehavior::UnknownContentType));
         }
         if header.version >> 8 != 3 || (self.core.version_locked && header.version != 0x0303) {
-            return Err(fatal(
-                AlertDescription::ProtocolVersion,
-                "record with a wrong protocol version",
-            ));
+            return Err(Fatal::from(Misbehavior::WrongRecordVersion));
         }
         if header.length as usize > MAX_CIPHERTEXT {
-            return Err(fatal(
-                AlertDescription::RecordOverflow,
-                "record longer than 2^14 + 2048",
-            ));
+            return Err(Fatal::from(Misbehavior::RecordTooLong));
         }
         Ok(())
     }
@@ -547,19 +532,11 @@ impl<H: Side> Connection<H> {
         if data.is_empty() {
             // RFC 5246 §6.2.1: only application data may be empty.
             if content_type != ContentType::ApplicationData {
-                return Err(fatal(
-                    AlertDescription::UnexpectedMessage,
-                    "empty non-application record",
-                )
-                .into());
+                return Err(Fatal::from(Misbehavior::EmptyRecord).into());
             }
             self.core.empty_records += 1;
             if self.core.empty_records > MAX_EMPTY_RECORDS {
-                return Err(fatal(
-                    AlertDescription::UnexpectedMessage,
-                    "too many empty records",
-                )
-                .into());
+                return Err(Fatal::from(Misbehavior::TooManyEmptyRecords).into());
             }
         } else {
             self.core.empty_records = 0;
@@ -576,19 +553,11 @@ impl<H: Side> Connection<H> {
                 // A ChangeCipherSpec record is one byte; any other length is a message that
                 // has no business here (unexpected_message, as BoringSSL and OpenSSL say).
                 if data.len() != 1 {
-                    return Err(fatal(
-                        AlertDescription::UnexpectedMessage,
-                        "ChangeCipherSpec record of a length other than 1",
-                    )
-                    .into());
+                    return Err(Fatal::from(Misbehavior::ChangeCipherSpecLength).into());
                 }
                 crate::codec::parse_change_cipher_spec(data).map_err(Fatal::from)?;
                 if self.hs.flow().expect(H::SIDE) != Some(Msg::ChangeCipherSpec) {
-                    return Err(fatal(
-                        AlertDescription::UnexpectedMessage,
-                        "unexpected ChangeCipherSpec",
-                    )
-                    .into());
+                    return Err(Fatal::from(Misbehavior::UnexpectedChangeCipherSpec).into());
                 }
                 self.hs.handle_change_cipher_spec(&mut self.core)?;
                 Ok(false)
@@ -596,17 +565,11 @@ impl<H: Side> Connection<H> {
             ContentType::Alert => self.process_alert(data).map(|_| false),
             ContentType::ApplicationData => {
                 if self.core.status != Status::Open || !self.core.hs_partial.is_empty() {
-                    return Err(fatal(
-                        AlertDescription::UnexpectedMessage,
-                        "application data before Finished",
-                    )
-                    .into());
+                    return Err(Fatal::from(Misbehavior::EarlyApplicationData).into());
                 }
                 Ok(!data.is_empty())
             }
-            ContentType::Unknown(_) => {
-                Err(fatal(AlertDescription::UnexpectedMessage, "unknown content type").into())
-            }
+            ContentType::Unknown(_) => Err(Fatal::from(Misbehavior::UnknownContentType).into()),
         }
     }
 
@@ -625,11 +588,7 @@ impl<H: Side> Connection<H> {
             // many may come in a row.
             self.core.consecutive_warnings += 1;
             if self.core.consecutive_warnings > MAX_CONSECUTIVE_WARNINGS {
-                return Err(fatal(
-                    AlertDescription::UnexpectedMessage,
-                    "too many warning alerts in a row",
-                )
-                .into());
+                return Err(Fatal::from(Misbehavior::TooManyWarnings).into());
             }
             self.core
                 .push_event(Event::WarningReceived(alert.description));
@@ -674,10 +633,7 @@ impl<H: Side> Connection<H> {
         while let Some(header) = HandshakeHeader::parse(&buf[used..]) {
             let len = header.length as usize;
             if len > self.core.max_handshake_len {
-                return Err(fatal(
-                    AlertDescription::DecodeError,
-                    "handshake message too large",
-                ));
+                return Err(Fatal::from(Misbehavior::MessageTooLarge));
             }
             let total = HANDSHAKE_HEADER_LEN + len;
             if buf.len() - used < total {
@@ -689,10 +645,7 @@ impl<H: Side> Connection<H> {
         }
         // A partial header or body waits for more records, within the size cap.
         if buf.len() - used > HANDSHAKE_HEADER_LEN + self.core.max_handshake_len {
-            return Err(fatal(
-                AlertDescription::DecodeError,
-                "handshake message too large",
-            ));
+            return Err(Fatal::from(Misbehavior::MessageTooLarge));
         }
         Ok(used)
     }
@@ -703,27 +656,22 @@ impl<H: Side> Connection<H> {
             return self.post_handshake(typ);
         }
         if self.hs.is_suspended() {
-            return Err(fatal(
-                AlertDescription::UnexpectedMessage,
-                "message while a session lookup is pending",
-            ));
+            return Err(Fatal::from(Misbehavior::MessageWhileSuspended));
         }
         let msg = flow_msg(typ);
         if msg.is_none() || self.hs.flow().expect(H::SIDE) != msg {
-            return Err(Fatal::new(
-                AlertDescription::UnexpectedMessage,
-                format!(
-                    "unexpected {typ:?}, expected {:?}",
-                    self.hs.flow().expect(H::SIDE)
-                ),
-            ));
+            return Err(Misbehavior::UnexpectedMessage {
+                received: msg.map_or("an unknown handshake message", Msg::name),
+                expected: self.hs.flow().expect(H::SIDE).map_or("none", Msg::name),
+            }
+            .into());
         }
         match msg {
             Some(msg) => self.hs.handle(&mut self.core, msg, body, raw),
-            None => Err(fatal(
-                AlertDescription::UnexpectedMessage,
-                "unexpected handshake message",
-            )),
+            None => Err(Fatal::from(Misbehavior::UnexpectedMessage {
+                received: "a message",
+                expected: "none here",
+            })),
         }
     }
 
@@ -735,17 +683,11 @@ impl<H: Side> Connection<H> {
             Sender::Client => typ == HandshakeType::HelloRequest,
         };
         if !renegotiation {
-            return Err(fatal(
-                AlertDescription::UnexpectedMessage,
-                "handshake message after the handshake",
-            ));
+            return Err(Fatal::from(Misbehavior::MessageAfterHandshake));
         }
         self.core.warnings += 1;
         if self.core.warnings > MAX_WARNINGS {
-            return Err(fatal(
-                AlertDescription::UnexpectedMessage,
-                "too many renegotiation attempts",
-            ));
+            return Err(Fatal::from(Misbehavior::TooManyRenegotiations));
         }
         self.core
             .send_alert(AlertLevel::Warning, AlertDescription::NoRenegotiation);
@@ -803,7 +745,7 @@ impl<H: Side> Connection<H> {
     }
 
     /// Encrypts as much of `data` as fits while at most the output limit
-    /// ([`set_output_limit`](Self::set_output_limit), [`DEFAULT_OUTPUT_LIMIT`] by default) of
+    /// ([`set_output_limit`](Self::set_output_limit), [`DEFAULT_OUTPUT_LIMIT`](crate::DEFAULT_OUTPUT_LIMIT) by default) of
     /// records wait in [`pending_output`](Self::pending_output); returns how many bytes of
     /// `data` it took — 0 when the queue is full: write [`pending_output`](Self::pending_output)
     /// to the socket and offer the rest again. Unlike [`send`](Self::send), which queues
@@ -875,7 +817,7 @@ impl<H: Side> Connection<H> {
         };
         match tx.seal_in_place(ContentType::ApplicationData, record) {
             Ok(()) => Ok(total),
-            Err(a) => Err(self.core.fail(fatal(a, "record sealing failed"))),
+            Err(_) => Err(self.core.fail(InternalFailure::RecordSealing.into())),
         }
     }
 

@@ -1,7 +1,6 @@
 //! Errors and events reported to the caller.
 
 use core::fmt;
-use std::borrow::Cow;
 
 use crate::codec::AlertDescription;
 
@@ -11,13 +10,9 @@ use crate::codec::AlertDescription;
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Error {
-    /// We detected a problem and sent this fatal alert.
-    AlertSent {
-        /// The alert we sent.
-        alert: AlertDescription,
-        /// What went wrong, for logs.
-        reason: Cow<'static, str>,
-    },
+    /// We ended the connection with a fatal alert, for this cause ([`Cause::alert`] is the
+    /// alert that went out).
+    AlertSent(Cause),
     /// The peer sent this fatal alert (or an alert we treat as fatal).
     AlertReceived(AlertDescription),
     /// Application data was offered before the handshake finished or after closing.
@@ -30,7 +25,15 @@ impl Error {
     /// The alert this error sent, if it sent one.
     pub fn alert_sent(&self) -> Option<AlertDescription> {
         match self {
-            Error::AlertSent { alert, .. } => Some(*alert),
+            Error::AlertSent(cause) => Some(cause.alert()),
+            _ => None,
+        }
+    }
+
+    /// Why we ended the connection, if we did.
+    pub fn cause(&self) -> Option<&Cause> {
+        match self {
+            Error::AlertSent(cause) => Some(cause),
             _ => None,
         }
     }
@@ -39,7 +42,7 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::AlertSent { alert, reason } => write!(f, "{reason} (alert sent: {alert})"),
+            Error::AlertSent(cause) => write!(f, "{cause} (alert sent: {})", cause.alert()),
             Error::AlertReceived(alert) => write!(f, "peer sent fatal alert: {alert}"),
             Error::NotReady => f.write_str("connection not ready for application data"),
             Error::Closed => f.write_str("connection closed"),
@@ -49,39 +52,253 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-/// A fatal condition found while processing input: the alert to send and why.
+/// Why the engine ended a connection with a fatal alert.
 #[derive(Clone, Debug, PartialEq, Eq)]
-// Public in name only (the sealed `Side` trait mentions it); unreachable from outside.
-pub struct Fatal {
-    pub alert: AlertDescription,
-    pub reason: Cow<'static, str>,
+#[non_exhaustive]
+pub enum Cause {
+    /// The peer broke a rule of the protocol.
+    PeerMisbehaved(Misbehavior),
+    /// The peer and this endpoint have nothing in common to talk with.
+    PeerIncompatible(Incompatibility),
+    /// The server's certificate was refused (client side).
+    InvalidCertificate(CertificateError),
+    /// This endpoint failed (randomness, keys, signing, sealing), or was driven out of order.
+    Internal(InternalFailure),
 }
 
-impl Fatal {
-    pub(crate) fn new(alert: AlertDescription, reason: impl Into<Cow<'static, str>>) -> Self {
-        Self {
-            alert,
-            reason: reason.into(),
+impl Cause {
+    /// The alert this cause sends: the table RFC 5246 §7.2.2 and the extension RFCs imply
+    /// (see docs/alerts.md for why each).
+    pub fn alert(&self) -> AlertDescription {
+        match self {
+            Cause::PeerMisbehaved(m) => m.alert(),
+            Cause::PeerIncompatible(i) => i.alert(),
+            Cause::InvalidCertificate(c) => c.alert(),
+            Cause::Internal(i) => i.alert(),
         }
     }
 }
 
-/// Shorthand for a fatal alert with a static reason.
-pub(crate) fn fatal(alert: AlertDescription, reason: &'static str) -> Fatal {
-    Fatal::new(alert, reason)
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Cause::PeerMisbehaved(m) => fmt::Display::fmt(m, f),
+            Cause::PeerIncompatible(i) => fmt::Display::fmt(i, f),
+            Cause::InvalidCertificate(c) => write!(f, "server certificate rejected: {c}"),
+            Cause::Internal(i) => fmt::Display::fmt(i, f),
+        }
+    }
 }
+
+impl std::error::Error for Cause {}
+
+/// Declares a cause enum with, per variant, its alert and its text for logs.
+macro_rules! causes {
+    (
+        $(#[$meta:meta])*
+        $name:ident for $cause:ident {
+            $( $(#[$vmeta:meta])* $variant:ident $({ $($field:ident : $ty:ty),* })? => $alert:ident, $text:literal ),* $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Debug, PartialEq, Eq)]
+        #[non_exhaustive]
+        pub enum $name {
+            $( $(#[$vmeta])* $variant $({ $(#[allow(missing_docs)] $field: $ty),* })?, )*
+        }
+
+        impl $name {
+            /// The fatal alert this sends (the table behind [`Cause::alert`]).
+            pub(crate) fn alert(&self) -> AlertDescription {
+                match self {
+                    $( $name::$variant { .. } => causes!(@alert self, $alert), )*
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            #[allow(unused_variables)]
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                match self {
+                    $( $name::$variant $({ $($field),* })? => write!(f, $text), )*
+                }
+            }
+        }
+
+        impl From<$name> for Fatal {
+            fn from(cause: $name) -> Self {
+                Fatal(Cause::$cause(cause))
+            }
+        }
+    };
+    (@alert $self:ident, Carried) => { $self.carried_alert() };
+    (@alert $self:ident, $alert:ident) => { AlertDescription::$alert };
+}
+
+causes! {
+    /// A rule of the protocol the peer broke.
+    Misbehavior for PeerMisbehaved {
+        /// A message or record that does not parse as its RFC says; the parser names the
+        /// alert (decode_error for framing, illegal_parameter for a refused value, …).
+        Malformed { alert: AlertDescription } => Carried, "malformed message",
+        /// A record of no content type TLS 1.2 knows (RFC 5246 §6.2.1).
+        UnknownContentType => UnexpectedMessage, "unknown record content type",
+        /// A record version other than TLS 1.2 after the hellos (RFC 5246 Appendix E.1).
+        WrongRecordVersion => ProtocolVersion, "record with a wrong protocol version",
+        /// A record longer than 2^14 + 2048 bytes, or plaintext over 2^14 (RFC 5246 §6.2).
+        RecordTooLong => RecordOverflow, "record too long",
+        /// A record that fails authentication (RFC 5246 §6.2.3.3: bad_record_mac).
+        UndecryptableRecord { alert: AlertDescription } => Carried, "record failed to decrypt",
+        /// An empty record other than application data (RFC 5246 §6.2.1).
+        EmptyRecord => UnexpectedMessage, "empty non-application record",
+        /// A run of empty application-data records (a cheap denial of service).
+        TooManyEmptyRecords => UnexpectedMessage, "too many empty records",
+        /// A run of warning alerts (CVE-2016-8610).
+        TooManyWarnings => UnexpectedMessage, "too many warning alerts in a row",
+        /// A ChangeCipherSpec record whose length is not 1.
+        ChangeCipherSpecLength => UnexpectedMessage, "ChangeCipherSpec record of a length other than 1",
+        /// A ChangeCipherSpec where the flow has none (RFC 5246 §7.1).
+        UnexpectedChangeCipherSpec => UnexpectedMessage, "unexpected ChangeCipherSpec",
+        /// A ChangeCipherSpec before the keys it switches to exist.
+        ChangeCipherSpecBeforeKeys => UnexpectedMessage, "ChangeCipherSpec before keys",
+        /// A ChangeCipherSpec in the middle of a fragmented handshake message.
+        ChangeCipherSpecInsideMessage => UnexpectedMessage, "ChangeCipherSpec inside a fragmented handshake message",
+        /// Application data before the handshake finished (RFC 5246 §7.4.9).
+        EarlyApplicationData => UnexpectedMessage, "application data before Finished",
+        /// A handshake message the flow does not allow here (RFC 5246 §7.3).
+        UnexpectedMessage { received: &'static str, expected: &'static str } => UnexpectedMessage, "unexpected {received}, expected {expected}",
+        /// A handshake message while the handshake waits for a session lookup.
+        MessageWhileSuspended => UnexpectedMessage, "message while a session lookup is pending",
+        /// A handshake message after the handshake, other than a renegotiation request.
+        MessageAfterHandshake => UnexpectedMessage, "handshake message after the handshake",
+        /// Renegotiation requests beyond the bound (each is refused, RFC 5746 §4).
+        TooManyRenegotiations => UnexpectedMessage, "too many renegotiation attempts",
+        /// A handshake message longer than the configured cap.
+        MessageTooLarge => DecodeError, "handshake message too large",
+        /// A non-empty renegotiation_info in an initial handshake (RFC 5746 §3.4, §3.6).
+        RenegotiationInfoNotEmpty => HandshakeFailure, "non-empty renegotiation_info in initial handshake",
+        /// A ClientHello without the null compression method (RFC 5246 §7.4.1.2).
+        NoNullCompression => IllegalParameter, "client does not offer null compression",
+        /// A point-format list without uncompressed points (RFC 8422 §5.1.2).
+        NoUncompressedPoints => IllegalParameter, "the peer does not accept uncompressed points",
+        /// A server name that is not an ASCII DNS host name (RFC 6066 §3).
+        BadServerName => IllegalParameter, "server name is not an ASCII DNS host name",
+        /// An ECDHE public value that is not a point of the group (RFC 8422 §5.11).
+        BadKeyShare => IllegalParameter, "bad ECDHE public value",
+        /// Resuming an extended-master-secret session without the extension (RFC 7627 §5.3).
+        EmsResumptionWithoutExtension => HandshakeFailure, "resumption of an extended-master-secret session without the extension",
+        /// Resuming a session without offering its cipher suite (RFC 5246 §7.4.1.2).
+        ResumptionWithoutItsSuite => IllegalParameter, "resumption without offering the session's cipher suite",
+        /// A Finished whose verify_data is wrong (RFC 5246 §7.4.9).
+        BadFinished => DecryptError, "Finished does not verify",
+        /// A ServerKeyExchange whose signature does not verify (RFC 8422 §5.4).
+        BadKeyExchangeSignature { alert: AlertDescription } => Carried, "ServerKeyExchange signature does not verify",
+        /// A server answer to an extension the client did not send (RFC 5246 §7.4.1.4).
+        UnsolicitedExtension => UnsupportedExtension, "server answered an extension we did not offer",
+        /// A server choice the client did not offer: a suite, group, ALPN protocol,
+        /// signature scheme or compression.
+        UnofferedChoice { what: &'static str } => IllegalParameter, "server chose a {what} we did not offer",
+        /// A ServerHello for another protocol version.
+        NotTls12 => ProtocolVersion, "server did not choose TLS 1.2",
+        /// A resumption under another suite than the session's.
+        ResumedWithAnotherSuite => IllegalParameter, "server resumed with another suite",
+        /// A resumption that disagrees with the session about EMS (RFC 7627 §5.3).
+        ResumedWithOtherEms => HandshakeFailure, "server resumed with a different extended-master-secret setting",
+        /// A Certificate message without a certificate.
+        NoCertificate => DecodeError, "server sent no certificate",
+        /// A ServerHelloDone with a body.
+        ServerHelloDoneBody => DecodeError, "ServerHelloDone with a body",
+    }
+}
+
+impl Misbehavior {
+    fn carried_alert(&self) -> AlertDescription {
+        match self {
+            Misbehavior::Malformed { alert }
+            | Misbehavior::UndecryptableRecord { alert }
+            | Misbehavior::BadKeyExchangeSignature { alert } => *alert,
+            _ => AlertDescription::InternalError,
+        }
+    }
+}
+
+causes! {
+    /// What the peer and this endpoint do not have in common.
+    Incompatibility for PeerIncompatible {
+        /// The client does not offer TLS 1.2.
+        NoTls12 => ProtocolVersion, "client does not offer TLS 1.2",
+        /// No cipher suite both offer (and a certificate can serve).
+        NoCommonSuite => HandshakeFailure, "no cipher suite in common",
+        /// No elliptic-curve group both support.
+        NoCommonGroup => HandshakeFailure, "no elliptic-curve group in common",
+        /// No ALPN protocol both speak (RFC 7301 §3.2).
+        NoCommonAlpn => NoApplicationProtocol, "no ALPN protocol in common",
+        /// The extended master secret is required and the peer does not use it (RFC 7627).
+        NoExtendedMasterSecret => HandshakeFailure, "the peer does not use the extended master secret",
+        /// No certificate is for the server name asked for (strict SNI, RFC 6066 §3).
+        UnknownServerName => UnrecognizedName, "no certificate for the server name asked for",
+    }
+}
+
+causes! {
+    /// Why a server certificate was refused (RFC 5280 path validation, by rustls-webpki).
+    CertificateError for InvalidCertificate {
+        /// No chain to a trusted root.
+        UnknownIssuer => UnknownCa, "unknown issuer",
+        /// Expired, or not valid yet.
+        Expired => CertificateExpired, "expired or not yet valid",
+        /// Revoked.
+        Revoked => CertificateRevoked, "revoked",
+        /// Not for the name connected to.
+        NotValidForName => BadCertificate, "not valid for the server name",
+        /// Not well-formed DER.
+        Malformed => DecodeError, "malformed certificate",
+        /// Signed with an algorithm we do not verify.
+        UnsupportedAlgorithm => UnsupportedCertificate, "unsupported signature algorithm",
+        /// Refused for another reason (the verifier's words are in the debug log).
+        Other => BadCertificate, "refused by the verifier",
+    }
+}
+
+causes! {
+    /// What failed on this side.
+    InternalFailure for Internal {
+        /// The random source failed.
+        Randomness => InternalError, "randomness failed",
+        /// An ephemeral key could not be made.
+        KeyGeneration => InternalError, "key generation failed",
+        /// Keys could not be derived (PRF, key block, record keys).
+        KeyDerivation => InternalError, "key derivation failed",
+        /// Our signature could not be made (inline or by the caller's signer).
+        Signing => InternalError, "signing failed",
+        /// A ticket could not be sealed.
+        TicketSealing => InternalError, "ticket sealing failed",
+        /// A record could not be sealed.
+        RecordSealing => InternalError, "record sealing failed",
+        /// One of our own messages could not be encoded (a field out of its RFC range).
+        Encoding { field: &'static str } => InternalError, "cannot encode {field}",
+        /// The caller answered a request the handshake did not make (a session, a signature,
+        /// a config), or a step came out of order.
+        OutOfOrder { what: &'static str } => InternalError, "{what}",
+        /// A step the flow table allows in a phase that cannot take it: a bug in the
+        /// handshake machine, answered with an alert instead of a panic.
+        OutOfStep { step: &'static str } => InternalError, "{step} does not fit the handshake's phase",
+    }
+}
+
+/// A fatal condition found while processing input: why, and so which alert to send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+// Public in name only (the sealed `Side` trait mentions it); unreachable from outside.
+pub struct Fatal(pub Cause);
 
 /// An encoder refused our own message: a bug or an impossible configuration.
 pub(crate) fn encode_failed(e: crate::codec::EncodeError) -> Fatal {
-    Fatal::new(
-        AlertDescription::InternalError,
-        format!("cannot encode {}", e.field()),
-    )
+    InternalFailure::Encoding { field: e.field() }.into()
 }
 
 impl From<AlertDescription> for Fatal {
     fn from(alert: AlertDescription) -> Self {
-        Fatal::new(alert, "malformed message")
+        Misbehavior::Malformed { alert }.into()
     }
 }
 

@@ -228,7 +228,10 @@ pub use crypto::kx::NamedGroup;
 pub use crypto::sign::SignatureScheme;
 pub use crypto::suites::CipherSuite;
 pub use crypto::verify::RootStore;
-pub use error::{Error, Event, ResumptionFailure, ResumptionKind};
+pub use error::{
+    Cause, CertificateError, Error, Event, Incompatibility, InternalFailure, Misbehavior,
+    ResumptionFailure, ResumptionKind,
+};
 pub use handshake::client::ClientHandshake;
 pub use handshake::server::ServerHandshake;
 pub use handshake::{ClientHelloInfo, HostName, Negotiated};
@@ -368,12 +371,8 @@ impl Connection<ClientHandshake> {
             config.metrics.clone(),
             Buffers::default(),
         );
-        let hs = ClientHandshake::start(config, server_name, &mut core).map_err(|f| {
-            Error::AlertSent {
-                alert: f.alert,
-                reason: f.reason,
-            }
-        })?;
+        let hs = ClientHandshake::start(config, server_name, &mut core)
+            .map_err(|f| Error::AlertSent(f.0))?;
         Ok(Self { core, hs })
     }
 

@@ -49,8 +49,8 @@ pub enum Failure {
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Failure::Engine(Error::AlertSent { alert, reason }) => {
-                write!(f, "sent alert {alert}: {reason}")
+            Failure::Engine(Error::AlertSent(cause)) => {
+                write!(f, "sent alert {}: {cause}", cause.alert())
             }
             Failure::Engine(Error::AlertReceived(alert)) => write!(f, "received alert {alert}"),
             Failure::Engine(other) => write!(f, "{other}"),
@@ -226,10 +226,9 @@ mod tests {
         let (log, lines) = capture(10);
         let peer: SocketAddr = "127.0.0.1:5000".parse().unwrap();
         let now = Instant::now();
-        let sent = Failure::Engine(Error::AlertSent {
-            alert: AlertDescription::HandshakeFailure,
-            reason: "no cipher suite in common".into(),
-        });
+        let sent = Failure::Engine(Error::AlertSent(reprise::Cause::PeerIncompatible(
+            reprise::Incompatibility::NoCommonSuite,
+        )));
         log.report(now, Some(peer), &sent, false);
         log.report(
             now,

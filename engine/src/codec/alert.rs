@@ -64,6 +64,7 @@ macro_rules! alert_descriptions {
                 }
             }
 
+            #[doc(hidden)] // unstable: Display gives the name
             /// The RFC name in snake_case, or `None` for [`AlertDescription::Unknown`].
             pub const fn name(self) -> Option<&'static str> {
                 match self {

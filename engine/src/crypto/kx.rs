@@ -25,6 +25,7 @@ impl NamedGroup {
         NamedGroup::Secp384r1,
     ];
 
+    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// IANA code point.
     pub const fn id(self) -> u16 {
         match self {
@@ -34,6 +35,7 @@ impl NamedGroup {
         }
     }
 
+    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// From an IANA code point.
     pub fn from_id(id: u16) -> Option<Self> {
         Self::ALL.into_iter().find(|g| g.id() == id)

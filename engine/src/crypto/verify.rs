@@ -2,6 +2,8 @@
 //! aws-lc-rs backend) and its ServerKeyExchange signature (RFC 5246 §7.4.3).
 
 use pki_types::{CertificateDer, ServerName, TrustAnchor, UnixTime};
+
+use crate::error::CertificateError;
 use webpki::aws_lc_rs as algs;
 use webpki::{EndEntityCert, KeyUsage};
 
@@ -90,29 +92,22 @@ impl RootStore {
     }
 }
 
-/// Maps a webpki verdict to the alert RFC 5246 §7.2.2 asks for.
-fn alert_for(err: &webpki::Error) -> AlertDescription {
+/// Maps a webpki verdict to why the certificate is refused (and so, RFC 5246 §7.2.2, which
+/// alert goes out).
+fn refusal(err: &webpki::Error) -> CertificateError {
     use webpki::Error as E;
     match err {
-        E::UnknownIssuer => AlertDescription::UnknownCa,
-        E::CertExpired { .. } | E::CertNotValidYet { .. } => AlertDescription::CertificateExpired,
-        E::CertRevoked => AlertDescription::CertificateRevoked,
-        E::BadDer | E::BadDerTime => AlertDescription::DecodeError,
+        E::UnknownIssuer => CertificateError::UnknownIssuer,
+        E::CertExpired { .. } | E::CertNotValidYet { .. } => CertificateError::Expired,
+        E::CertRevoked => CertificateError::Revoked,
+        E::BadDer | E::BadDerTime => CertificateError::Malformed,
         E::UnsupportedSignatureAlgorithmContext(_)
         | E::UnsupportedSignatureAlgorithmForPublicKeyContext(_) => {
-            AlertDescription::UnsupportedCertificate
+            CertificateError::UnsupportedAlgorithm
         }
-        _ => AlertDescription::BadCertificate,
+        E::CertNotValidForName(_) => CertificateError::NotValidForName,
+        _ => CertificateError::Other,
     }
-}
-
-/// A failed server check: the alert to send and a human reason.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct VerifyFailure {
-    /// Alert to send.
-    pub alert: AlertDescription,
-    /// What went wrong, for logs.
-    pub reason: String,
 }
 
 /// Verifies the server's chain (leaf first) for TLS server authentication of `server_name`.
@@ -121,16 +116,10 @@ pub fn verify_server_chain(
     chain: &[&[u8]],
     server_name: &str,
     now_secs: u64,
-) -> Result<(), VerifyFailure> {
-    let fail = |e: webpki::Error| VerifyFailure {
-        alert: alert_for(&e),
-        reason: format!("{e:?}"),
-    };
+) -> Result<(), CertificateError> {
+    let fail = |e: webpki::Error| refusal(&e);
     let Some((leaf, rest)) = chain.split_first() else {
-        return Err(VerifyFailure {
-            alert: AlertDescription::BadCertificate,
-            reason: "empty certificate chain".into(),
-        });
+        return Err(CertificateError::Other);
     };
     let leaf_der = CertificateDer::from(*leaf);
     let ee = EndEntityCert::try_from(&leaf_der).map_err(fail)?;
@@ -146,10 +135,8 @@ pub fn verify_server_chain(
         None,
     )
     .map_err(fail)?;
-    let name = ServerName::try_from(server_name).map_err(|_| VerifyFailure {
-        alert: AlertDescription::BadCertificate,
-        reason: format!("{server_name:?} is not a valid DNS name or IP address"),
-    })?;
+    // A name that is neither a DNS name nor an IP address cannot be what the leaf is for.
+    let name = ServerName::try_from(server_name).map_err(|_| CertificateError::NotValidForName)?;
     ee.verify_is_valid_for_subject_name(&name).map_err(fail)?;
     Ok(())
 }

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use smallvec::SmallVec;
 
 use crate::codec::{
-    AlertDescription, Certificate, ClientExtensions, ClientHello, ClientKeyExchange,
-    NewSessionTicket, ProtocolNameList, ServerHello, ServerKeyExchange, U16List,
+    Certificate, ClientExtensions, ClientHello, ClientKeyExchange, NewSessionTicket,
+    ProtocolNameList, ServerHello, ServerKeyExchange, U16List,
 };
 use crate::config::{ClientConfig, ServerVerification};
 use crate::conn::{Core, Handshake};
@@ -21,7 +21,10 @@ use crate::crypto::prf::{MasterSecret, PrfKey};
 use crate::crypto::sign::SignatureScheme;
 use crate::crypto::suites::{CipherSuite, EMPTY_RENEGOTIATION_INFO_SCSV};
 use crate::crypto::verify;
-use crate::error::{encode_failed, fatal, Event, Fatal, ResumptionFailure, ResumptionKind};
+use crate::error::{
+    encode_failed, Cause, Event, Fatal, Incompatibility, InternalFailure, Misbehavior,
+    ResumptionFailure, ResumptionKind,
+};
 use crate::handshake::finished;
 use crate::handshake::flow::{Flow, Msg, Sender, Shape};
 use crate::handshake::keys::{install_keys, master_secret, Role};
@@ -98,10 +101,7 @@ struct Shared {
 /// phase are two views of one machine, kept in step by this file: reaching this is a bug
 /// here, answered with internal_error instead of a panic. (The one remaining state check.)
 fn out_of_step(msg: Msg) -> Fatal {
-    Fatal::new(
-        AlertDescription::InternalError,
-        format!("{msg} does not fit the client's phase"),
-    )
+    InternalFailure::OutOfStep { step: msg.name() }.into()
 }
 
 impl ClientHandshake {
@@ -158,17 +158,11 @@ impl ClientHandshake {
         match resumed {
             Some((record, kind)) => {
                 if record.suite_id != suite.id {
-                    return Err(fatal(
-                        AlertDescription::IllegalParameter,
-                        "server resumed with another suite",
-                    ));
+                    return Err(Fatal::from(Misbehavior::ResumedWithAnotherSuite));
                 }
                 // RFC 7627 §5.3: the resumed handshake must agree with the session on EMS.
                 if record.extended_master_secret != ems {
-                    return Err(fatal(
-                        AlertDescription::HandshakeFailure,
-                        "server resumed with a different extended-master-secret setting",
-                    ));
+                    return Err(Fatal::from(Misbehavior::ResumedWithOtherEms));
                 }
                 cx.negotiated.resumed = Some(kind);
                 cx.flow.choose(match (kind, ticket_ack) {
@@ -200,10 +194,7 @@ impl ClientHandshake {
                     self.resumption_failure = Some(ResumptionFailure::Declined);
                 }
                 if cx.config.require_extended_master_secret && !ems {
-                    return Err(fatal(
-                        AlertDescription::HandshakeFailure,
-                        "server did not negotiate the extended master secret",
-                    ));
+                    return Err(Fatal::from(Incompatibility::NoExtendedMasterSecret));
                 }
                 cx.flow.choose(if ticket_ack {
                     Shape::FullWithTicket
@@ -235,20 +226,12 @@ impl ClientHandshake {
         let certs = Certificate::parse(body)?;
         let chain: SmallVec<[&[u8]; 4]> = certs.iter().collect();
         let Some(leaf) = chain.first() else {
-            return Err(fatal(
-                AlertDescription::DecodeError,
-                "server sent no certificate",
-            ));
+            return Err(Fatal::from(Misbehavior::NoCertificate));
         };
         let cx = &self.cx;
         if cx.config.verification == ServerVerification::WebPki {
             verify::verify_server_chain(&cx.config.roots, &chain, &cx.server_name, core.now)
-                .map_err(|f| {
-                    Fatal::new(
-                        f.alert,
-                        format!("server certificate rejected: {}", f.reason),
-                    )
-                })?;
+                .map_err(|refused| Fatal(Cause::InvalidCertificate(refused)))?;
         }
         transcript.add(raw);
         self.phase = Phase::KeyExchange {
@@ -274,26 +257,20 @@ impl ClientHandshake {
         let cx = &mut self.cx;
         let group = NamedGroup::from_id(ske.params.named_group)
             .filter(|g| cx.config.groups.contains(g))
-            .ok_or_else(|| {
-                fatal(
-                    AlertDescription::IllegalParameter,
-                    "server chose a group we did not offer",
-                )
-            })?;
+            .ok_or_else(|| Fatal::from(Misbehavior::UnofferedChoice { what: "group" }))?;
         let scheme = SignatureScheme(ske.signature.scheme);
         if !cx.config.signature_schemes.contains(&scheme) || scheme.auth_kind() != Some(suite.auth)
         {
-            return Err(fatal(
-                AlertDescription::IllegalParameter,
-                "server signed with a scheme we did not offer",
-            ));
+            return Err(Fatal::from(Misbehavior::UnofferedChoice {
+                what: "signature scheme",
+            }));
         }
         let mut signed = Vec::with_capacity(64 + ske.params_raw.len());
         signed.extend_from_slice(&cx.client_random);
         signed.extend_from_slice(&cx.server_random);
         signed.extend_from_slice(ske.params_raw);
         verify::verify_signature(&leaf, scheme, &signed, ske.signature.signature)
-            .map_err(|a| fatal(a, "ServerKeyExchange signature does not verify"))?;
+            .map_err(|alert| Fatal::from(Misbehavior::BadKeyExchangeSignature { alert }))?;
         cx.negotiated.group = Some(group);
         transcript.add(raw);
         self.phase = Phase::HelloDone {
@@ -314,10 +291,7 @@ impl ClientHandshake {
         raw: &[u8],
     ) -> Result<(), Fatal> {
         if !body.is_empty() {
-            return Err(fatal(
-                AlertDescription::DecodeError,
-                "ServerHelloDone with a body",
-            ));
+            return Err(Fatal::from(Misbehavior::ServerHelloDoneBody));
         }
         let Phase::HelloDone { transcript, .. } = &mut self.phase else {
             return Err(out_of_step(Msg::ServerHelloDone));
@@ -380,7 +354,7 @@ impl ClientHandshake {
         };
         let cx = &self.cx;
         let kx = KeyExchange::generate(group, cx.config.rng.as_ref())
-            .map_err(|_| fatal(AlertDescription::InternalError, "key generation failed"))?;
+            .map_err(|_| Fatal::from(InternalFailure::KeyGeneration))?;
         let start = core.flight().len();
         ClientKeyExchange {
             public: kx.public(),
@@ -388,12 +362,9 @@ impl ClientHandshake {
         .encode(core.flight())
         .map_err(encode_failed)?;
         transcript.add(&core.flight()[start..]);
-        let pre_master = kx.complete(&server_public).map_err(|_| {
-            fatal(
-                AlertDescription::IllegalParameter,
-                "bad server ECDHE public value",
-            )
-        })?;
+        let pre_master = kx
+            .complete(&server_public)
+            .map_err(|_| Fatal::from(Misbehavior::BadKeyShare))?;
         let ms = master_secret(
             suite,
             cx.negotiated.extended_master_secret,
@@ -500,7 +471,7 @@ impl Shared {
         self.config
             .rng
             .fill(dest)
-            .map_err(|_| fatal(AlertDescription::InternalError, "randomness failed"))
+            .map_err(|_| Fatal::from(InternalFailure::Randomness))
     }
 
     /// Picks a remembered session to offer, if it still fits this config.
@@ -598,10 +569,7 @@ impl Shared {
     ) -> Result<(&'static CipherSuite, bool, bool), Fatal> {
         let hello = ServerHello::parse(body)?;
         if hello.server_version != 0x0303 {
-            return Err(fatal(
-                AlertDescription::ProtocolVersion,
-                "server did not choose TLS 1.2",
-            ));
+            return Err(Fatal::from(Misbehavior::NotTls12));
         }
         let suite = self
             .config
@@ -609,17 +577,11 @@ impl Shared {
             .iter()
             .copied()
             .find(|s| s.id == hello.cipher_suite)
-            .ok_or_else(|| {
-                fatal(
-                    AlertDescription::IllegalParameter,
-                    "server chose a suite we did not offer",
-                )
-            })?;
+            .ok_or_else(|| Fatal::from(Misbehavior::UnofferedChoice { what: "suite" }))?;
         if hello.compression_method != 0 {
-            return Err(fatal(
-                AlertDescription::IllegalParameter,
-                "server chose compression",
-            ));
+            return Err(Fatal::from(Misbehavior::UnofferedChoice {
+                what: "compression method",
+            }));
         }
         let ext = &hello.extensions;
         let offered_ticket_ext = self.config.enable_tickets;
@@ -628,10 +590,7 @@ impl Shared {
             || ext.extended_master_secret && !self.config.extended_master_secret
             || ext.session_ticket_ack && !offered_ticket_ext
         {
-            return Err(fatal(
-                AlertDescription::UnsupportedExtension,
-                "server answered an extension we did not offer",
-            ));
+            return Err(Fatal::from(Misbehavior::UnsolicitedExtension));
         }
         if let Some(p) = ext.alpn {
             if !self
@@ -640,29 +599,22 @@ impl Shared {
                 .iter()
                 .any(|ours| ours.as_slice() == p)
             {
-                return Err(fatal(
-                    AlertDescription::IllegalParameter,
-                    "server chose an ALPN protocol we did not offer",
-                ));
+                return Err(Fatal::from(Misbehavior::UnofferedChoice {
+                    what: "ALPN protocol",
+                }));
             }
             self.negotiated.alpn = Some(SmallVec::from_slice(p));
         }
         match ext.renegotiation_info {
             Some(inner) if !inner.is_empty() => {
-                return Err(fatal(
-                    AlertDescription::HandshakeFailure,
-                    "non-empty renegotiation_info in initial handshake",
-                ))
+                return Err(Fatal::from(Misbehavior::RenegotiationInfoNotEmpty))
             }
             Some(_) => self.negotiated.secure_renegotiation = true,
             None => {}
         }
         if let Some(formats) = ext.ec_point_formats {
             if !formats.contains(&0) {
-                return Err(fatal(
-                    AlertDescription::IllegalParameter,
-                    "server does not accept uncompressed points",
-                ));
+                return Err(Fatal::from(Misbehavior::NoUncompressedPoints));
             }
         }
         self.negotiated.extended_master_secret = ext.extended_master_secret;
@@ -700,10 +652,10 @@ impl Handshake for ClientHandshake {
             Msg::ServerHelloDone => self.handle_server_hello_done(core, body, raw),
             Msg::NewSessionTicket => self.handle_new_session_ticket(body, raw),
             Msg::Finished => self.handle_finished(core, body, raw),
-            _ => Err(fatal(
-                AlertDescription::UnexpectedMessage,
-                "message a server never sends here",
-            )),
+            _ => Err(Fatal::from(Misbehavior::UnexpectedMessage {
+                received: "a message",
+                expected: "none here",
+            })),
         }
     }
 

@@ -3,14 +3,14 @@
 
 use core::ops::Range;
 
-use crate::codec::{AlertDescription, Finished};
+use crate::codec::Finished;
 use crate::conn::Core;
 use crate::crypto::prf::{self, PrfKey};
-use crate::error::{encode_failed, fatal, Fatal};
+use crate::error::{encode_failed, Fatal, InternalFailure, Misbehavior};
 use crate::handshake::transcript::HandshakeHash;
 
 fn prf_failed(_: prf::PrfError) -> Fatal {
-    fatal(AlertDescription::InternalError, "the PRF failed")
+    Fatal::from(InternalFailure::KeyDerivation)
 }
 
 /// Appends our Finished, over the transcript hash so far, to the flight; returns where it
@@ -40,12 +40,7 @@ pub(crate) fn check(
     let finished = Finished::parse(body)?;
     let expected = prf::verify_data_with(key, from_client, hash.as_ref()).map_err(prf_failed)?;
     if !prf::verify_data_matches(&expected, finished.verify_data) {
-        let reason = if from_client {
-            "client Finished does not verify"
-        } else {
-            "server Finished does not verify"
-        };
-        return Err(fatal(AlertDescription::DecryptError, reason));
+        return Err(Misbehavior::BadFinished.into());
     }
     Ok(())
 }

@@ -39,6 +39,23 @@ pub enum Msg {
     Finished,
 }
 
+impl Msg {
+    /// The message's name, as the RFCs write it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            ClientHello => "ClientHello",
+            ServerHello => "ServerHello",
+            Certificate => "Certificate",
+            ServerKeyExchange => "ServerKeyExchange",
+            ServerHelloDone => "ServerHelloDone",
+            ClientKeyExchange => "ClientKeyExchange",
+            NewSessionTicket => "NewSessionTicket",
+            ChangeCipherSpec => "ChangeCipherSpec",
+            Finished => "Finished",
+        }
+    }
+}
+
 impl fmt::Display for Msg {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self, f)

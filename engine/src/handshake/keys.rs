@@ -1,10 +1,9 @@
 //! Key block to record ciphers (RFC 5246 §6.3).
 
-use crate::codec::AlertDescription;
 use crate::conn::Core;
 use crate::crypto::prf::{self, MasterSecret, PrfKey};
 use crate::crypto::suites::CipherSuite;
-use crate::error::{fatal, Fatal};
+use crate::error::{Fatal, InternalFailure};
 use crate::record::RecordCipher;
 
 /// Which side is installing keys.
@@ -31,9 +30,12 @@ pub(crate) fn install_keys(
         aead.key_len(),
         aead.fixed_iv_len(),
     )
-    .map_err(|_| fatal(AlertDescription::InternalError, "key derivation failed"))?;
-    let client = RecordCipher::new(aead, block.client_write_key(), block.client_write_iv())?;
-    let server = RecordCipher::new(aead, block.server_write_key(), block.server_write_iv())?;
+    .map_err(|_| Fatal::from(InternalFailure::KeyDerivation))?;
+    let derived = |_| Fatal::from(InternalFailure::KeyDerivation);
+    let client = RecordCipher::new(aead, block.client_write_key(), block.client_write_iv())
+        .map_err(derived)?;
+    let server = RecordCipher::new(aead, block.server_write_key(), block.server_write_iv())
+        .map_err(derived)?;
     let (rx, tx) = match role {
         Role::Client => (server, client),
         Role::Server => (client, server),
@@ -58,10 +60,5 @@ pub(crate) fn master_secret(
     } else {
         prf::master_secret(suite.hash, pre_master, client_random, server_random)
     }
-    .map_err(|_| {
-        fatal(
-            AlertDescription::InternalError,
-            "master secret derivation failed",
-        )
-    })
+    .map_err(|_| Fatal::from(InternalFailure::KeyDerivation))
 }

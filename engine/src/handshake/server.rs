@@ -14,9 +14,8 @@ use smallvec::SmallVec;
 use zeroize::Zeroize;
 
 use crate::codec::{
-    AlertDescription, ClientHello, ClientKeyExchange, DigitallySigned, NewSessionTicket,
-    ServerEcdhParams, ServerExtensions, ServerHello, ServerHelloDone, ServerKeyExchange,
-    HANDSHAKE_HEADER_LEN,
+    ClientHello, ClientKeyExchange, DigitallySigned, NewSessionTicket, ServerEcdhParams,
+    ServerExtensions, ServerHello, ServerHelloDone, ServerKeyExchange, HANDSHAKE_HEADER_LEN,
 };
 use crate::config::{CertifiedKey, ServerConfig};
 use crate::conn::{Core, Handshake};
@@ -24,7 +23,10 @@ use crate::crypto::kx::{KeyExchange, NamedGroup};
 use crate::crypto::prf::{MasterSecret, PrfKey};
 use crate::crypto::sign::SignatureScheme;
 use crate::crypto::suites::{suite_by_id, CipherSuite, EMPTY_RENEGOTIATION_INFO_SCSV};
-use crate::error::{encode_failed, fatal, Error, Event, Fatal, ResumptionFailure, ResumptionKind};
+use crate::error::{
+    encode_failed, Error, Event, Fatal, Incompatibility, InternalFailure, Misbehavior,
+    ResumptionFailure, ResumptionKind,
+};
 use crate::handshake::finished;
 use crate::handshake::flow::{Flow, Msg, Sender, Shape};
 use crate::handshake::keys::{install_keys, master_secret, Role};
@@ -136,10 +138,7 @@ struct Shared {
 /// are two views of one machine, kept in step by this file: reaching this is a bug here,
 /// answered with internal_error instead of a panic. (The one remaining state check.)
 fn out_of_step(msg: Msg) -> Fatal {
-    Fatal::new(
-        AlertDescription::InternalError,
-        format!("{msg} is not the server's to send now"),
-    )
+    InternalFailure::OutOfStep { step: msg.name() }.into()
 }
 
 impl ServerHandshake {
@@ -188,10 +187,9 @@ impl ServerHandshake {
             for_config: true, ..
         } = self.phase
         else {
-            return Err(fatal(
-                AlertDescription::InternalError,
-                "no ClientHello waits for a config",
-            ));
+            return Err(Fatal::from(InternalFailure::OutOfOrder {
+                what: "no ClientHello waits for a config",
+            }));
         };
         self.cx.choosing_config = false;
         self.cx.config = config;
@@ -204,10 +202,9 @@ impl ServerHandshake {
             for_config: false, ..
         } = self.phase
         else {
-            return Err(fatal(
-                AlertDescription::InternalError,
-                "no session lookup is pending",
-            ));
+            return Err(Fatal::from(InternalFailure::OutOfOrder {
+                what: "no session lookup is pending",
+            }));
         };
         self.resume_held(core, Some(answer))
     }
@@ -313,25 +310,18 @@ impl ServerHandshake {
         hello: &ClientHello<'_>,
         raw: &[u8],
     ) -> Result<FullPhase, Fatal> {
-        let group = self.cx.choose_group(hello).ok_or_else(|| {
-            fatal(
-                AlertDescription::HandshakeFailure,
-                "no elliptic-curve group in common",
-            )
-        })?;
-        let (suite, scheme, cert) = self.cx.choose_suite(hello).ok_or_else(|| {
-            fatal(
-                AlertDescription::HandshakeFailure,
-                "no cipher suite in common",
-            )
-        })?;
+        let group = self
+            .cx
+            .choose_group(hello)
+            .ok_or_else(|| Fatal::from(Incompatibility::NoCommonGroup))?;
+        let (suite, scheme, cert) = self
+            .cx
+            .choose_suite(hello)
+            .ok_or_else(|| Fatal::from(Incompatibility::NoCommonSuite))?;
         if self.cx.config.require_extended_master_secret
             && !self.cx.negotiated.extended_master_secret
         {
-            return Err(fatal(
-                AlertDescription::HandshakeFailure,
-                "client does not offer the extended master secret",
-            ));
+            return Err(Fatal::from(Incompatibility::NoExtendedMasterSecret));
         }
         self.cx.negotiated.suite = Some(suite);
         self.cx.negotiated.group = Some(group);
@@ -362,7 +352,7 @@ impl ServerHandshake {
         self.random(&mut server_random)?;
         self.cx.server_random = server_random;
         let kx = KeyExchange::generate(group, self.cx.config.rng.as_ref())
-            .map_err(|_| fatal(AlertDescription::InternalError, "key generation failed"))?;
+            .map_err(|_| Fatal::from(InternalFailure::KeyGeneration))?;
         let mut signed_params = Vec::with_capacity(64 + 4 + kx.public().len());
         signed_params.extend_from_slice(&self.cx.client_random);
         signed_params.extend_from_slice(&server_random);
@@ -452,13 +442,11 @@ impl ServerHandshake {
             ..
         }) = &mut self.phase
         else {
-            return Err(fatal(
-                AlertDescription::InternalError,
-                "no signature is pending",
-            ));
+            return Err(Fatal::from(InternalFailure::OutOfOrder {
+                what: "no signature is pending",
+            }));
         };
-        let signature =
-            signature.ok_or_else(|| fatal(AlertDescription::InternalError, "the signer failed"))?;
+        let signature = signature.ok_or_else(|| Fatal::from(InternalFailure::Signing))?;
         *pending = Signature::Made(signature);
         self.send_my_steps(core)
     }
@@ -481,12 +469,9 @@ impl ServerHandshake {
             mut transcript,
             ..
         } = full;
-        let pre_master = kx.complete(cke.public).map_err(|_| {
-            fatal(
-                AlertDescription::IllegalParameter,
-                "bad client ECDHE public value",
-            )
-        })?;
+        let pre_master = kx
+            .complete(cke.public)
+            .map_err(|_| Fatal::from(Misbehavior::BadKeyShare))?;
         transcript.add(raw);
         let ms = master_secret(
             suite,
@@ -565,7 +550,7 @@ impl FullPhase {
                 self.cert
                     .key()
                     .sign(self.scheme, &self.signed_params, &mut signature)
-                    .map_err(|_| fatal(AlertDescription::InternalError, "signing failed"))?;
+                    .map_err(|_| Fatal::from(InternalFailure::Signing))?;
                 signature
             }
         };
@@ -636,7 +621,7 @@ impl KeyedPhase {
                 ticket.reserve(len + TICKET_OVERHEAD);
                 keys.current()
                     .seal(&plain[..len], core.now, cx.config.rng.as_ref(), &mut ticket)
-                    .map_err(|_| fatal(AlertDescription::InternalError, "ticket sealing failed"))?;
+                    .map_err(|_| Fatal::from(InternalFailure::TicketSealing))?;
             }
         }
         let remaining = record
@@ -660,7 +645,7 @@ impl Shared {
         self.config
             .rng
             .fill(dest)
-            .map_err(|_| fatal(AlertDescription::InternalError, "randomness failed"))
+            .map_err(|_| Fatal::from(InternalFailure::Randomness))
     }
 
     fn send_server_hello(
@@ -699,25 +684,16 @@ impl Shared {
     /// Version, compression, renegotiation signalling, point formats, SNI, ALPN and EMS.
     fn negotiate_basics(&mut self, hello: &ClientHello<'_>) -> Result<(), Fatal> {
         if hello.client_version < 0x0303 {
-            return Err(fatal(
-                AlertDescription::ProtocolVersion,
-                "client does not offer TLS 1.2",
-            ));
+            return Err(Fatal::from(Incompatibility::NoTls12));
         }
         if !hello.compression_methods.contains(&0) {
-            return Err(fatal(
-                AlertDescription::IllegalParameter,
-                "client does not offer null compression",
-            ));
+            return Err(Fatal::from(Misbehavior::NoNullCompression));
         }
         let ext = &hello.extensions;
         // RFC 5746 §3.6: an initial handshake must carry an empty renegotiation_info (or the SCSV).
         match ext.renegotiation_info {
             Some(inner) if !inner.is_empty() => {
-                return Err(fatal(
-                    AlertDescription::HandshakeFailure,
-                    "non-empty renegotiation_info in initial handshake",
-                ))
+                return Err(Fatal::from(Misbehavior::RenegotiationInfoNotEmpty))
             }
             Some(_) => self.negotiated.secure_renegotiation = true,
             None => {
@@ -728,10 +704,7 @@ impl Shared {
         // RFC 8422 §5.1.2: if the client lists point formats, uncompressed must be among them.
         if let Some(formats) = ext.ec_point_formats {
             if !formats.contains(&0) {
-                return Err(fatal(
-                    AlertDescription::IllegalParameter,
-                    "client does not accept uncompressed points",
-                ));
+                return Err(Fatal::from(Misbehavior::NoUncompressedPoints));
             }
         }
         if let Some(name) = ext.server_name {
@@ -745,21 +718,13 @@ impl Shared {
             let name = core::str::from_utf8(name)
                 .ok()
                 .filter(|_| valid)
-                .ok_or_else(|| {
-                    fatal(
-                        AlertDescription::IllegalParameter,
-                        "server name is not an ASCII DNS host name",
-                    )
-                })?;
+                .ok_or_else(|| Fatal::from(Misbehavior::BadServerName))?;
             self.negotiated.server_name = Some(crate::handshake::HostName::lowercase(name));
         }
         // The certificates this name is served with (RFC 6066 §3), chosen once.
         let name = self.negotiated.server_name.as_deref();
         if self.config.strict_sni && name.is_some_and(|n| !self.config.serves_name(n)) {
-            return Err(fatal(
-                AlertDescription::UnrecognizedName,
-                "no certificate for the server name asked for",
-            ));
+            return Err(Fatal::from(Incompatibility::UnknownServerName));
         }
         self.certs = self.config.resolve_certificates(name);
         if let Some(offered) = &ext.alpn {
@@ -769,12 +734,7 @@ impl Shared {
                     .alpn_protocols
                     .iter()
                     .position(|ours| offered.iter().any(|theirs| theirs == ours.as_slice()))
-                    .ok_or_else(|| {
-                        fatal(
-                            AlertDescription::NoApplicationProtocol,
-                            "no ALPN protocol in common",
-                        )
-                    })?;
+                    .ok_or_else(|| Fatal::from(Incompatibility::NoCommonAlpn))?;
                 self.negotiated.alpn =
                     Some(SmallVec::from_slice(&self.config.alpn_protocols[chosen]));
             }
@@ -900,10 +860,7 @@ impl Shared {
         // RFC 7627 §5.3: an EMS session resumed without EMS must be aborted; a non-EMS session
         // offered with EMS must not be resumed (full handshake instead).
         if record.extended_master_secret && !hello_ems {
-            return Err(fatal(
-                AlertDescription::HandshakeFailure,
-                "resumption of an extended-master-secret session without the extension",
-            ));
+            return Err(Fatal::from(Misbehavior::EmsResumptionWithoutExtension));
         }
         if !record.is_valid_at(now) {
             return Ok(Err(ResumptionFailure::Expired));
@@ -915,10 +872,7 @@ impl Shared {
         // one that does not is refused (as OpenSSL does), not silently given a full
         // handshake. A suite this server no longer allows only means a full handshake.
         if !hello.cipher_suites.contains(record.suite_id) {
-            return Err(fatal(
-                AlertDescription::IllegalParameter,
-                "resumption without offering the session's cipher suite",
-            ));
+            return Err(Fatal::from(Misbehavior::ResumptionWithoutItsSuite));
         }
         let suite = match suite_by_id(record.suite_id) {
             Some(s) if self.config.suites.contains(&s) => s,
@@ -1065,10 +1019,10 @@ impl Handshake for ServerHandshake {
             Msg::ClientHello => self.handle_client_hello(core, body, raw, None),
             Msg::ClientKeyExchange => self.handle_client_key_exchange(core, body, raw),
             Msg::Finished => self.handle_finished(core, body, raw),
-            _ => Err(fatal(
-                AlertDescription::UnexpectedMessage,
-                "message a client never sends",
-            )),
+            _ => Err(Fatal::from(Misbehavior::UnexpectedMessage {
+                received: "a message",
+                expected: "none here",
+            })),
         }
     }
 

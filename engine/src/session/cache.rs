@@ -442,6 +442,7 @@ impl SessionCache {
         Self::with_shards(byte_budget, timeout_secs, DEFAULT_SHARDS)
     }
 
+    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// As [`new`](Self::new) with `shards` shards, rounded up to a power of two (at least 1).
     /// The budget is split evenly; each shard gets at least one slot, so a budget smaller
     /// than one slot per shard is exceeded.
@@ -529,6 +530,7 @@ impl SessionCache {
         }
     }
 
+    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// The longest time, in seconds, a session is kept.
     #[must_use]
     pub fn timeout(&self) -> u32 {

@@ -76,6 +76,7 @@ pub struct TicketKeyMaterial {
 }
 
 impl TicketKeyMaterial {
+    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// A fresh random name and secret.
     pub fn generate(rng: &dyn RandomSource) -> Result<Self, TicketError> {
         let mut material = Self {
@@ -458,6 +459,7 @@ impl TicketKeyRing {
         self.push_fresh(now, rng)
     }
 
+    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// The names of the keys, encrypting key first.
     pub fn key_names(&self) -> Vec<[u8; KEY_NAME_LEN]> {
         self.keys.iter().map(TicketKey::name).collect()

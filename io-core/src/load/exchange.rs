@@ -168,7 +168,7 @@ pub enum Outcome {
 pub fn error_kind(e: &Error) -> String {
     match e {
         Error::AlertReceived(a) => format!("alert received: {a}"),
-        Error::AlertSent { alert, reason } => format!("alert sent: {alert} ({reason})"),
+        Error::AlertSent(cause) => format!("alert sent: {} ({cause})", cause.alert()),
         other => format!("tls: {other}"),
     }
 }

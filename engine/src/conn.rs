@@ -348,6 +348,30 @@ pub(crate) mod sealed {
         fn is_suspended(&self) -> bool {
             false
         }
+        /// Continues a handshake suspended on a session lookup with its answer.
+        fn provide_session(
+            &mut self,
+            core: &mut Core,
+            answer: crate::session::Lookup,
+        ) -> Result<(), Fatal> {
+            let _ = (core, answer);
+            Err(crate::error::InternalFailure::OutOfOrder {
+                what: "no session lookup is pending",
+            }
+            .into())
+        }
+        /// Continues a handshake suspended on an offloaded signature.
+        fn provide_signature(
+            &mut self,
+            core: &mut Core,
+            signature: Option<Vec<u8>>,
+        ) -> Result<(), Fatal> {
+            let _ = (core, signature);
+            Err(crate::error::InternalFailure::OutOfOrder {
+                what: "no signature is pending",
+            }
+            .into())
+        }
         /// Answers `event` if it is a request the handshake waits on, blocking until the
         /// answer is there (for the blocking [`Stream`](crate::Stream)).
         fn answer_blocking(
@@ -429,6 +453,28 @@ impl<H: Side> Connection<H> {
     /// What the handshake negotiated so far.
     pub fn negotiated(&self) -> &crate::Negotiated {
         self.hs.negotiated()
+    }
+
+    /// Answers a [`Event::NeedSession`] lookup and continues the handshake; then call
+    /// [`transmit`](Connection::transmit) and feed any records held back meanwhile.
+    pub fn provide_session(&mut self, answer: crate::session::Lookup) -> Result<(), Error> {
+        if let Some(e) = self.error() {
+            return Err(e.clone());
+        }
+        self.hs
+            .provide_session(&mut self.core, answer)
+            .map_err(|f| self.core.fail_fatal(f))
+    }
+
+    /// Answers a [`Event::NeedSignature`] with the signature (`None` if signing failed, which
+    /// ends the handshake with internal_error) and continues the handshake.
+    pub fn provide_signature(&mut self, signature: Option<Vec<u8>>) -> Result<(), Error> {
+        if let Some(e) = self.error() {
+            return Err(e.clone());
+        }
+        self.hs
+            .provide_signature(&mut self.core, signature)
+            .map_err(|f| self.core.fail_fatal(f))
     }
 
     /// True while the handshake waits for the caller (a session lookup or a signature).

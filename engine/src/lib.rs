@@ -337,28 +337,6 @@ impl Connection<ServerHandshake> {
     pub fn server_name(&self) -> Option<&str> {
         self.negotiated().server_name.as_deref()
     }
-
-    /// Answers a [`Event::NeedSession`] lookup and continues the handshake; then call
-    /// [`transmit`](Connection::transmit) and feed any records held back meanwhile.
-    pub fn provide_session(&mut self, answer: session::store::Lookup) -> Result<(), Error> {
-        if let Some(e) = self.error() {
-            return Err(e.clone());
-        }
-        self.hs
-            .provide_session(&mut self.core, answer)
-            .map_err(|f| self.core.fail_fatal(f))
-    }
-
-    /// Answers a [`Event::NeedSignature`] with the signature (`None` if signing failed, which
-    /// ends the handshake with internal_error) and continues the handshake.
-    pub fn provide_signature(&mut self, signature: Option<Vec<u8>>) -> Result<(), Error> {
-        if let Some(e) = self.error() {
-            return Err(e.clone());
-        }
-        self.hs
-            .provide_signature(&mut self.core, signature)
-            .map_err(|f| self.core.fail_fatal(f))
-    }
 }
 
 impl Connection<ClientHandshake> {

@@ -44,7 +44,8 @@ use std::task::{ready, Context, Poll, Waker};
 
 use reprise::session::{Lookup, SessionStore};
 use reprise::{
-    ClientHelloInfo, Event, Inbound, Negotiated, ServerConfig, ServerConnection, MAX_RECORD_LEN,
+    ClientConfig, ClientConnection, ClientHandshake, ClientHelloInfo, Connection, Event, Inbound,
+    Negotiated, ServerConfig, ServerConnection, ServerHandshake, Side, MAX_RECORD_LEN,
 };
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
@@ -74,7 +75,7 @@ impl TlsAcceptor {
 /// The handshake of [`TlsAcceptor::accept`] (or [`StartHandshake::into_stream`]), as a
 /// future.
 pub struct Accept<IO> {
-    stream: Option<TlsStream<IO>>,
+    stream: Option<TlsStream<IO, ServerHandshake>>,
     error: Option<io::Error>,
 }
 
@@ -178,6 +179,62 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> StartHandshake<IO> {
     }
 }
 
+/// Connects TLS clients with one client config; cheap to clone. Resumption is the
+/// config's: with [`reprise::ClientConfig::builder`] the second connection to a server
+/// resumes its session (by ticket, or by session ID without tickets).
+#[derive(Clone)]
+pub struct TlsConnector {
+    config: Arc<ClientConfig>,
+}
+
+impl From<Arc<ClientConfig>> for TlsConnector {
+    fn from(config: Arc<ClientConfig>) -> Self {
+        Self { config }
+    }
+}
+
+impl TlsConnector {
+    /// Runs the client side of a handshake with `server_name` (a DNS name, checked against
+    /// the certificate, and sent as SNI; or an IP address) on `io`.
+    pub fn connect<IO: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        server_name: &str,
+        io: IO,
+    ) -> Connect<IO> {
+        match ClientConnection::new(self.config.clone(), server_name) {
+            Ok(conn) => Connect {
+                stream: Some(TlsStream::new(io, conn, None)),
+                error: None,
+            },
+            Err(e) => Connect {
+                stream: None,
+                error: Some(to_io(e)),
+            },
+        }
+    }
+}
+
+/// The handshake of [`TlsConnector::connect`], as a future.
+pub struct Connect<IO> {
+    stream: Option<TlsStream<IO, ClientHandshake>>,
+    error: Option<io::Error>,
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> Future for Connect<IO> {
+    type Output = io::Result<TlsStream<IO, ClientHandshake>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if let Some(e) = self.error.take() {
+            return Poll::Ready(Err(e));
+        }
+        let Some(stream) = self.stream.as_mut() else {
+            return Poll::Ready(Err(io::Error::other("Connect polled after completion")));
+        };
+        ready!(stream.poll_handshake(cx))?;
+        Poll::Ready(Ok(self.stream.take().expect("checked above")))
+    }
+}
+
 /// A session lookup answered from another task or thread.
 #[derive(Default)]
 struct PendingLookup {
@@ -185,10 +242,11 @@ struct PendingLookup {
     waker: Option<Waker>,
 }
 
-/// A server TLS connection over `IO`: `AsyncRead + AsyncWrite` for application data.
-pub struct TlsStream<IO> {
+/// A TLS connection over `IO` — the server's by default, the client's with
+/// [`ClientHandshake`] — and `AsyncRead + AsyncWrite` for application data.
+pub struct TlsStream<IO, S: Side = ServerHandshake> {
     io: IO,
-    conn: ServerConnection,
+    conn: Connection<S>,
     store: Option<Arc<dyn SessionStore>>,
     lookup: Option<Arc<Mutex<PendingLookup>>>,
     /// Received bytes: whole records are decrypted in place, a partial one waits for more.
@@ -202,6 +260,9 @@ pub struct TlsStream<IO> {
     closing: bool,
 }
 
+// Nothing in a stream is pinned structurally: the transport is polled through `Pin::new`.
+impl<IO: Unpin, S: Side> Unpin for TlsStream<IO, S> {}
+
 fn now_secs() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -213,8 +274,8 @@ fn to_io(e: reprise::Error) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, e)
 }
 
-impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
-    fn new(io: IO, conn: ServerConnection, store: Option<Arc<dyn SessionStore>>) -> Self {
+impl<IO: AsyncRead + AsyncWrite + Unpin, S: Side> TlsStream<IO, S> {
+    fn new(io: IO, conn: Connection<S>, store: Option<Arc<dyn SessionStore>>) -> Self {
         Self {
             io,
             conn,
@@ -234,8 +295,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
         self.conn.negotiated()
     }
 
-    /// The engine's connection (e.g. [`ServerConnection::server_name`]).
-    pub fn connection(&self) -> &ServerConnection {
+    /// The engine's connection (e.g. [`ServerConnection::server_name`], or
+    /// [`reprise::ClientConnection::resumption_failure`]).
+    pub fn connection(&self) -> &Connection<S> {
         &self.conn
     }
 
@@ -407,7 +469,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
     }
 }
 
-impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for TlsStream<IO> {
+impl<IO: AsyncRead + AsyncWrite + Unpin, S: Side> AsyncRead for TlsStream<IO, S> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -444,7 +506,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for TlsStream<IO> {
     }
 }
 
-impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TlsStream<IO> {
+impl<IO: AsyncRead + AsyncWrite + Unpin, S: Side> AsyncWrite for TlsStream<IO, S> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,

@@ -379,3 +379,135 @@ async fn the_lazy_acceptor_picks_the_config_by_the_name_asked_for() {
         ]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_connector_resumes_by_ticket_and_by_session_id() {
+    let pki = pki(None);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(serve_pages(listener, TlsAcceptor::from(pki.config.clone())));
+    for (config, kind) in [
+        (
+            ClientConfig::builder().root(pki.cert_der.clone().into()),
+            reprise::ResumptionKind::Ticket,
+        ),
+        (
+            ClientConfig::builder()
+                .root(pki.cert_der.clone().into())
+                .without_tickets(),
+            reprise::ResumptionKind::SessionId,
+        ),
+    ] {
+        let connector = reprise_tokio::TlsConnector::from(config.build().unwrap());
+        let mut seen = Vec::new();
+        for _ in 0..2 {
+            let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let mut tls = connector.connect("localhost", tcp).await.unwrap();
+            tls.write_all(b"GET / HTTP/1.1\r\nhost: localhost\r\n\r\n")
+                .await
+                .unwrap();
+            let mut page = Vec::new();
+            tls.read_to_end(&mut page).await.unwrap();
+            let page = String::from_utf8(page).unwrap();
+            assert!(page.starts_with("HTTP/1.1 200 OK"), "{page}");
+            // The server says how it resumed; the client sees the same.
+            seen.push((
+                tls.negotiated().resumed,
+                page.lines().last().map(str::to_owned),
+            ));
+        }
+        assert_eq!(seen[0], (None, Some("resumed: None".into())));
+        assert_eq!(
+            seen[1],
+            (Some(kind), Some(format!("resumed: Some({kind:?})")))
+        );
+    }
+    server.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_connector_talks_to_openssl_s_server_and_refuses_a_stranger() {
+    let dir = std::env::temp_dir().join(format!("reprise-tokio-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".into()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    std::fs::write(dir.join("cert.pem"), cert.pem()).unwrap();
+    std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let _server = StopOnDrop(
+        Command::new("openssl")
+            .args(["s_server", "-quiet", "-tls1_2", "-www", "-accept"])
+            .arg(port.to_string())
+            .arg("-cert")
+            .arg(dir.join("cert.pem"))
+            .arg("-key")
+            .arg(dir.join("key.pem"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("openssl is installed by scripts/install-test-deps.sh"),
+    );
+    let addr = format!("127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(&addr).is_err() {
+        assert!(Instant::now() < deadline, "openssl s_server did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let trusted = reprise_tokio::TlsConnector::from(
+        ClientConfig::builder()
+            .root(cert.der().clone())
+            .build()
+            .unwrap(),
+    );
+    let mut resumed = Vec::new();
+    for _ in 0..2 {
+        let tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let mut tls = trusted.connect("localhost", tcp).await.unwrap();
+        tls.write_all(b"GET / HTTP/1.0\r\n\r\n").await.unwrap();
+        let mut page = Vec::new();
+        let _ = tls.read_to_end(&mut page).await;
+        assert!(String::from_utf8_lossy(&page).contains("HTTP/1.0 200 ok"));
+        resumed.push(tls.negotiated().resumed);
+    }
+    assert_eq!(resumed, vec![None, Some(reprise::ResumptionKind::Ticket)]);
+    // A client that trusts another root refuses this server's certificate.
+    let other = rcgen::KeyPair::generate().unwrap();
+    let other = rcgen::CertificateParams::new(vec!["localhost".into()])
+        .unwrap()
+        .self_signed(&other)
+        .unwrap();
+    let stranger = reprise_tokio::TlsConnector::from(
+        ClientConfig::builder()
+            .root(other.der().clone())
+            .build()
+            .unwrap(),
+    );
+    let tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let err = match stranger.connect("localhost", tcp).await {
+        Ok(_) => panic!("an untrusted certificate was accepted"),
+        Err(e) => e,
+    };
+    assert!(
+        err.to_string().contains("server certificate rejected"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Stops a peer process by its PID whatever happens to the test.
+struct StopOnDrop(std::process::Child);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -197,7 +197,7 @@ impl ServerHandshake {
     }
 
     /// Answers a suspended session lookup and resumes the handshake.
-    pub(crate) fn provide_session(&mut self, core: &mut Core, answer: Lookup) -> Result<(), Fatal> {
+    fn answer_session(&mut self, core: &mut Core, answer: Lookup) -> Result<(), Fatal> {
         let Phase::Held {
             for_config: false, ..
         } = self.phase
@@ -432,7 +432,7 @@ impl ServerHandshake {
 
     /// Answers a [`Event::NeedSignature`] and continues the handshake (RFC 8422 §5.4: the
     /// signature covers both randoms and the ECDHE parameters).
-    pub(crate) fn provide_signature(
+    fn answer_signature(
         &mut self,
         core: &mut Core,
         signature: Option<Vec<u8>>,
@@ -997,6 +997,18 @@ impl Handshake for ServerHandshake {
 
     fn negotiated(&self) -> &Negotiated {
         &self.cx.negotiated
+    }
+
+    fn provide_session(&mut self, core: &mut Core, answer: Lookup) -> Result<(), Fatal> {
+        self.answer_session(core, answer)
+    }
+
+    fn provide_signature(
+        &mut self,
+        core: &mut Core,
+        signature: Option<Vec<u8>>,
+    ) -> Result<(), Fatal> {
+        self.answer_signature(core, signature)
     }
 
     fn flow(&self) -> &Flow {

@@ -3,14 +3,16 @@
 //! (without files it makes a self-signed certificate for localhost).
 
 use std::convert::Infallible;
+use std::sync::Arc;
 
 use http_body_util::Full;
-use hyper::body::Bytes;
+use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use reprise::ServerConfig;
 use reprise_tokio::TlsAcceptor;
+use tokio::sync::Notify;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
@@ -33,28 +35,43 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     println!("listening on {}", listener.local_addr()?);
     loop {
-        let (tcp, _) = listener.accept().await?;
+        let (tcp, peer) = listener.accept().await?;
         let acceptor = acceptor.clone();
         tokio::spawn(async move {
             let Ok(tls) = acceptor.accept(tcp).await else {
                 return;
             };
+            let negotiated = tls.negotiated();
             let page = format!(
                 "alpn {:?}, resumed {:?}\n",
-                tls.negotiated()
-                    .alpn
-                    .as_deref()
-                    .map(String::from_utf8_lossy),
-                tls.negotiated().resumed
+                negotiated.alpn.as_deref().map(String::from_utf8_lossy),
+                negotiated.resumed
             );
-            let service =
-                hyper::service::service_fn(move |_request: Request<hyper::body::Incoming>| {
+            println!("{peer}: {page}"); // one line per connection, for the tests
+                                        // `/close` ends the connection after the answer (HTTP/1.1 `connection: close`,
+                                        // an h2 GOAWAY), so a browser's next request makes a new TLS connection, which
+                                        // resumes.
+            let close = Arc::new(Notify::new());
+            let service = hyper::service::service_fn({
+                let close = close.clone();
+                move |request: Request<Incoming>| {
+                    if request.uri().path() == "/close" {
+                        close.notify_one();
+                    }
                     let page = page.clone();
                     async move { Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(page)))) }
-                });
-            let _ = auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(tls), service)
-                .await;
+                }
+            });
+            let builder = auto::Builder::new(TokioExecutor::new());
+            let connection = builder.serve_connection(TokioIo::new(tls), service);
+            tokio::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                _ = close.notified() => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                }
+            }
         });
     }
 }

@@ -1,9 +1,13 @@
-//! The hyper example serves curl over HTTP/1.1 and over h2 (chosen by ALPN), and curl's
-//! second request in one run resumes the session.
+//! The hyper example with real clients: curl over HTTP/1.1 and over h2 (chosen by ALPN) and a
+//! resumed second connection, Python's `ssl` resuming by ticket, and headless Chromium
+//! loading a page twice over two connections, the second resumed.
 
+use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The example binary cargo built beside this test (`target/<profile>/examples/`).
@@ -16,13 +20,61 @@ fn example_binary() -> PathBuf {
     profile_dir.join("examples").join("hyper_server")
 }
 
-/// Stops the server by its PID whatever happens to the test.
-struct Server(Child);
+/// The running example, stopped by its PID whatever happens to the test; its stdout (one
+/// line per connection) is collected.
+struct Server {
+    child: Child,
+    addr: String,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    fn start() -> Server {
+        let binary = example_binary();
+        assert!(binary.exists(), "{} not built", binary.display());
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let mut child = Command::new(&binary)
+            .arg(&addr)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let out = child.stdout.take().unwrap();
+        std::thread::spawn({
+            let lines = lines.clone();
+            move || {
+                for line in BufReader::new(out).lines().map_while(Result::ok) {
+                    lines.lock().unwrap().push(line);
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(&addr).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "the example server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Server { child, addr, lines }
+    }
+
+    /// How many connections resumed, as the server printed them.
+    fn resumed(&self) -> usize {
+        let lines = self.lines.lock().unwrap();
+        lines.iter().filter(|l| l.contains("resumed Some(")).count()
+    }
+}
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -39,32 +91,10 @@ fn curl(url: &str, flags: &[&str]) -> String {
 
 #[test]
 fn curl_gets_pages_over_http1_and_h2_and_resumes() {
-    let binary = example_binary();
-    assert!(binary.exists(), "{} not built", binary.display());
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
-    let _server = Server(
-        Command::new(&binary)
-            .arg(&addr)
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(&addr).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "the example server did not start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let url = format!("https://{addr}/");
+    let server = Server::start();
+    let url = format!("https://{}/", server.addr);
     // curl keeps one connection for both requests unless the server closes it, so each
-    // run shows the protocol twice on one handshake; a second run resumes.
+    // run shows the protocol twice on one handshake.
     let h1 = curl(&url, &["--http1.1"]);
     assert_eq!(
         h1,
@@ -73,12 +103,122 @@ fn curl_gets_pages_over_http1_and_h2_and_resumes() {
     );
     let h2 = curl(&url, &["--http2"]);
     assert_eq!(h2, "alpn Some(\"h2\"), resumed None\n".repeat(2), "{h2}");
-    // "Connection: close" makes hyper end the first connection: curl's second one resumes
-    // the session (by ID: this curl offers no TLS 1.2 ticket).
-    let resumed = curl(&url, &["--http1.1", "-H", "Connection: close"]);
+    // /close makes hyper end the first connection: curl's second one resumes the session
+    // (by ID: this curl offers no TLS 1.2 ticket).
+    let url = format!("https://{}/close", server.addr);
+    let resumed = curl(&url, &["--http1.1"]);
     assert_eq!(
         resumed,
         "alpn Some(\"http/1.1\"), resumed None\nalpn Some(\"http/1.1\"), resumed Some(SessionId)\n",
         "{resumed}"
     );
+}
+
+#[test]
+fn python_ssl_resumes_by_ticket() {
+    let server = Server::start();
+    let (host, port) = server.addr.split_once(':').unwrap();
+    let script = format!(
+        r#"
+import socket, ssl
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+ctx.set_alpn_protocols(["http/1.1"])
+session = None
+for attempt in range(2):
+    with socket.create_connection(("{host}", {port}), timeout=10) as tcp:
+        with ctx.wrap_socket(tcp, server_hostname="localhost", session=session) as tls:
+            tls.sendall(b"GET / HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n")
+            page = b""
+            while True:
+                chunk = tls.recv(4096)
+                if not chunk:
+                    break
+                page += chunk
+            print(attempt, tls.session_reused, page.decode().splitlines()[-1])
+            session = tls.session
+"#
+    );
+    let out = Command::new("timeout")
+        .args(["30", "python3", "-c", &script])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        text,
+        "0 False alpn Some(\"http/1.1\"), resumed None\n1 True alpn Some(\"http/1.1\"), resumed Some(Ticket)\n"
+    );
+}
+
+#[test]
+fn chromium_loads_twice_and_resumes() {
+    let server = Server::start();
+    let dir = std::env::temp_dir().join(format!("reprise-tokio-chromium-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("profile")).unwrap();
+    let page = dir.join("twice.html");
+    std::fs::write(
+        &page,
+        format!(
+            r#"<!doctype html><title>twice</title><body><script>
+const base = "https://{addr}";
+function load(n) {{
+  return new Promise((done) => {{
+    const f = document.createElement("iframe");
+    f.onload = () => done();
+    f.src = base + "/close?load=" + n;
+    document.body.appendChild(f);
+  }});
+}}
+load(1).then(() => new Promise((r) => setTimeout(r, 500))).then(() => load(2));
+</script></body>"#,
+            addr = server.addr
+        ),
+    )
+    .unwrap();
+    let mut chromium = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--ignore-certificate-errors",
+        ])
+        .arg(format!("--user-data-dir={}", dir.join("profile").display()))
+        .arg(format!("file://{}", page.display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .expect("chromium is installed by scripts/install-test-deps.sh");
+    let group = chromium.id();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while server.resumed() == 0 && Instant::now() < deadline {
+        if chromium.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    // Chromium's helpers share its process group: stop them all.
+    let _ = Command::new("kill")
+        .args(["-KILL", "--", &format!("-{group}")])
+        .status();
+    let _ = chromium.kill();
+    let _ = chromium.wait();
+    let lines = server.lines.lock().unwrap().join("\n");
+    assert!(
+        server.resumed() >= 1,
+        "the second connection should resume:\n{lines}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -222,3 +222,26 @@ load(1).then(() => new Promise((r) => setTimeout(r, 500))).then(() => load(2));
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_hyper_client_example_resumes_against_the_server_example() {
+    let server = Server::start();
+    let client = example_binary().with_file_name("hyper_client");
+    let out = Command::new("timeout")
+        .arg("30")
+        .arg(&client)
+        .args([server.addr.as_str(), "--insecure"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        text,
+        "connection 1: 200 OK, client resumed None, server says: alpn Some(\"http/1.1\"), resumed None\n\
+         connection 2: 200 OK, client resumed Some(Ticket), server says: alpn Some(\"http/1.1\"), resumed Some(Ticket)\n"
+    );
+}

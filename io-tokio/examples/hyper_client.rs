@@ -1,0 +1,41 @@
+//! A hyper 1.x client over reprise-tokio: two GETs over two connections, the second resuming
+//! the first's session. `cargo run -p reprise-tokio --example hyper_client -- 127.0.0.1:8443 ca.pem`
+//! (with `--insecure` instead of a CA file it accepts any certificate: tests only).
+
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Bytes;
+use hyper::Request;
+use hyper_util::rt::TokioIo;
+use reprise::ClientConfig;
+use reprise_tokio::TlsConnector;
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let addr = args.first().map_or("127.0.0.1:8443", String::as_str);
+    let builder = match args.get(1).map(String::as_str) {
+        Some("--insecure") | None => ClientConfig::builder().dangerous_accept_any_certificate(),
+        Some(ca) => ClientConfig::builder().roots_pem(&std::fs::read(ca)?),
+    };
+    // Resumption is on by default: the config remembers the session per server name.
+    let connector = TlsConnector::from(builder.alpn(["http/1.1"]).build()?);
+    for attempt in 1..=2 {
+        let tcp = tokio::net::TcpStream::connect(addr).await?;
+        let tls = connector.connect("localhost", tcp).await?;
+        let resumed = tls.negotiated().resumed;
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
+        tokio::spawn(connection);
+        let request = Request::get("/")
+            .header("host", "localhost")
+            .body(Empty::<Bytes>::new())?;
+        let response = sender.send_request(request).await?;
+        let status = response.status();
+        let body = response.into_body().collect().await?.to_bytes();
+        println!(
+            "connection {attempt}: {status}, client resumed {resumed:?}, server says: {}",
+            String::from_utf8_lossy(&body).trim()
+        );
+    }
+    Ok(())
+}

@@ -140,7 +140,8 @@ fn publish(url: &str, rotate: &str, lifetime: &str, kek: &Path) -> Result<(), St
             println!("{line}");
             let _ = std::io::stdout().flush();
         },
-    )
+    )?;
+    Ok(())
 }
 
 fn generate(format: KeyFileFormat, out: Option<&Path>) -> Result<(), String> {

@@ -18,6 +18,7 @@ use reprise::session::{RotationPolicy, TicketKeyMaterial, TicketKeyRing, TicketK
 use zeroize::Zeroizing;
 
 use crate::seal::SealKey;
+use crate::{redis_error, FleetError};
 
 /// The Redis key holding the wrapped ring.
 pub const REDIS_KEY: &str = "reprise:ticket-keys";
@@ -38,35 +39,36 @@ pub struct PublishedRing {
 
 impl PublishedRing {
     /// Serializes and wraps the ring under `kek`.
-    pub fn wrap(&self, kek: &SealKey, rng: &dyn RandomSource) -> Result<Vec<u8>, String> {
+    pub fn wrap(&self, kek: &SealKey, rng: &dyn RandomSource) -> Result<Vec<u8>, FleetError> {
         let mut plain = Zeroizing::new(Vec::with_capacity(13 + 48 * self.keys.len()));
         plain.extend_from_slice(MAGIC);
         plain.extend_from_slice(&self.generation.to_be_bytes());
-        plain.push(u8::try_from(self.keys.len()).map_err(|_| "too many keys")?);
+        plain.push(u8::try_from(self.keys.len()).map_err(|_| FleetError::TooManyKeys)?);
         for k in &self.keys {
             plain.extend_from_slice(&k.name);
             plain.extend_from_slice(&k.secret[..]);
         }
-        kek.seal(REDIS_KEY.as_bytes(), &plain, rng)
-            .map_err(|e| e.to_string())
+        Ok(kek.seal(REDIS_KEY.as_bytes(), &plain, rng)?)
     }
 
     /// Unwraps and parses a published value.
-    pub fn unwrap(kek: &SealKey, sealed: &[u8]) -> Result<Self, String> {
-        let plain = kek
-            .open(REDIS_KEY.as_bytes(), sealed)
-            .map_err(|e| e.to_string())?;
+    pub fn unwrap(kek: &SealKey, sealed: &[u8]) -> Result<Self, FleetError> {
+        let plain = kek.open(REDIS_KEY.as_bytes(), sealed)?;
         let body = plain
             .strip_prefix(MAGIC)
-            .ok_or("not a reprise ticket-key ring")?;
+            .ok_or(FleetError::MalformedRing("not a reprise ticket-key ring"))?;
         if body.len() < 9 {
-            return Err("truncated ticket-key ring".into());
+            return Err(FleetError::MalformedRing("truncated ticket-key ring"));
         }
-        let generation = u64::from_be_bytes(body[..8].try_into().map_err(|_| "truncated")?);
+        let generation = u64::from_be_bytes(
+            body[..8]
+                .try_into()
+                .map_err(|_| FleetError::MalformedRing("truncated ticket-key ring"))?,
+        );
         let count = usize::from(body[8]);
         let entries = &body[9..];
         if entries.len() != count * 48 || count == 0 {
-            return Err("malformed ticket-key ring".into());
+            return Err(FleetError::MalformedRing("malformed ticket-key ring"));
         }
         let keys = entries
             .chunks_exact(48)
@@ -131,7 +133,7 @@ impl Publisher {
     }
 
     /// Rotates if due at `now`; returns true when the published ring changed.
-    pub fn tick(&mut self, now: u64, rng: &dyn RandomSource) -> Result<bool, String> {
+    pub fn tick(&mut self, now: u64, rng: &dyn RandomSource) -> Result<bool, FleetError> {
         let mut changed = false;
         let newest_activation = self.keys.first().map(|(_, at)| *at);
         let due = match newest_activation {
@@ -143,7 +145,7 @@ impl Publisher {
             }
         };
         if due {
-            let key = TicketKeyMaterial::generate(rng).map_err(|e| e.to_string())?;
+            let key = TicketKeyMaterial::generate(rng)?;
             // The very first key encrypts at once; later ones after the lead time.
             let activates = if newest_activation.is_none() {
                 now
@@ -210,18 +212,18 @@ impl Publisher {
         conn: &mut redis::Connection,
         now: u64,
         rng: &dyn RandomSource,
-    ) -> Result<(), String> {
+    ) -> Result<(), FleetError> {
         let blob = self.ring_at(now).wrap(&self.kek, rng)?;
         redis::cmd("SET")
             .arg(REDIS_KEY)
             .arg(blob)
             .query::<()>(conn)
-            .map_err(|e| e.to_string())?;
+            .map_err(redis_error("storing the ring"))?;
         redis::cmd("PUBLISH")
             .arg(CHANNEL)
             .arg(self.generation)
             .query::<()>(conn)
-            .map_err(|e| e.to_string())?;
+            .map_err(redis_error("announcing the ring"))?;
         Ok(())
     }
 
@@ -250,8 +252,8 @@ pub fn run_publisher(
     rng: &dyn RandomSource,
     stop: &AtomicBool,
     mut log: impl FnMut(&str),
-) -> Result<(), String> {
-    let client = redis::Client::open(url).map_err(|e| format!("{url}: {e}"))?;
+) -> Result<(), FleetError> {
+    let client = redis::Client::open(url).map_err(redis_error(url))?;
     let mut conn: Option<redis::Connection> = None;
     let mut last_publish: Option<std::time::Instant> = None;
     while !stop.load(Ordering::Relaxed) {
@@ -295,17 +297,17 @@ pub fn fetch_ring(
     client: &redis::Client,
     kek: &SealKey,
     timeout: Duration,
-) -> Result<PublishedRing, String> {
+) -> Result<PublishedRing, FleetError> {
     let mut conn = client
         .get_connection_with_timeout(timeout)
-        .map_err(|e| e.to_string())?;
+        .map_err(redis_error("connecting"))?;
     conn.set_read_timeout(Some(timeout))
-        .map_err(|e| e.to_string())?;
+        .map_err(redis_error("setting the read timeout"))?;
     let value: Option<Vec<u8>> = redis::cmd("GET")
         .arg(REDIS_KEY)
         .query(&mut conn)
-        .map_err(|e| e.to_string())?;
-    let value = value.ok_or("no ticket-key ring published yet")?;
+        .map_err(redis_error("reading the ring"))?;
+    let value = value.ok_or(FleetError::NoRingPublished)?;
     PublishedRing::unwrap(kek, &value)
 }
 
@@ -318,8 +320,8 @@ pub fn spawn_follower(
     first_generation: Option<u64>,
     poll: Duration,
     stop: Arc<AtomicBool>,
-) -> Result<std::thread::JoinHandle<()>, String> {
-    let client = redis::Client::open(url).map_err(|e| format!("{url}: {e}"))?;
+) -> Result<std::thread::JoinHandle<()>, FleetError> {
+    let client = redis::Client::open(url).map_err(redis_error(url))?;
     std::thread::Builder::new()
         .name("ticket-key-follower".into())
         .spawn(move || {
@@ -347,7 +349,7 @@ pub fn spawn_follower(
                 std::thread::sleep(poll);
             }
         })
-        .map_err(|e| e.to_string())
+        .map_err(FleetError::Spawn)
 }
 
 fn unix_now() -> u64 {

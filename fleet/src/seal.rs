@@ -77,10 +77,16 @@ impl SealKey {
     }
 
     /// Reads a secret file (≥ 32 bytes; any content, e.g. `head -c 32 /dev/urandom`).
-    pub fn from_file(path: &std::path::Path, purpose: &'static [u8]) -> Result<Self, String> {
+    pub fn from_file(
+        path: &std::path::Path,
+        purpose: &'static [u8],
+    ) -> Result<Self, crate::FleetError> {
         let secret =
-            Zeroizing::new(std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?);
-        Self::derive(&secret, purpose).map_err(|e| format!("{}: {e}", path.display()))
+            Zeroizing::new(std::fs::read(path).map_err(|source| crate::FleetError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?);
+        Ok(Self::derive(&secret, purpose)?)
     }
 
     fn aad(&self, name: &[u8]) -> Vec<u8> {

@@ -17,6 +17,7 @@ use reprise::session::SessionRecord;
 use reprise::session::{Lookup, SessionStore};
 
 use crate::seal::SealKey;
+use crate::{redis_error, FleetError};
 
 /// Settings of a [`RedisSessionStore`].
 #[derive(Clone, Debug)]
@@ -133,9 +134,9 @@ fn redis_key(id: &[u8]) -> String {
 impl RedisSessionStore {
     /// Starts the workers. Fails only on a malformed URL; an unreachable Redis is tolerated
     /// (lookups answer `Unavailable` until it is back).
-    pub fn new(config: RedisStoreConfig, key: SealKey) -> Result<Self, String> {
+    pub fn new(config: RedisStoreConfig, key: SealKey) -> Result<Self, FleetError> {
         let client =
-            redis::Client::open(config.url.as_str()).map_err(|e| format!("{}: {e}", config.url))?;
+            redis::Client::open(config.url.as_str()).map_err(redis_error(config.url.as_str()))?;
         let (tx, rx) = sync_channel(config.queue.max(1));
         let shared = Arc::new(Shared {
             client,
@@ -156,7 +157,7 @@ impl RedisSessionStore {
             std::thread::Builder::new()
                 .name(format!("redis-store-{i}"))
                 .spawn(move || worker(shared, rx))
-                .map_err(|e| format!("spawning a Redis worker: {e}"))?;
+                .map_err(FleetError::Spawn)?;
         }
         Ok(Self { shared, jobs: tx })
     }

@@ -21,7 +21,7 @@ CONNECTIONS=${CONNECTIONS:-32}
 WORKERS=${WORKERS:-1}
 MODES="none id ticket"
 SUITE=ECDHE-ECDSA-AES128-GCM-SHA256
-GROUP=X25519
+GROUP=X25519,P-256
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 
 if ! command -v taskset >/dev/null 2>&1 || [ "$(nproc)" -lt 2 ]; then

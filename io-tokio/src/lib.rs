@@ -246,7 +246,9 @@ struct PendingLookup {
 /// [`ClientHandshake`] — and `AsyncRead + AsyncWrite` for application data.
 pub struct TlsStream<IO, S: Side = ServerHandshake> {
     io: IO,
-    conn: Connection<S>,
+    /// Boxed: the connection is a few KB, and futures holding a stream move (into a task,
+    /// out of `Accept`); one allocation is cheaper than copying it each time.
+    conn: Box<Connection<S>>,
     store: Option<Arc<dyn SessionStore>>,
     lookup: Option<Arc<Mutex<PendingLookup>>>,
     /// Received bytes: whole records are decrypted in place, a partial one waits for more.
@@ -259,6 +261,10 @@ pub struct TlsStream<IO, S: Side = ServerHandshake> {
     gather: Vec<u8>,
     closing: bool,
 }
+
+/// What a stream's receive buffer starts at: a hello and a request fit; it grows to a whole
+/// record ([`MAX_RECORD_LEN`]) only when a longer record arrives.
+const INITIAL_INBOUND: usize = 4096;
 
 // Nothing in a stream is pinned structurally: the transport is polled through `Pin::new`.
 impl<IO: Unpin, S: Side> Unpin for TlsStream<IO, S> {}
@@ -278,10 +284,10 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: Side> TlsStream<IO, S> {
     fn new(io: IO, conn: Connection<S>, store: Option<Arc<dyn SessionStore>>) -> Self {
         Self {
             io,
-            conn,
+            conn: Box::new(conn),
             store,
             lookup: None,
-            inbound: vec![0; MAX_RECORD_LEN],
+            inbound: vec![0; INITIAL_INBOUND],
             filled: 0,
             plaintext: Vec::new(),
             plaintext_read: 0,
@@ -325,6 +331,14 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: Side> TlsStream<IO, S> {
 
     /// Reads from the transport once and handles what arrived; `false` at end of stream.
     fn poll_read_records(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<bool>> {
+        self.make_room();
+        if self.filled == self.inbound.len() {
+            // Whole records are always read off the front, so this cannot be a record.
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "more than a record waits unread",
+            )));
+        }
         let mut buf = ReadBuf::new(&mut self.inbound[self.filled..]);
         ready!(Pin::new(&mut self.io).poll_read(cx, &mut buf))?;
         let n = buf.filled().len();
@@ -334,6 +348,19 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: Side> TlsStream<IO, S> {
         self.filled += n;
         self.process(cx)?;
         Poll::Ready(Ok(true))
+    }
+
+    /// Grows the receive buffer when the unfinished record at its start needs more than it
+    /// holds (up to a whole record of the largest size).
+    fn make_room(&mut self) {
+        let wanted = match self.inbound.get(3..5) {
+            Some(len) if self.filled >= 5 => 5 + usize::from(u16::from_be_bytes([len[0], len[1]])),
+            _ => 0,
+        };
+        let wanted = wanted.max(self.filled + 1).min(MAX_RECORD_LEN);
+        if self.inbound.len() < wanted {
+            self.inbound.resize(wanted.max(2 * self.inbound.len()).min(MAX_RECORD_LEN), 0);
+        }
     }
 
     /// Handles the whole records received: plaintext aside, events answered.

@@ -235,11 +235,31 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Future for Connect<IO> {
     }
 }
 
-/// A session lookup answered from another task or thread.
+/// What the handshake waits for, answered from another task or thread: a session lookup
+/// (the store's `fetch`) or an offloaded signature (a blocking-pool thread).
 #[derive(Default)]
-struct PendingLookup {
-    answer: Option<Lookup>,
+struct Pending {
+    answer: Option<Answer>,
     waker: Option<Waker>,
+}
+
+enum Answer {
+    Session(Lookup),
+    Signature(Option<Vec<u8>>),
+}
+
+impl Pending {
+    /// Stores the answer and wakes the stream's task.
+    fn answer(slot: &Mutex<Pending>, answer: Answer) {
+        let waker = {
+            let mut p = slot.lock().unwrap_or_else(PoisonError::into_inner);
+            p.answer = Some(answer);
+            p.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
 }
 
 /// A TLS connection over `IO` — the server's by default, the client's with
@@ -250,7 +270,7 @@ pub struct TlsStream<IO, S: Side = ServerHandshake> {
     /// out of `Accept`); one allocation is cheaper than copying it each time.
     conn: Box<Connection<S>>,
     store: Option<Arc<dyn SessionStore>>,
-    lookup: Option<Arc<Mutex<PendingLookup>>>,
+    pending: Option<Arc<Mutex<Pending>>>,
     /// Received bytes: whole records are decrypted in place, a partial one waits for more.
     inbound: Vec<u8>,
     filled: usize,
@@ -286,7 +306,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: Side> TlsStream<IO, S> {
             io,
             conn: Box::new(conn),
             store,
-            lookup: None,
+            pending: None,
             inbound: vec![0; INITIAL_INBOUND],
             filled: 0,
             plaintext: Vec::new(),
@@ -359,7 +379,8 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: Side> TlsStream<IO, S> {
         };
         let wanted = wanted.max(self.filled + 1).min(MAX_RECORD_LEN);
         if self.inbound.len() < wanted {
-            self.inbound.resize(wanted.max(2 * self.inbound.len()).min(MAX_RECORD_LEN), 0);
+            self.inbound
+                .resize(wanted.max(2 * self.inbound.len()).min(MAX_RECORD_LEN), 0);
         }
     }
 
@@ -385,11 +406,22 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: Side> TlsStream<IO, S> {
                     message,
                     ..
                 } => {
-                    let mut signature = Vec::with_capacity(512);
-                    let signed = key.key().sign(scheme, &message, &mut signature).is_ok();
-                    self.conn
-                        .provide_signature(signed.then_some(signature))
-                        .map_err(to_io)?;
+                    let sign = move || {
+                        let mut signature = Vec::with_capacity(512);
+                        let signed = key.key().sign(scheme, &message, &mut signature).is_ok();
+                        signed.then_some(signature)
+                    };
+                    match tokio::runtime::Handle::try_current() {
+                        // Off the runtime's threads: a signature costs tens to hundreds of
+                        // microseconds that other connections' tasks should not wait for.
+                        Ok(runtime) => {
+                            let slot = self.wait_for_answer(cx);
+                            runtime.spawn_blocking(move || {
+                                Pending::answer(&slot, Answer::Signature(sign()));
+                            });
+                        }
+                        Err(_) => self.conn.provide_signature(sign()).map_err(to_io)?,
+                    }
                 }
                 _ => {}
             }
@@ -402,43 +434,38 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: Side> TlsStream<IO, S> {
         Ok(())
     }
 
-    /// Asks the store for the session; its answer wakes this task.
-    fn start_lookup(&mut self, id: &[u8], cx: &mut Context<'_>) {
-        let pending = Arc::new(Mutex::new(PendingLookup {
+    /// A slot for an answer the handshake now waits for; its filling wakes this task.
+    fn wait_for_answer(&mut self, cx: &mut Context<'_>) -> Arc<Mutex<Pending>> {
+        let slot = Arc::new(Mutex::new(Pending {
             answer: None,
             waker: Some(cx.waker().clone()),
         }));
-        self.lookup = Some(pending.clone());
+        self.pending = Some(slot.clone());
+        slot
+    }
+
+    /// Asks the store for the session; its answer wakes this task.
+    fn start_lookup(&mut self, id: &[u8], cx: &mut Context<'_>) {
+        let slot = self.wait_for_answer(cx);
         let Some(store) = self.store.clone() else {
-            pending
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .answer = Some(Lookup::Missing);
+            Pending::answer(&slot, Answer::Session(Lookup::Missing));
             return;
         };
         store.fetch(
             id,
             now_secs(),
-            Box::new(move |answer| {
-                let waker = {
-                    let mut p = pending.lock().unwrap_or_else(PoisonError::into_inner);
-                    p.answer = Some(answer);
-                    p.waker.take()
-                };
-                if let Some(waker) = waker {
-                    waker.wake();
-                }
-            }),
+            Box::new(move |answer| Pending::answer(&slot, Answer::Session(answer))),
         );
     }
 
-    /// Hands a lookup's answer to the handshake once it is there.
-    fn poll_lookup(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let Some(pending) = self.lookup.clone() else {
-            return Poll::Ready(Ok(()));
+    /// Hands an answer to the handshake once it is there (`true`: the handshake went on and
+    /// may have queued output); `Pending` until then.
+    fn poll_answer(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<bool>> {
+        let Some(slot) = self.pending.clone() else {
+            return Poll::Ready(Ok(false));
         };
         let answer = {
-            let mut p = pending.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut p = slot.lock().unwrap_or_else(PoisonError::into_inner);
             match p.answer.take() {
                 Some(answer) => answer,
                 None => {
@@ -447,24 +474,32 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: Side> TlsStream<IO, S> {
                 }
             }
         };
-        self.lookup = None;
-        self.conn.provide_session(answer).map_err(to_io)?;
-        // The records held while the lookup was pending.
+        self.pending = None;
+        match answer {
+            Answer::Session(lookup) => self.conn.provide_session(lookup),
+            Answer::Signature(signature) => self.conn.provide_signature(signature),
+        }
+        .map_err(to_io)?;
+        // The records held while the handshake waited.
         self.process(cx)?;
-        Poll::Ready(Ok(()))
+        Poll::Ready(Ok(true))
     }
 
     fn poll_handshake(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         loop {
-            ready!(self.poll_lookup(cx))?;
+            // What is queued goes out first (a ServerHello and Certificate while the
+            // signature is being made), then any answer the handshake waits for.
             ready!(self.poll_flush_records(cx))?;
+            if ready!(self.poll_answer(cx))? {
+                continue;
+            }
             if let Some(e) = self.conn.error() {
                 return Poll::Ready(Err(to_io(e.clone())));
             }
             if !self.conn.is_handshaking() {
                 return Poll::Ready(Ok(()));
             }
-            if self.lookup.is_some() {
+            if self.pending.is_some() {
                 continue;
             }
             if !ready!(self.poll_read_records(cx))? {

@@ -511,3 +511,41 @@ impl Drop for StopOnDrop {
         let _ = self.0.wait();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offloaded_signatures_are_made_on_the_blocking_pool() {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".into()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let config = ServerConfig::builder()
+        .certificate_der(vec![cert.der().to_vec()], &key.serialize_der())
+        .offload_signing()
+        .build()
+        .unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(serve_pages(listener, TlsAcceptor::from(config)));
+    let connector = reprise_tokio::TlsConnector::from(
+        ClientConfig::builder()
+            .root(cert.der().clone())
+            .without_resumption()
+            .build()
+            .unwrap(),
+    );
+    for _ in 0..3 {
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut tls = connector.connect("localhost", tcp).await.unwrap();
+        tls.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+        let mut page = Vec::new();
+        tls.read_to_end(&mut page).await.unwrap();
+        assert!(
+            page.ends_with(b"resumed: None\n"),
+            "{}",
+            String::from_utf8_lossy(&page)
+        );
+        assert!(tls.negotiated().group.is_some(), "a full handshake, signed");
+    }
+    server.abort();
+}

@@ -411,6 +411,9 @@ impl<S: Side> Checked<S> {
             return;
         }
         self.inbound.extend_from_slice(bytes);
+        // This harness checks `receive`'s own contract (what each call consumes and where its
+        // plaintext lies), so it calls the primitive record by record rather than
+        // `next_plaintext`, which the peer side of `run_sequence` uses.
         // Each successful call consumes at least one whole record or stops.
         for _ in 0..=self.inbound.len() + 1 {
             let len = self.inbound.len();

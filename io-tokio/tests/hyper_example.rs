@@ -1,4 +1,4 @@
-//! The hyper example with real clients: curl over HTTP/1.1 and over h2 (chosen by ALPN) and a
+//! The hyper and axum examples with real clients: curl over HTTP/1.1 and over h2 (chosen by ALPN) and a
 //! resumed second connection, Python's `ssl` resuming by ticket, and headless Chromium
 //! loading a page twice over two connections, the second resumed.
 
@@ -30,7 +30,11 @@ struct Server {
 
 impl Server {
     fn start() -> Server {
-        let binary = example_binary();
+        Self::start_example("hyper_server")
+    }
+
+    fn start_example(name: &str) -> Server {
+        let binary = example_binary().with_file_name(name);
         assert!(binary.exists(), "{} not built", binary.display());
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -244,4 +248,17 @@ fn the_hyper_client_example_resumes_against_the_server_example() {
         "connection 1: 200 OK, client resumed None, server says: alpn Some(\"http/1.1\"), resumed None\n\
          connection 2: 200 OK, client resumed Some(Ticket), server says: alpn Some(\"http/1.1\"), resumed Some(Ticket)\n"
     );
+}
+
+#[test]
+fn the_axum_example_serves_its_routes() {
+    let server = Server::start_example("axum_server");
+    for (path, body) in [("/", "hello from axum\n"), ("/health", "ok\n")] {
+        let out = Command::new("timeout")
+            .args(["30", "curl", "-sk", "--tls-max", "1.2", "--tlsv1.2"])
+            .arg(format!("https://{}{path}", server.addr))
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), body, "{path}");
+    }
 }

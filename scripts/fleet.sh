@@ -7,9 +7,19 @@
 #   session IDs in the shared Redis store           >= 99% resumed
 #   Redis killed mid-run                            0 failed handshakes; resumption returns
 # Usage: scripts/fleet.sh [seconds per run, default 3]. Needs redis-server (Debian package).
+#
+#   scripts/fleet.sh --sweep OUT.svg [seconds]   # N = $FLEET_SIZES (default "1 2 4 8")
+# instead measures the resumption rate against the number of servers N for per-server ticket
+# keys, per-server caches, shared ticket keys and the shared Redis session store, prints the
+# table and draws it as an SVG.
 # Every process it starts is stopped by its PID on exit. Exit status 1 if a check fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+SWEEP_SVG=""
+if [ "${1:-}" = --sweep ]; then
+  SWEEP_SVG="${2:?--sweep needs an output file}"
+  shift 2
+fi
 SECS="${1:-3}"
 BIN="${REPRISE_BIN:-target/debug/reprise}"
 [ -x "$BIN" ] || cargo build -q -p reprise-cli
@@ -40,9 +50,9 @@ start_redis() { # port
 }
 
 SERVERS=()
-start_servers() { # extra serve args...
+start_servers() { # extra serve args... (FLEET_N servers, default 3)
   SERVERS=()
-  for i in 1 2 3; do
+  for _ in $(seq "${FLEET_N:-3}"); do
     local port; port=$(free_port)
     "$BIN" serve --listen "127.0.0.1:$port" --driver "${FLEET_DRIVER:-mio}" "$@" >"$WORK/serve-$port.log" 2>&1 &
     PIDS+=("$!"); SERVER_PIDS+=("$!")
@@ -81,6 +91,57 @@ REDIS_URL="redis://127.0.0.1:$REDIS_PORT/"
 start_redis "$REDIS_PORT"
 "$BIN" keys secret --out "$WORK/kek.bin" 2>/dev/null
 "$BIN" keys secret --out "$WORK/store.key" 2>/dev/null
+
+if [ -n "$SWEEP_SVG" ]; then
+  "$BIN" keys publish --redis "$REDIS_URL" --rotate 1h --lifetime 1h --kek "$WORK/kek.bin" >"$WORK/publish.log" 2>&1 &
+  PIDS+=("$!")
+  wait_line "$WORK/publish.log" "published generation" 10
+  TABLE="$WORK/sweep.tsv"
+  printf 'n\tper-server keys\tper-server caches\tshared keys\tshared store\n' >"$TABLE"
+  for n in ${FLEET_SIZES:-1 2 4 8}; do
+    export FLEET_N=$n
+    start_servers --session-cache off
+    a=$(rate "$(load ticket)"); stop_servers
+    start_servers --tickets off
+    b=$(rate "$(load id)"); stop_servers
+    start_servers --session-cache off --ticket-keys-from "$REDIS_URL" --kek "$WORK/kek.bin"
+    c=$(rate "$(load ticket)"); stop_servers
+    start_servers --tickets off --session-store "$REDIS_URL" --session-store-key "$WORK/store.key"
+    d=$(rate "$(load id)"); stop_servers
+    printf '%s\t%s\t%s\t%s\t%s\n' "$n" "$a" "$b" "$c" "$d" | tee -a "$TABLE"
+  done
+  python3 - "$TABLE" "$SWEEP_SVG" <<'PY'
+import sys
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
+head, rows = rows[0], [[float(v) for v in r] for r in rows[1:]]
+W, H, L, R, T, B = 640, 400, 60, 180, 30, 50
+ns = [r[0] for r in rows]
+x = lambda n: L + (W - L - R) * (ns.index(n) / max(1, len(ns) - 1))
+y = lambda p: T + (H - T - B) * (1 - p / 100)
+colors = ["#c0392b", "#e67e22", "#2471a3", "#1e8449"]
+out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">',
+       f'<text x="{L}" y="18" font-size="14">Resumption rate against fleet size (round-robin, loopback)</text>']
+for p in (0, 25, 50, 75, 100):
+    out.append(f'<line x1="{L}" x2="{W - R}" y1="{y(p)}" y2="{y(p)}" stroke="#ddd"/>')
+    out.append(f'<text x="{L - 8}" y="{y(p) + 4}" text-anchor="end">{p}%</text>')
+for n in ns:
+    out.append(f'<text x="{x(n)}" y="{H - B + 18}" text-anchor="middle">{int(n)}</text>')
+out.append(f'<text x="{(L + W - R) / 2}" y="{H - 12}" text-anchor="middle">servers (N)</text>')
+ideal = " ".join(f"{x(n)},{y(100 / n)}" for n in ns)
+out.append(f'<polyline points="{ideal}" fill="none" stroke="#999" stroke-dasharray="4 4"/>')
+out.append(f'<text x="{W - R + 10}" y="{T + 4 * 18 + 12}" fill="#999">1/N</text>')
+for i, name in enumerate(head[1:]):
+    pts = " ".join(f"{x(r[0])},{y(r[i + 1])}" for r in rows)
+    out.append(f'<polyline points="{pts}" fill="none" stroke="{colors[i]}" stroke-width="2"/>')
+    for r in rows:
+        out.append(f'<circle cx="{x(r[0])}" cy="{y(r[i + 1])}" r="3" fill="{colors[i]}"/>')
+    out.append(f'<text x="{W - R + 10}" y="{T + i * 18 + 12}" fill="{colors[i]}">{name}</text>')
+out.append("</svg>")
+open(sys.argv[2], "w").write("\n".join(out) + "\n")
+PY
+  echo "fleet: wrote $SWEEP_SVG"
+  exit 0
+fi
 
 # 1. Every server with its own ticket keys and its own cache.
 start_servers --session-cache off

@@ -674,18 +674,19 @@ impl Cache {
                     for i in 0..n {
                         let put = id(i);
                         let get = id(i.saturating_sub(16));
+                        // The session put 16 rounds ago is normally still there, but not
+                        // always: if the other thread runs far ahead (this one descheduled
+                        // on a busy host), its puts may have evicted it. The lookup is the
+                        // work being timed either way; the caches' correctness has its own
+                        // tests.
                         match self {
                             Cache::Reprise(c) => {
                                 c.put(&put, record, NOW);
-                                if !matches!(c.get(&get, NOW), Lookup::Found(_)) {
-                                    panic!("reprise cache lost a fresh session");
-                                }
+                                std::hint::black_box(matches!(c.get(&get, NOW), Lookup::Found(_)));
                             }
                             Cache::Rustls(c) => {
                                 c.put(put.to_vec(), value.clone());
-                                if c.get(&get).is_none() {
-                                    panic!("rustls cache lost a fresh session");
-                                }
+                                std::hint::black_box(c.get(&get).is_some());
                             }
                         }
                     }

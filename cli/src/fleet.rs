@@ -8,7 +8,8 @@ use reprise::rng::SystemRandom;
 use reprise::session::SessionIdKey;
 use reprise::session::SessionStore;
 use reprise::session::{RotationPolicy, TicketKeyRing, TicketKeys};
-use reprise_fleet::keys::{fetch_ring, spawn_follower, KEK_PURPOSE};
+use reprise_fleet::endpoint::RedisEndpoint;
+use reprise_fleet::keys::{fetch_ring, spawn_follower, RingStatus, KEK_PURPOSE};
 use reprise_fleet::seal::SealKey;
 use reprise_fleet::store::{BlockingStore, RedisSessionStore, RedisStoreConfig};
 
@@ -43,9 +44,11 @@ pub fn redis_store(
     cfg.l1_bytes = crate::units::parse_size(&args.redis_l1)?;
     let store = Arc::new(RedisSessionStore::new(cfg.clone(), key)?);
     eprintln!(
-        "sessions shared through {url} (lookups bounded by {:?})",
+        "sessions shared through {} (lookups bounded by {:?})",
+        store.endpoint(),
         cfg.timeout
     );
+    crate::metrics_http::FLEET.set_store(store.clone());
     if args.driver == "threads" {
         Ok((Arc::new(BlockingStore::new(store, cfg.timeout * 2)), id_key))
     } else {
@@ -65,19 +68,23 @@ pub fn follow_ticket_keys(
         .as_deref()
         .ok_or("--ticket-keys-from needs --kek FILE")?;
     let kek = || SealKey::from_file(std::path::Path::new(kek_path), KEK_PURPOSE);
-    let client = redis::Client::open(url).map_err(|e| format!("{url}: {e}"))?;
+    let endpoint = || RedisEndpoint::open(url, Duration::from_secs(2));
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let (ring, generation) = match fetch_ring(&client, &kek()?, Duration::from_secs(2)) {
+    let (ring, status) = match fetch_ring(&endpoint()?, &kek()?) {
         Ok(published) => {
             eprintln!(
-                "ticket keys: following generation {} ({} keys)",
+                "ticket keys: following generation {} ({} keys) from {}",
                 published.generation,
-                published.keys.len()
+                published.keys.len(),
+                endpoint()?
             );
-            (published.to_ring(now), Some(published.generation))
+            (
+                published.to_ring(now),
+                RingStatus::starting_from(Some(&published)),
+            )
         }
         Err(e) => {
             eprintln!(
@@ -85,16 +92,18 @@ pub fn follow_ticket_keys(
             );
             (
                 TicketKeyRing::new(policy, now, &SystemRandom).map_err(|e| e.to_string())?,
-                None,
+                RingStatus::default(),
             )
         }
     };
     let keys = Arc::new(TicketKeys::new(ring));
+    let status = Arc::new(status);
+    crate::metrics_http::FLEET.set_ring(status.clone());
     spawn_follower(
-        url,
+        endpoint()?,
         kek()?,
         keys.clone(),
-        generation,
+        status,
         Duration::from_secs(1),
         Arc::new(AtomicBool::new(false)),
     )?;

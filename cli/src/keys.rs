@@ -45,7 +45,9 @@ enum KeysCommand {
     /// twice the ticket lifetime after it stops encrypting, published to Redis wrapped under
     /// the key-encryption key (servers follow with `serve --ticket-keys-from`).
     Publish {
-        /// Redis URL, e.g. redis://127.0.0.1:6379/.
+        /// Redis URL: redis://H:P/, redis+cluster://H1:P1,…/ or redis+sentinel://S1:P1,…/MASTER
+        /// (rediss… for TLS, USER:PASS@ for an ACL user). Several publishers may share one
+        /// Redis: one leads (a lease), the others stand by and take over.
         #[arg(long)]
         redis: String,
         /// How often a new key starts encrypting.
@@ -126,12 +128,15 @@ fn publish(url: &str, rotate: &str, lifetime: &str, kek: &Path) -> Result<(), St
     let publisher = Publisher::new(kek, rotate, 2 * lifetime);
     let stop = std::sync::atomic::AtomicBool::new(false);
     println!(
-        "publishing ticket keys to {url}: rotate every {rotate} s, decrypt window {} s",
+        "publishing ticket keys to {}: rotate every {rotate} s, decrypt window {} s",
+        reprise_fleet::endpoint::RedisEndpoint::open(url, std::time::Duration::from_secs(1))?,
         2 * lifetime
     );
     std::io::stdout().flush().ok();
+    let endpoint =
+        reprise_fleet::endpoint::RedisEndpoint::open(url, std::time::Duration::from_secs(1))?;
     run_publisher(
-        url,
+        &endpoint,
         publisher,
         std::time::Duration::from_secs(5),
         &SystemRandom,

@@ -7,12 +7,60 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::sync::Mutex;
+
 use reprise::ServerConfig;
+use reprise_fleet::keys::RingStatus;
+use reprise_fleet::store::RedisSessionStore;
+
+/// The fleet parts of a server that report more than counters (the Redis store's latency
+/// histogram, the followed ring's key ages), registered when `build_config` makes them; a
+/// reload's new ones replace the old.
+pub struct FleetMetrics {
+    store: Mutex<Option<Arc<RedisSessionStore>>>,
+    ring: Mutex<Option<Arc<RingStatus>>>,
+}
+
+/// This process's fleet parts.
+pub static FLEET: FleetMetrics = FleetMetrics {
+    store: Mutex::new(None),
+    ring: Mutex::new(None),
+};
+
+impl FleetMetrics {
+    /// Registers the session store `--session-store` made.
+    pub fn set_store(&self, store: Arc<RedisSessionStore>) {
+        if let Ok(mut s) = self.store.lock() {
+            *s = Some(store);
+        }
+    }
+
+    /// Registers the ring status `--ticket-keys-from` follows.
+    pub fn set_ring(&self, ring: Arc<RingStatus>) {
+        if let Ok(mut r) = self.ring.lock() {
+            *r = Some(ring);
+        }
+    }
+
+    fn render(&self, out: &mut String) {
+        if let Some(store) = self.store.lock().ok().and_then(|s| s.clone()) {
+            out.push_str(&store.prometheus_text());
+        }
+        if let Some(ring) = self.ring.lock().ok().and_then(|r| r.clone()) {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            out.push_str(&ring.prometheus_text(now));
+        }
+    }
+}
 
 /// Largest request head read before answering.
 const MAX_REQUEST: usize = 8 * 1024;
 
-/// The exposition: the engine's counters, the session store's series and the ticket keys'.
+/// The exposition: the engine's counters, the session store's series, the ticket keys' and
+/// the fleet's (lookup latency, the followed ring).
 pub fn render(config: &ServerConfig) -> String {
     let mut extra: Vec<(&str, &str, u64)> = Vec::new();
     if let Some(store) = &config.session_store {
@@ -30,10 +78,12 @@ pub fn render(config: &ServerConfig) -> String {
             keys.current().len() as u64,
         ));
     }
-    match &config.metrics {
+    let mut out = match &config.metrics {
         Some(m) => reprise_serve::prometheus::render(&m.snapshot(), &extra),
         None => String::new(),
-    }
+    };
+    FLEET.render(&mut out);
+    out
 }
 
 /// Binds `addr` and serves the metrics of `config` on a background thread; returns the bound

@@ -72,8 +72,10 @@ pub struct ServeArgs {
     /// SSLKEYLOGFILE environment variable).
     #[arg(long)]
     pub keylog: Option<String>,
-    /// Keep sessions in Redis (`redis://host:port/`), shared by a fleet (needs
-    /// --session-store-key).
+    /// Keep sessions in Redis, shared by a fleet (needs --session-store-key):
+    /// `redis://[USER:PASS@]H:P/`, `redis+cluster://H1:P1,H2:P2,…/` (Redis Cluster) or
+    /// `redis+sentinel://S1:P1,S2:P2,…/MASTER` (Sentinel); `rediss…` speaks TLS (trusting the
+    /// system's roots, or SSL_CERT_FILE).
     #[arg(long)]
     pub session_store: Option<String>,
     /// Secret file sealing sessions at rest in Redis (≥ 32 bytes; `reprise keys secret`).
@@ -95,7 +97,7 @@ pub struct ServeArgs {
     #[arg(long, default_value = "50ms")]
     pub redis_timeout: String,
     /// Follow the fleet's ticket-key ring published in Redis by `reprise keys publish` (needs
-    /// --kek).
+    /// --kek); the same URL forms as --session-store.
     #[arg(long)]
     pub ticket_keys_from: Option<String>,
     /// Key-encryption key file for --ticket-keys-from.

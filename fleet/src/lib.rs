@@ -9,10 +9,13 @@
 //! - [`keys`]: the central ticket-key generator (`reprise keys publish`) that rotates keys on
 //!   a fixed schedule and publishes the ring wrapped under a key-encryption key, and the
 //!   follower each server runs to swap its ring live (keeping the last ring if Redis is lost).
+//! - [`endpoint`]: one URL form for all of it — one Redis server, a Redis Cluster, or the master
+//!   Redis Sentinel names, each with TLS (`rediss`) and ACL credentials.
 //! - [`seal`]: the AEAD wrapping both use (AES-256-GCM from aws-lc-rs, HKDF-derived keys).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod endpoint;
 pub mod keys;
 pub mod seal;
 pub mod store;
@@ -29,6 +32,13 @@ pub enum FleetError {
         context: String,
         /// Redis's own error.
         source: redis::RedisError,
+    },
+    /// A Redis URL in none of the fleet's forms (see [`endpoint`]).
+    BadUrl {
+        /// The URL, its password hidden.
+        url: String,
+        /// What is wrong with it.
+        why: &'static str,
     },
     /// A file (e.g. the key-encryption key) could not be read.
     Io {
@@ -55,6 +65,7 @@ impl fmt::Display for FleetError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             FleetError::Redis { context, source } => write!(f, "{context}: {source}"),
+            FleetError::BadUrl { url, why } => write!(f, "{url}: {why}"),
             FleetError::Io { path, source } => write!(f, "{}: {source}", path.display()),
             FleetError::Spawn(e) => write!(f, "spawning a worker thread: {e}"),
             FleetError::Seal(e) => write!(f, "{e}"),

@@ -1,13 +1,15 @@
 //! The Redis session store: `SessionStore` for a fleet, never blocking the caller.
 //!
 //! `get` answers from the in-process L1 cache or says `Pending`; `fetch` queues the lookup for
-//! a worker thread that asks Redis with a time bound and calls back. Entries are sealed at
+//! a worker thread that asks Redis with a time bound and calls back — and a deadline thread
+//! answers `Unavailable` for any lookup still unanswered at twice the bound, so a handshake
+//! never waits longer whatever Redis (or a sentinel, or a cluster node) does. Entries are sealed at
 //! rest (`SealKey`, AAD = the session ID) and written with `SET … EX <session timeout>`. When
 //! Redis is slow or down, answers are `Unavailable` — the handshake goes on as a full one —
 //! and for a second after a failure lookups fail fast instead of queueing.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -16,13 +18,15 @@ use reprise::session::SessionCache;
 use reprise::session::SessionRecord;
 use reprise::session::{Lookup, SessionStore};
 
+use crate::endpoint::{FleetConnection, RedisEndpoint};
 use crate::seal::SealKey;
-use crate::{redis_error, FleetError};
+use crate::FleetError;
 
 /// Settings of a [`RedisSessionStore`].
 #[derive(Clone, Debug)]
 pub struct RedisStoreConfig {
-    /// `redis://host:port[/db]`.
+    /// Where Redis is: one server, a cluster or a Sentinel-managed master (see
+    /// [`endpoint`](crate::endpoint) for the URL forms).
     pub url: String,
     /// Bound on connecting to and asking Redis.
     pub timeout: Duration,
@@ -59,15 +63,55 @@ pub struct RedisStoreStats {
     pub redis_hits: u64,
     /// Lookups Redis answered with nothing.
     pub misses: u64,
-    /// Lookups or writes that failed (timeout, connection refused, bad entry).
+    /// Lookups answered `Unavailable` without Redis's answer: past their deadline, queue
+    /// full, or Redis known to be down.
+    pub timeouts: u64,
+    /// Lookups or writes that failed (connection refused, Redis error, undecryptable entry).
     pub errors: u64,
+}
+
+/// Upper bounds (µs) of the lookup-latency histogram's buckets; a last bucket takes the rest.
+pub const LATENCY_BUCKETS_US: [u64; 10] = [
+    250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000,
+];
+
+/// How long Redis took to answer lookups (hit or miss), as a cumulative-ready histogram.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LookupLatency {
+    /// Lookups per bucket of [`LATENCY_BUCKETS_US`], plus one for larger latencies.
+    pub buckets: [u64; LATENCY_BUCKETS_US.len() + 1],
+    /// Sum of all latencies, µs.
+    pub sum_us: u64,
+}
+
+/// A lookup's callback, answered once: by the worker with Redis's answer, or by the deadline
+/// thread with `Unavailable`, whichever comes first.
+type LookupCallback = Box<dyn FnOnce(Lookup) + Send>;
+
+struct PendingLookup {
+    done: Mutex<Option<LookupCallback>>,
+    asked: Instant,
+}
+
+impl PendingLookup {
+    /// Answers if no one has; true if this call did.
+    fn answer(&self, lookup: Lookup) -> bool {
+        let done = self.done.lock().ok().and_then(|mut d| d.take());
+        match done {
+            Some(done) => {
+                done(lookup);
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 enum Job {
     Get {
         id: Vec<u8>,
         now: u64,
-        done: Box<dyn FnOnce(Lookup) + Send>,
+        pending: Arc<PendingLookup>,
     },
     Put {
         id: Vec<u8>,
@@ -80,7 +124,7 @@ enum Job {
 }
 
 struct Shared {
-    client: redis::Client,
+    endpoint: RedisEndpoint,
     key: SealKey,
     config: RedisStoreConfig,
     l1: Option<SessionCache>,
@@ -90,7 +134,10 @@ struct Shared {
     l1_hits: AtomicU64,
     redis_hits: AtomicU64,
     misses: AtomicU64,
+    timeouts: AtomicU64,
     errors: AtomicU64,
+    latency: [AtomicU64; LATENCY_BUCKETS_US.len() + 1],
+    latency_sum_us: AtomicU64,
 }
 
 impl Shared {
@@ -106,18 +153,34 @@ impl Shared {
         self.errors.fetch_add(1, Relaxed);
         self.down_until_ms.store(self.now_ms() + 1000, Relaxed);
     }
+
+    fn observe_latency(&self, took: Duration) {
+        let us = took.as_micros() as u64;
+        let bucket = LATENCY_BUCKETS_US
+            .iter()
+            .position(|bound| us <= *bound)
+            .unwrap_or(LATENCY_BUCKETS_US.len());
+        self.latency[bucket].fetch_add(1, Relaxed);
+        self.latency_sum_us.fetch_add(us, Relaxed);
+    }
+
+    /// The longest a lookup waits for Redis: connecting plus asking.
+    fn deadline(&self) -> Duration {
+        self.config.timeout * 2
+    }
 }
 
 /// A fleet-wide session-ID store on Redis (see the module docs).
 pub struct RedisSessionStore {
     shared: Arc<Shared>,
     jobs: SyncSender<Job>,
+    deadlines: SyncSender<Arc<PendingLookup>>,
 }
 
 impl std::fmt::Debug for RedisSessionStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisSessionStore")
-            .field("url", &self.shared.config.url)
+            .field("endpoint", &self.shared.endpoint)
             .finish_non_exhaustive()
     }
 }
@@ -135,11 +198,11 @@ impl RedisSessionStore {
     /// Starts the workers. Fails only on a malformed URL; an unreachable Redis is tolerated
     /// (lookups answer `Unavailable` until it is back).
     pub fn new(config: RedisStoreConfig, key: SealKey) -> Result<Self, FleetError> {
-        let client =
-            redis::Client::open(config.url.as_str()).map_err(redis_error(config.url.as_str()))?;
+        let endpoint = RedisEndpoint::open(&config.url, config.timeout)?;
         let (tx, rx) = sync_channel(config.queue.max(1));
+        let (deadline_tx, deadline_rx) = sync_channel(config.queue.max(1) + config.workers.max(1));
         let shared = Arc::new(Shared {
-            client,
+            endpoint,
             key,
             l1: (config.l1_bytes > 0)
                 .then(|| SessionCache::with_shards(config.l1_bytes, config.session_timeout, 4)),
@@ -149,7 +212,10 @@ impl RedisSessionStore {
             l1_hits: AtomicU64::new(0),
             redis_hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
+            timeouts: AtomicU64::new(0),
             errors: AtomicU64::new(0),
+            latency: Default::default(),
+            latency_sum_us: AtomicU64::new(0),
         });
         let rx = Arc::new(Mutex::new(rx));
         for i in 0..shared.config.workers.max(1) {
@@ -159,7 +225,81 @@ impl RedisSessionStore {
                 .spawn(move || worker(shared, rx))
                 .map_err(FleetError::Spawn)?;
         }
-        Ok(Self { shared, jobs: tx })
+        let deadline_shared = shared.clone();
+        std::thread::Builder::new()
+            .name("redis-store-deadlines".into())
+            .spawn(move || answer_late_lookups(deadline_shared, deadline_rx))
+            .map_err(FleetError::Spawn)?;
+        Ok(Self {
+            shared,
+            jobs: tx,
+            deadlines: deadline_tx,
+        })
+    }
+
+    /// Where this store's Redis is (password hidden when displayed).
+    pub fn endpoint(&self) -> &RedisEndpoint {
+        &self.shared.endpoint
+    }
+
+    /// How long Redis took to answer lookups so far.
+    pub fn latency(&self) -> LookupLatency {
+        let s = &self.shared;
+        let mut out = LookupLatency {
+            sum_us: s.latency_sum_us.load(Relaxed),
+            ..LookupLatency::default()
+        };
+        for (n, bucket) in out.buckets.iter_mut().zip(&s.latency) {
+            *n = bucket.load(Relaxed);
+        }
+        out
+    }
+
+    /// The store's series in the Prometheus text format (counters and the lookup-latency
+    /// histogram), for a serving layer's metrics page.
+    pub fn prometheus_text(&self) -> String {
+        use std::fmt::Write;
+        let s = self.stats();
+        let mut out = String::with_capacity(2048);
+        let name = "reprise_session_store_lookups_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Session lookups by how they ended.\n# TYPE {name} counter"
+        );
+        for (result, n) in [
+            ("l1_hit", s.l1_hits),
+            ("hit", s.redis_hits),
+            ("miss", s.misses),
+            ("timeout", s.timeouts),
+            ("error", s.errors),
+        ] {
+            let _ = writeln!(out, "{name}{{result=\"{result}\"}} {n}");
+        }
+        let name = "reprise_session_store_lookup_seconds";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Time Redis took to answer a session lookup.\n# TYPE {name} histogram"
+        );
+        let latency = self.latency();
+        let mut cumulative = 0;
+        for (i, n) in latency.buckets.iter().enumerate() {
+            cumulative += n;
+            match LATENCY_BUCKETS_US.get(i) {
+                Some(us) => {
+                    let _ = writeln!(
+                        out,
+                        "{name}_bucket{{le=\"{}\"}} {cumulative}",
+                        *us as f64 / 1e6
+                    );
+                }
+                None => {
+                    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
+                }
+            }
+        }
+        let _ = writeln!(out, "{name}_sum {}", latency.sum_us as f64 / 1e6);
+        let _ = writeln!(out, "{name}_count {cumulative}");
+        out
     }
 
     /// Counters so far.
@@ -169,27 +309,59 @@ impl RedisSessionStore {
             l1_hits: s.l1_hits.load(Relaxed),
             redis_hits: s.redis_hits.load(Relaxed),
             misses: s.misses.load(Relaxed),
+            timeouts: s.timeouts.load(Relaxed),
             errors: s.errors.load(Relaxed),
         }
     }
 }
 
+/// Answers `Unavailable` for lookups still pending at their deadline. Lookups arrive in the
+/// order they were asked and share one bound, so their deadlines come in order too.
+fn answer_late_lookups(shared: Arc<Shared>, deadlines: Receiver<Arc<PendingLookup>>) {
+    let bound = shared.deadline();
+    while let Ok(pending) = deadlines.recv() {
+        let due = pending.asked + bound;
+        let wait = due.saturating_duration_since(Instant::now());
+        if !wait.is_zero() {
+            std::thread::sleep(wait);
+        }
+        if pending.answer(Lookup::Unavailable) {
+            shared.timeouts.fetch_add(1, Relaxed);
+        }
+    }
+}
+
 fn worker(shared: Arc<Shared>, jobs: Arc<Mutex<Receiver<Job>>>) {
-    let mut conn: Option<redis::Connection> = None;
+    let mut conn: Option<FleetConnection> = None;
     loop {
         let job = match jobs.lock() {
             Ok(rx) => rx.recv(),
             Err(_) => return,
         };
         let Ok(job) = job else { return };
-        let (request, done) = match job {
-            Job::Get { id, now, done } => (Request::Get { id, now }, Some(done)),
+        let (request, pending) = match job {
+            Job::Get { id, now, pending } => (Request::Get { id, now }, Some(pending)),
             Job::Put { id, value, ttl } => (Request::Put { id, value, ttl }, None),
             Job::Remove { id } => (Request::Remove { id }, None),
         };
+        if let Some(pending) = &pending {
+            // Already answered by the deadline thread: asking Redis would only add load.
+            if pending.asked.elapsed() >= shared.deadline() {
+                continue;
+            }
+        }
         let answer = perform(&shared, &mut conn, &request);
-        if let Some(done) = done {
-            done(answer.unwrap_or(Lookup::Unavailable));
+        // A lookup the deadline thread answered meanwhile is counted there, as a timeout.
+        if let Some(pending) = pending {
+            match answer {
+                Some(lookup) => {
+                    shared.observe_latency(pending.asked.elapsed());
+                    pending.answer(lookup);
+                }
+                None => {
+                    pending.answer(Lookup::Unavailable);
+                }
+            }
         }
     }
 }
@@ -213,14 +385,15 @@ enum Request {
 /// restarted). `None` means Redis could not be asked.
 fn perform(
     shared: &Shared,
-    conn: &mut Option<redis::Connection>,
+    conn: &mut Option<FleetConnection>,
     request: &Request,
 ) -> Option<Lookup> {
     for _attempt in 0..2 {
         let fresh = conn.is_none();
         if fresh {
-            // Lookups fail fast while Redis is down; writes (off the handshake path) try.
-            if shared.is_down() && matches!(request, Request::Get { .. }) {
+            // Nothing asks Redis while it is known to be down: lookups fail fast, and writes
+            // (sessions made during an outage) stay in this server's L1 only.
+            if shared.is_down() {
                 return None;
             }
             *conn = connect(shared);
@@ -254,18 +427,9 @@ fn perform(
     None
 }
 
-fn connect(shared: &Shared) -> Option<redis::Connection> {
-    let timeout = shared.config.timeout;
-    match shared.client.get_connection_with_timeout(timeout) {
-        Ok(c) => {
-            if c.set_read_timeout(Some(timeout)).is_err()
-                || c.set_write_timeout(Some(timeout)).is_err()
-            {
-                shared.mark_down();
-                return None;
-            }
-            Some(c)
-        }
+fn connect(shared: &Shared) -> Option<FleetConnection> {
+    match shared.endpoint.connect() {
+        Ok(c) => Some(c),
         Err(_) => {
             shared.mark_down();
             None
@@ -275,7 +439,7 @@ fn connect(shared: &Shared) -> Option<redis::Connection> {
 
 fn get(
     shared: &Shared,
-    conn: &mut redis::Connection,
+    conn: &mut FleetConnection,
     id: &[u8],
     now: u64,
 ) -> redis::RedisResult<Lookup> {
@@ -363,8 +527,13 @@ impl SessionStore for RedisSessionStore {
                 s.misses,
             ),
             (
+                "reprise_redis_store_timeouts_total",
+                "Session lookups answered Unavailable without Redis's answer (deadline, full queue, Redis down).",
+                s.timeouts,
+            ),
+            (
                 "reprise_redis_store_errors_total",
-                "Redis lookups or writes that failed or timed out.",
+                "Redis lookups or writes that failed.",
                 s.errors,
             ),
         ]
@@ -372,19 +541,25 @@ impl SessionStore for RedisSessionStore {
 
     fn fetch(&self, id: &[u8], now: u64, done: Box<dyn FnOnce(Lookup) + Send>) {
         if self.shared.is_down() {
+            self.shared.timeouts.fetch_add(1, Relaxed);
             return done(Lookup::Unavailable);
         }
-        match self.jobs.try_send(Job::Get {
-            id: id.to_vec(),
-            now,
-            done,
-        }) {
-            Ok(()) => {}
-            Err(
-                TrySendError::Full(Job::Get { done, .. })
-                | TrySendError::Disconnected(Job::Get { done, .. }),
-            ) => done(Lookup::Unavailable),
-            Err(_) => {}
+        let pending = Arc::new(PendingLookup {
+            done: Mutex::new(Some(done)),
+            asked: Instant::now(),
+        });
+        // The deadline first: once queued, a lookup is answered within the bound.
+        let queued = self.deadlines.try_send(pending.clone()).is_ok()
+            && self
+                .jobs
+                .try_send(Job::Get {
+                    id: id.to_vec(),
+                    now,
+                    pending: pending.clone(),
+                })
+                .is_ok();
+        if !queued && pending.answer(Lookup::Unavailable) {
+            self.shared.timeouts.fetch_add(1, Relaxed);
         }
     }
 }

@@ -14,7 +14,8 @@ use reprise::rng::{SeededRandom, SystemRandom};
 use reprise::session::SessionRecord;
 use reprise::session::{Lookup, SessionStore};
 use reprise::session::{TicketKeyRing, TicketKeys};
-use reprise_fleet::keys::{self, Publisher, KEK_PURPOSE};
+use reprise_fleet::endpoint::RedisEndpoint;
+use reprise_fleet::keys::{self, Publisher, RingStatus, KEK_PURPOSE};
 use reprise_fleet::seal::SealKey;
 use reprise_fleet::store::{BlockingStore, RedisSessionStore, RedisStoreConfig};
 
@@ -201,11 +202,59 @@ fn an_outage_means_full_handshakes_and_recovery() {
     assert_eq!(blocking.get(&[9; 32], NOW), Lookup::Unavailable);
 
     let _back = Redis::start_on(port);
+    // For a second after a failure the store asks Redis nothing, writes included.
+    std::thread::sleep(Duration::from_millis(1100));
     third.put(&id, &record(2), NOW);
     let fresh = store(&format!("redis://127.0.0.1:{port}/"));
     assert!(
         wait_until(|| fetch(&fresh, &id) == Lookup::Found(record(2))),
         "resumption comes back with Redis"
+    );
+}
+
+#[test]
+fn lookups_are_answered_within_the_bound_even_when_redis_never_answers() {
+    // A "sentinel" that accepts connections and never says a word: the store's workers block
+    // on it (a sentinel query has no read timeout), yet every lookup is answered
+    // `Unavailable` by its deadline, twice the store's timeout.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for socket in silent.incoming().take(16).flatten() {
+            held.push(socket);
+        }
+        std::thread::sleep(Duration::from_secs(30));
+    });
+    let mut cfg = RedisStoreConfig::new(&format!("redis+sentinel://127.0.0.1:{port}/reprise"));
+    cfg.timeout = Duration::from_millis(50);
+    let store = RedisSessionStore::new(cfg, SealKey::derive(&[9; 32], b"test").unwrap()).unwrap();
+    let (tx, rx) = channel();
+    let asked = Instant::now();
+    for i in 0..10u8 {
+        assert_eq!(store.get(&[i; 32], NOW), Lookup::Pending);
+        let tx = tx.clone();
+        store.fetch(
+            &[i; 32],
+            NOW,
+            Box::new(move |answer| tx.send((answer, Instant::now())).unwrap()),
+        );
+    }
+    for _ in 0..10 {
+        let (answer, at) = rx.recv_timeout(Duration::from_secs(2)).expect("answered");
+        assert_eq!(answer, Lookup::Unavailable);
+        let took = at - asked;
+        assert!(took < Duration::from_millis(400), "answered after {took:?}");
+    }
+    assert_eq!(store.stats().timeouts, 10, "{:?}", store.stats());
+    let text = store.prometheus_text();
+    assert!(
+        text.contains("reprise_session_store_lookups_total{result=\"timeout\"} 10"),
+        "{text}"
+    );
+    assert!(
+        text.contains("reprise_session_store_lookup_seconds_count 0"),
+        "{text}"
     );
 }
 
@@ -219,7 +268,20 @@ fn ticket_keys_are_published_and_followed_live() {
     publisher.tick(NOW, &rng).unwrap();
     let client = redis::Client::open(url.as_str()).unwrap();
     let mut conn = client.get_connection().unwrap();
-    publisher.publish(&mut conn, NOW, &rng).unwrap();
+    // Publishing is fenced by the publishers' lease: this test holds it.
+    let holder = "test-publisher";
+    redis::cmd("SET")
+        .arg(keys::LEASE_KEY)
+        .arg(holder)
+        .query::<()>(&mut conn)
+        .unwrap();
+    assert!(publisher.publish(&mut conn, holder, NOW, &rng).unwrap());
+    assert!(
+        !publisher
+            .publish(&mut conn, "someone-else", NOW, &rng)
+            .unwrap(),
+        "no write without the lease"
+    );
 
     // Two servers follow the ring: a ticket from one opens on the other.
     let follow = || {
@@ -228,10 +290,10 @@ fn ticket_keys_are_published_and_followed_live() {
         ));
         let stop = Arc::new(AtomicBool::new(false));
         keys::spawn_follower(
-            &url,
+            RedisEndpoint::open(&url, Duration::from_secs(1)).unwrap(),
             kek(),
             keys.clone(),
-            None,
+            Arc::new(RingStatus::default()),
             Duration::from_millis(100),
             stop.clone(),
         )
@@ -239,7 +301,7 @@ fn ticket_keys_are_published_and_followed_live() {
         (keys, stop)
     };
     let ((a, stop_a), (b, stop_b)) = (follow(), follow());
-    let first_name = publisher.ring_at(NOW).keys[0].name;
+    let first_name = publisher.ring_at(NOW).keys[0].material.name;
     assert!(wait_until(|| a.current().key_names() == vec![first_name]
         && b.current().key_names() == vec![first_name]));
     let mut ticket = Vec::new();
@@ -252,7 +314,9 @@ fn ticket_keys_are_published_and_followed_live() {
     // Rotation mid-run: the next key is distributed first (decrypt-only), then encrypts; the
     // old key still decrypts within its window.
     publisher.tick(NOW + 3590, &rng).unwrap();
-    publisher.publish(&mut conn, NOW + 3590, &rng).unwrap();
+    assert!(publisher
+        .publish(&mut conn, holder, NOW + 3590, &rng)
+        .unwrap());
     assert!(wait_until(|| b.current().len() == 2));
     assert_eq!(
         b.current().key_names()[0],
@@ -260,7 +324,9 @@ fn ticket_keys_are_published_and_followed_live() {
         "the new key does not encrypt yet"
     );
     publisher.tick(NOW + 3600, &rng).unwrap();
-    publisher.publish(&mut conn, NOW + 3600, &rng).unwrap();
+    assert!(publisher
+        .publish(&mut conn, holder, NOW + 3600, &rng)
+        .unwrap());
     assert!(wait_until(|| b.current().key_names()[0] != first_name));
     let opened = b.current().open(&ticket, NOW + 3600, &mut out).unwrap();
     assert!(opened.renew, "old-key tickets are renewed");

@@ -12,7 +12,9 @@ declare -A PKG_FOR=(
   [tshark]=tshark
   [chromium]=chromium
   [redis-server]=redis-server
+  [redis-cli]=redis-tools
   [nginx]=nginx
+  [pkg-config]=pkg-config
 )
 
 missing=()
@@ -20,6 +22,8 @@ for cmd in "${!PKG_FOR[@]}"; do
   # nginx lives in /usr/sbin, which a non-root PATH may lack.
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("${PKG_FOR[$cmd]}")
 done
+# TLS to Redis (the redis crate's native-tls) links OpenSSL: its headers for the build.
+[ -f /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
 [ "${#missing[@]}" -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -11,7 +11,7 @@
 # connections), and reprise-tokio's ratio to tokio-rustls (goals: <= 0.80 resumed,
 # <= 0.95 full).
 #
-#   bash scripts/bench-tokio.sh          # ROUNDS=5 DURATION=3s CONNECTIONS=32 WORKERS=1
+#   bash scripts/bench-tokio.sh          # ROUNDS=5 DURATION=3s CONNECTIONS=32 WORKERS=1 PERF=1
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -67,8 +67,8 @@ wait_port() {
 }
 
 clk_tck=$(getconf CLK_TCK)
-cpu_ticks() {
-  sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'
+cpu_ticks() { # "user system" clock ticks of a process so far
+  sed 's/.*) //' "/proc/$1/stat" | awk '{print $12, $13}'
 }
 
 median() {
@@ -93,34 +93,38 @@ for stack in "${STACKS[@]}"; do
     | awk -v t="$stack" '/^suite: /{s=$2} /^group: /{g=$2} /^resumed/{r=$0} /hello from hyper/{ok="page ok"} END {print t ": " s ", " g ", " ok}'
 done
 
-declare -A RATES CPUS
+declare -A RATES CPUS USR SYS
 echo "bench-tokio: $ROUNDS rounds of $DURATION per run, $CONNECTIONS connections, $WORKERS worker thread(s), $SUITE"
 for round in $(seq "$ROUNDS"); do
   echo "round $round of $ROUNDS"
   for mode in $MODES; do
     for stack in "${STACKS[@]}"; do
-      before=$(cpu_ticks "${PID_OF[$stack]}")
+      read -r user_before sys_before < <(cpu_ticks "${PID_OF[$stack]}")
       taskset -c 1 "$BIN" load "127.0.0.1:${PORT_OF[$stack]}" --insecure --sni localhost \
         --connections "$CONNECTIONS" --duration "$DURATION" --resume "$mode" --suites "$SUITE" \
         --groups "$GROUP" --http-get / >"$TMP/load.txt"
-      after=$(cpu_ticks "${PID_OF[$stack]}")
+      read -r user_after sys_after < <(cpu_ticks "${PID_OF[$stack]}")
       count=$(awk '/^handshakes: /{h=$2} /^warm-up: /{w=$2} END {print h + w}' "$TMP/load.txt")
       rate=$(awk '/^handshakes\/s: /{print $2}' "$TMP/load.txt")
       resumed=$(awk '/^handshakes\/s: /{print $4}' "$TMP/load.txt")
       errors=$(awk '/^handshakes\/s: /{print $6}' "$TMP/load.txt")
-      cpu=$(awk -v t="$((after - before))" -v hz="$clk_tck" -v n="$count" \
-        'BEGIN { if (n > 0) printf "%.1f", t * 1e6 / hz / n; else print "nan" }')
+      per_conn() { awk -v t="$1" -v hz="$clk_tck" -v n="$count" \
+        'BEGIN { if (n > 0) printf "%.1f", t * 1e6 / hz / n; else print "nan" }'; }
+      cpu=$(per_conn "$((user_after + sys_after - user_before - sys_before))")
+      sys=$(per_conn "$((sys_after - sys_before))")
+      SYS[$stack-$mode]+="$sys "
+      USR[$stack-$mode]+="$(per_conn "$((user_after - user_before))") "
       RATES[$stack-$mode]+="$rate "
       CPUS[$stack-$mode]+="$cpu "
-      printf '  %-8s %-22s %8s conn/s  resumed %6s  errors %s  CPU %7s us/conn\n' \
-        "$stack" "$(mode_name "$mode")" "$rate" "$resumed" "$errors" "$cpu"
+      printf '  %-8s %-22s %8s conn/s  resumed %6s  errors %s  CPU %7s us/conn (kernel %s)\n' \
+        "$stack" "$(mode_name "$mode")" "$rate" "$resumed" "$errors" "$cpu" "$sys"
     done
   done
 done
 
 echo
-echo "medians (connections/s, server CPU per connection):"
-declare -A MED
+echo "medians (connections/s, server CPU per connection = user + kernel):"
+declare -A MED MED_SYS
 for mode in $MODES; do
   for stack in "${STACKS[@]}"; do
     # shellcheck disable=SC2086
@@ -128,7 +132,12 @@ for mode in $MODES; do
     # shellcheck disable=SC2086
     c=$(median ${CPUS[$stack-$mode]})
     MED[$stack-$mode]=$c
-    printf '  %-8s %-22s %8s conn/s  %7s us/conn\n' "$stack" "$(mode_name "$mode")" "$r" "$c"
+    # shellcheck disable=SC2086
+    u=$(median ${USR[$stack-$mode]})
+    # shellcheck disable=SC2086
+    k=$(median ${SYS[$stack-$mode]})
+    MED_SYS[$stack-$mode]=$k
+    printf '  %-8s %-22s %8s conn/s  %7s us/conn = %s user + %s kernel\n' "$stack" "$(mode_name "$mode")" "$r" "$c" "$u" "$k"
   done
 done
 echo
@@ -139,3 +148,61 @@ for mode in $MODES; do
   awk -v m="$(mode_name "$mode")" -v r="${MED[reprise-$mode]}" -v b="${MED[rustls-$mode]}" -v g="$goal" \
     'BEGIN { ratio = r / b; printf "  %-22s %.2f  (%s vs %s us)  goal <= %.2f: %s\n", m, ratio, r, b, g, (ratio <= g) ? "met" : "not met" }'
 done
+echo
+echo "the kernel's part alone (sockets, TCP, epoll: the same syscalls for both stacks), as a share"
+echo "of tokio-rustls's whole CPU per connection: the ratio no user-space saving can go below:"
+for mode in $MODES; do
+  awk -v m="$(mode_name "$mode")" -v k="${MED_SYS[reprise-$mode]}" -v b="${MED[rustls-$mode]}" \
+    'BEGIN { printf "  %-22s %.2f  (%s of %s us)\n", m, k / b, k, b }'
+done
+
+# What even a free TLS library could not remove: a perf profile of each server under ticket
+# resumption splits its CPU into the kernel, the runtime (tokio, hyper, the syscall wrappers:
+# the same code for both stacks) and the rest (the TLS library, allocation, copies); with the
+# crypto a resumption cannot avoid (`tcp-floor crypto`), kernel + runtime + crypto is the floor.
+if [ "${PERF:-1}" = 1 ] && command -v perf >/dev/null 2>&1 &&
+   perf record -q -e cpu-clock -o "$TMP/probe.data" -- true 2>/dev/null; then
+  cargo build --release -q -p reprise-benches --bin tcp-floor
+  crypto=$("$CARGO_TARGET_DIR/release/tcp-floor" crypto 2>/dev/null | awk '/^floor ticket:/{print $3}')
+  echo
+  echo "where a ticket-resumed connection's CPU goes (perf, 4 s of --resume ticket each; us from the medians):"
+  for stack in "${STACKS[@]}"; do
+    taskset -c 1 "$BIN" load "127.0.0.1:${PORT_OF[$stack]}" --insecure --sni localhost \
+      --connections "$CONNECTIONS" --duration 6s --resume ticket --suites "$SUITE" \
+      --groups "$GROUP" --http-get / >/dev/null &
+    loader=$!
+    sleep 1
+    perf record -q -e cpu-clock -F 4999 -p "${PID_OF[$stack]}" -o "$TMP/$stack.perf" -- sleep 4 2>/dev/null
+    wait "$loader"
+    perf report -i "$TMP/$stack.perf" --no-children --sort dso,sym -q 2>/dev/null >"$TMP/$stack.report"
+  done
+  python3 - "$TMP" "${MED[reprise-ticket]}" "${MED[rustls-ticket]}" "${crypto:-0}" <<'PY'
+import re, sys
+tmp, totals, crypto = sys.argv[1], {"reprise": float(sys.argv[2]), "rustls": float(sys.argv[3])}, float(sys.argv[4])
+runtime = re.compile(r"tokio|hyper|mio|http|syscall|send|recv|epoll|pthread|writev|readv|accept|close|futex|std::|core::|bytes::|__GI|clock|sched|write|read")
+parts = {}
+for stack in ("reprise", "rustls"):
+    share = {"kernel": 0.0, "runtime": 0.0, "tls": 0.0}
+    for line in open(f"{tmp}/{stack}.report"):
+        m = re.match(r"\s*([\d.]+)%\s+(\S+)\s+\[(.)\]\s+(.*)", line)
+        if not m:
+            continue
+        p, dso, sym = float(m.group(1)), m.group(2), m.group(4)
+        if dso.startswith("[kernel"):
+            share["kernel"] += p
+        elif re.search(r"aws_lc|aead_|reprise|rustls|gcm|sha256|HMAC|aes_|CRYPTO", sym):
+            share["tls"] += p
+        elif runtime.search(sym) or dso == "[vdso]":
+            share["runtime"] += p
+        else:  # allocation, copies and the rest: counted against the TLS library
+            share["tls"] += p
+    total = sum(share.values()) or 1
+    us = {k: v / total * totals[stack] for k, v in share.items()}
+    parts[stack] = us
+    print(f"  {stack:8} {totals[stack]:6.1f} us = kernel {us['kernel']:.1f} + runtime {us['runtime']:.1f} + TLS, allocation, copies {us['tls']:.1f}")
+floor = parts["reprise"]["kernel"] + parts["reprise"]["runtime"] + crypto
+print(f"  floor for reprise-tokio: kernel + runtime + crypto ({crypto} us, tcp-floor crypto) = {floor:.1f} us"
+      f" = {floor / totals['rustls']:.2f} of tokio-rustls's {totals['rustls']} us (the goal asks <= 0.80)")
+print(f"  reprise-tokio's own part (TLS, allocation, copies): {parts['reprise']['tls'] / parts['rustls']['tls']:.2f} of tokio-rustls's")
+PY
+fi

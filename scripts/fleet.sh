@@ -15,9 +15,10 @@
 #
 #   scripts/fleet.sh --ha cluster|sentinel|publishers|tls [seconds]
 # instead runs one high-availability scenario, with the same checks:
-#   cluster     a 3-master/3-replica Redis Cluster holds sessions and the ring; a master is
+#   cluster     a 3-master/3-replica Redis Cluster (ACL user) holds sessions and the ring; a master is
 #               killed mid-run (0 errors), and the seconds until >= 99% resumption are reported
-#   sentinel    one master, one replica, three sentinels; the master is killed, Sentinel fails
+#   sentinel    one master, one replica, three sentinels (ACL user on the nodes, a password on
+#               the sentinels); the master is killed, Sentinel fails
 #               over, the same checks
 #   publishers  two `reprise keys publish` share a lease; the leader is SIGKILLed mid-run, the
 #               standby leads within a rotation period and continues the ring; no ticket lost
@@ -179,6 +180,12 @@ redis_node() { # port log extra-args...
 }
 declare -A NODE_PID
 
+# The cluster and Sentinel scenarios run with ACLs on: the default user off, one user for
+# Reprise, replication and Sentinel; the sentinels want their own password.
+ACL=(--user default off --user reprise on '>s3cret' '~*' '&*' '+@all' --masteruser reprise --masterauth s3cret)
+rcli() { redis-cli --no-auth-warning --user reprise --pass s3cret "$@"; }
+scli() { redis-cli --no-auth-warning -a sentinel-pw "$@"; }
+
 if [ "$HA" = cluster ]; then
   # A cluster node also listens on its port + 10000 (the cluster bus): pick ports that leave
   # room for it, both free.
@@ -194,31 +201,31 @@ for _ in range(200):
         pass'; }
   ports=(); for _ in 1 2 3 4 5 6; do ports+=("$(cluster_port)"); done
   for p in "${ports[@]}"; do
-    redis_node "$p" "cluster-$p.log" --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 1000
+    redis_node "$p" "cluster-$p.log" --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 1000 "${ACL[@]}"
   done
-  redis-cli --cluster create $(printf '127.0.0.1:%s ' "${ports[@]}") --cluster-replicas 1 --cluster-yes >"$WORK/create.log" 2>&1
+  rcli --cluster create $(printf '127.0.0.1:%s ' "${ports[@]}") --cluster-replicas 1 --cluster-yes >"$WORK/create.log" 2>&1
   deadline=$((SECONDS + 30))
   for p in "${ports[@]}"; do
-    until redis-cli -p "$p" cluster info | grep -q 'cluster_state:ok'; do
+    until rcli -p "$p" cluster info | grep -q 'cluster_state:ok'; do
       [ "$SECONDS" -lt "$deadline" ] || { echo "cluster did not form"; cat "$WORK/create.log"; exit 1; }; sleep 0.2
     done
   done
-  until [ "$(redis-cli -p "${ports[0]}" cluster nodes | grep -c slave)" = 3 ] && \
-        ! redis-cli -p "${ports[0]}" cluster nodes | grep -q handshake; do
+  until [ "$(rcli -p "${ports[0]}" cluster nodes | grep -c slave)" = 3 ] && \
+        ! rcli -p "${ports[0]}" cluster nodes | grep -q handshake; do
     [ "$SECONDS" -lt "$deadline" ] || { echo "replicas did not join"; exit 1; }; sleep 0.2
   done
   for p in "${ports[@]}"; do
-    if redis-cli -p "$p" role | head -1 | grep -q slave; then
-      until redis-cli -p "$p" info replication | grep -q 'master_link_status:up'; do
+    if rcli -p "$p" role | head -1 | grep -q slave; then
+      until rcli -p "$p" info replication | grep -q 'master_link_status:up'; do
         [ "$SECONDS" -lt "$deadline" ] || { echo "replica $p did not sync"; exit 1; }; sleep 0.2
       done
     fi
   done
-  URL="redis+cluster://127.0.0.1:${ports[0]},127.0.0.1:${ports[1]},127.0.0.1:${ports[2]}/"
+  URL="redis+cluster://reprise:s3cret@127.0.0.1:${ports[0]},127.0.0.1:${ports[1]},127.0.0.1:${ports[2]}/"
   kill_ring_master() { # the master owning the ring's slot: the ring and a third of the sessions
     local slot owner
-    slot=$(redis-cli -p "${ports[0]}" cluster keyslot reprise:ticket-keys)
-    owner=$(redis-cli -p "${ports[0]}" cluster nodes | awk -v s="$slot" '$3 ~ /master/ {
+    slot=$(rcli -p "${ports[0]}" cluster keyslot reprise:ticket-keys)
+    owner=$(rcli -p "${ports[0]}" cluster nodes | awk -v s="$slot" '$3 ~ /master/ {
       for (i = 9; i <= NF; i++) { split($i, r, "-"); if (s >= r[1] && s <= (r[2] == "" ? r[1] : r[2])) print $2 } }' | cut -d@ -f1 | cut -d: -f2)
     now >"$WORK/killed-at"
     kill "${NODE_PID[$owner]}"
@@ -227,26 +234,26 @@ for _ in range(200):
   failover_checks "$URL" kill_ring_master cluster
 elif [ "$HA" = sentinel ]; then
   master=$(free_port); replica=$(free_port)
-  redis_node "$master" master.log
-  redis_node "$replica" replica.log --replicaof 127.0.0.1 "$master"
+  redis_node "$master" master.log "${ACL[@]}"
+  redis_node "$replica" replica.log --replicaof 127.0.0.1 "$master" "${ACL[@]}"
   sentinels=()
   for _ in 1 2 3; do
     s=$(free_port); sentinels+=("$s")
-    printf 'port %s\nbind 127.0.0.1\ndir %s\nsentinel monitor reprise 127.0.0.1 %s 2\nsentinel down-after-milliseconds reprise 1000\nsentinel failover-timeout reprise 3000\n' \
+    printf 'port %s\nbind 127.0.0.1\ndir %s\nrequirepass sentinel-pw\nsentinel sentinel-pass sentinel-pw\nsentinel monitor reprise 127.0.0.1 %s 2\nsentinel auth-user reprise reprise\nsentinel auth-pass reprise s3cret\nsentinel down-after-milliseconds reprise 1000\nsentinel failover-timeout reprise 3000\n' \
       "$s" "$WORK" "$master" >"$WORK/sentinel-$s.conf"
     redis-server "$WORK/sentinel-$s.conf" --sentinel >"$WORK/sentinel-$s.log" 2>&1 &
     PIDS+=("$!")
   done
   deadline=$((SECONDS + 30))
-  until redis-cli -p "$replica" info replication | grep -q 'master_link_status:up' && \
-        redis-cli -p "${sentinels[0]}" sentinel master reprise | grep -A1 '^num-other-sentinels$' | tail -1 | grep -q '^2$' && \
-        redis-cli -p "${sentinels[0]}" sentinel master reprise | grep -A1 '^num-slaves$' | tail -1 | grep -q '^1$'; do
+  until rcli -p "$replica" info replication | grep -q 'master_link_status:up' && \
+        scli -p "${sentinels[0]}" sentinel master reprise | grep -A1 '^num-other-sentinels$' | tail -1 | grep -q '^2$' && \
+        scli -p "${sentinels[0]}" sentinel master reprise | grep -A1 '^num-slaves$' | tail -1 | grep -q '^1$'; do
     [ "$SECONDS" -lt "$deadline" ] || { echo "sentinels did not settle"; exit 1; }; sleep 0.2
   done
-  URL="redis+sentinel://127.0.0.1:${sentinels[0]},127.0.0.1:${sentinels[1]},127.0.0.1:${sentinels[2]}/reprise"
+  URL="redis+sentinel://reprise:s3cret@127.0.0.1:${sentinels[0]},127.0.0.1:${sentinels[1]},127.0.0.1:${sentinels[2]}/reprise?sentinel_password=sentinel-pw"
   kill_master() { now >"$WORK/killed-at"; kill "${NODE_PID[$master]}"; }
   failover_checks "$URL" kill_master sentinel
-  promoted=$(redis-cli -p "${sentinels[0]}" sentinel get-master-addr-by-name reprise | tail -1)
+  promoted=$(scli -p "${sentinels[0]}" sentinel get-master-addr-by-name reprise | tail -1)
   echo "  (Sentinel promoted the replica on port $promoted)"
   [ "$promoted" = "$replica" ] || { echo "sentinel: the replica was not promoted   FAILED"; failures=$((failures + 1)); }
 elif [ "$HA" = publishers ]; then

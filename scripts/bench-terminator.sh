@@ -80,14 +80,15 @@ wait_port() {
 }
 
 clk_tck=$(getconf CLK_TCK)
-cpu_ticks() {
-  local total=0 pid
+cpu_ticks() { # "user system" clock ticks of a process and its children so far
+  local user=0 sys=0 pid u k
   for pid in "$1" $(ps -o pid= --ppid "$1" 2>/dev/null); do
     if [ -r "/proc/$pid/stat" ]; then
-      total=$((total + $(sed 's/.*) //' "/proc/$pid/stat" | awk '{print $12 + $13}')))
+      read -r u k < <(sed 's/.*) //' "/proc/$pid/stat" | awk '{print $12, $13}')
+      user=$((user + u)); sys=$((sys + k))
     fi
   done
-  echo "$total"
+  echo "$user $sys"
 }
 
 median() {
@@ -193,42 +194,48 @@ for t in "${TERMINATORS[@]}"; do
     | awk -v t="$t" '/^suite: /{s=$2} /^group: /{g=$2} /hello from nginx/{ok="page ok"} END {print t ": " s ", " g ", " ok}'
 done
 
-declare -A RATES CPUS
+declare -A RATES CPUS SYS
 echo "bench: $ROUNDS rounds of $DURATION per run, $CONNECTIONS connections, one worker each, $SUITE"
 for round in $(seq "$ROUNDS"); do
   echo "round $round of $ROUNDS"
   for mode in $MODES; do
     for t in "${TERMINATORS[@]}"; do
-      before=$(cpu_ticks "${PID_OF[$t]}")
+      read -r user_before sys_before < <(cpu_ticks "${PID_OF[$t]}")
       "$BIN" load "127.0.0.1:${PORT_OF[$t]}" --insecure --sni localhost --connections "$CONNECTIONS" \
         --duration "$DURATION" --resume "$mode" --suites "$SUITE" --groups "$GROUP" \
         --http-get / >"$TMP/load.txt"
-      after=$(cpu_ticks "${PID_OF[$t]}")
+      read -r user_after sys_after < <(cpu_ticks "${PID_OF[$t]}")
       count=$(awk '/^handshakes: /{h=$2} /^warm-up: /{w=$2} END {print h + w}' "$TMP/load.txt")
       rate=$(awk '/^handshakes\/s: /{print $2}' "$TMP/load.txt")
       errors=$(awk '/^handshakes\/s: /{print $6}' "$TMP/load.txt")
       resumed=$(awk '/^handshakes\/s: /{print $4}' "$TMP/load.txt")
-      cpu=$(awk -v t="$((after - before))" -v hz="$clk_tck" -v n="$count" \
-        'BEGIN { if (n > 0) printf "%.1f", t * 1e6 / hz / n; else print "nan" }')
+      per_conn() { awk -v t="$1" -v hz="$clk_tck" -v n="$count" \
+        'BEGIN { if (n > 0) printf "%.1f", t * 1e6 / hz / n; else print "nan" }'; }
+      cpu=$(per_conn "$((user_after + sys_after - user_before - sys_before))")
+      sys=$(per_conn "$((sys_after - sys_before))")
       RATES[$t-$mode]+="$rate "
       CPUS[$t-$mode]+="$cpu "
-      printf '  %-14s %-22s %8s conn/s  resumed %6s  errors %s  CPU %7s us/conn\n' \
-        "$t" "$(mode_name "$mode")" "$rate" "$resumed" "$errors" "$cpu"
+      SYS[$t-$mode]+="$sys "
+      printf '  %-14s %-22s %8s conn/s  resumed %6s  errors %s  CPU %7s us/conn (kernel %s)\n' \
+        "$t" "$(mode_name "$mode")" "$rate" "$resumed" "$errors" "$cpu" "$sys"
     done
   done
 done
 
 echo
 echo "medians (connections/s, terminator CPU per connection):"
-declare -A MED
+declare -A MED MED_SYS
 for mode in $MODES; do
   for t in "${TERMINATORS[@]}"; do
     # shellcheck disable=SC2086
     r=$(median ${RATES[$t-$mode]})
     # shellcheck disable=SC2086
     c=$(median ${CPUS[$t-$mode]})
+    # shellcheck disable=SC2086
+    k=$(median ${SYS[$t-$mode]})
     MED[$t-$mode]=$c
-    printf '  %-14s %-22s %8s conn/s  %7s us/conn\n' "$t" "$(mode_name "$mode")" "$r" "$c"
+    MED_SYS[$t-$mode]=$k
+    printf '  %-14s %-22s %8s conn/s  %7s us/conn (kernel %s)\n' "$t" "$(mode_name "$mode")" "$r" "$c" "$k"
   done
 done
 echo
@@ -238,5 +245,15 @@ for mode in $MODES; do
   for t in reprise-mio reprise-uring; do
     awk -v name="$t" -v m="$(mode_name "$mode")" -v r="${MED[$t-$mode]}" -v b="$best" \
       'BEGIN { printf "  %-14s %-22s %.2f  (%s vs %s us)\n", name, m, r / b, r, b }'
+  done
+done
+echo
+echo "reprise's kernel part alone (two sockets per connection: accept, connect, relay, close)"
+echo "over the better of hitch and HAProxy's whole CPU: the ratio no user-space saving can go below:"
+for mode in $MODES; do
+  best=$(awk -v a="${MED[hitch-$mode]}" -v b="${MED[haproxy-$mode]}" 'BEGIN { print (a < b) ? a : b }')
+  for t in reprise-mio reprise-uring; do
+    awk -v name="$t" -v m="$(mode_name "$mode")" -v k="${MED_SYS[$t-$mode]}" -v b="$best" \
+      'BEGIN { printf "  %-14s %-22s %.2f  (%s of %s us)\n", name, m, k / b, k, b }'
   done
 done

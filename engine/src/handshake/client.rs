@@ -77,6 +77,35 @@ struct KeyedPhase {
     transcript: RunningHash,
 }
 
+impl KeyedPhase {
+    /// The master secret is known (resumed, or computed from our key exchange): log it if
+    /// asked, key the PRF, and install the connection keys (RFC 5246 §6.3).
+    fn start(
+        cx: &Shared,
+        core: &mut Core,
+        suite: &'static CipherSuite,
+        master_secret: MasterSecret,
+        transcript: RunningHash,
+    ) -> Result<Self, Fatal> {
+        log_key(&cx.config, &cx.client_random, &master_secret);
+        let prf_key = PrfKey::from_master_secret(suite.hash, &master_secret);
+        install_keys(
+            core,
+            Role::Client,
+            suite,
+            &prf_key,
+            &cx.client_random,
+            &cx.server_random,
+        )?;
+        Ok(Self {
+            suite,
+            master_secret,
+            prf_key,
+            transcript,
+        })
+    }
+}
+
 /// Client handshake state: what every phase shares, and the phase.
 pub struct ClientHandshake {
     cx: Shared,
@@ -172,22 +201,13 @@ impl ClientHandshake {
                 });
                 cx.flow.advance();
                 core.lock_version();
-                log_key(&cx.config, &cx.client_random, &record.master_secret);
-                let prf_key = PrfKey::from_master_secret(suite.hash, &record.master_secret);
-                install_keys(
+                self.phase = Phase::Keyed(KeyedPhase::start(
+                    cx,
                     core,
-                    Role::Client,
                     suite,
-                    &prf_key,
-                    &cx.client_random,
-                    &cx.server_random,
-                )?;
-                self.phase = Phase::Keyed(KeyedPhase {
-                    suite,
-                    master_secret: record.master_secret,
-                    prf_key,
+                    record.master_secret,
                     transcript,
-                });
+                )?);
             }
             None => {
                 if cx.offered.is_some() {
@@ -373,22 +393,7 @@ impl ClientHandshake {
             &cx.client_random,
             &cx.server_random,
         )?;
-        log_key(&cx.config, &cx.client_random, &ms);
-        let prf_key = PrfKey::from_master_secret(suite.hash, &ms);
-        install_keys(
-            core,
-            Role::Client,
-            suite,
-            &prf_key,
-            &cx.client_random,
-            &cx.server_random,
-        )?;
-        self.phase = Phase::Keyed(KeyedPhase {
-            suite,
-            master_secret: ms,
-            prf_key,
-            transcript,
-        });
+        self.phase = Phase::Keyed(KeyedPhase::start(cx, core, suite, ms, transcript)?);
         Ok(())
     }
 

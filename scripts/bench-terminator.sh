@@ -238,22 +238,24 @@ for mode in $MODES; do
     printf '  %-14s %-22s %8s conn/s  %7s us/conn (kernel %s)\n' "$t" "$(mode_name "$mode")" "$r" "$c" "$k"
   done
 done
+
+# ratio_table MEDIANS WORD: each of Reprise's MEDIANS over the better of hitch's and HAProxy's
+# whole CPU per connection.
+ratio_table() {
+  local -n values=$1
+  local mode best t
+  for mode in $MODES; do
+    best=$(awk -v a="${MED[hitch-$mode]}" -v b="${MED[haproxy-$mode]}" 'BEGIN { print (a < b) ? a : b }')
+    for t in reprise-mio reprise-uring; do
+      awk -v name="$t" -v m="$(mode_name "$mode")" -v r="${values[$t-$mode]}" -v b="$best" -v w="$2" \
+        'BEGIN { printf "  %-14s %-22s %.2f  (%s %s %s us)\n", name, m, r / b, r, w, b }'
+    done
+  done
+}
 echo
 echo "reprise CPU per connection / the better of hitch and HAProxy (goal: <= 0.40):"
-for mode in $MODES; do
-  best=$(awk -v a="${MED[hitch-$mode]}" -v b="${MED[haproxy-$mode]}" 'BEGIN { print (a < b) ? a : b }')
-  for t in reprise-mio reprise-uring; do
-    awk -v name="$t" -v m="$(mode_name "$mode")" -v r="${MED[$t-$mode]}" -v b="$best" \
-      'BEGIN { printf "  %-14s %-22s %.2f  (%s vs %s us)\n", name, m, r / b, r, b }'
-  done
-done
+ratio_table MED vs
 echo
 echo "reprise's kernel part alone (two sockets per connection: accept, connect, relay, close)"
 echo "over the better of hitch and HAProxy's whole CPU: the ratio no user-space saving can go below:"
-for mode in $MODES; do
-  best=$(awk -v a="${MED[hitch-$mode]}" -v b="${MED[haproxy-$mode]}" 'BEGIN { print (a < b) ? a : b }')
-  for t in reprise-mio reprise-uring; do
-    awk -v name="$t" -v m="$(mode_name "$mode")" -v k="${MED_SYS[$t-$mode]}" -v b="$best" \
-      'BEGIN { printf "  %-14s %-22s %.2f  (%s of %s us)\n", name, m, k / b, k, b }'
-  done
-done
+ratio_table MED_SYS of

@@ -48,50 +48,8 @@ fi
 (cd "$OLD_TREE" && CARGO_TARGET_DIR=$AB_DIR/target cargo build --release -q -p reprise-cli $OLD_FEATURES)
 OLD_BIN=$AB_DIR/target/release/reprise
 
-TMP=$(mktemp -d /tmp/reprise-ab.XXXXXX)
-declare -A PID_OF PORT_OF
-cleanup() {
-  local pid
-  for pid in "${PID_OF[@]}"; do
-    if kill -0 "$pid" 2>/dev/null; then
-      kill "$pid" 2>/dev/null || true
-      wait "$pid" 2>/dev/null || true
-    fi
-  done
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 7 \
-  -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
-  -keyout "$TMP/key.pem" -out "$TMP/cert.pem" 2>/dev/null
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-wait_port() {
-  for _ in $(seq 200); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-    sleep 0.05
-  done
-  echo "bench-ab: nothing listens on port $1" >&2
-  return 1
-}
-
-clk_tck=$(getconf CLK_TCK)
-cpu_ticks() {
-  sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'
-}
-
-median() {
-  printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {
-    if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-
-mode_name() {
-  case $1 in none) echo "full" ;; id) echo "resumed, session ID" ;; ticket) echo "resumed, ticket" ;; esac
-}
+# shellcheck source=scripts/bench-lib.sh
+source scripts/bench-lib.sh bench-ab
 
 for DRIVER in $DRIVERS; do
   for side in old new; do
@@ -116,7 +74,7 @@ for DRIVER in $DRIVERS; do
     ratios=() olds=() news=() errors=0
     for _ in $(seq "$ROUNDS"); do
       declare -A before=() count=()
-      for side in old new; do before[$side]=$(cpu_ticks "${PID_OF[$DRIVER-$side]}"); done
+      for side in old new; do before[$side]=$(cpu_total "${PID_OF[$DRIVER-$side]}"); done
       load_pids=()
       for side in old new; do
         taskset -c 1 "$NEW_BIN" load "127.0.0.1:${PORT_OF[$DRIVER-$side]}" --insecure --sni localhost \
@@ -127,7 +85,7 @@ for DRIVER in $DRIVERS; do
       wait "${load_pids[@]}"
       for side in old new; do
         count[$side]=$(awk '/^handshakes: /{h=$2} /^warm-up: /{w=$2} END {print h + w}' "$TMP/load-$side.txt")
-        ticks=$(($(cpu_ticks "${PID_OF[$DRIVER-$side]}") - before[$side]))
+        ticks=$(($(cpu_total "${PID_OF[$DRIVER-$side]}") - before[$side]))
         cpu=$(awk -v t="$ticks" -v hz="$clk_tck" -v n="${count[$side]}" \
           'BEGIN { if (n > 0) printf "%.1f", t * 1e6 / hz / n; else print "nan" }')
         if [ "$side" = old ]; then olds+=("$cpu"); else news+=("$cpu"); fi

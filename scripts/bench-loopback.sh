@@ -74,57 +74,13 @@ cargo build --release -q -p reprise-benches --bin tcp-floor
 BIN=$CARGO_TARGET_DIR/release/reprise
 FLOOR_BIN=$CARGO_TARGET_DIR/release/tcp-floor
 
-TMP=$(mktemp -d /tmp/reprise-bench.XXXXXX)
+# shellcheck source=scripts/bench-lib.sh
+source scripts/bench-lib.sh bench
 chmod 755 "$TMP"
-declare -A PID_OF PORT_OF
+chmod 644 "$TMP/key.pem"
 SERVERS=()
 # The floor servers (stopped with the others).
 SERVERS_EXTRA=()
-cleanup() {
-  local name pid
-  for name in "${SERVERS[@]}" "${SERVERS_EXTRA[@]}"; do
-    pid=${PID_OF[$name]}
-    if kill -0 "$pid" 2>/dev/null; then
-      kill "$pid" 2>/dev/null || true
-      wait "$pid" 2>/dev/null || true
-    fi
-  done
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-# One ECDSA P-256 certificate for all servers.
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 7 \
-  -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
-  -keyout "$TMP/key.pem" -out "$TMP/cert.pem" 2>/dev/null
-chmod 644 "$TMP/key.pem"
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-wait_port() {
-  for _ in $(seq 200); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-    sleep 0.05
-  done
-  echo "bench: nothing listens on port $1" >&2
-  return 1
-}
-
-clk_tck=$(getconf CLK_TCK)
-
-# utime+stime (clock ticks) of a process and its children.
-cpu_ticks() {
-  local total=0 pid
-  for pid in "$1" $(ps -o pid= --ppid "$1" 2>/dev/null); do
-    if [ -r "/proc/$pid/stat" ]; then
-      # Fields after the ")" of comm: utime is the 12th, stime the 13th.
-      total=$((total + $(sed 's/.*) //' "/proc/$pid/stat" | awk '{print $12 + $13}')))
-    fi
-  done
-  echo "$total"
-}
 
 # Per server and mode, the values of every round, space separated.
 declare -A RATES CPUS RESUMEDS ERRORS
@@ -141,11 +97,11 @@ run_load() {
   local name=$1 mode=$2 out=$TMP/load-$1-$2.txt
   local pid=${PID_OF[$1]} port=${PORT_OF[$1]}
   local before after hs warm cpu
-  before=$(cpu_ticks "$pid")
+  before=$(cpu_total "$pid")
   "$BIN" load "127.0.0.1:$port" --insecure --sni localhost --connections "$CONNECTIONS" \
     --duration "$DURATION" --resume "$mode" --suites "$SUITE" --groups "$GROUP" \
     --workers "$LOAD_WORKERS" >"$out" || { cat "$out" >&2; return 1; }
-  after=$(cpu_ticks "$pid")
+  after=$(cpu_total "$pid")
   hs=$(awk '/^handshakes: /{print $2}' "$out")
   warm=$(awk '/^warm-up: /{print $2}' "$out")
   warm=${warm:-0}
@@ -171,10 +127,10 @@ run_floor() {
   local name=tcp-$1 mode=$2 out=$TMP/floor-$1-$2.txt
   local pid=${PID_OF[tcp-$1-$2]} port=${PORT_OF[tcp-$1-$2]}
   local before after n cpu
-  before=$(cpu_ticks "$pid")
+  before=$(cpu_total "$pid")
   "$FLOOR_BIN" load "127.0.0.1:$port" --pattern "$(floor_pattern "$mode")" \
     --connections "$CONNECTIONS" --duration "$DURATION" >"$out" || { cat "$out" >&2; return 1; }
-  after=$(cpu_ticks "$pid")
+  after=$(cpu_total "$pid")
   n=$(awk '/^exchanges: /{print $2}' "$out")
   cpu=$(awk -v t=$((after - before)) -v hz="$clk_tck" -v n="$n" \
     'BEGIN { if (n > 0) printf "%.1f", t * 1e6 / hz / n; else print "nan" }')
@@ -185,10 +141,10 @@ run_floor() {
     "$(grep '^exchanges/s: ' "$out")" "$cpu"
 }
 
-# median VALUES...; range VALUES... ("min-max")
-median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
+# range VALUES... ("min-max"); median comes from bench-lib.sh
 range() { printf '%s\n' "$@" | sort -g | awk 'NR==1{lo=$1} {hi=$1} END {print lo "-" hi}'; }
 
+# This script's tables name the modes in its own words (overriding bench-lib.sh's).
 mode_name() {
   case $1 in none) echo full ;; id) echo "resumed (session ID)" ;; *) echo "resumed (ticket)" ;; esac
 }
@@ -370,7 +326,7 @@ if [ "$PAIRED_ROUNDS" -gt 0 ] && [[ " $DRIVERS " == *" mio "* ]] && [[ " $DRIVER
     ratios=() mios=() urings=() paired_errors=0
     for _ in $(seq "$PAIRED_ROUNDS"); do
       declare -A before=() count=()
-      for DRIVER in mio uring; do before[$DRIVER]=$(cpu_ticks "${PID_OF[paired-$DRIVER]}"); done
+      for DRIVER in mio uring; do before[$DRIVER]=$(cpu_total "${PID_OF[paired-$DRIVER]}"); done
       load_pids=()
       for DRIVER in mio uring; do
         taskset -c 1 "$BIN" load "127.0.0.1:${PORT_OF[paired-$DRIVER]}" --insecure --sni localhost \
@@ -382,7 +338,7 @@ if [ "$PAIRED_ROUNDS" -gt 0 ] && [[ " $DRIVERS " == *" mio "* ]] && [[ " $DRIVER
       for DRIVER in mio uring; do
         count[$DRIVER]=$(awk '/^handshakes: /{h=$2} /^warm-up: /{w=$2} END {print h + w}' \
           "$TMP/paired-load-$DRIVER.txt")
-        ticks=$(($(cpu_ticks "${PID_OF[paired-$DRIVER]}") - before[$DRIVER]))
+        ticks=$(($(cpu_total "${PID_OF[paired-$DRIVER]}") - before[$DRIVER]))
         cpu=$(awk -v t="$ticks" -v hz="$clk_tck" -v n="${count[$DRIVER]}" \
           'BEGIN { if (n > 0) printf "%.1f", t * 1e6 / hz / n; else print "nan" }')
         if [ "$DRIVER" = mio ]; then mios+=("$cpu"); else urings+=("$cpu"); fi

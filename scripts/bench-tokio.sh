@@ -34,51 +34,9 @@ cargo build --release -q -p reprise-cli -p reprise-benches --bin reprise --bin t
 BIN=$CARGO_TARGET_DIR/release/reprise
 HELLO=$CARGO_TARGET_DIR/release/tokio-hello
 
-TMP=$(mktemp -d /tmp/reprise-tokio-bench.XXXXXX)
-declare -A PID_OF PORT_OF
+# shellcheck source=scripts/bench-lib.sh
+source scripts/bench-lib.sh bench-tokio
 STACKS=(reprise rustls)
-cleanup() {
-  local pid
-  for pid in "${PID_OF[@]}"; do
-    if kill -0 "$pid" 2>/dev/null; then
-      kill "$pid" 2>/dev/null || true
-      wait "$pid" 2>/dev/null || true
-    fi
-  done
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 7 \
-  -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
-  -keyout "$TMP/key.pem" -out "$TMP/cert.pem" 2>/dev/null
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-wait_port() {
-  for _ in $(seq 200); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-    sleep 0.05
-  done
-  echo "bench-tokio: nothing listens on port $1" >&2
-  return 1
-}
-
-clk_tck=$(getconf CLK_TCK)
-cpu_ticks() { # "user system" clock ticks of a process so far
-  sed 's/.*) //' "/proc/$1/stat" | awk '{print $12, $13}'
-}
-
-median() {
-  printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {
-    if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-
-mode_name() {
-  case $1 in none) echo "full" ;; id) echo "resumed, session ID" ;; ticket) echo "resumed, ticket" ;; esac
-}
 
 for stack in "${STACKS[@]}"; do
   port=$(free_port)
@@ -108,12 +66,10 @@ for round in $(seq "$ROUNDS"); do
       rate=$(awk '/^handshakes\/s: /{print $2}' "$TMP/load.txt")
       resumed=$(awk '/^handshakes\/s: /{print $4}' "$TMP/load.txt")
       errors=$(awk '/^handshakes\/s: /{print $6}' "$TMP/load.txt")
-      per_conn() { awk -v t="$1" -v hz="$clk_tck" -v n="$count" \
-        'BEGIN { if (n > 0) printf "%.1f", t * 1e6 / hz / n; else print "nan" }'; }
-      cpu=$(per_conn "$((user_after + sys_after - user_before - sys_before))")
-      sys=$(per_conn "$((sys_after - sys_before))")
+      cpu=$(per_conn "$((user_after + sys_after - user_before - sys_before))" "$count")
+      sys=$(per_conn "$((sys_after - sys_before))" "$count")
       SYS[$stack-$mode]+="$sys "
-      USR[$stack-$mode]+="$(per_conn "$((user_after - user_before))") "
+      USR[$stack-$mode]+="$(per_conn "$((user_after - user_before))" "$count") "
       RATES[$stack-$mode]+="$rate "
       CPUS[$stack-$mode]+="$cpu "
       printf '  %-8s %-22s %8s conn/s  resumed %6s  errors %s  CPU %7s us/conn (kernel %s)\n' \

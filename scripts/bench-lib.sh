@@ -1,0 +1,70 @@
+# Helpers the benchmark scripts share (sourced, not run): `source scripts/bench-lib.sh NAME`,
+# NAME prefixing messages and the temporary folder. It sets TMP (removed on exit), declares
+# PID_OF and PORT_OF (name -> server PID / port; every PID_OF is stopped by its PID on exit),
+# and writes an ECDSA P-256 certificate for localhost to $TMP/cert.pem and $TMP/key.pem.
+BENCH_NAME=${1:?bench-lib.sh needs the name of the script}
+TMP=$(mktemp -d "/tmp/reprise-$BENCH_NAME.XXXXXX")
+declare -A PID_OF PORT_OF
+bench_cleanup() {
+  local pid
+  for pid in "${PID_OF[@]}"; do
+    if kill -0 "$pid" 2>/dev/null; then
+      kill "$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+    fi
+  done
+  rm -rf "$TMP"
+}
+trap bench_cleanup EXIT
+
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 7 \
+  -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+  -keyout "$TMP/key.pem" -out "$TMP/cert.pem" 2>/dev/null
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+wait_port() {
+  for _ in $(seq 200); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+    sleep 0.05
+  done
+  echo "$BENCH_NAME: nothing listens on port $1" >&2
+  return 1
+}
+
+clk_tck=$(getconf CLK_TCK)
+# "user system" clock ticks of a process and its children so far (fields 14 and 15 of
+# /proc/PID/stat: the 12th and 13th after the command's ")").
+cpu_ticks() {
+  local user=0 sys=0 pid u k
+  for pid in "$1" $(ps -o pid= --ppid "$1" 2>/dev/null); do
+    if [ -r "/proc/$pid/stat" ]; then
+      read -r u k < <(sed 's/.*) //' "/proc/$pid/stat" | awk '{print $12, $13}')
+      user=$((user + u)); sys=$((sys + k))
+    fi
+  done
+  echo "$user $sys"
+}
+
+# user + system clock ticks of a process and its children so far.
+cpu_total() {
+  local u k
+  read -r u k < <(cpu_ticks "$1")
+  echo $((u + k))
+}
+
+# per_conn TICKS COUNT: microseconds of CPU per connection.
+per_conn() {
+  awk -v t="$1" -v hz="$clk_tck" -v n="$2" 'BEGIN { if (n > 0) printf "%.1f", t * 1e6 / hz / n; else print "nan" }'
+}
+
+median() {
+  printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {
+    if (NR % 2) print v[(NR + 1) / 2]; else printf "%g\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+mode_name() {
+  case $1 in none) echo "full" ;; id) echo "resumed, session ID" ;; ticket) echo "resumed, ticket" ;; esac
+}

@@ -519,14 +519,26 @@ fn step_publisher(
                     .arg(LEASE_KEY)
                     .query(conn)
                     .map_err(redis_error("reading the lease"))?;
-                if current.is_some() && current != *leader {
+                // Ours already: taken on an earlier step whose next command failed.
+                let mut ours = current.as_deref() == Some(holder);
+                if ours {
+                    let kept: i64 = redis::Script::new(RENEW_LEASE)
+                        .key(LEASE_KEY)
+                        .arg(holder)
+                        .arg(ttl_ms)
+                        .invoke(conn)
+                        .map_err(redis_error("renewing the lease"))?;
+                    ours = kept == 1;
+                } else if current.is_some() && current != *leader {
                     log(&format!(
                         "standing by: {} leads",
                         current.as_deref().unwrap_or("?")
                     ));
                     *leader = current;
                 }
-                return Ok(());
+                if !ours {
+                    return Ok(());
+                }
             }
             // Leading now: continue the ring already published, if any.
             let published: Option<Vec<u8>> = redis::cmd("GET")

@@ -340,3 +340,86 @@ fn ticket_keys_are_published_and_followed_live() {
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
+
+#[test]
+fn publishers_share_one_lease_and_hand_the_ring_over() {
+    let redis = Redis::start();
+    let url = redis.url();
+    let kek = || SealKey::derive(&[6; 32], KEK_PURPOSE).unwrap();
+    type Log = Arc<std::sync::Mutex<Vec<String>>>;
+    let start = |log: Log, stop: Arc<AtomicBool>| {
+        let url = url.clone();
+        let publisher = Publisher::new(kek(), 3, 60);
+        std::thread::spawn(move || {
+            let endpoint = RedisEndpoint::open(&url, Duration::from_secs(1)).unwrap();
+            keys::run_publisher(
+                &endpoint,
+                publisher,
+                Duration::from_secs(5),
+                &SystemRandom,
+                &stop,
+                |line| log.lock().unwrap().push(line.to_string()),
+            )
+            .unwrap();
+        })
+    };
+    let has = |log: &Log, what: &str| log.lock().unwrap().iter().any(|l| l.contains(what));
+    let (log_a, stop_a): (Log, _) = (Default::default(), Arc::new(AtomicBool::new(false)));
+    let a = start(log_a.clone(), stop_a.clone());
+    assert!(
+        wait_until(|| has(&log_a, "published generation")),
+        "{:?}",
+        log_a
+    );
+    let (log_b, stop_b): (Log, _) = (Default::default(), Arc::new(AtomicBool::new(false)));
+    let b = start(log_b.clone(), stop_b.clone());
+    assert!(wait_until(|| has(&log_b, "standing by")), "{:?}", log_b);
+    assert!(!has(&log_b, "published"), "the standby writes nothing");
+
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let mut conn = client.get_connection().unwrap();
+    let mut ring = || {
+        let blob: Vec<u8> = redis::cmd("GET")
+            .arg(keys::REDIS_KEY)
+            .query(&mut conn)
+            .unwrap();
+        keys::PublishedRing::unwrap(&kek(), &blob).unwrap()
+    };
+    let before = ring();
+    // A stops and hands the lease back: B takes it at once and continues A's ring.
+    stop_a.store(true, std::sync::atomic::Ordering::Relaxed);
+    a.join().unwrap();
+    assert!(has(&log_a, "released the lease"), "{:?}", log_a);
+    assert!(
+        wait_until(|| has(&log_b, "leading: continuing generation")),
+        "{:?}",
+        log_b
+    );
+    let line = log_b
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|l| l.contains("continuing generation"))
+        .cloned()
+        .unwrap();
+    let continued: u64 = line
+        .split_whitespace()
+        .nth(3)
+        .and_then(|g| g.parse().ok())
+        .unwrap();
+    assert!(continued >= before.generation, "{line}");
+    let after = ring();
+    assert!(after.generation >= continued);
+    // Every key A published is still in B's ring (none re-minted, none dropped early).
+    for key in &before.keys {
+        assert!(
+            after
+                .keys
+                .iter()
+                .any(|k| k.material.name == key.material.name),
+            "a key of the old leader was dropped"
+        );
+    }
+    stop_b.store(true, std::sync::atomic::Ordering::Relaxed);
+    b.join().unwrap();
+}

@@ -260,6 +260,7 @@ elif [ "$HA" = publishers ]; then
   REDIS_PORT=$(free_port); URL="redis://127.0.0.1:$REDIS_PORT/"
   start_redis "$REDIS_PORT"
   publisher "$URL" publish-a.log; A=$PUBLISHER
+  disown "$A"  # it is SIGKILLed below: no "Killed" job notice from this shell
   wait_line "$WORK/publish-a.log" "published generation" 10
   publisher "$URL" publish-b.log; B=$PUBLISHER
   wait_line "$WORK/publish-b.log" "standing by" 10

@@ -170,16 +170,6 @@ impl RedisEndpoint {
             }
         }
     }
-
-    /// The bound on connecting and on each command.
-    pub fn timeout(&self) -> Duration {
-        self.timeout
-    }
-
-    /// True for a Redis Cluster (commands touching several keys need one hash slot).
-    pub fn is_cluster(&self) -> bool {
-        matches!(self.topology, Topology::Cluster(_))
-    }
 }
 
 impl ConnectionLike for FleetConnection {

@@ -20,7 +20,7 @@
 //! `"RPK1" | generation u64 | count u8 | count × (name[16] | secret[32])`.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use redis::ConnectionLike;
@@ -334,7 +334,7 @@ impl Publisher {
         rng: &dyn RandomSource,
     ) -> Result<bool, FleetError> {
         let blob = self.ring_at(now).wrap(&self.kek, rng)?;
-        let written: i64 = redis::Script::new(FENCED_SET)
+        let written: i64 = FENCED_SET
             .key(LEASE_KEY)
             .key(REDIS_KEY)
             .arg(holder)
@@ -368,27 +368,56 @@ impl Publisher {
     }
 }
 
+// The lease scripts, hashed (for EVALSHA) once per process.
+
 /// Writes KEYS[2] only while KEYS[1] (the lease) holds ARGV[1].
-const FENCED_SET: &str = r"
+static FENCED_SET: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('SET', KEYS[2], ARGV[2])
   return 1
 end
-return 0";
+return 0",
+    )
+});
 
 /// Extends the lease KEYS[1] by ARGV[2] ms if ARGV[1] holds it.
-const RENEW_LEASE: &str = r"
+static RENEW_LEASE: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
-return 0";
+return 0",
+    )
+});
 
 /// Deletes the lease KEYS[1] if ARGV[1] holds it.
-const RELEASE_LEASE: &str = r"
+static RELEASE_LEASE: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
 end
-return 0";
+return 0",
+    )
+});
+
+/// Extends `holder`'s lease by `ttl_ms`; false if the lease is not (or no longer) its.
+fn renew_lease(
+    conn: &mut impl ConnectionLike,
+    holder: &str,
+    ttl_ms: u64,
+) -> Result<bool, FleetError> {
+    let kept: i64 = RENEW_LEASE
+        .key(LEASE_KEY)
+        .arg(holder)
+        .arg(ttl_ms)
+        .invoke(conn)
+        .map_err(redis_error("renewing the lease"))?;
+    Ok(kept == 1)
+}
 
 /// How long a publisher's lease lasts without renewal: a third of the rotation period,
 /// within 1–15 s, so a standby takes over well before the next rotation is due.
@@ -431,21 +460,15 @@ pub fn run_publisher(
     let mut conn = None;
     let mut role = Role::Standby { leader: None };
     let mut last_publish: Option<Instant> = None;
-    let mut unreachable_logged = false;
     let mut last_failure: Option<String> = None;
     log(&format!("publisher {holder}: lease {} ms", ttl.as_millis()));
     while !stop.load(Ordering::Relaxed) {
         if conn.is_none() {
             conn = endpoint.connect().ok();
-            if conn.is_none() && !unreachable_logged {
-                log("publish failed: Redis unreachable");
-                unreachable_logged = true;
-            }
         }
-        let now = unix_now();
-        if let Some(c) = conn.as_mut() {
-            unreachable_logged = false;
-            match step_publisher(
+        let failure = match conn.as_mut() {
+            None => Some("publish failed: Redis unreachable".to_string()),
+            Some(c) => match step_publisher(
                 c,
                 &holder,
                 ttl,
@@ -453,23 +476,23 @@ pub fn run_publisher(
                 &mut publisher,
                 &mut last_publish,
                 republish,
-                now,
+                unix_now(),
                 rng,
                 &mut log,
             ) {
-                Ok(()) => last_failure = None,
+                Ok(()) => None,
                 Err(FleetError::Redis { context, source }) => {
-                    // The same failure every step says nothing new: log it once.
-                    let line = format!("publish failed: {context}: {source}");
-                    if last_failure.as_deref() != Some(line.as_str()) {
-                        log(&line);
-                        last_failure = Some(line);
-                    }
                     conn = None;
+                    Some(format!("publish failed: {context}: {source}"))
                 }
                 Err(e) => return Err(e),
-            }
+            },
+        };
+        // The same failure every step says nothing new: log it once.
+        if let Some(line) = failure.as_deref().filter(|_| failure != last_failure) {
+            log(line);
         }
+        last_failure = failure;
         // A leader that cannot renew its lease in time stops believing it leads.
         if let Role::Leading { renewed } = role {
             if renewed.elapsed() >= ttl {
@@ -481,10 +504,7 @@ pub fn run_publisher(
         std::thread::sleep(step);
     }
     if let (Role::Leading { .. }, Some(c)) = (&role, conn.as_mut()) {
-        let _: redis::RedisResult<i64> = redis::Script::new(RELEASE_LEASE)
-            .key(LEASE_KEY)
-            .arg(&holder)
-            .invoke(c);
+        let _: redis::RedisResult<i64> = RELEASE_LEASE.key(LEASE_KEY).arg(&holder).invoke(c);
         log("released the lease");
     }
     Ok(())
@@ -522,13 +542,7 @@ fn step_publisher(
                 // Ours already: taken on an earlier step whose next command failed.
                 let mut ours = current.as_deref() == Some(holder);
                 if ours {
-                    let kept: i64 = redis::Script::new(RENEW_LEASE)
-                        .key(LEASE_KEY)
-                        .arg(holder)
-                        .arg(ttl_ms)
-                        .invoke(conn)
-                        .map_err(redis_error("renewing the lease"))?;
-                    ours = kept == 1;
+                    ours = renew_lease(conn, holder, ttl_ms)?;
                 } else if current.is_some() && current != *leader {
                     log(&format!(
                         "standing by: {} leads",
@@ -570,13 +584,7 @@ fn step_publisher(
         }
         Role::Leading { renewed } => {
             if renewed.elapsed() >= ttl / 3 {
-                let kept: i64 = redis::Script::new(RENEW_LEASE)
-                    .key(LEASE_KEY)
-                    .arg(holder)
-                    .arg(ttl_ms)
-                    .invoke(conn)
-                    .map_err(redis_error("renewing the lease"))?;
-                if kept == 0 {
+                if !renew_lease(conn, holder, ttl_ms)? {
                     log("lost the lease: standing by");
                     publisher.forget();
                     *role = Role::Standby { leader: None };
@@ -643,6 +651,15 @@ pub struct RingSnapshot {
 }
 
 impl RingStatus {
+    /// A status that starts from `ring` (fetched before the follower starts).
+    pub fn starting_from(ring: Option<&PublishedRing>) -> Self {
+        let status = Self::default();
+        if ring.is_some() {
+            status.refreshed(ring);
+        }
+        status
+    }
+
     /// A copy of what is known now.
     pub fn snapshot(&self) -> RingSnapshot {
         let mut s = self.inner.lock().map(|s| s.clone()).unwrap_or_default();
@@ -797,17 +814,6 @@ pub fn spawn_follower(
             }
         })
         .map_err(FleetError::Spawn)
-}
-
-impl RingStatus {
-    /// A status that starts from `ring` (fetched before the follower starts).
-    pub fn starting_from(ring: Option<&PublishedRing>) -> Self {
-        let status = Self::default();
-        if ring.is_some() {
-            status.refreshed(ring);
-        }
-        status
-    }
 }
 
 fn unix_now() -> u64 {

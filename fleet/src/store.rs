@@ -84,10 +84,10 @@ pub struct LookupLatency {
     pub sum_us: u64,
 }
 
-/// A lookup's callback, answered once: by the worker with Redis's answer, or by the deadline
-/// thread with `Unavailable`, whichever comes first.
 type LookupCallback = Box<dyn FnOnce(Lookup) + Send>;
 
+/// A lookup's callback, answered once: by the worker with Redis's answer, or by the deadline
+/// thread with `Unavailable`, whichever comes first.
 struct PendingLookup {
     done: Mutex<Option<LookupCallback>>,
     asked: Instant,

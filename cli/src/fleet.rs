@@ -67,19 +67,19 @@ pub fn follow_ticket_keys(
         .kek
         .as_deref()
         .ok_or("--ticket-keys-from needs --kek FILE")?;
-    let kek = || SealKey::from_file(std::path::Path::new(kek_path), KEK_PURPOSE);
-    let endpoint = || RedisEndpoint::open(url, Duration::from_secs(2));
+    let kek = SealKey::from_file(std::path::Path::new(kek_path), KEK_PURPOSE)?;
+    let endpoint = RedisEndpoint::open(url, Duration::from_secs(2))?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let (ring, status) = match fetch_ring(&endpoint()?, &kek()?) {
+    let (ring, status) = match fetch_ring(&endpoint, &kek) {
         Ok(published) => {
             eprintln!(
                 "ticket keys: following generation {} ({} keys) from {}",
                 published.generation,
                 published.keys.len(),
-                endpoint()?
+                endpoint
             );
             (
                 published.to_ring(now),
@@ -100,8 +100,8 @@ pub fn follow_ticket_keys(
     let status = Arc::new(status);
     crate::metrics_http::FLEET.set_ring(status.clone());
     spawn_follower(
-        endpoint()?,
-        kek()?,
+        endpoint,
+        kek,
         keys.clone(),
         status,
         Duration::from_secs(1),

@@ -127,14 +127,13 @@ fn publish(url: &str, rotate: &str, lifetime: &str, kek: &Path) -> Result<(), St
     let kek = reprise_fleet::seal::SealKey::from_file(kek, KEK_PURPOSE)?;
     let publisher = Publisher::new(kek, rotate, 2 * lifetime);
     let stop = std::sync::atomic::AtomicBool::new(false);
+    let endpoint =
+        reprise_fleet::endpoint::RedisEndpoint::open(url, std::time::Duration::from_secs(1))?;
     println!(
-        "publishing ticket keys to {}: rotate every {rotate} s, decrypt window {} s",
-        reprise_fleet::endpoint::RedisEndpoint::open(url, std::time::Duration::from_secs(1))?,
+        "publishing ticket keys to {endpoint}: rotate every {rotate} s, decrypt window {} s",
         2 * lifetime
     );
     std::io::stdout().flush().ok();
-    let endpoint =
-        reprise_fleet::endpoint::RedisEndpoint::open(url, std::time::Duration::from_secs(1))?;
     run_publisher(
         &endpoint,
         publisher,

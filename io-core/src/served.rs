@@ -77,10 +77,12 @@ pub enum Phase {
     /// Our close_notify or fatal alert is queued: the output drains, then it ends with the
     /// end given.
     Closing(End),
-    /// Our fatal alert is sent: what the peer still sends is read and dropped for a moment
-    /// (`ServerOptions::linger`) or until its end of stream, because closing a socket with
-    /// unread input makes the kernel send a reset that can destroy the alert before the
-    /// peer reads it.
+    /// Our fatal alert is sent and our write side is to be shut at once (RFC 5246 §7.2.2:
+    /// nothing follows a fatal alert; [`Served::wants_shutdown_write`]), so the peer sees
+    /// the alert and then its end of stream without waiting. What the peer still sends is
+    /// read and dropped for a moment (`ServerOptions::linger`) or until its end of stream,
+    /// because closing a socket with unread input makes the kernel send a reset that can
+    /// destroy the alert before the peer reads it.
     Lingering(End),
     /// Over: the driver closes the socket and drops the connection.
     Closed(End),
@@ -167,6 +169,8 @@ pub struct Served<H> {
     draining: bool,
     /// Output was written since the last time it all drained.
     wrote: bool,
+    /// The driver shut the socket's write side (lingering after our fatal alert).
+    write_shut: bool,
     /// The peer said goodbye and the handler has no more to say than what it still gives.
     peer_done: bool,
     /// Why a resumption the client offered was declined.
@@ -196,6 +200,7 @@ impl<H> Served<H> {
             partial_record: false,
             draining: false,
             wrote: false,
+            write_shut: false,
             peer_done: false,
             resumption_failure: None,
         }
@@ -265,6 +270,26 @@ impl<H> Served<H> {
     pub fn on_written(&mut self, n: usize) {
         self.tls.consume_output(n);
         self.wrote |= n > 0;
+    }
+
+    /// True when the driver must shut the socket's write side now (TCP FIN), leaving the
+    /// read side open: our fatal alert has left and nothing will follow it (RFC 5246
+    /// §7.2.2). Report it with [`on_write_shut`](Self::on_write_shut).
+    pub fn wants_shutdown_write(&self) -> bool {
+        matches!(self.phase, Phase::Lingering(_)) && !self.write_shut
+    }
+
+    /// The driver shut the socket's write side (or tried: a failure changes nothing, the
+    /// linger still ends at the peer's end of stream or its deadline).
+    pub fn on_write_shut(&mut self) {
+        self.write_shut = true;
+    }
+
+    /// True while our close_notify or fatal alert is on its way out: once the driver has
+    /// written everything it took, it reports [`on_drained`](Self::on_drained) even if it
+    /// had nothing to write (a received fatal alert queues nothing to answer it).
+    pub fn is_closing(&self) -> bool {
+        matches!(self.phase, Phase::Closing(_))
     }
 
     /// A read or write failed: the connection is over.
@@ -892,6 +917,10 @@ mod tests {
         // The alert sent, what the peer still sends is read and dropped for a moment, so
         // closing with unread input does not reset the connection before it reads the alert.
         assert_eq!(rig.served.phase(), Phase::Lingering(End::Failed));
+        // Our write side shuts at once: the peer reads the alert, then its end of stream.
+        assert!(rig.served.wants_shutdown_write());
+        rig.served.on_write_shut();
+        assert!(!rig.served.wants_shutdown_write());
         assert!(rig.served.wants_read(0, &options()));
         let mut more = *b"more garbage";
         assert_eq!(rig.served.on_input(&mut more, &mut rig.env), more.len());
@@ -901,6 +930,20 @@ mod tests {
             rig.served.failure(),
             Some((Failure::Engine(Error::AlertSent { .. }), false))
         ));
+    }
+
+    #[test]
+    fn a_received_fatal_alert_ends_the_connection_once_drained() {
+        let mut rig = Rig::new(server_config(), Echo::default(), insecure());
+        // A fatal handshake_failure alert instead of a ClientHello.
+        let mut alert = *b"\x15\x03\x03\x00\x02\x02\x28";
+        rig.served.on_input(&mut alert, &mut rig.env);
+        assert!(rig.served.is_closing());
+        assert!(!rig.served.wants_write(), "nothing answers a fatal alert");
+        assert!(!rig.served.wants_shutdown_write());
+        // The driver, having nothing to write, reports the output drained: over at once.
+        rig.served.on_drained(&mut rig.env);
+        assert_eq!(rig.served.end(), Some(End::Failed));
     }
 
     #[test]

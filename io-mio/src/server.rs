@@ -719,6 +719,12 @@ fn service<F: HandlerFactory>(ctx: &mut Ctx<F>, key: usize, conn: &mut Conn<F::H
         if conn.served.is_closed() {
             return true;
         }
+        if conn.served.wants_shutdown_write() {
+            // Our fatal alert has left: the FIN follows it at once, and what the peer still
+            // sends is read and dropped until its own end of stream (or the linger ends).
+            let _ = conn.sock.shutdown(std::net::Shutdown::Write);
+            conn.served.on_write_shut();
+        }
         // The backend: connect, write, read; if it moved, the connection may have more to
         // send (or be done).
         if move_backend(ctx, key, conn) && !conn.served.is_closed() {

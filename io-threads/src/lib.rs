@@ -258,6 +258,11 @@ fn serve<H: Handler>(
         if !served.is_closed() {
             served.on_drained(&mut env);
         }
+        if served.wants_shutdown_write() {
+            // Our fatal alert has left: the FIN follows it at once (RFC 5246 §7.2.2).
+            let _ = sock.shutdown(std::net::Shutdown::Write);
+            served.on_write_shut();
+        }
         if shared.stopping() && grace_until.is_none() {
             grace_until = Some(env.now + env.options.shutdown_grace);
             served.on_shutdown(&mut env);

@@ -31,6 +31,12 @@
 //! At most [`reprise::DEFAULT_OUTPUT_LIMIT`] bytes of records wait for a slow reader:
 //! writes then wait for the socket.
 //!
+//! A handshake that fails with our fatal alert closes as RFC 5246 §7.2.2 asks: the alert,
+//! then our end of stream at once; the future resolves to the error when the peer has
+//! closed too, or after a second at most of reading and dropping what it still sends (so
+//! the alert is not destroyed by a reset). That bound uses tokio's timer: run the futures on
+//! a runtime with time enabled (`#[tokio::main]` and `Builder::enable_all` do).
+//!
 //! [`AsyncWriteExt::shutdown`]: tokio::io::AsyncWriteExt::shutdown
 
 #![forbid(unsafe_code)]
@@ -48,6 +54,11 @@ use reprise::{
     Negotiated, ServerConfig, ServerConnection, ServerHandshake, Side, MAX_RECORD_LEN,
 };
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::Sleep;
+
+/// After a handshake's fatal alert, how long what the peer still sends is read and dropped
+/// before the transport is given up (see `TlsStream::poll_close_after_failure`).
+const LINGER: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Accepts TLS connections with one server config; cheap to clone (one `Arc`).
 #[derive(Clone)]
@@ -68,6 +79,7 @@ impl TlsAcceptor {
         Accept {
             stream: Some(TlsStream::new(io, conn, self.config.session_store.clone())),
             error: None,
+            linger: None,
         }
     }
 }
@@ -76,25 +88,31 @@ impl TlsAcceptor {
 /// future.
 pub struct Accept<IO> {
     stream: Option<TlsStream<IO, ServerHandshake>>,
+    /// The handshake failed: the future ends with this once the connection is closed.
     error: Option<io::Error>,
+    linger: Option<Pin<Box<Sleep>>>,
 }
 
 impl<IO: AsyncRead + AsyncWrite + Unpin> Future for Accept<IO> {
     type Output = io::Result<TlsStream<IO>>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if let Some(e) = self.error.take() {
-            // The alert the engine queued goes out if the socket takes it now.
-            if let Some(stream) = self.stream.as_mut() {
-                let _ = stream.poll_flush_records(cx);
-            }
-            return Poll::Ready(Err(e));
-        }
-        let Some(stream) = self.stream.as_mut() else {
-            return Poll::Ready(Err(io::Error::other("Accept polled after completion")));
+        let this = &mut *self;
+        let Some(stream) = this.stream.as_mut() else {
+            return Poll::Ready(Err(this
+                .error
+                .take()
+                .unwrap_or_else(|| io::Error::other("Accept polled after completion"))));
         };
-        ready!(stream.poll_handshake(cx))?;
-        Poll::Ready(Ok(self.stream.take().expect("checked above")))
+        if this.error.is_none() {
+            match ready!(stream.poll_handshake(cx)) {
+                Ok(()) => return Poll::Ready(Ok(this.stream.take().expect("checked above"))),
+                Err(e) => this.error = Some(e),
+            }
+        }
+        ready!(stream.poll_close_after_failure(cx, &mut this.linger));
+        this.stream = None;
+        Poll::Ready(Err(this.error.take().expect("set above")))
     }
 }
 
@@ -110,6 +128,8 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Future for Accept<IO> {
 /// ```
 pub struct LazyConfigAcceptor<IO> {
     stream: Option<TlsStream<IO>>,
+    error: Option<io::Error>,
+    linger: Option<Pin<Box<Sleep>>>,
 }
 
 impl<IO: AsyncRead + AsyncWrite + Unpin> LazyConfigAcceptor<IO> {
@@ -121,6 +141,8 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> LazyConfigAcceptor<IO> {
                 ServerConnection::choosing_config(),
                 None,
             )),
+            error: None,
+            linger: None,
         }
     }
 }
@@ -129,27 +151,35 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Future for LazyConfigAcceptor<IO> {
     type Output = io::Result<StartHandshake<IO>>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let Some(stream) = self.stream.as_mut() else {
+        let this = &mut *self;
+        let Some(stream) = this.stream.as_mut() else {
             return Poll::Ready(Err(io::Error::other(
                 "LazyConfigAcceptor polled after completion",
             )));
         };
-        loop {
-            ready!(stream.poll_flush_records(cx))?;
+        while this.error.is_none() {
             if let Some(e) = stream.conn.error() {
-                return Poll::Ready(Err(to_io(e.clone())));
+                this.error = Some(to_io(e.clone()));
+                break;
             }
             if stream.conn.client_hello().is_some() {
-                let stream = self.stream.take().expect("checked above");
+                let stream = this.stream.take().expect("checked above");
                 return Poll::Ready(Ok(StartHandshake { stream }));
             }
-            if !ready!(stream.poll_read_records(cx))? {
-                return Poll::Ready(Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the peer closed before its ClientHello",
-                )));
+            match ready!(stream.poll_read_records(cx)) {
+                Ok(true) => {}
+                Ok(false) => {
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the peer closed before its ClientHello",
+                    )))
+                }
+                Err(e) => this.error = Some(e),
             }
         }
+        ready!(stream.poll_close_after_failure(cx, &mut this.linger));
+        this.stream = None;
+        Poll::Ready(Err(this.error.take().expect("set above")))
     }
 }
 
@@ -175,6 +205,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> StartHandshake<IO> {
         Accept {
             stream: Some(stream),
             error,
+            linger: None,
         }
     }
 }
@@ -205,10 +236,12 @@ impl TlsConnector {
             Ok(conn) => Connect {
                 stream: Some(TlsStream::new(io, conn, None)),
                 error: None,
+                linger: None,
             },
             Err(e) => Connect {
                 stream: None,
                 error: Some(to_io(e)),
+                linger: None,
             },
         }
     }
@@ -218,20 +251,29 @@ impl TlsConnector {
 pub struct Connect<IO> {
     stream: Option<TlsStream<IO, ClientHandshake>>,
     error: Option<io::Error>,
+    linger: Option<Pin<Box<Sleep>>>,
 }
 
 impl<IO: AsyncRead + AsyncWrite + Unpin> Future for Connect<IO> {
     type Output = io::Result<TlsStream<IO, ClientHandshake>>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if let Some(e) = self.error.take() {
-            return Poll::Ready(Err(e));
-        }
-        let Some(stream) = self.stream.as_mut() else {
-            return Poll::Ready(Err(io::Error::other("Connect polled after completion")));
+        let this = &mut *self;
+        let Some(stream) = this.stream.as_mut() else {
+            return Poll::Ready(Err(this
+                .error
+                .take()
+                .unwrap_or_else(|| io::Error::other("Connect polled after completion"))));
         };
-        ready!(stream.poll_handshake(cx))?;
-        Poll::Ready(Ok(self.stream.take().expect("checked above")))
+        if this.error.is_none() {
+            match ready!(stream.poll_handshake(cx)) {
+                Ok(()) => return Poll::Ready(Ok(this.stream.take().expect("checked above"))),
+                Err(e) => this.error = Some(e),
+            }
+        }
+        ready!(stream.poll_close_after_failure(cx, &mut this.linger));
+        this.stream = None;
+        Poll::Ready(Err(this.error.take().expect("set above")))
     }
 }
 
@@ -347,6 +389,41 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: Side> TlsStream<IO, S> {
             self.conn.consume_output(n);
         }
         Poll::Ready(Ok(()))
+    }
+
+    /// Closes a connection whose handshake failed. RFC 5246 §7.2.2: after a fatal alert
+    /// both sides close at once. Our alert (if the engine queued one) goes out, then our end
+    /// of stream; then what the peer still sends is read and dropped until its end of stream
+    /// or [`LINGER`], because dropping a socket with unread input resets the connection,
+    /// which can destroy the alert before the peer reads it. A received alert or a transport
+    /// error ends it at once.
+    fn poll_close_after_failure(
+        &mut self,
+        cx: &mut Context<'_>,
+        linger: &mut Option<Pin<Box<Sleep>>>,
+    ) -> Poll<()> {
+        if linger.is_none() {
+            if ready!(self.poll_flush_records(cx)).is_err()
+                || !matches!(self.conn.error(), Some(reprise::Error::AlertSent { .. }))
+                || ready!(Pin::new(&mut self.io).poll_shutdown(cx)).is_err()
+            {
+                return Poll::Ready(());
+            }
+            *linger = Some(Box::pin(tokio::time::sleep(LINGER)));
+        }
+        let Some(deadline) = linger.as_mut() else {
+            return Poll::Ready(());
+        };
+        loop {
+            if deadline.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(());
+            }
+            let mut buf = ReadBuf::new(&mut self.inbound);
+            match ready!(Pin::new(&mut self.io).poll_read(cx, &mut buf)) {
+                Ok(()) if !buf.filled().is_empty() => {}
+                _ => return Poll::Ready(()),
+            }
+        }
     }
 
     /// Reads from the transport once and handles what arrived; `false` at end of stream.

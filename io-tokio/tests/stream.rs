@@ -549,3 +549,97 @@ async fn offloaded_signatures_are_made_on_the_blocking_pool() {
     }
     server.abort();
 }
+
+/// RFC 5246 §7.2.2: a handshake that fails with our fatal alert closes at once. The client
+/// reads the alert and then our end of stream without waiting; the accept future ends with
+/// the error as soon as the client closes too; a client that keeps writing still reads the
+/// alert whole; and one that never closes is given up after the linger (a second).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_handshake_sends_its_alert_then_closes_at_once() {
+    let pki = pki(None);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let acceptor = TlsAcceptor::from(pki.config.clone());
+    let (ended_tx, mut ended_rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let (acceptor, ended) = (acceptor.clone(), ended_tx.clone());
+            tokio::spawn(async move {
+                let result = acceptor.accept(tcp).await;
+                let _ = ended.send((result.is_err(), Instant::now()));
+            });
+        }
+    });
+    for keep_writing in [false, true] {
+        let (got, eof_gap, closed_at) = tokio::task::spawn_blocking(move || {
+            let mut sock = std::net::TcpStream::connect(addr).unwrap();
+            sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            sock.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+            let writer = keep_writing.then(|| {
+                let mut sock = sock.try_clone().unwrap();
+                std::thread::spawn(move || {
+                    for _ in 0..50 {
+                        if sock.write_all(&[0x17; 512]).is_err() {
+                            break;
+                        }
+                        std::thread::sleep(Duration::from_millis(2));
+                    }
+                })
+            });
+            let mut got = Vec::new();
+            let mut buf = [0u8; 256];
+            let mut first = None;
+            let eof = loop {
+                match sock.read(&mut buf) {
+                    Ok(0) => break Instant::now(),
+                    Ok(n) => {
+                        first.get_or_insert_with(Instant::now);
+                        got.extend_from_slice(&buf[..n]);
+                    }
+                    Err(e) => panic!("no clean end of stream after the alert: {e} ({got:02x?})"),
+                }
+            };
+            if let Some(w) = writer {
+                w.join().unwrap();
+            }
+            drop(sock);
+            (got, eof - first.expect("an alert"), Instant::now())
+        })
+        .await
+        .unwrap();
+        assert_eq!(got.len(), 7, "one alert record: {got:02x?}");
+        assert_eq!((got[0], got[5]), (21, 2), "a fatal alert: {got:02x?}");
+        assert!(
+            eof_gap < Duration::from_millis(50),
+            "end of stream {eof_gap:?} after the alert"
+        );
+        let (failed, ended) = tokio::time::timeout(Duration::from_secs(5), ended_rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(failed);
+        let after_close = ended.saturating_duration_since(closed_at);
+        assert!(
+            after_close < Duration::from_millis(500),
+            "the accept future ended {after_close:?} after the client closed"
+        );
+    }
+    // A client that reads the alert but never closes: the future ends after the linger.
+    let mut silent = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let started = Instant::now();
+    silent.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+    let (failed, ended) = tokio::time::timeout(Duration::from_secs(5), ended_rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(failed);
+    let took = ended - started;
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(3),
+        "given up after {took:?}"
+    );
+    drop(silent);
+}

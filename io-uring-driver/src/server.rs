@@ -1315,6 +1315,21 @@ fn after<F: HandlerFactory>(ctx: &mut Ctx<F>, key: usize, conn: &mut Conn<F::Han
         conn.served.on_app_progress(&mut ctx.env);
     }
     flush(ctx, key, conn);
+    if !conn.sending && conn.served.is_closing() && !conn.served.wants_write() {
+        // Closing with nothing to send (a received fatal alert is not answered): over now,
+        // not at the deadline.
+        conn.served.on_drained(&mut ctx.env);
+    }
+    if conn.served.wants_shutdown_write() {
+        // Our fatal alert has left (its send completed): the FIN follows it at once, and what
+        // the peer still sends is read and dropped until its end of stream.
+        ctx.push_quiet(on_sock!(conn.sock, |fd| opcode::Shutdown::new(
+            fd,
+            libc::SHUT_WR
+        )
+        .build()));
+        conn.served.on_write_shut();
+    }
     if ctx.fatal.is_some() || conn.served.is_closed() {
         return true;
     }

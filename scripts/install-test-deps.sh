@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the real TLS peers the interop tests drive (Debian packages).
-# Idempotent: does nothing (and prints nothing) when every command exists.
+# Idempotent: does nothing (and prints nothing) when every command exists. Also installs
+# Python's grpcio from PyPI when python3 lacks it.
 set -euo pipefail
 
 # command -> Debian package that provides it
@@ -24,7 +25,24 @@ for cmd in "${!PKG_FOR[@]}"; do
 done
 # TLS to Redis (the redis crate's native-tls) links OpenSSL: its headers for the build.
 [ -f /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
-[ "${#missing[@]}" -eq 0 ] && exit 0
+
+# The gRPC test (cli/tests/terminator_faults.rs) runs a Python grpcio server and client, from
+# PyPI for whichever python3 is first on PATH.
+install_grpcio() {
+  python3 -c 'import grpc' >/dev/null 2>&1 && return 0
+  echo "install-test-deps: installing grpcio (pip)" >&2
+  if ! python3 -m pip --version >/dev/null 2>&1; then
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-pip >/dev/null
+  fi
+  python3 -m pip install -q --disable-pip-version-check grpcio >/dev/null 2>&1 ||
+    python3 -m pip install -q --disable-pip-version-check --break-system-packages grpcio >/dev/null
+}
+
+if [ "${#missing[@]}" -eq 0 ]; then
+  install_grpcio
+  exit 0
+fi
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-test-deps: missing ${missing[*]}; run as root to install" >&2
@@ -39,3 +57,4 @@ if command -v debconf-set-selections >/dev/null 2>&1; then
 fi
 apt-get update -qq >/dev/null
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+install_grpcio

@@ -7,8 +7,9 @@ use std::net::ToSocketAddrs;
 use std::sync::Arc;
 use std::time::Duration;
 
+use reprise_serve::counters::ServingCounters;
 use reprise_serve::live::LiveConfig;
-use reprise_serve::workers::shutdown_on_signals;
+use reprise_serve::workers::on_shutdown_signals;
 use reprise_serve::{Driver, ListenerMode, Running, ServerOptions};
 
 use crate::serve::ServeArgs;
@@ -62,20 +63,43 @@ pub fn announce(driver: &str, options: &ServerOptions, addr: std::net::SocketAdd
 }
 
 /// Runs driver `D` (named `name` in the banner) with handlers from `factory` until SIGINT or
-/// SIGTERM, then shuts down gracefully.
+/// SIGTERM, then drains: one line when it starts (the connections open), one when it ends
+/// (how many finished, how many the drain timeout cut off).
 pub fn run<D: Driver, F: HandlerFactory>(
     name: &str,
     args: &ServeArgs,
     live: Arc<LiveConfig>,
     factory: Arc<F>,
+    counters: Arc<ServingCounters>,
 ) -> Result<(), String> {
     let (addr, mut options) = address_and_options(args)?;
     options.live_config = Some(live.clone());
+    options.counters = counters.clone();
     let server = D::start(addr, live.current(), factory, options.clone())
         .map_err(|e| format!("bind {}: {e}", args.listen))?;
-    shutdown_on_signals(server.shutdown_handle()).map_err(|e| format!("signals: {e}"))?;
+    let handle = server.shutdown_handle();
+    let draining = Arc::new(std::sync::atomic::AtomicUsize::new(usize::MAX));
+    let (grace, seen) = (options.shutdown_grace, draining.clone());
+    on_shutdown_signals(move || {
+        let open = handle.open_connections();
+        seen.store(open, std::sync::atomic::Ordering::SeqCst);
+        eprintln!(
+            "draining: {open} connections open; stopped accepting, waiting up to {grace:?} for work in flight"
+        );
+        handle.shutdown();
+    })
+    .map_err(|e| format!("signals: {e}"))?;
     announce(name, &options, server.local_addr());
+    let cut_before = counters.drain_cut_off();
     server.join().map_err(|e| format!("worker: {e}"))?;
+    let open = draining.load(std::sync::atomic::Ordering::SeqCst);
+    if open != usize::MAX {
+        let cut = usize::try_from(counters.drain_cut_off() - cut_before).unwrap_or(usize::MAX);
+        eprintln!(
+            "drained: {} finished, {cut} cut off at the drain timeout",
+            open.saturating_sub(cut)
+        );
+    }
     println!("shut down");
     Ok(())
 }

@@ -12,6 +12,7 @@ use std::sync::Mutex;
 use reprise::ServerConfig;
 use reprise_fleet::keys::RingStatus;
 use reprise_fleet::store::RedisSessionStore;
+use reprise_serve::counters::ServingCounters;
 
 /// The fleet parts of a server that report more than counters (the Redis store's latency
 /// histogram, the followed ring's key ages), registered when `build_config` makes them; a
@@ -61,7 +62,7 @@ const MAX_REQUEST: usize = 8 * 1024;
 
 /// The exposition: the engine's counters, the session store's series, the ticket keys' and
 /// the fleet's (lookup latency, the followed ring).
-pub fn render(config: &ServerConfig) -> String {
+pub fn render(config: &ServerConfig, counters: &ServingCounters) -> String {
     let mut extra: Vec<(&str, &str, u64)> = Vec::new();
     if let Some(store) = &config.session_store {
         extra.extend(store.metric_series());
@@ -82,20 +83,25 @@ pub fn render(config: &ServerConfig) -> String {
         Some(m) => reprise_serve::prometheus::render(&m.snapshot(), &extra),
         None => String::new(),
     };
+    out.push_str(&counters.prometheus_text());
     FLEET.render(&mut out);
     out
 }
 
 /// Binds `addr` and serves the metrics of `config` on a background thread; returns the bound
 /// address (so `127.0.0.1:0` works).
-pub fn spawn(addr: &str, config: Arc<ServerConfig>) -> Result<SocketAddr, String> {
+pub fn spawn(
+    addr: &str,
+    config: Arc<ServerConfig>,
+    counters: Arc<ServingCounters>,
+) -> Result<SocketAddr, String> {
     let listener = TcpListener::bind(addr).map_err(|e| format!("metrics bind {addr}: {e}"))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
     std::thread::Builder::new()
         .name("metrics".into())
         .spawn(move || {
             for socket in listener.incoming().flatten() {
-                if let Err(e) = answer(socket, &config) {
+                if let Err(e) = answer(socket, &config, &counters) {
                     if std::env::var_os("REPRISE_DEBUG").is_some() {
                         eprintln!("metrics request: {e}");
                     }
@@ -106,7 +112,11 @@ pub fn spawn(addr: &str, config: Arc<ServerConfig>) -> Result<SocketAddr, String
     Ok(bound)
 }
 
-fn answer(mut socket: TcpStream, config: &ServerConfig) -> std::io::Result<()> {
+fn answer(
+    mut socket: TcpStream,
+    config: &ServerConfig,
+    counters: &ServingCounters,
+) -> std::io::Result<()> {
     socket.set_read_timeout(Some(Duration::from_secs(5)))?;
     socket.set_write_timeout(Some(Duration::from_secs(5)))?;
     let mut head = Vec::new();
@@ -126,7 +136,7 @@ fn answer(mut socket: TcpStream, config: &ServerConfig) -> std::io::Result<()> {
         ("GET" | "HEAD", "/metrics") => (
             "200 OK",
             "text/plain; version=0.0.4; charset=utf-8",
-            render(config),
+            render(config, counters),
         ),
         ("GET" | "HEAD", _) => (
             "404 Not Found",
@@ -162,7 +172,7 @@ mod tests {
         metrics.handshake_done(None);
         config.metrics = Some(metrics);
         config.session_store = Some(Arc::new(reprise::session::SessionCache::new(1 << 16, 300)));
-        let addr = spawn("127.0.0.1:0", Arc::new(config)).unwrap();
+        let addr = spawn("127.0.0.1:0", Arc::new(config), Arc::default()).unwrap();
         let get = |path: &str| {
             let mut s = TcpStream::connect(addr).unwrap();
             s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();

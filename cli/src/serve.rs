@@ -13,6 +13,7 @@ use reprise::session::{RotationPolicy, TicketKeyRing, TicketKeys};
 use crate::{certs, event_loop};
 use reprise_serve::app::HandlerFactory;
 use reprise_serve::backend::{BackendAddr, BackendFactory, BackendOptions};
+use reprise_serve::counters::ServingCounters;
 use reprise_serve::failure_log::FailureLog;
 use reprise_serve::live::LiveConfig;
 use reprise_serve::page::PageFactory;
@@ -112,9 +113,17 @@ pub struct ServeArgs {
     #[arg(long)]
     pub backend: Option<String>,
     /// Time the backend has to accept a connection; a backend that refuses or does not
-    /// answer in time ends the client's connection with close_notify (logged, counted).
+    /// accept in time ends the client's connection without close_notify (logged, counted).
     #[arg(long, default_value = "5s")]
     pub backend_timeout: String,
+    /// With --backend: the application protocols (ALPN, RFC 7301) to agree with clients, in
+    /// this server's order of preference, e.g. `h2,http/1.1` in front of an HTTP/2 or gRPC
+    /// backend (which must then speak h2 in the clear, "h2c"); the one chosen reaches the
+    /// backend in the PROXY v2 header. Without it, `http/1.1` only: a client offering only
+    /// other protocols gets a fatal no_application_protocol alert, one offering none is
+    /// served.
+    #[arg(long, value_delimiter = ',')]
+    pub alpn: Vec<String>,
     /// With --backend: send the backend a PROXY protocol header first (`v1`, or `v2` with
     /// the TLS facts: version, cipher, SNI, ALPN, and how the handshake resumed).
     #[arg(long)]
@@ -236,7 +245,24 @@ fn load_certificates(args: &ServeArgs, config: &mut ServerConfig) -> Result<(), 
 pub fn build_config(args: &ServeArgs) -> Result<ServerConfig, String> {
     let mut config = ServerConfig::new();
     load_certificates(args, &mut config)?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = if args.alpn.is_empty() {
+        vec![b"http/1.1".to_vec()]
+    } else {
+        if args.backend.is_none() {
+            return Err("--alpn needs --backend (the built-in page speaks HTTP/1.1 only)".into());
+        }
+        let mut protocols = Vec::with_capacity(args.alpn.len());
+        for name in &args.alpn {
+            // RFC 7301 §3.1: each protocol name is 1 to 255 bytes.
+            if name.is_empty() || name.len() > 255 {
+                return Err(format!(
+                    "--alpn {name:?}: a protocol name is 1 to 255 bytes"
+                ));
+            }
+            protocols.push(name.as_bytes().to_vec());
+        }
+        protocols
+    };
     config.strict_sni = args.strict_sni;
     config.max_handshake_message = args.max_client_hello;
     // The event-loop drivers answer the engine's signature requests; the thread-per-connection
@@ -373,8 +399,9 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         ));
     }
     let config = Arc::new(build_config(&args)?);
+    let counters = Arc::new(ServingCounters::new());
     if let Some(metrics_addr) = &args.metrics {
-        let bound = crate::metrics_http::spawn(metrics_addr, config.clone())?;
+        let bound = crate::metrics_http::spawn(metrics_addr, config.clone(), counters.clone())?;
         println!("metrics on http://{bound}/metrics");
     }
     let live = Arc::new(LiveConfig::new(config.clone()));
@@ -391,6 +418,7 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         Some(backend) => {
             let addr: BackendAddr = backend.parse().map_err(|e| format!("--backend: {e}"))?;
             let mut options = BackendOptions::new(addr);
+            options.counters = counters.clone();
             options.connect_timeout = Duration::from_micros(
                 crate::units::parse_duration_us(&args.backend_timeout)
                     .map_err(|e| format!("--backend-timeout: {e}"))?,
@@ -405,10 +433,15 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
             if args.driver == "threads" {
                 return Err("--backend needs an event-loop driver (--driver mio or uring)".into());
             }
-            serve_with(&args, live, Arc::new(BackendFactory::new(options)))
+            serve_with(
+                &args,
+                live,
+                Arc::new(BackendFactory::new(options)),
+                counters,
+            )
         }
         None if args.proxy_protocol.is_some() => Err("--proxy-protocol needs --backend".into()),
-        None => serve_with(&args, live, Arc::new(PageFactory)),
+        None => serve_with(&args, live, Arc::new(PageFactory), counters),
     }
 }
 
@@ -417,13 +450,16 @@ fn serve_with<F: HandlerFactory>(
     args: &ServeArgs,
     live: Arc<LiveConfig>,
     factory: Arc<F>,
+    counters: Arc<ServingCounters>,
 ) -> Result<(), String> {
     match args.driver.as_str() {
-        "mio" => event_loop::run::<reprise_mio::Mio, F>("mio", args, live, factory),
+        "mio" => event_loop::run::<reprise_mio::Mio, F>("mio", args, live, factory, counters),
         "uring" if event_loop::io_uring_usable() => {
-            event_loop::run::<reprise_uring::Uring, F>("uring", args, live, factory)
+            event_loop::run::<reprise_uring::Uring, F>("uring", args, live, factory, counters)
         }
-        "uring" => event_loop::run::<reprise_mio::Mio, F>("mio", args, live, factory),
-        _ => event_loop::run::<reprise_threads::Threads, F>("threads", args, live, factory),
+        "uring" => event_loop::run::<reprise_mio::Mio, F>("mio", args, live, factory, counters),
+        _ => {
+            event_loop::run::<reprise_threads::Threads, F>("threads", args, live, factory, counters)
+        }
     }
 }

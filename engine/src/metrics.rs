@@ -37,7 +37,6 @@ pub struct Metrics {
     connections_open: AtomicI64,
     connections_total: AtomicU64,
     connections_refused: AtomicU64,
-    backend_failures: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -60,7 +59,6 @@ impl Metrics {
             connections_open: AtomicI64::new(0),
             connections_total: AtomicU64::new(0),
             connections_refused: AtomicU64::new(0),
-            backend_failures: AtomicU64::new(0),
         }
     }
 
@@ -110,13 +108,6 @@ impl Metrics {
     /// A driver closed a new connection at once: the connection limit was reached.
     pub fn connection_refused(&self) {
         self.connections_refused.fetch_add(1, Relaxed);
-    }
-
-    #[doc(hidden)] // unstable: for this repository's drivers and tools
-    /// A connection's backend (the application a terminator forwards to) refused, timed out
-    /// or failed; the connection was closed with close_notify.
-    pub fn backend_failed(&self) {
-        self.backend_failures.fetch_add(1, Relaxed);
     }
 
     #[doc(hidden)] // unstable: for this repository's drivers and tools
@@ -170,7 +161,6 @@ impl Metrics {
             connections_open: self.connections_open.load(Relaxed),
             connections_total: self.connections_total.load(Relaxed),
             connections_refused: self.connections_refused.load(Relaxed),
-            backend_failures: self.backend_failures.load(Relaxed),
         }
     }
 }
@@ -200,8 +190,6 @@ pub struct MetricsSnapshot {
     pub connections_total: u64,
     /// Connections closed at once at the connection limit.
     pub connections_refused: u64,
-    /// Connections whose backend refused, timed out or failed.
-    pub backend_failures: u64,
 }
 
 #[cfg(test)]

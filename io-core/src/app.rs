@@ -18,6 +18,20 @@ pub enum Flow {
     Continue,
     /// Send what was produced, then close (close_notify, then the socket).
     Close,
+    /// Send what was produced, then close *without* close_notify: the stream was cut short
+    /// (a backend that failed), and RFC 5246 §7.2.1 keeps close_notify for a sender that is
+    /// done, so the client must see a truncated stream, not a complete one.
+    Abort,
+}
+
+/// Why a message's time ran out ([`Handler::on_message_timeout`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MessageTimeout {
+    /// How long the message has been unfinished.
+    pub waited: std::time::Duration,
+    /// The client was still sending (below the minimum rate) late in that time: it trickles.
+    /// Otherwise it sent what it had early and then waited for an answer.
+    pub client_trickled: bool,
 }
 
 /// Makes a connection's handler produce again: [`Handler::poll_output`] is called soon on
@@ -100,6 +114,21 @@ pub trait Handler: Send + 'static {
         Flow::Close
     }
 
+    /// The client's stream ended without its close_notify (a TCP end of stream): a
+    /// truncation (RFC 5246 §7.2.1). By default the same as [`on_peer_closed`](Self::on_peer_closed);
+    /// a handler that forwards the stream returns [`Flow::Abort`] to pass the truncation on.
+    fn on_peer_vanished(&mut self) -> Flow {
+        self.on_peer_closed()
+    }
+
+    /// A message ([`is_mid_message`](Self::is_mid_message)) was not done within the idle
+    /// timeout, and the client did not keep up the minimum rate meanwhile: the connection is
+    /// closed. [`Flow::Abort`] closes it without close_notify (the answer the client waits
+    /// for is not coming); anything else says goodbye.
+    fn on_message_timeout(&mut self, _timeout: MessageTimeout) -> Flow {
+        Flow::Close
+    }
+
     /// Plaintext for the client: append at most `room` bytes to `out` (more is taken, but
     /// then the connection stops reading the client until the output drains). Called after
     /// [`on_data`](Self::on_data), after a [`Wake`], and whenever sent output makes room.
@@ -116,6 +145,15 @@ pub trait Handler: Send + 'static {
     /// a connection by trickling one message forever.
     fn is_mid_message(&self) -> bool {
         false
+    }
+
+    /// While the server drains, how long the connection must have been still (nothing
+    /// received, nothing sent) before it is told goodbye, once it is not
+    /// [`is_mid_message`](Self::is_mid_message). Zero (the default) for a handler that knows
+    /// where its answers end; a byte stream that cannot tell asks for a moment, so that an
+    /// answer arriving in pieces is not cut between them.
+    fn drain_quiet(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
     }
 
     /// The backend stream the driver must connect and move bytes for, if this handler is

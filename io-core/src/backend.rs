@@ -10,11 +10,18 @@
 //! * Backend to client: the driver reads the backend into `to_client` while it has room (so
 //!   a client that does not read stops the backend being read), the handler gives it to the
 //!   connection as output.
-//! * Half-closes are passed on: the client's close_notify (or end of stream) shuts the
-//!   backend's write side once everything is written; the backend's end of stream closes the
-//!   TLS connection with close_notify once everything is sent.
-//! * A backend that refuses, fails or does not connect within
-//!   [`BackendOptions::connect_timeout`] ends the client connection with close_notify.
+//! * Half-closes are passed on: the client's close_notify shuts the backend's write side
+//!   once everything is written; the backend's end of stream closes the TLS connection with
+//!   close_notify once everything is sent.
+//! * Truncations are passed on as truncations (RFC 5246 §7.2.1: close_notify only from a
+//!   sender that is done): a backend that refuses, does not connect within
+//!   [`BackendOptions::connect_timeout`], resets, fails or stays silent ends the client's
+//!   connection *without* close_notify ([`Flow::Abort`]); a client whose stream ends without
+//!   close_notify, or that is cut off, gets its backend connection reset, not shut.
+//! * While the backend owes an answer (the client sent bytes it has not answered yet) the
+//!   stream is mid-message: a draining server waits for the answer, and the idle timeout
+//!   runs from the first unanswered byte (a silent backend, or a trickling client, is
+//!   closed at the timeout; see [`crate::served`]).
 
 use std::io;
 use std::net::SocketAddr;
@@ -22,8 +29,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::app::{Flow, Handler, HandlerFactory, Opened};
+use crate::app::{Flow, Handler, HandlerFactory, MessageTimeout, Opened};
+use crate::counters::ServingCounters;
 use crate::proxy::{self, ProxyVersion, TlsFacts};
+
+/// While draining, how long a backend stream must have been still before its client is
+/// told goodbye ([`Handler::drain_quiet`]): the stream cannot tell where an answer ends, and
+/// an answer arriving in pieces (a head, then its body) must not be cut between them.
+pub const DRAIN_QUIET: Duration = Duration::from_millis(200);
 
 /// Where a backend listens.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,6 +87,8 @@ pub struct BackendOptions {
     pub connect_timeout: Duration,
     /// Send a PROXY protocol header first ([`crate::proxy`]).
     pub proxy_protocol: Option<ProxyVersion>,
+    /// Where backend failures are counted, by reason.
+    pub counters: Arc<ServingCounters>,
 }
 
 impl BackendOptions {
@@ -84,6 +99,7 @@ impl BackendOptions {
             buffer: 64 * 1024,
             connect_timeout: Duration::from_secs(5),
             proxy_protocol: None,
+            counters: Arc::default(),
         }
     }
 }
@@ -113,6 +129,35 @@ pub enum BackendFailure {
     ConnectTimeout,
     /// Reading or writing the backend failed after it connected.
     Io(io::ErrorKind),
+    /// The backend answered nothing to the client's bytes within the idle timeout.
+    Silent(Duration),
+    /// The backend ended its stream before answering the client's bytes (its end of stream
+    /// is passed on as close_notify, as any clean end is; counted and logged).
+    ClosedEarly,
+}
+
+impl BackendFailure {
+    /// The label of `reprise_backend_failures_total` ([`crate::counters`]).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            BackendFailure::Connect(io::ErrorKind::ConnectionRefused) => "refused",
+            BackendFailure::Connect(_) => "connect_error",
+            BackendFailure::ConnectTimeout => "connect_timeout",
+            BackendFailure::Io(
+                io::ErrorKind::ConnectionReset
+                | io::ErrorKind::ConnectionAborted
+                | io::ErrorKind::BrokenPipe,
+            ) => "reset",
+            BackendFailure::Io(_) => "io_error",
+            BackendFailure::Silent(_) => "silent",
+            BackendFailure::ClosedEarly => "closed_early",
+        }
+    }
+
+    /// True when the client's stream is cut short by it (ended without close_notify).
+    pub fn truncates(&self) -> bool {
+        !matches!(self, BackendFailure::ClosedEarly)
+    }
 }
 
 impl std::fmt::Display for BackendFailure {
@@ -121,6 +166,8 @@ impl std::fmt::Display for BackendFailure {
             BackendFailure::Connect(kind) => write!(f, "connect failed: {kind}"),
             BackendFailure::ConnectTimeout => f.write_str("connect timed out"),
             BackendFailure::Io(kind) => write!(f, "socket error: {kind}"),
+            BackendFailure::Silent(waited) => write!(f, "silent for {}s", waited.as_secs()),
+            BackendFailure::ClosedEarly => f.write_str("closed before answering"),
         }
     }
 }
@@ -141,6 +188,8 @@ pub struct BackendStream {
     write_shut: bool,
     /// The backend will send nothing more.
     backend_done: bool,
+    /// The client sent bytes the backend has not answered yet.
+    unanswered: bool,
     failure: Option<BackendFailure>,
     /// The client's address and the one it connected to, for the PROXY header.
     addresses: (Option<SocketAddr>, Option<SocketAddr>),
@@ -158,6 +207,7 @@ impl BackendStream {
             client_done: false,
             write_shut: false,
             backend_done: false,
+            unanswered: false,
             failure: None,
             addresses: (None, None),
         }
@@ -216,13 +266,29 @@ impl BackendStream {
         }
     }
 
-    /// The backend stream failed; the client connection is closed with close_notify.
+    /// The backend stream failed: once what the backend sent has gone, the client's
+    /// connection ends without close_notify. Counted once, by reason.
     pub fn failed(&mut self, failure: BackendFailure) {
-        if self.failure.is_none() {
-            self.failure = Some(failure);
-        }
+        self.note_failure(failure);
         self.state = BackendState::Closed;
         self.backend_done = true;
+    }
+
+    fn note_failure(&mut self, failure: BackendFailure) {
+        if self.failure.is_none() {
+            self.options.counters.backend_failed(&failure);
+            self.failure = Some(failure);
+        }
+    }
+
+    /// True when the driver, closing a backend socket that is still open because the
+    /// client's connection ended, must reset it rather than shut it: the backend had not
+    /// ended its stream, so a FIN would pass for a client that is done.
+    pub fn resets_on_close(&self) -> bool {
+        matches!(
+            self.state,
+            BackendState::Connected | BackendState::Connecting(_)
+        ) && !self.backend_done
     }
 
     /// Checks the connect deadline.
@@ -281,10 +347,14 @@ impl BackendStream {
     /// Bytes read from the backend.
     pub fn received(&mut self, data: &[u8]) {
         self.to_client.extend_from_slice(data);
+        self.unanswered &= data.is_empty();
     }
 
     /// The backend ended its stream: what it sent goes to the client, then close_notify.
     pub fn backend_eof(&mut self) {
+        if self.unanswered {
+            self.note_failure(BackendFailure::ClosedEarly);
+        }
         self.backend_done = true;
         if self.write_shut || self.client_done {
             self.state = BackendState::Closed;
@@ -331,9 +401,31 @@ impl Handler for BackendStream {
     }
 
     fn on_data(&mut self, data: &[u8]) {
-        if self.failure.is_none() {
+        if self.failure.is_none() && !data.is_empty() {
             self.to_backend.extend_from_slice(data);
+            self.unanswered = true;
         }
+    }
+
+    /// The client's stream ended without close_notify: the backend connection is reset
+    /// (the driver sees [`resets_on_close`](BackendStream::resets_on_close)), and the
+    /// client's connection ends without close_notify too.
+    fn on_peer_vanished(&mut self) -> Flow {
+        Flow::Abort
+    }
+
+    /// A silent backend (the client sent its bytes early and got no answer) is a backend
+    /// failure; a trickling client is cut off. Either way the backend connection is reset
+    /// and the client's ends without close_notify.
+    fn on_message_timeout(&mut self, timeout: MessageTimeout) -> Flow {
+        if !timeout.client_trickled
+            && self.state == BackendState::Connected
+            && self.unanswered
+            && self.to_backend.len() == self.written
+        {
+            self.note_failure(BackendFailure::Silent(timeout.waited));
+        }
+        Flow::Abort
     }
 
     fn on_peer_closed(&mut self) -> Flow {
@@ -351,10 +443,12 @@ impl Handler for BackendStream {
         let n = room.min(self.to_client.len());
         out.extend_from_slice(&self.to_client[..n]);
         self.to_client.drain(..n);
-        if self.backend_done && self.to_client.is_empty() {
-            Flow::Close
-        } else {
+        if !(self.backend_done && self.to_client.is_empty()) {
             Flow::Continue
+        } else if self.failure.as_ref().is_some_and(BackendFailure::truncates) {
+            Flow::Abort
+        } else {
+            Flow::Close
         }
     }
 
@@ -362,10 +456,21 @@ impl Handler for BackendStream {
         self.to_backend.len() - self.written < self.options.buffer
     }
 
-    /// Bytes on their way either way: a draining server lets them finish, and they must move
-    /// within the idle timeout.
+    /// Bytes on their way either way, a connect pending, or client bytes the backend has
+    /// not answered yet: a draining server lets them finish, and they must move within the
+    /// idle timeout.
     fn is_mid_message(&self) -> bool {
-        self.to_backend.len() > self.written || !self.to_client.is_empty()
+        self.to_backend.len() > self.written
+            || !self.to_client.is_empty()
+            || (self.unanswered && !self.backend_done)
+            || matches!(
+                self.state,
+                BackendState::WantConnect | BackendState::Connecting(_)
+            )
+    }
+
+    fn drain_quiet(&self) -> Duration {
+        DRAIN_QUIET
     }
 
     fn backend(&mut self) -> Option<&mut BackendStream> {
@@ -440,8 +545,9 @@ mod tests {
         assert!(s.failure().is_none());
         s.on_timer(t0 + Duration::from_secs(1));
         assert_eq!(s.failure(), Some(&BackendFailure::ConnectTimeout));
-        // The client then gets close_notify.
-        assert_eq!(s.poll_output(&mut Vec::new(), 100), Flow::Close);
+        assert_eq!(s.options().counters.backend_failures("connect_timeout"), 1);
+        // The client's stream ends without close_notify: cut short, not complete.
+        assert_eq!(s.poll_output(&mut Vec::new(), 100), Flow::Abort);
     }
 
     #[test]

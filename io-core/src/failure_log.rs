@@ -37,12 +37,20 @@ pub enum Failure {
     Socket(io::ErrorKind),
     /// Closed unfinished: the worker's unfinished handshakes held more memory than allowed.
     Evicted,
-    /// The connection's backend stream failed (refused, timed out, reset).
+    /// The connection's backend stream failed (refused, timed out, reset, silent).
     Backend {
         /// The backend's address.
         backend: String,
         /// What went wrong.
         failure: BackendFailure,
+    },
+    /// The client sent a message (a request, bytes a backend had not answered) too slowly:
+    /// not whole within the idle timeout, nor at the minimum rate.
+    SlowClient {
+        /// What it sent in its last window.
+        bytes: u64,
+        /// The window.
+        waited: Duration,
     },
 }
 
@@ -61,6 +69,12 @@ impl fmt::Display for Failure {
                 f.write_str("closed unfinished: unfinished handshakes over the memory cap")
             }
             Failure::Backend { backend, failure } => write!(f, "backend {backend}: {failure}"),
+            Failure::SlowClient { bytes, waited } => write!(
+                f,
+                "client too slow: {bytes} bytes in {}s, a message unfinished (the least is {} bytes/s)",
+                waited.as_secs(),
+                crate::served::MIN_MESSAGE_RATE
+            ),
         }
     }
 }

@@ -13,7 +13,8 @@
 //!   off the event loop.
 //! * [`options`], [`workers`], [`listen`]: a server's tuning, its worker threads' shared
 //!   state and graceful shutdown, and its listening sockets.
-//! * [`failure_log`]: one rate-limited line per failed handshake.
+//! * [`failure_log`]: one rate-limited line per failed handshake; [`counters`]: backend
+//!   failures by reason, slow clients, connections a graceful shutdown cut off.
 //! * [`load`]: the driver-independent half of the load generator.
 //! * [`driver`]: what every driver's server offers; with the feature `driver-suite`, `suite`
 //!   is the test suite every driver runs (`driver_suite!`).
@@ -23,6 +24,7 @@
 pub mod app;
 pub mod backend;
 pub mod buffers;
+pub mod counters;
 pub mod driver;
 pub mod failure_log;
 pub mod listen;

@@ -76,6 +76,9 @@ pub struct ServerOptions {
     /// Where failed handshakes are logged, one rate-limited line each (peer, alert, reason);
     /// `None` logs nothing.
     pub failure_log: Option<Arc<FailureLog>>,
+    /// The serving core's counters (slow clients, connections a shutdown cut off; give the
+    /// same to [`crate::backend::BackendOptions::counters`] to count backend failures there).
+    pub counters: Arc<crate::counters::ServingCounters>,
 }
 
 impl Default for ServerOptions {
@@ -98,6 +101,7 @@ impl Default for ServerOptions {
             direct_descriptors: true,
             batch_wait: Duration::from_micros(50),
             failure_log: None,
+            counters: Arc::default(),
             live_config: None,
         }
     }
@@ -111,3 +115,8 @@ impl ServerOptions {
             .clamp(Duration::from_millis(50), Duration::from_secs(1))
     }
 }
+
+/// While a server drains, how often each worker looks at its connections' deadlines (a
+/// connection that goes quiet after its last answer is told goodbye within this, not at the
+/// next [`ServerOptions::timer_tick`]).
+pub const DRAIN_TICK: Duration = Duration::from_millis(50);

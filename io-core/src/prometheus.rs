@@ -83,12 +83,6 @@ pub fn render(snapshot: &MetricsSnapshot, extra: &[(&str, &str, u64)]) -> String
             "counter",
             snapshot.connections_refused.to_string(),
         ),
-        (
-            "reprise_backend_failures_total",
-            "Connections whose backend refused, timed out or failed (closed with close_notify).",
-            "counter",
-            snapshot.backend_failures.to_string(),
-        ),
     ] {
         push(name, help, kind, &format!("{name} {value}\n"));
     }

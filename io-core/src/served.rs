@@ -18,21 +18,36 @@
 //! Deadlines: the handshake must finish within `handshake_timeout` of the accept. Once open,
 //! only progress counts as activity — a whole record received, output drained — so a client
 //! trickling bytes of one record cannot hold the connection; and while the application holds
-//! part of a message ([`Handler::is_mid_message`]) the idle timeout runs from the message's
-//! start. Closing (our close_notify or fatal alert on its way) is bounded by
-//! `handshake_timeout` too.
+//! part of a message ([`Handler::is_mid_message`]: an unfinished request, bytes a backend has
+//! not answered) the idle timeout runs from the message's start. The one way to extend it is
+//! to keep sending at [`MIN_MESSAGE_RATE`] or more: each idle timeout's worth of time at that
+//! rate starts a new window (a long upload); below it the connection is closed, and counted
+//! as a slow client when the client was still sending late in the window (it trickles) —
+//! otherwise it waited for an answer that did not come ([`Handler::on_message_timeout`]).
+//! Closing (our close_notify or fatal alert on its way) is bounded by `handshake_timeout`
+//! too.
+//!
+//! Draining (a graceful shutdown): an open connection says goodbye once it is idle on both
+//! sides — no message unfinished, no unfinished record — and nothing has moved for its
+//! handler's [`Handler::drain_quiet`] (a backend stream's answers may come in pieces); a busy
+//! one goes on until the grace period ends ([`Served::on_grace_over`], counted as cut off).
 
 use std::io;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use reprise::{Error, Event, Inbound, ServerConfig, ServerConnection};
 
-use crate::app::{Flow, Handler, Opened};
+use crate::app::{Flow, Handler, MessageTimeout, Opened};
 use crate::failure_log::Failure;
 use crate::suspend::{fetch_session, sign_for, Mailbox, Reply, SignerPool};
 use crate::workers::WakeWorker;
 use crate::ServerOptions;
+
+/// The slowest a client may send an unfinished message and still have its idle timeout
+/// start again (bytes a second, averaged over the timeout): a long upload goes on, a client
+/// trickling a byte every few seconds is closed.
+pub const MIN_MESSAGE_RATE: u64 = 1024;
 
 /// Which connection of a worker: its slot, and the generation that tells it from a later
 /// connection in the same slot (answers for a connection that is gone are dropped).
@@ -61,6 +76,10 @@ pub enum End {
     Socket(io::ErrorKind),
     /// The server shut down before the connection finished.
     ShutDown,
+    /// The application's stream was cut short (its backend failed, the client's stream
+    /// ended without close_notify, a message timed out): closed without close_notify, so
+    /// the client sees a truncated stream (RFC 5246 §7.2.1).
+    Aborted,
     /// Closed unfinished to keep its worker's unfinished handshakes within their memory cap.
     Evicted,
 }
@@ -171,6 +190,14 @@ pub struct Served<H> {
     wrote: bool,
     /// The driver shut the socket's write side (lingering after our fatal alert).
     write_shut: bool,
+    /// The peer's close_notify arrived (its end of stream after it is no truncation).
+    goodbye_received: bool,
+    /// Plaintext bytes received since the current message window began.
+    message_bytes: u64,
+    /// When the last whole record arrived (open only).
+    last_record: Instant,
+    /// Closed for sending a message too slowly: the bytes of its last window, and the window.
+    slow_client: Option<(u64, Duration)>,
     /// The peer said goodbye and the handler has no more to say than what it still gives.
     peer_done: bool,
     /// Why a resumption the client offered was declined.
@@ -201,6 +228,10 @@ impl<H> Served<H> {
             draining: false,
             wrote: false,
             write_shut: false,
+            goodbye_received: false,
+            message_bytes: 0,
+            last_record: now,
+            slow_client: None,
             peer_done: false,
             resumption_failure: None,
         }
@@ -312,9 +343,10 @@ impl<H> Served<H> {
         }
     }
 
-    /// The grace period is over: whatever is left ends now.
-    pub fn on_grace_over(&mut self, now: Instant) {
+    /// The grace period is over: whatever is left ends now (counted as cut off).
+    pub fn on_grace_over(&mut self, now: Instant, options: &crate::ServerOptions) {
         if !self.is_closed() {
+            options.counters.cut_off_by_drain();
             self.close_now(End::ShutDown, now);
         }
     }
@@ -329,9 +361,10 @@ impl<H> Served<H> {
         self.begin_close(End::Failed, now);
     }
 
-    /// Queues our close_notify (none after a fatal alert) and drains the output.
+    /// Queues our close_notify (none after a fatal alert, nor when aborting) and drains the
+    /// output.
     fn begin_close(&mut self, end: End, now: Instant) {
-        if end != End::Failed {
+        if !matches!(end, End::Failed | End::Aborted) {
             self.tls.close();
         }
         self.phase = Phase::Closing(end);
@@ -356,16 +389,53 @@ impl<H: Handler> Served<H> {
             }
             self.pump(cx);
             self.refresh_deadline(cx);
+            if self.phase != Phase::Open {
+                // It said goodbye (a drain found it idle, its backend failed): not a timeout.
+                return;
+            }
         }
         if now < self.deadline || self.is_closed() {
             return;
         }
         match self.phase {
             Phase::Lingering(end) => return self.close_now(end, now),
-            Phase::Open => self.tls.close(),
+            Phase::Open => match self.message_started {
+                // Either way it has decided: a new window, or closed as the handler says.
+                Some(started) => return self.on_message_timeout(started, cx),
+                None => self.tls.close(),
+            },
             _ => {}
         }
         self.close_now(End::TimedOut, now);
+    }
+
+    /// The idle timeout of a message that began at `started` passed: a client that kept up
+    /// [`MIN_MESSAGE_RATE`] gets a new window; otherwise the handler says how to close
+    /// (aborted without close_notify, or with it).
+    fn on_message_timeout<W: WakeWorker>(&mut self, started: Instant, cx: &mut Env<W>) {
+        let now = cx.now;
+        let waited = now.saturating_duration_since(started);
+        let floor = MIN_MESSAGE_RATE.saturating_mul(waited.as_secs().max(1));
+        if self.message_bytes >= floor {
+            self.message_started = Some(now);
+            self.message_bytes = 0;
+            return self.refresh_deadline(cx);
+        }
+        let client_trickled = self.last_record > started + waited / 2;
+        if client_trickled {
+            cx.options.counters.slow_client();
+            self.slow_client = Some((self.message_bytes, waited));
+        }
+        let timeout = MessageTimeout {
+            waited,
+            client_trickled,
+        };
+        if self.app.on_message_timeout(timeout) == Flow::Abort {
+            self.close_now(End::Aborted, now);
+        } else {
+            self.tls.close();
+            self.close_now(End::TimedOut, now);
+        }
     }
 
     /// The handler's side moved on its own (its backend connected, sent, drained or ended):
@@ -394,6 +464,9 @@ impl<H: Handler> Served<H> {
                 return Some((failure, true));
             }
         }
+        if let Some((bytes, waited)) = self.slow_client {
+            return Some((Failure::SlowClient { bytes, waited }, true));
+        }
         if self.was_open || !self.heard {
             return None;
         }
@@ -402,7 +475,7 @@ impl<H: Handler> Served<H> {
             End::PeerClosed => Failure::PeerClosed,
             End::TimedOut => Failure::TimedOut,
             End::Evicted => Failure::Evicted,
-            End::Done | End::Failed | End::ShutDown => return None,
+            End::Done | End::Failed | End::ShutDown | End::Aborted => return None,
         };
         Some((failure, false))
     }
@@ -413,12 +486,21 @@ impl<H: Handler> Served<H> {
             Phase::Handshaking | Phase::Suspended => self.deadline,
             Phase::Open => {
                 let idle = self.message_started.unwrap_or(self.since) + options.idle_timeout;
+                let quiet = self.since + self.app.drain_quiet();
+                let idle = if self.draining && quiet > cx.now {
+                    // Look again once it has been still long enough to say goodbye.
+                    idle.min(quiet)
+                } else {
+                    idle
+                };
                 match self.app.backend().and_then(|b| b.connect_deadline()) {
                     Some(connect) => idle.min(connect),
                     None => idle,
                 }
             }
-            // A closing connection gets a bounded time to take the rest.
+            // A closing connection gets a bounded time to take the rest (within the
+            // handshake's own deadline if it never opened).
+            Phase::Closing(_) if self.was_open => self.since + options.handshake_timeout,
             Phase::Closing(_) => self.deadline.min(self.since + options.handshake_timeout),
             Phase::Lingering(_) => self.since + options.linger,
             Phase::Closed(_) => cx.now,
@@ -495,12 +577,14 @@ impl<H: Handler> Served<H> {
             self.handle_events(cx);
             let more = next.is_some();
             if let (Some(plain), Phase::Open) = (next, self.phase) {
+                self.message_bytes += plain.len() as u64;
                 self.app.on_data(plain);
                 self.pump(cx);
             }
             if inbound.consumed() > read && self.phase == Phase::Open {
                 // A whole record is progress; bytes of an unfinished one are not.
                 self.since = cx.now;
+                self.last_record = cx.now;
             }
             read = inbound.consumed();
             if !more {
@@ -541,9 +625,11 @@ impl<H: Handler> Served<H> {
         self.peer_eof = true;
         match self.phase {
             Phase::Handshaking | Phase::Suspended => self.close_now(End::PeerClosed, cx.now),
+            Phase::Open if self.goodbye_received => self.pump(cx),
             Phase::Open => {
-                self.peer_done = self.app.on_peer_closed() == Flow::Close;
-                self.pump(cx);
+                // RFC 5246 §7.2.1: an end of stream without close_notify is a truncation.
+                let flow = self.app.on_peer_vanished();
+                self.apply_peer_flow(flow, cx);
             }
             Phase::Lingering(end) => self.close_now(end, cx.now),
             Phase::Closing(_) | Phase::Closed(_) => {}
@@ -597,9 +683,10 @@ impl<H: Handler> Served<H> {
                 Event::PeerClosed => {
                     // RFC 5246 §7.2.1: answer with our close_notify, after what the
                     // handler still has to say (a half-close passed on, e.g. to a backend).
+                    self.goodbye_received = true;
                     if self.phase == Phase::Open {
-                        self.peer_done = self.app.on_peer_closed() == Flow::Close;
-                        self.pump(cx);
+                        let flow = self.app.on_peer_closed();
+                        self.apply_peer_flow(flow, cx);
                     } else if !matches!(
                         self.phase,
                         Phase::Closing(_) | Phase::Lingering(_) | Phase::Closed(_)
@@ -633,29 +720,47 @@ impl<H: Handler> Served<H> {
                 self.fail(cx.now);
                 return;
             }
-            if flow == Flow::Close {
-                if self.app.backend().is_some_and(|b| b.failure().is_some()) {
-                    if let Some(m) = &cx.config.metrics {
-                        m.backend_failed();
-                    }
-                }
-                self.begin_close(End::Done, cx.now);
-                return;
+            match flow {
+                Flow::Close => return self.begin_close(End::Done, cx.now),
+                Flow::Abort => return self.begin_close(End::Aborted, cx.now),
+                Flow::Continue => {}
             }
             if cx.scratch.is_empty() {
                 break true;
             }
         };
         self.message_started = match (self.app.is_mid_message(), self.message_started) {
-            (false, _) => None,
+            (false, _) => {
+                // The next message's bytes count from here (those that start it included).
+                self.message_bytes = 0;
+                None
+            }
             (true, Some(started)) => Some(started),
             (true, None) => Some(cx.now),
         };
         // The goodbye goes once everything the handler had is queued before it: after the
-        // peer's own goodbye, or when draining and no message is half received.
-        let idle = self.message_started.is_none() && !self.partial_record;
+        // peer's own goodbye, or when draining and the connection is idle on both sides and
+        // has been still for a moment.
+        let quiet = self.app.drain_quiet();
+        let idle = self.message_started.is_none()
+            && !self.partial_record
+            && (quiet.is_zero()
+                || (self.tls.pending_output().is_empty() && cx.now >= self.since + quiet));
         if handler_idle && (self.peer_done || (self.draining && idle)) {
             self.begin_close(End::Done, cx.now);
+        }
+    }
+
+    /// What the handler said to the peer's end of its stream: close after what it is still
+    /// owed, abort (no close_notify), or go on (it has more to say first).
+    fn apply_peer_flow<W: WakeWorker>(&mut self, flow: Flow, cx: &mut Env<W>) {
+        match flow {
+            Flow::Abort => self.begin_close(End::Aborted, cx.now),
+            Flow::Close => {
+                self.peer_done = true;
+                self.pump(cx);
+            }
+            Flow::Continue => self.pump(cx),
         }
     }
 }
@@ -1115,9 +1220,167 @@ mod tests {
         rig.client_flight();
         rig.served.on_shutdown(&mut rig.env);
         assert_eq!(rig.served.phase(), Phase::Handshaking);
-        rig.served.on_grace_over(rig.env.now);
+        rig.served.on_grace_over(rig.env.now, &options());
         assert_eq!(rig.served.end(), Some(End::ShutDown));
         assert_eq!(rig.served.failure(), None);
+    }
+
+    /// An open connection spliced with a backend stream, its backend connected.
+    fn backend_rig() -> Rig<crate::backend::BackendStream> {
+        use crate::backend::{BackendOptions, BackendStream};
+        let options = BackendOptions::new("127.0.0.1:9".parse().unwrap());
+        let mut rig = Rig::new(
+            server_config(),
+            BackendStream::new(Arc::new(options)),
+            insecure(),
+        );
+        rig.handshake();
+        let now = rig.env.now;
+        let stream = rig.served.app_mut().backend().unwrap();
+        stream.connecting(now);
+        stream.connected();
+        rig.served.on_app_progress(&mut rig.env);
+        rig
+    }
+
+    impl Rig<crate::backend::BackendStream> {
+        /// The client sends `data`; the backend takes it all.
+        fn request(&mut self, data: &[u8]) {
+            self.client.send(data).unwrap();
+            self.client_flight();
+            let stream = self.served.app_mut().backend().unwrap();
+            let n = stream.output().len();
+            stream.wrote(n);
+        }
+
+        /// The backend answers `data`; it goes to the client.
+        fn answer(&mut self, data: &[u8]) -> Vec<u8> {
+            self.served.app_mut().backend().unwrap().received(data);
+            self.served.on_app_progress(&mut self.env);
+            self.server_flight()
+        }
+    }
+
+    #[test]
+    fn draining_waits_for_the_backends_answer_then_says_goodbye() {
+        let mut rig = backend_rig();
+        rig.request(b"GET /slow HTTP/1.1\r\n\r\n");
+        rig.later(Duration::from_secs(1));
+        rig.served.on_shutdown(&mut rig.env);
+        assert_eq!(
+            rig.served.phase(),
+            Phase::Open,
+            "a request awaits its answer"
+        );
+        rig.later(Duration::from_secs(2));
+        rig.served.on_timer(&mut rig.env);
+        assert_eq!(rig.served.phase(), Phase::Open);
+        assert_eq!(rig.answer(b"HTTP/1.1 200 OK\r\n"), b"HTTP/1.1 200 OK\r\n");
+        // The rest of the answer a moment later is not cut off.
+        rig.later(crate::backend::DRAIN_QUIET / 2);
+        rig.served.on_timer(&mut rig.env);
+        assert_eq!(rig.served.phase(), Phase::Open);
+        assert_eq!(rig.answer(b"\r\n"), b"\r\n");
+        // Still for crate::backend::DRAIN_QUIET after it: goodbye.
+        rig.later(crate::backend::DRAIN_QUIET);
+        rig.served.on_timer(&mut rig.env);
+        assert_eq!(rig.served.phase(), Phase::Closing(End::Done));
+        rig.server_flight();
+        assert!(rig.client.peer_closed(), "close_notify");
+    }
+
+    #[test]
+    fn a_backend_reset_ends_the_client_stream_without_close_notify() {
+        use crate::backend::BackendFailure;
+        let mut rig = backend_rig();
+        rig.request(b"GET / HTTP/1.1\r\n\r\n");
+        rig.answer(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nhalf");
+        let stream = rig.served.app_mut().backend().unwrap();
+        stream.failed(BackendFailure::Io(std::io::ErrorKind::ConnectionReset));
+        assert!(
+            !stream.resets_on_close(),
+            "the backend's side is over already"
+        );
+        rig.served.on_app_progress(&mut rig.env);
+        assert_eq!(rig.served.phase(), Phase::Closing(End::Aborted));
+        assert!(!rig.served.wants_write(), "no close_notify");
+        rig.served.on_drained(&mut rig.env);
+        assert_eq!(rig.served.end(), Some(End::Aborted));
+        assert!(!rig.client.peer_closed());
+        assert!(matches!(
+            rig.served.failure(),
+            Some((Failure::Backend { .. }, true))
+        ));
+    }
+
+    #[test]
+    fn a_client_gone_without_close_notify_resets_its_backend() {
+        let mut rig = backend_rig();
+        rig.request(b"POST /upload HTTP/1.1\r\ncontent-length: 1000\r\n\r\npart");
+        rig.served.on_eof(&mut rig.env);
+        assert_eq!(rig.served.phase(), Phase::Closing(End::Aborted));
+        let stream = rig.served.app_mut().backend().unwrap();
+        assert!(
+            stream.resets_on_close(),
+            "an RST for the backend, not a FIN"
+        );
+        assert!(!stream.wants_shutdown_write());
+        // After the client's close_notify, its end of stream is a half-close passed on.
+        let mut rig = backend_rig();
+        rig.request(b"GET / HTTP/1.1\r\n\r\n");
+        rig.client.close();
+        rig.client_flight();
+        rig.served.on_eof(&mut rig.env);
+        assert_eq!(rig.served.phase(), Phase::Open, "the answer is still owed");
+        assert!(rig
+            .served
+            .app_mut()
+            .backend()
+            .unwrap()
+            .wants_shutdown_write());
+    }
+
+    #[test]
+    fn a_silent_backend_and_a_trickling_client_are_closed_at_the_timeout() {
+        use crate::backend::BackendFailure;
+        let idle = options().idle_timeout;
+        // The request whole at once, then nothing from the backend.
+        let mut rig = backend_rig();
+        rig.request(b"GET / HTTP/1.1\r\n\r\n");
+        let deadline = rig.served.deadline();
+        assert_eq!(deadline, rig.env.now + idle);
+        rig.env.now = deadline;
+        rig.served.on_timer(&mut rig.env);
+        assert_eq!(rig.served.end(), Some(End::Aborted));
+        let stream = rig.served.app_mut().backend().unwrap();
+        assert_eq!(stream.failure(), Some(&BackendFailure::Silent(idle)));
+        assert!(stream.resets_on_close());
+        assert_eq!(stream.options().counters.backend_failures("silent"), 1);
+        // A byte every few seconds: never whole, far below the minimum rate.
+        let mut rig = backend_rig();
+        let started = rig.env.now;
+        while rig.env.now < started + idle {
+            rig.request(b"x");
+            rig.later(Duration::from_secs(3));
+            rig.served.on_timer(&mut rig.env);
+        }
+        assert_eq!(rig.served.end(), Some(End::Aborted));
+        assert_eq!(rig.env.options.counters.slow_clients(), 1);
+        let failure = rig.served.failure();
+        assert!(
+            matches!(failure, Some((Failure::SlowClient { bytes: 10, .. }, true))),
+            "{failure:?}"
+        );
+        // An upload at the minimum rate or more goes on past the timeout.
+        let mut rig = backend_rig();
+        let started = rig.env.now;
+        let chunk = vec![b'u'; MIN_MESSAGE_RATE as usize];
+        while rig.env.now < started + 3 * idle {
+            rig.request(&chunk);
+            rig.later(Duration::from_secs(1));
+            rig.served.on_timer(&mut rig.env);
+            assert_eq!(rig.served.phase(), Phase::Open);
+        }
     }
 
     /// A config whose store answers every lookup later, and a client with a session to
@@ -1173,7 +1436,7 @@ mod tests {
         let (mut rig, _store) = suspended_rig();
         rig.served.on_shutdown(&mut rig.env);
         assert_eq!(rig.served.phase(), Phase::Suspended);
-        rig.served.on_grace_over(rig.env.now);
+        rig.served.on_grace_over(rig.env.now, &options());
         assert_eq!(rig.served.end(), Some(End::ShutDown));
         // A late answer for a connection that is over is ignored.
         rig.served

@@ -42,6 +42,7 @@ use reprise_serve::app::{Handler, HandlerFactory};
 use reprise_serve::backend::{BackendAddr, BackendFailure, BackendState};
 use reprise_serve::buffers::Recycler;
 use reprise_serve::listen::bind_listeners;
+use reprise_serve::options::DRAIN_TICK;
 use reprise_serve::served::{evictions, ConnId, Env, Served};
 use reprise_serve::suspend::{Answer, Mailbox, SignerPool};
 pub use reprise_serve::workers::shutdown_on_signals;
@@ -256,6 +257,13 @@ impl BackendSocket {
         }
     }
 
+    /// Makes the coming close a reset (SO_LINGER 0) where the socket has one (TCP).
+    fn reset(&self) {
+        if let Self::Tcp(s) = self {
+            let _ = socket2::SockRef::from(s).set_linger(Some(Duration::ZERO));
+        }
+    }
+
     fn shutdown_write(&self) -> io::Result<()> {
         match self {
             Self::Tcp(s) => s.shutdown(std::net::Shutdown::Write),
@@ -384,10 +392,16 @@ impl<F: HandlerFactory> Worker<F> {
             self.take_answers();
             if self.ctx.shared.stopping() && self.drain_deadline.is_none() {
                 self.begin_drain();
+                next_sweep = next_sweep.min(self.ctx.env.now + DRAIN_TICK);
             }
             if self.ctx.env.now >= next_sweep {
                 self.sweep();
-                next_sweep = self.ctx.env.now + tick;
+                next_sweep = self.ctx.env.now
+                    + if self.drain_deadline.is_some() {
+                        tick.min(DRAIN_TICK)
+                    } else {
+                        tick
+                    };
                 if self.accept_again {
                     self.accept();
                 }
@@ -402,7 +416,7 @@ impl<F: HandlerFactory> Worker<F> {
         let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
         for key in keys {
             if let Some(conn) = self.conns.get_mut(key) {
-                conn.served.on_grace_over(now);
+                conn.served.on_grace_over(now, &self.ctx.env.options);
             }
             self.remove(key);
         }
@@ -595,9 +609,20 @@ impl<F: HandlerFactory> Worker<F> {
         }
         // Dropping the socket closes its descriptor, which also removes it from the epoll
         // set: no deregister syscall needed.
-        let Conn { sock, served, .. } = conn;
+        let Conn {
+            sock,
+            served,
+            backend,
+            ..
+        } = conn;
         drop(sock);
-        let (tls, _app) = served.into_parts();
+        let (tls, mut app) = served.into_parts();
+        if let Some(backend) = backend {
+            if app.backend().is_some_and(|b| b.resets_on_close()) {
+                // Cut off mid-stream: a reset, so the backend cannot take it for the end.
+                backend.reset();
+            }
+        }
         self.ctx.buffers.recycle(tls);
         self.ctx.shared.release();
         if let Some(m) = &self.ctx.env.config.metrics {

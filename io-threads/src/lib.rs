@@ -269,7 +269,7 @@ fn serve<H: Handler>(
             continue;
         }
         if grace_until.is_some_and(|g| env.now >= g) {
-            served.on_grace_over(env.now);
+            served.on_grace_over(env.now, &env.options);
         }
         if served.is_closed() {
             break;

@@ -36,6 +36,9 @@ pub enum Op {
     BackendRecv = 10,
     /// A send to a backend stream's socket.
     BackendSend = 11,
+    /// A direct descriptor installed as a plain one to shut a connection's write side after
+    /// its fatal alert, asking for the peer's address first (while it is still connected).
+    ShutWrite = 12,
 }
 
 /// `user_data` of an operation: kind, generation of the slot, slot key.
@@ -59,6 +62,7 @@ pub fn untag(user_data: u64) -> (Option<Op>, u32, usize) {
         9 => Some(Op::BackendConnect),
         10 => Some(Op::BackendRecv),
         11 => Some(Op::BackendSend),
+        12 => Some(Op::ShutWrite),
         _ => None,
     };
     (

@@ -74,6 +74,7 @@ use reprise_serve::app::{Handler, HandlerFactory};
 use reprise_serve::backend::{BackendAddr, BackendFailure, BackendState};
 use reprise_serve::buffers::Recycler;
 use reprise_serve::failure_log::Failure;
+use reprise_serve::options::DRAIN_TICK;
 use reprise_serve::served::{evictions, ConnId, Env, Phase, Served};
 use reprise_serve::suspend::{Answer, Mailbox, SignerPool};
 use reprise_serve::workers::{WakeWorker, Workers};
@@ -388,6 +389,11 @@ struct Conn<H> {
     failure: Option<(Failure, bool)>,
     /// The backend socket, when the handler is a backend stream that connects.
     backend: Option<Box<BackendSock>>,
+    /// The peer's address, when it was asked for before the connection closed (the failure
+    /// log of a connection that lingers after its fatal alert).
+    peer: Option<SocketAddr>,
+    /// The write side's shutdown is in flight ([`Op::ShutWrite`]).
+    shutting: bool,
 }
 
 impl<H> Conn<H> {
@@ -398,6 +404,7 @@ impl<H> Conn<H> {
     /// True while the kernel may still use memory or descriptors of this connection.
     fn in_flight(&self) -> bool {
         self.sending
+            || self.shutting
             || self.recv != RecvState::Off
             || self.backend.as_ref().is_some_and(|b| b.in_flight())
     }
@@ -596,7 +603,7 @@ impl<F: HandlerFactory> Worker<F> {
         loop {
             let mut wake_at = self.ctx.wheel.next_tick();
             if let Some(d) = self.drain_deadline {
-                wake_at = wake_at.min(d);
+                wake_at = wake_at.min(d).min(Instant::now() + DRAIN_TICK);
             }
             let wait = wake_at.saturating_duration_since(Instant::now());
             let (last_turn, batch_wait) = (self.completions.len(), self.ctx.env.options.batch_wait);
@@ -611,6 +618,8 @@ impl<F: HandlerFactory> Worker<F> {
             }
             if self.ctx.shared.stopping() && self.drain_deadline.is_none() {
                 self.begin_drain();
+            } else if self.draining {
+                self.expire_while_draining();
             }
             if let Some(deadline) = self.drain_deadline {
                 if self.conns.is_empty() || self.ctx.env.now >= deadline {
@@ -672,6 +681,7 @@ impl<F: HandlerFactory> Worker<F> {
                 }
             }
             Some(Op::PeerName) => self.peer_named(key, c),
+            Some(Op::ShutWrite) => self.write_side_shut(key, generation, c),
             Some(Op::BackendConnect) | Some(Op::BackendSend) | Some(Op::BackendRecv) => {
                 self.backend_done(op, key, generation, c)
             }
@@ -755,6 +765,8 @@ impl<F: HandlerFactory> Worker<F> {
             finishing: false,
             failure: None,
             backend: None,
+            peer: None,
+            shutting: false,
         });
         self.ctx.wheel.insert(
             Entry {
@@ -937,6 +949,32 @@ impl<F: HandlerFactory> Worker<F> {
         self.due = due;
     }
 
+    /// While draining, every turn (at least every [`DRAIN_TICK`]): the connections whose
+    /// deadline passed are told now rather than at the wheel's next tick, so one that went
+    /// quiet after its last answer is told goodbye at once. Few connections are left then,
+    /// and each is looked at once.
+    fn expire_while_draining(&mut self) {
+        let now = self.ctx.env.now;
+        let due: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| !c.finishing && c.served.deadline() <= now)
+            .map(|(k, _)| k)
+            .collect();
+        for key in due {
+            let Some(conn) = self.conns.get_mut(key) else {
+                continue;
+            };
+            conn.served.on_timer(&mut self.ctx.env);
+            if conn.served.is_closed() {
+                flush(&mut self.ctx, key, conn);
+                self.teardown(key);
+            } else if after(&mut self.ctx, key, conn) {
+                self.teardown(key);
+            }
+        }
+    }
+
     /// Ends a connection: cancels its operations; the slot goes when the last completes.
     fn teardown(&mut self, key: usize) {
         let Some(conn) = self.conns.get_mut(key) else {
@@ -983,21 +1021,33 @@ impl<F: HandlerFactory> Worker<F> {
             mut out,
             served,
             failure,
+            backend,
+            peer,
             ..
         } = self.conns.remove(key);
+        let (tls, mut app) = served.into_parts();
+        if let Some(backend) = backend {
+            if app.backend().is_some_and(|b| b.resets_on_close()) {
+                // Cut off mid-stream: a reset, so the backend cannot take it for the end.
+                let _ = socket2::SockRef::from(&backend.fd).set_linger(Some(Duration::ZERO));
+            }
+        }
         // Closing by the ring, batched with the next submission. The descriptor number (or
         // the file-table slot) cannot be reused before this close, and no operation on it is
         // left. A failure to log first asks for the peer's address.
         match (failure, sock) {
-            (Some((failure, after_handshake)), Sock::Fixed(slot)) => {
+            (Some((failure, after_handshake)), Sock::Fixed(slot)) if peer.is_none() => {
                 self.look_up_peer(slot, failure, after_handshake)
             }
             (failure, sock) => {
-                if let (Some((failure, after_handshake)), Sock::Plain(raw)) = (failure, sock) {
-                    // SAFETY: `raw` is this connection's open descriptor; it is closed only
-                    // by the close pushed below, after this borrow ends.
-                    let fd = unsafe { BorrowedFd::borrow_raw(raw) };
-                    self.write_failure(peer_address(fd), &failure, after_handshake);
+                if let Some((failure, after_handshake)) = failure {
+                    let peer = peer.or_else(|| match sock {
+                        // SAFETY: `raw` is this connection's open descriptor; it is closed
+                        // only by the close pushed below, after this borrow ends.
+                        Sock::Plain(raw) => peer_address(unsafe { BorrowedFd::borrow_raw(raw) }),
+                        Sock::Fixed(_) => None,
+                    });
+                    self.write_failure(peer, &failure, after_handshake);
                 }
                 self.ctx
                     .push_quiet(on_sock!(sock, |fd| opcode::Close::new(fd).build()));
@@ -1007,7 +1057,6 @@ impl<F: HandlerFactory> Worker<F> {
             out.clear();
             self.ctx.send_pool.push(out);
         }
-        let (tls, _app) = served.into_parts();
         self.ctx.buffers.recycle(tls);
         self.ctx.shared.release();
         if let Some(m) = &self.ctx.env.config.metrics {
@@ -1143,6 +1192,42 @@ impl<F: HandlerFactory> Worker<F> {
             .push_quiet(opcode::Close::new(types::Fixed(slot)).build());
     }
 
+    /// The direct descriptor of a connection whose write side is to be shut, installed as a
+    /// plain one (or the install's error, e.g. on a kernel before 6.8): takes the peer's
+    /// address while the connection still has one, shuts the write side, closes the
+    /// installed descriptor (the slot keeps the socket).
+    fn write_side_shut(&mut self, key: usize, generation: u32, c: &Completion) {
+        let installed = (c.result >= 0).then(|| {
+            // SAFETY: a successful install returns a fresh descriptor that nothing else owns;
+            // the `OwnedFd` closes it when dropped.
+            unsafe { OwnedFd::from_raw_fd(c.result) }
+        });
+        let Some(conn) = self
+            .conns
+            .get_mut(key)
+            .filter(|conn| conn.generation() == generation)
+        else {
+            return;
+        };
+        conn.shutting = false;
+        match installed {
+            Some(fd) => {
+                conn.peer = peer_address(fd.as_fd());
+                let _ = socket2::SockRef::from(&fd).shutdown(std::net::Shutdown::Write);
+            }
+            None => self
+                .ctx
+                .push_quiet(on_sock!(conn.sock, |fd| opcode::Shutdown::new(
+                    fd,
+                    libc::SHUT_WR
+                )
+                .build())),
+        }
+        if conn.finishing {
+            self.release(key);
+        }
+    }
+
     /// After the loop: tear every connection down, cancel the accept and the wake-up poll,
     /// and wait (bounded) until the kernel has completed every operation, so no buffer is
     /// freed while the kernel may still write to it. If the wait runs out, the buffers are
@@ -1164,7 +1249,7 @@ impl<F: HandlerFactory> Worker<F> {
         let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
         for key in keys {
             if let Some(conn) = self.conns.get_mut(key) {
-                conn.served.on_grace_over(now);
+                conn.served.on_grace_over(now, &self.ctx.env.options);
             }
             self.teardown(key);
         }
@@ -1322,13 +1407,27 @@ fn after<F: HandlerFactory>(ctx: &mut Ctx<F>, key: usize, conn: &mut Conn<F::Han
     }
     if conn.served.wants_shutdown_write() {
         // Our fatal alert has left (its send completed): the FIN follows it at once, and what
-        // the peer still sends is read and dropped until its end of stream.
-        ctx.push_quiet(on_sock!(conn.sock, |fd| opcode::Shutdown::new(
-            fd,
-            libc::SHUT_WR
-        )
-        .build()));
+        // the peer still sends is read and dropped until its end of stream. The peer's
+        // address is taken first: once both ends are shut the socket no longer has one, and
+        // the failure log names it.
         conn.served.on_write_shut();
+        match conn.sock {
+            Sock::Plain(raw) => {
+                // SAFETY: `raw` is this connection's open descriptor, closed only when the
+                // connection is released, after this borrow ends.
+                let fd = unsafe { BorrowedFd::borrow_raw(raw) };
+                conn.peer = peer_address(fd);
+                let _ = socket2::SockRef::from(&fd).shutdown(std::net::Shutdown::Write);
+            }
+            Sock::Fixed(slot) => {
+                let entry = opcode::FixedFdInstall::new(types::Fixed(slot), 0)
+                    .build()
+                    .user_data(tag(Op::ShutWrite, conn.generation(), key));
+                // An install names a slot and points at no memory.
+                ctx.push_plain(entry);
+                conn.shutting = true;
+            }
+        }
     }
     if ctx.fatal.is_some() || conn.served.is_closed() {
         return true;

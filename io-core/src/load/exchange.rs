@@ -329,16 +329,40 @@ impl Exchange {
     }
 
     /// The verdict when the server ends the connection (EOF or close_notify): a complete
-    /// response is a success, anything else a failure.
+    /// response is a success, anything else a failure. A response cut short is counted as
+    /// `truncated`: fewer body bytes than its Content-Length, or a body delimited by the
+    /// connection's end that ended without the server's close_notify (RFC 5246 §7.2.1: only
+    /// close_notify says all data was sent).
     pub fn at_eof(&self) -> Outcome {
+        self.verdict(self.tls.as_ref().is_some_and(|t| t.peer_closed()))
+    }
+
+    /// [`at_eof`](Self::at_eof), told whether the server said close_notify.
+    fn verdict(&self, said_goodbye: bool) -> Outcome {
         match self.stage {
             Stage::Http if self.response.is_empty() => {
                 Outcome::Failure("eof before response".into())
             }
-            Stage::Http => match status_ok(&self.response) {
-                Ok(()) => Outcome::Success,
-                Err(kind) => Outcome::Failure(kind),
-            },
+            Stage::Http => {
+                let cut_short = match response_complete(&self.response) {
+                    None => Some("http: malformed response"),
+                    Some(true) => None,
+                    Some(false) if !self.response.windows(4).any(|w| w == b"\r\n\r\n") => {
+                        Some("truncated: response head cut short")
+                    }
+                    Some(false) if body_length(&self.response).is_some() => {
+                        Some("truncated: body shorter than content-length")
+                    }
+                    // A body delimited by the connection's end.
+                    Some(false) if !said_goodbye => Some("truncated: no close_notify before eof"),
+                    Some(false) => None,
+                };
+                match cut_short {
+                    Some(kind) => Outcome::Failure(kind.into()),
+                    None => status_ok(&self.response)
+                        .map_or_else(Outcome::Failure, |()| Outcome::Success),
+                }
+            }
             Stage::Held => Outcome::Failure("closed by server while held".into()),
             Stage::Handshaking => Outcome::Failure("eof during handshake".into()),
         }
@@ -418,6 +442,20 @@ impl Ledger {
     }
 }
 
+/// The Content-Length of the response whose head `response` starts with, if its head is
+/// whole and names one.
+fn body_length(response: &[u8]) -> Option<usize> {
+    let head_end = response.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = std::str::from_utf8(&response[..head_end]).ok()?;
+    head.lines().find_map(|l| {
+        let (name, value) = l.split_once(':')?;
+        name.trim()
+            .eq_ignore_ascii_case("content-length")
+            .then(|| value.trim().parse::<usize>().ok())
+            .flatten()
+    })
+}
+
 /// `Some(true)` when `response` holds a complete HTTP/1.x response (by Content-Length),
 /// `Some(false)` when more is needed, `None` when it cannot be one.
 fn response_complete(response: &[u8]) -> Option<bool> {
@@ -432,14 +470,7 @@ fn response_complete(response: &[u8]) -> Option<bool> {
     if !head.starts_with("HTTP/1.") {
         return None;
     }
-    let length = head.lines().find_map(|l| {
-        let (name, value) = l.split_once(':')?;
-        name.trim()
-            .eq_ignore_ascii_case("content-length")
-            .then(|| value.trim().parse::<usize>().ok())
-            .flatten()
-    });
-    match length {
+    match body_length(response) {
         Some(n) => Some(response.len() - head_end - 4 >= n),
         // Without a length the body ends with the connection.
         None => Some(false),
@@ -493,7 +524,19 @@ mod tests {
         x.stage = Stage::Http;
         assert_eq!(x.at_eof(), Outcome::Failure("eof before response".into()));
         x.response = b"HTTP/1.0 200 OK\r\n\r\nhello".to_vec();
-        assert_eq!(x.at_eof(), Outcome::Success);
+        assert_eq!(x.verdict(true), Outcome::Success);
+        // Without close_notify a body that ends with the connection is cut short.
+        assert_eq!(
+            x.verdict(false),
+            Outcome::Failure("truncated: no close_notify before eof".into())
+        );
+        x.response = b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nhalf".to_vec();
+        assert_eq!(
+            x.verdict(true),
+            Outcome::Failure("truncated: body shorter than content-length".into())
+        );
+        x.response = b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nfull".to_vec();
+        assert_eq!(x.verdict(false), Outcome::Success);
         x.stage = Stage::Held;
         assert_eq!(
             x.at_eof(),

@@ -1,0 +1,127 @@
+//! Counters of the serving core — what happens to served connections beyond the handshake:
+//! backend failures by reason, clients closed for sending too slowly, and a graceful
+//! shutdown's outcome. Relaxed atomics, shared by every worker (and by the backend streams
+//! through [`crate::backend::BackendOptions`]); rendered in the Prometheus text format by
+//! [`ServingCounters::prometheus_text`].
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use crate::backend::BackendFailure;
+
+/// The reasons `reprise_backend_failures_total` is labelled with, in rendering order.
+pub const BACKEND_FAILURE_REASONS: [&str; 7] = [
+    "refused",
+    "connect_error",
+    "connect_timeout",
+    "reset",
+    "io_error",
+    "silent",
+    "closed_early",
+];
+
+/// The serving core's counters.
+#[derive(Debug, Default)]
+pub struct ServingCounters {
+    backend_failures: [AtomicU64; BACKEND_FAILURE_REASONS.len()],
+    slow_clients: AtomicU64,
+    drain_cut_off: AtomicU64,
+}
+
+impl ServingCounters {
+    /// All at zero.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A backend stream failed (counted once per stream).
+    pub fn backend_failed(&self, failure: &BackendFailure) {
+        let reason = failure.reason();
+        if let Some(i) = BACKEND_FAILURE_REASONS.iter().position(|r| *r == reason) {
+            self.backend_failures[i].fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Backend failures so far with `reason` (one of [`BACKEND_FAILURE_REASONS`]).
+    pub fn backend_failures(&self, reason: &str) -> u64 {
+        BACKEND_FAILURE_REASONS
+            .iter()
+            .position(|r| *r == reason)
+            .map_or(0, |i| self.backend_failures[i].load(Relaxed))
+    }
+
+    /// A client was closed for sending a message too slowly.
+    pub fn slow_client(&self) {
+        self.slow_clients.fetch_add(1, Relaxed);
+    }
+
+    /// Clients closed for sending too slowly so far.
+    pub fn slow_clients(&self) -> u64 {
+        self.slow_clients.load(Relaxed)
+    }
+
+    /// A connection was still busy when a graceful shutdown's grace period ended.
+    pub fn cut_off_by_drain(&self) {
+        self.drain_cut_off.fetch_add(1, Relaxed);
+    }
+
+    /// Connections cut off at the end of a graceful shutdown's grace period so far.
+    pub fn drain_cut_off(&self) -> u64 {
+        self.drain_cut_off.load(Relaxed)
+    }
+
+    /// The counters in the Prometheus text format (0.0.4).
+    pub fn prometheus_text(&self) -> String {
+        let mut out = String::with_capacity(1024);
+        let name = "reprise_backend_failures_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Backend connections that failed, by reason (all but closed_early end \
+             the client's connection without close_notify).\n# TYPE {name} counter"
+        );
+        for (reason, n) in BACKEND_FAILURE_REASONS.iter().zip(&self.backend_failures) {
+            let _ = writeln!(out, "{name}{{reason=\"{reason}\"}} {}", n.load(Relaxed));
+        }
+        for (name, help, value) in [
+            (
+                "reprise_slow_clients_total",
+                "Connections closed because a message (a request, or bytes the backend had not \
+                 answered) was not whole within the timeout at the minimum rate.",
+                self.slow_clients(),
+            ),
+            (
+                "reprise_drain_cut_off_total",
+                "Connections still busy when a graceful shutdown's grace period ended.",
+                self.drain_cut_off(),
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+            );
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_reason_counts_on_its_own_line() {
+        let c = ServingCounters::new();
+        c.backend_failed(&BackendFailure::Connect(
+            std::io::ErrorKind::ConnectionRefused,
+        ));
+        c.backend_failed(&BackendFailure::Io(std::io::ErrorKind::ConnectionReset));
+        c.backend_failed(&BackendFailure::Io(std::io::ErrorKind::ConnectionReset));
+        c.slow_client();
+        let text = c.prometheus_text();
+        assert!(text.contains("reprise_backend_failures_total{reason=\"refused\"} 1\n"));
+        assert!(text.contains("reprise_backend_failures_total{reason=\"reset\"} 2\n"));
+        assert!(text.contains("reprise_backend_failures_total{reason=\"silent\"} 0\n"));
+        assert!(text.contains("reprise_slow_clients_total 1\n"));
+        assert_eq!(c.backend_failures("reset"), 2);
+    }
+}

@@ -8,6 +8,7 @@
 #
 #   OLD=d928322 bash scripts/bench-ab.sh            # ROUNDS=6 DURATION=3s CONNECTIONS=64
 #   DRIVERS="mio uring" MODES="none id ticket"        # what is measured (these defaults)
+#   BACKEND=nginx         # both as terminators in front of one nginx, one GET per connection
 #
 # The old revision is built in a git worktree of its own (its own target directory, under
 # target/bench-ab/), with the same release profile; the load generator is the new build's.
@@ -20,6 +21,7 @@ DURATION=${DURATION:-3s}
 CONNECTIONS=${CONNECTIONS:-64}
 DRIVERS=${DRIVERS:-mio uring}
 MODES=${MODES:-none id ticket}
+BACKEND=${BACKEND:-}
 SUITE=ECDHE-ECDSA-AES128-GCM-SHA256
 GROUP=X25519,P-256
 
@@ -51,6 +53,13 @@ OLD_BIN=$AB_DIR/target/release/reprise
 # shellcheck source=scripts/bench-lib.sh
 source scripts/bench-lib.sh bench-ab
 
+serve_extra=() load_extra=()
+if [ "$BACKEND" = nginx ]; then
+  start_nginx_backend "$(command -v nginx 2>/dev/null || echo /usr/sbin/nginx)"
+  serve_extra=(--backend "127.0.0.1:$BACKEND_PORT")
+  load_extra=(--http-get /)
+fi
+
 for DRIVER in $DRIVERS; do
   for side in old new; do
     bin=$OLD_BIN
@@ -61,14 +70,14 @@ for DRIVER in $DRIVERS; do
     port=$(free_port)
     taskset -c 0 "$bin" serve --driver "$DRIVER" --listen "127.0.0.1:$port" --workers 1 "${quiet[@]}" \
       --cert "$TMP/cert.pem" --key "$TMP/key.pem" --tickets on --session-cache 64MiB \
-      >"$TMP/$DRIVER-$side.log" 2>&1 &
+      "${serve_extra[@]}" >"$TMP/$DRIVER-$side.log" 2>&1 &
     PID_OF[$DRIVER-$side]=$!
     PORT_OF[$DRIVER-$side]=$port
     wait_port "$port"
   done
 done
 
-echo "bench-ab: new (working tree) vs old ($OLD_REV), $ROUNDS paired rounds of $DURATION per mode, $CONNECTIONS connections each, servers on CPU 0, clients on CPU 1"
+echo "bench-ab: new (working tree) vs old ($OLD_REV)${BACKEND:+ in front of $BACKEND}, $ROUNDS paired rounds of $DURATION per mode, $CONNECTIONS connections each, servers on CPU 0, clients on CPU 1"
 for DRIVER in $DRIVERS; do
   for mode in $MODES; do
     ratios=() olds=() news=() errors=0
@@ -79,7 +88,7 @@ for DRIVER in $DRIVERS; do
       for side in old new; do
         taskset -c 1 "$NEW_BIN" load "127.0.0.1:${PORT_OF[$DRIVER-$side]}" --insecure --sni localhost \
           --connections "$CONNECTIONS" --duration "$DURATION" --resume "$mode" --suites "$SUITE" \
-          --groups "$GROUP" >"$TMP/load-$side.txt" &
+          --groups "$GROUP" "${load_extra[@]}" >"$TMP/load-$side.txt" &
         load_pids+=($!)
       done
       wait "${load_pids[@]}"

@@ -68,3 +68,26 @@ median() {
 mode_name() {
   case $1 in none) echo "full" ;; id) echo "resumed, session ID" ;; ticket) echo "resumed, ticket" ;; esac
 }
+
+# Starts nginx ($1) serving a small page ("hello from nginx") over plaintext HTTP on a free
+# loopback port: sets BACKEND_PORT; stopped on exit with the rest (PID_OF[backend]).
+start_nginx_backend() {
+  local nginx=$1
+  BACKEND_PORT=$(free_port)
+  mkdir -p "$TMP/www" "$TMP/nginx"
+  echo "hello from nginx" >"$TMP/www/index.html"
+  cat >"$TMP/nginx.conf" <<EOF
+daemon off; master_process off; worker_processes 1;
+pid $TMP/nginx/nginx.pid; error_log $TMP/nginx/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $TMP/nginx; proxy_temp_path $TMP/nginx;
+  fastcgi_temp_path $TMP/nginx; uwsgi_temp_path $TMP/nginx; scgi_temp_path $TMP/nginx;
+  server { listen 127.0.0.1:$BACKEND_PORT; root $TMP/www; }
+}
+EOF
+  "$nginx" -e "$TMP/nginx/error.log" -c "$TMP/nginx.conf" &
+  PID_OF[backend]=$!
+  wait_port "$BACKEND_PORT"
+}

@@ -52,23 +52,7 @@ cat "$TMP/cert.pem" "$TMP/key.pem" >"$TMP/both.pem"
 chmod 644 "$TMP"/*.pem
 
 # --- the backend ---
-BACKEND_PORT=$(free_port)
-mkdir -p "$TMP/www" "$TMP/nginx"
-echo "hello from nginx" >"$TMP/www/index.html"
-cat >"$TMP/nginx.conf" <<EOF
-daemon off; master_process off; worker_processes 1;
-pid $TMP/nginx/nginx.pid; error_log $TMP/nginx/error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $TMP/nginx; proxy_temp_path $TMP/nginx;
-  fastcgi_temp_path $TMP/nginx; uwsgi_temp_path $TMP/nginx; scgi_temp_path $TMP/nginx;
-  server { listen 127.0.0.1:$BACKEND_PORT; root $TMP/www; }
-}
-EOF
-"$NGINX" -e "$TMP/nginx/error.log" -c "$TMP/nginx.conf" &
-PID_OF[backend]=$!
-wait_port "$BACKEND_PORT"
+start_nginx_backend "$NGINX"
 
 # --- the terminators ---
 start_reprise() {

@@ -269,6 +269,55 @@ fn a_backend_reset_mid_answer_reaches_clients_as_a_truncation() {
 }
 
 #[test]
+fn a_client_gone_without_close_notify_reaches_the_backend_as_a_reset() {
+    for driver in event_loops() {
+        let reporter = backend(&["report"]);
+        let server = Server::reprise(driver, &["--backend", &reporter.addr()]);
+        let upload = b"POST /upload HTTP/1.1\r\ncontent-length: 100000\r\n\r\nthe first part";
+        // Half an upload, then the TCP connection closes without close_notify.
+        let mut tls = request(&server.addr());
+        tls.write_all(upload).unwrap();
+        tls.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        drop(tls);
+        // The same, ended with close_notify: a half-close the backend sees as its end of
+        // stream.
+        let mut tls = request(&server.addr());
+        tls.write_all(upload).unwrap();
+        tls.conn.close();
+        tls.flush().unwrap();
+        let start = Instant::now();
+        let mut lines = Vec::new();
+        while start.elapsed() < Duration::from_secs(5) {
+            lines = reporter
+                .log()
+                .lines()
+                .filter(|l| l.starts_with("client ended: "))
+                .map(str::to_owned)
+                .collect();
+            if lines.len() >= 2 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let context = format!("[{driver}] {lines:?}\n{}", server.log());
+        assert!(
+            lines
+                .first()
+                .is_some_and(|l| l.starts_with("client ended: reset")),
+            "a client gone without close_notify: the backend sees a reset: {context}"
+        );
+        assert!(
+            lines
+                .get(1)
+                .is_some_and(|l| l.starts_with("client ended: eof")),
+            "a client's close_notify: the backend sees its end of stream: {context}"
+        );
+        drop(tls);
+    }
+}
+
+#[test]
 fn a_silent_backend_and_a_trickling_client_are_logged_counted_and_closed() {
     let silent = backend(&["silent"]);
     for driver in event_loops() {

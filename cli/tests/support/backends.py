@@ -7,6 +7,8 @@ accepts; it runs until killed.
   reset-half     Answers each request with a head announcing 100000 body bytes, sends half of
                  them, then resets the connection (SO_LINGER 0).
   silent         Accepts and reads, and never answers.
+  report         Reads each connection to its end and prints how it ended: "client ended:
+                 eof after N bytes" or "client ended: reset after N bytes".
   grpc           A gRPC server speaking h2 in the clear (h2c): /test.Echo/Unary echoes its
                  request, /test.Echo/Stream answers each request message of a stream with
                  the same bytes (raw bytes, no protobuf).
@@ -72,6 +74,20 @@ def silent(conn):
             pass
 
 
+def report(conn):
+    n = 0
+    try:
+        while True:
+            data = conn.recv(65536)
+            if not data:
+                print("client ended: eof after %d bytes" % n, flush=True)
+                break
+            n += len(data)
+    except ConnectionResetError:
+        print("client ended: reset after %d bytes" % n, flush=True)
+    conn.close()
+
+
 def grpc_server(port):
     from concurrent import futures
 
@@ -107,6 +123,8 @@ def main():
         serve_tcp(port, reset_half)
     elif mode == "silent":
         serve_tcp(port, silent)
+    elif mode == "report":
+        serve_tcp(port, report)
     elif mode == "grpc":
         grpc_server(port)
     else:

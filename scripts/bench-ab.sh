@@ -35,7 +35,7 @@ OLD_REV=$(git rev-parse --short "$OLD")
 OLD_TREE=$AB_DIR/tree-$OLD_REV
 
 echo "bench-ab: building new (working tree) and old ($OLD_REV) release binaries" >&2
-cargo build --release -q -p reprise-cli
+cargo build --release -q -p reprise-tls-cli
 NEW_BIN=$CARGO_TARGET_DIR/release/reprise
 if [ ! -d "$OLD_TREE" ]; then
   mkdir -p "$AB_DIR"
@@ -47,7 +47,10 @@ if grep -q 'default = \["count-allocations"\]' "$OLD_TREE/cli/Cargo.toml"; then
 else
   OLD_FEATURES=
 fi
-(cd "$OLD_TREE" && CARGO_TARGET_DIR=$AB_DIR/target cargo build --release -q -p reprise-cli $OLD_FEATURES)
+# The binary's package was `reprise-cli` before the crates took the `reprise-tls` prefix.
+OLD_PACKAGE=reprise-tls-cli
+grep -q '^name = "reprise-tls-cli"' "$OLD_TREE/cli/Cargo.toml" || OLD_PACKAGE=reprise-cli
+(cd "$OLD_TREE" && CARGO_TARGET_DIR=$AB_DIR/target cargo build --release -q -p "$OLD_PACKAGE" $OLD_FEATURES)
 OLD_BIN=$AB_DIR/target/release/reprise
 
 # shellcheck source=scripts/bench-lib.sh

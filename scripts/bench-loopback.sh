@@ -69,8 +69,8 @@ NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
 echo "bench: building reprise and tcp-floor (release)" >&2
 # The production build (the default features: no benchmark harness, no counting allocator).
-cargo build --release -q -p reprise-cli
-cargo build --release -q -p reprise-benches --bin tcp-floor
+cargo build --release -q -p reprise-tls-cli
+cargo build --release -q -p reprise-tls-benches --bin tcp-floor
 BIN=$CARGO_TARGET_DIR/release/reprise
 FLOOR_BIN=$CARGO_TARGET_DIR/release/tcp-floor
 

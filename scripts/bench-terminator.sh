@@ -41,7 +41,7 @@ HITCH=$(sbin hitch)
 HAPROXY=$(sbin haproxy)
 
 echo "bench: building reprise (release)" >&2
-cargo build --release -q -p reprise-cli
+cargo build --release -q -p reprise-tls-cli
 BIN=$CARGO_TARGET_DIR/release/reprise
 
 # shellcheck source=scripts/bench-lib.sh

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# reprise-tokio against tokio-rustls: the same hyper "hello" app (benches/src/bin/tokio_hello.rs)
+# reprise-tls-tokio against tokio-rustls: the same hyper "hello" app (benches/src/bin/tokio_hello.rs)
 # over each, TLS 1.2, the same ECDSA P-256 certificate, suite ECDHE-ECDSA-AES128-GCM-SHA256
 # (X25519), session IDs and tickets on in both, a multi-thread tokio runtime of WORKERS threads
 # pinned to CPU 0, loaded from CPU 1 by `reprise load --http-get /` with full, session-ID and
@@ -8,7 +8,7 @@
 # Both servers stay up and the runs are interleaved (ROUNDS rounds of every mode against
 # both). Printed: each run, then per stack and mode the medians of connections/s and of the
 # server's CPU per connection (utime+stime from /proc before and after, divided by the
-# connections), and reprise-tokio's ratio to tokio-rustls (goals: <= 0.80 resumed,
+# connections), and reprise-tls-tokio's ratio to tokio-rustls (goals: <= 0.80 resumed,
 # <= 0.95 full).
 #
 #   bash scripts/bench-tokio.sh          # ROUNDS=5 DURATION=3s CONNECTIONS=32 WORKERS=1 PERF=1
@@ -30,7 +30,7 @@ if ! command -v taskset >/dev/null 2>&1 || [ "$(nproc)" -lt 2 ]; then
 fi
 
 echo "bench-tokio: building (release)" >&2
-cargo build --release -q -p reprise-cli -p reprise-benches --bin reprise --bin tokio-hello
+cargo build --release -q -p reprise-tls-cli -p reprise-tls-benches --bin reprise --bin tokio-hello
 BIN=$CARGO_TARGET_DIR/release/reprise
 HELLO=$CARGO_TARGET_DIR/release/tokio-hello
 
@@ -97,7 +97,7 @@ for mode in $MODES; do
   done
 done
 echo
-echo "reprise-tokio CPU per connection / tokio-rustls (goals: <= 0.80 resumed, <= 0.95 full):"
+echo "reprise-tls-tokio CPU per connection / tokio-rustls (goals: <= 0.80 resumed, <= 0.95 full):"
 for mode in $MODES; do
   goal=0.80
   [ "$mode" = none ] && goal=0.95
@@ -118,7 +118,7 @@ done
 # crypto a resumption cannot avoid (`tcp-floor crypto`), kernel + runtime + crypto is the floor.
 if [ "${PERF:-1}" = 1 ] && command -v perf >/dev/null 2>&1 &&
    perf record -q -e cpu-clock -o "$TMP/probe.data" -- true 2>/dev/null; then
-  cargo build --release -q -p reprise-benches --bin tcp-floor
+  cargo build --release -q -p reprise-tls-benches --bin tcp-floor
   crypto=$("$CARGO_TARGET_DIR/release/tcp-floor" crypto 2>/dev/null | awk '/^floor ticket:/{print $3}')
   echo
   echo "where a ticket-resumed connection's CPU goes (perf, 4 s of --resume ticket each; us from the medians):"
@@ -157,8 +157,8 @@ for stack in ("reprise", "rustls"):
     parts[stack] = us
     print(f"  {stack:8} {totals[stack]:6.1f} us = kernel {us['kernel']:.1f} + runtime {us['runtime']:.1f} + TLS, allocation, copies {us['tls']:.1f}")
 floor = parts["reprise"]["kernel"] + parts["reprise"]["runtime"] + crypto
-print(f"  floor for reprise-tokio: kernel + runtime + crypto ({crypto} us, tcp-floor crypto) = {floor:.1f} us"
+print(f"  floor for reprise-tls-tokio: kernel + runtime + crypto ({crypto} us, tcp-floor crypto) = {floor:.1f} us"
       f" = {floor / totals['rustls']:.2f} of tokio-rustls's {totals['rustls']} us (the goal asks <= 0.80)")
-print(f"  reprise-tokio's own part (TLS, allocation, copies): {parts['reprise']['tls'] / parts['rustls']['tls']:.2f} of tokio-rustls's")
+print(f"  reprise-tls-tokio's own part (TLS, allocation, copies): {parts['reprise']['tls'] / parts['rustls']['tls']:.2f} of tokio-rustls's")
 PY
 fi

@@ -38,7 +38,7 @@ elif [ "${1:-}" = --ha ]; then
 fi
 SECS="${1:-3}"
 BIN="${REPRISE_BIN:-target/debug/reprise}"
-[ -x "$BIN" ] || cargo build -q -p reprise-cli
+[ -x "$BIN" ] || cargo build -q -p reprise-tls-cli
 WORK="$(mktemp -d /tmp/reprise-fleet.XXXXXX)"
 PIDS=()
 cleanup() {

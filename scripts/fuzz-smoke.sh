@@ -20,7 +20,7 @@ cargo build --release --locked --target "$host" --bins
 if [ "$#" -gt 0 ]; then
     targets=("$@")
 else
-    mapfile -t targets < <(sed -n 's/^name = "\(.*\)"$/\1/p' Cargo.toml | grep -v '^reprise-fuzz$')
+    mapfile -t targets < <(sed -n 's/^name = "\(.*\)"$/\1/p' Cargo.toml | grep -v '^reprise-tls-fuzz$')
 fi
 bin_dir="target/$host/release"
 work=$(mktemp -d)

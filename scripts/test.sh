@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The project's test command: installs the interop peers, runs the README's main command
 # verbatim, checks formatting and lints, runs every test of the workspace (the `reprise`
-# binary under test is the dev profile's, dependencies optimised), the benchmark harness's
-# quick run and the fuzz smoke run.
+# binary under test is the dev profile's, dependencies optimised), checks the crates as
+# published (docs, packages, the README's embedding snippet, the public API listing), the
+# benchmark harness's quick run and the fuzz smoke run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,6 +31,43 @@ cargo fmt --all --check
 cargo clippy --workspace --all-targets -q -- -D warnings
 
 cargo test --workspace --no-fail-fast
+# reprise-tls-tokio's system roots, behind their feature.
+cargo test -q -p reprise-tls-tokio --features native-roots --test native_roots
+
+# The default build of the `reprise` binary links no benchmark-only crate.
+heavy=$(cargo tree -p reprise-tls-cli -e normal --prefix none | awk '{print $1}' |
+    grep -xE 'rustls|criterion|allocation-counter|tokio-rustls' | sort -u || true)
+if [ -n "$heavy" ]; then
+    echo "test.sh: the default reprise binary links $heavy" >&2
+    exit 1
+fi
+
+# The crates as they would be published: documentation without warnings, every library
+# crate packaged and built from its package, the README's Embedding section built from a
+# crate outside the workspace, and the public API against its committed listing.
+RUSTDOCFLAGS="-D warnings" cargo doc -q --workspace --no-deps
+cargo package -q --workspace --exclude reprise-tls-cli --exclude reprise-tls-benches --allow-dirty
+bash scripts/readme-embedding.sh
+for package in reprise-tls reprise-tls-tokio; do
+    bash scripts/public-api.sh --check "$package"
+    # The check itself: a listing missing one item (as if the item were added without
+    # updating the listing) must fail, naming the item.
+    if cargo +nightly --version >/dev/null 2>&1; then
+        stale=$(mktemp)
+        sed '$d' "docs/api/$package.txt" >"$stale"
+        missing=$(tail -n 1 "docs/api/$package.txt")
+        if out=$(bash scripts/public-api.sh --check "$package" "$stale" 2>&1); then
+            echo "test.sh: the public-API check passed a stale listing" >&2
+            rm -f "$stale"
+            exit 1
+        fi
+        rm -f "$stale"
+        grep -qF "added:   $missing" <<<"$out" || {
+            echo "test.sh: the public-API check did not name the added item: $out" >&2
+            exit 1
+        }
+    fi
+done
 
 # The benchmark command the README documents (a build with the `bench` feature) still
 # prints one verdict line per goal. Whether each goal is met on this machine is the

@@ -1,5 +1,5 @@
 //! Heap allocation counting. With the `count-allocations` feature this crate depends on
-//! [`allocation_counter`], which installs its counting allocator as the global allocator of
+//! `allocation_counter`, which installs its counting allocator as the global allocator of
 //! any binary that links it (the `reprise` CLI enables the feature; criterion benches do
 //! not). It counts in a thread-local, without atomics, so the timed runs of both stacks are
 //! barely disturbed. Only allocations made through Rust's allocator are seen; aws-lc's own

@@ -2,7 +2,7 @@
 //! session-cache case), plus the aws-lc primitives each case cannot avoid (its "floor").
 //!
 //! * [`cases`] holds the work both stacks do: handshakes of every shape, bulk records, ticket
-//!   seal/open and session-cache traffic. Criterion (`cargo bench -p reprise-benches`) and
+//!   seal/open and session-cache traffic. Criterion (`cargo bench -p reprise-tls-benches`) and
 //!   the quick runner ([`quick::run`], behind `reprise bench`) call the same code.
 //! * Each side of a handshake is timed separately: the two connections talk in memory and
 //!   only the calls made on the measured side (construction, `receive`/`process_new_packets`,

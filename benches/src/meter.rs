@@ -57,7 +57,7 @@ impl Meter for Timer {
 }
 
 /// Heap allocations made in each side's calls (needs the `count-allocations` feature; see
-/// [`alloc`](crate::alloc)).
+/// [`alloc`]).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Allocs {
     /// Allocation calls in the server's calls.

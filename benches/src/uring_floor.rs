@@ -3,7 +3,7 @@
 //!
 //! `tcp-floor serve --driver uring` runs [`serve`]: it answers a pattern of byte counts (a
 //! TLS 1.2 handshake's steps, client first; see [`crate::floor`]) the way the io_uring TLS
-//! server (`reprise-uring`) moves a handshake's bytes, through that crate's own operations
+//! server (`reprise-tls-uring`) moves a handshake's bytes, through that crate's own operations
 //! ([`reprise_uring::EventRing`], safe to use from here): a
 //! multishot accept into direct descriptors, one single-shot poll-first receive from the
 //! provided-buffer ring per client step, the server's step in one send from memory that

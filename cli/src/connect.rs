@@ -167,8 +167,7 @@ fn connect_once(args: &ConnectArgs, config: &Arc<ClientConfig>, name: &str) -> R
     );
     println!(
         "alpn: {}",
-        neg.alpn
-            .as_deref()
+        neg.alpn()
             .map(|p| String::from_utf8_lossy(p).into_owned())
             .unwrap_or("none".into())
     );

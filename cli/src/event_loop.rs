@@ -1,5 +1,5 @@
-//! `reprise serve --driver mio|uring|threads`: a server on any [`Driver`] (`reprise-mio`,
-//! `reprise-uring`, `reprise-threads`) running the built-in page responder or a backend stream. Where io_uring
+//! `reprise serve --driver mio|uring|threads`: a server on any [`Driver`] (`reprise-tls-mio`,
+//! `reprise-tls-uring`, `reprise-tls-threads`) running the built-in page responder or a backend stream. Where io_uring
 //! cannot be used, serve says why and runs on mio.
 
 use std::io::Write;

@@ -1,5 +1,5 @@
 //! A blocking HTTPS server that resumes sessions by ID and by ticket (both on by default):
-//! `cargo run -p reprise --example https_server -- 127.0.0.1:8443 cert.pem key.pem`
+//! `cargo run -p reprise-tls --example https_server -- 127.0.0.1:8443 cert.pem key.pem`
 use std::io::{Read, Write};
 use std::net::TcpListener;
 

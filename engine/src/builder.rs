@@ -120,10 +120,11 @@ impl ServerConfigBuilder {
         self
     }
 
-    /// How long, in seconds, a session may be resumed, by ID and by ticket alike (the ticket's
-    /// lifetime hint, RFC 5077 §3.3); [`DEFAULT_TICKET_LIFETIME`] unless set.
-    pub fn session_lifetime(mut self, seconds: u32) -> Self {
-        self.lifetime = seconds.max(1);
+    /// How long a session may be resumed, by ID and by ticket alike (the ticket's lifetime
+    /// hint, RFC 5077 §3.3, in whole seconds: at least one, at most `u32::MAX`);
+    /// [`DEFAULT_TICKET_LIFETIME`] seconds unless set.
+    pub fn session_lifetime(mut self, lifetime: std::time::Duration) -> Self {
+        self.lifetime = u32::try_from(lifetime.as_secs()).unwrap_or(u32::MAX).max(1);
         self
     }
 

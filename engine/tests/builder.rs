@@ -48,7 +48,7 @@ fn the_builder_resumes_by_ticket_and_by_session_id_out_of_the_box() {
     let (cert, key) = leaf("localhost");
     let server_config = ServerConfig::builder()
         .certificate_der(vec![cert.clone()], &key)
-        .session_lifetime(600)
+        .session_lifetime(std::time::Duration::from_secs(600))
         .build()
         .unwrap();
     let ticket_client = ClientConfig::builder()

@@ -63,8 +63,8 @@ fn alpn_and_ems_are_negotiated() {
     let mut client = ClientConnection::new(Arc::new(client_cfg), "localhost").unwrap();
     let mut server = ServerConnection::new(Arc::new(server_cfg));
     pump(&mut client, &mut server).unwrap();
-    assert_eq!(client.negotiated().alpn.as_deref(), Some(&b"http/1.1"[..]));
-    assert_eq!(server.negotiated().alpn.as_deref(), Some(&b"http/1.1"[..]));
+    assert_eq!(client.negotiated().alpn(), Some(&b"http/1.1"[..]));
+    assert_eq!(server.negotiated().alpn(), Some(&b"http/1.1"[..]));
     assert!(!server.negotiated().extended_master_secret);
 }
 

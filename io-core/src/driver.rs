@@ -1,5 +1,5 @@
 //! What every driver's server offers, so that code can be written once for all of them: the
-//! CLI picking a driver by flag, and the shared driver test suite ([`crate::suite`]).
+//! CLI picking a driver by flag, and the shared driver test suite (`suite`, feature `driver-suite`).
 
 use std::io;
 use std::net::SocketAddr;

@@ -1,8 +1,8 @@
-//! `reprise-serve`: the serving core every Reprise driver shares.
+//! `reprise-tls-serve`: the serving core every Reprise driver shares.
 //!
 //! The engine (`reprise`) decides the protocol; this crate decides everything else about a
-//! served connection that is not a system call, so that the drivers (`reprise-mio`,
-//! `reprise-uring`) only move bytes, own sockets and buffers, and keep timers:
+//! served connection that is not a system call, so that the drivers (`reprise-tls-mio`,
+//! `reprise-tls-uring`) only move bytes, own sockets and buffers, and keep timers:
 //!
 //! * [`served`]: a served connection — engine connection and application side — and its
 //!   whole lifecycle as one sans-IO state machine: events in, actions out.

@@ -131,7 +131,7 @@ fn v2(peer: Option<SocketAddr>, local: Option<SocketAddr>, facts: &TlsFacts<'_>)
     };
     let mut tlvs = Vec::with_capacity(96);
     let negotiated = facts.negotiated;
-    if let Some(alpn) = &negotiated.alpn {
+    if let Some(alpn) = negotiated.alpn() {
         tlv(&mut tlvs, PP2_TYPE_ALPN, alpn);
     }
     if let Some(name) = &negotiated.server_name {
@@ -253,7 +253,7 @@ mod tests {
     fn negotiated() -> Negotiated {
         let mut n = Negotiated::default();
         n.suite = suite_by_name("TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256");
-        n.alpn = Some(b"http/1.1".as_slice().into());
+        n.set_alpn(Some(b"http/1.1"));
         n.server_name = Some(HostName::from("www.example.com"));
         n.resumed = Some(ResumptionKind::Ticket);
         n

@@ -598,7 +598,7 @@ impl<H: Handler> Served<H> {
         consumed
     }
 
-    /// The answer to a suspension, or a [`Wake`] of the handler. After a lookup or a
+    /// The answer to a suspension, or a [`Wake`](crate::app::Wake) of the handler. After a lookup or a
     /// signature the driver feeds the records it held meanwhile ([`on_input`](Self::on_input)).
     pub fn on_reply<W: WakeWorker>(&mut self, reply: Reply, cx: &mut Env<W>) {
         let provided = match reply {

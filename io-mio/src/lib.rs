@@ -1,4 +1,4 @@
-//! `reprise-mio`: a readiness-based (mio/epoll) driver for Reprise TLS 1.2 connections.
+//! `reprise-tls-mio`: a readiness-based (mio/epoll) driver for Reprise TLS 1.2 connections.
 //!
 //! Two halves share the crate:
 //!

@@ -24,7 +24,7 @@
 //! * **Timers**: each connection has one deadline (its served connection's); a sweep a few
 //!   times per timeout period tells those whose deadline passed.
 //! * **Answers** to suspended lookups and signatures, and handlers' wakes, come over the
-//!   worker's [`Mailbox`](reprise_serve::suspend::Mailbox) with a mio `Waker`.
+//!   worker's [`Mailbox`] with a mio `Waker`.
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
@@ -104,7 +104,7 @@ pub fn let_batch_gather(last_poll: &Events, batch_wait: Duration, timeout: Optio
 
 impl Server {
     /// Binds `addr` and starts the workers. Each accepted connection runs a
-    /// [`ServerConnection`] on `config` and a handler from `factory`. A config that could
+    /// [`ServerConnection`](reprise::ServerConnection) on `config` and a handler from `factory`. A config that could
     /// serve no handshake ([`ServerConfig::validate`]) is refused with
     /// [`io::ErrorKind::InvalidInput`].
     pub fn start<F: HandlerFactory>(

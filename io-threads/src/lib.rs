@@ -1,4 +1,4 @@
-//! `reprise-threads`: the simplest Reprise driver — a blocking thread per connection — with
+//! `reprise-tls-threads`: the simplest Reprise driver — a blocking thread per connection — with
 //! the same served-connection machine ([`reprise_serve::served`]) as the event-loop drivers.
 //! It suits small servers and debugging; it spends a thread (and its stack) per connection.
 //!

@@ -1,5 +1,5 @@
-//! An axum app over reprise-tokio: the router serves each TLS connection hyper accepts.
-//! `cargo run -p reprise-tokio --example axum_server -- 127.0.0.1:8443`
+//! An axum app over reprise-tls-tokio: the router serves each TLS connection hyper accepts.
+//! `cargo run -p reprise-tls-tokio --example axum_server -- 127.0.0.1:8443`
 //! (a self-signed certificate for localhost is made at start).
 
 use axum::routing::get;

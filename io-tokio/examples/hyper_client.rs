@@ -1,5 +1,5 @@
-//! A hyper 1.x client over reprise-tokio: two GETs over two connections, the second resuming
-//! the first's session. `cargo run -p reprise-tokio --example hyper_client -- 127.0.0.1:8443 ca.pem`
+//! A hyper 1.x client over reprise-tls-tokio: two GETs over two connections, the second resuming
+//! the first's session. `cargo run -p reprise-tls-tokio --example hyper_client -- 127.0.0.1:8443 ca.pem`
 //! (with `--insecure` instead of a CA file it accepts any certificate: tests only).
 
 use http_body_util::{BodyExt, Empty};
@@ -21,7 +21,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let connector = TlsConnector::from(builder.alpn(["http/1.1"]).build()?);
     for attempt in 1..=2 {
         let tcp = tokio::net::TcpStream::connect(addr).await?;
-        let tls = connector.connect("localhost", tcp).await?;
+        let tls = connector
+            .connect(reprise_tokio::server_name("localhost")?, tcp)
+            .await?;
         let resumed = tls.negotiated().resumed;
         let (mut sender, connection) =
             hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;

@@ -1,5 +1,5 @@
-//! hyper 1.x over reprise-tokio: HTTP/1.1 or h2 by ALPN, a page that says how the handshake
-//! resumed. `cargo run -p reprise-tokio --example hyper_server -- 127.0.0.1:8443 cert.pem key.pem`
+//! hyper 1.x over reprise-tls-tokio: HTTP/1.1 or h2 by ALPN, a page that says how the handshake
+//! resumed. `cargo run -p reprise-tls-tokio --example hyper_server -- 127.0.0.1:8443 cert.pem key.pem`
 //! (without files it makes a self-signed certificate for localhost).
 
 use std::convert::Infallible;
@@ -44,7 +44,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             let negotiated = tls.negotiated();
             let page = format!(
                 "alpn {:?}, resumed {:?}\n",
-                negotiated.alpn.as_deref().map(String::from_utf8_lossy),
+                negotiated.alpn().map(String::from_utf8_lossy),
                 negotiated.resumed
             );
             println!("{peer}: {page}"); // one line per connection, for the tests

@@ -31,11 +31,25 @@
 //! At most [`reprise::DEFAULT_OUTPUT_LIMIT`] bytes of records wait for a slow reader:
 //! writes then wait for the socket.
 //!
-//! A handshake that fails with our fatal alert closes as RFC 5246 §7.2.2 asks: the alert,
-//! then our end of stream at once; the future resolves to the error when the peer has
-//! closed too, or after a second at most of reading and dropping what it still sends (so
-//! the alert is not destroyed by a reset). That bound uses tokio's timer: run the futures on
-//! a runtime with time enabled (`#[tokio::main]` and `Builder::enable_all` do).
+//! The engine is re-exported ([`reprise`], and its certificate types as [`pki_types`]), so one
+//! dependency line keeps both in step. Clients connect by a checked [`ServerName`]
+//! ([`server_name`] refuses a URL or a host with a port before anything is sent), and with the
+//! feature `native-roots` trust the system's roots in one line:
+//!
+//! ```ignore
+//! let connector = reprise_tokio::TlsConnector::with_native_roots()?;
+//! let tls = connector.connect(reprise_tokio::server_name("example.com")?, tcp).await?;
+//! ```
+//!
+//! Every handshake has a time limit ([`DEFAULT_HANDSHAKE_TIMEOUT`], 10 s, or
+//! `handshake_timeout(..)` on the acceptor or connector): a peer that never finishes ends
+//! the future with [`std::io::ErrorKind::TimedOut`] instead of holding its task. A handshake
+//! that fails with our fatal alert closes as RFC 5246 §7.2.2 asks: the alert, then our end of
+//! stream at once; the future resolves to the error when the peer has closed too, or after a
+//! second at most of reading and dropping what it still sends (so the alert is not destroyed
+//! by a reset). Both use tokio's timer: run the futures on a runtime with time enabled
+//! (`#[tokio::main]` and `Builder::enable_all` do). [`TlsStream::into_inner`] gives the
+//! transport and the engine's connection back.
 //!
 //! [`AsyncWriteExt::shutdown`]: tokio::io::AsyncWriteExt::shutdown
 
@@ -47,6 +61,7 @@ use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{ready, Context, Poll, Waker};
+use std::time::Duration;
 
 use reprise::session::{Lookup, SessionStore};
 use reprise::{
@@ -56,63 +71,68 @@ use reprise::{
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
 
+/// The engine, as this crate's types take and give it (one version for both).
+pub use reprise;
+/// The certificate and server-name types (rustls-pki-types) the engine's builders take.
+pub use reprise::pki_types;
+pub use reprise::pki_types::ServerName;
+
 /// After a handshake's fatal alert, how long what the peer still sends is read and dropped
 /// before the transport is given up (see `TlsStream::poll_close_after_failure`).
-const LINGER: std::time::Duration = std::time::Duration::from_secs(1);
+const LINGER: Duration = Duration::from_secs(1);
+
+/// How long a handshake may take by default ([`TlsAcceptor::handshake_timeout`],
+/// [`TlsConnector::handshake_timeout`], [`LazyConfigAcceptor::handshake_timeout`]): a peer
+/// that never finishes must not hold a task for ever.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Accepts TLS connections with one server config; cheap to clone (one `Arc`).
 #[derive(Clone)]
 pub struct TlsAcceptor {
     config: Arc<ServerConfig>,
+    handshake_timeout: Option<Duration>,
 }
 
 impl From<Arc<ServerConfig>> for TlsAcceptor {
     fn from(config: Arc<ServerConfig>) -> Self {
-        Self { config }
+        Self {
+            config,
+            handshake_timeout: Some(DEFAULT_HANDSHAKE_TIMEOUT),
+        }
     }
 }
 
 impl TlsAcceptor {
+    /// How long a handshake may take before [`accept`](Self::accept) gives up with
+    /// [`io::ErrorKind::TimedOut`] ([`DEFAULT_HANDSHAKE_TIMEOUT`] unless set; `None`: no
+    /// limit).
+    pub fn handshake_timeout(mut self, limit: Option<Duration>) -> Self {
+        self.handshake_timeout = limit;
+        self
+    }
+
     /// Runs the server side of a handshake on `io`; the stream is ready once it completes.
     pub fn accept<IO: AsyncRead + AsyncWrite + Unpin>(&self, io: IO) -> Accept<IO> {
         let conn = ServerConnection::new(self.config.clone());
-        Accept {
-            stream: Some(TlsStream::new(io, conn, self.config.session_store.clone())),
-            error: None,
-            linger: None,
-        }
+        let stream = TlsStream::new(io, conn, self.config.session_store.clone());
+        Accept(Handshaking::new(
+            stream,
+            None,
+            Deadline::new(self.handshake_timeout),
+        ))
     }
 }
 
 /// The handshake of [`TlsAcceptor::accept`] (or [`StartHandshake::into_stream`]), as a
 /// future.
-pub struct Accept<IO> {
-    stream: Option<TlsStream<IO, ServerHandshake>>,
-    /// The handshake failed: the future ends with this once the connection is closed.
-    error: Option<io::Error>,
-    linger: Option<Pin<Box<Sleep>>>,
-}
+pub struct Accept<IO>(Handshaking<IO, ServerHandshake>);
 
 impl<IO: AsyncRead + AsyncWrite + Unpin> Future for Accept<IO> {
     type Output = io::Result<TlsStream<IO>>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = &mut *self;
-        let Some(stream) = this.stream.as_mut() else {
-            return Poll::Ready(Err(this
-                .error
-                .take()
-                .unwrap_or_else(|| io::Error::other("Accept polled after completion"))));
-        };
-        if this.error.is_none() {
-            match ready!(stream.poll_handshake(cx)) {
-                Ok(()) => return Poll::Ready(Ok(this.stream.take().expect("checked above"))),
-                Err(e) => this.error = Some(e),
-            }
-        }
-        ready!(stream.poll_close_after_failure(cx, &mut this.linger));
-        this.stream = None;
-        Poll::Ready(Err(this.error.take().expect("set above")))
+        self.0
+            .poll_until(cx, "Accept", |stream, cx| stream.poll_handshake(cx))
     }
 }
 
@@ -126,24 +146,27 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Future for Accept<IO> {
 /// let tls = start.into_stream(config).await?;
 /// # Ok(()) }
 /// ```
-pub struct LazyConfigAcceptor<IO> {
-    stream: Option<TlsStream<IO>>,
-    error: Option<io::Error>,
-    linger: Option<Pin<Box<Sleep>>>,
-}
+///
+/// The handshake timeout runs from the first poll to the end of the handshake, through
+/// [`StartHandshake::into_stream`].
+pub struct LazyConfigAcceptor<IO>(Handshaking<IO, ServerHandshake>);
 
 impl<IO: AsyncRead + AsyncWrite + Unpin> LazyConfigAcceptor<IO> {
     /// Starts reading the ClientHello from `io`.
     pub fn new(io: IO) -> Self {
-        Self {
-            stream: Some(TlsStream::new(
-                io,
-                ServerConnection::choosing_config(),
-                None,
-            )),
-            error: None,
-            linger: None,
-        }
+        let stream = TlsStream::new(io, ServerConnection::choosing_config(), None);
+        Self(Handshaking::new(
+            stream,
+            None,
+            Deadline::new(Some(DEFAULT_HANDSHAKE_TIMEOUT)),
+        ))
+    }
+
+    /// How long the handshake may take ([`DEFAULT_HANDSHAKE_TIMEOUT`] unless set; `None`:
+    /// no limit).
+    pub fn handshake_timeout(mut self, limit: Option<Duration>) -> Self {
+        self.0.deadline = Deadline::new(limit);
+        self
     }
 }
 
@@ -151,41 +174,31 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Future for LazyConfigAcceptor<IO> {
     type Output = io::Result<StartHandshake<IO>>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = &mut *self;
-        let Some(stream) = this.stream.as_mut() else {
-            return Poll::Ready(Err(io::Error::other(
-                "LazyConfigAcceptor polled after completion",
-            )));
-        };
-        while this.error.is_none() {
-            if let Some(e) = stream.conn.error() {
-                this.error = Some(to_io(e.clone()));
-                break;
-            }
-            if stream.conn.client_hello().is_some() {
-                let stream = this.stream.take().expect("checked above");
-                return Poll::Ready(Ok(StartHandshake { stream }));
-            }
-            match ready!(stream.poll_read_records(cx)) {
-                Ok(true) => {}
-                Ok(false) => {
+        let stream = ready!(self.0.poll_until(cx, "LazyConfigAcceptor", |stream, cx| {
+            loop {
+                if let Some(e) = stream.conn.error() {
+                    return Poll::Ready(Err(to_io(e.clone())));
+                }
+                if stream.conn.client_hello().is_some() {
+                    return Poll::Ready(Ok(()));
+                }
+                if !ready!(stream.poll_read_records(cx))? {
                     return Poll::Ready(Err(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
                         "the peer closed before its ClientHello",
-                    )))
+                    )));
                 }
-                Err(e) => this.error = Some(e),
             }
-        }
-        ready!(stream.poll_close_after_failure(cx, &mut this.linger));
-        this.stream = None;
-        Poll::Ready(Err(this.error.take().expect("set above")))
+        }))?;
+        let deadline = std::mem::take(&mut self.0.deadline);
+        Poll::Ready(Ok(StartHandshake { stream, deadline }))
     }
 }
 
 /// A connection whose ClientHello has arrived ([`LazyConfigAcceptor`]).
 pub struct StartHandshake<IO> {
     stream: TlsStream<IO>,
+    deadline: Deadline,
 }
 
 impl<IO: AsyncRead + AsyncWrite + Unpin> StartHandshake<IO> {
@@ -202,12 +215,34 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> StartHandshake<IO> {
         let mut stream = self.stream;
         stream.store = config.session_store.clone();
         let error = stream.conn.choose_config(config).err().map(to_io);
-        Accept {
-            stream: Some(stream),
-            error,
-            linger: None,
-        }
+        Accept(Handshaking::new(stream, error, self.deadline))
     }
+}
+
+/// A server name in the type the connector takes, checked here: a DNS name (sent as SNI and
+/// checked against the certificate) or an IP address. A URL, a name with a port, or anything
+/// else that is no host name is refused with an error that says so, before any connection
+/// is made.
+///
+/// ```
+/// assert!(reprise_tokio::server_name("example.com").is_ok());
+/// let url = reprise_tokio::server_name("https://example.com/").unwrap_err();
+/// assert!(url.to_string().contains("URL"));
+/// ```
+pub fn server_name(name: &str) -> io::Result<ServerName<'static>> {
+    ServerName::try_from(name.to_owned()).map_err(|_| {
+        let hint = if name.contains("://") {
+            "it looks like a URL: give its host alone (e.g. example.com)"
+        } else if name.contains(':') || name.contains('/') {
+            "give the host alone, without a port or a path"
+        } else {
+            "give a DNS name or an IP address"
+        };
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{name:?} is not a server name: {hint}"),
+        )
+    })
 }
 
 /// Connects TLS clients with one client config; cheap to clone. Resumption is the
@@ -216,64 +251,203 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> StartHandshake<IO> {
 #[derive(Clone)]
 pub struct TlsConnector {
     config: Arc<ClientConfig>,
+    handshake_timeout: Option<Duration>,
 }
 
 impl From<Arc<ClientConfig>> for TlsConnector {
     fn from(config: Arc<ClientConfig>) -> Self {
-        Self { config }
-    }
-}
-
-impl TlsConnector {
-    /// Runs the client side of a handshake with `server_name` (a DNS name, checked against
-    /// the certificate, and sent as SNI; or an IP address) on `io`.
-    pub fn connect<IO: AsyncRead + AsyncWrite + Unpin>(
-        &self,
-        server_name: &str,
-        io: IO,
-    ) -> Connect<IO> {
-        match ClientConnection::new(self.config.clone(), server_name) {
-            Ok(conn) => Connect {
-                stream: Some(TlsStream::new(io, conn, None)),
-                error: None,
-                linger: None,
-            },
-            Err(e) => Connect {
-                stream: None,
-                error: Some(to_io(e)),
-                linger: None,
-            },
+        Self {
+            config,
+            handshake_timeout: Some(DEFAULT_HANDSHAKE_TIMEOUT),
         }
     }
 }
 
-/// The handshake of [`TlsConnector::connect`], as a future.
-pub struct Connect<IO> {
-    stream: Option<TlsStream<IO, ClientHandshake>>,
-    error: Option<io::Error>,
-    linger: Option<Pin<Box<Sleep>>>,
+impl TlsConnector {
+    /// A connector that trusts the operating system's root certificates (found by
+    /// `rustls-native-certs`: the system bundle, or `SSL_CERT_FILE` / `SSL_CERT_DIR`), with
+    /// the client defaults of [`reprise::ClientConfig::builder`] (resumption on). An error
+    /// if no root could be loaded. Feature `native-roots`.
+    #[cfg(feature = "native-roots")]
+    pub fn with_native_roots() -> io::Result<Self> {
+        let config = ClientConfig::builder()
+            .roots(native_roots()?)
+            .build()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        Ok(Self::from(config))
+    }
+
+    /// How long a handshake may take before [`connect`](Self::connect) gives up with
+    /// [`io::ErrorKind::TimedOut`] ([`DEFAULT_HANDSHAKE_TIMEOUT`] unless set; `None`: no
+    /// limit).
+    pub fn handshake_timeout(mut self, limit: Option<Duration>) -> Self {
+        self.handshake_timeout = limit;
+        self
+    }
+
+    /// Runs the client side of a handshake with `server_name` on `io`: a DNS name is sent as
+    /// SNI and checked against the server's certificate; an IP address is checked against
+    /// the certificate's IP addresses. Make one with [`server_name`] (or
+    /// `ServerName::try_from`).
+    pub fn connect<IO: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        server_name: ServerName<'static>,
+        io: IO,
+    ) -> Connect<IO> {
+        let name = match &server_name {
+            ServerName::DnsName(dns) => dns.as_ref().to_owned(),
+            ServerName::IpAddress(ip) => std::net::IpAddr::from(*ip).to_string(),
+            other => {
+                let error = io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("{other:?}: not a kind of server name this connector knows"),
+                );
+                return Connect(Handshaking::failed(error));
+            }
+        };
+        let deadline = Deadline::new(self.handshake_timeout);
+        match ClientConnection::new(self.config.clone(), &name) {
+            Ok(conn) => Connect(Handshaking::new(
+                TlsStream::new(io, conn, None),
+                None,
+                deadline,
+            )),
+            Err(e) => Connect(Handshaking::failed(to_io(e))),
+        }
+    }
 }
+
+/// The operating system's root certificates (found by `rustls-native-certs`), for
+/// [`reprise::ClientConfigBuilder::roots`]. Certificates that do not parse are skipped; an
+/// error if none could be loaded. Feature `native-roots`.
+#[cfg(feature = "native-roots")]
+pub fn native_roots() -> io::Result<reprise::RootStore> {
+    let found = rustls_native_certs::load_native_certs();
+    let mut roots = reprise::RootStore::new();
+    for cert in &found.certs {
+        let _ = roots.add_der(cert);
+    }
+    if roots.is_empty() {
+        let why = found
+            .errors
+            .first()
+            .map_or_else(|| "none found".to_owned(), ToString::to_string);
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("no system root certificates: {why}"),
+        ));
+    }
+    Ok(roots)
+}
+
+/// The handshake of [`TlsConnector::connect`], as a future.
+pub struct Connect<IO>(Handshaking<IO, ClientHandshake>);
 
 impl<IO: AsyncRead + AsyncWrite + Unpin> Future for Connect<IO> {
     type Output = io::Result<TlsStream<IO, ClientHandshake>>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = &mut *self;
-        let Some(stream) = this.stream.as_mut() else {
-            return Poll::Ready(Err(this
-                .error
-                .take()
-                .unwrap_or_else(|| io::Error::other("Connect polled after completion"))));
+        self.0
+            .poll_until(cx, "Connect", |stream, cx| stream.poll_handshake(cx))
+    }
+}
+
+/// A handshake's time limit, armed on the first poll.
+#[derive(Default)]
+struct Deadline {
+    limit: Option<Duration>,
+    timer: Option<Pin<Box<Sleep>>>,
+}
+
+impl Deadline {
+    fn new(limit: Option<Duration>) -> Self {
+        Self { limit, timer: None }
+    }
+
+    /// True once the limit has passed (and the task is woken when it does).
+    fn expired(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(limit) = self.limit else {
+            return false;
         };
-        if this.error.is_none() {
-            match ready!(stream.poll_handshake(cx)) {
-                Ok(()) => return Poll::Ready(Ok(this.stream.take().expect("checked above"))),
-                Err(e) => this.error = Some(e),
+        self.timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)))
+            .as_mut()
+            .poll(cx)
+            .is_ready()
+    }
+}
+
+/// What a handshake future holds: the stream, the failure to report once the connection is
+/// closed, the linger after our fatal alert, and the handshake's time limit.
+struct Handshaking<IO, S: Side> {
+    stream: Option<TlsStream<IO, S>>,
+    /// The handshake failed: the future ends with this once the connection is closed.
+    error: Option<io::Error>,
+    linger: Option<Pin<Box<Sleep>>>,
+    deadline: Deadline,
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin, S: Side> Handshaking<IO, S> {
+    fn new(stream: TlsStream<IO, S>, error: Option<io::Error>, deadline: Deadline) -> Self {
+        Self {
+            stream: Some(stream),
+            error,
+            linger: None,
+            deadline,
+        }
+    }
+
+    /// A future that ends with `error` at its first poll.
+    fn failed(error: io::Error) -> Self {
+        Self {
+            stream: None,
+            error: Some(error),
+            linger: None,
+            deadline: Deadline::default(),
+        }
+    }
+
+    /// Polls `step` until it is done, then hands the stream out. A failure closes the
+    /// connection as RFC 5246 §7.2.2 asks (`TlsStream::poll_close_after_failure`) and ends
+    /// with the error; past the deadline it ends with [`io::ErrorKind::TimedOut`].
+    fn poll_until(
+        &mut self,
+        cx: &mut Context<'_>,
+        what: &str,
+        mut step: impl FnMut(&mut TlsStream<IO, S>, &mut Context<'_>) -> Poll<io::Result<()>>,
+    ) -> Poll<io::Result<TlsStream<IO, S>>> {
+        let Some(stream) = self.stream.as_mut() else {
+            let error = self.error.take();
+            return Poll::Ready(Err(error.unwrap_or_else(|| {
+                io::Error::other(format!("{what} polled after completion"))
+            })));
+        };
+        if self.error.is_none() {
+            if self.deadline.expired(cx) {
+                self.stream = None;
+                let limit = self.deadline.limit.unwrap_or_default();
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("the TLS handshake did not finish within {limit:?}"),
+                )));
+            }
+            match ready!(step(stream, cx)) {
+                Ok(()) => {
+                    return Poll::Ready(
+                        self.stream
+                            .take()
+                            .ok_or_else(|| io::Error::other(what.to_owned())),
+                    )
+                }
+                Err(e) => self.error = Some(e),
             }
         }
-        ready!(stream.poll_close_after_failure(cx, &mut this.linger));
-        this.stream = None;
-        Poll::Ready(Err(this.error.take().expect("set above")))
+        ready!(stream.poll_close_after_failure(cx, &mut self.linger));
+        self.stream = None;
+        let error = self.error.take();
+        Poll::Ready(Err(
+            error.unwrap_or_else(|| io::Error::other(what.to_owned()))
+        ))
     }
 }
 
@@ -377,6 +551,12 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: Side> TlsStream<IO, S> {
     /// The transport, mutably (reading or writing it directly breaks the TLS stream).
     pub fn get_mut(&mut self) -> &mut IO {
         &mut self.io
+    }
+
+    /// The transport and the engine's connection, taken apart (records already received or
+    /// queued stay in the connection; decrypted data not yet read is dropped).
+    pub fn into_inner(self) -> (IO, Connection<S>) {
+        (self.io, *self.conn)
     }
 
     /// Writes queued records to the transport until none is left.

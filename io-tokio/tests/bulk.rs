@@ -1,4 +1,4 @@
-//! Bulk data through reprise-tokio with curl as the peer: 100 MB up and 100 MB down arrive
+//! Bulk data through reprise-tls-tokio with curl as the peer: 100 MB up and 100 MB down arrive
 //! byte-identical (sha256), and a client reading at 1 MB/s never makes the server queue more
 //! than its output limit.
 

@@ -1,4 +1,4 @@
-//! reprise-tokio over real loopback sockets: curl fetches twice and resumes by session ID,
+//! reprise-tls-tokio over real loopback sockets: curl fetches twice and resumes by session ID,
 //! the engine's client by ticket, a lookup that answers after 50 ms stalls only its own handshake, close_notify
 //! both ways, and a peer that vanishes without close_notify reads as UnexpectedEof.
 
@@ -402,7 +402,10 @@ async fn the_connector_resumes_by_ticket_and_by_session_id() {
         let mut seen = Vec::new();
         for _ in 0..2 {
             let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-            let mut tls = connector.connect("localhost", tcp).await.unwrap();
+            let mut tls = connector
+                .connect(reprise_tokio::server_name("localhost").unwrap(), tcp)
+                .await
+                .unwrap();
             tls.write_all(b"GET / HTTP/1.1\r\nhost: localhost\r\n\r\n")
                 .await
                 .unwrap();
@@ -470,7 +473,10 @@ async fn the_connector_talks_to_openssl_s_server_and_refuses_a_stranger() {
     let mut resumed = Vec::new();
     for _ in 0..2 {
         let tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
-        let mut tls = trusted.connect("localhost", tcp).await.unwrap();
+        let mut tls = trusted
+            .connect(reprise_tokio::server_name("localhost").unwrap(), tcp)
+            .await
+            .unwrap();
         tls.write_all(b"GET / HTTP/1.0\r\n\r\n").await.unwrap();
         let mut page = Vec::new();
         let _ = tls.read_to_end(&mut page).await;
@@ -491,7 +497,10 @@ async fn the_connector_talks_to_openssl_s_server_and_refuses_a_stranger() {
             .unwrap(),
     );
     let tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
-    let err = match stranger.connect("localhost", tcp).await {
+    let err = match stranger
+        .connect(reprise_tokio::server_name("localhost").unwrap(), tcp)
+        .await
+    {
         Ok(_) => panic!("an untrusted certificate was accepted"),
         Err(e) => e,
     };
@@ -536,7 +545,10 @@ async fn offloaded_signatures_are_made_on_the_blocking_pool() {
     );
     for _ in 0..3 {
         let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let mut tls = connector.connect("localhost", tcp).await.unwrap();
+        let mut tls = connector
+            .connect(reprise_tokio::server_name("localhost").unwrap(), tcp)
+            .await
+            .unwrap();
         tls.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
         let mut page = Vec::new();
         tls.read_to_end(&mut page).await.unwrap();
@@ -642,4 +654,72 @@ async fn a_failed_handshake_sends_its_alert_then_closes_at_once() {
         "given up after {took:?}"
     );
     drop(silent);
+}
+
+/// Server names are checked before any connection is made: a URL (or a host with a port) is
+/// refused locally with an error that says what to give instead.
+#[test]
+fn a_url_as_the_server_name_fails_locally_with_a_clear_error() {
+    for (given, says) in [
+        ("https://example.com/", "URL"),
+        ("example.com:443", "without a port"),
+        ("exa mple.com", "DNS name or an IP address"),
+    ] {
+        let e = reprise_tokio::server_name(given).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+        assert!(e.to_string().contains(says), "{given}: {e}");
+    }
+    assert!(reprise_tokio::server_name("localhost").is_ok());
+    assert!(reprise_tokio::server_name("127.0.0.1").is_ok());
+    assert!(reprise_tokio::server_name("::1").is_ok());
+}
+
+/// A client that connects and never finishes its handshake is dropped by the acceptor's
+/// handshake timeout (and by the connector's, for a server that never answers).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_peer_is_dropped_by_the_handshake_timeout() {
+    let pki = pki(None);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let acceptor =
+        TlsAcceptor::from(pki.config.clone()).handshake_timeout(Some(Duration::from_millis(300)));
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let started = Instant::now();
+        let result = acceptor.accept(tcp).await;
+        (result.err().map(|e| e.kind()), started.elapsed())
+    });
+    let silent = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (kind, took) = server.await.unwrap();
+    assert_eq!(kind, Some(std::io::ErrorKind::TimedOut));
+    assert!(
+        took >= Duration::from_millis(250) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+    drop(silent);
+    // The default is on: ten seconds.
+    assert_eq!(
+        reprise_tokio::DEFAULT_HANDSHAKE_TIMEOUT,
+        Duration::from_secs(10)
+    );
+    // A server that accepts and never answers: the connector gives up too.
+    let mute = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let tcp = tokio::net::TcpStream::connect(mute.local_addr().unwrap())
+        .await
+        .unwrap();
+    let connector = reprise_tokio::TlsConnector::from(
+        reprise::ClientConfig::builder()
+            .dangerous_accept_any_certificate()
+            .build()
+            .unwrap(),
+    )
+    .handshake_timeout(Some(Duration::from_millis(300)));
+    let started = Instant::now();
+    let err = connector
+        .connect(reprise_tokio::server_name("localhost").unwrap(), tcp)
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+    assert!(started.elapsed() < Duration::from_secs(3));
 }

@@ -1,6 +1,6 @@
 //! A ring and its provided receive buffers behind operations that cannot lend the kernel
 //! memory it might outlive: the building block for code outside this crate that wants this
-//! driver's operations (the bare-TCP floor of the loopback benchmark, in `reprise-benches`).
+//! driver's operations (the bare-TCP floor of the loopback benchmark, in `reprise-tls-benches`).
 //!
 //! Every operation names a descriptor, a file-table slot, a `user_data` value or `'static`
 //! memory; receives take their buffer from the ring's provided buffers, which this type owns

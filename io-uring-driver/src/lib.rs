@@ -1,7 +1,7 @@
-//! `reprise-uring`: a completion-based (io_uring) driver for Reprise TLS 1.2 connections,
-//! interchangeable with the readiness-based `reprise-mio` driver.
+//! `reprise-tls-uring`: a completion-based (io_uring) driver for Reprise TLS 1.2 connections,
+//! interchangeable with the readiness-based `reprise-tls-mio` driver.
 //!
-//! Two halves share the crate, with the same public shape as `reprise-mio`:
+//! Two halves share the crate, with the same public shape as `reprise-tls-mio`:
 //!
 //! * [`server`]: a multi-core TLS server. One ring per worker thread, multishot accept into
 //!   direct descriptors, receives into a provided-buffer ring (one per flight during the
@@ -11,7 +11,7 @@
 //!   lookups and a graceful shutdown. It takes the same [`ServerOptions`] and the same
 //!   [`reprise_serve::app::HandlerFactory`] as the mio server, so a server switches drivers by one
 //!   flag.
-//! * [`load`]: the load generator of `reprise-mio` on io_uring (same [`LoadOptions`] and
+//! * [`load`]: the load generator of `reprise-tls-mio` on io_uring (same [`LoadOptions`] and
 //!   [`LoadReport`]).
 //!
 //! * [`EventRing`]: a ring with its provided receive buffers behind operations that cannot

@@ -1,4 +1,4 @@
-//! The TLS 1.2 load generator of `reprise-mio`, on io_uring: the same [`LoadOptions`], the
+//! The TLS 1.2 load generator of `reprise-tls-mio`, on io_uring: the same [`LoadOptions`], the
 //! same [`LoadReport`], the same behaviour (N virtual clients, each connecting, handshaking,
 //! optionally resuming its own previous session, optionally sending one `GET`, then closing
 //! and starting again), with connects, sends and multishot receives as ring operations.

@@ -24,7 +24,7 @@ pub enum Op {
     Connect = 5,
     /// Operations whose result is not needed (cancel, close).
     Other = 6,
-    /// Cancels and closes pushed with [`Ring::push_quiet`]: no completion unless they fail,
+    /// Cancels and closes pushed with `Ring::push_quiet`: no completion unless they fail,
     /// and not counted in [`Ring::in_flight`].
     Quiet = 7,
     /// A direct descriptor installed as a plain one, to ask for a failed connection's peer

@@ -13,7 +13,7 @@
 //!   sends and the close name the slot (`types::Fixed`). No descriptor is installed in the
 //!   process's table, and no operation looks one up. The table is sized from the connection
 //!   limit within `RLIMIT_NOFILE`; if it cannot be registered, plain descriptors are used.
-//! * **Receiving**: the receive draws from the worker's provided-buffer ring ([`BufRing`]).
+//! * **Receiving**: the receive draws from the worker's provided-buffer ring (`BufRing`).
 //!   While the handshake runs it is *single-shot*: each client flight answers the server's,
 //!   so one receive per flight is armed, waiting for readiness first
 //!   (`IORING_RECVSEND_POLL_FIRST`: the flight is not there yet when its receive is armed),
@@ -190,7 +190,7 @@ pub struct Server {
 
 impl Server {
     /// Binds `addr` and starts the workers. Each accepted connection runs a
-    /// [`ServerConnection`] on `config` and a handler from `factory`. A config that could
+    /// [`ServerConnection`](reprise::ServerConnection) on `config` and a handler from `factory`. A config that could
     /// serve no handshake ([`ServerConfig::validate`]) is refused with
     /// [`io::ErrorKind::InvalidInput`].
     ///

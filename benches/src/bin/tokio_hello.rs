@@ -1,4 +1,4 @@
-//! The same hyper "hello" app over reprise-tokio or over tokio-rustls, for
+//! The same hyper "hello" app over reprise-tls-tokio or over tokio-rustls, for
 //! `scripts/bench-tokio.sh`: TLS 1.2, the certificate and key given, session IDs and tickets
 //! on in both, ALPN http/1.1, a multi-thread tokio runtime of `--workers` threads.
 //!
@@ -16,7 +16,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 #[derive(Parser)]
 struct Args {
-    /// `reprise` (reprise-tokio) or `rustls` (tokio-rustls).
+    /// `reprise` (reprise-tls-tokio) or `rustls` (tokio-rustls).
     #[arg(long)]
     stack: String,
     #[arg(long, default_value = "127.0.0.1:8443")]

@@ -744,7 +744,7 @@ mod tests {
     fn verify_data_known_answer_and_comparison() {
         let ms = MasterSecret::from_bytes(unhex(MASTER).try_into().expect("48"));
         // Published verify_data known answers (whose transcripts are long)
-        // are checked by the reprise-vectors crate; here, check the label
+        // are checked by the reprise-tls-vectors crate; here, check the label
         // and seed wiring against the raw PRF.
         let h = PrfHash::Sha256.hash(b"transcript");
         let client = verify_data(PrfHash::Sha256, &ms, true, h.as_ref()).expect("vd");

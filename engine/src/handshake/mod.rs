@@ -31,14 +31,27 @@ pub struct Negotiated {
     pub group: Option<NamedGroup>,
     /// Whether the extended master secret is in use (RFC 7627).
     pub extended_master_secret: bool,
-    /// The ALPN protocol (held inline up to 16 bytes).
-    pub alpn: Option<SmallVec<[u8; 16]>>,
+    /// The ALPN protocol (held inline up to 16 bytes): [`Negotiated::alpn`].
+    pub(crate) alpn: Option<SmallVec<[u8; 16]>>,
     /// The server name the client asked for (server side, lower-cased) or used (client side).
     pub server_name: Option<HostName>,
     /// Whether the peer supports secure renegotiation signalling (RFC 5746).
     pub secure_renegotiation: bool,
     /// Set when an earlier session was resumed.
     pub resumed: Option<ResumptionKind>,
+}
+
+impl Negotiated {
+    /// The application protocol agreed by ALPN (RFC 7301), e.g. `b"h2"`.
+    pub fn alpn(&self) -> Option<&[u8]> {
+        self.alpn.as_deref()
+    }
+
+    #[doc(hidden)] // unstable: for this repository's tests
+    /// Sets the agreed protocol (tests that build a `Negotiated` by hand).
+    pub fn set_alpn(&mut self, protocol: Option<&[u8]>) {
+        self.alpn = protocol.map(SmallVec::from_slice);
+    }
 }
 
 /// A host name held inline (no heap allocation up to 64 bytes); dereferences to `str`.

@@ -1,5 +1,5 @@
 //! What one connection of a load generator's virtual client does, shared by the mio loop
-//! (`reprise-mio`) and the io_uring one (`reprise-uring`): what one connection of a virtual client does once
+//! (`reprise-tls-mio`) and the io_uring one (`reprise-tls-uring`): what one connection of a virtual client does once
 //! its socket is up ([`Exchange`]: TLS handshake, optional `GET`, the verdict), how outcomes
 //! are counted ([`Ledger`]), the counters every worker shares ([`LoadShared`]) and the main
 //! thread's part of a run ([`supervise`]). A driver only moves bytes and owns sockets.

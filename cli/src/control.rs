@@ -68,10 +68,6 @@ pub fn serve(path: &str, reloader: Arc<Reloader>) -> Result<(), String> {
     Ok(())
 }
 
-fn now_secs() -> u64 {
-    reprise_serve::now_secs()
-}
-
 fn answer(command: &str, reloader: &Reloader) -> Result<String, String> {
     let config = reloader.current();
     match command {
@@ -89,14 +85,14 @@ fn answer(command: &str, reloader: &Reloader) -> Result<String, String> {
             }
             let before = keys.current().len();
             if command == "rotate-ticket-keys" {
-                keys.rotate_now(now_secs(), &SystemRandom)
+                keys.rotate_now(reprise::unix_time(), &SystemRandom)
                     .map_err(|e| format!("rotation failed: {e}"))?;
                 let name = hex(&keys.current().key_names()[0]);
                 Ok(format!(
                     "rotated: new encrypting key {name}; the previous one decrypts only"
                 ))
             } else {
-                keys.retire_all(now_secs(), &SystemRandom)
+                keys.retire_all(reprise::unix_time(), &SystemRandom)
                     .map_err(|e| format!("retirement failed: {e}"))?;
                 let name = hex(&keys.current().key_names()[0]);
                 Ok(format!(
@@ -139,7 +135,7 @@ fn status(config: &reprise::ServerConfig) -> String {
         None => out.push_str("ticket keys: none (tickets off)"),
         Some(keys) => {
             let ring = keys.current();
-            let now = now_secs();
+            let now = reprise::unix_time();
             out.push_str(&format!("ticket keys: {}", ring.len()));
             for (i, key) in ring.keys().iter().enumerate() {
                 let role = if i == 0 { "encrypting" } else { "decrypt-only" };

@@ -56,13 +56,6 @@ pub fn parse_millis(text: &str) -> Result<f64, String> {
     Ok(ms)
 }
 
-fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 /// The demo's PKI, DER: (CA certificate, server chain leaf first, server key).
 type DemoPki = (Vec<u8>, Vec<Vec<u8>>, Vec<u8>);
 
@@ -123,7 +116,7 @@ fn setup() -> Result<Setup, String> {
         rotate_every: 3600,
         decrypt_window: 2 * u64::from(server.ticket_lifetime),
     };
-    let ring = TicketKeyRing::new(policy, now_secs(), &SystemRandom)
+    let ring = TicketKeyRing::new(policy, reprise::unix_time(), &SystemRandom)
         .map_err(|e| format!("ticket keys: {e}"))?;
     server.tickets = Some(Arc::new(TicketKeys::new(ring)));
     let metrics = Arc::new(Metrics::new());
@@ -204,7 +197,7 @@ fn simulate(
     rtt_ms: f64,
 ) -> Result<(Ladder, Option<ResumptionKind>), String> {
     let half = rtt_ms / 2.0;
-    let now = now_secs();
+    let now = reprise::unix_time();
     let mut rec = Recorder {
         ladder: Ladder {
             title: title.to_string(),

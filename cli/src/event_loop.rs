@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use reprise_serve::counters::ServingCounters;
 use reprise_serve::live::LiveConfig;
+use reprise_serve::units;
 use reprise_serve::workers::on_shutdown_signals;
 use reprise_serve::{Driver, ListenerMode, Running, ServerOptions};
 
@@ -32,19 +33,15 @@ pub fn address_and_options(
     }
     options.listener = args.listener.parse::<ListenerMode>()?;
     options.max_connections = args.max_connections;
-    let timeout = Duration::from_secs(args.timeout.max(1));
+    let timeout = args.timeout.max(Duration::from_secs(1));
     options.handshake_timeout = timeout;
     options.idle_timeout = timeout;
     options.sign_workers = args.sign_workers;
     options.failure_log = args.failure_log();
-    options.shutdown_grace = Duration::from_micros(
-        crate::units::parse_duration_us(&args.drain_timeout)
-            .map_err(|e| format!("--drain-timeout: {e}"))?,
-    );
-    options.batch_wait = Duration::from_micros(
-        crate::units::parse_duration_us(&args.batch_wait)
-            .map_err(|e| format!("--batch-wait: {e}"))?,
-    );
+    options.shutdown_grace =
+        units::micros(&args.drain_timeout).map_err(|e| format!("--drain-timeout: {e}"))?;
+    options.batch_wait =
+        units::micros(&args.batch_wait).map_err(|e| format!("--batch-wait: {e}"))?;
     Ok((addr, options))
 }
 

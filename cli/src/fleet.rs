@@ -12,9 +12,9 @@ use reprise_fleet::endpoint::RedisEndpoint;
 use reprise_fleet::keys::{fetch_ring, spawn_follower, RingStatus, KEK_PURPOSE};
 use reprise_fleet::seal::SealKey;
 use reprise_fleet::store::{BlockingStore, RedisSessionStore, RedisStoreConfig};
+use reprise_serve::units;
 
 use crate::serve::ServeArgs;
-use crate::units::parse_duration_ms;
 
 /// The Redis session store for `--session-store URL`. The thread-per-connection driver waits
 /// for lookups (bounded); event-loop drivers use the store's asynchronous `fetch`. Also
@@ -39,9 +39,11 @@ pub fn redis_store(
         SessionIdKey::new(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &material).as_ref())
     };
     let mut cfg = RedisStoreConfig::new(url);
-    cfg.timeout = Duration::from_millis(parse_duration_ms(&args.redis_timeout)?.max(1));
+    cfg.timeout = units::millis(&args.redis_timeout)
+        .map_err(|e| format!("--redis-timeout: {e}"))?
+        .max(Duration::from_millis(1));
     cfg.session_timeout = session_timeout;
-    cfg.l1_bytes = crate::units::parse_size(&args.redis_l1)?;
+    cfg.l1_bytes = units::parse_size(&args.redis_l1)?;
     let store = Arc::new(RedisSessionStore::new(cfg.clone(), key)?);
     eprintln!(
         "sessions shared through {} (lookups bounded by {:?})",
@@ -69,10 +71,7 @@ pub fn follow_ticket_keys(
         .ok_or("--ticket-keys-from needs --kek FILE")?;
     let kek = SealKey::from_file(std::path::Path::new(kek_path), KEK_PURPOSE)?;
     let endpoint = RedisEndpoint::open(url, Duration::from_secs(2))?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let now = reprise::unix_time();
     let (ring, status) = match fetch_ring(&endpoint, &kek) {
         Ok(published) => {
             eprintln!(

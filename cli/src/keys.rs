@@ -122,8 +122,8 @@ fn zeroize_bytes() -> [u8; 32] {
 
 fn publish(url: &str, rotate: &str, lifetime: &str, kek: &Path) -> Result<(), String> {
     use reprise_fleet::keys::{run_publisher, Publisher, KEK_PURPOSE};
-    let rotate = crate::units::parse_duration(rotate)?;
-    let lifetime = crate::units::parse_duration(lifetime)?;
+    let rotate = reprise_serve::units::seconds(rotate)?.as_secs();
+    let lifetime = reprise_serve::units::seconds(lifetime)?.as_secs();
     let kek = reprise_fleet::seal::SealKey::from_file(kek, KEK_PURPOSE)?;
     let publisher = Publisher::new(kek, rotate, 2 * lifetime);
     let stop = std::sync::atomic::AtomicBool::new(false);

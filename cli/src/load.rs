@@ -9,7 +9,6 @@ use reprise::session::ClientSessionStore;
 use reprise_serve::load::{LoadOptions, Stop};
 
 use crate::connect::{build_config, ConnectArgs};
-use crate::units::parse_duration;
 
 /// Options of `reprise load`.
 #[derive(Debug, clap::Args)]
@@ -65,16 +64,9 @@ pub struct LoadArgs {
     pub groups: Option<String>,
 }
 
-/// `10s`, `2m`, `1h`, or `250ms`.
+/// `10s`, `2m`, `1h`, or `250ms` (a bare number is seconds).
 fn parse_run_time(text: &str) -> Result<Duration, String> {
-    match text.trim().strip_suffix("ms") {
-        Some(ms) => ms
-            .trim()
-            .parse::<u64>()
-            .map(Duration::from_millis)
-            .map_err(|_| format!("bad duration {text:?}")),
-        None => parse_duration(text).map(Duration::from_secs),
-    }
+    reprise_serve::units::seconds(text)
 }
 
 fn resolve(target: &str) -> Result<SocketAddr, String> {

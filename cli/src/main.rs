@@ -15,7 +15,6 @@ mod load;
 mod metrics_http;
 mod serve;
 mod trace;
-mod units;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -48,10 +48,7 @@ impl FleetMetrics {
             out.push_str(&store.prometheus_text());
         }
         if let Some(ring) = self.ring.lock().ok().and_then(|r| r.clone()) {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0);
+            let now = reprise::unix_time();
             out.push_str(&ring.prometheus_text(now));
         }
     }

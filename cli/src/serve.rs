@@ -18,7 +18,7 @@ use reprise_serve::failure_log::FailureLog;
 use reprise_serve::live::LiveConfig;
 use reprise_serve::page::PageFactory;
 
-use crate::units::{parse_duration, parse_size};
+use reprise_serve::units::{parse_size, seconds};
 
 /// Options of `reprise serve`.
 #[derive(Clone, Debug, clap::Args)]
@@ -46,9 +46,10 @@ pub struct ServeArgs {
     /// Maximum simultaneous connections.
     #[arg(long, default_value_t = 10_000)]
     pub max_connections: usize,
-    /// Seconds a client may take to complete its handshake, and to stay idle after.
-    #[arg(long, default_value_t = 30)]
-    pub timeout: u64,
+    /// Time a client may take to complete its handshake, and to stay idle after (`30s`, `2m`;
+    /// a bare number is seconds).
+    #[arg(long, default_value = "30s", value_parser = reprise_serve::units::seconds)]
+    pub timeout: Duration,
     /// Issue and accept RFC 5077 session tickets: `on` or `off`.
     #[arg(long, default_value = "on")]
     pub tickets: String,
@@ -163,13 +164,6 @@ impl ServeArgs {
     }
 }
 
-fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 fn on_off(value: &str, flag: &str) -> Result<bool, String> {
     match value {
         "on" | "yes" | "true" => Ok(true),
@@ -182,7 +176,11 @@ fn on_off(value: &str, flag: &str) -> Result<bool, String> {
 fn ring_from_file(path: &str, policy: RotationPolicy) -> Result<TicketKeyRing, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
     let material = keyfile::parse_key_file(&bytes).map_err(|e| format!("{path}: {e}"))?;
-    Ok(TicketKeyRing::from_material(material, policy, now_secs()))
+    Ok(TicketKeyRing::from_material(
+        material,
+        policy,
+        reprise::unix_time(),
+    ))
 }
 
 /// Keeps the ticket keys fresh: reloads the key file when it changes, or rotates on schedule
@@ -210,7 +208,7 @@ fn spawn_ticket_maintenance(keys: Arc<TicketKeys>, file: Option<String>, policy:
                         }
                     }
                     None => {
-                        let _ = keys.rotate_if_due(now_secs(), &SystemRandom);
+                        let _ = keys.rotate_if_due(reprise::unix_time(), &SystemRandom);
                     }
                 }
             }
@@ -268,9 +266,9 @@ pub fn build_config(args: &ServeArgs) -> Result<ServerConfig, String> {
     // The event-loop drivers answer the engine's signature requests; the thread-per-connection
     // one signs inline.
     config.offload_signing = args.sign_workers > 0 && args.driver != "threads";
-    config.session_timeout = u32::try_from(parse_duration(&args.session_timeout)?)
+    config.session_timeout = u32::try_from(seconds(&args.session_timeout)?.as_secs())
         .map_err(|_| "--session-timeout too large")?;
-    config.ticket_lifetime = u32::try_from(parse_duration(&args.ticket_lifetime)?)
+    config.ticket_lifetime = u32::try_from(seconds(&args.ticket_lifetime)?.as_secs())
         .map_err(|_| "--ticket-lifetime too large")?;
     if let Some(url) = &args.session_store {
         let (store, id_key) = crate::fleet::redis_store(args, url, config.session_timeout)?;
@@ -287,7 +285,7 @@ pub fn build_config(args: &ServeArgs) -> Result<ServerConfig, String> {
     }
     if on_off(&args.tickets, "--tickets")? {
         let policy = RotationPolicy {
-            rotate_every: parse_duration(&args.ticket_rotate)?.max(1),
+            rotate_every: seconds(&args.ticket_rotate)?.as_secs().max(1),
             decrypt_window: 2 * u64::from(config.ticket_lifetime),
         };
         if let Some(url) = &args.ticket_keys_from {
@@ -295,7 +293,7 @@ pub fn build_config(args: &ServeArgs) -> Result<ServerConfig, String> {
         } else {
             let ring = match &args.ticket_key_file {
                 Some(path) => ring_from_file(path, policy)?,
-                None => TicketKeyRing::new(policy, now_secs(), &SystemRandom)
+                None => TicketKeyRing::new(policy, reprise::unix_time(), &SystemRandom)
                     .map_err(|e| format!("ticket keys: {e}"))?,
             };
             let keys = Arc::new(TicketKeys::new(ring));
@@ -419,10 +417,8 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
             let addr: BackendAddr = backend.parse().map_err(|e| format!("--backend: {e}"))?;
             let mut options = BackendOptions::new(addr);
             options.counters = counters.clone();
-            options.connect_timeout = Duration::from_micros(
-                crate::units::parse_duration_us(&args.backend_timeout)
-                    .map_err(|e| format!("--backend-timeout: {e}"))?,
-            );
+            options.connect_timeout = reprise_serve::units::micros(&args.backend_timeout)
+                .map_err(|e| format!("--backend-timeout: {e}"))?;
             if let Some(version) = &args.proxy_protocol {
                 options.proxy_protocol = Some(
                     version

@@ -241,6 +241,15 @@ pub use stream::Stream;
 /// take them.
 pub use pki_types;
 
+/// Seconds since the Unix epoch by the system clock (0 before it): the `now` that
+/// `next_plaintext`, `receive` and the session stores take, for callers with no clock of
+/// their own. The engine reads no clock itself; [`Stream`], its blocking adapter, calls this.
+pub fn unix_time() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// The longest record the engine accepts, header included (RFC 5246 §6.2.3: 2^14 + 2048
 /// bytes of body): a receive buffer of this size always holds a whole record.
 pub const MAX_RECORD_LEN: usize = codec::RECORD_HEADER_LEN + codec::MAX_CIPHERTEXT;

@@ -20,13 +20,6 @@ pub struct Stream<H, T> {
     events: Vec<Event>,
 }
 
-fn system_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 fn to_io(e: Error) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, e)
 }
@@ -34,7 +27,7 @@ fn to_io(e: Error) -> io::Error {
 impl<H: Side, T: Read + Write> Stream<H, T> {
     /// Joins `conn` to `transport`; time is read from the system clock.
     pub fn new(conn: Connection<H>, transport: T) -> Self {
-        Self::with_clock(conn, transport, system_now)
+        Self::with_clock(conn, transport, crate::unix_time)
     }
 
     /// Like [`new`](Self::new) with an explicit clock (seconds since the Unix epoch).

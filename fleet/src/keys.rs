@@ -476,7 +476,7 @@ pub fn run_publisher(
                 &mut publisher,
                 &mut last_publish,
                 republish,
-                unix_now(),
+                reprise::unix_time(),
                 rng,
                 &mut log,
             ) {
@@ -788,7 +788,7 @@ pub fn spawn_follower(
             while !stop.load(Ordering::Relaxed) {
                 match fetch_ring(&endpoint, &kek) {
                     Ok(ring) if Some(ring.generation) != generation => {
-                        keys.replace(ring.to_ring(unix_now()));
+                        keys.replace(ring.to_ring(reprise::unix_time()));
                         generation = Some(ring.generation);
                         status.refreshed(Some(&ring));
                         reported_down = false;
@@ -814,13 +814,6 @@ pub fn spawn_follower(
             }
         })
         .map_err(FleetError::Spawn)
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@
 //!   off the event loop.
 //! * [`options`], [`workers`], [`listen`]: a server's tuning, its worker threads' shared
 //!   state and graceful shutdown, and its listening sockets.
+//! * [`units`]: the one parser of durations and sizes the command lines use.
 //! * [`failure_log`]: one rate-limited line per failed handshake; [`counters`]: backend
 //!   failures by reason, slow clients, connections a graceful shutdown cut off.
 //! * [`load`]: the driver-independent half of the load generator.
@@ -38,19 +39,12 @@ pub mod served;
 #[cfg(feature = "driver-suite")]
 pub mod suite;
 pub mod suspend;
+pub mod units;
 pub mod workers;
 
 pub use driver::{Driver, Running};
 pub use options::{ListenerMode, ServerOptions};
 pub use workers::{ShutdownHandle, WakeWorker, Workers};
-
-/// Seconds since the Unix epoch, the clock the engine is fed with.
-pub fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
 
 /// Size of a read buffer: one whole TLS record of the largest size a peer may send
 /// (RFC 5246 §6.2.3: 5-byte header + 2^14 + 2048), rounded up.

@@ -143,7 +143,7 @@ impl<W: WakeWorker> Env<W> {
             signer,
             mailbox,
             now: Instant::now(),
-            now_secs: crate::now_secs(),
+            now_secs: reprise::unix_time(),
             scratch: Vec::with_capacity(4096),
             config_generation: 0,
         }
@@ -153,7 +153,7 @@ impl<W: WakeWorker> Env<W> {
     /// loop turn).
     pub fn tick(&mut self) {
         self.now = Instant::now();
-        self.now_secs = crate::now_secs();
+        self.now_secs = reprise::unix_time();
         if let Some(live) = &self.options.live_config {
             let generation = live.generation();
             if generation != self.config_generation {

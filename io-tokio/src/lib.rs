@@ -505,13 +505,6 @@ const INITIAL_INBOUND: usize = 4096;
 // Nothing in a stream is pinned structurally: the transport is polled through `Pin::new`.
 impl<IO: Unpin, S: Side> Unpin for TlsStream<IO, S> {}
 
-fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 fn to_io(e: reprise::Error) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, e)
 }
@@ -645,7 +638,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: Side> TlsStream<IO, S> {
     fn process(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
         let mut inbound = Inbound::new(&mut self.inbound[..self.filled]);
         let result = loop {
-            match self.conn.next_plaintext(&mut inbound, now_secs()) {
+            match self.conn.next_plaintext(&mut inbound, reprise::unix_time()) {
                 Ok(Some(data)) => self.plaintext.extend_from_slice(data),
                 Ok(None) => break Ok(()),
                 Err(e) => break Err(e),
@@ -710,7 +703,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: Side> TlsStream<IO, S> {
         };
         store.fetch(
             id,
-            now_secs(),
+            reprise::unix_time(),
             Box::new(move |answer| Pending::answer(&slot, Answer::Session(answer))),
         );
     }

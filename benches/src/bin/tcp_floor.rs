@@ -38,7 +38,7 @@ enum Command {
         #[arg(long, default_value_t = 1024)]
         backlog: i32,
         /// After a signal, how long exchanges in flight may take to finish (e.g. 2s).
-        #[arg(long, default_value = "2s", value_parser = floor::parse_duration)]
+        #[arg(long, default_value = "2s", value_parser = reprise_serve::units::seconds)]
         grace: Duration,
         /// The event loop: `mio` (epoll, as `reprise serve --driver mio`) or `uring`
         /// (io_uring, the operations of `reprise serve --driver uring`).
@@ -46,7 +46,7 @@ enum Command {
         driver: String,
         /// While busy, how long to let a batch of events gather before the next wait, as
         /// `reprise serve --batch-wait` (0 turns batching off).
-        #[arg(long, default_value = "50us", value_parser = floor::parse_duration)]
+        #[arg(long, default_value = "50us", value_parser = reprise_serve::units::seconds)]
         batch_wait: Duration,
     },
     /// Keep N connections doing the pattern's client side and report exchanges per second.
@@ -59,7 +59,7 @@ enum Command {
         #[arg(long, default_value_t = 64)]
         connections: usize,
         /// How long to run (e.g. 5s, 500ms).
-        #[arg(long, default_value = "5s", value_parser = floor::parse_duration, conflicts_with = "handshakes")]
+        #[arg(long, default_value = "5s", value_parser = reprise_serve::units::seconds, conflicts_with = "handshakes")]
         duration: Duration,
         /// Stop after this many exchanges (connection attempts) instead of a duration.
         #[arg(long)]

@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 use reprise::{ClientConfig, ClientConnection, Error, Event, Inbound};
 
 use crate::load::{LoadOptions, LoadReport, Stop};
-use crate::now_secs;
 
 /// Counters shared by the main thread and every load worker.
 #[derive(Debug)]
@@ -279,7 +278,7 @@ impl Exchange {
         let mut inbound = Inbound::new(&mut self.buf);
         loop {
             let plain = tls
-                .next_plaintext(&mut inbound, now_secs())
+                .next_plaintext(&mut inbound, reprise::unix_time())
                 .map_err(|e| Outcome::Failure(error_kind(&e)))?;
             while let Some(event) = tls.next_event() {
                 match event {

@@ -86,7 +86,7 @@ fn host_of(target: &str) -> &str {
 pub fn run(args: LoadArgs) -> Result<(), String> {
     let uring = match args.driver.as_str() {
         "mio" => false,
-        "uring" => crate::event_loop::io_uring_usable(),
+        "uring" => crate::serve::event_loop::io_uring_usable(),
         other => {
             return Err(format!(
                 "unknown load driver {other:?} (available: mio, uring)"

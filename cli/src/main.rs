@@ -2,12 +2,8 @@
 
 mod bench;
 mod certs;
-mod config_file;
 mod connect;
-mod control;
 mod demo;
-mod event_loop;
-mod fleet;
 mod keylog;
 mod keys;
 mod ladder;
@@ -71,7 +67,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve::run(*args),
-        Command::Ctl { control, command } => control::ctl(&control, &command),
+        Command::Ctl { control, command } => serve::control::ctl(&control, &command),
         Command::Connect(args) => connect::run(args),
         Command::Load(args) => load::run(args),
         Command::Vectors { files } => run_vectors(&files),

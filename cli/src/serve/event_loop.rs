@@ -13,7 +13,7 @@ use reprise_serve::units;
 use reprise_serve::workers::on_shutdown_signals;
 use reprise_serve::{Driver, ListenerMode, Running, ServerOptions};
 
-use crate::serve::ServeArgs;
+use super::args::ServeArgs;
 use reprise_serve::app::HandlerFactory;
 
 /// The listen address and the event-loop options both event-loop drivers take from the
@@ -31,7 +31,7 @@ pub fn address_and_options(
     if args.workers > 0 {
         options.workers = args.workers;
     }
-    options.listener = args.listener.parse::<ListenerMode>()?;
+    options.listener = args.listener.into();
     options.max_connections = args.max_connections;
     let timeout = args.timeout.max(Duration::from_secs(1));
     options.handshake_timeout = timeout;

@@ -14,7 +14,7 @@ use reprise_fleet::seal::SealKey;
 use reprise_fleet::store::{BlockingStore, RedisSessionStore, RedisStoreConfig};
 use reprise_serve::units;
 
-use crate::serve::ServeArgs;
+use super::args::ServeArgs;
 
 /// The Redis session store for `--session-store URL`. The thread-per-connection driver waits
 /// for lookups (bounded); event-loop drivers use the store's asynchronous `fetch`. Also
@@ -51,7 +51,7 @@ pub fn redis_store(
         cfg.timeout
     );
     crate::metrics_http::FLEET.set_store(store.clone());
-    if args.driver == "threads" {
+    if args.driver == super::args::DriverChoice::Threads {
         Ok((Arc::new(BlockingStore::new(store, cfg.timeout * 2)), id_key))
     } else {
         Ok((store, id_key))

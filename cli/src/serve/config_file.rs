@@ -21,7 +21,7 @@
 
 use clap::{ArgAction, Args, FromArgMatches};
 
-use crate::serve::ServeArgs;
+use super::args::ServeArgs;
 
 /// The `serve` options of `path`, overridden by the command line's `command_line` (the
 /// words after `serve`).
@@ -141,11 +141,11 @@ mod tests {
         );
         let args = serve_args(&path, &[]).unwrap();
         assert_eq!(args.listen, "127.0.0.1:9443");
-        assert_eq!(args.driver, "uring");
+        assert_eq!(args.driver, super::super::args::DriverChoice::Uring);
         assert_eq!(args.session_cache, "1MiB");
         assert!(args.quiet);
         assert_eq!(args.workers, 3);
-        assert_eq!(args.tickets, "off");
+        assert_eq!(args.tickets, super::super::args::OnOff::Off);
         assert_eq!(args.cert, ["a.pem", "b.pem"]);
         assert_eq!(args.key, ["a.key", "b.key"]);
         let args = serve_args(
@@ -160,7 +160,11 @@ mod tests {
             ],
         )
         .unwrap();
-        assert_eq!(args.driver, "mio", "the command line wins");
+        assert_eq!(
+            args.driver,
+            super::super::args::DriverChoice::Mio,
+            "the command line wins"
+        );
         assert_eq!(args.cert, ["c.pem"], "its certificates replace the file's");
         assert_eq!(args.listen, "127.0.0.1:9443");
         std::fs::remove_file(path).unwrap();

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use reprise::rng::SystemRandom;
 
-use crate::serve::Reloader;
+use super::reload::Reloader;
 
 /// Starts answering on `path` (replacing a stale socket file), on a thread of its own.
 pub fn serve(path: &str, reloader: Arc<Reloader>) -> Result<(), String> {

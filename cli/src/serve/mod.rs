@@ -1,0 +1,122 @@
+//! `reprise serve`: a TLS 1.2 server answering HTTP/1.x with a small page, or a terminator
+//! in front of a backend. A layer of modules, each using only those above it in this list:
+//!
+//! * [`args`]: the options (clap); [`config_file`]: the same from a TOML file;
+//! * [`fleet`]: the Redis session store and the followed ticket-key ring;
+//! * [`tls_config`]: the engine configuration built from the options;
+//! * [`reload`]: reloading it while the server runs; [`control`]: the control socket;
+//! * [`event_loop`]: running a driver, draining on SIGTERM;
+//! * this module: [`run`], which puts them together.
+
+pub mod args;
+pub mod config_file;
+pub mod control;
+pub mod event_loop;
+pub mod fleet;
+pub mod reload;
+pub mod tls_config;
+
+use std::sync::Arc;
+
+use reprise_serve::app::HandlerFactory;
+use reprise_serve::backend::{BackendAddr, BackendFactory, BackendOptions};
+use reprise_serve::counters::ServingCounters;
+use reprise_serve::live::LiveConfig;
+use reprise_serve::page::PageFactory;
+
+use args::DriverChoice;
+pub use args::ServeArgs;
+use reload::Reloader;
+use tls_config::build_config;
+
+/// Reloads on every SIGHUP (from a small thread of its own), saying what happened on stderr.
+fn reload_on_sighup(reloader: Arc<Reloader>) -> Result<(), String> {
+    let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP])
+        .map_err(|e| format!("SIGHUP: {e}"))?;
+    std::thread::Builder::new()
+        .name("reload".into())
+        .spawn(move || {
+            for _ in signals.forever() {
+                match reloader.reload() {
+                    Ok(done) => eprintln!("{done}"),
+                    Err(e) => eprintln!("reload failed, the running configuration stays: {e}"),
+                }
+            }
+        })
+        .map_err(|e| format!("reload thread: {e}"))?;
+    Ok(())
+}
+
+/// Runs the server until SIGINT or SIGTERM (then drains for `--drain-timeout`).
+pub fn run(args: ServeArgs) -> Result<(), String> {
+    let args = match &args.config {
+        Some(path) => config_file::serve_args(path, &config_file::command_line_after_serve())?,
+        None => args,
+    };
+    let config = Arc::new(build_config(&args)?);
+    let counters = Arc::new(ServingCounters::new());
+    if let Some(metrics_addr) = &args.metrics {
+        let bound = crate::metrics_http::spawn(metrics_addr, config.clone(), counters.clone())?;
+        println!("metrics on http://{bound}/metrics");
+    }
+    let live = Arc::new(LiveConfig::new(config.clone()));
+    let reloader = Arc::new(Reloader {
+        args: args.clone(),
+        live: live.clone(),
+    });
+    reload_on_sighup(reloader.clone())?;
+    if let Some(path) = &args.control {
+        control::serve(path, reloader.clone())?;
+        println!("control socket {path}");
+    }
+    match &args.backend {
+        Some(backend) => {
+            let addr: BackendAddr = backend.parse().map_err(|e| format!("--backend: {e}"))?;
+            let mut options = BackendOptions::new(addr);
+            options.counters = counters.clone();
+            options.connect_timeout = reprise_serve::units::micros(&args.backend_timeout)
+                .map_err(|e| format!("--backend-timeout: {e}"))?;
+            if let Some(version) = &args.proxy_protocol {
+                options.proxy_protocol = Some(
+                    version
+                        .parse()
+                        .map_err(|e| format!("--proxy-protocol: {e}"))?,
+                );
+            }
+            if args.driver == DriverChoice::Threads {
+                return Err("--backend needs an event-loop driver (--driver mio or uring)".into());
+            }
+            serve_with(
+                &args,
+                live,
+                Arc::new(BackendFactory::new(options)),
+                counters,
+            )
+        }
+        None if args.proxy_protocol.is_some() => Err("--proxy-protocol needs --backend".into()),
+        None => serve_with(&args, live, Arc::new(PageFactory), counters),
+    }
+}
+
+/// Runs the driver `--driver` names with handlers from `factory`.
+fn serve_with<F: HandlerFactory>(
+    args: &ServeArgs,
+    live: Arc<LiveConfig>,
+    factory: Arc<F>,
+    counters: Arc<ServingCounters>,
+) -> Result<(), String> {
+    match args.driver {
+        DriverChoice::Mio => {
+            event_loop::run::<reprise_mio::Mio, F>("mio", args, live, factory, counters)
+        }
+        DriverChoice::Uring if event_loop::io_uring_usable() => {
+            event_loop::run::<reprise_uring::Uring, F>("uring", args, live, factory, counters)
+        }
+        DriverChoice::Uring => {
+            event_loop::run::<reprise_mio::Mio, F>("mio", args, live, factory, counters)
+        }
+        DriverChoice::Threads => {
+            event_loop::run::<reprise_threads::Threads, F>("threads", args, live, factory, counters)
+        }
+    }
+}

@@ -18,9 +18,23 @@ use reprise::session::SessionCache;
 use reprise::session::SessionRecord;
 use reprise::session::{Lookup, SessionStore};
 
+use reprise::session::SessionIdKey;
+
 use crate::endpoint::{FleetConnection, RedisEndpoint};
 use crate::seal::SealKey;
 use crate::FleetError;
+
+/// The two keys a fleet's servers derive from their shared session secret (the file
+/// `reprise serve --session-store-key` names, at least 32 bytes): the key that seals sessions
+/// at rest in Redis, and the key whose MAC marks the session IDs the fleet issues, so every
+/// server recognises the IDs the others hand out.
+pub fn session_keys(secret: &[u8]) -> Result<(SealKey, SessionIdKey), crate::seal::SealError> {
+    let seal = SealKey::derive(secret, b"reprise session v1")?;
+    let mut material = zeroize::Zeroizing::new(b"reprise session id v1".to_vec());
+    material.extend_from_slice(secret);
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &material);
+    Ok((seal, SessionIdKey::new(digest.as_ref())))
+}
 
 /// Settings of a [`RedisSessionStore`].
 #[derive(Clone, Debug)]
@@ -606,5 +620,22 @@ impl<S: SessionStore + 'static> SessionStore for BlockingStore<S> {
 
     fn metric_series(&self) -> Vec<(&'static str, &'static str, u64)> {
         self.inner.metric_series()
+    }
+}
+
+#[cfg(test)]
+mod key_tests {
+    use super::session_keys;
+
+    #[test]
+    fn every_server_derives_the_same_session_id_key_from_the_fleet_secret() {
+        let secret = [7u8; 32];
+        let (_, a) = session_keys(&secret).unwrap();
+        let (_, b) = session_keys(&secret).unwrap();
+        let id = a.make_id(&[1; 16]);
+        assert!(b.is_ours(&id), "another server recognises the ID");
+        let (_, stranger) = session_keys(&[8u8; 32]).unwrap();
+        assert!(!stranger.is_ours(&id));
+        assert!(session_keys(&[7u8; 16]).is_err(), "a short secret is refused");
     }
 }

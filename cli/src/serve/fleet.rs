@@ -31,13 +31,8 @@ pub fn redis_store(
         .ok_or("--session-store needs --session-store-key FILE")?;
     let secret =
         zeroize::Zeroizing::new(std::fs::read(key_path).map_err(|e| format!("{key_path}: {e}"))?);
-    let key =
-        SealKey::derive(&secret, b"reprise session v1").map_err(|e| format!("{key_path}: {e}"))?;
-    let id_key = {
-        let mut material = zeroize::Zeroizing::new(b"reprise session id v1".to_vec());
-        material.extend_from_slice(&secret);
-        SessionIdKey::new(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &material).as_ref())
-    };
+    let (key, id_key) = reprise_fleet::store::session_keys(&secret)
+        .map_err(|e| format!("{key_path}: {e}"))?;
     let mut cfg = RedisStoreConfig::new(url);
     cfg.timeout = units::millis(&args.redis_timeout)
         .map_err(|e| format!("--redis-timeout: {e}"))?

@@ -46,7 +46,7 @@ fi
 # crate packaged and built from its package, the README's Embedding section built from a
 # crate outside the workspace, and the public API against its committed listing.
 RUSTDOCFLAGS="-D warnings" cargo doc -q --workspace --no-deps
-cargo package -q --workspace --exclude reprise-tls-cli --exclude reprise-tls-benches --allow-dirty
+cargo package -q --workspace --exclude reprise-tls-cli --exclude reprise-tls-benches --exclude reprise-tls-driver-suite --allow-dirty
 bash scripts/readme-embedding.sh
 for package in reprise-tls reprise-tls-tokio; do
     bash scripts/public-api.sh --check "$package"

@@ -1,4 +1,4 @@
-//! `reprise load`: a TLS 1.2 load generator for any server (see `reprise_serve::load`).
+//! `reprise load`: a TLS 1.2 load generator for any server (see `reprise_load`).
 
 use std::io::IsTerminal;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use reprise::session::ClientSessionStore;
-use reprise_serve::load::{LoadOptions, Stop};
+use reprise_load::{LoadOptions, Stop};
 
 use crate::connect::{build_config, ConnectArgs};
 

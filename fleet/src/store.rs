@@ -636,6 +636,9 @@ mod key_tests {
         assert!(b.is_ours(&id), "another server recognises the ID");
         let (_, stranger) = session_keys(&[8u8; 32]).unwrap();
         assert!(!stranger.is_ours(&id));
-        assert!(session_keys(&[7u8; 16]).is_err(), "a short secret is refused");
+        assert!(
+            session_keys(&[7u8; 16]).is_err(),
+            "a short secret is refused"
+        );
     }
 }

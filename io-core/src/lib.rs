@@ -16,9 +16,9 @@
 //! * [`units`]: the one parser of durations and sizes the command lines use.
 //! * [`failure_log`]: one rate-limited line per failed handshake; [`counters`]: backend
 //!   failures by reason, slow clients, connections a graceful shutdown cut off.
-//! * [`load`]: the driver-independent half of the load generator.
-//! * [`driver`]: what every driver's server offers; with the feature `driver-suite`, `suite`
-//!   is the test suite every driver runs (`driver_suite!`).
+//! * [`driver`]: what every driver's server offers (the test suite every driver runs is the
+//!   dev-only crate `reprise-tls-driver-suite`; the load generator's driver-independent half
+//!   is `reprise-tls-load`).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -30,14 +30,11 @@ pub mod driver;
 pub mod failure_log;
 pub mod listen;
 pub mod live;
-pub mod load;
 pub mod options;
 pub mod page;
 pub mod prometheus;
 pub mod proxy;
 pub mod served;
-#[cfg(feature = "driver-suite")]
-pub mod suite;
 pub mod suspend;
 pub mod units;
 pub mod workers;

@@ -12,7 +12,7 @@
 //!   ([`reprise_serve`]), shared with the io_uring driver.
 //! * [`load`]: a TLS 1.2 load generator that keeps N client connections busy doing
 //!   handshakes (optionally resuming by session ID or ticket, optionally sending a GET),
-//!   against any TLS 1.2 server; [`reprise_serve::load`] is its driver-independent half.
+//!   against any TLS 1.2 server; [`reprise_load`] is its driver-independent half.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

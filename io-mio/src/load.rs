@@ -18,10 +18,10 @@ use mio::{Events, Interest, Poll, Token};
 
 use reprise::ClientConfig;
 
-use reprise_serve::load::exchange::{
+use reprise_load::exchange::{
     deal, http_request, io_kind, supervise, Absorbed, Exchange, Ledger, LoadShared, Outcome, Stage,
 };
-pub use reprise_serve::load::{LoadOptions, LoadReport, Stop};
+pub use reprise_load::{LoadOptions, LoadReport, Stop};
 
 /// Runs the load: `configs[i]` is virtual client `i`'s configuration (give each its own
 /// session store so each resumes its own session). Blocks until the run ends.

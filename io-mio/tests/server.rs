@@ -1,3 +1,3 @@
-//! The mio server in-process: the shared driver suite (`reprise_serve::suite`).
+//! The mio server in-process: the shared driver suite (`reprise_driver_suite`).
 
-reprise_serve::driver_suite!(reprise_mio::Mio);
+reprise_driver_suite::driver_suite!(reprise_mio::Mio);

@@ -1,4 +1,4 @@
 //! The thread-per-connection server in-process: the shared driver suite
-//! (`reprise_serve::suite`).
+//! (`reprise_driver_suite`).
 
-reprise_serve::driver_suite!(reprise_threads::Threads);
+reprise_driver_suite::driver_suite!(reprise_threads::Threads);

@@ -38,6 +38,6 @@ mod timer;
 
 pub use event_ring::EventRing;
 pub use probe::{probe, Unavailable};
-pub use reprise_serve::load::{LoadOptions, LoadReport, Stop};
+pub use reprise_load::{LoadOptions, LoadReport, Stop};
 pub use reprise_serve::{ListenerMode, ServerOptions};
 pub use server::{Server, ShutdownHandle, Uring};

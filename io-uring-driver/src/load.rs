@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use io_uring::{opcode, types};
 
 use reprise::ClientConfig;
-use reprise_serve::load::exchange::{
+use reprise_load::exchange::{
     deal, http_request, io_kind, supervise, Absorbed, Exchange, Ledger, LoadShared, Outcome, Stage,
 };
 

@@ -1,4 +1,4 @@
 //! The io_uring server in-process, with direct descriptors (the default): the shared driver
-//! suite (`reprise_serve::suite`).
+//! suite (`reprise_driver_suite`).
 
-reprise_serve::driver_suite!(reprise_uring::Uring);
+reprise_driver_suite::driver_suite!(reprise_uring::Uring);

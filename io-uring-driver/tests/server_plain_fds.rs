@@ -1,5 +1,5 @@
 //! The io_uring server in-process with plain descriptors (no registered file table, as when
-//! the table cannot be registered): the shared driver suite (`reprise_serve::suite`).
+//! the table cannot be registered): the shared driver suite (`reprise_driver_suite`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -31,4 +31,4 @@ impl Driver for PlainFds {
     }
 }
 
-reprise_serve::driver_suite!(PlainFds);
+reprise_driver_suite::driver_suite!(PlainFds);

@@ -31,8 +31,8 @@ pub fn redis_store(
         .ok_or("--session-store needs --session-store-key FILE")?;
     let secret =
         zeroize::Zeroizing::new(std::fs::read(key_path).map_err(|e| format!("{key_path}: {e}"))?);
-    let (key, id_key) = reprise_fleet::store::session_keys(&secret)
-        .map_err(|e| format!("{key_path}: {e}"))?;
+    let (key, id_key) =
+        reprise_fleet::store::session_keys(&secret).map_err(|e| format!("{key_path}: {e}"))?;
     let mut cfg = RedisStoreConfig::new(url);
     cfg.timeout = units::millis(&args.redis_timeout)
         .map_err(|e| format!("--redis-timeout: {e}"))?

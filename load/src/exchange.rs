@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use reprise::{ClientConfig, ClientConnection, Error, Event, Inbound};
 
-use crate::load::{LoadOptions, LoadReport, Stop};
+use crate::{LoadOptions, LoadReport, Stop};
 
 /// Counters shared by the main thread and every load worker.
 #[derive(Debug)]

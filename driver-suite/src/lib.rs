@@ -1,5 +1,5 @@
 //! The driver test suite, run in-process against every event-loop driver: each driver's
-//! `tests/` expands [`driver_suite!`](crate::driver_suite) for its [`Driver`] type. It checks
+//! `tests/` expands [`driver_suite!`] for its [`Driver`] type. It checks
 //! suspended session lookups answered from another thread while other clients are served,
 //! offloaded ServerKeyExchange signatures, backpressure with a client that does not read, the
 //! connection limit, the handshake timeout and graceful shutdown. Every wait is bounded.
@@ -10,17 +10,17 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::app::{Flow, Handler, HandlerFactory};
-use crate::backend::{BackendAddr, BackendFactory, BackendOptions};
-use crate::driver::{Driver, Running};
-use crate::failure_log::FailureLog;
-use crate::{ListenerMode, ServerOptions};
 use reprise::metrics::Metrics;
 use reprise::session::ClientSessionStore;
 use reprise::session::SessionCache;
 use reprise::session::SessionRecord;
 use reprise::session::{Lookup, SessionStore};
 use reprise::{ClientConfig, ClientConnection, Event, ResumptionKind, ServerConfig, Stream};
+use reprise_serve::app::{Flow, Handler, HandlerFactory};
+use reprise_serve::backend::{BackendAddr, BackendFactory, BackendOptions};
+use reprise_serve::driver::{Driver, Running};
+use reprise_serve::failure_log::FailureLog;
+use reprise_serve::{ListenerMode, ServerOptions};
 
 /// Echoes every byte back.
 #[derive(Default)]
@@ -702,55 +702,55 @@ macro_rules! driver_suite {
     ($driver:ty) => {
         #[test]
         fn suspended_lookup_is_answered_later_while_others_are_served() {
-            $crate::suite::suspended_lookup_is_answered_later_while_others_are_served::<$driver>();
+            $crate::suspended_lookup_is_answered_later_while_others_are_served::<$driver>();
         }
         #[test]
         fn a_lookup_answer_for_a_vanished_client_is_ignored() {
-            $crate::suite::a_lookup_answer_for_a_vanished_client_is_ignored::<$driver>();
+            $crate::a_lookup_answer_for_a_vanished_client_is_ignored::<$driver>();
         }
         #[test]
         fn a_client_that_does_not_read_is_not_read_either_and_gets_every_byte() {
-            $crate::suite::a_client_that_does_not_read_is_not_read_either_and_gets_every_byte::<
+            $crate::a_client_that_does_not_read_is_not_read_either_and_gets_every_byte::<
                 $driver,
             >();
         }
         #[test]
         fn connection_limit_and_handshake_timeout() {
-            $crate::suite::connection_limit_and_handshake_timeout::<$driver>();
+            $crate::connection_limit_and_handshake_timeout::<$driver>();
         }
         #[test]
         fn graceful_shutdown_says_close_notify_and_waits_for_handshakes_in_flight() {
-            $crate::suite::graceful_shutdown_says_close_notify_and_waits_for_handshakes_in_flight::<
+            $crate::graceful_shutdown_says_close_notify_and_waits_for_handshakes_in_flight::<
                 $driver,
             >();
         }
         #[test]
         fn many_workers_share_the_load() {
-            $crate::suite::many_workers_share_the_load::<$driver>();
+            $crate::many_workers_share_the_load::<$driver>();
         }
         #[test]
         fn offloaded_signatures_complete_full_handshakes() {
-            $crate::suite::offloaded_signatures_complete_full_handshakes::<$driver>();
+            $crate::offloaded_signatures_complete_full_handshakes::<$driver>();
         }
         #[test]
         fn a_trickled_record_is_closed_at_the_idle_deadline() {
-            $crate::suite::a_trickled_record_is_closed_at_the_idle_deadline::<$driver>();
+            $crate::a_trickled_record_is_closed_at_the_idle_deadline::<$driver>();
         }
         #[test]
         fn whole_records_keep_a_connection_open() {
-            $crate::suite::whole_records_keep_a_connection_open::<$driver>();
+            $crate::whole_records_keep_a_connection_open::<$driver>();
         }
         #[test]
         fn backend_streams_splice_both_ways() {
-            $crate::suite::backend_streams_splice_both_ways::<$driver>();
+            $crate::backend_streams_splice_both_ways::<$driver>();
         }
         #[test]
         fn a_refused_backend_ends_the_connection_without_close_notify() {
-            $crate::suite::a_refused_backend_ends_the_connection_without_close_notify::<$driver>();
+            $crate::a_refused_backend_ends_the_connection_without_close_notify::<$driver>();
         }
         #[test]
         fn a_slow_backend_slows_the_client_without_growing_memory() {
-            $crate::suite::a_slow_backend_slows_the_client_without_growing_memory::<$driver>();
+            $crate::a_slow_backend_slows_the_client_without_growing_memory::<$driver>();
         }
     };
 }

@@ -46,7 +46,18 @@ fi
 # crate packaged and built from its package, the README's Embedding section built from a
 # crate outside the workspace, and the public API against its committed listing.
 RUSTDOCFLAGS="-D warnings" cargo doc -q --workspace --no-deps
-cargo package -q --workspace --exclude reprise-tls-cli --exclude reprise-tls-benches --exclude reprise-tls-driver-suite --allow-dirty
+# The verify step takes our crates from a local registry, and cargo treats a registry crate
+# of a given name and version as immutable: it extracts it once under $CARGO_HOME/registry/src
+# and keeps what it compiled. So a second run in the same checkout would verify against the
+# first run's code. The verify builds go to a target directory of their own, and before each
+# run the extracted sources and the compiled artifacts of our crates are removed there (the
+# third-party dependencies stay compiled).
+package_target=target/package-check
+rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/reprise-tls-* \
+    "$package_target"/debug/.fingerprint/reprise-tls-* "$package_target"/debug/deps/*reprise* \
+    "$package_target"/debug/build/reprise-tls-*
+CARGO_TARGET_DIR=$package_target cargo package -q --workspace --exclude reprise-tls-cli \
+    --exclude reprise-tls-benches --exclude reprise-tls-driver-suite --allow-dirty
 bash scripts/readme-embedding.sh
 for package in reprise-tls reprise-tls-tokio; do
     bash scripts/public-api.sh --check "$package"

@@ -20,7 +20,8 @@ cargo build --release --locked --target "$host" --bins
 if [ "$#" -gt 0 ]; then
     targets=("$@")
 else
-    mapfile -t targets < <(sed -n 's/^name = "\(.*\)"$/\1/p' Cargo.toml | grep -v '^reprise-tls-fuzz$')
+    # The names of the [[bin]] sections: each `name =` line right after a `[[bin]]` header.
+    mapfile -t targets < <(sed -n '/^\[\[bin\]\]$/{n;s/^name = "\(.*\)"$/\1/p}' Cargo.toml)
 fi
 bin_dir="target/$host/release"
 work=$(mktemp -d)

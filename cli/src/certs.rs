@@ -1,34 +1,32 @@
 //! Certificates for `reprise serve`: loaded from PEM files, or fresh self-signed ones.
 
 use aws_lc_rs::digest;
-use reprise::{ConfigError, ServerConfig};
+use reprise::{CertifiedKey, ConfigError};
 
-/// A generated chain and key.
+/// A certificate chain and its key, checked to belong together.
 pub struct CertPair {
     /// Chain, leaf first, DER.
     pub chain: Vec<Vec<u8>>,
-    /// Private key DER.
-    pub key: Vec<u8>,
+    /// Private key DER; wiped on drop.
+    pub key: zeroize::Zeroizing<Vec<u8>>,
     /// A label for logs.
     pub label: String,
 }
 
-/// Adds the chain and key of two PEM files to `config`. The engine refuses a file that does
-/// not parse and a key that is not the certificate's; the error names the file to blame.
-pub fn add_from_files(
-    config: &mut ServerConfig,
-    cert_path: &str,
-    key_path: &str,
-) -> Result<(), String> {
+/// Reads the chain and key of two PEM files. A file that does not parse and a key that is not
+/// the certificate's are refused, the error naming the file to blame.
+pub fn from_files(cert_path: &str, key_path: &str) -> Result<CertPair, String> {
     let cert_pem = std::fs::read(cert_path).map_err(|e| format!("--cert {cert_path}: {e}"))?;
-    let key_pem = std::fs::read(key_path).map_err(|e| format!("--key {key_path}: {e}"))?;
-    match config.add_certificate_pem(&cert_pem, &key_pem) {
-        Ok(_) => {
-            let names = reprise::pem::certificates(&cert_pem)
-                .ok()
-                .and_then(|chain| chain.into_iter().next())
-                .map(|leaf| reprise::internal::verify::leaf_dns_names(&leaf))
-                .unwrap_or_default();
+    let key_pem = zeroize::Zeroizing::new(
+        std::fs::read(key_path).map_err(|e| format!("--key {key_path}: {e}"))?,
+    );
+    let checked = reprise::pem::certificates(&cert_pem).and_then(|chain| {
+        let key = zeroize::Zeroizing::new(reprise::pem::private_key(&key_pem)?);
+        let names = CertifiedKey::new(chain.clone(), &key)?.names().to_vec();
+        Ok((chain, key, names))
+    });
+    match checked {
+        Ok((chain, key, names)) => {
             println!(
                 "certificate {cert_path}: for {}",
                 if names.is_empty() {
@@ -37,7 +35,11 @@ pub fn add_from_files(
                     names.join(", ")
                 }
             );
-            Ok(())
+            Ok(CertPair {
+                chain,
+                key,
+                label: cert_path.to_string(),
+            })
         }
         Err(
             e @ (ConfigError::CertificatePem(_)
@@ -73,7 +75,7 @@ pub fn self_signed() -> Result<Vec<CertPair>, String> {
             .map_err(|e| format!("self-signing: {e}"))?;
         pairs.push(CertPair {
             chain: vec![cert.der().to_vec()],
-            key: key.serialize_der(),
+            key: zeroize::Zeroizing::new(key.serialize_der()),
             label: label.into(),
         });
     }

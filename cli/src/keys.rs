@@ -11,9 +11,8 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use reprise::internal::keyfile::encode_base64;
 use reprise::rng::SystemRandom;
-use reprise::session::{generate_key_file, read_key_file, KeyFileFormat};
+use reprise::session::{encode_base64, generate_key_file, read_key_file, KeyFileFormat};
 
 /// Arguments of `reprise keys`.
 #[derive(clap::Args)]

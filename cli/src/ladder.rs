@@ -5,10 +5,10 @@
 
 use std::fmt::Write as _;
 
-use reprise::internal::codec::{
-    AlertDescription, AlertLevel, ContentType, HandshakeHeader, RecordHeader, HANDSHAKE_HEADER_LEN,
-    RECORD_HEADER_LEN,
+use reprise::wire::{
+    AlertLevel, ContentType, HandshakeHeader, RecordHeader, HANDSHAKE_HEADER_LEN, RECORD_HEADER_LEN,
 };
+use reprise::AlertDescription;
 
 /// The direction of a flight.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -130,7 +130,7 @@ pub struct WireParser {
 
 /// A human name for a handshake message type.
 fn handshake_name(typ: u8) -> String {
-    use reprise::internal::codec::HandshakeType as T;
+    use reprise::wire::HandshakeType as T;
     match T::from_u8(typ) {
         T::Unknown(v) => format!("Handshake({v})"),
         t => format!("{t:?}"),

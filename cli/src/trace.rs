@@ -107,7 +107,7 @@ pub fn ladder_from_log(title: &str, log: &[(f64, Dir, Vec<u8>)]) -> Ladder {
         };
         for mut record in parser.feed(bytes) {
             record.at_ms = Some(*t);
-            if record.content_type == reprise::internal::codec::ContentType::ApplicationData
+            if record.content_type == reprise::wire::ContentType::ApplicationData
                 && *dir == Dir::ToClient
                 && ladder.ttfb_ms.is_none()
             {

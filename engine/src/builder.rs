@@ -9,6 +9,7 @@ use pki_types::{CertificateDer, PrivateKeyDer};
 use crate::config::{CertifiedKey, ClientConfig, ConfigError, ServerConfig, ServerVerification};
 use crate::crypto::verify::RootStore;
 use crate::keylog::KeyLog;
+use crate::metrics::Metrics;
 use crate::resolve::ResolvesServerCert;
 use crate::rng::RandomSource;
 use crate::session::{
@@ -50,8 +51,19 @@ pub struct ServerConfigBuilder {
     config: ServerConfig,
     error: Option<ConfigError>,
     session_ids: SessionIds,
+    session_id_key: Option<SessionIdKey>,
     tickets: Tickets,
-    lifetime: u32,
+    /// Seconds a session may be resumed by ID.
+    session_timeout: u32,
+    /// Seconds a ticket may be used (its lifetime hint).
+    ticket_lifetime: u32,
+    /// Seconds the builder's own ticket key encrypts before a fresh one replaces it.
+    ticket_rotation: u64,
+}
+
+/// Whole seconds of `duration`, at least one and at most `u32::MAX`.
+fn whole_seconds(duration: std::time::Duration) -> u32 {
+    u32::try_from(duration.as_secs()).unwrap_or(u32::MAX).max(1)
 }
 
 impl ServerConfig {
@@ -61,8 +73,11 @@ impl ServerConfig {
             config: ServerConfig::new(),
             error: None,
             session_ids: SessionIds::Cache(DEFAULT_SESSION_CACHE_BYTES),
+            session_id_key: None,
             tickets: Tickets::Rotating,
-            lifetime: DEFAULT_TICKET_LIFETIME as u32,
+            session_timeout: DEFAULT_TICKET_LIFETIME as u32,
+            ticket_lifetime: DEFAULT_TICKET_LIFETIME as u32,
+            ticket_rotation: DEFAULT_TICKET_ROTATION,
         }
     }
 }
@@ -122,10 +137,48 @@ impl ServerConfigBuilder {
 
     /// How long a session may be resumed, by ID and by ticket alike (the ticket's lifetime
     /// hint, RFC 5077 §3.3, in whole seconds: at least one, at most `u32::MAX`);
-    /// [`DEFAULT_TICKET_LIFETIME`] seconds unless set.
+    /// [`DEFAULT_TICKET_LIFETIME`] seconds unless set. [`session_timeout`](Self::session_timeout)
+    /// and [`ticket_lifetime`](Self::ticket_lifetime) set one of the two.
     pub fn session_lifetime(mut self, lifetime: std::time::Duration) -> Self {
-        self.lifetime = u32::try_from(lifetime.as_secs()).unwrap_or(u32::MAX).max(1);
+        self.session_timeout = whole_seconds(lifetime);
+        self.ticket_lifetime = self.session_timeout;
         self
+    }
+
+    /// How long a session may be resumed by ID (RFC 5246 §7.4.1.2 suggests at most 24
+    /// hours), in whole seconds; the session lifetime unless set.
+    pub fn session_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.session_timeout = whole_seconds(timeout);
+        self
+    }
+
+    /// How long a ticket may be used: its lifetime hint (RFC 5077 §3.3), in whole seconds;
+    /// the session lifetime unless set. Ticket keys decrypt for this long after they stop
+    /// encrypting.
+    pub fn ticket_lifetime(mut self, lifetime: std::time::Duration) -> Self {
+        self.ticket_lifetime = whole_seconds(lifetime);
+        self
+    }
+
+    /// How often the server's own ticket key is replaced by a fresh one
+    /// ([`DEFAULT_TICKET_ROTATION`] seconds unless set; never longer than the ticket
+    /// lifetime). No effect with [`ticket_keys`](Self::ticket_keys), whose keys rotate where
+    /// they come from.
+    pub fn ticket_rotation(mut self, every: std::time::Duration) -> Self {
+        self.ticket_rotation = every.as_secs().max(1);
+        self
+    }
+
+    /// The rotation the built configuration's own ticket keys follow: a key encrypts for the
+    /// [rotation period](Self::ticket_rotation), then decrypts for the
+    /// [ticket lifetime](Self::ticket_lifetime), so every ticket it sealed opens until it
+    /// expires. Keys made outside the builder (a key file, a fleet's ring) should follow it
+    /// too.
+    pub fn rotation_policy(&self) -> RotationPolicy {
+        RotationPolicy {
+            rotate_every: self.ticket_rotation.min(u64::from(self.ticket_lifetime)),
+            decrypt_window: u64::from(self.ticket_lifetime),
+        }
     }
 
     /// Keeps sessions for resumption by ID in `store` (e.g. a store shared by a fleet)
@@ -147,6 +200,15 @@ impl ServerConfigBuilder {
         self
     }
 
+    /// Marks the session IDs this server issues with `key`, so IDs no server holding the key
+    /// issued skip the store. Servers sharing a [`session_store`](Self::session_store) share
+    /// the key, so each recognises the others' IDs. Unless set, the in-memory cache gets a
+    /// fresh random key and a store none (every offered ID is looked up).
+    pub fn session_id_key(mut self, key: SessionIdKey) -> Self {
+        self.session_id_key = Some(key);
+        self
+    }
+
     /// Seals tickets under `keys` (e.g. keys loaded from a file or shared by a fleet) instead
     /// of a ring of this server's own.
     pub fn ticket_keys(mut self, keys: Arc<TicketKeys>) -> Self {
@@ -163,6 +225,20 @@ impl ServerConfigBuilder {
     /// Receives each handshake's master secret in SSLKEYLOGFILE form (for Wireshark).
     pub fn key_log(mut self, log: Arc<dyn KeyLog>) -> Self {
         self.config.key_log = Some(log);
+        self
+    }
+
+    /// Counts handshakes, resumptions and alerts into `metrics` (none unless set).
+    pub fn metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.config.metrics = Some(metrics);
+        self
+    }
+
+    /// Refuses a handshake message longer than `bytes` with a fatal alert;
+    /// [`MAX_CLIENT_HELLO_LEN`](crate::MAX_CLIENT_HELLO_LEN) (every legal ClientHello) unless
+    /// set.
+    pub fn max_handshake_message(mut self, bytes: usize) -> Self {
+        self.config.max_handshake_message = bytes;
         self
     }
 
@@ -202,31 +278,36 @@ impl ServerConfigBuilder {
         if let Some(e) = self.error {
             return Err(e);
         }
+        let policy = self.rotation_policy();
         let mut config = self.config;
-        config.session_timeout = self.lifetime;
-        config.ticket_lifetime = self.lifetime;
+        config.session_timeout = self.session_timeout;
+        config.ticket_lifetime = self.ticket_lifetime;
         match self.session_ids {
             SessionIds::Cache(bytes) => {
-                config.session_store = Some(Arc::new(SessionCache::new(bytes, self.lifetime)));
-                // IDs this server issues carry a MAC, so foreign ones skip the cache.
-                let mut secret = zeroize::Zeroizing::new([0u8; 32]);
-                config
-                    .rng
-                    .fill(&mut secret[..])
-                    .map_err(|_| ConfigError::Randomness)?;
-                config.session_id_key = Some(SessionIdKey::new(&secret[..]));
+                config.session_store =
+                    Some(Arc::new(SessionCache::new(bytes, self.session_timeout)));
+                config.session_id_key = match self.session_id_key {
+                    Some(key) => Some(key),
+                    // IDs this server issues carry a MAC, so foreign ones skip the cache.
+                    None => {
+                        let mut secret = zeroize::Zeroizing::new([0u8; 32]);
+                        config
+                            .rng
+                            .fill(&mut secret[..])
+                            .map_err(|_| ConfigError::Randomness)?;
+                        Some(SessionIdKey::new(&secret[..]))
+                    }
+                };
             }
-            SessionIds::Store(store) => config.session_store = Some(store),
+            SessionIds::Store(store) => {
+                config.session_store = Some(store);
+                config.session_id_key = self.session_id_key;
+            }
             SessionIds::Off => config.session_store = None,
         }
         config.tickets = match self.tickets {
             // Keys are made at the first handshake offering tickets, on the driver's clock.
-            Tickets::Rotating => Some(Arc::new(TicketKeys::new(TicketKeyRing::unstarted(
-                RotationPolicy {
-                    rotate_every: DEFAULT_TICKET_ROTATION.min(u64::from(self.lifetime)),
-                    decrypt_window: u64::from(self.lifetime),
-                },
-            )))),
+            Tickets::Rotating => Some(Arc::new(TicketKeys::new(TicketKeyRing::unstarted(policy)))),
             Tickets::Keys(keys) => Some(keys),
             Tickets::Off => None,
         };

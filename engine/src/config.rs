@@ -231,14 +231,41 @@ pub struct ServerConfig {
 }
 
 impl core::fmt::Debug for ServerConfig {
+    /// Every setting; the certificates by count, the stores and hooks by presence, the ticket
+    /// keys by their rotation policy.
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let alpn: Vec<_> = self
+            .alpn_protocols
+            .iter()
+            .map(|p| String::from_utf8_lossy(p))
+            .collect();
         f.debug_struct("ServerConfig")
             .field("certificates", &self.certificates.all().len())
+            .field("cert_resolver", &self.cert_resolver.is_some())
             .field(
                 "suites",
                 &self.suites.iter().map(|s| s.name).collect::<Vec<_>>(),
             )
             .field("groups", &self.groups)
+            .field("alpn_protocols", &alpn)
+            .field("extended_master_secret", &self.extended_master_secret)
+            .field(
+                "require_extended_master_secret",
+                &self.require_extended_master_secret,
+            )
+            .field("max_handshake_message", &self.max_handshake_message)
+            .field("session_store", &self.session_store.is_some())
+            .field("session_id_key", &self.session_id_key.is_some())
+            .field("session_timeout", &self.session_timeout)
+            .field(
+                "tickets",
+                &self.tickets.as_ref().map(|keys| keys.current().policy()),
+            )
+            .field("ticket_lifetime", &self.ticket_lifetime)
+            .field("key_log", &self.key_log.is_some())
+            .field("metrics", &self.metrics.is_some())
+            .field("offload_signing", &self.offload_signing)
+            .field("strict_sni", &self.strict_sni)
             .finish_non_exhaustive()
     }
 }

@@ -145,6 +145,17 @@ pub mod suites {
     pub use crate::crypto::suites::{suite_by_name, ALL_SUITES};
 }
 
+/// TLS records and handshake messages as they cross the wire, for tools that show traffic
+/// (tracers, message ladders): the record header (RFC 5246 §6.2.1), the handshake message
+/// header (§7.4) and the alert level (§7.2). Connections never need these; the engine's own
+/// parsers and encoders stay inside it.
+pub mod wire {
+    pub use crate::codec::{
+        AlertLevel, ContentType, HandshakeHeader, HandshakeType, RecordHeader,
+        HANDSHAKE_HEADER_LEN, RECORD_HEADER_LEN,
+    };
+}
+
 /// **Unstable, not part of the API.** The engine's internals, public only so that this
 /// repository's own tests, fuzz targets, benchmarks and tools can reach them. Anything here
 /// may change or vanish in any release; do not depend on it.

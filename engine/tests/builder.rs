@@ -77,6 +77,85 @@ fn the_builder_resumes_by_ticket_and_by_session_id_out_of_the_box() {
 }
 
 #[test]
+fn session_ids_and_tickets_can_live_for_different_times() {
+    use std::time::Duration;
+    let (cert, key) = leaf("localhost");
+    let builder = ServerConfig::builder()
+        .certificate_der(vec![cert.clone()], &key)
+        .session_timeout(Duration::from_secs(300))
+        .ticket_lifetime(Duration::from_secs(900))
+        .ticket_rotation(Duration::from_secs(7200));
+    // Rotation never outlasts a ticket; keys decrypt for a ticket's whole life.
+    let policy = builder.rotation_policy();
+    assert_eq!((policy.rotate_every, policy.decrypt_window), (900, 900));
+    let server_config = builder.build().unwrap();
+    assert_eq!(
+        (server_config.session_timeout, server_config.ticket_lifetime),
+        (300, 900)
+    );
+    let ticket_client = ClientConfig::builder()
+        .root(cert.clone().into())
+        .build()
+        .unwrap();
+    let id_client = ClientConfig::builder()
+        .root(cert.into())
+        .without_tickets()
+        .build()
+        .unwrap();
+    for (client_config, kind, lifetime) in [
+        (ticket_client, ResumptionKind::Ticket, 900),
+        (id_client, ResumptionKind::SessionId, 300),
+    ] {
+        let connect = |now| {
+            let mut server = ServerConnection::new(server_config.clone());
+            let mut client = ClientConnection::new(client_config.clone(), "localhost").unwrap();
+            handshake(&mut server, &mut client, now)
+        };
+        assert_eq!(connect(NOW), None);
+        assert_eq!(connect(NOW + lifetime - 10), Some(kind), "{kind:?}");
+        assert_eq!(connect(NOW + lifetime + 10), None, "{kind:?}");
+    }
+}
+
+#[test]
+fn servers_sharing_a_store_and_an_id_key_resume_each_others_sessions() {
+    use reprise::session::{SessionCache, SessionIdKey};
+    let (cert, key) = leaf("localhost");
+    let store = std::sync::Arc::new(SessionCache::new(1 << 20, 3600));
+    let id_key = SessionIdKey::new(&[7u8; 32]);
+    let server = |id_key: SessionIdKey| {
+        ServerConfig::builder()
+            .certificate_der(vec![cert.clone()], &key)
+            .session_store(store.clone())
+            .session_id_key(id_key)
+            .without_tickets()
+            .build()
+            .unwrap()
+    };
+    let (first, second) = (server(id_key.clone()), server(id_key));
+    let stranger = server(SessionIdKey::new(&[8u8; 32]));
+    let client_config = ClientConfig::builder()
+        .root(cert.clone().into())
+        .without_tickets()
+        .build()
+        .unwrap();
+    let connect = |config: &std::sync::Arc<ServerConfig>, client: &mut ClientConnection| {
+        let mut server = ServerConnection::new(config.clone());
+        handshake(&mut server, client, NOW)
+    };
+    let mut client = ClientConnection::new(client_config.clone(), "localhost").unwrap();
+    assert_eq!(connect(&first, &mut client), None);
+    let mut client = ClientConnection::new(client_config.clone(), "localhost").unwrap();
+    assert_eq!(
+        connect(&second, &mut client),
+        Some(ResumptionKind::SessionId)
+    );
+    // A server with another key takes the ID for a stranger's and does not look it up.
+    let mut client = ClientConnection::new(client_config, "localhost").unwrap();
+    assert_eq!(connect(&stranger, &mut client), None);
+}
+
+#[test]
 fn builders_refuse_what_cannot_work() {
     let (cert, key) = leaf("localhost");
     let (_, other_key) = leaf("localhost");

@@ -50,12 +50,15 @@ pub struct RedisStoreConfig {
     pub queue: usize,
     /// Bytes for the in-process L1 cache (0: no L1, every lookup asks Redis).
     pub l1_bytes: usize,
-    /// Seconds sessions live (Redis `EX`).
+    /// A cap, in seconds, on how long sessions live here (Redis `EX`, and in the L1 cache);
+    /// below it each session lives as long as its own lifetime says (the engine's session
+    /// timeout). No cap by default.
     pub session_timeout: u32,
 }
 
 impl RedisStoreConfig {
-    /// Defaults for `url`: 50 ms bound, 2 workers, 4096 queued, 1 MiB L1, 5 minutes.
+    /// Defaults for `url`: 50 ms bound, 2 workers, 4096 queued, 1 MiB L1, sessions kept as
+    /// long as their lifetime.
     pub fn new(url: &str) -> Self {
         Self {
             url: url.to_string(),
@@ -63,7 +66,7 @@ impl RedisStoreConfig {
             workers: 2,
             queue: 4096,
             l1_bytes: 1 << 20,
-            session_timeout: 300,
+            session_timeout: u32::MAX,
         }
     }
 }

@@ -222,7 +222,7 @@ impl FailureLog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reprise::internal::codec::AlertDescription;
+    use reprise::AlertDescription;
     use std::sync::Arc;
 
     fn capture(per_second: u32) -> (FailureLog, Arc<Mutex<Vec<String>>>) {

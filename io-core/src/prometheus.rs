@@ -100,8 +100,8 @@ pub fn render(snapshot: &MetricsSnapshot, extra: &[(&str, &str, u64)]) -> String
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reprise::internal::codec::AlertDescription;
     use reprise::metrics::Metrics;
+    use reprise::AlertDescription;
     use reprise::{ResumptionFailure, ResumptionKind};
 
     #[test]

@@ -79,19 +79,21 @@ pub struct ServeArgs {
     /// Issue and accept RFC 5077 session tickets: `on` or `off`.
     #[arg(long, value_enum, default_value_t = OnOff::On)]
     pub tickets: OnOff,
-    /// Session-ID cache size (e.g. `64MiB`), or `off`.
-    #[arg(long, default_value = "64MiB")]
-    pub session_cache: String,
-    /// How long a session may be resumed by ID (e.g. `5m`).
-    #[arg(long, default_value = "5m")]
-    pub session_timeout: String,
-    /// Ticket lifetime (the lifetime hint; e.g. `1h`).
-    #[arg(long, default_value = "1h")]
-    pub ticket_lifetime: String,
-    /// How often a new ticket key starts encrypting (e.g. `1h`); old keys decrypt for twice
-    /// the ticket lifetime more.
-    #[arg(long, default_value = "1h")]
-    pub ticket_rotate: String,
+    /// Session-ID cache size (e.g. `64MiB`), or `off` [default: the engine's, 16MiB].
+    #[arg(long)]
+    pub session_cache: Option<String>,
+    /// How long a session may be resumed by ID (e.g. `5m`) [default: the engine's session
+    /// lifetime, 2h].
+    #[arg(long, value_parser = reprise_serve::units::seconds)]
+    pub session_timeout: Option<Duration>,
+    /// Ticket lifetime (the lifetime hint; e.g. `1h`) [default: the engine's session
+    /// lifetime, 2h].
+    #[arg(long, value_parser = reprise_serve::units::seconds)]
+    pub ticket_lifetime: Option<Duration>,
+    /// How often a new ticket key starts encrypting (e.g. `1h`); old keys decrypt for the
+    /// ticket lifetime more [default: the engine's, 1h].
+    #[arg(long, value_parser = reprise_serve::units::seconds)]
+    pub ticket_rotate: Option<Duration>,
     /// Ticket keys from an nginx (48/80-byte), HAProxy or reprise key file, reloaded when the
     /// file changes; replaces automatic rotation.
     #[arg(long)]
@@ -167,9 +169,9 @@ pub struct ServeArgs {
     /// (by default such a client gets the default certificate).
     #[arg(long)]
     pub strict_sni: bool,
-    /// The most a ClientHello may be, in bytes (every legal one by default).
-    #[arg(long, default_value_t = reprise::MAX_CLIENT_HELLO_LEN)]
-    pub max_client_hello: usize,
+    /// The most a ClientHello may be, in bytes [default: the engine's, every legal one].
+    #[arg(long)]
+    pub max_client_hello: Option<usize>,
     /// Read the options from this TOML file (keys are the flags' names; flags given here
     /// win). SIGHUP and `reprise ctl reload` read it again.
     #[arg(long)]

@@ -142,7 +142,7 @@ mod tests {
         let args = serve_args(&path, &[]).unwrap();
         assert_eq!(args.listen, "127.0.0.1:9443");
         assert_eq!(args.driver, super::super::args::DriverChoice::Uring);
-        assert_eq!(args.session_cache, "1MiB");
+        assert_eq!(args.session_cache.as_deref(), Some("1MiB"));
         assert!(args.quiet);
         assert_eq!(args.workers, 3);
         assert_eq!(args.tickets, super::super::args::OnOff::Off);

@@ -23,7 +23,6 @@ use super::args::ServeArgs;
 pub fn redis_store(
     args: &ServeArgs,
     url: &str,
-    session_timeout: u32,
 ) -> Result<(Arc<dyn SessionStore>, SessionIdKey), String> {
     let key_path = args
         .session_store_key
@@ -37,7 +36,6 @@ pub fn redis_store(
     cfg.timeout = units::millis(&args.redis_timeout)
         .map_err(|e| format!("--redis-timeout: {e}"))?
         .max(Duration::from_millis(1));
-    cfg.session_timeout = session_timeout;
     cfg.l1_bytes = units::parse_size(&args.redis_l1)?;
     let store = Arc::new(RedisSessionStore::new(cfg.clone(), key)?);
     eprintln!(

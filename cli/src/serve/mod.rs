@@ -53,7 +53,7 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         Some(path) => config_file::serve_args(path, &config_file::command_line_after_serve())?,
         None => args,
     };
-    let config = Arc::new(build_config(&args)?);
+    let config = build_config(&args)?;
     let counters = Arc::new(ServingCounters::new());
     if let Some(metrics_addr) = &args.metrics {
         let bound = crate::metrics_http::spawn(metrics_addr, config.clone(), counters.clone())?;

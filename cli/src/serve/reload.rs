@@ -8,7 +8,7 @@ use reprise_serve::live::LiveConfig;
 
 use super::args::ServeArgs;
 use super::config_file;
-use super::tls_config::{load_certificates, ring_from_file};
+use super::tls_config::{certificates, ring_from_file};
 
 /// Reloads what can change while the server runs: certificates and keys (and the `--config`
 /// file naming them), and the ticket-key file. A broken file changes nothing.
@@ -27,8 +27,15 @@ impl Reloader {
         let current = self.live.current();
         let mut summary = Vec::new();
         if !args.cert.is_empty() {
-            let mut fresh = ServerConfig::new();
-            load_certificates(&args, &mut fresh)?;
+            let mut fresh = ServerConfig::builder()
+                .without_session_ids()
+                .without_tickets();
+            for pair in certificates(&args)? {
+                fresh = fresh.certificate_der(pair.chain, &pair.key);
+            }
+            let fresh = fresh
+                .build()
+                .map_err(|e| format!("server configuration: {e}"))?;
             let next = current.with_certificates_of(&fresh);
             next.validate()
                 .map_err(|e| format!("server configuration: {e}"))?;

@@ -1,24 +1,23 @@
 //! The engine configuration `serve` runs: certificates, resumption (a session cache or a
 //! fleet's store, rotating or file or fleet ticket keys), the key log and metrics, built from
-//! the options ([`ServeArgs`]).
+//! the options ([`ServeArgs`]) with the engine's builder, so a setting the options leave out
+//! takes the engine's default.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use reprise::internal::keyfile;
 use reprise::rng::SystemRandom;
-use reprise::session::SessionCache;
 use reprise::session::{RotationPolicy, TicketKeyRing, TicketKeys};
 use reprise::ServerConfig;
-use reprise_serve::units::{parse_size, seconds};
+use reprise_serve::units::parse_size;
 
 use super::args::{DriverChoice, OnOff, ServeArgs};
-use crate::certs;
+use crate::certs::{self, CertPair};
 
 /// Reads a ticket key file into a ring (first key encrypts).
 pub(super) fn ring_from_file(path: &str, policy: RotationPolicy) -> Result<TicketKeyRing, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
-    let material = keyfile::parse_key_file(&bytes).map_err(|e| format!("{path}: {e}"))?;
+    let material = reprise::session::parse_key_file(&bytes).map_err(|e| format!("{path}: {e}"))?;
     Ok(TicketKeyRing::from_material(
         material,
         policy,
@@ -58,100 +57,178 @@ fn spawn_ticket_maintenance(keys: Arc<TicketKeys>, file: Option<String>, policy:
         });
 }
 
-/// Adds the certificates the options name (or fresh self-signed ones without `--cert`).
-pub(super) fn load_certificates(args: &ServeArgs, config: &mut ServerConfig) -> Result<(), String> {
+/// The certificates the options name, or fresh self-signed ones without `--cert`.
+pub(super) fn certificates(args: &ServeArgs) -> Result<Vec<CertPair>, String> {
     if args.cert.len() != args.key.len() {
         return Err("--cert and --key must be given in pairs".into());
     }
-    if args.cert.is_empty() {
-        for p in certs::self_signed()? {
-            println!(
-                "self-signed {} certificate for localhost, sha256 {}",
-                p.label,
-                certs::fingerprint(&p.chain[0])
-            );
-            config
-                .add_certificate(p.chain, &p.key)
-                .map_err(|e| format!("{}: {e}", p.label))?;
-        }
-    } else {
-        for (cert, key) in args.cert.iter().zip(&args.key) {
-            certs::add_from_files(config, cert, key)?;
-        }
+    if !args.cert.is_empty() {
+        return args
+            .cert
+            .iter()
+            .zip(&args.key)
+            .map(|(cert, key)| certs::from_files(cert, key))
+            .collect();
     }
-    Ok(())
+    let pairs = certs::self_signed()?;
+    for p in &pairs {
+        println!(
+            "self-signed {} certificate for localhost, sha256 {}",
+            p.label,
+            certs::fingerprint(&p.chain[0])
+        );
+    }
+    Ok(pairs)
 }
 
-/// Builds the server configuration from the options.
-pub fn build_config(args: &ServeArgs) -> Result<ServerConfig, String> {
-    let mut config = ServerConfig::new();
-    load_certificates(args, &mut config)?;
-    config.alpn_protocols = if args.alpn.is_empty() {
-        vec![b"http/1.1".to_vec()]
-    } else {
-        if args.backend.is_none() {
-            return Err("--alpn needs --backend (the built-in page speaks HTTP/1.1 only)".into());
-        }
-        let mut protocols = Vec::with_capacity(args.alpn.len());
-        for name in &args.alpn {
+/// The ALPN protocols to offer (RFC 7301): `--alpn`'s, else `http/1.1` (what the built-in
+/// page speaks, and what a terminator without `--alpn` passes on).
+fn alpn_protocols(args: &ServeArgs) -> Result<Vec<Vec<u8>>, String> {
+    if args.alpn.is_empty() {
+        return Ok(vec![b"http/1.1".to_vec()]);
+    }
+    if args.backend.is_none() {
+        return Err("--alpn needs --backend (the built-in page speaks HTTP/1.1 only)".into());
+    }
+    args.alpn
+        .iter()
+        .map(|name| {
             // RFC 7301 §3.1: each protocol name is 1 to 255 bytes.
             if name.is_empty() || name.len() > 255 {
-                return Err(format!(
+                Err(format!(
                     "--alpn {name:?}: a protocol name is 1 to 255 bytes"
-                ));
+                ))
+            } else {
+                Ok(name.as_bytes().to_vec())
             }
-            protocols.push(name.as_bytes().to_vec());
-        }
-        protocols
-    };
-    config.strict_sni = args.strict_sni;
-    config.max_handshake_message = args.max_client_hello;
+        })
+        .collect()
+}
+
+/// Builds the server configuration from the options, with the engine's builder: what the
+/// options leave out is the engine's default.
+pub fn build_config(args: &ServeArgs) -> Result<Arc<ServerConfig>, String> {
+    let mut builder = ServerConfig::builder().alpn(alpn_protocols(args)?);
+    for pair in certificates(args)? {
+        builder = builder.certificate_der(pair.chain, &pair.key);
+    }
+    if args.strict_sni {
+        builder = builder.strict_sni();
+    }
+    if let Some(bytes) = args.max_client_hello {
+        builder = builder.max_handshake_message(bytes);
+    }
     // The event-loop drivers answer the engine's signature requests; the thread-per-connection
     // one signs inline.
-    config.offload_signing = args.sign_workers > 0 && args.driver != DriverChoice::Threads;
-    config.session_timeout = u32::try_from(seconds(&args.session_timeout)?.as_secs())
-        .map_err(|_| "--session-timeout too large")?;
-    config.ticket_lifetime = u32::try_from(seconds(&args.ticket_lifetime)?.as_secs())
-        .map_err(|_| "--ticket-lifetime too large")?;
-    if let Some(url) = &args.session_store {
-        let (store, id_key) = super::fleet::redis_store(args, url, config.session_timeout)?;
-        config.session_store = Some(store);
-        config.session_id_key = Some(id_key);
-    } else if args.session_cache != "off" {
-        let budget = parse_size(&args.session_cache)?;
-        config.session_store = Some(Arc::new(SessionCache::new(budget, config.session_timeout)));
-        // Session IDs this process issues carry a MAC, so foreign IDs skip the cache.
-        let mut secret = [0u8; 32];
-        reprise::rng::RandomSource::fill(&SystemRandom, &mut secret)
-            .map_err(|_| "randomness failed")?;
-        config.session_id_key = Some(reprise::session::SessionIdKey::new(&secret));
+    if args.sign_workers > 0 && args.driver != DriverChoice::Threads {
+        builder = builder.offload_signing();
     }
-    if args.tickets == OnOff::On {
-        let policy = RotationPolicy {
-            rotate_every: seconds(&args.ticket_rotate)?.as_secs().max(1),
-            decrypt_window: 2 * u64::from(config.ticket_lifetime),
-        };
-        if let Some(url) = &args.ticket_keys_from {
-            config.tickets = Some(super::fleet::follow_ticket_keys(args, url, policy)?);
-        } else {
-            let ring = match &args.ticket_key_file {
-                Some(path) => ring_from_file(path, policy)?,
-                None => TicketKeyRing::new(policy, reprise::unix_time(), &SystemRandom)
-                    .map_err(|e| format!("ticket keys: {e}"))?,
-            };
-            let keys = Arc::new(TicketKeys::new(ring));
-            spawn_ticket_maintenance(keys.clone(), args.ticket_key_file.clone(), policy);
-            config.tickets = Some(keys);
+    if let Some(timeout) = args.session_timeout {
+        builder = builder.session_timeout(timeout);
+    }
+    if let Some(lifetime) = args.ticket_lifetime {
+        builder = builder.ticket_lifetime(lifetime);
+    }
+    if let Some(every) = args.ticket_rotate {
+        builder = builder.ticket_rotation(every);
+    }
+    builder = match (&args.session_store, args.session_cache.as_deref()) {
+        (Some(url), _) => {
+            let (store, id_key) = super::fleet::redis_store(args, url)?;
+            builder.session_store(store).session_id_key(id_key)
         }
-    }
+        (None, Some("off")) => builder.without_session_ids(),
+        (None, Some(size)) => builder.session_cache_bytes(parse_size(size)?),
+        (None, None) => builder,
+    };
+    // Ticket keys from elsewhere follow the rotation the builder's own would.
+    let policy = builder.rotation_policy();
+    let own_ticket_keys = match (args.tickets, &args.ticket_keys_from, &args.ticket_key_file) {
+        (OnOff::Off, _, _) => {
+            builder = builder.without_tickets();
+            false
+        }
+        (OnOff::On, Some(url), _) => {
+            builder = builder.ticket_keys(super::fleet::follow_ticket_keys(args, url, policy)?);
+            false
+        }
+        (OnOff::On, None, Some(path)) => {
+            let keys = Arc::new(TicketKeys::new(ring_from_file(path, policy)?));
+            spawn_ticket_maintenance(keys.clone(), Some(path.clone()), policy);
+            builder = builder.ticket_keys(keys);
+            false
+        }
+        (OnOff::On, None, None) => true,
+    };
     if let Some(log) = crate::keylog::from_args(args.keylog.as_deref())? {
-        config.key_log = Some(log);
+        builder = builder.key_log(log);
     }
     if args.metrics.is_some() || args.control.is_some() {
-        config.metrics = Some(Arc::new(reprise::metrics::Metrics::new()));
+        builder = builder.metrics(Arc::new(reprise::metrics::Metrics::new()));
     }
-    config
-        .validate()
+    let config = builder
+        .build()
         .map_err(|e| format!("server configuration: {e}"))?;
+    if let (true, Some(keys)) = (own_ticket_keys, &config.tickets) {
+        // Rotated on schedule too, not only when a handshake finds the key due.
+        spawn_ticket_maintenance(keys.clone(), None, policy);
+    }
     Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Command {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    /// `serve` with no option but its certificate runs the engine builder's defaults: every
+    /// setting but ALPN (`http/1.1`, the protocol `serve` speaks or passes on).
+    #[test]
+    fn serve_without_flags_runs_the_engine_defaults() {
+        let dir = std::env::temp_dir().join(format!("reprise-defaults-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
+        std::fs::write(&cert_path, cert.pem()).unwrap();
+        std::fs::write(&key_path, key.serialize_pem()).unwrap();
+        let args = Command::try_parse_from([
+            "serve",
+            "--cert",
+            cert_path.to_str().unwrap(),
+            "--key",
+            key_path.to_str().unwrap(),
+        ])
+        .unwrap()
+        .serve;
+        let served = build_config(&args).unwrap();
+        let engine = ServerConfig::builder()
+            .certificate_pem(cert.pem().as_bytes(), key.serialize_pem().as_bytes())
+            .alpn([b"http/1.1"])
+            .build()
+            .unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(format!("{served:?}"), format!("{engine:?}"));
+        // What the comparison covers, so it cannot pass by printing nothing.
+        let printed = format!("{engine:?}");
+        for setting in [
+            "session_timeout: 7200",
+            "ticket_lifetime: 7200",
+            "rotate_every: 3600",
+            "session_store: true",
+            "max_handshake_message",
+            "extended_master_secret: true",
+        ] {
+            assert!(printed.contains(setting), "{setting} not in {printed}");
+        }
+    }
 }

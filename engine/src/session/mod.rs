@@ -13,7 +13,8 @@ pub use cache::{CacheStats, SessionCache};
 pub use client::{ClientSession, ClientSessionStore};
 pub use id::SessionIdKey;
 pub use keyfile::{
-    generate_key_file, parse_key_file, read_key_file, KeyFile, KeyFileError, KeyFileFormat,
+    encode_base64, generate_key_file, parse_key_file, read_key_file, KeyFile, KeyFileError,
+    KeyFileFormat,
 };
 pub use record::{SessionCodecError, SessionRecord};
 #[doc(hidden)] // unstable: a test helper

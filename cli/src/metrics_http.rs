@@ -9,33 +9,24 @@ use std::time::Duration;
 
 use std::sync::Mutex;
 
+use reprise::metrics::MetricSink;
 use reprise::ServerConfig;
 use reprise_fleet::keys::RingStatus;
-use reprise_fleet::store::RedisSessionStore;
 use reprise_serve::counters::ServingCounters;
+use reprise_serve::prometheus::PrometheusText;
 
-/// The fleet parts of a server that report more than counters (the Redis store's latency
-/// histogram, the followed ring's key ages), registered when `build_config` makes them; a
-/// reload's new ones replace the old.
+/// The followed fleet ring's status, registered when `build_config` makes it (a reload's
+/// new one replaces the old): it reports key ages the ring itself does not know.
 pub struct FleetMetrics {
-    store: Mutex<Option<Arc<RedisSessionStore>>>,
     ring: Mutex<Option<Arc<RingStatus>>>,
 }
 
 /// This process's fleet parts.
 pub static FLEET: FleetMetrics = FleetMetrics {
-    store: Mutex::new(None),
     ring: Mutex::new(None),
 };
 
 impl FleetMetrics {
-    /// Registers the session store `--session-store` made.
-    pub fn set_store(&self, store: Arc<RedisSessionStore>) {
-        if let Ok(mut s) = self.store.lock() {
-            *s = Some(store);
-        }
-    }
-
     /// Registers the ring status `--ticket-keys-from` follows.
     pub fn set_ring(&self, ring: Arc<RingStatus>) {
         if let Ok(mut r) = self.ring.lock() {
@@ -43,13 +34,9 @@ impl FleetMetrics {
         }
     }
 
-    fn render(&self, out: &mut String) {
-        if let Some(store) = self.store.lock().ok().and_then(|s| s.clone()) {
-            out.push_str(&store.prometheus_text());
-        }
+    fn report(&self, sink: &mut dyn MetricSink) {
         if let Some(ring) = self.ring.lock().ok().and_then(|r| r.clone()) {
-            let now = reprise::unix_time();
-            out.push_str(&ring.prometheus_text(now));
+            ring.report_metrics(reprise::unix_time(), sink);
         }
     }
 }
@@ -57,32 +44,33 @@ impl FleetMetrics {
 /// Largest request head read before answering.
 const MAX_REQUEST: usize = 8 * 1024;
 
-/// The exposition: the engine's counters, the session store's series, the ticket keys' and
-/// the fleet's (lookup latency, the followed ring).
+/// The exposition: the engine's counters, the session store's series (the Redis store's
+/// lookup latency among them), the ticket keys', the serving core's and the followed ring's.
 pub fn render(config: &ServerConfig, counters: &ServingCounters) -> String {
-    let mut extra: Vec<(&str, &str, u64)> = Vec::new();
+    let mut text = PrometheusText::new();
+    if let Some(metrics) = &config.metrics {
+        metrics.report(&mut text);
+    }
     if let Some(store) = &config.session_store {
-        extra.extend(store.metric_series());
+        store.report_metrics(&mut text);
     }
     if let Some(keys) = &config.tickets {
-        extra.push((
+        text.counter(
             "reprise_ticket_key_rotations_total",
             "Ticket-key rotations since start.",
+            &[],
             keys.rotations(),
-        ));
-        extra.push((
+        );
+        text.gauge(
             "reprise_ticket_keys",
             "Ticket keys in the ring now (encrypting and decrypt-only).",
-            keys.current().len() as u64,
-        ));
+            &[],
+            keys.current().len() as f64,
+        );
     }
-    let mut out = match &config.metrics {
-        Some(m) => reprise_serve::prometheus::render(&m.snapshot(), &extra),
-        None => String::new(),
-    };
-    out.push_str(&counters.prometheus_text());
-    FLEET.render(&mut out);
-    out
+    counters.report(&mut text);
+    FLEET.report(&mut text);
+    text.finish()
 }
 
 /// Binds `addr` and serves the metrics of `config` on a background thread; returns the bound

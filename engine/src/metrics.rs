@@ -1,7 +1,12 @@
 //! Counters an operator watches, shared by every connection and driver. The engine counts
 //! handshakes, resumption failures and alerts when the config carries a [`Metrics`]; drivers
-//! count connections. [`Metrics::snapshot`] reads them all; the serving layer renders them
-//! (`reprise_serve::prometheus`), with the figures stores and key rings report.
+//! count connections. [`Metrics::snapshot`] reads them all.
+//!
+//! Everything that reports series — the engine's counters, a session store
+//! ([`SessionStore::report_metrics`](crate::session::SessionStore::report_metrics)), a serving
+//! layer's own counters, a fleet's key ring — writes them to one [`MetricSink`], in the
+//! Prometheus data model (counters, gauges, histograms; each sample with labels). The serving
+//! layer's sink renders the text exposition (`reprise_serve::prometheus`).
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 
@@ -227,6 +232,96 @@ mod tests {
                 s.connections_refused
             ),
             (1, 1, 1)
+        );
+    }
+}
+
+/// Where series are reported, in the Prometheus data model. Samples of one family (one
+/// `name`) are reported one after another, each with the family's `help`; `labels` tell them
+/// apart. Implemented by renderers (`reprise_serve::prometheus::PrometheusText`) and by tests.
+pub trait MetricSink {
+    /// A counter: a count that only grows while the process runs.
+    fn counter(&mut self, name: &str, help: &str, labels: &[(&str, &str)], value: u64);
+    /// A gauge: a value that goes up and down.
+    fn gauge(&mut self, name: &str, help: &str, labels: &[(&str, &str)], value: f64);
+    /// A histogram: how many observations fell in each bucket.
+    fn histogram(&mut self, name: &str, help: &str, histogram: &Histogram<'_>);
+}
+
+/// A histogram's buckets as a [`MetricSink`] receives them.
+#[derive(Clone, Copy, Debug)]
+pub struct Histogram<'a> {
+    /// Each bucket's upper bound, ascending (the unit is the family's, e.g. seconds); the
+    /// observations above the last bound are counted in `counts`' extra last entry.
+    pub upper_bounds: &'a [f64],
+    /// Observations per bucket (not cumulative): one entry per bound, then one for the
+    /// observations above the last bound.
+    pub counts: &'a [u64],
+    /// The sum of every observation.
+    pub sum: f64,
+}
+
+impl Metrics {
+    /// Reports the counters to `sink`: handshakes by kind, failures, resumption failures by
+    /// reason, alerts by description, connections.
+    pub fn report(&self, sink: &mut dyn MetricSink) {
+        let s = self.snapshot();
+        let name = "reprise_handshakes_total";
+        let help = "Completed TLS handshakes by kind.";
+        for (kind, n) in [
+            ("full", s.handshakes_full),
+            ("session_id", s.handshakes_session_id),
+            ("ticket", s.handshakes_ticket),
+        ] {
+            sink.counter(name, help, &[("kind", kind)], n);
+        }
+        sink.counter(
+            "reprise_handshake_failures_total",
+            "Handshakes that ended in an alert.",
+            &[],
+            s.handshake_failures,
+        );
+        for (reason, n) in &s.resumption_failures {
+            sink.counter(
+                "reprise_resumption_failures_total",
+                "Offered resumptions that did not happen, by reason.",
+                &[("reason", reason.as_str())],
+                *n,
+            );
+        }
+        for (name, help, table) in [
+            (
+                "reprise_alerts_sent_total",
+                "Alerts sent, by description.",
+                &s.alerts_sent,
+            ),
+            (
+                "reprise_alerts_received_total",
+                "Alerts received, by description.",
+                &s.alerts_received,
+            ),
+        ] {
+            for (alert, n) in table {
+                sink.counter(name, help, &[("alert", &alert.to_string())], *n);
+            }
+        }
+        sink.gauge(
+            "reprise_connections_open",
+            "Connections open now.",
+            &[],
+            s.connections_open as f64,
+        );
+        sink.counter(
+            "reprise_connections_total",
+            "Connections accepted.",
+            &[],
+            s.connections_total,
+        );
+        sink.counter(
+            "reprise_connections_refused_total",
+            "Connections closed at once because the server held its connection limit.",
+            &[],
+            s.connections_refused,
         );
     }
 }

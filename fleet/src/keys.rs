@@ -24,6 +24,7 @@ use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use redis::ConnectionLike;
+use reprise::metrics::MetricSink;
 use reprise::rng::RandomSource;
 use reprise::session::{RotationPolicy, TicketKeyMaterial, TicketKeyRing, TicketKeys};
 use zeroize::Zeroizing;
@@ -682,44 +683,34 @@ impl RingStatus {
         }
     }
 
-    /// The follower's series in the Prometheus text format: the generation, the seconds since
-    /// the last successful refresh, each key's age (negative: not encrypting yet), the
-    /// encrypting key's age and whether it is overdue (older than the rotation period plus a
-    /// tenth, at least 2 s: the publisher has stopped rotating).
-    pub fn prometheus_text(&self, now_unix: u64) -> String {
-        use std::fmt::Write;
+    /// Reports the follower's series to `sink`: the generation, the seconds since the last
+    /// successful refresh, each key's age (negative: not encrypting yet), the encrypting key's
+    /// age and whether it is overdue (older than the rotation period plus a tenth, at least
+    /// 2 s: the publisher has stopped rotating).
+    pub fn report_metrics(&self, now_unix: u64, sink: &mut dyn MetricSink) {
         let s = self.snapshot();
-        let mut out = String::with_capacity(1024);
-        fn gauge(out: &mut String, name: &str, help: &str, body: String) {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{body}");
-        }
         if let Some(generation) = s.generation {
-            gauge(
-                &mut out,
+            sink.gauge(
                 "reprise_ticket_ring_generation",
                 "Generation of the fleet's ticket-key ring followed.",
-                format!("reprise_ticket_ring_generation {generation}"),
+                &[],
+                generation as f64,
             );
         }
         if let Some(at) = s.refreshed {
-            gauge(
-                &mut out,
+            sink.gauge(
                 "reprise_ticket_ring_refresh_age_seconds",
                 "Seconds since the ring was last read from Redis.",
-                format!(
-                    "reprise_ticket_ring_refresh_age_seconds {:.3}",
-                    at.elapsed().as_secs_f64()
-                ),
+                &[],
+                (at.elapsed().as_millis() as f64) / 1e3,
             );
         }
-        let _ = writeln!(
-            out,
-            "# HELP reprise_ticket_ring_refresh_failures_total Ring reads from Redis that failed.\n\
-             # TYPE reprise_ticket_ring_refresh_failures_total counter\n\
-             reprise_ticket_ring_refresh_failures_total {}",
-            s.failures
+        sink.counter(
+            "reprise_ticket_ring_refresh_failures_total",
+            "Ring reads from Redis that failed.",
+            &[],
+            s.failures,
         );
-        let mut ages = String::new();
         for (i, (name, at)) in s.keys.iter().enumerate() {
             let Some(at) = at else { continue };
             let role = if i == 0 {
@@ -729,40 +720,32 @@ impl RingStatus {
             } else {
                 "decrypting"
             };
-            let _ = writeln!(
-                ages,
-                "reprise_ticket_key_age_seconds{{key=\"{}\",role=\"{role}\"}} {}",
-                hex(&name[..4]),
-                now_unix as i64 - *at as i64
-            );
-        }
-        if !ages.is_empty() {
-            gauge(
-                &mut out,
+            sink.gauge(
                 "reprise_ticket_key_age_seconds",
                 "Seconds since each ring key started encrypting (negative: waiting to).",
-                ages.trim_end().to_string(),
+                &[("key", &hex(&name[..4])), ("role", role)],
+                (now_unix as i64 - *at as i64) as f64,
             );
         }
         if let Some((_, Some(at))) = s.keys.first() {
             let age = now_unix.saturating_sub(*at);
-            gauge(
-                &mut out,
+            sink.gauge(
                 "reprise_ticket_key_encrypting_age_seconds",
                 "Seconds the encrypting ticket key has encrypted.",
-                format!("reprise_ticket_key_encrypting_age_seconds {age}"),
+                &[],
+                age as f64,
             );
             if s.rotate_every > 0 {
                 let overdue = age > s.rotate_every + (s.rotate_every / 10).max(2);
-                gauge(
-                &mut out,
+                sink.gauge(
                     "reprise_ticket_key_encrypting_overdue",
-                    "1 when the encrypting key is older than its rotation period: keys stopped rotating.",
-                    format!("reprise_ticket_key_encrypting_overdue {}", u8::from(overdue)),
+                    "1 when the encrypting key is older than its rotation period: keys stopped \
+                     rotating.",
+                    &[],
+                    f64::from(u8::from(overdue)),
                 );
             }
         }
-        out
     }
 }
 
@@ -819,6 +802,12 @@ pub fn spawn_follower(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn rendered(status: &RingStatus, now: u64) -> String {
+        let mut text = reprise_serve::prometheus::PrometheusText::new();
+        status.report_metrics(now, &mut text);
+        text.finish()
+    }
     use reprise::rng::SeededRandom;
 
     #[test]
@@ -914,7 +903,7 @@ mod tests {
             PublishedRing::unwrap(&kek(), &standby.ring_at(1100).wrap(&kek(), &rng).unwrap())
                 .unwrap();
         let status = RingStatus::starting_from(Some(&ring));
-        let text = status.prometheus_text(1150);
+        let text = rendered(&status, 1150);
         assert!(
             text.contains("reprise_ticket_key_encrypting_age_seconds 50"),
             "{text}"
@@ -925,7 +914,7 @@ mod tests {
         );
         assert!(text.contains("role=\"decrypting\"} 150"), "{text}");
         // The publisher stopped: at 1250 the key is 150 s old, past 100 s + 10.
-        let text = status.prometheus_text(1250);
+        let text = rendered(&status, 1250);
         assert!(
             text.contains("reprise_ticket_key_encrypting_overdue 1"),
             "{text}"

@@ -13,6 +13,7 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use reprise::metrics::{Histogram, MetricSink};
 use reprise::rng::SystemRandom;
 use reprise::session::SessionCache;
 use reprise::session::SessionRecord;
@@ -272,53 +273,6 @@ impl RedisSessionStore {
         out
     }
 
-    /// The store's series in the Prometheus text format (counters and the lookup-latency
-    /// histogram), for a serving layer's metrics page.
-    pub fn prometheus_text(&self) -> String {
-        use std::fmt::Write;
-        let s = self.stats();
-        let mut out = String::with_capacity(2048);
-        let name = "reprise_session_store_lookups_total";
-        let _ = writeln!(
-            out,
-            "# HELP {name} Session lookups by how they ended.\n# TYPE {name} counter"
-        );
-        for (result, n) in [
-            ("l1_hit", s.l1_hits),
-            ("hit", s.redis_hits),
-            ("miss", s.misses),
-            ("timeout", s.timeouts),
-            ("error", s.errors),
-        ] {
-            let _ = writeln!(out, "{name}{{result=\"{result}\"}} {n}");
-        }
-        let name = "reprise_session_store_lookup_seconds";
-        let _ = writeln!(
-            out,
-            "# HELP {name} Time Redis took to answer a session lookup.\n# TYPE {name} histogram"
-        );
-        let latency = self.latency();
-        let mut cumulative = 0;
-        for (i, n) in latency.buckets.iter().enumerate() {
-            cumulative += n;
-            match LATENCY_BUCKETS_US.get(i) {
-                Some(us) => {
-                    let _ = writeln!(
-                        out,
-                        "{name}_bucket{{le=\"{}\"}} {cumulative}",
-                        *us as f64 / 1e6
-                    );
-                }
-                None => {
-                    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
-                }
-            }
-        }
-        let _ = writeln!(out, "{name}_sum {}", latency.sum_us as f64 / 1e6);
-        let _ = writeln!(out, "{name}_count {cumulative}");
-        out
-    }
-
     /// Counters so far.
     pub fn stats(&self) -> RedisStoreStats {
         let s = &self.shared;
@@ -525,35 +479,36 @@ impl SessionStore for RedisSessionStore {
         let _ = self.jobs.try_send(Job::Remove { id: id.to_vec() });
     }
 
-    fn metric_series(&self) -> Vec<(&'static str, &'static str, u64)> {
+    /// Lookups by how they ended (`reprise_session_store_lookups_total{result}`) and how long
+    /// Redis took to answer (`reprise_session_store_lookup_seconds`).
+    fn report_metrics(&self, sink: &mut dyn MetricSink) {
         let s = self.stats();
-        vec![
-            (
-                "reprise_redis_store_l1_hits_total",
-                "Session lookups answered by the in-process L1 cache.",
-                s.l1_hits,
-            ),
-            (
-                "reprise_redis_store_hits_total",
-                "Session lookups answered by Redis.",
-                s.redis_hits,
-            ),
-            (
-                "reprise_redis_store_misses_total",
-                "Session lookups Redis had no session for.",
-                s.misses,
-            ),
-            (
-                "reprise_redis_store_timeouts_total",
-                "Session lookups answered Unavailable without Redis's answer (deadline, full queue, Redis down).",
-                s.timeouts,
-            ),
-            (
-                "reprise_redis_store_errors_total",
-                "Redis lookups or writes that failed.",
-                s.errors,
-            ),
-        ]
+        for (result, n) in [
+            ("l1_hit", s.l1_hits),
+            ("hit", s.redis_hits),
+            ("miss", s.misses),
+            ("timeout", s.timeouts),
+            ("error", s.errors),
+        ] {
+            sink.counter(
+                "reprise_session_store_lookups_total",
+                "Session lookups by how they ended (timeout: answered without Redis's answer, \
+                 at the deadline, with a full queue or while Redis is down).",
+                &[("result", result)],
+                n,
+            );
+        }
+        let latency = self.latency();
+        let bounds = LATENCY_BUCKETS_US.map(|us| us as f64 / 1e6);
+        sink.histogram(
+            "reprise_session_store_lookup_seconds",
+            "Time Redis took to answer a session lookup.",
+            &Histogram {
+                upper_bounds: &bounds,
+                counts: &latency.buckets,
+                sum: latency.sum_us as f64 / 1e6,
+            },
+        );
     }
 
     fn fetch(&self, id: &[u8], now: u64, done: Box<dyn FnOnce(Lookup) + Send>) {
@@ -621,8 +576,8 @@ impl<S: SessionStore + 'static> SessionStore for BlockingStore<S> {
         self.inner.remove(id);
     }
 
-    fn metric_series(&self) -> Vec<(&'static str, &'static str, u64)> {
-        self.inner.metric_series()
+    fn report_metrics(&self, sink: &mut dyn MetricSink) {
+        self.inner.report_metrics(sink);
     }
 }
 

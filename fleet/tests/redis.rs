@@ -247,7 +247,9 @@ fn lookups_are_answered_within_the_bound_even_when_redis_never_answers() {
         assert!(took < Duration::from_millis(400), "answered after {took:?}");
     }
     assert_eq!(store.stats().timeouts, 10, "{:?}", store.stats());
-    let text = store.prometheus_text();
+    let mut text = reprise_serve::prometheus::PrometheusText::new();
+    store.report_metrics(&mut text);
+    let text = text.finish();
     assert!(
         text.contains("reprise_session_store_lookups_total{result=\"timeout\"} 10"),
         "{text}"

@@ -1,11 +1,11 @@
 //! Counters of the serving core — what happens to served connections beyond the handshake:
 //! backend failures by reason, clients closed for sending too slowly, and a graceful
 //! shutdown's outcome. Relaxed atomics, shared by every worker (and by the backend streams
-//! through [`crate::backend::BackendOptions`]); rendered in the Prometheus text format by
-//! [`ServingCounters::prometheus_text`].
+//! through [`crate::backend::BackendOptions`]); reported by [`ServingCounters::report`].
 
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use reprise::metrics::MetricSink;
 
 use crate::backend::BackendFailure;
 
@@ -70,37 +70,31 @@ impl ServingCounters {
         self.drain_cut_off.load(Relaxed)
     }
 
-    /// The counters in the Prometheus text format (0.0.4).
-    pub fn prometheus_text(&self) -> String {
-        let mut out = String::with_capacity(1024);
-        let name = "reprise_backend_failures_total";
-        let _ = writeln!(
-            out,
-            "# HELP {name} Backend connections that failed, by reason (all but closed_early end \
-             the client's connection without close_notify).\n# TYPE {name} counter"
-        );
+    /// Reports the counters to `sink` (rendered by
+    /// [`PrometheusText`](crate::prometheus::PrometheusText)).
+    pub fn report(&self, sink: &mut dyn MetricSink) {
         for (reason, n) in BACKEND_FAILURE_REASONS.iter().zip(&self.backend_failures) {
-            let _ = writeln!(out, "{name}{{reason=\"{reason}\"}} {}", n.load(Relaxed));
-        }
-        for (name, help, value) in [
-            (
-                "reprise_slow_clients_total",
-                "Connections closed because a message (a request, or bytes the backend had not \
-                 answered) was not whole within the timeout at the minimum rate.",
-                self.slow_clients(),
-            ),
-            (
-                "reprise_drain_cut_off_total",
-                "Connections still busy when a graceful shutdown's grace period ended.",
-                self.drain_cut_off(),
-            ),
-        ] {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+            sink.counter(
+                "reprise_backend_failures_total",
+                "Backend connections that failed, by reason (all but closed_early end the \
+                 client's connection without close_notify).",
+                &[("reason", reason)],
+                n.load(Relaxed),
             );
         }
-        out
+        sink.counter(
+            "reprise_slow_clients_total",
+            "Connections closed because a message (a request, or bytes the backend had not \
+             answered) was not whole within the timeout at the minimum rate.",
+            &[],
+            self.slow_clients(),
+        );
+        sink.counter(
+            "reprise_drain_cut_off_total",
+            "Connections still busy when a graceful shutdown's grace period ended.",
+            &[],
+            self.drain_cut_off(),
+        );
     }
 }
 
@@ -117,7 +111,9 @@ mod tests {
         c.backend_failed(&BackendFailure::Io(std::io::ErrorKind::ConnectionReset));
         c.backend_failed(&BackendFailure::Io(std::io::ErrorKind::ConnectionReset));
         c.slow_client();
-        let text = c.prometheus_text();
+        let mut text = crate::prometheus::PrometheusText::new();
+        c.report(&mut text);
+        let text = text.finish();
         assert!(text.contains("reprise_backend_failures_total{reason=\"refused\"} 1\n"));
         assert!(text.contains("reprise_backend_failures_total{reason=\"reset\"} 2\n"));
         assert!(text.contains("reprise_backend_failures_total{reason=\"silent\"} 0\n"));

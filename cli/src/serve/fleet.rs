@@ -43,7 +43,6 @@ pub fn redis_store(
         store.endpoint(),
         cfg.timeout
     );
-    crate::metrics_http::FLEET.set_store(store.clone());
     if args.driver == super::args::DriverChoice::Threads {
         Ok((Arc::new(BlockingStore::new(store, cfg.timeout * 2)), id_key))
     } else {

@@ -547,9 +547,9 @@ fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
 }
 
 impl SessionStore for SessionCache {
-    fn metric_series(&self) -> Vec<(&'static str, &'static str, u64)> {
+    fn report_metrics(&self, sink: &mut dyn crate::metrics::MetricSink) {
         let s = self.stats();
-        vec![
+        for (name, help, value) in [
             (
                 "reprise_session_cache_hits_total",
                 "Session-ID cache lookups that found a valid session.",
@@ -575,12 +575,15 @@ impl SessionStore for SessionCache {
                 "Sessions stored in the cache.",
                 s.inserts,
             ),
-            (
-                "reprise_session_cache_sessions",
-                "Sessions in the cache now.",
-                self.len() as u64,
-            ),
-        ]
+        ] {
+            sink.counter(name, help, &[], value);
+        }
+        sink.gauge(
+            "reprise_session_cache_sessions",
+            "Sessions in the cache now.",
+            &[],
+            self.len() as f64,
+        );
     }
 
     fn get(&self, id: &[u8], now: u64) -> Lookup {

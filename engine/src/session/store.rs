@@ -46,11 +46,10 @@ pub trait SessionStore: Send + Sync {
         })
     }
 
-    /// Extra `(name, help, value)` series this store reports to an operator (hits, misses,
-    /// size…), rendered by the serving layer next to the engine's [`Metrics`](crate::metrics::Metrics). Names
-    /// ending in `_total` are counters, the rest gauges. The default reports nothing.
-    fn metric_series(&self) -> Vec<(&'static str, &'static str, u64)> {
-        Vec::new()
+    /// Reports this store's series (hits, misses, size, lookup latency…) to `sink`, next to
+    /// the engine's [`Metrics`](crate::metrics::Metrics). The default reports nothing.
+    fn report_metrics(&self, sink: &mut dyn crate::metrics::MetricSink) {
+        let _ = sink;
     }
 }
 

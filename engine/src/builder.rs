@@ -175,10 +175,7 @@ impl ServerConfigBuilder {
     /// expires. Keys made outside the builder (a key file, a fleet's ring) should follow it
     /// too.
     pub fn rotation_policy(&self) -> RotationPolicy {
-        RotationPolicy {
-            rotate_every: self.ticket_rotation.min(u64::from(self.ticket_lifetime)),
-            decrypt_window: u64::from(self.ticket_lifetime),
-        }
+        RotationPolicy::for_tickets(self.ticket_rotation, u64::from(self.ticket_lifetime))
     }
 
     /// Keeps sessions for resumption by ID in `store` (e.g. a store shared by a fleet)

@@ -30,9 +30,9 @@
 //! [`RotationPolicy`] of `rotate_every = R` and `decrypt_window = W`, a key created at `t`
 //! encrypts during `[t, t + R)`; once it stops encrypting at time `s` (normally `t + R`, later
 //! if [`TicketKeyRing::rotate_if_due`] was called late) it still opens tickets during
-//! `[s, s + W)`. Choose `W` at least the ticket lifetime (the default is twice
-//! [`DEFAULT_TICKET_LIFETIME`]) so every ticket it sealed can still be opened. The engine
-//! reads no clock: every method takes `now` in Unix seconds.
+//! `[s, s + W)`. Choose `W` at least the ticket lifetime (the default is
+//! [`DEFAULT_TICKET_LIFETIME`]; [`RotationPolicy::for_tickets`]) so every ticket it sealed
+//! can still be opened. The engine reads no clock: every method takes `now` in Unix seconds.
 //!
 //! Lookup by name scans the ring comparing each name in constant time. The ring is bounded
 //! ([`MAX_RING_KEYS`]; normally `2 + W / R` keys), so the scan is O(1) in practice and cheaper
@@ -218,17 +218,33 @@ pub struct RotationPolicy {
     /// How long a key encrypts before a fresh one replaces it (e.g. 3600).
     pub rotate_every: u64,
     /// How long a key stays decrypt-only after it stops encrypting; at least the ticket
-    /// lifetime, by default twice [`DEFAULT_TICKET_LIFETIME`].
+    /// lifetime (a ticket's session record carries its own expiry, so longer only keeps keys
+    /// around), by default [`DEFAULT_TICKET_LIFETIME`].
     pub decrypt_window: u64,
 }
 
-impl Default for RotationPolicy {
-    /// Hourly rotation, tickets accepted for twice the default ticket lifetime.
-    fn default() -> Self {
+impl RotationPolicy {
+    /// Keys that encrypt for `rotate_every` seconds (at most the ticket lifetime), then
+    /// decrypt for `ticket_lifetime` more, so every ticket a key sealed opens until it
+    /// expires: the one rule the builder's own keys, key files and fleet rings follow.
+    pub const fn for_tickets(rotate_every: u64, ticket_lifetime: u64) -> Self {
+        let rotate_every = if rotate_every < ticket_lifetime {
+            rotate_every
+        } else {
+            ticket_lifetime
+        };
         Self {
-            rotate_every: 3600,
-            decrypt_window: 2 * DEFAULT_TICKET_LIFETIME,
+            rotate_every,
+            decrypt_window: ticket_lifetime,
         }
+    }
+}
+
+impl Default for RotationPolicy {
+    /// Hourly rotation for tickets of the default lifetime
+    /// (`for_tickets(3600, DEFAULT_TICKET_LIFETIME)`).
+    fn default() -> Self {
+        Self::for_tickets(3600, DEFAULT_TICKET_LIFETIME)
     }
 }
 

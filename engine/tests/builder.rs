@@ -9,6 +9,8 @@ use reprise::{
     ServerConfig, ServerConnection, Side,
 };
 
+use std::sync::Arc;
+
 const NOW: u64 = common::NOW;
 
 fn leaf(name: &str) -> (Vec<u8>, Vec<u8>) {
@@ -43,14 +45,8 @@ fn handshake(
     server.negotiated().resumed
 }
 
-#[test]
-fn the_builder_resumes_by_ticket_and_by_session_id_out_of_the_box() {
-    let (cert, key) = leaf("localhost");
-    let server_config = ServerConfig::builder()
-        .certificate_der(vec![cert.clone()], &key)
-        .session_lifetime(std::time::Duration::from_secs(600))
-        .build()
-        .unwrap();
+/// A client resuming by ticket and one resuming by session ID, both trusting `cert`.
+fn resuming_clients(cert: Vec<u8>) -> (Arc<ClientConfig>, Arc<ClientConfig>) {
     let ticket_client = ClientConfig::builder()
         .root(cert.clone().into())
         .build()
@@ -60,6 +56,18 @@ fn the_builder_resumes_by_ticket_and_by_session_id_out_of_the_box() {
         .without_tickets()
         .build()
         .unwrap();
+    (ticket_client, id_client)
+}
+
+#[test]
+fn the_builder_resumes_by_ticket_and_by_session_id_out_of_the_box() {
+    let (cert, key) = leaf("localhost");
+    let server_config = ServerConfig::builder()
+        .certificate_der(vec![cert.clone()], &key)
+        .session_lifetime(std::time::Duration::from_secs(600))
+        .build()
+        .unwrap();
+    let (ticket_client, id_client) = resuming_clients(cert);
     for (client_config, kind) in [
         (ticket_client, ResumptionKind::Ticket),
         (id_client, ResumptionKind::SessionId),
@@ -93,15 +101,7 @@ fn session_ids_and_tickets_can_live_for_different_times() {
         (server_config.session_timeout, server_config.ticket_lifetime),
         (300, 900)
     );
-    let ticket_client = ClientConfig::builder()
-        .root(cert.clone().into())
-        .build()
-        .unwrap();
-    let id_client = ClientConfig::builder()
-        .root(cert.into())
-        .without_tickets()
-        .build()
-        .unwrap();
+    let (ticket_client, id_client) = resuming_clients(cert);
     for (client_config, kind, lifetime) in [
         (ticket_client, ResumptionKind::Ticket, 900),
         (id_client, ResumptionKind::SessionId, 300),

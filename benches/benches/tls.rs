@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use reprise_benches::cases::{self, Bulk, Cache, Direction, Handshakes, Stack, Tickets, RECORD};
-use reprise_benches::meter::Side;
+use reprise_benches::meter::Role;
 use reprise_benches::primitives;
 
 const STACKS: [Stack; 2] = [Stack::Reprise, Stack::Rustls];
@@ -21,11 +21,11 @@ fn name(stack: Stack) -> &'static str {
 
 fn handshakes(c: &mut Criterion) {
     for scenario in cases::scenarios() {
-        for side in [Side::Server, Side::Client] {
+        for role in [Role::Server, Role::Client] {
             let label = format!(
                 "{} {}",
                 scenario.label(),
-                if side == Side::Server {
+                if role == Role::Server {
                     "server"
                 } else {
                     "client"
@@ -36,7 +36,7 @@ fn handshakes(c: &mut Criterion) {
             for stack in STACKS {
                 let mut hs = Handshakes::new(stack, scenario).expect("setup");
                 g.bench_function(BenchmarkId::from_parameter(name(stack)), |b| {
-                    b.iter_custom(|n| hs.time(n, side))
+                    b.iter_custom(|n| hs.time(n, role))
                 });
             }
             g.finish();

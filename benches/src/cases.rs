@@ -13,7 +13,7 @@ use reprise::session::{Lookup, SessionStore};
 use reprise::{ClientConnection, ServerConnection};
 use rustls::server::{ProducesTickets, StoresServerSessions};
 
-use crate::meter::{Meter, NoMeter, Side};
+use crate::meter::{Meter, NoMeter, Role};
 use crate::pki::{CertKind, NOW, SERVER_NAME};
 use crate::setup::{self, Group, RepriseConfigs, Resume, RustlsConfigs, Scenario};
 
@@ -32,7 +32,7 @@ pub trait Endpoint {
     fn resumed(&self) -> bool;
 }
 
-impl<S: reprise::Side> Endpoint for reprise::Connection<S> {
+impl<S: reprise::Handshake> Endpoint for reprise::Connection<S> {
     #[inline]
     fn output(&mut self, buf: &mut Vec<u8>) -> Result<(), String> {
         let out = self.pending_output();
@@ -147,21 +147,21 @@ pub fn handshake<C: Endpoint, S: Endpoint, M: Meter>(
     wire: &mut Wire,
     meter: &mut M,
 ) -> Result<(bool, bool), String> {
-    let mut client = meter.measure(Side::Client, new_client)?;
-    let mut server = meter.measure(Side::Server, new_server)?;
+    let mut client = meter.measure(Role::Client, new_client)?;
+    let mut server = meter.measure(Role::Server, new_server)?;
     for _ in 0..8 {
         wire.c2s.clear();
-        meter.measure(Side::Client, || client.output(&mut wire.c2s))?;
+        meter.measure(Role::Client, || client.output(&mut wire.c2s))?;
         if !wire.c2s.is_empty() {
-            meter.measure(Side::Server, || server.input(&mut wire.c2s))?;
+            meter.measure(Role::Server, || server.input(&mut wire.c2s))?;
         }
         wire.s2c.clear();
-        meter.measure(Side::Server, || server.output(&mut wire.s2c))?;
+        meter.measure(Role::Server, || server.output(&mut wire.s2c))?;
         if wire.count {
             wire.transcript += handshake_bytes(&wire.c2s) + handshake_bytes(&wire.s2c);
         }
         if !wire.s2c.is_empty() {
-            meter.measure(Side::Client, || client.input(&mut wire.s2c))?;
+            meter.measure(Role::Client, || client.input(&mut wire.s2c))?;
         }
         if wire.c2s.is_empty() && wire.s2c.is_empty() {
             break;
@@ -171,8 +171,8 @@ pub fn handshake<C: Endpoint, S: Endpoint, M: Meter>(
         return Err("handshake did not complete".into());
     }
     let resumed = (client.resumed(), server.resumed());
-    meter.measure_drop(Side::Client, || drop(client));
-    meter.measure_drop(Side::Server, || end_server(server));
+    meter.measure_drop(Role::Client, || drop(client));
+    meter.measure_drop(Role::Server, || end_server(server));
     Ok(resumed)
 }
 
@@ -304,15 +304,15 @@ impl Handshakes {
         }
     }
 
-    /// `n` handshakes; the time spent on `side`.
-    pub fn time(&mut self, n: u64, side: Side) -> Duration {
+    /// `n` handshakes; the time spent on `role`.
+    pub fn time(&mut self, n: u64, role: Role) -> Duration {
         let mut timer = crate::meter::Timer::default();
         for _ in 0..n {
             if let Err(e) = self.run(&mut timer) {
                 panic!("{}: {e}", self.scenario.label());
             }
         }
-        timer.get(side)
+        timer.get(role)
     }
 }
 

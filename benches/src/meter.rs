@@ -4,22 +4,15 @@ use std::time::{Duration, Instant};
 
 use crate::alloc;
 
-/// The side of a connection whose work is being measured.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Side {
-    /// The server.
-    Server,
-    /// The client.
-    Client,
-}
+pub use reprise::Role;
 
 /// Accumulates a quantity per side over calls into one side's connection.
 pub trait Meter {
     /// Runs `f`, a call on `side`'s connection, measuring it.
-    fn measure<R>(&mut self, side: Side, f: impl FnOnce() -> R) -> R;
+    fn measure<R>(&mut self, role: Role, f: impl FnOnce() -> R) -> R;
     /// Runs `f`, the drop (or recycling) of `side`'s connection, measuring it.
-    fn measure_drop<R>(&mut self, side: Side, f: impl FnOnce() -> R) -> R {
-        self.measure(side, f)
+    fn measure_drop<R>(&mut self, role: Role, f: impl FnOnce() -> R) -> R {
+        self.measure(role, f)
     }
 }
 
@@ -34,23 +27,23 @@ pub struct Timer {
 
 impl Timer {
     /// The total for `side`.
-    pub fn get(&self, side: Side) -> Duration {
-        match side {
-            Side::Server => self.server,
-            Side::Client => self.client,
+    pub fn get(&self, role: Role) -> Duration {
+        match role {
+            Role::Server => self.server,
+            Role::Client => self.client,
         }
     }
 }
 
 impl Meter for Timer {
     #[inline]
-    fn measure<R>(&mut self, side: Side, f: impl FnOnce() -> R) -> R {
+    fn measure<R>(&mut self, role: Role, f: impl FnOnce() -> R) -> R {
         let t = Instant::now();
         let r = f();
         let d = t.elapsed();
-        match side {
-            Side::Server => self.server += d,
-            Side::Client => self.client += d,
+        match role {
+            Role::Server => self.server += d,
+            Role::Client => self.client += d,
         }
         r
     }
@@ -67,11 +60,11 @@ pub struct Allocs {
 }
 
 impl Meter for Allocs {
-    fn measure<R>(&mut self, side: Side, f: impl FnOnce() -> R) -> R {
+    fn measure<R>(&mut self, role: Role, f: impl FnOnce() -> R) -> R {
         let (r, info) = alloc::measure(f);
-        match side {
-            Side::Server => self.server += info.count,
-            Side::Client => self.client += info.count,
+        match role {
+            Role::Server => self.server += info.count,
+            Role::Client => self.client += info.count,
         }
         r
     }
@@ -88,15 +81,15 @@ pub struct Live {
 }
 
 impl Meter for Live {
-    fn measure<R>(&mut self, side: Side, f: impl FnOnce() -> R) -> R {
+    fn measure<R>(&mut self, role: Role, f: impl FnOnce() -> R) -> R {
         let (r, info) = alloc::measure(f);
-        match side {
-            Side::Server => self.server += info.live,
-            Side::Client => self.client += info.live,
+        match role {
+            Role::Server => self.server += info.live,
+            Role::Client => self.client += info.live,
         }
         r
     }
-    fn measure_drop<R>(&mut self, _: Side, f: impl FnOnce() -> R) -> R {
+    fn measure_drop<R>(&mut self, _: Role, f: impl FnOnce() -> R) -> R {
         f()
     }
 }
@@ -107,7 +100,7 @@ pub struct NoMeter;
 
 impl Meter for NoMeter {
     #[inline]
-    fn measure<R>(&mut self, _: Side, f: impl FnOnce() -> R) -> R {
+    fn measure<R>(&mut self, _: Role, f: impl FnOnce() -> R) -> R {
         f()
     }
 }

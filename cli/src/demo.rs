@@ -18,8 +18,8 @@ use reprise::session::{
     ClientSessionStore, RotationPolicy, SessionCache, TicketKeyRing, TicketKeys,
 };
 use reprise::{
-    ClientConfig, ClientConnection, Connection, Inbound, ResumptionKind, RootStore, ServerConfig,
-    ServerConnection, Side,
+    ClientConfig, ClientConnection, Connection, Handshake, Inbound, ResumptionKind, RootStore,
+    ServerConfig, ServerConnection,
 };
 
 use crate::ladder::{self, Dir, Flight, Ladder, WireParser};
@@ -137,7 +137,7 @@ fn elapsed_ms(since: Instant) -> f64 {
 }
 
 /// Feeds `data` to a connection; returns the application plaintext it held.
-fn feed<S: Side>(
+fn feed<S: Handshake>(
     conn: &mut Connection<S>,
     who: &str,
     data: &[u8],
@@ -156,7 +156,7 @@ fn feed<S: Side>(
 }
 
 /// Everything queued for the wire.
-fn take_output<S: Side>(conn: &mut Connection<S>) -> Vec<u8> {
+fn take_output<S: Handshake>(conn: &mut Connection<S>) -> Vec<u8> {
     let out = conn.pending_output().to_vec();
     conn.consume_output(out.len());
     out

@@ -7,11 +7,12 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use crate::codec::{
-    Alert, AlertDescription, AlertLevel, ContentType, HandshakeHeader, HandshakeType, RecordHeader,
-    HANDSHAKE_HEADER_LEN, MAX_PLAINTEXT, RECORD_HEADER_LEN,
+    Alert, AlertDescription, AlertLevel, ContentType, HandshakeHeader, HandshakeType,
+    ProtocolVersion, RecordHeader, HANDSHAKE_HEADER_LEN, MAX_PLAINTEXT, RECORD_HEADER_LEN,
 };
 use crate::error::{Error, Event, Fatal, InternalFailure, Misbehavior};
-use crate::handshake::flow::{Msg, Sender};
+use crate::handshake::flow::{Msg, Role};
+use crate::handshake::Received;
 use crate::metrics::Metrics;
 use crate::record::RecordCipher;
 
@@ -69,9 +70,8 @@ enum Status {
 }
 
 /// State shared by both roles: record protection, output, events.
-// Public in name only (the sealed `Side` trait mentions it); unreachable from outside.
+// Public in name only (the sealed `Handshake` trait mentions it); unreachable from outside.
 pub struct Core {
-    side: Sender,
     /// The time of the current `receive` call, seconds since the Unix epoch.
     pub(crate) now: u64,
     rx: Option<RecordCipher>,
@@ -125,7 +125,6 @@ impl Buffers {
 
 impl Core {
     pub(crate) fn new(
-        side: Sender,
         max_handshake_len: usize,
         metrics: Option<Arc<Metrics>>,
         buffers: Buffers,
@@ -141,7 +140,6 @@ impl Core {
         hs_partial.clear();
         events.clear();
         Self {
-            side,
             now: 0,
             rx: None,
             tx: None,
@@ -204,7 +202,7 @@ impl Core {
                 None => {
                     let header = RecordHeader {
                         content_type,
-                        version: 0x0303,
+                        version: ProtocolVersion::TLS12,
                         length: chunk.len() as u16,
                     };
                     self.out.extend_from_slice(&header.encode());
@@ -300,12 +298,12 @@ impl Core {
     }
 }
 
-/// The role of a [`Connection`]: [`ServerHandshake`](crate::ServerHandshake) or
-/// [`ClientHandshake`](crate::ClientHandshake). Code that works for either role is generic
-/// over it:
+/// The handshake a [`Connection`] runs, which makes it a server or a client:
+/// [`ServerHandshake`](crate::ServerHandshake) or [`ClientHandshake`](crate::ClientHandshake).
+/// Code that works for either role is generic over it:
 ///
 /// ```
-/// fn flush<S: reprise::Side>(conn: &mut reprise::Connection<S>, socket: &mut Vec<u8>) {
+/// fn flush<H: reprise::Handshake>(conn: &mut reprise::Connection<H>, socket: &mut Vec<u8>) {
 ///     socket.extend_from_slice(conn.pending_output());
 ///     let n = conn.pending_output().len();
 ///     conn.consume_output(n);
@@ -313,37 +311,35 @@ impl Core {
 /// ```
 ///
 /// Sealed: the engine's two roles are the only ones.
-pub trait Side: sealed::Handshake {}
+pub trait Handshake: sealed::Machine {}
 
-impl Side for crate::ServerHandshake {}
-impl Side for crate::ClientHandshake {}
+impl Handshake for crate::ServerHandshake {}
+impl Handshake for crate::ClientHandshake {}
 
 pub(crate) mod sealed {
     use super::Core;
     use crate::error::Fatal;
-    use crate::handshake::flow::{Flow, Msg, Sender};
+    use crate::handshake::flow::{Flow, Msg, Role};
+    use crate::handshake::Received;
 
-    /// What a role-specific handshake state machine must provide; the supertrait of
-    /// [`Side`](super::Side), nameable only inside the crate.
+    /// What a role's handshake state machine must provide; the supertrait of
+    /// [`Handshake`](super::Handshake), nameable only inside the crate.
     #[allow(unreachable_pub)] // sealed-trait pattern: public, in a private module
-    pub trait Handshake {
+    pub trait Machine {
         /// Our role.
-        const SIDE: Sender;
+        const ROLE: Role;
         /// Where the handshake is.
         fn flow(&self) -> &Flow;
         /// What the handshake negotiated so far.
         fn negotiated(&self) -> &crate::handshake::Negotiated;
-        /// Handles one expected handshake message (`raw` includes the 4-byte header, `body`
-        /// not).
-        fn handle(
+        /// Takes the peer's next step, which the flow has let through: a handshake message
+        /// or (with [`Received::CHANGE_CIPHER_SPEC`]) a ChangeCipherSpec.
+        fn receive(
             &mut self,
             core: &mut Core,
             msg: Msg,
-            body: &[u8],
-            raw: &[u8],
+            received: Received<'_>,
         ) -> Result<(), Fatal>;
-        /// Handles the peer's ChangeCipherSpec when the flow expects it.
-        fn handle_change_cipher_spec(&mut self, core: &mut Core) -> Result<(), Fatal>;
         /// True while waiting for the caller to answer an event (e.g. a session lookup).
         fn is_suspended(&self) -> bool {
             false
@@ -386,7 +382,7 @@ pub(crate) mod sealed {
         }
     }
 }
-pub(crate) use sealed::Handshake;
+pub(crate) use sealed::Machine;
 
 /// Maps a handshake type to a flow message, if it can ever appear in one.
 fn flow_msg(typ: HandshakeType) -> Option<Msg> {
@@ -410,7 +406,7 @@ pub struct Connection<H> {
     pub(crate) hs: H,
 }
 
-impl<H: Side> Connection<H> {
+impl<H: Handshake> Connection<H> {
     /// The plaintext of the next application-data record in `inbound`, decrypted in place;
     /// the handshake records before it are handled on the way. `None` once `inbound` holds no
     /// further whole record, or the handshake waits for the caller
@@ -560,7 +556,9 @@ impl<H: Side> Connection<H> {
         if matches!(header.content_type, ContentType::Unknown(_)) {
             return Err(Fatal::from(Misbehavior::UnknownContentType));
         }
-        if header.version >> 8 != 3 || (self.core.version_locked && header.version != 0x0303) {
+        if header.version >> 8 != 3
+            || (self.core.version_locked && header.version != ProtocolVersion::TLS12)
+        {
             return Err(Fatal::from(Misbehavior::WrongRecordVersion));
         }
         if header.length as usize > MAX_CIPHERTEXT {
@@ -602,10 +600,14 @@ impl<H: Side> Connection<H> {
                     return Err(Fatal::from(Misbehavior::ChangeCipherSpecLength).into());
                 }
                 crate::codec::parse_change_cipher_spec(data).map_err(Fatal::from)?;
-                if self.hs.flow().expect(H::SIDE) != Some(Msg::ChangeCipherSpec) {
+                if self.hs.flow().expect(H::ROLE) != Some(Msg::ChangeCipherSpec) {
                     return Err(Fatal::from(Misbehavior::UnexpectedChangeCipherSpec).into());
                 }
-                self.hs.handle_change_cipher_spec(&mut self.core)?;
+                self.hs.receive(
+                    &mut self.core,
+                    Msg::ChangeCipherSpec,
+                    Received::CHANGE_CIPHER_SPEC,
+                )?;
                 Ok(false)
             }
             ContentType::Alert => self.process_alert(data).map(|_| false),
@@ -704,29 +706,25 @@ impl<H: Side> Connection<H> {
         if self.hs.is_suspended() {
             return Err(Fatal::from(Misbehavior::MessageWhileSuspended));
         }
-        let msg = flow_msg(typ);
-        if msg.is_none() || self.hs.flow().expect(H::SIDE) != msg {
-            return Err(Misbehavior::UnexpectedMessage {
-                received: msg.map_or("an unknown handshake message", Msg::name),
-                expected: self.hs.flow().expect(H::SIDE).map_or("none", Msg::name),
+        let expected = self.hs.flow().expect(H::ROLE);
+        match flow_msg(typ) {
+            Some(msg) if expected == Some(msg) => {
+                self.hs.receive(&mut self.core, msg, Received { body, raw })
             }
-            .into());
-        }
-        match msg {
-            Some(msg) => self.hs.handle(&mut self.core, msg, body, raw),
-            None => Err(Fatal::from(Misbehavior::UnexpectedMessage {
-                received: "a message",
-                expected: "none here",
-            })),
+            msg => Err(Misbehavior::UnexpectedMessage {
+                received: msg.map_or("an unknown handshake message", Msg::name),
+                expected: expected.map_or("none", Msg::name),
+            }
+            .into()),
         }
     }
 
     /// After the handshake: renegotiation requests are refused with a warning and the
     /// connection goes on (RFC 5746 §4.2/§4.4); anything else is unexpected.
     fn post_handshake(&mut self, typ: HandshakeType) -> Result<(), Fatal> {
-        let renegotiation = match H::SIDE {
-            Sender::Server => typ == HandshakeType::ClientHello,
-            Sender::Client => typ == HandshakeType::HelloRequest,
+        let renegotiation = match H::ROLE {
+            Role::Server => typ == HandshakeType::ClientHello,
+            Role::Client => typ == HandshakeType::HelloRequest,
         };
         if !renegotiation {
             return Err(Fatal::from(Misbehavior::MessageAfterHandshake));
@@ -950,10 +948,9 @@ impl<H: Side> Connection<H> {
         }
     }
 
-    #[doc(hidden)] // unstable: for this repository's drivers and tools
-    /// Our role.
-    pub fn side(&self) -> Sender {
-        self.core.side
+    /// Which end of the connection this is.
+    pub fn role(&self) -> Role {
+        H::ROLE
     }
 }
 

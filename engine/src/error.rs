@@ -288,7 +288,7 @@ causes! {
 
 /// A fatal condition found while processing input: why, and so which alert to send.
 #[derive(Clone, Debug, PartialEq, Eq)]
-// Public in name only (the sealed `Side` trait mentions it); unreachable from outside.
+// Public in name only (the sealed `Handshake` trait mentions it); unreachable from outside.
 pub struct Fatal(pub Cause);
 
 /// An encoder refused our own message: a bug or an impossible configuration.

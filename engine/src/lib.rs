@@ -29,10 +29,10 @@
 //!
 //! ```
 //! use reprise::{ClientConfig, ClientConnection, Connection, Error, Event, Inbound};
-//! use reprise::{ResumptionKind, ServerConfig, ServerConnection, Side};
+//! use reprise::{ResumptionKind, ServerConfig, ServerConnection, Handshake};
 //!
 //! /// Moves what `from` has queued into `to`; returns the plaintext `to` received.
-//! fn deliver<A: Side, B: Side>(from: &mut Connection<A>, to: &mut Connection<B>) -> Result<Vec<u8>, Error> {
+//! fn deliver<A: Handshake, B: Handshake>(from: &mut Connection<A>, to: &mut Connection<B>) -> Result<Vec<u8>, Error> {
 //!     let mut wire = from.pending_output().to_vec();
 //!     from.consume_output(wire.len()); // in a driver: only what the socket took
 //!     let mut inbound = Inbound::new(&mut wire);
@@ -70,7 +70,7 @@
 //! # }
 //! ```
 //!
-//! [`Side`] lets such code serve either role. [`Connection::send`] seals everything it is
+//! [`Handshake`] lets such code serve either role. [`Connection::send`] seals everything it is
 //! given (in records of up to [`MAX_PLAINTEXT_LEN`] bytes) into the output queue; a driver
 //! bounds its memory by sending more only while [`Connection::pending_output`] is short.
 //!
@@ -234,7 +234,7 @@ pub use config::{
     CertifiedKey, ClientConfig, ConfigError, ServerConfig, ServerVerification,
     DEFAULT_MAX_HANDSHAKE_MESSAGE, MAX_CLIENT_HELLO_LEN,
 };
-pub use conn::{Buffers, Connection, Inbound, Receipt, Side};
+pub use conn::{Buffers, Connection, Handshake, Inbound, Receipt};
 pub use crypto::kx::NamedGroup;
 pub use crypto::sign::SignatureScheme;
 pub use crypto::suites::CipherSuite;
@@ -244,6 +244,7 @@ pub use error::{
     ResumptionFailure, ResumptionKind,
 };
 pub use handshake::client::ClientHandshake;
+pub use handshake::flow::Role;
 pub use handshake::server::ServerHandshake;
 pub use handshake::{ClientHelloInfo, HostName, Negotiated};
 pub use stream::Stream;
@@ -273,7 +274,6 @@ pub const DEFAULT_OUTPUT_LIMIT: usize = 64 * 1024;
 pub const MAX_PLAINTEXT_LEN: usize = codec::MAX_PLAINTEXT;
 
 use conn::Core;
-use handshake::flow::Sender;
 
 /// A server-side connection.
 pub type ServerConnection = Connection<ServerHandshake>;
@@ -290,7 +290,6 @@ impl Connection<ServerHandshake> {
     /// ([`Connection::into_buffers`]), so that it allocates nothing they can hold.
     pub fn with_buffers(config: Arc<ServerConfig>, buffers: Buffers) -> Self {
         let core = Core::new(
-            Sender::Server,
             config.max_handshake_message,
             config.metrics.clone(),
             buffers,
@@ -323,12 +322,7 @@ impl Connection<ServerHandshake> {
         let placeholder = PLACEHOLDER
             .get_or_init(|| Arc::new(ServerConfig::new()))
             .clone();
-        let core = Core::new(
-            Sender::Server,
-            MAX_CLIENT_HELLO_LEN,
-            None,
-            Buffers::default(),
-        );
+        let core = Core::new(MAX_CLIENT_HELLO_LEN, None, Buffers::default());
         Self {
             core,
             hs: ServerHandshake::choosing_config(placeholder),
@@ -364,7 +358,6 @@ impl Connection<ClientHandshake> {
     /// already queued for [`transmit`](Connection::transmit).
     pub fn new(config: Arc<ClientConfig>, server_name: &str) -> Result<Self, Error> {
         let mut core = Core::new(
-            Sender::Client,
             config.max_handshake_message,
             config.metrics.clone(),
             Buffers::default(),
@@ -376,6 +369,6 @@ impl Connection<ClientHandshake> {
 
     /// Why the session this client offered was not resumed, if it offered one.
     pub fn resumption_failure(&self) -> Option<ResumptionFailure> {
-        self.hs.resumption_failure
+        self.hs.resumption_failure()
     }
 }

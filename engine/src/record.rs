@@ -7,10 +7,10 @@ use core::ops::Range;
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey};
 use zeroize::Zeroize;
 
-use crate::codec::{AlertDescription, ContentType, RecordHeader, MAX_PLAINTEXT, RECORD_HEADER_LEN};
+use crate::codec::{
+    AlertDescription, ContentType, ProtocolVersion, RecordHeader, MAX_PLAINTEXT, RECORD_HEADER_LEN,
+};
 use crate::crypto::suites::{AeadKind, TAG_LEN};
-
-const TLS12: u16 = 0x0303;
 
 /// One direction's record protection state.
 pub struct RecordCipher {
@@ -91,7 +91,7 @@ impl RecordCipher {
         let mut aad = [0u8; 13];
         aad[..8].copy_from_slice(&seq.to_be_bytes());
         aad[8] = content_type.to_u8();
-        aad[9..11].copy_from_slice(&TLS12.to_be_bytes());
+        aad[9..11].copy_from_slice(&ProtocolVersion::TLS12.to_be_bytes());
         aad[11..13].copy_from_slice(&(len as u16).to_be_bytes());
         aad
     }
@@ -119,7 +119,7 @@ impl RecordCipher {
         let explicit_len = self.aead.explicit_nonce_len();
         let header = RecordHeader {
             content_type,
-            version: TLS12,
+            version: ProtocolVersion::TLS12,
             length: (overhead + plain_len) as u16,
         };
         buf[..RECORD_HEADER_LEN].copy_from_slice(&header.encode());

@@ -2,7 +2,7 @@
 
 use std::io::{self, Read, Write};
 
-use crate::conn::{Connection, Inbound, Side};
+use crate::conn::{Connection, Handshake, Inbound};
 use crate::error::{Error, Event};
 
 /// A TLS connection joined to a blocking transport. Implements `Read` and `Write` for
@@ -24,7 +24,7 @@ fn to_io(e: Error) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, e)
 }
 
-impl<H: Side, T: Read + Write> Stream<H, T> {
+impl<H: Handshake, T: Read + Write> Stream<H, T> {
     /// Joins `conn` to `transport`; time is read from the system clock.
     pub fn new(conn: Connection<H>, transport: T) -> Self {
         Self::with_clock(conn, transport, crate::unix_time)
@@ -139,7 +139,7 @@ impl<H: Side, T: Read + Write> Stream<H, T> {
     }
 }
 
-impl<H: Side, T: Read + Write> Read for Stream<H, T> {
+impl<H: Handshake, T: Read + Write> Read for Stream<H, T> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.complete_handshake()?;
         while self.plaintext_pos == self.plaintext.len() {
@@ -157,7 +157,7 @@ impl<H: Side, T: Read + Write> Read for Stream<H, T> {
     }
 }
 
-impl<H: Side, T: Read + Write> Write for Stream<H, T> {
+impl<H: Handshake, T: Read + Write> Write for Stream<H, T> {
     /// Writes all of `buf` in records of up to 2^14 bytes, at most
     /// [`DEFAULT_OUTPUT_LIMIT`](crate::DEFAULT_OUTPUT_LIMIT) of them sealed ahead of the
     /// transport.

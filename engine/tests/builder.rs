@@ -5,8 +5,8 @@ mod common;
 
 use common::{events, feed_at};
 use reprise::{
-    ClientConfig, ClientConnection, ConfigError, Connection, Error, Event, ResumptionKind,
-    ServerConfig, ServerConnection, Side,
+    ClientConfig, ClientConnection, ConfigError, Connection, Error, Event, Handshake,
+    ResumptionKind, ServerConfig, ServerConnection,
 };
 
 use std::sync::Arc;
@@ -22,7 +22,7 @@ fn leaf(name: &str) -> (Vec<u8>, Vec<u8>) {
     (cert.der().to_vec(), key.serialize_der())
 }
 
-fn deliver<A: Side, B: Side>(from: &mut Connection<A>, to: &mut Connection<B>, now: u64) {
+fn deliver<A: Handshake, B: Handshake>(from: &mut Connection<A>, to: &mut Connection<B>, now: u64) {
     let wire = from.pending_output().to_vec();
     from.consume_output(wire.len());
     feed_at(to, &wire, now).unwrap();

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use reprise::internal::codec::{ClientExtensions, ClientHello, ProtocolNameList, U16List};
 use reprise::rng::SeededRandom;
 use reprise::{
-    ClientConfig, ClientConnection, Connection, Error, Event, Inbound, RootStore, ServerConfig,
-    ServerConnection, Side,
+    ClientConfig, ClientConnection, Connection, Error, Event, Handshake, Inbound, RootStore,
+    ServerConfig, ServerConnection,
 };
 
 /// A fixed "now" inside the test certificates' validity.
@@ -155,7 +155,11 @@ pub fn feed_client_at(
 }
 
 /// Feeds bytes to either side; returns the plaintext received.
-pub fn feed_at<S: Side>(conn: &mut Connection<S>, data: &[u8], now: u64) -> Result<Vec<u8>, Error> {
+pub fn feed_at<S: Handshake>(
+    conn: &mut Connection<S>,
+    data: &[u8],
+    now: u64,
+) -> Result<Vec<u8>, Error> {
     let mut buf = data.to_vec();
     let mut inbound = Inbound::new(&mut buf);
     let mut plain = Vec::new();
@@ -165,7 +169,7 @@ pub fn feed_at<S: Side>(conn: &mut Connection<S>, data: &[u8], now: u64) -> Resu
     Ok(plain)
 }
 
-pub fn events<S: Side>(conn: &mut Connection<S>) -> Vec<Event> {
+pub fn events<S: Handshake>(conn: &mut Connection<S>) -> Vec<Event> {
     std::iter::from_fn(|| conn.next_event()).collect()
 }
 

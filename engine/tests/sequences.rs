@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 
 use common::*;
 use reprise::internal::codec::{AlertDescription as A, ContentType, RECORD_HEADER_LEN};
-use reprise::internal::flow::{Msg, Sender, Shape};
+use reprise::internal::flow::{Msg, Shape};
 use reprise::internal::prf::{AeadKeyBlock, MasterSecret};
 use reprise::internal::record::RecordCipher;
 use reprise::keylog::KeyLog;
@@ -28,6 +28,7 @@ use reprise::rng::SeededRandom;
 use reprise::session::ClientSessionStore;
 use reprise::session::SessionCache;
 use reprise::session::{RotationPolicy, TicketKeyRing, TicketKeys};
+use reprise::Role;
 use reprise::{ClientConnection, Error, Event, ResumptionKind, ServerConnection};
 
 /// Remembers master secrets by client random (the engine's SSLKEYLOGFILE hook), so the test
@@ -170,20 +171,20 @@ impl Pair {
             server_random: [0; 32],
             pos: 0,
         };
-        pair.collect(Sender::Client);
+        pair.collect(Role::Client);
         pair
     }
 
     /// Splits a side's output into units: each plaintext handshake message in its own
     /// record, ChangeCipherSpec, and sealed records (only Finished is sealed in a handshake).
-    fn collect(&mut self, side: Sender) {
+    fn collect(&mut self, side: Role) {
         let out = match side {
-            Sender::Client => self.client.pending_output().to_vec(),
-            Sender::Server => self.server.pending_output().to_vec(),
+            Role::Client => self.client.pending_output().to_vec(),
+            Role::Server => self.server.pending_output().to_vec(),
         };
         match side {
-            Sender::Client => self.client.consume_output(out.len()),
-            Sender::Server => self.server.consume_output(out.len()),
+            Role::Client => self.client.consume_output(out.len()),
+            Role::Server => self.server.consume_output(out.len()),
         }
         let mut rest = &out[..];
         while rest.len() >= RECORD_HEADER_LEN {
@@ -191,8 +192,8 @@ impl Pair {
             let (rec, tail) = rest.split_at(RECORD_HEADER_LEN + len);
             rest = tail;
             let sealed = match side {
-                Sender::Client => &mut self.client_sealed,
-                Sender::Server => &mut self.server_sealed,
+                Role::Client => &mut self.client_sealed,
+                Role::Server => &mut self.server_sealed,
             };
             let mut units = Vec::new();
             match ContentType::from_u8(rec[0]) {
@@ -239,17 +240,17 @@ impl Pair {
                 other => panic!("unexpected {other:?} record in a flight"),
             }
             match side {
-                Sender::Client => self.from_client.extend(units),
-                Sender::Server => self.from_server.extend(units),
+                Role::Client => self.from_client.extend(units),
+                Role::Server => self.from_server.extend(units),
             }
         }
         assert!(rest.is_empty());
     }
 
-    fn feed(&mut self, to: Sender, bytes: &[u8]) -> Result<Vec<u8>, Error> {
+    fn feed(&mut self, to: Role, bytes: &[u8]) -> Result<Vec<u8>, Error> {
         match to {
-            Sender::Server => feed_server_at(&mut self.server, bytes, self.sc.at),
-            Sender::Client => feed_client_at(&mut self.client, bytes, self.sc.at),
+            Role::Server => feed_server_at(&mut self.server, bytes, self.sc.at),
+            Role::Client => feed_client_at(&mut self.client, bytes, self.sc.at),
         }
     }
 
@@ -257,8 +258,8 @@ impl Pair {
     fn step(&mut self) {
         let step = self.sc.shape.steps()[self.pos];
         let unit = match step.from {
-            Sender::Client => self.from_client.pop_front(),
-            Sender::Server => self.from_server.pop_front(),
+            Role::Client => self.from_client.pop_front(),
+            Role::Server => self.from_server.pop_front(),
         }
         .unwrap_or_else(|| panic!("{:?} step {}: nothing sent", self.sc.shape, self.pos));
         assert_eq!(
@@ -267,8 +268,8 @@ impl Pair {
             self.sc.shape, self.pos
         );
         let sealed_before = match step.from {
-            Sender::Client => self.client_sealed_delivered_flag(),
-            Sender::Server => self.server_sealed_delivered_flag(),
+            Role::Client => self.client_sealed_delivered_flag(),
+            Role::Server => self.server_sealed_delivered_flag(),
         };
         let to = other(step.from);
         self.feed(to, &unit.record).unwrap_or_else(|e| {
@@ -279,8 +280,8 @@ impl Pair {
         });
         if sealed_before {
             match step.from {
-                Sender::Client => self.client_sealed_delivered += 1,
-                Sender::Server => self.server_sealed_delivered += 1,
+                Role::Client => self.client_sealed_delivered += 1,
+                Role::Server => self.server_sealed_delivered += 1,
             }
         }
         self.pos += 1;
@@ -291,13 +292,13 @@ impl Pair {
     fn client_sealed_delivered_flag(&self) -> bool {
         self.sc.shape.steps()[..self.pos]
             .iter()
-            .any(|s| s.from == Sender::Client && s.msg == Msg::ChangeCipherSpec)
+            .any(|s| s.from == Role::Client && s.msg == Msg::ChangeCipherSpec)
     }
 
     fn server_sealed_delivered_flag(&self) -> bool {
         self.sc.shape.steps()[..self.pos]
             .iter()
-            .any(|s| s.from == Sender::Server && s.msg == Msg::ChangeCipherSpec)
+            .any(|s| s.from == Role::Server && s.msg == Msg::ChangeCipherSpec)
     }
 
     fn drive_to(shape: Shape, prefix: usize) -> Self {
@@ -311,13 +312,13 @@ impl Pair {
     /// A record from `from` as the receiver expects it now: plaintext before `from`'s
     /// ChangeCipherSpec has been delivered, sealed under `from`'s write keys (at the
     /// receiver's sequence number) after.
-    fn record_from(&self, from: Sender, content_type: u8, payload: &[u8]) -> Vec<u8> {
+    fn record_from(&self, from: Role, content_type: u8, payload: &[u8]) -> Vec<u8> {
         let (sealed, delivered) = match from {
-            Sender::Client => (
+            Role::Client => (
                 self.client_sealed_delivered_flag(),
                 self.client_sealed_delivered,
             ),
-            Sender::Server => (
+            Role::Server => (
                 self.server_sealed_delivered_flag(),
                 self.server_sealed_delivered,
             ),
@@ -345,8 +346,8 @@ impl Pair {
         )
         .unwrap();
         let (key, iv) = match from {
-            Sender::Client => (block.client_write_key(), block.client_write_iv()),
-            Sender::Server => (block.server_write_key(), block.server_write_iv()),
+            Role::Client => (block.client_write_key(), block.client_write_iv()),
+            Role::Server => (block.server_write_key(), block.server_write_iv()),
         };
         let mut cipher = RecordCipher::new(aead, key, iv).unwrap();
         for _ in 0..delivered {
@@ -370,12 +371,12 @@ impl Pair {
                 break;
             }
             if !c.is_empty() {
-                self.feed(Sender::Server, &c).expect("server completes");
-                self.collect(Sender::Server);
+                self.feed(Role::Server, &c).expect("server completes");
+                self.collect(Role::Server);
             }
             if !s.is_empty() {
-                self.feed(Sender::Client, &s).expect("client completes");
-                self.collect(Sender::Client);
+                self.feed(Role::Client, &s).expect("client completes");
+                self.collect(Role::Client);
             }
         }
         assert!(
@@ -386,10 +387,10 @@ impl Pair {
     }
 }
 
-fn other(side: Sender) -> Sender {
+fn other(side: Role) -> Role {
     match side {
-        Sender::Client => Sender::Server,
-        Sender::Server => Sender::Client,
+        Role::Client => Role::Server,
+        Role::Server => Role::Client,
     }
 }
 
@@ -462,8 +463,8 @@ fn every_wrong_message_at_every_prefix_is_unexpected() {
                 );
                 // The connection stays dead: even the legal next message is refused.
                 let legal = match next.from {
-                    Sender::Client => pair.from_client.pop_front(),
-                    Sender::Server => pair.from_server.pop_front(),
+                    Role::Client => pair.from_client.pop_front(),
+                    Role::Server => pair.from_server.pop_front(),
                 }
                 .expect("the legal message is queued");
                 assert_eq!(pair.feed(receiver, &legal.record).unwrap_err(), err);
@@ -495,11 +496,11 @@ fn every_legal_completion_from_every_prefix_succeeds() {
             pair.client.send(b"ping").unwrap();
             let out = pair.client.pending_output().to_vec();
             pair.client.consume_output(out.len());
-            assert_eq!(pair.feed(Sender::Server, &out).unwrap(), b"ping");
+            assert_eq!(pair.feed(Role::Server, &out).unwrap(), b"ping");
             pair.server.send(b"pong").unwrap();
             let out = pair.server.pending_output().to_vec();
             pair.server.consume_output(out.len());
-            assert_eq!(pair.feed(Sender::Client, &out).unwrap(), b"pong");
+            assert_eq!(pair.feed(Role::Client, &out).unwrap(), b"pong");
         }
     }
 }
@@ -508,7 +509,7 @@ fn every_legal_completion_from_every_prefix_succeeds() {
 fn after_the_last_step_only_renegotiation_requests_are_tolerated() {
     let bodies = sample_bodies();
     for shape in Shape::ALL {
-        for receiver in [Sender::Client, Sender::Server] {
+        for receiver in [Role::Client, Role::Server] {
             for (msg, typ, name) in wrong_messages() {
                 let mut pair = Pair::drive_to(shape, shape.steps().len());
                 assert!(pair.client.is_open() && pair.server.is_open());
@@ -518,19 +519,19 @@ fn after_the_last_step_only_renegotiation_requests_are_tolerated() {
                 let rec = pair.record_from(other(receiver), content_type, &payload);
                 let result = pair.feed(receiver, &rec);
                 let renegotiation = match receiver {
-                    Sender::Server => typ == 1 && msg.is_some(),
-                    Sender::Client => typ == 0 && msg.is_none(),
+                    Role::Server => typ == 1 && msg.is_some(),
+                    Role::Client => typ == 0 && msg.is_none(),
                 };
                 if renegotiation {
                     result.unwrap_or_else(|e| panic!("{shape:?}: {name} to {receiver:?}: {e:?}"));
                     let open = match receiver {
-                        Sender::Server => pair.server.is_open(),
-                        Sender::Client => pair.client.is_open(),
+                        Role::Server => pair.server.is_open(),
+                        Role::Client => pair.client.is_open(),
                     };
                     assert!(open, "{shape:?}: still open after refusing renegotiation");
                     let events = match receiver {
-                        Sender::Server => events(&mut pair.server),
-                        Sender::Client => events(&mut pair.client),
+                        Role::Server => events(&mut pair.server),
+                        Role::Client => events(&mut pair.client),
                     };
                     assert_eq!(events, vec![Event::RenegotiationRefused]);
                 } else {

@@ -22,7 +22,7 @@ use reprise::internal::codec::{
 };
 use reprise::rng::SeededRandom;
 use reprise::session::{generate_key_file, KeyFileFormat};
-use reprise::{Connection, Event, Inbound, ResumptionKind, Side};
+use reprise::{Connection, Event, Inbound, ResumptionKind, Handshake};
 use reprise_fuzz::{
     drive_stream, fresh_ticket_record, id_session_record, new_server, old_ticket_record,
     seal_ticket, split_records, take_output, ClientProfile, SequenceInput, NOW,
@@ -89,7 +89,7 @@ fn record(profile: ClientProfile) -> Recording {
     Recording { c2s, s2c, resumed }
 }
 
-fn feed<S: Side>(conn: &mut Connection<S>, bytes: &[u8]) {
+fn feed<S: Handshake>(conn: &mut Connection<S>, bytes: &[u8]) {
     let mut buf = bytes.to_vec();
     let mut inbound = Inbound::new(&mut buf);
     while conn

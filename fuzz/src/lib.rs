@@ -26,7 +26,7 @@ use reprise::session::{RotationPolicy, TicketKeyMaterial, TicketKeyRing, TicketK
 use reprise::SignatureScheme;
 use reprise::{
     ClientConfig, ClientConnection, Connection, Error, Event, Inbound, RootStore, ServerConfig,
-    ServerConnection, Side,
+    ServerConnection, Handshake,
 };
 
 /// The fixed "now" of every fuzz run (2027-01-15), inside the fixtures' validity.
@@ -347,7 +347,7 @@ impl ClientProfile {
 }
 
 /// Takes everything `conn` has queued for the wire.
-pub fn take_output<S: Side>(conn: &mut Connection<S>) -> Vec<u8> {
+pub fn take_output<S: Handshake>(conn: &mut Connection<S>) -> Vec<u8> {
     let out = conn.pending_output().to_vec();
     conn.consume_output(out.len());
     out
@@ -355,7 +355,7 @@ pub fn take_output<S: Side>(conn: &mut Connection<S>) -> Vec<u8> {
 
 /// A connection under test with its inbound buffer (bytes received but not yet consumed),
 /// checking the API's invariants on every call.
-pub struct Checked<S: Side> {
+pub struct Checked<S: Handshake> {
     /// The connection.
     pub conn: Connection<S>,
     inbound: Vec<u8>,
@@ -365,7 +365,7 @@ pub struct Checked<S: Side> {
     pub plaintext: Vec<u8>,
 }
 
-impl<S: Side> Checked<S> {
+impl<S: Handshake> Checked<S> {
     /// Wraps a fresh connection.
     pub fn new(conn: Connection<S>) -> Self {
         Self {
@@ -483,7 +483,7 @@ impl<S: Side> Checked<S> {
 /// Feeds `stream` to `conn` in chunks chosen by `chunking` (0: all at once; otherwise a
 /// xorshift stream of sizes 1..=64), checking the invariants of [`Checked::feed`], then
 /// sends and closes if the connection opened.
-pub fn drive_stream<S: Side>(conn: Connection<S>, stream: &[u8], chunking: u8) -> Checked<S> {
+pub fn drive_stream<S: Handshake>(conn: Connection<S>, stream: &[u8], chunking: u8) -> Checked<S> {
     let mut checked = Checked::new(conn);
     let mut state = u32::from(chunking) | 0x9e37_0000;
     let mut at = 0;
@@ -620,7 +620,7 @@ pub struct SequenceInput {
 /// Runs a connection under test against a real peer, applying `actions` to the peer's
 /// records. If no action tampered with the traffic, the handshake must complete on both
 /// sides and data must flow.
-pub fn run_sequence<T: Side, P: Side>(
+pub fn run_sequence<T: Handshake, P: Handshake>(
     target: Connection<T>,
     mut peer: Connection<P>,
     actions: &[Action],

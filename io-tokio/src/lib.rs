@@ -65,8 +65,8 @@ use std::time::Duration;
 
 use reprise::session::{Lookup, SessionStore};
 use reprise::{
-    ClientConfig, ClientConnection, ClientHandshake, ClientHelloInfo, Connection, Event, Inbound,
-    Negotiated, ServerConfig, ServerConnection, ServerHandshake, Side, MAX_RECORD_LEN,
+    ClientConfig, ClientConnection, ClientHandshake, ClientHelloInfo, Connection, Event, Handshake,
+    Inbound, Negotiated, ServerConfig, ServerConnection, ServerHandshake, MAX_RECORD_LEN,
 };
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
@@ -379,7 +379,7 @@ impl Deadline {
 
 /// What a handshake future holds: the stream, the failure to report once the connection is
 /// closed, the linger after our fatal alert, and the handshake's time limit.
-struct Handshaking<IO, S: Side> {
+struct Handshaking<IO, S: Handshake> {
     stream: Option<TlsStream<IO, S>>,
     /// The handshake failed: the future ends with this once the connection is closed.
     error: Option<io::Error>,
@@ -387,7 +387,7 @@ struct Handshaking<IO, S: Side> {
     deadline: Deadline,
 }
 
-impl<IO: AsyncRead + AsyncWrite + Unpin, S: Side> Handshaking<IO, S> {
+impl<IO: AsyncRead + AsyncWrite + Unpin, S: Handshake> Handshaking<IO, S> {
     fn new(stream: TlsStream<IO, S>, error: Option<io::Error>, deadline: Deadline) -> Self {
         Self {
             stream: Some(stream),
@@ -480,7 +480,7 @@ impl Pending {
 
 /// A TLS connection over `IO` — the server's by default, the client's with
 /// [`ClientHandshake`] — and `AsyncRead + AsyncWrite` for application data.
-pub struct TlsStream<IO, S: Side = ServerHandshake> {
+pub struct TlsStream<IO, S: Handshake = ServerHandshake> {
     io: IO,
     /// Boxed: the connection is a few KB, and futures holding a stream move (into a task,
     /// out of `Accept`); one allocation is cheaper than copying it each time.
@@ -503,13 +503,13 @@ pub struct TlsStream<IO, S: Side = ServerHandshake> {
 const INITIAL_INBOUND: usize = 4096;
 
 // Nothing in a stream is pinned structurally: the transport is polled through `Pin::new`.
-impl<IO: Unpin, S: Side> Unpin for TlsStream<IO, S> {}
+impl<IO: Unpin, S: Handshake> Unpin for TlsStream<IO, S> {}
 
 fn to_io(e: reprise::Error) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, e)
 }
 
-impl<IO: AsyncRead + AsyncWrite + Unpin, S: Side> TlsStream<IO, S> {
+impl<IO: AsyncRead + AsyncWrite + Unpin, S: Handshake> TlsStream<IO, S> {
     fn new(io: IO, conn: Connection<S>, store: Option<Arc<dyn SessionStore>>) -> Self {
         Self {
             io,
@@ -781,7 +781,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: Side> TlsStream<IO, S> {
     }
 }
 
-impl<IO: AsyncRead + AsyncWrite + Unpin, S: Side> AsyncRead for TlsStream<IO, S> {
+impl<IO: AsyncRead + AsyncWrite + Unpin, S: Handshake> AsyncRead for TlsStream<IO, S> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -818,7 +818,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: Side> AsyncRead for TlsStream<IO, S>
     }
 }
 
-impl<IO: AsyncRead + AsyncWrite + Unpin, S: Side> AsyncWrite for TlsStream<IO, S> {
+impl<IO: AsyncRead + AsyncWrite + Unpin, S: Handshake> AsyncWrite for TlsStream<IO, S> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,

@@ -23,6 +23,7 @@ use aws_lc_rs::iv::FixedLength;
 use reprise::internal::prf::{
     key_block, master_secret, verify_data, verify_data_matches, MasterSecret, PrfHash,
 };
+use reprise::Role;
 
 use crate::json::Value;
 use crate::{compare, hex, FileReport};
@@ -210,7 +211,7 @@ fn run_inner(doc: &Value, extras: &Extras<'_>, report: &mut FileReport) -> Resul
 
     // Finished verify_data over the SHA-256/384 transcript hash.
     let mut computed_vd = [None, None];
-    for (i, (side, is_client)) in [("client", true), ("server", false)]
+    for (i, (side, sender)) in [("client", Role::Client), ("server", Role::Server)]
         .into_iter()
         .enumerate()
     {
@@ -218,7 +219,7 @@ fn run_inner(doc: &Value, extras: &Extras<'_>, report: &mut FileReport) -> Resul
         let expected = d.hex(&format!("{side}_verify_data"))?;
         if let Some(transcript) = transcript {
             let th = hash.hash(&transcript);
-            let vd = verify_data(hash, &ms, is_client, th.as_ref()).map_err(|e| e.to_string())?;
+            let vd = verify_data(hash, &ms, sender, th.as_ref()).map_err(|e| e.to_string())?;
             computed_vd[i] = Some(vd);
             if let Some(expected) = expected {
                 let result = if verify_data_matches(&vd, &expected) {

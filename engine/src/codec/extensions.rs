@@ -131,6 +131,11 @@ fn check_host_name(name: &[u8]) -> Result<(), AlertDescription> {
     }
 }
 
+/// The longest host name a `server_name` may carry: a DNS name is at most 255 octets on the
+/// wire, 253 as text (RFC 1035 §2.3.4). A server refuses a longer one, so a session's name
+/// always fits its record.
+pub const MAX_HOST_NAME_LEN: usize = 253;
+
 /// ClientHello `server_name` body: `ServerName server_name_list<1..2^16-1>`.
 /// Entries of unknown `name_type` are assumed to carry the same
 /// `opaque<1..2^16-1>` framing as `HostName` (RFC 6066 defines no other) and

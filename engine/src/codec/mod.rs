@@ -29,7 +29,8 @@ mod writer;
 
 pub use alert::{Alert, AlertDescription, AlertLevel};
 pub use extensions::{
-    ClientExtensions, ExtensionType, ServerExtensions, TLS_EMPTY_RENEGOTIATION_INFO_SCSV,
+    ClientExtensions, ExtensionType, ServerExtensions, MAX_HOST_NAME_LEN,
+    TLS_EMPTY_RENEGOTIATION_INFO_SCSV,
 };
 pub use handshake::{
     encode_certificate, encode_ecdh_params, encode_handshake, parse_change_cipher_spec,

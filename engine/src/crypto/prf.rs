@@ -14,6 +14,8 @@ use core::fmt;
 use aws_lc_rs::{constant_time, digest, hmac, tls_prf};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
+use crate::handshake::flow::Role;
+
 /// Length of a Finished message's `verify_data` for every TLS 1.2 suite
 /// (RFC 5246 §7.4.9: `verify_data_length` defaults to 12).
 pub const VERIFY_DATA_LEN: usize = 12;
@@ -395,8 +397,8 @@ pub fn key_block(
 }
 
 /// `verify_data = PRF(master_secret, finished_label,
-/// Hash(handshake_messages))[0..11]` (RFC 5246 §7.4.9). `is_client` selects
-/// "client finished" or "server finished"; `handshake_hash` is the
+/// Hash(handshake_messages))[0..11]` (RFC 5246 §7.4.9). The `sender` of the Finished
+/// selects "client finished" or "server finished"; `handshake_hash` is the
 /// transcript hash with the PRF hash.
 ///
 /// # Errors
@@ -405,12 +407,12 @@ pub fn key_block(
 pub fn verify_data(
     hash: PrfHash,
     ms: &MasterSecret,
-    is_client: bool,
+    sender: Role,
     handshake_hash: &[u8],
 ) -> Result<[u8; VERIFY_DATA_LEN], PrfError> {
     verify_data_with(
         &PrfKey::from_master_secret(hash, ms),
-        is_client,
+        sender,
         handshake_hash,
     )
 }
@@ -421,14 +423,13 @@ pub fn verify_data(
 /// As [`verify_data`].
 pub fn verify_data_with(
     key: &PrfKey,
-    is_client: bool,
+    sender: Role,
     handshake_hash: &[u8],
 ) -> Result<[u8; VERIFY_DATA_LEN], PrfError> {
     check_hash_len(key.hash, handshake_hash)?;
-    let label = if is_client {
-        LABEL_CLIENT_FINISHED
-    } else {
-        LABEL_SERVER_FINISHED
+    let label = match sender {
+        Role::Client => LABEL_CLIENT_FINISHED,
+        Role::Server => LABEL_SERVER_FINISHED,
     };
     let mut out = [0u8; VERIFY_DATA_LEN];
     key.derive(label, handshake_hash, &[], &mut out)?;
@@ -747,8 +748,8 @@ mod tests {
         // are checked by the reprise-tls-vectors crate; here, check the label
         // and seed wiring against the raw PRF.
         let h = PrfHash::Sha256.hash(b"transcript");
-        let client = verify_data(PrfHash::Sha256, &ms, true, h.as_ref()).expect("vd");
-        let server = verify_data(PrfHash::Sha256, &ms, false, h.as_ref()).expect("vd");
+        let client = verify_data(PrfHash::Sha256, &ms, Role::Client, h.as_ref()).expect("vd");
+        let server = verify_data(PrfHash::Sha256, &ms, Role::Server, h.as_ref()).expect("vd");
         assert_ne!(client, server);
 
         let mut expected = [0u8; 12];
@@ -777,7 +778,7 @@ mod tests {
         assert!(!verify_data_matches(&client, &longer));
         assert!(!verify_data_matches(&client, &[]));
 
-        assert!(verify_data(PrfHash::Sha256, &ms, true, &[0; 48]).is_err());
+        assert!(verify_data(PrfHash::Sha256, &ms, Role::Client, &[0; 48]).is_err());
     }
 
     #[test]

@@ -2,9 +2,11 @@
 //! RFC 7301), with the server checked by rustls-webpki, and resumption by session ID or
 //! ticket (RFC 5077 §3.4).
 //!
-//! What each phase needs lives in its [`Phase`] variant: the ClientHello's bytes until the
-//! ServerHello names the hash, the server's certificate and then its key share during a full
-//! handshake, the master secret from the key exchange (or a resumed ServerHello) on.
+//! The chosen [`Shape`] says which message comes next; `ClientHandshake::step` takes it in the
+//! one [`Phase`] that owns what it needs: the ClientHello's bytes until the ServerHello names
+//! the hash, the server's certificate and then its key share during a full handshake, the
+//! master secret from the key exchange (or a resumed ServerHello) on. ChangeCipherSpec and
+//! Finished are the steps both roles share ([`keyed`](super::keyed)).
 
 use std::sync::Arc;
 
@@ -12,12 +14,11 @@ use smallvec::SmallVec;
 
 use crate::codec::{
     Certificate, ClientExtensions, ClientHello, ClientKeyExchange, NewSessionTicket,
-    ProtocolNameList, ServerHello, ServerKeyExchange, U16List,
+    ProtocolNameList, ProtocolVersion, ServerHello, ServerKeyExchange, U16List,
 };
 use crate::config::{ClientConfig, ServerVerification};
-use crate::conn::{Core, Handshake};
+use crate::conn::{Core, Machine};
 use crate::crypto::kx::{KeyExchange, NamedGroup};
-use crate::crypto::prf::{MasterSecret, PrfKey};
 use crate::crypto::sign::SignatureScheme;
 use crate::crypto::suites::{CipherSuite, EMPTY_RENEGOTIATION_INFO_SCSV};
 use crate::crypto::verify;
@@ -25,11 +26,11 @@ use crate::error::{
     encode_failed, Cause, Event, Fatal, Incompatibility, InternalFailure, Misbehavior,
     ResumptionFailure, ResumptionKind,
 };
-use crate::handshake::finished;
-use crate::handshake::flow::{Flow, Msg, Sender, Shape};
-use crate::handshake::keys::{install_keys, master_secret, Role};
+use crate::handshake::flow::{Flow, Msg, Role, Shape};
+use crate::handshake::keyed::{Keyed, Randoms};
+use crate::handshake::keys::master_secret;
 use crate::handshake::transcript::RunningHash;
-use crate::handshake::Negotiated;
+use crate::handshake::{out_of_step, Negotiated, Received};
 use crate::session::client::ClientSession;
 use crate::session::record::SessionRecord;
 
@@ -37,7 +38,8 @@ use crate::session::record::SessionRecord;
 /// at most 24 hours).
 const DEFAULT_SESSION_LIFETIME: u32 = 24 * 3600;
 
-/// Where the client's handshake is, with what that phase needs.
+/// Where the client's handshake is, with what that phase needs. Each phase takes the steps
+/// listed for it in [`ClientHandshake::step`].
 // Inline on purpose: a boxed phase would cost an allocation per handshake, and a
 // connection holds one phase at a time.
 #[allow(clippy::large_enum_variant)]
@@ -55,7 +57,7 @@ enum Phase {
         leaf: Vec<u8>,
         transcript: RunningHash,
     },
-    /// A full handshake with the server's key share, until the ServerHelloDone.
+    /// A full handshake with the server's key share, until our ClientKeyExchange.
     HelloDone {
         suite: &'static CipherSuite,
         group: NamedGroup,
@@ -64,53 +66,15 @@ enum Phase {
     },
     /// The master secret is known and the keys are installed: a resumption from its
     /// ServerHello on, a full handshake from our ClientKeyExchange on.
-    Keyed(KeyedPhase),
-    /// Between phases (never seen outside a method).
+    Keyed(Keyed),
+    /// Between phases, while a step runs (and after one failed).
     Moving,
-}
-
-struct KeyedPhase {
-    suite: &'static CipherSuite,
-    master_secret: MasterSecret,
-    /// The PRF keyed with the master secret, for both Finished messages.
-    prf_key: PrfKey,
-    transcript: RunningHash,
-}
-
-impl KeyedPhase {
-    /// The master secret is known (resumed, or computed from our key exchange): log it if
-    /// asked, key the PRF, and install the connection keys (RFC 5246 §6.3).
-    fn start(
-        cx: &Shared,
-        core: &mut Core,
-        suite: &'static CipherSuite,
-        master_secret: MasterSecret,
-        transcript: RunningHash,
-    ) -> Result<Self, Fatal> {
-        log_key(&cx.config, &cx.client_random, &master_secret);
-        let prf_key = PrfKey::from_master_secret(suite.hash, &master_secret);
-        install_keys(
-            core,
-            Role::Client,
-            suite,
-            &prf_key,
-            &cx.client_random,
-            &cx.server_random,
-        )?;
-        Ok(Self {
-            suite,
-            master_secret,
-            prf_key,
-            transcript,
-        })
-    }
 }
 
 /// Client handshake state: what every phase shares, and the phase.
 pub struct ClientHandshake {
     cx: Shared,
     phase: Phase,
-    pub(crate) resumption_failure: Option<ResumptionFailure>,
 }
 
 struct Shared {
@@ -121,16 +85,11 @@ struct Shared {
     server_random: [u8; 32],
     /// The session offered in the ClientHello, with the ID we sent for it.
     offered: Option<(ClientSession, SmallVec<[u8; 32]>, ResumptionKind)>,
+    /// Why the offered session was not resumed.
+    resumption_failure: Option<ResumptionFailure>,
     server_session_id: SmallVec<[u8; 32]>,
     new_ticket: Option<(u32, Vec<u8>)>,
     negotiated: Negotiated,
-}
-
-/// A message the flow table lets through in a phase that cannot take it. The flow and the
-/// phase are two views of one machine, kept in step by this file: reaching this is a bug
-/// here, answered with internal_error instead of a panic. (The one remaining state check.)
-fn out_of_step(msg: Msg) -> Fatal {
-    InternalFailure::OutOfStep { step: msg.name() }.into()
 }
 
 impl ClientHandshake {
@@ -147,6 +106,7 @@ impl ClientHandshake {
             client_random: [0; 32],
             server_random: [0; 32],
             offered: None,
+            resumption_failure: None,
             server_session_id: SmallVec::new(),
             new_ticket: None,
             negotiated: Negotiated::default(),
@@ -158,202 +118,18 @@ impl ClientHandshake {
         Ok(Self {
             cx,
             phase: Phase::Hello { client_hello },
-            resumption_failure: None,
         })
     }
 
-    /// RFC 5246 §7.4.1.3; the shape is decided here (RFC 5077 §3.4 for tickets).
-    fn handle_server_hello(
-        &mut self,
-        core: &mut Core,
-        body: &[u8],
-        raw: &[u8],
-    ) -> Result<(), Fatal> {
-        let Phase::Hello { client_hello } = std::mem::replace(&mut self.phase, Phase::Moving)
-        else {
-            return Err(out_of_step(Msg::ServerHello));
-        };
-        let (suite, ems, ticket_ack) = self.cx.check_server_hello(body)?;
-        let cx = &mut self.cx;
-        let mut transcript = RunningHash::new(suite.hash);
-        transcript.add(&client_hello);
-        transcript.add(raw);
-        let resumed = match &cx.offered {
-            Some((session, id, kind)) if !id.is_empty() && cx.server_session_id == *id => {
-                Some((session.record.clone(), *kind))
-            }
-            _ => None,
-        };
-        match resumed {
-            Some((record, kind)) => {
-                if record.suite_id != suite.id {
-                    return Err(Fatal::from(Misbehavior::ResumedWithAnotherSuite));
-                }
-                // RFC 7627 §5.3: the resumed handshake must agree with the session on EMS.
-                if record.extended_master_secret != ems {
-                    return Err(Fatal::from(Misbehavior::ResumedWithOtherEms));
-                }
-                cx.negotiated.resumed = Some(kind);
-                cx.flow.choose(match (kind, ticket_ack) {
-                    (_, true) => Shape::ResumeTicketRenewed,
-                    (ResumptionKind::Ticket, false) => Shape::ResumeTicket,
-                    (ResumptionKind::SessionId, false) => Shape::ResumeSessionId,
-                });
-                cx.flow.advance();
-                core.lock_version();
-                self.phase = Phase::Keyed(KeyedPhase::start(
-                    cx,
-                    core,
-                    suite,
-                    record.master_secret,
-                    transcript,
-                )?);
-            }
-            None => {
-                if cx.offered.is_some() {
-                    self.resumption_failure = Some(ResumptionFailure::Declined);
-                }
-                if cx.config.require_extended_master_secret && !ems {
-                    return Err(Fatal::from(Incompatibility::NoExtendedMasterSecret));
-                }
-                cx.flow.choose(if ticket_ack {
-                    Shape::FullWithTicket
-                } else {
-                    Shape::Full
-                });
-                cx.flow.advance();
-                core.lock_version();
-                self.phase = Phase::Certificate { suite, transcript };
-            }
-        }
-        Ok(())
-    }
-
-    /// RFC 5246 §7.4.2: check the chain and the name.
-    fn handle_certificate(
-        &mut self,
-        core: &mut Core,
-        body: &[u8],
-        raw: &[u8],
-    ) -> Result<(), Fatal> {
-        let Phase::Certificate {
-            suite,
-            mut transcript,
-        } = std::mem::replace(&mut self.phase, Phase::Moving)
-        else {
-            return Err(out_of_step(Msg::Certificate));
-        };
-        let certs = Certificate::parse(body)?;
-        let chain: SmallVec<[&[u8]; 4]> = certs.iter().collect();
-        let Some(leaf) = chain.first() else {
-            return Err(Fatal::from(Misbehavior::NoCertificate));
-        };
-        let cx = &self.cx;
-        if cx.config.verification == ServerVerification::WebPki {
-            verify::verify_server_chain(&cx.config.roots, &chain, &cx.server_name, core.now)
-                .map_err(|refused| Fatal(Cause::InvalidCertificate(refused)))?;
-        }
-        transcript.add(raw);
-        self.phase = Phase::KeyExchange {
-            suite,
-            leaf: leaf.to_vec(),
-            transcript,
-        };
-        self.cx.flow.advance();
-        Ok(())
-    }
-
-    /// RFC 8422 §5.4: the server's ECDHE share, signed with its certificate key.
-    fn handle_server_key_exchange(&mut self, body: &[u8], raw: &[u8]) -> Result<(), Fatal> {
-        let Phase::KeyExchange {
-            suite,
-            leaf,
-            mut transcript,
-        } = std::mem::replace(&mut self.phase, Phase::Moving)
-        else {
-            return Err(out_of_step(Msg::ServerKeyExchange));
-        };
-        let ske = ServerKeyExchange::parse(body)?;
-        let cx = &mut self.cx;
-        let group = NamedGroup::from_id(ske.params.named_group)
-            .filter(|g| cx.config.groups.contains(g))
-            .ok_or_else(|| Fatal::from(Misbehavior::UnofferedChoice { what: "group" }))?;
-        let scheme = SignatureScheme(ske.signature.scheme);
-        if !cx.config.signature_schemes.contains(&scheme) || scheme.auth_kind() != Some(suite.auth)
-        {
-            return Err(Fatal::from(Misbehavior::UnofferedChoice {
-                what: "signature scheme",
-            }));
-        }
-        let mut signed = Vec::with_capacity(64 + ske.params_raw.len());
-        signed.extend_from_slice(&cx.client_random);
-        signed.extend_from_slice(&cx.server_random);
-        signed.extend_from_slice(ske.params_raw);
-        verify::verify_signature(&leaf, scheme, &signed, ske.signature.signature)
-            .map_err(|alert| Fatal::from(Misbehavior::BadKeyExchangeSignature { alert }))?;
-        cx.negotiated.group = Some(group);
-        transcript.add(raw);
-        self.phase = Phase::HelloDone {
-            suite,
-            group,
-            server_public: ske.params.public.to_vec(),
-            transcript,
-        };
-        cx.flow.advance();
-        Ok(())
-    }
-
-    /// RFC 5246 §7.4.5: the end of the server's first flight.
-    fn handle_server_hello_done(
-        &mut self,
-        core: &mut Core,
-        body: &[u8],
-        raw: &[u8],
-    ) -> Result<(), Fatal> {
-        if !body.is_empty() {
-            return Err(Fatal::from(Misbehavior::ServerHelloDoneBody));
-        }
-        let Phase::HelloDone { transcript, .. } = &mut self.phase else {
-            return Err(out_of_step(Msg::ServerHelloDone));
-        };
-        transcript.add(raw);
-        self.cx.flow.advance();
-        self.send_my_steps(core)
-    }
-
-    /// RFC 5077 §3.3.
-    fn handle_new_session_ticket(&mut self, body: &[u8], raw: &[u8]) -> Result<(), Fatal> {
-        let nst = NewSessionTicket::parse(body)?;
-        let Phase::Keyed(keyed) = &mut self.phase else {
-            return Err(out_of_step(Msg::NewSessionTicket));
-        };
-        // An empty ticket means the server will not issue one after all (RFC 5077 §3.3).
-        if !nst.ticket.is_empty() {
-            self.cx.new_ticket = Some((nst.lifetime_hint, nst.ticket.to_vec()));
-        }
-        keyed.transcript.add(raw);
-        self.cx.flow.advance();
-        Ok(())
+    /// Why the session offered in the ClientHello was not resumed, if it was not.
+    pub(crate) fn resumption_failure(&self) -> Option<ResumptionFailure> {
+        self.cx.resumption_failure
     }
 
     /// Writes every message the shape says the client sends now.
     fn send_my_steps(&mut self, core: &mut Core) -> Result<(), Fatal> {
-        while let Some(step) = self.cx.flow.next() {
-            if step.from != Sender::Client {
-                break;
-            }
-            match (step.msg, &mut self.phase) {
-                (Msg::ClientKeyExchange, Phase::HelloDone { .. }) => {
-                    self.send_client_key_exchange(core)?;
-                }
-                (Msg::ChangeCipherSpec, Phase::Keyed(_)) => core.send_change_cipher_spec()?,
-                (Msg::Finished, Phase::Keyed(keyed)) => {
-                    let written =
-                        finished::write(core, &keyed.transcript.current(), &keyed.prf_key, true)?;
-                    keyed.transcript.add(&core.flight()[written]);
-                }
-                (msg, _) => return Err(out_of_step(msg)),
-            }
+        while let Some(step) = self.cx.flow.next().filter(|s| s.from == Role::Client) {
+            self.step(core, step.msg, None)?;
             self.cx.flow.advance();
         }
         core.flush_flight()?;
@@ -361,51 +137,81 @@ impl ClientHandshake {
         Ok(())
     }
 
-    /// RFC 8422 §5.7, RFC 5246 §8.1, RFC 7627 §4.
-    fn send_client_key_exchange(&mut self, core: &mut Core) -> Result<(), Fatal> {
-        let Phase::HelloDone {
-            suite,
-            group,
-            server_public,
-            mut transcript,
-        } = std::mem::replace(&mut self.phase, Phase::Moving)
-        else {
-            return Err(out_of_step(Msg::ClientKeyExchange));
+    /// Every step of every shape on the client's side after its ClientHello, received
+    /// (`received` is the server's message) or sent (`None`): the phase that takes it, and
+    /// the phase it leaves behind. The flow has already decided that `msg` is next; this is
+    /// the one place a step meets the data it needs.
+    fn step(
+        &mut self,
+        core: &mut Core,
+        msg: Msg,
+        received: Option<Received<'_>>,
+    ) -> Result<(), Fatal> {
+        let cx = &mut self.cx;
+        self.phase = match (
+            msg,
+            received,
+            std::mem::replace(&mut self.phase, Phase::Moving),
+        ) {
+            (Msg::ServerHello, Some(hello), Phase::Hello { client_hello }) => {
+                cx.receive_server_hello(core, hello, client_hello)?
+            }
+            (Msg::Certificate, Some(certs), Phase::Certificate { suite, transcript }) => {
+                cx.receive_certificate(core, certs, suite, transcript)?
+            }
+            (
+                Msg::ServerKeyExchange,
+                Some(ske),
+                Phase::KeyExchange {
+                    suite,
+                    leaf,
+                    transcript,
+                },
+            ) => cx.receive_server_key_exchange(ske, suite, &leaf, transcript)?,
+            // RFC 5246 §7.4.5: the end of the server's first flight.
+            (Msg::ServerHelloDone, Some(done), mut phase @ Phase::HelloDone { .. }) => {
+                if !done.body.is_empty() {
+                    return Err(Fatal::from(Misbehavior::ServerHelloDoneBody));
+                }
+                if let Phase::HelloDone { transcript, .. } = &mut phase {
+                    transcript.add(done.raw);
+                }
+                phase
+            }
+            (
+                Msg::ClientKeyExchange,
+                None,
+                Phase::HelloDone {
+                    suite,
+                    group,
+                    server_public,
+                    transcript,
+                },
+            ) => Phase::Keyed(cx.send_client_key_exchange(
+                core,
+                suite,
+                group,
+                &server_public,
+                transcript,
+            )?),
+            (Msg::NewSessionTicket, Some(ticket), Phase::Keyed(mut keyed)) => {
+                cx.receive_new_session_ticket(ticket, &mut keyed)?;
+                Phase::Keyed(keyed)
+            }
+            (Msg::ChangeCipherSpec, received, Phase::Keyed(mut keyed)) => {
+                keyed.change_cipher_spec(core, received)?;
+                Phase::Keyed(keyed)
+            }
+            (Msg::Finished, received, Phase::Keyed(mut keyed)) => {
+                keyed.finished(core, Role::Client, received)?;
+                Phase::Keyed(keyed)
+            }
+            (msg, _, phase) => {
+                self.phase = phase;
+                return Err(out_of_step(msg));
+            }
         };
-        let cx = &self.cx;
-        let kx = KeyExchange::generate(group, cx.config.rng.as_ref())
-            .map_err(|_| Fatal::from(InternalFailure::KeyGeneration))?;
-        let start = core.flight().len();
-        ClientKeyExchange {
-            public: kx.public(),
-        }
-        .encode(core.flight())
-        .map_err(encode_failed)?;
-        transcript.add(&core.flight()[start..]);
-        let pre_master = kx
-            .complete(&server_public)
-            .map_err(|_| Fatal::from(Misbehavior::BadKeyShare))?;
-        let ms = master_secret(
-            suite,
-            cx.negotiated.extended_master_secret,
-            &transcript.current(),
-            &pre_master,
-            &cx.client_random,
-            &cx.server_random,
-        )?;
-        self.phase = Phase::Keyed(KeyedPhase::start(cx, core, suite, ms, transcript)?);
         Ok(())
-    }
-
-    /// RFC 5246 §7.4.9: check the server's Finished; then send what the shape says.
-    fn handle_finished(&mut self, core: &mut Core, body: &[u8], raw: &[u8]) -> Result<(), Fatal> {
-        let Phase::Keyed(keyed) = &mut self.phase else {
-            return Err(out_of_step(Msg::Finished));
-        };
-        finished::check(&keyed.transcript.current(), &keyed.prf_key, false, body)?;
-        keyed.transcript.add(raw);
-        self.cx.flow.advance();
-        self.send_my_steps(core)
     }
 
     /// Remembers the session for the next connection to this server.
@@ -416,7 +222,7 @@ impl ClientHandshake {
         if let Some(store) = self.cx.config.session_store.clone() {
             if let Some(session) = self.session_to_remember(core.now) {
                 store.put(&self.cx.server_name, session);
-            } else if self.resumption_failure.is_some() {
+            } else if self.cx.resumption_failure.is_some() {
                 store.remove(&self.cx.server_name);
             }
         }
@@ -447,7 +253,7 @@ impl ClientHandshake {
         // names are at most 255 bytes, RFC 7301 §3.1).
         let name = cx.server_name.as_bytes();
         let alpn = cx.negotiated.alpn.as_deref().unwrap_or(&[]);
-        if name.len() > 255 || alpn.len() > 255 {
+        if name.len() > SessionRecord::MAX_NAME_LEN || alpn.len() > SessionRecord::MAX_NAME_LEN {
             return None;
         }
         let lifetime = match &new_ticket {
@@ -472,6 +278,188 @@ impl ClientHandshake {
 }
 
 impl Shared {
+    /// RFC 5246 §7.4.1.3; the shape is decided here (RFC 5077 §3.4 for tickets): a
+    /// resumption is keyed at once, a full handshake waits for the server's Certificate.
+    fn receive_server_hello(
+        &mut self,
+        core: &mut Core,
+        received: Received<'_>,
+        client_hello: Vec<u8>,
+    ) -> Result<Phase, Fatal> {
+        let (suite, ems, ticket_ack) = self.check_server_hello(received.body)?;
+        let mut transcript = RunningHash::new(suite.hash);
+        transcript.add(&client_hello);
+        transcript.add(received.raw);
+        let resumed = match &self.offered {
+            Some((session, id, kind)) if !id.is_empty() && self.server_session_id == *id => {
+                Some((session.record.clone(), *kind))
+            }
+            _ => None,
+        };
+        let Some((record, kind)) = resumed else {
+            if self.offered.is_some() {
+                self.resumption_failure = Some(ResumptionFailure::Declined);
+            }
+            if self.config.require_extended_master_secret && !ems {
+                return Err(Fatal::from(Incompatibility::NoExtendedMasterSecret));
+            }
+            self.flow.choose(if ticket_ack {
+                Shape::FullWithTicket
+            } else {
+                Shape::Full
+            });
+            core.lock_version();
+            return Ok(Phase::Certificate { suite, transcript });
+        };
+        if record.suite_id != suite.id {
+            return Err(Fatal::from(Misbehavior::ResumedWithAnotherSuite));
+        }
+        // RFC 7627 §5.3: the resumed handshake must agree with the session on EMS.
+        if record.extended_master_secret != ems {
+            return Err(Fatal::from(Misbehavior::ResumedWithOtherEms));
+        }
+        self.negotiated.resumed = Some(kind);
+        self.flow.choose(match (kind, ticket_ack) {
+            (_, true) => Shape::ResumeTicketRenewed,
+            (ResumptionKind::Ticket, false) => Shape::ResumeTicket,
+            (ResumptionKind::SessionId, false) => Shape::ResumeSessionId,
+        });
+        core.lock_version();
+        let keyed = Keyed::start(
+            core,
+            Role::Client,
+            suite,
+            record.master_secret,
+            transcript,
+            self.randoms(),
+            self.config.key_log.as_ref(),
+        )?;
+        Ok(Phase::Keyed(keyed))
+    }
+
+    /// RFC 5246 §7.4.2: check the chain and the name.
+    fn receive_certificate(
+        &self,
+        core: &Core,
+        received: Received<'_>,
+        suite: &'static CipherSuite,
+        mut transcript: RunningHash,
+    ) -> Result<Phase, Fatal> {
+        let certs = Certificate::parse(received.body)?;
+        let chain: SmallVec<[&[u8]; 4]> = certs.iter().collect();
+        let Some(leaf) = chain.first() else {
+            return Err(Fatal::from(Misbehavior::NoCertificate));
+        };
+        if self.config.verification == ServerVerification::WebPki {
+            verify::verify_server_chain(&self.config.roots, &chain, &self.server_name, core.now)
+                .map_err(|refused| Fatal(Cause::InvalidCertificate(refused)))?;
+        }
+        transcript.add(received.raw);
+        Ok(Phase::KeyExchange {
+            suite,
+            leaf: leaf.to_vec(),
+            transcript,
+        })
+    }
+
+    /// RFC 8422 §5.4: the server's ECDHE share, signed with its certificate key.
+    fn receive_server_key_exchange(
+        &mut self,
+        received: Received<'_>,
+        suite: &'static CipherSuite,
+        leaf: &[u8],
+        mut transcript: RunningHash,
+    ) -> Result<Phase, Fatal> {
+        let ske = ServerKeyExchange::parse(received.body)?;
+        let group = NamedGroup::from_id(ske.params.named_group)
+            .filter(|g| self.config.groups.contains(g))
+            .ok_or_else(|| Fatal::from(Misbehavior::UnofferedChoice { what: "group" }))?;
+        let scheme = SignatureScheme(ske.signature.scheme);
+        if !self.config.signature_schemes.contains(&scheme)
+            || scheme.auth_kind() != Some(suite.auth)
+        {
+            return Err(Fatal::from(Misbehavior::UnofferedChoice {
+                what: "signature scheme",
+            }));
+        }
+        let mut signed = Vec::with_capacity(64 + ske.params_raw.len());
+        signed.extend_from_slice(&self.client_random);
+        signed.extend_from_slice(&self.server_random);
+        signed.extend_from_slice(ske.params_raw);
+        verify::verify_signature(leaf, scheme, &signed, ske.signature.signature)
+            .map_err(|alert| Fatal::from(Misbehavior::BadKeyExchangeSignature { alert }))?;
+        self.negotiated.group = Some(group);
+        transcript.add(received.raw);
+        Ok(Phase::HelloDone {
+            suite,
+            group,
+            server_public: ske.params.public.to_vec(),
+            transcript,
+        })
+    }
+
+    /// RFC 8422 §5.7, RFC 5246 §8.1, RFC 7627 §4: our key share, and the master secret.
+    fn send_client_key_exchange(
+        &self,
+        core: &mut Core,
+        suite: &'static CipherSuite,
+        group: NamedGroup,
+        server_public: &[u8],
+        mut transcript: RunningHash,
+    ) -> Result<Keyed, Fatal> {
+        let kx = KeyExchange::generate(group, self.config.rng.as_ref())
+            .map_err(|_| Fatal::from(InternalFailure::KeyGeneration))?;
+        let start = core.flight().len();
+        ClientKeyExchange {
+            public: kx.public(),
+        }
+        .encode(core.flight())
+        .map_err(encode_failed)?;
+        transcript.add(&core.flight()[start..]);
+        let pre_master = kx
+            .complete(server_public)
+            .map_err(|_| Fatal::from(Misbehavior::BadKeyShare))?;
+        let master_secret = master_secret(
+            suite,
+            self.negotiated.extended_master_secret,
+            &transcript.current(),
+            &pre_master,
+            &self.client_random,
+            &self.server_random,
+        )?;
+        Keyed::start(
+            core,
+            Role::Client,
+            suite,
+            master_secret,
+            transcript,
+            self.randoms(),
+            self.config.key_log.as_ref(),
+        )
+    }
+
+    /// RFC 5077 §3.3: the ticket to offer next time. An empty one means the server will not
+    /// issue one after all.
+    fn receive_new_session_ticket(
+        &mut self,
+        received: Received<'_>,
+        keyed: &mut Keyed,
+    ) -> Result<(), Fatal> {
+        let nst = NewSessionTicket::parse(received.body)?;
+        if !nst.ticket.is_empty() {
+            self.new_ticket = Some((nst.lifetime_hint, nst.ticket.to_vec()));
+        }
+        keyed.transcript.add(received.raw);
+        Ok(())
+    }
+
+    fn randoms(&self) -> Randoms<'_> {
+        Randoms {
+            client: &self.client_random,
+            server: &self.server_random,
+        }
+    }
+
     fn random(&self, dest: &mut [u8]) -> Result<(), Fatal> {
         self.config
             .rng
@@ -543,7 +531,7 @@ impl Shared {
         };
         let start = core.flight().len();
         ClientHello {
-            client_version: 0x0303,
+            client_version: ProtocolVersion::TLS12,
             random: &self.client_random,
             session_id,
             cipher_suites: U16List::from_values(&suites),
@@ -573,7 +561,7 @@ impl Shared {
         body: &[u8],
     ) -> Result<(&'static CipherSuite, bool, bool), Fatal> {
         let hello = ServerHello::parse(body)?;
-        if hello.server_version != 0x0303 {
+        if hello.server_version != ProtocolVersion::TLS12 {
             return Err(Fatal::from(Misbehavior::NotTls12));
         }
         let suite = self
@@ -632,14 +620,8 @@ impl Shared {
     }
 }
 
-fn log_key(config: &ClientConfig, client_random: &[u8; 32], ms: &MasterSecret) {
-    if let Some(log) = &config.key_log {
-        log.log("CLIENT_RANDOM", client_random, ms.as_bytes());
-    }
-}
-
-impl Handshake for ClientHandshake {
-    const SIDE: Sender = Sender::Client;
+impl Machine for ClientHandshake {
+    const ROLE: Role = Role::Client;
 
     fn negotiated(&self) -> &crate::handshake::Negotiated {
         &self.cx.negotiated
@@ -649,24 +631,11 @@ impl Handshake for ClientHandshake {
         &self.cx.flow
     }
 
-    fn handle(&mut self, core: &mut Core, msg: Msg, body: &[u8], raw: &[u8]) -> Result<(), Fatal> {
-        match msg {
-            Msg::ServerHello => self.handle_server_hello(core, body, raw),
-            Msg::Certificate => self.handle_certificate(core, body, raw),
-            Msg::ServerKeyExchange => self.handle_server_key_exchange(body, raw),
-            Msg::ServerHelloDone => self.handle_server_hello_done(core, body, raw),
-            Msg::NewSessionTicket => self.handle_new_session_ticket(body, raw),
-            Msg::Finished => self.handle_finished(core, body, raw),
-            _ => Err(Fatal::from(Misbehavior::UnexpectedMessage {
-                received: "a message",
-                expected: "none here",
-            })),
-        }
-    }
-
-    fn handle_change_cipher_spec(&mut self, core: &mut Core) -> Result<(), Fatal> {
-        core.receive_change_cipher_spec()?;
+    /// The server's message, let through by the flow: take its step, then send whatever the
+    /// shape says comes from us next.
+    fn receive(&mut self, core: &mut Core, msg: Msg, received: Received<'_>) -> Result<(), Fatal> {
+        self.step(core, msg, Some(received))?;
         self.cx.flow.advance();
-        Ok(())
+        self.send_my_steps(core)
     }
 }

@@ -7,13 +7,23 @@
 
 use core::fmt;
 
-/// Who sends a message.
+/// A party to the handshake: who sends a message, and which end a connection is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Sender {
+pub enum Role {
     /// The client.
     Client,
     /// The server.
     Server,
+}
+
+impl Role {
+    /// The other party.
+    pub const fn peer(self) -> Role {
+        match self {
+            Role::Client => Role::Server,
+            Role::Server => Role::Client,
+        }
+    }
 }
 
 /// A handshake-level message (ChangeCipherSpec is its own record type but sits in the flow).
@@ -66,20 +76,20 @@ impl fmt::Display for Msg {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Step {
     /// Who sends it.
-    pub from: Sender,
+    pub from: Role,
     /// What it is.
     pub msg: Msg,
 }
 
 const fn c(msg: Msg) -> Step {
     Step {
-        from: Sender::Client,
+        from: Role::Client,
         msg,
     }
 }
 const fn s(msg: Msg) -> Step {
     Step {
-        from: Sender::Server,
+        from: Role::Server,
         msg,
     }
 }
@@ -182,7 +192,7 @@ impl Shape {
             .iter()
             .enumerate()
             .filter(|(i, step)| {
-                step.from == Sender::Server && (*i == 0 || steps[*i - 1].from == Sender::Client)
+                step.from == Role::Server && (*i == 0 || steps[*i - 1].from == Role::Client)
             })
             .count()
     }
@@ -247,7 +257,7 @@ impl Flow {
     ///
     /// This is the one place that decides what is allowed: every received handshake message
     /// and ChangeCipherSpec is checked here first.
-    pub fn expect(&self, me: Sender) -> Option<Msg> {
+    pub fn expect(&self, me: Role) -> Option<Msg> {
         match self.next() {
             Some(step) if step.from != me => Some(step.msg),
             _ => None,
@@ -255,7 +265,7 @@ impl Flow {
     }
 
     /// True when it is `me`'s turn to send `msg`.
-    pub fn is_my_turn(&self, me: Sender, msg: Msg) -> bool {
+    pub fn is_my_turn(&self, me: Role, msg: Msg) -> bool {
         self.next() == Some(Step { from: me, msg })
     }
 
@@ -298,10 +308,7 @@ mod tests {
                 if i == COMMON_PREFIX - 1 {
                     assert!(flow.choose(shape));
                 }
-                let receiver = match step.from {
-                    Sender::Client => Sender::Server,
-                    Sender::Server => Sender::Client,
-                };
+                let receiver = step.from.peer();
                 assert_eq!(flow.expect(receiver), Some(step.msg));
                 assert_eq!(flow.expect(step.from), None);
                 assert!(flow.is_my_turn(step.from, step.msg));

@@ -4,16 +4,10 @@ use crate::conn::Core;
 use crate::crypto::prf::{self, MasterSecret, PrfKey};
 use crate::crypto::suites::CipherSuite;
 use crate::error::{Fatal, InternalFailure};
+use crate::handshake::flow::Role;
 use crate::record::RecordCipher;
 
-/// Which side is installing keys.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Role {
-    Client,
-    Server,
-}
-
-/// Derives the key block and sets the pending read and write ciphers on `core`.
+/// Derives the key block and sets `role`'s pending read and write ciphers on `core`.
 pub(crate) fn install_keys(
     core: &mut Core,
     role: Role,

@@ -1,9 +1,10 @@
 //! The handshake state machines. [`flow`] holds each handshake shape as data and decides which
-//! message may come next; [`server`] and [`client`] handle each message of their role.
+//! message may come next; [`server`] and [`client`] take each step of their role in a phase
+//! that owns what the step needs; [`keyed`] holds the steps both roles take alike.
 
 pub(crate) mod client;
-pub(crate) mod finished;
 pub(crate) mod flow;
+pub(crate) mod keyed;
 pub(crate) mod keys;
 pub(crate) mod server;
 pub(crate) mod transcript;
@@ -20,6 +21,32 @@ use crate::error::ResumptionKind;
 pub use hello::ClientHelloInfo;
 
 mod hello;
+
+/// A handshake message the peer sent, as the flow let it through: `raw` with its 4-byte
+/// header (what the transcript hashes), `body` without. A ChangeCipherSpec, not a handshake
+/// message, has neither.
+// Public in name only (the sealed `Handshake` trait mentions it); unreachable from outside.
+#[derive(Clone, Copy)]
+pub struct Received<'a> {
+    pub(crate) body: &'a [u8],
+    pub(crate) raw: &'a [u8],
+}
+
+impl Received<'_> {
+    /// The peer's ChangeCipherSpec (RFC 5246 §7.1).
+    pub(crate) const CHANGE_CIPHER_SPEC: Received<'static> = Received {
+        body: &[],
+        raw: &[],
+    };
+}
+
+/// A step the flow lets through that the phase has no arm for. The flow decides the order,
+/// and each role's `step` pairs every step with the one phase that holds its data: reaching
+/// this is a bug in that table (one exit per role), answered with internal_error instead of
+/// a panic.
+pub(crate) fn out_of_step(msg: flow::Msg) -> crate::error::Fatal {
+    crate::error::InternalFailure::OutOfStep { step: msg.name() }.into()
+}
 
 /// What a handshake settled on, readable from the connection.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -1,12 +1,13 @@
 //! The server's side of the handshake (RFC 5246 §7.3-7.4, RFC 8422, RFC 7627, RFC 5746,
 //! RFC 7301) with resumption by session ID and by ticket (RFC 5077).
 //!
-//! Received messages are handled one by one; what the server sends next is read off the
-//! chosen [`Shape`] by `ServerHandshake::send_my_steps`, so each shape's flights come from
-//! the same table the receiving side checks against. What a phase needs lives in its
-//! [`Phase`] variant: a full handshake's key exchange and signature until the
+//! The chosen [`Shape`] says which message comes next, received or sent; `ServerHandshake::step`
+//! takes it in the one [`Phase`] that owns what it needs: the held ClientHello while the
+//! caller answers, a full handshake's key exchange and signature until the
 //! ClientKeyExchange, the master secret from then on (or from the ClientHello of a
-//! resumption), so no step has to ask whether an earlier one left its result behind.
+//! resumption). Each step consumes its phase and leaves the next, so no step has to ask
+//! whether an earlier one left its result behind. ChangeCipherSpec and Finished are the
+//! steps both roles share ([`keyed`](super::keyed)).
 
 use std::sync::Arc;
 
@@ -14,32 +15,28 @@ use smallvec::SmallVec;
 use zeroize::Zeroize;
 
 use crate::codec::{
-    ClientHello, ClientKeyExchange, DigitallySigned, NewSessionTicket, ServerEcdhParams,
-    ServerExtensions, ServerHello, ServerHelloDone, ServerKeyExchange, HANDSHAKE_HEADER_LEN,
+    ClientHello, ClientKeyExchange, DigitallySigned, NewSessionTicket, ProtocolVersion,
+    ServerEcdhParams, ServerExtensions, ServerHello, ServerHelloDone, ServerKeyExchange,
+    HANDSHAKE_HEADER_LEN, MAX_HOST_NAME_LEN,
 };
 use crate::config::{CertifiedKey, ServerConfig};
-use crate::conn::{Core, Handshake};
+use crate::conn::{Core, Machine};
 use crate::crypto::kx::{KeyExchange, NamedGroup};
-use crate::crypto::prf::{MasterSecret, PrfKey};
 use crate::crypto::sign::SignatureScheme;
 use crate::crypto::suites::{suite_by_id, CipherSuite, EMPTY_RENEGOTIATION_INFO_SCSV};
 use crate::error::{
     encode_failed, Error, Event, Fatal, Incompatibility, InternalFailure, Misbehavior,
     ResumptionFailure, ResumptionKind,
 };
-use crate::handshake::finished;
-use crate::handshake::flow::{Flow, Msg, Sender, Shape};
-use crate::handshake::keys::{install_keys, master_secret, Role};
+use crate::handshake::flow::{Flow, Msg, Role, Shape};
+use crate::handshake::keyed::{Keyed, Randoms};
+use crate::handshake::keys::master_secret;
 use crate::handshake::transcript::RunningHash;
-use crate::handshake::{ClientHelloInfo, Negotiated};
+use crate::handshake::{out_of_step, ClientHelloInfo, Negotiated, Received};
 use crate::resolve::CertificateSet;
 use crate::session::record::SessionRecord;
 use crate::session::store::Lookup;
 use crate::session::ticket::{TicketError, TicketKeys, MAX_TICKET_PLAINTEXT, TICKET_OVERHEAD};
-
-/// The longest DNS name (RFC 1035 §2.3.4: 255 octets on the wire, 253 as text); a longer
-/// server name is refused, so a session's name always fits its record.
-const MAX_HOST_NAME_LEN: usize = 253;
 
 /// What to do with a ClientHello's resumption offer.
 enum Decision {
@@ -53,13 +50,15 @@ enum Decision {
     Suspend,
 }
 
-/// Where the server's handshake is, with what that phase needs.
+/// Where the server's handshake is, with what that phase needs. Each phase takes the steps
+/// listed for it in [`ServerHandshake::step`].
 // Inline on purpose: a boxed phase would cost an allocation per handshake, and a
 // connection holds one phase at a time.
 #[allow(clippy::large_enum_variant)]
 enum Phase {
-    /// Before the ClientHello has been handled.
-    Hello,
+    /// Before the ClientHello has been handled; `answer` is the session lookup's answer when
+    /// a held ClientHello is taken up again.
+    Hello { answer: Option<Lookup> },
     /// The ClientHello (kept whole) waits for the caller: a config to be chosen, or a session
     /// lookup to be answered.
     Held { hello: Vec<u8>, for_config: bool },
@@ -67,7 +66,7 @@ enum Phase {
     Full(FullPhase),
     /// The master secret is known: a resumption from its ClientHello on, a full handshake
     /// from the ClientKeyExchange on.
-    Keyed(KeyedPhase),
+    Keyed(Keyed),
 }
 
 /// A full handshake before the master secret (RFC 5246 §7.3 figure 1, RFC 8422 §2).
@@ -80,8 +79,6 @@ struct FullPhase {
     /// client_random + server_random + ECDHE params: what ServerKeyExchange signs.
     signed_params: Vec<u8>,
     signature: Signature,
-    /// Ticket keys, when the shape issues a ticket.
-    tickets: Option<Arc<TicketKeys>>,
     transcript: RunningHash,
 }
 
@@ -95,21 +92,6 @@ enum Signature {
     Awaiting,
     /// The caller's signature, to be written.
     Made(Vec<u8>),
-}
-
-/// The handshake once the master secret is known.
-struct KeyedPhase {
-    suite: &'static CipherSuite,
-    master_secret: MasterSecret,
-    /// The PRF keyed with the master secret, for the key block and both Finished messages.
-    prf_key: PrfKey,
-    /// The session being resumed (its `created` and lifetime carry over into a renewed
-    /// ticket); `None` for a full handshake's new session.
-    resumed: Option<SessionRecord>,
-    keys_installed: bool,
-    /// Ticket keys, when the shape issues a ticket.
-    tickets: Option<Arc<TicketKeys>>,
-    transcript: RunningHash,
 }
 
 /// Server handshake state: what every phase shares, and the phase.
@@ -131,14 +113,12 @@ struct Shared {
     /// Stop at the ClientHello until the caller chooses the config.
     choosing_config: bool,
     hello_info: Option<ClientHelloInfo>,
+    /// The session being resumed (its `created` and lifetime carry over into a renewed
+    /// ticket); `None` for a full handshake's new session.
+    resumed: Option<SessionRecord>,
+    /// Ticket keys, when the shape issues a ticket.
+    tickets: Option<Arc<TicketKeys>>,
     negotiated: Negotiated,
-}
-
-/// A step the flow table asks for in a phase that cannot take it. The flow and the phase
-/// are two views of one machine, kept in step by this file: reaching this is a bug here,
-/// answered with internal_error instead of a panic. (The one remaining state check.)
-fn out_of_step(msg: Msg) -> Fatal {
-    InternalFailure::OutOfStep { step: msg.name() }.into()
 }
 
 impl ServerHandshake {
@@ -154,9 +134,11 @@ impl ServerHandshake {
                 echo_point_formats: false,
                 choosing_config: false,
                 hello_info: None,
+                resumed: None,
+                tickets: None,
                 negotiated: Negotiated::default(),
             },
-            phase: Phase::Hello,
+            phase: Phase::Hello { answer: None },
         }
     }
 
@@ -209,225 +191,107 @@ impl ServerHandshake {
         self.resume_held(core, Some(answer))
     }
 
-    /// Goes on with the ClientHello kept while the handshake waited.
+    /// Takes up the ClientHello kept while the handshake waited, as if it arrived now.
     fn resume_held(&mut self, core: &mut Core, answer: Option<Lookup>) -> Result<(), Fatal> {
-        let Phase::Held { hello, .. } = std::mem::replace(&mut self.phase, Phase::Hello) else {
+        let Phase::Held { hello, .. } = std::mem::replace(&mut self.phase, Phase::Hello { answer })
+        else {
             return Ok(());
         };
         // Kept whole after it parsed, so it has its header.
         let body = hello.get(HANDSHAKE_HEADER_LEN..).unwrap_or_default();
-        self.handle_client_hello(core, body, &hello, answer)
-    }
-
-    fn random(&self, dest: &mut [u8]) -> Result<(), Fatal> {
-        self.cx.random(dest)
-    }
-
-    /// RFC 5246 §7.4.1.2-7.4.1.4, RFC 8422 §5.1, RFC 5746 §3.6, RFC 7301 §3.2, RFC 5077 §3.
-    fn handle_client_hello(
-        &mut self,
-        core: &mut Core,
-        body: &[u8],
-        raw: &[u8],
-        answer: Option<Lookup>,
-    ) -> Result<(), Fatal> {
-        let hello = ClientHello::parse(body)?;
-        if self.cx.choosing_config {
-            // The caller picks the config by what the client asks for, then we go on.
-            self.cx.hello_info = Some(ClientHelloInfo::of(&hello));
-            self.phase = Phase::Held {
-                hello: raw.to_vec(),
-                for_config: true,
-            };
-            core.push_event(Event::ClientHelloReceived);
-            return Ok(());
-        }
-        self.cx.negotiate_basics(&hello)?;
-        self.cx.client_random = *hello.random;
-        self.phase = match self.cx.decide_resumption(core, &hello, answer)? {
-            Decision::Suspend => {
-                self.phase = Phase::Held {
-                    hello: raw.to_vec(),
-                    for_config: false,
-                };
-                core.push_event(Event::NeedSession {
-                    id: SmallVec::from_slice(hello.session_id),
-                });
-                return Ok(());
-            }
-            Decision::Resume {
-                record,
-                suite,
-                kind,
-                renew_ticket,
-            } => {
-                let shape = match (kind, renew_ticket) {
-                    (ResumptionKind::SessionId, _) => Shape::ResumeSessionId,
-                    (ResumptionKind::Ticket, false) => Shape::ResumeTicket,
-                    (ResumptionKind::Ticket, true) => Shape::ResumeTicketRenewed,
-                };
-                self.cx.negotiated.suite = Some(suite);
-                self.cx.negotiated.extended_master_secret = record.extended_master_secret;
-                self.cx.negotiated.resumed = Some(kind);
-                // RFC 5077 §3.4: when accepting a ticket, echo the client's session ID.
-                self.cx.session_id = SmallVec::from_slice(hello.session_id);
-                self.cx.flow.choose(shape);
-                let mut server_random = [0u8; 32];
-                self.random(&mut server_random)?;
-                self.cx.server_random = server_random;
-                let mut transcript = RunningHash::new(suite.hash);
-                transcript.add(raw);
-                log_key(
-                    &self.cx.config,
-                    &self.cx.client_random,
-                    &record.master_secret,
-                );
-                Phase::Keyed(KeyedPhase {
-                    suite,
-                    prf_key: PrfKey::from_master_secret(suite.hash, &record.master_secret),
-                    master_secret: record.master_secret.clone(),
-                    resumed: Some(record),
-                    keys_installed: false,
-                    tickets: renew_ticket
-                        .then(|| self.cx.config.tickets.clone())
-                        .flatten(),
-                    transcript,
-                })
-            }
-            Decision::Full => Phase::Full(self.start_full_handshake(&hello, raw)?),
-        };
-        self.cx.echo_point_formats = hello.extensions.ec_point_formats.is_some();
-        self.cx.flow.advance();
-        core.lock_version();
-        self.send_my_steps(core)
-    }
-
-    /// A full handshake's choices: group, suite, signature scheme, certificate; then the new
-    /// session ID, the server random and the ephemeral key, in that order (a seeded random
-    /// source reproduces the handshake byte for byte).
-    fn start_full_handshake(
-        &mut self,
-        hello: &ClientHello<'_>,
-        raw: &[u8],
-    ) -> Result<FullPhase, Fatal> {
-        let group = self
-            .cx
-            .choose_group(hello)
-            .ok_or_else(|| Fatal::from(Incompatibility::NoCommonGroup))?;
-        let (suite, scheme, cert) = self
-            .cx
-            .choose_suite(hello)
-            .ok_or_else(|| Fatal::from(Incompatibility::NoCommonSuite))?;
-        if self.cx.config.require_extended_master_secret
-            && !self.cx.negotiated.extended_master_secret
-        {
-            return Err(Fatal::from(Incompatibility::NoExtendedMasterSecret));
-        }
-        self.cx.negotiated.suite = Some(suite);
-        self.cx.negotiated.group = Some(group);
-        if self.cx.config.session_store.is_some() {
-            let mut id = [0u8; 32];
-            match &self.cx.config.session_id_key {
-                Some(key) => {
-                    let mut random = [0u8; 16];
-                    self.random(&mut random)?;
-                    id = key.make_id(&random);
-                }
-                None => self.random(&mut id)?,
-            }
-            self.cx.session_id = SmallVec::from_slice(&id);
-        }
-        let tickets = self
-            .cx
-            .config
-            .tickets
-            .clone()
-            .filter(|_| hello.extensions.session_ticket.is_some());
-        self.cx.flow.choose(if tickets.is_some() {
-            Shape::FullWithTicket
-        } else {
-            Shape::Full
-        });
-        let mut server_random = [0u8; 32];
-        self.random(&mut server_random)?;
-        self.cx.server_random = server_random;
-        let kx = KeyExchange::generate(group, self.cx.config.rng.as_ref())
-            .map_err(|_| Fatal::from(InternalFailure::KeyGeneration))?;
-        let mut signed_params = Vec::with_capacity(64 + 4 + kx.public().len());
-        signed_params.extend_from_slice(&self.cx.client_random);
-        signed_params.extend_from_slice(&server_random);
-        crate::codec::encode_ecdh_params(group.id(), kx.public(), &mut signed_params)
-            .map_err(encode_failed)?;
-        let mut transcript = RunningHash::new(suite.hash);
-        transcript.add(raw);
-        Ok(FullPhase {
-            suite,
-            group,
-            scheme,
-            cert,
-            kx,
-            signed_params,
-            signature: if self.cx.config.offload_signing {
-                Signature::Offload
-            } else {
-                Signature::Inline
-            },
-            tickets,
-            transcript,
-        })
+        let received = Received { body, raw: &hello };
+        self.receive(core, Msg::ClientHello, received)
     }
 
     /// Writes every message the shape says the server sends now, then flushes the flight.
     fn send_my_steps(&mut self, core: &mut Core) -> Result<(), Fatal> {
-        while let Some(step) = self.cx.flow.next() {
-            if step.from != Sender::Server {
-                break;
-            }
-            let cx = &self.cx;
-            match (step.msg, &mut self.phase) {
-                (Msg::ServerHello, Phase::Full(full)) => {
-                    cx.send_server_hello(core, full.suite, &mut full.transcript)?;
-                }
-                (Msg::ServerHello, Phase::Keyed(keyed)) => {
-                    cx.send_server_hello(core, keyed.suite, &mut keyed.transcript)?;
-                }
-                (Msg::Certificate, Phase::Full(full)) => {
-                    core.flight()
-                        .extend_from_slice(full.cert.certificate_message());
-                    full.transcript.add(full.cert.certificate_message());
-                }
-                (Msg::ServerKeyExchange, Phase::Full(full)) => {
-                    if !full.send_server_key_exchange(core)? {
-                        // Waiting for the caller's signature (offloaded signing).
-                        return Ok(());
-                    }
-                }
-                (Msg::ServerHelloDone, Phase::Full(full)) => {
-                    let start = core.flight().len();
-                    ServerHelloDone
-                        .encode(core.flight())
-                        .map_err(encode_failed)?;
-                    full.transcript.add(&core.flight()[start..]);
-                }
-                (Msg::NewSessionTicket, Phase::Keyed(keyed)) => {
-                    keyed.send_new_session_ticket(cx, core)?;
-                }
-                (Msg::ChangeCipherSpec, Phase::Keyed(keyed)) => {
-                    keyed.install_keys_once(cx, core)?;
-                    core.send_change_cipher_spec()?;
-                }
-                (Msg::Finished, Phase::Keyed(keyed)) => {
-                    let written =
-                        finished::write(core, &keyed.transcript.current(), &keyed.prf_key, false)?;
-                    keyed.transcript.add(&core.flight()[written]);
-                }
-                (msg, _) => return Err(out_of_step(msg)),
+        while let Some(step) = self.cx.flow.next().filter(|s| s.from == Role::Server) {
+            self.step(core, step.msg, None)?;
+            if self.is_waiting() {
+                return Ok(());
             }
             self.cx.flow.advance();
         }
         core.flush_flight()?;
         self.finish_if_complete(core);
         Ok(())
+    }
+
+    /// Every step of every shape on the server's side, received (`received` is the client's
+    /// message) or sent (`None`): the phase that takes it, and the phase it leaves behind.
+    /// The flow has already decided that `msg` is next; this is the one place a step meets
+    /// the data it needs.
+    fn step(
+        &mut self,
+        core: &mut Core,
+        msg: Msg,
+        received: Option<Received<'_>>,
+    ) -> Result<(), Fatal> {
+        let cx = &mut self.cx;
+        let phase = std::mem::replace(&mut self.phase, Phase::Hello { answer: None });
+        self.phase = match (msg, received, phase) {
+            (Msg::ClientHello, Some(hello), Phase::Hello { answer }) => {
+                cx.receive_client_hello(core, hello, answer)?
+            }
+            (Msg::ServerHello, None, Phase::Full(mut full)) => {
+                cx.send_server_hello(core, full.suite, &mut full.transcript)?;
+                Phase::Full(full)
+            }
+            (Msg::ServerHello, None, Phase::Keyed(mut keyed)) => {
+                cx.send_server_hello(core, keyed.suite, &mut keyed.transcript)?;
+                Phase::Keyed(keyed)
+            }
+            (Msg::Certificate, None, Phase::Full(mut full)) => {
+                let message = full.cert.certificate_message();
+                core.flight().extend_from_slice(message);
+                full.transcript.add(message);
+                Phase::Full(full)
+            }
+            (Msg::ServerKeyExchange, None, Phase::Full(mut full)) => {
+                full.send_server_key_exchange(core)?;
+                Phase::Full(full)
+            }
+            (Msg::ServerHelloDone, None, Phase::Full(mut full)) => {
+                let start = core.flight().len();
+                ServerHelloDone
+                    .encode(core.flight())
+                    .map_err(encode_failed)?;
+                full.transcript.add(&core.flight()[start..]);
+                Phase::Full(full)
+            }
+            (Msg::ClientKeyExchange, Some(cke), Phase::Full(full)) => {
+                Phase::Keyed(cx.receive_client_key_exchange(core, cke, full)?)
+            }
+            (Msg::NewSessionTicket, None, Phase::Keyed(mut keyed)) => {
+                cx.send_new_session_ticket(core, &mut keyed)?;
+                Phase::Keyed(keyed)
+            }
+            (Msg::ChangeCipherSpec, received, Phase::Keyed(mut keyed)) => {
+                keyed.change_cipher_spec(core, received)?;
+                Phase::Keyed(keyed)
+            }
+            (Msg::Finished, received, Phase::Keyed(mut keyed)) => {
+                keyed.finished(core, Role::Server, received)?;
+                Phase::Keyed(keyed)
+            }
+            (msg, _, phase) => {
+                self.phase = phase;
+                return Err(out_of_step(msg));
+            }
+        };
+        Ok(())
+    }
+
+    /// True while the handshake waits for the caller: a config, a session, a signature.
+    fn is_waiting(&self) -> bool {
+        matches!(
+            self.phase,
+            Phase::Held { .. }
+                | Phase::Full(FullPhase {
+                    signature: Signature::Awaiting,
+                    ..
+                })
+        )
     }
 
     /// Answers a [`Event::NeedSignature`] and continues the handshake (RFC 8422 §5.4: the
@@ -451,72 +315,16 @@ impl ServerHandshake {
         self.send_my_steps(core)
     }
 
-    /// RFC 8422 §5.7, RFC 5246 §8.1, RFC 7627 §4.
-    fn handle_client_key_exchange(
-        &mut self,
-        core: &mut Core,
-        body: &[u8],
-        raw: &[u8],
-    ) -> Result<(), Fatal> {
-        let cke = ClientKeyExchange::parse(body)?;
-        let Phase::Full(full) = std::mem::replace(&mut self.phase, Phase::Hello) else {
-            return Err(out_of_step(Msg::ClientKeyExchange));
-        };
-        let FullPhase {
-            suite,
-            kx,
-            tickets,
-            mut transcript,
-            ..
-        } = full;
-        let pre_master = kx
-            .complete(cke.public)
-            .map_err(|_| Fatal::from(Misbehavior::BadKeyShare))?;
-        transcript.add(raw);
-        let ms = master_secret(
-            suite,
-            self.cx.negotiated.extended_master_secret,
-            &transcript.current(),
-            &pre_master,
-            &self.cx.client_random,
-            &self.cx.server_random,
-        )?;
-        log_key(&self.cx.config, &self.cx.client_random, &ms);
-        let mut keyed = KeyedPhase {
-            suite,
-            prf_key: PrfKey::from_master_secret(suite.hash, &ms),
-            master_secret: ms,
-            resumed: None,
-            keys_installed: false,
-            tickets,
-            transcript,
-        };
-        keyed.install_keys_once(&self.cx, core)?;
-        self.phase = Phase::Keyed(keyed);
-        self.cx.flow.advance();
-        Ok(())
-    }
-
-    /// RFC 5246 §7.4.9: check the client's Finished; then send what the shape says.
-    fn handle_finished(&mut self, core: &mut Core, body: &[u8], raw: &[u8]) -> Result<(), Fatal> {
-        let Phase::Keyed(keyed) = &mut self.phase else {
-            return Err(out_of_step(Msg::Finished));
-        };
-        finished::check(&keyed.transcript.current(), &keyed.prf_key, true, body)?;
-        keyed.transcript.add(raw);
-        self.cx.flow.advance();
-        self.send_my_steps(core)
-    }
-
     fn finish_if_complete(&mut self, core: &mut Core) {
         if !self.cx.flow.is_complete() || !core.is_handshaking() {
             return;
         }
         // A full handshake's session goes into the store under its new ID.
         if let (Phase::Keyed(keyed), Some(store)) = (&self.phase, &self.cx.config.session_store) {
-            if keyed.resumed.is_none() && !self.cx.session_id.is_empty() {
+            if self.cx.resumed.is_none() && !self.cx.session_id.is_empty() {
                 let record =
-                    keyed.session_record(&self.cx, core.now, self.cx.config.session_timeout);
+                    self.cx
+                        .session_record(keyed, core.now, self.cx.config.session_timeout);
                 store.put(&self.cx.session_id, &record, core.now);
             }
         }
@@ -527,10 +335,10 @@ impl ServerHandshake {
 }
 
 impl FullPhase {
-    /// ECDHE parameters signed over both randoms (RFC 8422 §5.4). Returns `false` when the
-    /// signature was handed to the caller (the handshake suspends until
-    /// `ServerHandshake::provide_signature`).
-    fn send_server_key_exchange(&mut self, core: &mut Core) -> Result<bool, Fatal> {
+    /// ECDHE parameters signed over both randoms (RFC 8422 §5.4). When signing is offloaded,
+    /// the signature is handed to the caller and the phase waits (`Signature::Awaiting`)
+    /// until `ServerHandshake::provide_signature`.
+    fn send_server_key_exchange(&mut self, core: &mut Core) -> Result<(), Fatal> {
         let signature = match std::mem::replace(&mut self.signature, Signature::Inline) {
             Signature::Made(signature) => signature,
             Signature::Offload | Signature::Awaiting => {
@@ -543,7 +351,7 @@ impl FullPhase {
                     message: self.signed_params.clone(),
                 });
                 self.signature = Signature::Awaiting;
-                return Ok(false);
+                return Ok(());
             }
             Signature::Inline => {
                 let mut signature = Vec::with_capacity(512);
@@ -570,39 +378,232 @@ impl FullPhase {
         .encode(core.flight())
         .map_err(encode_failed)?;
         self.transcript.add(&core.flight()[start..]);
-        Ok(true)
+        Ok(())
     }
 }
 
-impl KeyedPhase {
-    fn install_keys_once(&mut self, cx: &Shared, core: &mut Core) -> Result<(), Fatal> {
-        if !self.keys_installed {
-            install_keys(
-                core,
-                Role::Server,
-                self.suite,
-                &self.prf_key,
-                &cx.client_random,
-                &cx.server_random,
-            )?;
-            self.keys_installed = true;
+impl Shared {
+    /// RFC 5246 §7.4.1.2-7.4.1.4, RFC 8422 §5.1, RFC 5746 §3.6, RFC 7301 §3.2, RFC 5077 §3:
+    /// the phase the ClientHello leads to (held, full, or resumed and keyed).
+    fn receive_client_hello(
+        &mut self,
+        core: &mut Core,
+        received: Received<'_>,
+        answer: Option<Lookup>,
+    ) -> Result<Phase, Fatal> {
+        let hello = ClientHello::parse(received.body)?;
+        if self.choosing_config {
+            // The caller picks the config by what the client asks for, then we go on.
+            self.hello_info = Some(ClientHelloInfo::of(&hello));
+            core.push_event(Event::ClientHelloReceived);
+            return Ok(Phase::Held {
+                hello: received.raw.to_vec(),
+                for_config: true,
+            });
         }
-        Ok(())
+        self.negotiate_basics(&hello)?;
+        self.client_random = *hello.random;
+        let phase = match self.decide_resumption(core, &hello, answer)? {
+            Decision::Suspend => {
+                core.push_event(Event::NeedSession {
+                    id: SmallVec::from_slice(hello.session_id),
+                });
+                return Ok(Phase::Held {
+                    hello: received.raw.to_vec(),
+                    for_config: false,
+                });
+            }
+            Decision::Resume {
+                record,
+                suite,
+                kind,
+                renew_ticket,
+            } => Phase::Keyed(self.start_resumption(
+                core,
+                &hello,
+                received,
+                record,
+                suite,
+                kind,
+                renew_ticket,
+            )?),
+            Decision::Full => Phase::Full(self.start_full_handshake(&hello, received.raw)?),
+        };
+        self.echo_point_formats = hello.extensions.ec_point_formats.is_some();
+        core.lock_version();
+        Ok(phase)
+    }
+
+    /// An abbreviated handshake (RFC 5246 §7.3 figure 2, RFC 5077 §3.1 figure 2): the shape,
+    /// the server random, and the resumed session's keys.
+    #[allow(clippy::too_many_arguments)]
+    fn start_resumption(
+        &mut self,
+        core: &mut Core,
+        hello: &ClientHello<'_>,
+        received: Received<'_>,
+        record: SessionRecord,
+        suite: &'static CipherSuite,
+        kind: ResumptionKind,
+        renew_ticket: bool,
+    ) -> Result<Keyed, Fatal> {
+        let shape = match (kind, renew_ticket) {
+            (ResumptionKind::SessionId, _) => Shape::ResumeSessionId,
+            (ResumptionKind::Ticket, false) => Shape::ResumeTicket,
+            (ResumptionKind::Ticket, true) => Shape::ResumeTicketRenewed,
+        };
+        self.negotiated.suite = Some(suite);
+        self.negotiated.extended_master_secret = record.extended_master_secret;
+        self.negotiated.resumed = Some(kind);
+        // RFC 5077 §3.4: when accepting a ticket, echo the client's session ID.
+        self.session_id = SmallVec::from_slice(hello.session_id);
+        self.flow.choose(shape);
+        let mut server_random = [0u8; 32];
+        self.random(&mut server_random)?;
+        self.server_random = server_random;
+        self.tickets = renew_ticket.then(|| self.config.tickets.clone()).flatten();
+        let mut transcript = RunningHash::new(suite.hash);
+        transcript.add(received.raw);
+        let master_secret = record.master_secret.clone();
+        self.resumed = Some(record);
+        Keyed::start(
+            core,
+            Role::Server,
+            suite,
+            master_secret,
+            transcript,
+            self.randoms(),
+            self.config.key_log.as_ref(),
+        )
+    }
+
+    /// A full handshake's choices: group, suite, signature scheme, certificate; then the new
+    /// session ID, the server random and the ephemeral key, in that order (a seeded random
+    /// source reproduces the handshake byte for byte).
+    fn start_full_handshake(
+        &mut self,
+        hello: &ClientHello<'_>,
+        raw: &[u8],
+    ) -> Result<FullPhase, Fatal> {
+        let group = self
+            .choose_group(hello)
+            .ok_or_else(|| Fatal::from(Incompatibility::NoCommonGroup))?;
+        let (suite, scheme, cert) = self
+            .choose_suite(hello)
+            .ok_or_else(|| Fatal::from(Incompatibility::NoCommonSuite))?;
+        if self.config.require_extended_master_secret && !self.negotiated.extended_master_secret {
+            return Err(Fatal::from(Incompatibility::NoExtendedMasterSecret));
+        }
+        self.negotiated.suite = Some(suite);
+        self.negotiated.group = Some(group);
+        if self.config.session_store.is_some() {
+            let mut id = [0u8; 32];
+            match &self.config.session_id_key {
+                Some(key) => {
+                    let mut random = [0u8; 16];
+                    self.random(&mut random)?;
+                    id = key.make_id(&random);
+                }
+                None => self.random(&mut id)?,
+            }
+            self.session_id = SmallVec::from_slice(&id);
+        }
+        self.tickets = self
+            .config
+            .tickets
+            .clone()
+            .filter(|_| hello.extensions.session_ticket.is_some());
+        self.flow.choose(if self.tickets.is_some() {
+            Shape::FullWithTicket
+        } else {
+            Shape::Full
+        });
+        let mut server_random = [0u8; 32];
+        self.random(&mut server_random)?;
+        self.server_random = server_random;
+        let kx = KeyExchange::generate(group, self.config.rng.as_ref())
+            .map_err(|_| Fatal::from(InternalFailure::KeyGeneration))?;
+        let mut signed_params = Vec::with_capacity(64 + 4 + kx.public().len());
+        signed_params.extend_from_slice(&self.client_random);
+        signed_params.extend_from_slice(&server_random);
+        crate::codec::encode_ecdh_params(group.id(), kx.public(), &mut signed_params)
+            .map_err(encode_failed)?;
+        let mut transcript = RunningHash::new(suite.hash);
+        transcript.add(raw);
+        Ok(FullPhase {
+            suite,
+            group,
+            scheme,
+            cert,
+            kx,
+            signed_params,
+            signature: if self.config.offload_signing {
+                Signature::Offload
+            } else {
+                Signature::Inline
+            },
+            transcript,
+        })
+    }
+
+    /// RFC 8422 §5.7, RFC 5246 §8.1, RFC 7627 §4: the client's key share completes the
+    /// exchange and yields the master secret.
+    fn receive_client_key_exchange(
+        &mut self,
+        core: &mut Core,
+        received: Received<'_>,
+        full: FullPhase,
+    ) -> Result<Keyed, Fatal> {
+        let cke = ClientKeyExchange::parse(received.body)?;
+        let FullPhase {
+            suite,
+            kx,
+            mut transcript,
+            ..
+        } = full;
+        let pre_master = kx
+            .complete(cke.public)
+            .map_err(|_| Fatal::from(Misbehavior::BadKeyShare))?;
+        transcript.add(received.raw);
+        let master_secret = master_secret(
+            suite,
+            self.negotiated.extended_master_secret,
+            &transcript.current(),
+            &pre_master,
+            &self.client_random,
+            &self.server_random,
+        )?;
+        Keyed::start(
+            core,
+            Role::Server,
+            suite,
+            master_secret,
+            transcript,
+            self.randoms(),
+            self.config.key_log.as_ref(),
+        )
+    }
+
+    fn randoms(&self) -> Randoms<'_> {
+        Randoms {
+            client: &self.client_random,
+            server: &self.server_random,
+        }
     }
 
     /// The session this connection makes (full) or resumes, with `lifetime`.
-    fn session_record(&self, cx: &Shared, now: u64, lifetime: u32) -> SessionRecord {
+    fn session_record(&self, keyed: &Keyed, now: u64, lifetime: u32) -> SessionRecord {
         if let Some(old) = &self.resumed {
             return old.clone();
         }
-        // Both fit a record: names are at most MAX_HOST_NAME_LEN, ALPN names at most 255
-        // bytes (RFC 7301 §3.1).
-        let name = cx.negotiated.server_name.as_deref().unwrap_or("");
-        let alpn = cx.negotiated.alpn.as_deref().unwrap_or(&[]);
+        // Both fit a record: names are at most MAX_HOST_NAME_LEN, ALPN names at most
+        // MAX_PROTOCOL_NAME_LEN bytes (RFC 7301 §3.1).
+        let name = self.negotiated.server_name.as_deref().unwrap_or("");
+        let alpn = self.negotiated.alpn.as_deref().unwrap_or(&[]);
         SessionRecord {
-            suite_id: self.suite.id,
-            extended_master_secret: cx.negotiated.extended_master_secret,
-            master_secret: self.master_secret.clone(),
+            suite_id: keyed.suite.id,
+            extended_master_secret: self.negotiated.extended_master_secret,
+            master_secret: keyed.master_secret.clone(),
             created: now,
             lifetime,
             server_name: SmallVec::from_slice(name.as_bytes()),
@@ -612,15 +613,20 @@ impl KeyedPhase {
 
     /// RFC 5077 §3.3: the ticket carries the session sealed under the current ticket key. A
     /// session that cannot be sealed gets the empty ticket §3.3 allows instead.
-    fn send_new_session_ticket(&mut self, cx: &Shared, core: &mut Core) -> Result<(), Fatal> {
-        let record = self.session_record(cx, core.now, cx.config.ticket_lifetime);
+    fn send_new_session_ticket(&self, core: &mut Core, keyed: &mut Keyed) -> Result<(), Fatal> {
+        let record = self.session_record(keyed, core.now, self.config.ticket_lifetime);
         let mut ticket = Vec::new();
         if let Some(keys) = &self.tickets {
             let mut plain = zeroize::Zeroizing::new([0u8; MAX_TICKET_PLAINTEXT]);
             if let Ok(len) = record.encode_into(&mut plain[..]) {
                 ticket.reserve(len + TICKET_OVERHEAD);
                 keys.current()
-                    .seal(&plain[..len], core.now, cx.config.rng.as_ref(), &mut ticket)
+                    .seal(
+                        &plain[..len],
+                        core.now,
+                        self.config.rng.as_ref(),
+                        &mut ticket,
+                    )
                     .map_err(|_| Fatal::from(InternalFailure::TicketSealing))?;
             }
         }
@@ -635,12 +641,10 @@ impl KeyedPhase {
         }
         .encode(core.flight())
         .map_err(encode_failed)?;
-        self.transcript.add(&core.flight()[start..]);
+        keyed.transcript.add(&core.flight()[start..]);
         Ok(())
     }
-}
 
-impl Shared {
     fn random(&self, dest: &mut [u8]) -> Result<(), Fatal> {
         self.config
             .rng
@@ -661,7 +665,7 @@ impl Shared {
         );
         let start = core.flight().len();
         ServerHello {
-            server_version: 0x0303,
+            server_version: ProtocolVersion::TLS12,
             random: &self.server_random,
             session_id: &self.session_id,
             cipher_suite: suite.id,
@@ -683,7 +687,7 @@ impl Shared {
 
     /// Version, compression, renegotiation signalling, point formats, SNI, ALPN and EMS.
     fn negotiate_basics(&mut self, hello: &ClientHello<'_>) -> Result<(), Fatal> {
-        if hello.client_version < 0x0303 {
+        if hello.client_version < ProtocolVersion::TLS12 {
             return Err(Fatal::from(Incompatibility::NoTls12));
         }
         if !hello.compression_methods.contains(&0) {
@@ -955,14 +959,8 @@ impl From<ResumptionFailure> for Resumable {
     }
 }
 
-fn log_key(config: &ServerConfig, client_random: &[u8; 32], ms: &MasterSecret) {
-    if let Some(log) = &config.key_log {
-        log.log("CLIENT_RANDOM", client_random, ms.as_bytes());
-    }
-}
-
-impl Handshake for ServerHandshake {
-    const SIDE: Sender = Sender::Server;
+impl Machine for ServerHandshake {
+    const ROLE: Role = Role::Server;
 
     fn answer_blocking(conn: &mut crate::ServerConnection, event: &Event) -> Result<(), Error> {
         match event {
@@ -1016,31 +1014,17 @@ impl Handshake for ServerHandshake {
     }
 
     fn is_suspended(&self) -> bool {
-        matches!(
-            self.phase,
-            Phase::Held { .. }
-                | Phase::Full(FullPhase {
-                    signature: Signature::Awaiting,
-                    ..
-                })
-        )
+        self.is_waiting()
     }
 
-    fn handle(&mut self, core: &mut Core, msg: Msg, body: &[u8], raw: &[u8]) -> Result<(), Fatal> {
-        match msg {
-            Msg::ClientHello => self.handle_client_hello(core, body, raw, None),
-            Msg::ClientKeyExchange => self.handle_client_key_exchange(core, body, raw),
-            Msg::Finished => self.handle_finished(core, body, raw),
-            _ => Err(Fatal::from(Misbehavior::UnexpectedMessage {
-                received: "a message",
-                expected: "none here",
-            })),
+    /// The client's message, let through by the flow: take its step, then send whatever
+    /// the shape says comes from us next.
+    fn receive(&mut self, core: &mut Core, msg: Msg, received: Received<'_>) -> Result<(), Fatal> {
+        self.step(core, msg, Some(received))?;
+        if self.is_waiting() {
+            return Ok(());
         }
-    }
-
-    fn handle_change_cipher_spec(&mut self, core: &mut Core) -> Result<(), Fatal> {
-        core.receive_change_cipher_spec()?;
         self.cx.flow.advance();
-        Ok(())
+        self.send_my_steps(core)
     }
 }

@@ -101,8 +101,11 @@ impl SessionRecord {
     pub const VERSION: u8 = 1;
 
     #[doc(hidden)] // unstable: for this repository's drivers and tools
-    /// Largest possible encoding: both names at their maximum of 255 bytes.
-    pub const MAX_ENCODED_LEN: usize = FIXED_LEN + 1 + 255 + 1 + 255;
+    /// Longest server name or ALPN protocol a record holds (each has a one-byte length).
+    pub const MAX_NAME_LEN: usize = u8::MAX as usize;
+
+    /// Largest possible encoding: both names at their maximum of [`Self::MAX_NAME_LEN`] bytes.
+    pub const MAX_ENCODED_LEN: usize = FIXED_LEN + 1 + Self::MAX_NAME_LEN + 1 + Self::MAX_NAME_LEN;
 
     #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// Length of this record's encoding (meaningful when both names are ≤ 255 bytes).
@@ -156,8 +159,8 @@ impl SessionRecord {
             Ok(len) => len,
             Err(_) => {
                 let mut short = self.clone();
-                short.server_name.truncate(255);
-                short.alpn.truncate(255);
+                short.server_name.truncate(Self::MAX_NAME_LEN);
+                short.alpn.truncate(Self::MAX_NAME_LEN);
                 // Both names now fit and `out` has the maximum length: this cannot fail.
                 short.encode_into(&mut out).unwrap_or(0)
             }

@@ -155,7 +155,7 @@ fn a_hundred_megabytes_each_way_through_reprise_to_nginx() {
     let big = nginx.www.join("big.bin");
     write_big(&big, BIG);
     let want = sha256_of(&big);
-    for driver in drivers().into_iter().filter(|d| *d != "threads") {
+    for driver in drivers() {
         let server = Server::reprise(driver, &["--backend", &nginx.addr()]);
         let url = format!("https://{}/", server.addr());
         // Download.
@@ -197,7 +197,7 @@ fn two_connections_of_one_curl_resume_by_session_id_through_the_terminator() {
     let dir = TempDir::new("terminator-resume");
     let nginx = Nginx::start(dir.path());
     std::fs::write(nginx.www.join("index.html"), "hello from nginx\n").unwrap();
-    for driver in drivers().into_iter().filter(|d| *d != "threads") {
+    for driver in drivers() {
         let metrics_port = free_port();
         let metrics = format!("127.0.0.1:{metrics_port}");
         let server = Server::reprise(driver, &["--backend", &nginx.addr(), "--metrics", &metrics]);
@@ -228,7 +228,7 @@ fn curl_plain(url: &str) -> String {
 fn a_refusing_backend_ends_the_connection_without_close_notify_with_a_log_line_and_a_counter() {
     // A port that was free a moment ago: nothing listens there.
     let gone = format!("127.0.0.1:{}", free_port());
-    for driver in drivers().into_iter().filter(|d| *d != "threads") {
+    for driver in drivers() {
         let metrics_port = free_port();
         let metrics = format!("127.0.0.1:{metrics_port}");
         let server = Server::reprise(driver, &["--backend", &gone, "--metrics", &metrics]);
@@ -273,34 +273,11 @@ fn a_refusing_backend_ends_the_connection_without_close_notify_with_a_log_line_a
 }
 
 #[test]
-fn the_threads_driver_says_it_runs_no_backends() {
-    let out = run_with_timeout(
-        Command::new(reprise_bin()).args([
-            "serve",
-            "--driver",
-            "threads",
-            "--listen",
-            "127.0.0.1:0",
-            "--backend",
-            "127.0.0.1:9",
-        ]),
-        b"",
-        PEER_TIMEOUT,
-    );
-    assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("--backend needs an event-loop driver"),
-        "{}",
-        text(&out)
-    );
-}
-
-#[test]
 fn nginx_behind_the_proxy_protocol_logs_the_real_client_address() {
     let dir = TempDir::new("terminator-proxy");
     let nginx = Nginx::start(dir.path());
     std::fs::write(nginx.www.join("who.html"), "hello\n").unwrap();
-    for driver in drivers().into_iter().filter(|d| *d != "threads") {
+    for driver in drivers() {
         for version in ["v1", "v2"] {
             let server = Server::reprise(
                 driver,
@@ -334,12 +311,12 @@ fn nginx_behind_the_proxy_protocol_logs_the_real_client_address() {
 
 #[test]
 fn the_v2_header_carries_sni_alpn_cipher_and_how_the_handshake_resumed() {
-    use reprise_serve::proxy::{
+    use reprise_serve::apps::proxy::{
         parse_v2, PP2_SUBTYPE_SSL_CIPHER, PP2_SUBTYPE_SSL_VERSION, PP2_TYPE_ALPN,
         PP2_TYPE_AUTHORITY, PP2_TYPE_REPRISE_RESUMPTION,
     };
     use std::io::Read;
-    for driver in drivers().into_iter().filter(|d| *d != "threads") {
+    for driver in drivers() {
         // A backend that reads each connection's header and keeps it.
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let backend = listener.local_addr().unwrap().to_string();
@@ -548,7 +525,7 @@ fn a_thousand_clients_against_a_slow_backend_stay_bounded_and_others_still_conne
     if soft < 8192 {
         rlimit::setrlimit(rlimit::Resource::NOFILE, hard.min(65536), hard).unwrap();
     }
-    for driver in drivers().into_iter().filter(|d| *d != "threads") {
+    for driver in drivers() {
         let metrics = format!("127.0.0.1:{}", free_port());
         let server = Server::reprise(
             driver,
@@ -634,7 +611,7 @@ fn a_backend_that_dies_mid_run_and_comes_back_is_served_again() {
     let dir = TempDir::new("terminator-outage");
     let mut nginx = Nginx::start(dir.path());
     std::fs::write(nginx.www.join("index.html"), "up\n").unwrap();
-    for driver in drivers().into_iter().filter(|d| *d != "threads") {
+    for driver in drivers() {
         let server = Server::reprise(driver, &["--backend", &nginx.addr()]);
         let url = format!("https://{}/index.html", server.addr());
         assert!(curl(&[&url]).status.success());

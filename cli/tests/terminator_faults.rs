@@ -35,10 +35,6 @@ fn backend(mode: &[&str]) -> Server {
     })
 }
 
-fn event_loops() -> Vec<&'static str> {
-    drivers().into_iter().filter(|d| *d != "threads").collect()
-}
-
 fn sigterm(server: &Server) {
     let status = Command::new("kill")
         .args(["-TERM", &server.pid().to_string()])
@@ -151,7 +147,7 @@ fn drain_with_requests_in_flight(
 
 #[test]
 fn sigterm_lets_requests_waiting_on_the_backend_finish() {
-    for driver in event_loops() {
+    for driver in drivers() {
         let (answered, clean, exited, server) = drain_with_requests_in_flight(driver, "2");
         let context = format!("[{driver}] exit after {exited:?}\n{}", server.log());
         assert_eq!(answered, 20, "every request answered: {context}");
@@ -176,7 +172,7 @@ fn sigterm_lets_requests_waiting_on_the_backend_finish() {
 
 #[test]
 fn sigterm_cuts_what_outlasts_the_drain_timeout_and_counts_it() {
-    for driver in event_loops() {
+    for driver in drivers() {
         let (answered, clean, exited, server) = drain_with_requests_in_flight(driver, "10");
         let context = format!("[{driver}] exit after {exited:?}\n{}", server.log());
         assert_eq!(answered, 0, "{context}");
@@ -210,7 +206,7 @@ fn a_backend_reset_mid_answer_reaches_clients_as_a_truncation() {
               \x20       n += len(d)\n\
               except (ssl.SSLEOFError, ConnectionResetError) as e:\n\
               \x20   print('unclean end after', n, type(e).__name__)\n";
-    for driver in event_loops() {
+    for driver in drivers() {
         let metrics = format!("127.0.0.1:{}", free_port());
         let server = Server::reprise(driver, &["--backend", &reset.addr(), "--metrics", &metrics]);
         let url = format!("https://{}/", server.addr());
@@ -270,7 +266,7 @@ fn a_backend_reset_mid_answer_reaches_clients_as_a_truncation() {
 
 #[test]
 fn a_client_gone_without_close_notify_reaches_the_backend_as_a_reset() {
-    for driver in event_loops() {
+    for driver in drivers() {
         let reporter = backend(&["report"]);
         let server = Server::reprise(driver, &["--backend", &reporter.addr()]);
         let upload = b"POST /upload HTTP/1.1\r\ncontent-length: 100000\r\n\r\nthe first part";
@@ -320,7 +316,7 @@ fn a_client_gone_without_close_notify_reaches_the_backend_as_a_reset() {
 #[test]
 fn a_silent_backend_and_a_trickling_client_are_logged_counted_and_closed() {
     let silent = backend(&["silent"]);
-    for driver in event_loops() {
+    for driver in drivers() {
         let metrics = format!("127.0.0.1:{}", free_port());
         let server = Server::reprise(
             driver,
@@ -442,7 +438,7 @@ fn alpn_passes_h2_through_to_h2c_backends_curl_and_grpc() {
     let dir = TempDir::new("h2c");
     let (mut nginx, nginx_port) = h2c_nginx(dir.path());
     let grpc = backend(&["grpc"]);
-    for driver in event_loops() {
+    for driver in drivers() {
         let mut args: Vec<String> = pki.serve_args();
         args.extend(["--alpn".into(), "h2,http/1.1".into()]);
         let with = |backend: &str| {

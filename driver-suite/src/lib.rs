@@ -1,4 +1,4 @@
-//! The driver test suite, run in-process against every event-loop driver: each driver's
+//! The driver test suite, run in-process against every driver: each driver's
 //! `tests/` expands [`driver_suite!`] for its [`Driver`] type. It checks
 //! suspended session lookups answered from another thread while other clients are served,
 //! offloaded ServerKeyExchange signatures, backpressure with a client that does not read, the
@@ -17,9 +17,10 @@ use reprise::session::SessionRecord;
 use reprise::session::{Lookup, SessionStore};
 use reprise::{ClientConfig, ClientConnection, Event, ResumptionKind, ServerConfig, Stream};
 use reprise_serve::app::{Flow, Handler, HandlerFactory};
-use reprise_serve::backend::{BackendAddr, BackendFactory, BackendOptions};
+use reprise_serve::apps::backend::{BackendFactory, BackendOptions};
 use reprise_serve::driver::{Driver, Running};
 use reprise_serve::failure_log::FailureLog;
+use reprise_serve::upstream::UpstreamAddr;
 use reprise_serve::{ListenerMode, ServerOptions};
 
 /// Echoes every byte back.
@@ -547,8 +548,8 @@ fn echo_backend(read_delay: Option<Duration>) -> SocketAddr {
 
 fn start_backend<D: Driver>(backend: SocketAddr, options: ServerOptions) -> D::Server {
     let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    let mut backend = BackendOptions::new(BackendAddr::Tcp(backend));
-    backend.connect_timeout = Duration::from_secs(2);
+    let mut backend = BackendOptions::new(UpstreamAddr::Tcp(backend));
+    backend.upstream.connect_timeout = Duration::from_secs(2);
     D::start(
         addr,
         Arc::new(server_config()),
@@ -561,18 +562,6 @@ fn start_backend<D: Driver>(backend: SocketAddr, options: ServerOptions) -> D::S
 /// A backend stream carries bytes both ways, byte for byte, and passes the client's
 /// goodbye on as a half-close: the backend's answer still arrives, then our close_notify.
 pub fn backend_streams_splice_both_ways<D: Driver>() {
-    if !D::runs_backends() {
-        let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
-        let factory = Arc::new(BackendFactory::new(BackendOptions::new(BackendAddr::Tcp(
-            addr,
-        ))));
-        let refused = D::start(addr, Arc::new(server_config()), factory, D::base_options());
-        assert_eq!(
-            refused.err().map(|e| e.kind()),
-            Some(std::io::ErrorKind::Unsupported)
-        );
-        return;
-    }
     let server = start_backend::<D>(echo_backend(None), options::<D>(1));
     let addr = server.local_addr();
     let conn =
@@ -615,9 +604,6 @@ pub fn backend_streams_splice_both_ways<D: Driver>() {
 /// A backend that refuses the connection: the client's stream ends at once, without
 /// close_notify (it was cut short, not complete), and without a hang.
 pub fn a_refused_backend_ends_the_connection_without_close_notify<D: Driver>() {
-    if !D::runs_backends() {
-        return;
-    }
     // A port that was free a moment ago: nothing listens there.
     let gone = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -654,9 +640,6 @@ fn tcp_buffer_max(sysctl: &str) -> usize {
 /// A backend that accepts and never reads: the client's upload is stopped by back-pressure
 /// (the server reads no more than it can pass on) instead of growing the server's memory.
 pub fn a_slow_backend_slows_the_client_without_growing_memory<D: Driver>() {
-    if !D::runs_backends() {
-        return;
-    }
     let server = start_backend::<D>(echo_backend(Some(Duration::from_secs(30))), options::<D>(1));
     let addr = server.local_addr();
     let conn =

@@ -1,7 +1,8 @@
 //! The application side of a served connection: a byte-stream endpoint. It takes the
 //! client's plaintext as it arrives and gives plaintext for the client whenever it has some,
 //! not only in answer to what just arrived, so the same shape carries the built-in page
-//! responder ([`crate::page`]), a backend stream spliced both ways ([`crate::backend`]) and
+//! responder ([`crate::apps::page`]), a backend stream spliced both ways
+//! ([`crate::apps::backend`], over the connection's [`Upstream`]) and
 //! a user handler that produces output on its own (waking its connection with [`Wake`]).
 //! Every driver runs the same handlers.
 
@@ -9,7 +10,9 @@ use std::sync::Arc;
 
 use reprise::{Negotiated, ResumptionFailure};
 
-use crate::backend::BackendStream;
+use std::net::SocketAddr;
+
+use crate::upstream::Upstream;
 
 /// What the connection should do after the handler produced output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -156,11 +159,21 @@ pub trait Handler: Send + 'static {
         std::time::Duration::ZERO
     }
 
-    /// The backend stream the driver must connect and move bytes for, if this handler is
-    /// one ([`crate::backend`]).
-    fn backend(&mut self) -> Option<&mut BackendStream> {
+    /// The connection's second socket, which the driver connects and moves bytes for, if
+    /// this handler opens one ([`crate::upstream`]).
+    fn upstream(&mut self) -> Option<&mut Upstream> {
         None
     }
+
+    /// Whether the handler wants the client's addresses ([`on_addresses`](Self::on_addresses)),
+    /// which cost the driver a system call to learn.
+    fn wants_addresses(&self) -> bool {
+        false
+    }
+
+    /// The client's address (`peer`) and the address it connected to (`local`), told at
+    /// accept when [`wants_addresses`](Self::wants_addresses).
+    fn on_addresses(&mut self, _peer: Option<SocketAddr>, _local: Option<SocketAddr>) {}
 }
 
 /// Makes a [`Handler`] for each accepted connection; shared by every worker.

@@ -1,13 +1,13 @@
 //! Counters of the serving core — what happens to served connections beyond the handshake:
 //! backend failures by reason, clients closed for sending too slowly, and a graceful
 //! shutdown's outcome. Relaxed atomics, shared by every worker (and by the backend streams
-//! through [`crate::backend::BackendOptions`]); reported by [`ServingCounters::report`].
+//! through [`crate::upstream::UpstreamOptions`]); reported by [`ServingCounters::report`].
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use reprise::metrics::MetricSink;
 
-use crate::backend::BackendFailure;
+use crate::upstream::UpstreamFailure;
 
 /// The reasons `reprise_backend_failures_total` is labelled with, in rendering order.
 pub const BACKEND_FAILURE_REASONS: [&str; 7] = [
@@ -34,8 +34,8 @@ impl ServingCounters {
         Self::default()
     }
 
-    /// A backend stream failed (counted once per stream).
-    pub fn backend_failed(&self, failure: &BackendFailure) {
+    /// A connection's upstream (its backend) failed (counted once per upstream).
+    pub fn upstream_failed(&self, failure: &UpstreamFailure) {
         let reason = failure.reason();
         if let Some(i) = BACKEND_FAILURE_REASONS.iter().position(|r| *r == reason) {
             self.backend_failures[i].fetch_add(1, Relaxed);
@@ -105,11 +105,11 @@ mod tests {
     #[test]
     fn each_reason_counts_on_its_own_line() {
         let c = ServingCounters::new();
-        c.backend_failed(&BackendFailure::Connect(
+        c.upstream_failed(&UpstreamFailure::Connect(
             std::io::ErrorKind::ConnectionRefused,
         ));
-        c.backend_failed(&BackendFailure::Io(std::io::ErrorKind::ConnectionReset));
-        c.backend_failed(&BackendFailure::Io(std::io::ErrorKind::ConnectionReset));
+        c.upstream_failed(&UpstreamFailure::Io(std::io::ErrorKind::ConnectionReset));
+        c.upstream_failed(&UpstreamFailure::Io(std::io::ErrorKind::ConnectionReset));
         c.slow_client();
         let mut text = crate::prometheus::PrometheusText::new();
         c.report(&mut text);

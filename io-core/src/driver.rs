@@ -26,12 +26,6 @@ pub trait Driver {
         options: ServerOptions,
     ) -> io::Result<Self::Server>;
 
-    /// Whether it runs backend streams ([`crate::backend`]); one that does not refuses a
-    /// factory of them with [`io::ErrorKind::Unsupported`].
-    fn runs_backends() -> bool {
-        true
-    }
-
     /// The options the shared suite starts every server from (a driver variant, such as
     /// io_uring without direct descriptors, changes them).
     fn base_options() -> ServerOptions {

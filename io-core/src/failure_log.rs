@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use reprise::Error;
 
-use crate::backend::BackendFailure;
+use crate::upstream::UpstreamFailure;
 
 /// Lines a second [`FailureLog::to_stderr`] allows by default.
 pub const DEFAULT_LINES_PER_SECOND: u32 = 20;
@@ -42,7 +42,7 @@ pub enum Failure {
         /// The backend's address.
         backend: String,
         /// What went wrong.
-        failure: BackendFailure,
+        failure: UpstreamFailure,
     },
     /// The client sent a message (a request, bytes a backend had not answered) too slowly:
     /// not whole within the idle timeout, nor at the minimum rate.

@@ -2,13 +2,16 @@
 //!
 //! The engine (`reprise`) decides the protocol; this crate decides everything else about a
 //! served connection that is not a system call, so that the drivers (`reprise-tls-mio`,
-//! `reprise-tls-uring`) only move bytes, own sockets and buffers, and keep timers:
+//! `reprise-tls-uring`, `reprise-tls-threads`) only move bytes, own sockets and buffers,
+//! and keep timers:
 //!
 //! * [`served`]: a served connection — engine connection and application side — and its
 //!   whole lifecycle as one sans-IO state machine: events in, actions out.
-//! * [`app`]: the application side of a connection, a byte-stream endpoint; [`page`] (the
-//!   built-in page responder) and [`backend`] (a plaintext backend spliced both ways) are
-//!   the two the CLI runs.
+//! * [`app`]: the application side of a connection, a byte-stream endpoint, and
+//!   [`upstream`]: the second socket an application may open (a backend), whose bytes every
+//!   driver moves without knowing what they are.
+//! * [`apps`]: the applications the CLI runs on them — the page responder, the backend
+//!   stream and its PROXY protocol header; nothing else in the core depends on them.
 //! * [`suspend`]: answering the engine's suspensions (session lookups, offloaded signatures)
 //!   off the event loop.
 //! * [`options`], [`workers`], [`listen`]: a server's tuning, its worker threads' shared
@@ -23,7 +26,7 @@
 #![warn(missing_docs)]
 
 pub mod app;
-pub mod backend;
+pub mod apps;
 pub mod buffers;
 pub mod counters;
 pub mod driver;
@@ -31,12 +34,11 @@ pub mod failure_log;
 pub mod listen;
 pub mod live;
 pub mod options;
-pub mod page;
 pub mod prometheus;
-pub mod proxy;
 pub mod served;
 pub mod suspend;
 pub mod units;
+pub mod upstream;
 pub mod workers;
 
 pub use driver::{Driver, Running};

@@ -77,7 +77,7 @@ pub struct ServerOptions {
     /// `None` logs nothing.
     pub failure_log: Option<Arc<FailureLog>>,
     /// The serving core's counters (slow clients, connections a shutdown cut off; give the
-    /// same to [`crate::backend::BackendOptions::counters`] to count backend failures there).
+    /// same to [`crate::upstream::UpstreamOptions::counters`] to count backend failures there).
     pub counters: Arc<crate::counters::ServingCounters>,
 }
 

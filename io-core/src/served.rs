@@ -384,8 +384,8 @@ impl<H: Handler> Served<H> {
     pub fn on_timer<W: WakeWorker>(&mut self, cx: &mut Env<W>) {
         let now = cx.now;
         if self.phase == Phase::Open {
-            if let Some(backend) = self.app.backend() {
-                backend.on_timer(now);
+            if let Some(upstream) = self.app.upstream() {
+                upstream.on_timer(now);
             }
             self.pump(cx);
             self.refresh_deadline(cx);
@@ -455,10 +455,10 @@ impl<H: Handler> Served<H> {
                 return Some((Failure::Engine(error.clone()), self.was_open));
             }
         }
-        if let Some(stream) = self.app.backend() {
-            if let Some(failure) = stream.failure() {
+        if let Some(upstream) = self.app.upstream() {
+            if let Some(failure) = upstream.failure() {
                 let failure = Failure::Backend {
-                    backend: stream.options().addr.to_string(),
+                    backend: upstream.options().addr.to_string(),
                     failure: failure.clone(),
                 };
                 return Some((failure, true));
@@ -493,7 +493,7 @@ impl<H: Handler> Served<H> {
                 } else {
                     idle
                 };
-                match self.app.backend().and_then(|b| b.connect_deadline()) {
+                match self.app.upstream().and_then(|u| u.connect_deadline()) {
                     Some(connect) => idle.min(connect),
                     None => idle,
                 }
@@ -782,7 +782,7 @@ mod tests {
     use reprise::{ClientConfig, ClientConnection};
 
     use crate::app::Flow;
-    use crate::page::PageResponder;
+    use crate::apps::page::PageResponder;
     use crate::suspend::Answer;
 
     struct NoWake;
@@ -1226,36 +1226,37 @@ mod tests {
     }
 
     /// An open connection spliced with a backend stream, its backend connected.
-    fn backend_rig() -> Rig<crate::backend::BackendStream> {
-        use crate::backend::{BackendOptions, BackendStream};
-        let options = BackendOptions::new("127.0.0.1:9".parse().unwrap());
+    fn backend_rig() -> Rig<crate::apps::backend::BackendStream> {
+        use crate::apps::backend::BackendStream;
+        use crate::upstream::UpstreamOptions;
+        let options = UpstreamOptions::new("127.0.0.1:9".parse().unwrap());
         let mut rig = Rig::new(
             server_config(),
-            BackendStream::new(Arc::new(options)),
+            BackendStream::new(Arc::new(options), None),
             insecure(),
         );
         rig.handshake();
         let now = rig.env.now;
-        let stream = rig.served.app_mut().backend().unwrap();
+        let stream = rig.served.app_mut().upstream().unwrap();
         stream.connecting(now);
         stream.connected();
         rig.served.on_app_progress(&mut rig.env);
         rig
     }
 
-    impl Rig<crate::backend::BackendStream> {
+    impl Rig<crate::apps::backend::BackendStream> {
         /// The client sends `data`; the backend takes it all.
         fn request(&mut self, data: &[u8]) {
             self.client.send(data).unwrap();
             self.client_flight();
-            let stream = self.served.app_mut().backend().unwrap();
+            let stream = self.served.app_mut().upstream().unwrap();
             let n = stream.output().len();
             stream.wrote(n);
         }
 
         /// The backend answers `data`; it goes to the client.
         fn answer(&mut self, data: &[u8]) -> Vec<u8> {
-            self.served.app_mut().backend().unwrap().received(data);
+            self.served.app_mut().upstream().unwrap().received(data);
             self.served.on_app_progress(&mut self.env);
             self.server_flight()
         }
@@ -1277,12 +1278,12 @@ mod tests {
         assert_eq!(rig.served.phase(), Phase::Open);
         assert_eq!(rig.answer(b"HTTP/1.1 200 OK\r\n"), b"HTTP/1.1 200 OK\r\n");
         // The rest of the answer a moment later is not cut off.
-        rig.later(crate::backend::DRAIN_QUIET / 2);
+        rig.later(crate::apps::backend::DRAIN_QUIET / 2);
         rig.served.on_timer(&mut rig.env);
         assert_eq!(rig.served.phase(), Phase::Open);
         assert_eq!(rig.answer(b"\r\n"), b"\r\n");
-        // Still for crate::backend::DRAIN_QUIET after it: goodbye.
-        rig.later(crate::backend::DRAIN_QUIET);
+        // Still for crate::apps::backend::DRAIN_QUIET after it: goodbye.
+        rig.later(crate::apps::backend::DRAIN_QUIET);
         rig.served.on_timer(&mut rig.env);
         assert_eq!(rig.served.phase(), Phase::Closing(End::Done));
         rig.server_flight();
@@ -1291,12 +1292,12 @@ mod tests {
 
     #[test]
     fn a_backend_reset_ends_the_client_stream_without_close_notify() {
-        use crate::backend::BackendFailure;
+        use crate::upstream::UpstreamFailure;
         let mut rig = backend_rig();
         rig.request(b"GET / HTTP/1.1\r\n\r\n");
         rig.answer(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nhalf");
-        let stream = rig.served.app_mut().backend().unwrap();
-        stream.failed(BackendFailure::Io(std::io::ErrorKind::ConnectionReset));
+        let stream = rig.served.app_mut().upstream().unwrap();
+        stream.failed(UpstreamFailure::Io(std::io::ErrorKind::ConnectionReset));
         assert!(
             !stream.resets_on_close(),
             "the backend's side is over already"
@@ -1319,7 +1320,7 @@ mod tests {
         rig.request(b"POST /upload HTTP/1.1\r\ncontent-length: 1000\r\n\r\npart");
         rig.served.on_eof(&mut rig.env);
         assert_eq!(rig.served.phase(), Phase::Closing(End::Aborted));
-        let stream = rig.served.app_mut().backend().unwrap();
+        let stream = rig.served.app_mut().upstream().unwrap();
         assert!(
             stream.resets_on_close(),
             "an RST for the backend, not a FIN"
@@ -1335,14 +1336,14 @@ mod tests {
         assert!(rig
             .served
             .app_mut()
-            .backend()
+            .upstream()
             .unwrap()
             .wants_shutdown_write());
     }
 
     #[test]
     fn a_silent_backend_and_a_trickling_client_are_closed_at_the_timeout() {
-        use crate::backend::BackendFailure;
+        use crate::upstream::UpstreamFailure;
         let idle = options().idle_timeout;
         // The request whole at once, then nothing from the backend.
         let mut rig = backend_rig();
@@ -1352,8 +1353,8 @@ mod tests {
         rig.env.now = deadline;
         rig.served.on_timer(&mut rig.env);
         assert_eq!(rig.served.end(), Some(End::Aborted));
-        let stream = rig.served.app_mut().backend().unwrap();
-        assert_eq!(stream.failure(), Some(&BackendFailure::Silent(idle)));
+        let stream = rig.served.app_mut().upstream().unwrap();
+        assert_eq!(stream.failure(), Some(&UpstreamFailure::Silent(idle)));
         assert!(stream.resets_on_close());
         assert_eq!(stream.options().counters.backend_failures("silent"), 1);
         // A byte every few seconds: never whole, far below the minimum rate.

@@ -11,7 +11,7 @@
 //!   Accepts come in batches of [`ACCEPT_BATCH`], so an accept storm neither starves open
 //!   connections nor fills the slab.
 //! * **Connections** live in a slab; a connection's client socket has the token
-//!   `2 + 2 × key`, its backend socket (for a backend stream) the next one.
+//!   `2 + 2 × key`, its upstream socket (for an upstream) the next one.
 //! * **Buffers**: bytes are read into the worker's buffer and whole records decrypted where
 //!   they lie; a connection keeps only the tail of an unfinished record, sized to what arrived
 //!   (so memory grows with the bytes a client actually sent). Output is written straight from
@@ -39,12 +39,12 @@ use slab::Slab;
 
 use reprise::ServerConfig;
 use reprise_serve::app::{Handler, HandlerFactory};
-use reprise_serve::backend::{BackendAddr, BackendFailure, BackendState};
 use reprise_serve::buffers::Recycler;
 use reprise_serve::listen::bind_listeners;
 use reprise_serve::options::DRAIN_TICK;
 use reprise_serve::served::{evictions, ConnId, Env, Served};
 use reprise_serve::suspend::{Answer, Mailbox, SignerPool};
+use reprise_serve::upstream::{UpstreamAddr, UpstreamFailure, UpstreamState};
 pub use reprise_serve::workers::shutdown_on_signals;
 use reprise_serve::workers::{join_workers, WakeWorker, Workers};
 use reprise_serve::{ServerOptions, ShutdownHandle, READ_BUFFER_SIZE};
@@ -52,14 +52,14 @@ use reprise_serve::{ServerOptions, ShutdownHandle, READ_BUFFER_SIZE};
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
 /// Connection tokens are slab keys shifted past the two fixed tokens: `client_token(key)`
-/// for a connection's client socket, the next one for its backend socket.
+/// for a connection's client socket, the next one for its upstream socket.
 const FIRST_CONN: usize = 2;
 
 fn client_token(key: usize) -> Token {
     Token(FIRST_CONN + 2 * key)
 }
 
-fn backend_token(key: usize) -> Token {
+fn upstream_token(key: usize) -> Token {
     Token(FIRST_CONN + 2 * key + 1)
 }
 /// Connections accepted in one go before the worker serves the events of those it has: an
@@ -218,26 +218,26 @@ struct Conn<H> {
     read_closed: bool,
     /// The peer's address, for the failure log.
     peer: SocketAddr,
-    /// The backend socket, when the handler is a backend stream that connected.
-    backend: Option<BackendSocket>,
-    /// The backend socket had an event since it was last looked at.
-    backend_event: bool,
-    /// The poller reported the backend's FIN: read it to the end rather than stop at a
+    /// The upstream socket, when the handler is an upstream that connected.
+    upstream: Option<UpstreamSocket>,
+    /// The upstream socket had an event since it was last looked at.
+    upstream_event: bool,
+    /// The poller reported the upstream's FIN: read it to the end rather than stop at a
     /// short read.
-    backend_read_closed: bool,
+    upstream_read_closed: bool,
 }
 
-/// A backend stream's socket (TCP or UNIX).
-enum BackendSocket {
+/// An upstream's socket (TCP or UNIX).
+enum UpstreamSocket {
     Tcp(mio::net::TcpStream),
     Unix(mio::net::UnixStream),
 }
 
-impl BackendSocket {
-    fn connect(addr: &BackendAddr) -> io::Result<Self> {
+impl UpstreamSocket {
+    fn connect(addr: &UpstreamAddr) -> io::Result<Self> {
         match addr {
-            BackendAddr::Tcp(addr) => mio::net::TcpStream::connect(*addr).map(Self::Tcp),
-            BackendAddr::Unix(path) => mio::net::UnixStream::connect(path).map(Self::Unix),
+            UpstreamAddr::Tcp(addr) => mio::net::TcpStream::connect(*addr).map(Self::Tcp),
+            UpstreamAddr::Unix(path) => mio::net::UnixStream::connect(path).map(Self::Unix),
         }
     }
 
@@ -292,8 +292,8 @@ struct Ctx<F: HandlerFactory> {
     buffers: Recycler,
     /// Where client bytes are read (and decrypted in place) before the connection takes them.
     read_scratch: Vec<u8>,
-    /// Where backend bytes are read before the stream takes them.
-    backend_scratch: Vec<u8>,
+    /// Where upstream bytes are read before the stream takes them.
+    upstream_scratch: Vec<u8>,
     env: Env<PollWaker>,
     factory: Arc<F>,
     shared: Arc<Shared>,
@@ -336,7 +336,7 @@ impl<F: HandlerFactory> Worker<F> {
                 registry,
                 buffers: Recycler::new(options.pooled_buffers),
                 read_scratch: vec![0; READ_BUFFER_SIZE],
-                backend_scratch: vec![0; 16 * 1024],
+                upstream_scratch: vec![0; 16 * 1024],
                 env: Env::new(config, options, signer, mailbox),
                 factory,
                 shared,
@@ -381,8 +381,8 @@ impl<F: HandlerFactory> Worker<F> {
                     }
                     WAKER => {}
                     Token(t) => {
-                        let backend = (t - FIRST_CONN) % 2 == 1;
-                        self.ready((t - FIRST_CONN) / 2, backend, event.is_read_closed());
+                        let upstream = (t - FIRST_CONN) % 2 == 1;
+                        self.ready((t - FIRST_CONN) / 2, upstream, event.is_read_closed());
                     }
                 }
             }
@@ -467,10 +467,9 @@ impl<F: HandlerFactory> Worker<F> {
                         &self.ctx.env.options,
                         self.ctx.env.now,
                     );
-                    if let Some(stream) = served.app_mut().backend() {
-                        if stream.needs_addresses() {
-                            stream.set_addresses(Some(peer), sock.local_addr().ok());
-                        }
+                    let app = served.app_mut();
+                    if app.wants_addresses() {
+                        app.on_addresses(Some(peer), sock.local_addr().ok());
                     }
                     entry.insert(Conn {
                         sock,
@@ -479,9 +478,9 @@ impl<F: HandlerFactory> Worker<F> {
                         writable: false,
                         read_closed: false,
                         peer,
-                        backend: None,
-                        backend_event: false,
-                        backend_read_closed: false,
+                        upstream: None,
+                        upstream_event: false,
+                        upstream_read_closed: false,
                     });
                     if let Some(m) = &self.ctx.env.config.metrics {
                         m.connection_opened();
@@ -506,15 +505,15 @@ impl<F: HandlerFactory> Worker<F> {
         self.accept_more = true;
     }
 
-    fn ready(&mut self, key: usize, backend: bool, read_closed: bool) {
+    fn ready(&mut self, key: usize, upstream: bool, read_closed: bool) {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
-        // (A backend socket's events only make the connection run: its end of stream shows
+        // (An upstream socket's events only make the connection run: its end of stream shows
         // as the end of file it reads.)
-        if backend {
-            conn.backend_event = true;
-            conn.backend_read_closed |= read_closed;
+        if upstream {
+            conn.upstream_event = true;
+            conn.upstream_read_closed |= read_closed;
         } else {
             conn.read_closed |= read_closed;
         }
@@ -585,7 +584,7 @@ impl<F: HandlerFactory> Worker<F> {
             if let Some(conn) = self.conns.get_mut(key) {
                 conn.served.on_timer(&mut self.ctx.env);
                 if !conn.served.is_closed() {
-                    // Not over (its backend failed to connect, say): it has output now.
+                    // Not over (its upstream failed to connect, say): it has output now.
                     if service(&mut self.ctx, key, conn) {
                         self.remove(key);
                     }
@@ -612,15 +611,15 @@ impl<F: HandlerFactory> Worker<F> {
         let Conn {
             sock,
             served,
-            backend,
+            upstream,
             ..
         } = conn;
         drop(sock);
         let (tls, mut app) = served.into_parts();
-        if let Some(backend) = backend {
-            if app.backend().is_some_and(|b| b.resets_on_close()) {
-                // Cut off mid-stream: a reset, so the backend cannot take it for the end.
-                backend.reset();
+        if let Some(upstream) = upstream {
+            if app.upstream().is_some_and(|b| b.resets_on_close()) {
+                // Cut off mid-stream: a reset, so the upstream cannot take it for the end.
+                upstream.reset();
             }
         }
         self.ctx.buffers.recycle(tls);
@@ -750,9 +749,9 @@ fn service<F: HandlerFactory>(ctx: &mut Ctx<F>, key: usize, conn: &mut Conn<F::H
             let _ = conn.sock.shutdown(std::net::Shutdown::Write);
             conn.served.on_write_shut();
         }
-        // The backend: connect, write, read; if it moved, the connection may have more to
+        // The upstream: connect, write, read; if it moved, the connection may have more to
         // send (or be done).
-        if move_backend(ctx, key, conn) && !conn.served.is_closed() {
+        if move_upstream(ctx, key, conn) && !conn.served.is_closed() {
             continue;
         }
         if conn.served.is_closed() {
@@ -783,52 +782,52 @@ fn service<F: HandlerFactory>(ctx: &mut Ctx<F>, key: usize, conn: &mut Conn<F::H
     }
 }
 
-/// Carries out what a backend stream asks: connect, write the client's bytes, shut the write
+/// Carries out what an upstream asks: connect, write the client's bytes, shut the write
 /// side, read while there is room, close. Returns true when anything moved (the served
 /// connection was told, and may have output now).
-fn move_backend<F: HandlerFactory>(
+fn move_upstream<F: HandlerFactory>(
     ctx: &mut Ctx<F>,
     key: usize,
     conn: &mut Conn<F::Handler>,
 ) -> bool {
     let now = ctx.env.now;
-    let Some(stream) = conn.served.app_mut().backend() else {
+    let Some(stream) = conn.served.app_mut().upstream() else {
         return false;
     };
     let mut moved = false;
     if let Some(addr) = stream.wants_connect() {
         moved = true;
-        match BackendSocket::connect(addr) {
+        match UpstreamSocket::connect(addr) {
             Ok(mut sock) => {
                 let interest = Interest::READABLE | Interest::WRITABLE;
                 match ctx
                     .registry
-                    .register(sock.source(), backend_token(key), interest)
+                    .register(sock.source(), upstream_token(key), interest)
                 {
                     Ok(()) => {
                         stream.connecting(now);
-                        conn.backend = Some(sock);
+                        conn.upstream = Some(sock);
                     }
-                    Err(e) => stream.failed(BackendFailure::Connect(e.kind())),
+                    Err(e) => stream.failed(UpstreamFailure::Connect(e.kind())),
                 }
             }
-            Err(e) => stream.failed(BackendFailure::Connect(e.kind())),
+            Err(e) => stream.failed(UpstreamFailure::Connect(e.kind())),
         }
     }
-    if let Some(sock) = conn.backend.as_mut() {
-        let event = std::mem::take(&mut conn.backend_event);
-        if matches!(stream.state(), BackendState::Connecting(_)) && event {
+    if let Some(sock) = conn.upstream.as_mut() {
+        let event = std::mem::take(&mut conn.upstream_event);
+        if matches!(stream.state(), UpstreamState::Connecting(_)) && event {
             match sock.connect_error() {
                 Ok(None) => stream.connected(),
-                Ok(Some(e)) | Err(e) => stream.failed(BackendFailure::Connect(e.kind())),
+                Ok(Some(e)) | Err(e) => stream.failed(UpstreamFailure::Connect(e.kind())),
             }
             moved = true;
         }
-        if stream.state() == BackendState::Connected {
+        if stream.state() == UpstreamState::Connected {
             while !stream.output().is_empty() {
                 match sock.write(stream.output()) {
                     Ok(0) => {
-                        stream.failed(BackendFailure::Io(io::ErrorKind::WriteZero));
+                        stream.failed(UpstreamFailure::Io(io::ErrorKind::WriteZero));
                         break;
                     }
                     Ok(n) => {
@@ -838,7 +837,7 @@ fn move_backend<F: HandlerFactory>(
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) => {
-                        stream.failed(BackendFailure::Io(e.kind()));
+                        stream.failed(UpstreamFailure::Io(e.kind()));
                         break;
                     }
                 }
@@ -848,35 +847,35 @@ fn move_backend<F: HandlerFactory>(
                 stream.write_shut();
                 moved = true;
             }
-            let scratch = &mut ctx.backend_scratch;
+            let scratch = &mut ctx.upstream_scratch;
             while stream.wants_read() {
                 let room = stream.read_room().min(scratch.len());
                 match sock.read(&mut scratch[..room]) {
                     Ok(0) => {
-                        stream.backend_eof();
+                        stream.received_eof();
                         moved = true;
                     }
                     Ok(n) => {
                         stream.received(&scratch[..n]);
                         moved = true;
                         // A short read emptied the socket (edge-triggered: more raises a new
-                        // event), unless the backend's FIN is known to be there.
-                        if n < room && !conn.backend_read_closed {
+                        // event), unless the upstream's FIN is known to be there.
+                        if n < room && !conn.upstream_read_closed {
                             break;
                         }
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) => {
-                        stream.failed(BackendFailure::Io(e.kind()));
+                        stream.failed(UpstreamFailure::Io(e.kind()));
                         moved = true;
                     }
                 }
             }
         }
-        if stream.wants_close() || stream.state() == BackendState::Closed {
+        if stream.wants_close() || stream.state() == UpstreamState::Closed {
             // Dropping the socket closes it and takes it out of the poll.
-            conn.backend = None;
+            conn.upstream = None;
             stream.closed();
             moved = true;
         }

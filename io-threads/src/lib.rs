@@ -1,26 +1,27 @@
 //! `reprise-tls-threads`: the simplest Reprise driver — a blocking thread per connection — with
 //! the same served-connection machine ([`reprise_serve::served`]) as the event-loop drivers.
-//! It suits small servers and debugging; it spends a thread (and its stack) per connection.
+//! It suits small servers and debugging; it spends threads (and their stacks) per connection.
 //!
 //! * One acceptor thread takes connections (up to [`ServerOptions::max_connections`]; more
 //!   are closed at once, counted and logged) and spawns a thread for each. A connection that
 //!   cannot get a thread gives its slot back at once.
-//! * A connection thread writes what its connection has to send (blocking, bounded by the
-//!   handshake timeout), then reads with a read timeout that ends at the connection's
-//!   deadline, or waits for the answer to a suspended lookup.
-//! * It wakes at least once a second while idle, to notice a shutdown and a handler's
-//!   [`Wake`](reprise_serve::app::Wake) (so a wake may take up to a second here; the
-//!   event-loop drivers answer at once).
-//! * Backend streams ([`reprise_serve::backend`]) need a second socket per connection moved
-//!   in both directions at once; this driver refuses them ([`io::ErrorKind::Unsupported`]):
-//!   use the mio or io_uring driver.
+//! * A connection thread waits on one channel for whatever comes first: the client's bytes
+//!   and the upstream's (each socket read by a small thread of its own, into a buffer the
+//!   connection hands it only while it wants input: back-pressure), a finished upstream
+//!   connect, an answer to a suspended lookup or signature, a handler's
+//!   [`Wake`](reprise_serve::app::Wake); or for its deadline.
+//! * It writes to the client and the upstream itself, each write giving up after a moment
+//!   when the peer takes nothing, so that a peer that does not read never holds the thread:
+//!   backend streams ([`reprise_serve::apps::backend`]) run here as on the event loops.
+//! * It looks at the shutdown flag at least once a second.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::{self, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::mpsc::{channel, Sender};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -28,7 +29,12 @@ use reprise::ServerConfig;
 use reprise_serve::app::{Handler, HandlerFactory};
 use reprise_serve::served::{ConnId, Env, Phase, Served};
 use reprise_serve::suspend::{Answer, Mailbox, SignerPool};
+use reprise_serve::upstream::{UpstreamFailure, UpstreamState};
 use reprise_serve::workers::{join_workers, WakeWorker, Workers};
+
+mod reader;
+
+use reader::{Input, Reader, UpstreamSocket};
 use reprise_serve::{Driver, Running, ServerOptions, ShutdownHandle, READ_BUFFER_SIZE};
 
 /// Spawns still to fail on purpose ([`fail_next_spawns_for_testing`]).
@@ -69,13 +75,6 @@ impl WakeWorker for AcceptorWake {
     }
 }
 
-/// A connection thread's mailbox needs no waker: the thread looks at it between reads.
-struct Polled;
-
-impl WakeWorker for Polled {
-    fn wake_worker(&self) {}
-}
-
 type Shared = Workers<AcceptorWake>;
 
 /// The thread-per-connection driver.
@@ -92,10 +91,6 @@ pub struct Server {
 impl Driver for Threads {
     type Server = Server;
 
-    fn runs_backends() -> bool {
-        false
-    }
-
     fn start<F: HandlerFactory>(
         addr: SocketAddr,
         config: Arc<ServerConfig>,
@@ -105,12 +100,6 @@ impl Driver for Threads {
         config
             .validate()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        if factory.new_handler().backend().is_some() {
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "the threads driver does not run backend streams (use mio or uring)",
-            ));
-        }
         let listener = TcpListener::bind(addr)?;
         let addr = listener.local_addr()?;
         let shared = Workers::new(vec![Arc::new(AcceptorWake(addr))]);
@@ -212,55 +201,89 @@ fn accept_loop<F: HandlerFactory>(
     join_workers(threads)
 }
 
-/// One connection on its own thread, until it is over.
+/// How long a write waits for the peer to take bytes before the thread turns to its other
+/// work (reads, timers) and tries again: a peer that does not read never holds the thread.
+const WRITE_STALL: Duration = Duration::from_millis(10);
+
+/// Largest read from an upstream at once.
+const UPSTREAM_READ: usize = 16 * 1024;
+
+/// Wakes a connection's thread when its mailbox gets an answer.
+struct MailboxWake(Mutex<Sender<Input>>);
+
+impl WakeWorker for MailboxWake {
+    fn wake_worker(&self) {
+        if let Ok(inputs) = self.0.lock() {
+            let _ = inputs.send(Input::Mailbox);
+        }
+    }
+}
+
+/// One connection's sockets and their reading threads.
+struct Conn {
+    sock: TcpStream,
+    client: Reader,
+    /// The client's bytes not yet taken by the connection (an unfinished record).
+    inbound: Vec<u8>,
+    /// The buffer the client's next read goes into (`None` while it is out).
+    client_buf: Option<Vec<u8>>,
+    client_ended: bool,
+    /// The upstream's socket and its reader, once connected.
+    upstream: Option<(UpstreamSocket, Reader)>,
+    upstream_buf: Option<Vec<u8>>,
+    inputs: Sender<Input>,
+}
+
+/// One connection on its own thread, until it is over: its reads arrive from two small
+/// reading threads (client, upstream) on one channel, its writes are made here.
 fn serve<H: Handler>(
-    mut sock: TcpStream,
+    sock: TcpStream,
     peer: Option<SocketAddr>,
-    app: H,
+    mut app: H,
     config: Arc<ServerConfig>,
     options: ServerOptions,
     shared: &Shared,
     signer: Option<SignerPool>,
 ) -> io::Result<()> {
     sock.set_nodelay(true)?;
-    sock.set_write_timeout(Some(options.handshake_timeout))?;
-    let (mailbox, answers) = Mailbox::new(Arc::new(Polled));
+    sock.set_write_timeout(Some(WRITE_STALL))?;
+    if app.wants_addresses() {
+        app.on_addresses(peer, sock.local_addr().ok());
+    }
+    let (inputs_tx, inputs) = channel();
+    let (mailbox, answers) = Mailbox::new(Arc::new(MailboxWake(Mutex::new(inputs_tx.clone()))));
     let mut env = Env::new(config.clone(), options, signer, mailbox);
-    let tls = reprise::ServerConnection::new(config);
     let id = ConnId {
         key: 0,
         generation: 0,
     };
+    let tls = reprise::ServerConnection::new(config);
     let mut served = Served::new(id, tls, app, &env.options, env.now);
-    let mut buf = vec![0u8; READ_BUFFER_SIZE];
-    let mut filled = 0;
+    let mut conn = Conn {
+        client: Reader::spawn(sock.try_clone()?, inputs_tx.clone(), Input::Client)?,
+        sock,
+        inbound: Vec::with_capacity(2 * READ_BUFFER_SIZE),
+        client_buf: Some(vec![0; READ_BUFFER_SIZE]),
+        client_ended: false,
+        upstream: None,
+        upstream_buf: Some(Vec::with_capacity(UPSTREAM_READ)),
+        inputs: inputs_tx,
+    };
     let mut grace_until: Option<Instant> = None;
     loop {
         env.tick();
         while let Ok(Answer { reply, .. }) = answers.try_recv() {
             served.on_reply(reply, &mut env);
-            filled = feed(&mut served, &mut buf, filled, &mut env);
+            conn.feed(&mut served, &mut env);
         }
-        while served.wants_write() {
-            match sock.write(served.output()) {
-                Ok(0) => served.on_socket_error(io::ErrorKind::WriteZero, env.now),
-                Ok(n) => served.on_written(n),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => served.on_socket_error(e.kind(), env.now),
-            }
-            if served.is_closed() {
-                break;
-            }
-            if !served.wants_write() {
-                served.on_drained(&mut env);
-            }
-        }
-        if !served.is_closed() {
-            served.on_drained(&mut env);
+        conn.write_client(&mut served, &mut env);
+        let moved = conn.move_upstream(&mut served, &mut env);
+        if moved {
+            conn.write_client(&mut served, &mut env);
         }
         if served.wants_shutdown_write() {
             // Our fatal alert has left: the FIN follows it at once (RFC 5246 §7.2.2).
-            let _ = sock.shutdown(std::net::Shutdown::Write);
+            let _ = conn.sock.shutdown(Shutdown::Write);
             served.on_write_shut();
         }
         if shared.stopping() && grace_until.is_none() {
@@ -274,77 +297,274 @@ fn serve<H: Handler>(
         if served.is_closed() {
             break;
         }
-        let wait = served
-            .deadline()
-            .saturating_duration_since(env.now)
-            .clamp(Duration::from_millis(1), TICK);
-        if served.wants_read(0, &env.options) {
-            sock.set_read_timeout(Some(wait))?;
-            match sock.read(&mut buf[filled..]) {
-                Ok(0) => served.on_eof(&mut env),
-                Ok(n) => {
-                    filled += n;
-                    env.tick();
-                    filled = feed(&mut served, &mut buf, filled, &mut env);
-                    if filled == buf.len() {
-                        served.on_socket_error(io::ErrorKind::InvalidData, env.now);
-                    }
-                }
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock
-                            | io::ErrorKind::TimedOut
-                            | io::ErrorKind::Interrupted
-                    ) =>
-                {
-                    env.tick();
-                    served.on_timer(&mut env);
-                }
-                Err(e) => served.on_socket_error(e.kind(), env.now),
-            }
+        conn.ask_for_input(&mut served, &env);
+        let stalled = served.wants_write() || conn.upstream_stalled(&mut served);
+        let wait = if moved {
+            Duration::ZERO
+        } else if stalled {
+            WRITE_STALL
         } else {
-            // A suspended handshake (or a handler that wants no input now) waits for its
-            // answer or wake.
-            match answers.recv_timeout(wait) {
-                Ok(Answer { reply, .. }) => {
-                    env.tick();
-                    served.on_reply(reply, &mut env);
-                    filled = feed(&mut served, &mut buf, filled, &mut env);
-                }
-                Err(_) => {
-                    env.tick();
-                    served.on_timer(&mut env);
+            served
+                .deadline()
+                .saturating_duration_since(env.now)
+                .clamp(Duration::from_millis(1), TICK)
+        };
+        match inputs.recv_timeout(wait) {
+            Ok(input) => {
+                env.tick();
+                conn.take(input, &mut served, &mut env);
+                while let Ok(input) = inputs.try_recv() {
+                    conn.take(input, &mut served, &mut env);
                 }
             }
+            Err(_) => {
+                env.tick();
+                served.on_timer(&mut env);
+            }
         }
-        if served.is_closed() && served.phase() != Phase::Closed(reprise_serve::served::End::Done) {
-            // A goodbye queued at the end (an idle timeout's close_notify) goes if the socket
-            // takes it at once.
-            let _ = sock.set_write_timeout(Some(Duration::from_millis(100)));
-            let _ = sock.write_all(served.output());
-        }
+    }
+    if served.phase() != Phase::Closed(reprise_serve::served::End::Done) {
+        // A goodbye queued at the end (an idle timeout's close_notify) goes if the socket
+        // takes it at once.
+        let _ = conn.sock.write_all(served.output());
     }
     if let (Some(log), Some((failure, after_handshake))) =
         (&env.options.failure_log, served.failure())
     {
         log.report(Instant::now(), peer, &failure, after_handshake);
     }
+    conn.close(&mut served);
     Ok(())
 }
 
-/// Offers `buf[..filled]` to the connection; returns how much is left (an unfinished record,
-/// moved to the front).
-fn feed<H: Handler>(
-    served: &mut Served<H>,
-    buf: &mut [u8],
-    filled: usize,
-    env: &mut Env<Polled>,
-) -> usize {
-    if filled == 0 {
-        return 0;
+impl Conn {
+    /// Offers the client's bytes to the connection; an unfinished record stays.
+    fn feed<H: Handler>(&mut self, served: &mut Served<H>, env: &mut Env<MailboxWake>) {
+        if self.inbound.is_empty() {
+            return;
+        }
+        let consumed = served.on_input(&mut self.inbound, env);
+        self.inbound.drain(..consumed);
+        if self.inbound.len() >= READ_BUFFER_SIZE {
+            // More than the largest record, still unfinished: not TLS.
+            served.on_socket_error(io::ErrorKind::InvalidData, env.now);
+        }
     }
-    let consumed = served.on_input(&mut buf[..filled], env);
-    buf.copy_within(consumed..filled, 0);
-    filled - consumed
+
+    /// Writes what the connection has for the client, until it is all out or the client
+    /// stops taking it for a moment.
+    fn write_client<H: Handler>(&mut self, served: &mut Served<H>, env: &mut Env<MailboxWake>) {
+        while served.wants_write() {
+            match self.sock.write(served.output()) {
+                Ok(0) => served.on_socket_error(io::ErrorKind::WriteZero, env.now),
+                Ok(n) => served.on_written(n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if stalled(&e) => return,
+                Err(e) => served.on_socket_error(e.kind(), env.now),
+            }
+            if served.is_closed() {
+                return;
+            }
+            if !served.wants_write() {
+                served.on_drained(env);
+            }
+        }
+        if !served.is_closed() {
+            served.on_drained(env);
+        }
+    }
+
+    /// Hands the reading threads a buffer where the connection wants input: the client's
+    /// while the connection reads, the upstream's while it has room.
+    fn ask_for_input<H: Handler>(&mut self, served: &mut Served<H>, env: &Env<MailboxWake>) {
+        if !self.client_ended
+            && !self.client.is_reading()
+            && served.wants_read(0, &env.options)
+            && self.inbound.len() < READ_BUFFER_SIZE
+        {
+            if let Some(buf) = self.client_buf.take() {
+                self.client.read_into(buf);
+            }
+        }
+        let Some(upstream) = served.app_mut().upstream() else {
+            return;
+        };
+        if let Some((_, reader)) = &mut self.upstream {
+            if !reader.is_reading() && upstream.wants_read() {
+                if let Some(mut buf) = self.upstream_buf.take() {
+                    buf.resize(upstream.read_room().min(UPSTREAM_READ), 0);
+                    reader.read_into(buf);
+                }
+            }
+        }
+    }
+
+    /// True while bytes for the upstream wait for it to take them.
+    fn upstream_stalled<H: Handler>(&self, served: &mut Served<H>) -> bool {
+        self.upstream.is_some()
+            && served
+                .app_mut()
+                .upstream()
+                .is_some_and(|u| !u.output().is_empty())
+    }
+
+    /// Takes one input from the reading threads, the connector or the mailbox.
+    fn take<H: Handler>(
+        &mut self,
+        input: Input,
+        served: &mut Served<H>,
+        env: &mut Env<MailboxWake>,
+    ) {
+        match input {
+            Input::Client(read) => {
+                self.client.done();
+                match read {
+                    Ok(bytes) if bytes.is_empty() => {
+                        self.client_ended = true;
+                        served.on_eof(env);
+                    }
+                    Ok(mut bytes) => {
+                        self.inbound.extend_from_slice(&bytes);
+                        bytes.resize(READ_BUFFER_SIZE, 0);
+                        self.client_buf = Some(bytes);
+                        self.feed(served, env);
+                    }
+                    Err(e) => {
+                        self.client_ended = true;
+                        served.on_socket_error(e.kind(), env.now);
+                    }
+                }
+            }
+            // Reads of an upstream already closed are dropped.
+            Input::Upstream(read) => {
+                let (Some((_, reader)), Some(upstream)) =
+                    (&mut self.upstream, served.app_mut().upstream())
+                else {
+                    return;
+                };
+                reader.done();
+                match read {
+                    Ok(bytes) if bytes.is_empty() => upstream.received_eof(),
+                    Ok(bytes) => {
+                        upstream.received(&bytes);
+                        self.upstream_buf = Some(bytes);
+                    }
+                    Err(e) => upstream.failed(UpstreamFailure::Io(e.kind())),
+                }
+                served.on_app_progress(env);
+            }
+            Input::Connected(result) => {
+                let Some(upstream) = served.app_mut().upstream() else {
+                    return;
+                };
+                if !matches!(upstream.state(), UpstreamState::Connecting(_)) {
+                    // Too late (it timed out meanwhile, or the connection is over).
+                    if let Ok(sock) = result {
+                        sock.close(false);
+                    }
+                    return;
+                }
+                let reader = result.and_then(|sock| {
+                    let reader =
+                        Reader::spawn(sock.reader()?, self.inputs.clone(), Input::Upstream)?;
+                    Ok((sock, reader))
+                });
+                match reader {
+                    Ok(pair) => {
+                        self.upstream = Some(pair);
+                        upstream.connected();
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                        upstream.failed(UpstreamFailure::ConnectTimeout);
+                    }
+                    Err(e) => upstream.failed(UpstreamFailure::Connect(e.kind())),
+                }
+                served.on_app_progress(env);
+            }
+            Input::Mailbox => {} // drained at the top of the loop
+        }
+    }
+
+    /// Carries out what the connection's upstream asks: connect (on a short-lived thread),
+    /// write, shut the write side, close. Returns true when anything moved.
+    fn move_upstream<H: Handler>(
+        &mut self,
+        served: &mut Served<H>,
+        env: &mut Env<MailboxWake>,
+    ) -> bool {
+        let Some(upstream) = served.app_mut().upstream() else {
+            return false;
+        };
+        let mut moved = false;
+        if let Some(addr) = upstream.wants_connect() {
+            let (addr, timeout, inputs) = (
+                addr.clone(),
+                upstream.options().connect_timeout,
+                self.inputs.clone(),
+            );
+            let spawned = std::thread::Builder::new()
+                .name("conn-connect".into())
+                .spawn(move || {
+                    let _ = inputs.send(Input::Connected(UpstreamSocket::connect(&addr, timeout)));
+                });
+            match spawned {
+                Ok(_) => upstream.connecting(env.now),
+                Err(e) => upstream.failed(UpstreamFailure::Connect(e.kind())),
+            }
+            moved = true;
+        }
+        if let Some((sock, _)) = &mut self.upstream {
+            if upstream.state() == UpstreamState::Connected {
+                while !upstream.output().is_empty() {
+                    match sock.write(upstream.output()) {
+                        Ok(0) => upstream.failed(UpstreamFailure::Io(io::ErrorKind::WriteZero)),
+                        Ok(n) => {
+                            upstream.wrote(n);
+                            moved = true;
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) if stalled(&e) => break,
+                        Err(e) => upstream.failed(UpstreamFailure::Io(e.kind())),
+                    }
+                }
+                if upstream.wants_shutdown_write() {
+                    let _ = sock.shutdown(Shutdown::Write);
+                    upstream.write_shut();
+                    moved = true;
+                }
+            }
+            if upstream.wants_close() || upstream.state() == UpstreamState::Closed {
+                if let Some((sock, _)) = self.upstream.take() {
+                    sock.close(false);
+                }
+                upstream.closed();
+                moved = true;
+            }
+        }
+        if moved {
+            served.on_app_progress(env);
+        }
+        moved
+    }
+
+    /// The connection is over: the upstream is closed (reset if the client's connection was
+    /// cut off before the upstream ended its stream), and the reading threads let go.
+    fn close<H: Handler>(self, served: &mut Served<H>) {
+        if let Some((sock, _)) = self.upstream {
+            let reset = served
+                .app_mut()
+                .upstream()
+                .is_some_and(|u| u.resets_on_close());
+            sock.close(reset);
+        }
+        let _ = self.sock.shutdown(Shutdown::Read);
+    }
+}
+
+/// A write that timed out ([`WRITE_STALL`]): the peer is not taking bytes right now.
+fn stalled(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
 }

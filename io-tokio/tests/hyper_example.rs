@@ -82,14 +82,22 @@ impl Drop for Server {
     }
 }
 
+/// curl's output for two requests; a curl that fails panics with its error and the
+/// server's log so far.
 fn curl(url: &str, flags: &[&str]) -> String {
     let out = Command::new("timeout")
-        .args(["30", "curl", "-sk", "--tls-max", "1.2", "--tlsv1.2"])
+        .args(["30", "curl", "-sSk", "--tls-max", "1.2", "--tlsv1.2"])
         .args(flags)
         .args([url, url])
         .stdin(Stdio::null())
         .output()
         .expect("curl is installed by scripts/install-test-deps.sh");
+    assert!(
+        out.status.success(),
+        "curl {flags:?} {url}: {}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 

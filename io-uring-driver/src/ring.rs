@@ -30,12 +30,12 @@ pub enum Op {
     /// A direct descriptor installed as a plain one, to ask for a failed connection's peer
     /// address (the failure log).
     PeerName = 8,
-    /// A backend stream's connect.
-    BackendConnect = 9,
-    /// A receive from a backend stream's socket.
-    BackendRecv = 10,
-    /// A send to a backend stream's socket.
-    BackendSend = 11,
+    /// An upstream's connect.
+    UpstreamConnect = 9,
+    /// A receive from an upstream's socket.
+    UpstreamRecv = 10,
+    /// A send to an upstream's socket.
+    UpstreamSend = 11,
     /// A direct descriptor installed as a plain one to shut a connection's write side after
     /// its fatal alert, asking for the peer's address first (while it is still connected).
     ShutWrite = 12,
@@ -59,9 +59,9 @@ pub fn untag(user_data: u64) -> (Option<Op>, u32, usize) {
         6 => Some(Op::Other),
         7 => Some(Op::Quiet),
         8 => Some(Op::PeerName),
-        9 => Some(Op::BackendConnect),
-        10 => Some(Op::BackendRecv),
-        11 => Some(Op::BackendSend),
+        9 => Some(Op::UpstreamConnect),
+        10 => Some(Op::UpstreamRecv),
+        11 => Some(Op::UpstreamSend),
         12 => Some(Op::ShutWrite),
         _ => None,
     };

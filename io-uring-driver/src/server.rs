@@ -71,12 +71,12 @@ use slab::Slab;
 
 use reprise::ServerConfig;
 use reprise_serve::app::{Handler, HandlerFactory};
-use reprise_serve::backend::{BackendAddr, BackendFailure, BackendState};
 use reprise_serve::buffers::Recycler;
 use reprise_serve::failure_log::Failure;
 use reprise_serve::options::DRAIN_TICK;
 use reprise_serve::served::{evictions, ConnId, Env, Phase, Served};
 use reprise_serve::suspend::{Answer, Mailbox, SignerPool};
+use reprise_serve::upstream::{UpstreamAddr, UpstreamFailure, UpstreamState};
 use reprise_serve::workers::{WakeWorker, Workers};
 use reprise_serve::READ_BUFFER_SIZE;
 
@@ -207,11 +207,7 @@ impl Server {
             .validate()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let mut options = options;
-        if factory
-            .new_handler()
-            .backend()
-            .is_some_and(|b| b.needs_addresses())
-        {
+        if factory.new_handler().wants_addresses() {
             // A direct descriptor has no getpeername/getsockname: handlers that need the
             // client's addresses (a PROXY protocol header) get plain descriptors.
             options.direct_descriptors = false;
@@ -387,8 +383,8 @@ struct Conn<H> {
     finishing: bool,
     /// The failure to log once the connection is released (admitted by the rate limit).
     failure: Option<(Failure, bool)>,
-    /// The backend socket, when the handler is a backend stream that connects.
-    backend: Option<Box<BackendSock>>,
+    /// The upstream socket, when the handler is an upstream that connects.
+    upstream: Option<Box<UpstreamSock>>,
     /// The peer's address, when it was asked for before the connection closed (the failure
     /// log of a connection that lingers after its fatal alert).
     peer: Option<SocketAddr>,
@@ -406,13 +402,13 @@ impl<H> Conn<H> {
         self.sending
             || self.shutting
             || self.recv != RecvState::Off
-            || self.backend.as_ref().is_some_and(|b| b.in_flight())
+            || self.upstream.as_ref().is_some_and(|b| b.in_flight())
     }
 }
 
-/// A backend stream's socket (a plain descriptor) and the operations on it. Boxed, so the
+/// An upstream's socket (a plain descriptor) and the operations on it. Boxed, so the
 /// address the connect reads and the send buffer stay put while the kernel uses them.
-struct BackendSock {
+struct UpstreamSock {
     fd: OwnedFd,
     /// The address a connect in flight reads.
     addr: socket2::SockAddr,
@@ -426,7 +422,7 @@ struct BackendSock {
     cancelled: bool,
 }
 
-impl BackendSock {
+impl UpstreamSock {
     fn in_flight(&self) -> bool {
         self.connecting || self.sending || self.recv != RecvState::Off
     }
@@ -682,8 +678,8 @@ impl<F: HandlerFactory> Worker<F> {
             }
             Some(Op::PeerName) => self.peer_named(key, c),
             Some(Op::ShutWrite) => self.write_side_shut(key, generation, c),
-            Some(Op::BackendConnect) | Some(Op::BackendSend) | Some(Op::BackendRecv) => {
-                self.backend_done(op, key, generation, c)
+            Some(Op::UpstreamConnect) | Some(Op::UpstreamSend) | Some(Op::UpstreamRecv) => {
+                self.upstream_done(op, key, generation, c)
             }
             Some(Op::Connect) | Some(Op::Other) | Some(Op::Quiet) | None => {
                 if let Some(bid) = c.buffer() {
@@ -739,15 +735,16 @@ impl<F: HandlerFactory> Worker<F> {
             &self.ctx.env.options,
             now,
         );
-        if let (Some(stream), Sock::Plain(raw)) = (served.app_mut().backend(), sock) {
-            if stream.needs_addresses() {
+        if let Sock::Plain(raw) = sock {
+            let app = served.app_mut();
+            if app.wants_addresses() {
                 // SAFETY: `raw` is the descriptor the accept just returned; nothing closes it
                 // before this borrow ends (the connection is not even in the slab yet).
                 let fd = unsafe { BorrowedFd::borrow_raw(raw) };
                 let sock = socket2::SockRef::from(&fd);
                 let peer = sock.peer_addr().ok().and_then(|a| a.as_socket());
                 let local = sock.local_addr().ok().and_then(|a| a.as_socket());
-                stream.set_addresses(peer, local);
+                app.on_addresses(peer, local);
             }
         }
         let deadline = served.deadline();
@@ -764,7 +761,7 @@ impl<F: HandlerFactory> Worker<F> {
             timer_at: deadline,
             finishing: false,
             failure: None,
-            backend: None,
+            upstream: None,
             peer: None,
             shutting: false,
         });
@@ -1001,8 +998,8 @@ impl<F: HandlerFactory> Worker<F> {
                 self.ctx
                     .push_quiet(opcode::AsyncCancel::new(tag(Op::Send, generation, key)).build());
             }
-            if let Some(backend) = conn.backend.as_mut() {
-                cancel_backend(&mut self.ctx, key, generation, backend);
+            if let Some(upstream) = conn.upstream.as_mut() {
+                cancel_upstream(&mut self.ctx, key, generation, upstream);
             }
         }
         self.release(key);
@@ -1021,15 +1018,15 @@ impl<F: HandlerFactory> Worker<F> {
             mut out,
             served,
             failure,
-            backend,
+            upstream,
             peer,
             ..
         } = self.conns.remove(key);
         let (tls, mut app) = served.into_parts();
-        if let Some(backend) = backend {
-            if app.backend().is_some_and(|b| b.resets_on_close()) {
-                // Cut off mid-stream: a reset, so the backend cannot take it for the end.
-                let _ = socket2::SockRef::from(&backend.fd).set_linger(Some(Duration::ZERO));
+        if let Some(upstream) = upstream {
+            if app.upstream().is_some_and(|b| b.resets_on_close()) {
+                // Cut off mid-stream: a reset, so the upstream cannot take it for the end.
+                let _ = socket2::SockRef::from(&upstream.fd).set_linger(Some(Duration::ZERO));
             }
         }
         // Closing by the ring, batched with the next submission. The descriptor number (or
@@ -1064,8 +1061,8 @@ impl<F: HandlerFactory> Worker<F> {
         }
     }
 
-    /// A backend operation completed: the stream is told, then the connection moves on.
-    fn backend_done(&mut self, op: Option<Op>, key: usize, generation: u32, c: &Completion) {
+    /// An upstream operation completed: the stream is told, then the connection moves on.
+    fn upstream_done(&mut self, op: Option<Op>, key: usize, generation: u32, c: &Completion) {
         let bid = c.buffer();
         let Some(conn) = self
             .conns
@@ -1077,38 +1074,38 @@ impl<F: HandlerFactory> Worker<F> {
             }
             return;
         };
-        let Some(mut sock) = conn.backend.take() else {
+        let Some(mut sock) = conn.upstream.take() else {
             if let Some(bid) = bid {
                 self.bufs.recycle(bid);
             }
             return;
         };
         let failed = |result: i32| io::Error::from_raw_os_error(-result).kind();
-        let stream = conn.served.app_mut().backend();
+        let stream = conn.served.app_mut().upstream();
         match op {
-            Some(Op::BackendConnect) => {
+            Some(Op::UpstreamConnect) => {
                 sock.connecting = false;
                 if let Some(stream) = stream {
                     if c.result == 0 {
                         stream.connected();
                     } else if c.result != -libc::ECANCELED {
-                        stream.failed(BackendFailure::Connect(failed(c.result)));
+                        stream.failed(UpstreamFailure::Connect(failed(c.result)));
                     }
                 }
             }
-            Some(Op::BackendSend) => {
+            Some(Op::UpstreamSend) => {
                 sock.sending = false;
                 if c.result > 0 {
                     sock.out_pos += c.result as usize;
                     if sock.out_pos < sock.out.len() && !conn.finishing {
-                        push_backend_send(&mut self.ctx, key, generation, &mut sock);
+                        push_upstream_send(&mut self.ctx, key, generation, &mut sock);
                     } else if sock.out_pos >= sock.out.len() {
                         sock.out.clear();
                         sock.out_pos = 0;
                     }
                 } else if c.result != -libc::ECANCELED {
                     if let Some(stream) = stream {
-                        stream.failed(BackendFailure::Io(failed(c.result)));
+                        stream.failed(UpstreamFailure::Io(failed(c.result)));
                     }
                 }
             }
@@ -1122,11 +1119,11 @@ impl<F: HandlerFactory> Worker<F> {
                     }
                 } else if c.result == 0 {
                     if let Some(stream) = stream {
-                        stream.backend_eof();
+                        stream.received_eof();
                     }
                 } else if c.result != -libc::ECANCELED && c.result != -libc::ENOBUFS {
                     if let Some(stream) = stream {
-                        stream.failed(BackendFailure::Io(failed(c.result)));
+                        stream.failed(UpstreamFailure::Io(failed(c.result)));
                     }
                 }
                 if let Some(bid) = bid {
@@ -1134,7 +1131,7 @@ impl<F: HandlerFactory> Worker<F> {
                 }
             }
         }
-        conn.backend = Some(sock);
+        conn.upstream = Some(sock);
         if conn.finishing {
             self.release(key);
             return;
@@ -1396,7 +1393,7 @@ fn feed_held<F: HandlerFactory>(ctx: &mut Ctx<F>, conn: &mut Conn<F::Handler>) {
 /// the receive armed while it wants input (and cancels it under back-pressure), and keeps a
 /// timer for its deadline. True when it is over and must be torn down.
 fn after<F: HandlerFactory>(ctx: &mut Ctx<F>, key: usize, conn: &mut Conn<F::Handler>) -> bool {
-    if move_backend(ctx, key, conn) {
+    if move_upstream(ctx, key, conn) {
         conn.served.on_app_progress(&mut ctx.env);
     }
     flush(ctx, key, conn);
@@ -1457,45 +1454,45 @@ fn after<F: HandlerFactory>(ctx: &mut Ctx<F>, key: usize, conn: &mut Conn<F::Han
     false
 }
 
-/// Starts what a backend stream asks for: its connect, the send of the client's bytes, the
+/// Starts what an upstream asks for: its connect, the send of the client's bytes, the
 /// shutdown of its write side, a receive while it has room; closes its socket when it is
 /// over. True when the stream's state changed here (the served connection is then told).
-fn move_backend<F: HandlerFactory>(
+fn move_upstream<F: HandlerFactory>(
     ctx: &mut Ctx<F>,
     key: usize,
     conn: &mut Conn<F::Handler>,
 ) -> bool {
     let generation = conn.generation();
     let now = ctx.env.now;
-    let Some(stream) = conn.served.app_mut().backend() else {
+    let Some(stream) = conn.served.app_mut().upstream() else {
         return false;
     };
     let mut moved = false;
     if let Some(addr) = stream.wants_connect() {
         moved = true;
-        match open_backend(addr) {
+        match open_upstream(addr) {
             Ok(mut sock) => {
-                push_backend_connect(ctx, key, generation, &mut sock);
+                push_upstream_connect(ctx, key, generation, &mut sock);
                 stream.connecting(now);
-                conn.backend = Some(sock);
+                conn.upstream = Some(sock);
             }
-            Err(e) => stream.failed(BackendFailure::Connect(e.kind())),
+            Err(e) => stream.failed(UpstreamFailure::Connect(e.kind())),
         }
     }
-    let Some(sock) = conn.backend.as_mut() else {
+    let Some(sock) = conn.upstream.as_mut() else {
         return moved;
     };
     if sock.cancelled {
         return moved;
     }
-    if stream.state() == BackendState::Connected {
+    if stream.state() == UpstreamState::Connected {
         if !sock.sending && !stream.output().is_empty() {
             sock.out.clear();
             sock.out.extend_from_slice(stream.output());
             let n = sock.out.len();
             stream.wrote(n);
             sock.out_pos = 0;
-            push_backend_send(ctx, key, generation, sock);
+            push_upstream_send(ctx, key, generation, sock);
             moved = true;
         }
         if !sock.sending && stream.wants_shutdown_write() {
@@ -1504,15 +1501,15 @@ fn move_backend<F: HandlerFactory>(
             moved = true;
         }
         if stream.wants_read() && sock.recv == RecvState::Off {
-            push_backend_recv(ctx, key, generation, sock);
+            push_upstream_recv(ctx, key, generation, sock);
         }
     }
-    if stream.wants_close() || stream.state() == BackendState::Closed {
+    if stream.wants_close() || stream.state() == UpstreamState::Closed {
         if sock.in_flight() {
-            cancel_backend(ctx, key, generation, sock);
+            cancel_upstream(ctx, key, generation, sock);
         } else {
             // Nothing of the kernel's left on it: dropping the descriptor closes it.
-            conn.backend = None;
+            conn.upstream = None;
             stream.closed();
             moved = true;
         }
@@ -1520,18 +1517,18 @@ fn move_backend<F: HandlerFactory>(
     moved
 }
 
-/// A backend socket, not yet connected (a plain descriptor; the connect goes by the ring).
-fn open_backend(addr: &BackendAddr) -> io::Result<Box<BackendSock>> {
+/// An upstream socket, not yet connected (a plain descriptor; the connect goes by the ring).
+fn open_upstream(addr: &UpstreamAddr) -> io::Result<Box<UpstreamSock>> {
     use socket2::{Domain, SockAddr, Socket, Type};
     let (domain, addr) = match addr {
-        BackendAddr::Tcp(a) => (Domain::for_address(*a), SockAddr::from(*a)),
-        BackendAddr::Unix(path) => (Domain::UNIX, SockAddr::unix(path)?),
+        UpstreamAddr::Tcp(a) => (Domain::for_address(*a), SockAddr::from(*a)),
+        UpstreamAddr::Unix(path) => (Domain::UNIX, SockAddr::unix(path)?),
     };
     let socket = Socket::new(domain, Type::STREAM.cloexec(), None)?;
     if domain != Domain::UNIX {
         socket.set_tcp_nodelay(true)?;
     }
-    Ok(Box::new(BackendSock {
+    Ok(Box::new(UpstreamSock {
         fd: socket.into(),
         addr,
         connecting: false,
@@ -1543,11 +1540,11 @@ fn open_backend(addr: &BackendAddr) -> io::Result<Box<BackendSock>> {
     }))
 }
 
-fn push_backend_connect<F: HandlerFactory>(
+fn push_upstream_connect<F: HandlerFactory>(
     ctx: &mut Ctx<F>,
     key: usize,
     generation: u32,
-    sock: &mut BackendSock,
+    sock: &mut UpstreamSock,
 ) {
     let entry = opcode::Connect::new(
         types::Fd(sock.fd.as_raw_fd()),
@@ -1555,10 +1552,10 @@ fn push_backend_connect<F: HandlerFactory>(
         sock.addr.len(),
     )
     .build()
-    .user_data(tag(Op::BackendConnect, generation, key));
+    .user_data(tag(Op::UpstreamConnect, generation, key));
     // SAFETY: the kernel reads the address until the connect completes. It lives in the
-    // boxed `BackendSock`, which is neither moved out of its box nor dropped while
-    // `connecting` is true: a connection (with its backend) leaves the slab only in
+    // boxed `UpstreamSock`, which is neither moved out of its box nor dropped while
+    // `connecting` is true: a connection (with its upstream) leaves the slab only in
     // `release`, which waits for no operation in flight, and `quiesce` leaks the
     // connections rather than free them when operations are still in flight.
     if let Err(e) = unsafe { ctx.ring.push(&entry) } {
@@ -1568,11 +1565,11 @@ fn push_backend_connect<F: HandlerFactory>(
     sock.connecting = true;
 }
 
-fn push_backend_send<F: HandlerFactory>(
+fn push_upstream_send<F: HandlerFactory>(
     ctx: &mut Ctx<F>,
     key: usize,
     generation: u32,
-    sock: &mut BackendSock,
+    sock: &mut UpstreamSock,
 ) {
     let rest = &sock.out[sock.out_pos..];
     let entry = opcode::Send::new(
@@ -1582,10 +1579,10 @@ fn push_backend_send<F: HandlerFactory>(
     )
     .flags(libc::MSG_NOSIGNAL)
     .build()
-    .user_data(tag(Op::BackendSend, generation, key));
+    .user_data(tag(Op::UpstreamSend, generation, key));
     // SAFETY: the kernel reads `rest` until the send completes; `sock.out` is neither
-    // written, resized nor freed while `sending` is true (`move_backend` sends only when not
-    // sending, and the completion clears `sending` before any change), and the backend
+    // written, resized nor freed while `sending` is true (`move_upstream` sends only when not
+    // sending, and the completion clears `sending` before any change), and the upstream
     // leaves the connection only when nothing is in flight (`release`, `quiesce`).
     if let Err(e) = unsafe { ctx.ring.push(&entry) } {
         ctx.fatal.get_or_insert(e);
@@ -1594,38 +1591,38 @@ fn push_backend_send<F: HandlerFactory>(
     sock.sending = true;
 }
 
-fn push_backend_recv<F: HandlerFactory>(
+fn push_upstream_recv<F: HandlerFactory>(
     ctx: &mut Ctx<F>,
     key: usize,
     generation: u32,
-    sock: &mut BackendSock,
+    sock: &mut UpstreamSock,
 ) {
     let entry = opcode::Recv::new(types::Fd(sock.fd.as_raw_fd()), std::ptr::null_mut(), 0)
         .buf_group(BUFFER_GROUP)
         .ioprio(POLL_FIRST)
         .build()
         .flags(squeue::Flags::BUFFER_SELECT)
-        .user_data(tag(Op::BackendRecv, generation, key));
+        .user_data(tag(Op::UpstreamRecv, generation, key));
     // A receive with buffer selection carries no buffer pointer (see `arm_recv`).
     ctx.push_plain(entry);
     sock.recv = RecvState::Armed;
 }
 
-/// Cancels every operation in flight on a backend socket.
-fn cancel_backend<F: HandlerFactory>(
+/// Cancels every operation in flight on an upstream socket.
+fn cancel_upstream<F: HandlerFactory>(
     ctx: &mut Ctx<F>,
     key: usize,
     generation: u32,
-    sock: &mut BackendSock,
+    sock: &mut UpstreamSock,
 ) {
     if sock.cancelled {
         return;
     }
     sock.cancelled = true;
     for (op, live) in [
-        (Op::BackendConnect, sock.connecting),
-        (Op::BackendSend, sock.sending),
-        (Op::BackendRecv, sock.recv == RecvState::Armed),
+        (Op::UpstreamConnect, sock.connecting),
+        (Op::UpstreamSend, sock.sending),
+        (Op::UpstreamRecv, sock.recv == RecvState::Armed),
     ] {
         if live {
             ctx.push_quiet(opcode::AsyncCancel::new(tag(op, generation, key)).build());

@@ -19,10 +19,11 @@ pub mod tls_config;
 use std::sync::Arc;
 
 use reprise_serve::app::HandlerFactory;
-use reprise_serve::backend::{BackendAddr, BackendFactory, BackendOptions};
+use reprise_serve::apps::backend::{BackendFactory, BackendOptions};
+use reprise_serve::apps::page::PageFactory;
 use reprise_serve::counters::ServingCounters;
 use reprise_serve::live::LiveConfig;
-use reprise_serve::page::PageFactory;
+use reprise_serve::upstream::UpstreamAddr;
 
 use args::DriverChoice;
 pub use args::ServeArgs;
@@ -71,10 +72,10 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
     }
     match &args.backend {
         Some(backend) => {
-            let addr: BackendAddr = backend.parse().map_err(|e| format!("--backend: {e}"))?;
+            let addr: UpstreamAddr = backend.parse().map_err(|e| format!("--backend: {e}"))?;
             let mut options = BackendOptions::new(addr);
-            options.counters = counters.clone();
-            options.connect_timeout = reprise_serve::units::micros(&args.backend_timeout)
+            options.upstream.counters = counters.clone();
+            options.upstream.connect_timeout = reprise_serve::units::micros(&args.backend_timeout)
                 .map_err(|e| format!("--backend-timeout: {e}"))?;
             if let Some(version) = &args.proxy_protocol {
                 options.proxy_protocol = Some(
@@ -82,9 +83,6 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
                         .parse()
                         .map_err(|e| format!("--proxy-protocol: {e}"))?,
                 );
-            }
-            if args.driver == DriverChoice::Threads {
-                return Err("--backend needs an event-loop driver (--driver mio or uring)".into());
             }
             serve_with(
                 &args,

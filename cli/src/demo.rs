@@ -23,7 +23,7 @@ use reprise::{
 };
 
 use crate::ladder::{self, Dir, Flight, Ladder, WireParser};
-use reprise_serve::apps::page::PageResponder;
+use reprise_apps::page::PageResponder;
 
 /// Options of `reprise demo`.
 #[derive(Debug, clap::Args)]

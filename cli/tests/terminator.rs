@@ -311,7 +311,7 @@ fn nginx_behind_the_proxy_protocol_logs_the_real_client_address() {
 
 #[test]
 fn the_v2_header_carries_sni_alpn_cipher_and_how_the_handshake_resumed() {
-    use reprise_serve::apps::proxy::{
+    use reprise_apps::proxy::{
         parse_v2, PP2_SUBTYPE_SSL_CIPHER, PP2_SUBTYPE_SSL_VERSION, PP2_TYPE_ALPN,
         PP2_TYPE_AUTHORITY, PP2_TYPE_REPRISE_RESUMPTION,
     };

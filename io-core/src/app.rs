@@ -1,8 +1,8 @@
 //! The application side of a served connection: a byte-stream endpoint. It takes the
 //! client's plaintext as it arrives and gives plaintext for the client whenever it has some,
 //! not only in answer to what just arrived, so the same shape carries the built-in page
-//! responder ([`crate::apps::page`]), a backend stream spliced both ways
-//! ([`crate::apps::backend`], over the connection's [`Upstream`]) and
+//! responder and a backend stream spliced both ways over the connection's [`Upstream`] (both
+//! in `reprise-tls-apps`) and
 //! a user handler that produces output on its own (waking its connection with [`Wake`]).
 //! Every driver runs the same handlers.
 

@@ -10,8 +10,8 @@
 //! * [`app`]: the application side of a connection, a byte-stream endpoint, and
 //!   [`upstream`]: the second socket an application may open (a backend), whose bytes every
 //!   driver moves without knowing what they are.
-//! * [`apps`]: the applications the CLI runs on them — the page responder, the backend
-//!   stream and its PROXY protocol header; nothing else in the core depends on them.
+//!   The applications the CLI runs on them — the page responder, the backend stream and its
+//!   PROXY protocol header — are the crate `reprise-tls-apps`; the core depends on none.
 //! * [`suspend`]: answering the engine's suspensions (session lookups, offloaded signatures)
 //!   off the event loop.
 //! * [`options`], [`workers`], [`listen`]: a server's tuning, its worker threads' shared
@@ -26,7 +26,6 @@
 #![warn(missing_docs)]
 
 pub mod app;
-pub mod apps;
 pub mod buffers;
 pub mod counters;
 pub mod driver;

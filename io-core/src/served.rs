@@ -781,9 +781,9 @@ mod tests {
     use reprise::session::{Lookup, SessionStore};
     use reprise::{ClientConfig, ClientConnection};
 
-    use crate::app::Flow;
-    use crate::apps::page::PageResponder;
+    use crate::app::{Flow, MessageTimeout, Opened};
     use crate::suspend::Answer;
+    use crate::upstream::{Upstream, UpstreamOptions};
 
     struct NoWake;
     impl WakeWorker for NoWake {
@@ -814,6 +814,78 @@ mod tests {
         }
         fn wants_data(&self) -> bool {
             !self.full
+        }
+    }
+
+    /// Answers each request head (up to its blank line) with a 200; half a head is a message
+    /// in progress.
+    #[derive(Default)]
+    struct Heads {
+        head: Vec<u8>,
+        pending: Vec<u8>,
+    }
+
+    impl Handler for Heads {
+        fn on_data(&mut self, data: &[u8]) {
+            self.head.extend_from_slice(data);
+            while let Some(end) = self.head.windows(4).position(|w| w == b"\r\n\r\n") {
+                self.head.drain(..end + 4);
+                self.pending
+                    .extend_from_slice(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+            }
+        }
+        fn poll_output(&mut self, out: &mut Vec<u8>, _room: usize) -> Flow {
+            out.append(&mut self.pending);
+            Flow::Continue
+        }
+        fn is_mid_message(&self) -> bool {
+            !self.head.is_empty()
+        }
+    }
+
+    /// How long a relay must have been still before a draining server says goodbye.
+    const RELAY_QUIET: Duration = Duration::from_millis(200);
+
+    /// Relays the client's bytes over an upstream, as a backend stream does.
+    struct Relay(Upstream);
+
+    impl Handler for Relay {
+        fn on_open(&mut self, _opened: &Opened<'_>) {
+            self.0.open();
+        }
+        fn on_data(&mut self, data: &[u8]) {
+            self.0.send(data);
+        }
+        fn on_peer_vanished(&mut self) -> Flow {
+            Flow::Abort
+        }
+        fn on_message_timeout(&mut self, timeout: MessageTimeout) -> Flow {
+            if !timeout.client_trickled {
+                self.0.check_silent(timeout.waited);
+            }
+            Flow::Abort
+        }
+        fn on_peer_closed(&mut self) -> Flow {
+            if self.0.finish() {
+                Flow::Continue
+            } else {
+                Flow::Close
+            }
+        }
+        fn poll_output(&mut self, out: &mut Vec<u8>, room: usize) -> Flow {
+            self.0.take(out, room)
+        }
+        fn wants_data(&self) -> bool {
+            self.0.has_room()
+        }
+        fn is_mid_message(&self) -> bool {
+            self.0.is_busy()
+        }
+        fn drain_quiet(&self) -> Duration {
+            RELAY_QUIET
+        }
+        fn upstream(&mut self) -> Option<&mut Upstream> {
+            Some(&mut self.0)
         }
     }
 
@@ -1173,7 +1245,7 @@ mod tests {
 
     #[test]
     fn a_request_head_must_complete_within_the_idle_timeout() {
-        let mut rig = Rig::new(server_config(), PageResponder::default(), insecure());
+        let mut rig = Rig::new(server_config(), Heads::default(), insecure());
         rig.handshake();
         let started = rig.env.now;
         // Each line a record of its own: records are progress, but the head is not done.
@@ -1197,12 +1269,12 @@ mod tests {
 
     #[test]
     fn shutdown_closes_idle_connections_and_lets_busy_ones_finish() {
-        let mut rig = Rig::new(server_config(), PageResponder::default(), insecure());
+        let mut rig = Rig::new(server_config(), Heads::default(), insecure());
         rig.handshake();
         rig.served.on_shutdown(&mut rig.env);
         assert_eq!(rig.served.phase(), Phase::Closing(End::Done));
         // Busy: half a request head.
-        let mut rig = Rig::new(server_config(), PageResponder::default(), insecure());
+        let mut rig = Rig::new(server_config(), Heads::default(), insecure());
         rig.handshake();
         rig.client.send(b"GET / HTTP/1.1\r\n").unwrap();
         rig.client_flight();
@@ -1225,14 +1297,12 @@ mod tests {
         assert_eq!(rig.served.failure(), None);
     }
 
-    /// An open connection spliced with a backend stream, its backend connected.
-    fn backend_rig() -> Rig<crate::apps::backend::BackendStream> {
-        use crate::apps::backend::BackendStream;
-        use crate::upstream::UpstreamOptions;
+    /// An open connection relayed over an upstream, its upstream connected.
+    fn backend_rig() -> Rig<Relay> {
         let options = UpstreamOptions::new("127.0.0.1:9".parse().unwrap());
         let mut rig = Rig::new(
             server_config(),
-            BackendStream::new(Arc::new(options), None),
+            Relay(Upstream::new(Arc::new(options))),
             insecure(),
         );
         rig.handshake();
@@ -1244,7 +1314,7 @@ mod tests {
         rig
     }
 
-    impl Rig<crate::apps::backend::BackendStream> {
+    impl Rig<Relay> {
         /// The client sends `data`; the backend takes it all.
         fn request(&mut self, data: &[u8]) {
             self.client.send(data).unwrap();
@@ -1278,12 +1348,12 @@ mod tests {
         assert_eq!(rig.served.phase(), Phase::Open);
         assert_eq!(rig.answer(b"HTTP/1.1 200 OK\r\n"), b"HTTP/1.1 200 OK\r\n");
         // The rest of the answer a moment later is not cut off.
-        rig.later(crate::apps::backend::DRAIN_QUIET / 2);
+        rig.later(RELAY_QUIET / 2);
         rig.served.on_timer(&mut rig.env);
         assert_eq!(rig.served.phase(), Phase::Open);
         assert_eq!(rig.answer(b"\r\n"), b"\r\n");
-        // Still for crate::apps::backend::DRAIN_QUIET after it: goodbye.
-        rig.later(crate::apps::backend::DRAIN_QUIET);
+        // Still for RELAY_QUIET after it: goodbye.
+        rig.later(RELAY_QUIET);
         rig.served.on_timer(&mut rig.env);
         assert_eq!(rig.served.phase(), Phase::Closing(End::Done));
         rig.server_flight();

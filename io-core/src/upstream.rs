@@ -4,7 +4,7 @@
 //! core: [`Upstream`] holds the two bounded buffers and the socket's state and tells the
 //! driver — which owns the socket — what to do: connect, write these bytes, read (or not:
 //! back-pressure), shut the write side, close or reset. Every driver carries the same
-//! handful of calls out; an application ([`crate::apps::backend`]) fills one direction and
+//! handful of calls out; an application (`reprise_apps::backend`) fills one direction and
 //! drains the other through [`Handler::upstream`](crate::app::Handler::upstream).
 //!
 //! * Toward the upstream: the application queues the client's bytes ([`Upstream::send`],

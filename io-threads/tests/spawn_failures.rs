@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reprise::ServerConfig;
-use reprise_serve::apps::page::PageFactory;
+use reprise_apps::page::PageFactory;
 use reprise_serve::{Driver, Running, ServerOptions};
 
 fn config() -> Arc<ServerConfig> {

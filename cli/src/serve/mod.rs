@@ -18,9 +18,9 @@ pub mod tls_config;
 
 use std::sync::Arc;
 
+use reprise_apps::backend::{BackendFactory, BackendOptions};
+use reprise_apps::page::PageFactory;
 use reprise_serve::app::HandlerFactory;
-use reprise_serve::apps::backend::{BackendFactory, BackendOptions};
-use reprise_serve::apps::page::PageFactory;
 use reprise_serve::counters::ServingCounters;
 use reprise_serve::live::LiveConfig;
 use reprise_serve::upstream::UpstreamAddr;

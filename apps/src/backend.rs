@@ -16,15 +16,15 @@
 //! * While the backend owes an answer (the client sent bytes it has not answered yet) the
 //!   stream is mid-message: a draining server waits for the answer, and the idle timeout
 //!   runs from the first unanswered byte (a silent backend, or a trickling client, is
-//!   closed at the timeout; see [`crate::served`]).
+//!   closed at the timeout; see [`reprise_serve::served`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::app::{Flow, Handler, HandlerFactory, MessageTimeout, Opened};
-use crate::apps::proxy::{self, ProxyVersion, TlsFacts};
-use crate::upstream::{Upstream, UpstreamAddr, UpstreamOptions};
+use crate::proxy::{self, ProxyVersion, TlsFacts};
+use reprise_serve::app::{Flow, Handler, HandlerFactory, MessageTimeout, Opened};
+use reprise_serve::upstream::{Upstream, UpstreamAddr, UpstreamOptions};
 
 /// While draining, how long a backend stream must have been still before its client is
 /// told goodbye ([`Handler::drain_quiet`]): the stream cannot tell where an answer ends, and
@@ -36,7 +36,7 @@ pub const DRAIN_QUIET: Duration = Duration::from_millis(200);
 pub struct BackendOptions {
     /// The backend, its buffers and connect timeout, and where its failures are counted.
     pub upstream: UpstreamOptions,
-    /// Send a PROXY protocol header first ([`crate::apps::proxy`]).
+    /// Send a PROXY protocol header first ([`crate::proxy`]).
     pub proxy_protocol: Option<ProxyVersion>,
 }
 
@@ -182,7 +182,7 @@ impl HandlerFactory for BackendFactory {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::upstream::UpstreamState;
+    use reprise_serve::upstream::UpstreamState;
 
     fn stream(proxy_protocol: Option<ProxyVersion>) -> BackendStream {
         let mut options = UpstreamOptions::new("127.0.0.1:9".parse().unwrap());
@@ -192,7 +192,7 @@ mod tests {
 
     fn opened(s: &mut BackendStream) {
         let negotiated = reprise::Negotiated::default();
-        let no_wake = || crate::app::Wake::new(|| {});
+        let no_wake = || reprise_serve::app::Wake::new(|| {});
         s.on_open(&Opened::new(&negotiated, &no_wake));
     }
 

@@ -2,7 +2,7 @@
 //! request, once its head has ended (and its declared body has arrived), gets a small 200
 //! page saying what the handshake negotiated.
 
-use crate::app::{Flow, Handler, HandlerFactory, Opened};
+use reprise_serve::app::{Flow, Handler, HandlerFactory, Opened};
 
 /// Largest request head (request line and header fields) accepted; a longer one is answered
 /// with `431 Request Header Fields Too Large` and the connection is closed.
@@ -343,7 +343,7 @@ mod tests {
             reprise::suites::suite_by_name("TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256");
         negotiated.extended_master_secret = true;
         negotiated.resumed = Some(reprise::ResumptionKind::Ticket);
-        let no_wake = || crate::app::Wake::new(|| {});
+        let no_wake = || reprise_serve::app::Wake::new(|| {});
         r.on_open(&Opened::new(&negotiated, &no_wake));
         out.clear();
         r.feed(b"GET / HTTP/1.1\r\n\r\n", &mut out);

@@ -170,13 +170,11 @@ impl CertifiedKey {
         &self.chain
     }
 
-    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// The signing key.
     pub fn key(&self) -> &SigningKey {
         &self.key
     }
 
-    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// The encoded Certificate handshake message (header included).
     pub fn certificate_message(&self) -> &[u8] {
         &self.certificate_message
@@ -302,7 +300,6 @@ impl ServerConfig {
         }
     }
 
-    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// Signs `message` with the key of the certificate for `auth` — what a driver's worker
     /// does for an offloaded [`Event::NeedSignature`](crate::Event::NeedSignature).
     pub fn sign(
@@ -363,7 +360,6 @@ impl ServerConfig {
         Ok(())
     }
 
-    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// The default certificate for a key type (no SNI, or an unknown name).
     pub fn certificate_for(&self, auth: AuthKind) -> Option<&CertifiedKey> {
         self.certificates
@@ -372,7 +368,6 @@ impl ServerConfig {
             .map(|c| c.as_ref())
     }
 
-    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// The certificates for `server_name`: the resolver's choice, or the configured ones by
     /// name.
     pub fn resolve_certificates(&self, server_name: Option<&str>) -> Option<Arc<CertificateSet>> {
@@ -382,7 +377,6 @@ impl ServerConfig {
         }
     }
 
-    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// A copy of this config with the certificates (and resolver) of `certs`: what a reload
     /// of certificates swaps in. Everything else — session store, ticket keys, metrics, key
     /// log, randomness — is shared with this one, so sessions and tickets made before the
@@ -410,7 +404,6 @@ impl ServerConfig {
         }
     }
 
-    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// Whether a certificate is for `name` by name (not as the default): the resolver's
     /// answer when there is one, else an exact or wildcard name of a configured certificate.
     pub fn serves_name(&self, name: &str) -> bool {

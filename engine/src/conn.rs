@@ -113,7 +113,6 @@ pub struct Buffers {
 }
 
 impl Buffers {
-    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// Heap bytes held (by capacity).
     pub fn capacity_bytes(&self) -> usize {
         self.flight.capacity()
@@ -891,13 +890,11 @@ impl<H: Handshake> Connection<H> {
         buffers
     }
 
-    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// Bytes held for a handshake message that has not fully arrived (by capacity).
     pub fn handshake_bytes_held(&self) -> usize {
         self.core.hs_partial.capacity()
     }
 
-    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// Heap bytes the connection's own buffers hold (by capacity); the AEAD keys live inside
     /// the connection itself.
     pub fn buffer_capacity(&self) -> usize {

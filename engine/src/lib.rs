@@ -102,6 +102,25 @@
 //! it), an expired session, a forged or damaged ticket, a mismatch of EMS, suite or server
 //! name, or a store that could not be asked. [`metrics::Metrics`] counts each.
 //!
+//! # What a driver needs besides
+//!
+//! A driver (an event loop that owns sockets, as `reprise-tls-mio` does) needs a few things a
+//! plain embedding does not, all documented public API:
+//!
+//! * memory accounting: [`Connection::handshake_bytes_held`] (to bound unfinished handshakes),
+//!   [`Connection::buffer_capacity`], [`Buffers::capacity_bytes`] (buffers reused with
+//!   [`Connection::into_buffers`] and [`ServerConnection::with_buffers`]);
+//! * the counters only it can know: [`metrics::Metrics::connection_opened`],
+//!   [`connection_refused`](metrics::Metrics::connection_refused),
+//!   [`connection_closed`](metrics::Metrics::connection_closed);
+//! * signing off the event loop: [`ServerConfig::sign`] answers an [`Event::NeedSignature`];
+//! * for fleets and operator tools: a session-ID key ([`session::SessionIdKey`]), a ticket
+//!   ring's rotation ([`session::TicketKeyRing::rotate_now`], `retire_all`, `key_names`) and
+//!   a session cache's size and timeout.
+//!
+//! What only this repository's tests, fuzz targets and benches use is `#[doc(hidden)]`
+//! (`internal`, and two test helpers), not part of the API.
+//!
 //! # Key log
 //!
 //! [`ServerConfigBuilder::key_log`] takes a [`keylog::KeyLog`] that receives each master

@@ -67,7 +67,6 @@ impl Metrics {
         }
     }
 
-    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// A handshake completed.
     pub fn handshake_done(&self, resumed: Option<ResumptionKind>) {
         match resumed {
@@ -78,44 +77,37 @@ impl Metrics {
         .fetch_add(1, Relaxed);
     }
 
-    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// A handshake failed (an alert was sent or received before it completed).
     pub fn handshake_failed(&self) {
         self.handshake_failures.fetch_add(1, Relaxed);
     }
 
-    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// An offered resumption did not happen.
     pub fn resumption_failed(&self, reason: ResumptionFailure) {
         self.resumption_failures[failure_index(reason)].fetch_add(1, Relaxed);
     }
 
-    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// We sent a fatal or warning alert.
     pub fn alert_sent(&self, alert: AlertDescription) {
         self.alerts_sent[usize::from(alert.to_u8())].fetch_add(1, Relaxed);
     }
 
-    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// The peer sent an alert.
     pub fn alert_received(&self, alert: AlertDescription) {
         self.alerts_received[usize::from(alert.to_u8())].fetch_add(1, Relaxed);
     }
 
-    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// A driver accepted a connection.
     pub fn connection_opened(&self) {
         self.connections_open.fetch_add(1, Relaxed);
         self.connections_total.fetch_add(1, Relaxed);
     }
 
-    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// A driver closed a new connection at once: the connection limit was reached.
     pub fn connection_refused(&self) {
         self.connections_refused.fetch_add(1, Relaxed);
     }
 
-    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// A driver closed a connection.
     pub fn connection_closed(&self) {
         self.connections_open.fetch_sub(1, Relaxed);

@@ -20,7 +20,6 @@ pub struct CertificateSet {
 }
 
 impl CertificateSet {
-    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// The certificate for key type `auth`.
     pub fn for_auth(&self, auth: AuthKind) -> Option<&Arc<CertifiedKey>> {
         match auth {
@@ -94,13 +93,11 @@ impl CertificatesByName {
         }
     }
 
-    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// The default set (no SNI, or a name no certificate has).
     pub fn default_set(&self) -> &CertificateSet {
         &self.default
     }
 
-    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// Every certificate held, each once, in the order added.
     pub fn all(&self) -> Vec<Arc<CertifiedKey>> {
         let mut all: Vec<Arc<CertifiedKey>> = Vec::new();
@@ -122,7 +119,6 @@ impl CertificatesByName {
         self.default.is_empty() && self.exact.is_empty() && self.wildcard.is_empty()
     }
 
-    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// Whether a certificate is for `name` itself (exactly or by a wildcard), not only as
     /// the default.
     pub fn has_name(&self, name: &str) -> bool {

@@ -37,7 +37,6 @@ const BLOCK: usize = 1024;
 /// Shards of a [`BufferedRandom`], so threads sharing a config rarely wait on each other.
 const SHARDS: usize = 8;
 
-#[doc(hidden)] // unstable: for this repository's drivers and tools
 /// The system CSPRNG (aws-lc's `RAND_bytes`) drawn in 1 KiB blocks, handed out in small
 /// pieces: server randoms, session IDs and ticket nonces cost a copy instead of a DRBG call
 /// each (aws-lc reseeds from the CPU's RNG on every call). The default source of
@@ -141,7 +140,6 @@ impl SeededRandom {
         Self::from_seed_bytes(&seed.to_be_bytes())
     }
 
-    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// A stream determined entirely by `seed`.
     pub fn from_seed_bytes(seed: &[u8]) -> Self {
         Self {

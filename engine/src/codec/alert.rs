@@ -47,7 +47,6 @@ macro_rules! alert_descriptions {
         }
 
         impl AlertDescription {
-            #[doc(hidden)] // unstable: for this repository's drivers and tools
             /// Decodes a description byte; never fails.
             pub const fn from_u8(v: u8) -> Self {
                 match v {

@@ -25,7 +25,6 @@ impl NamedGroup {
         NamedGroup::Secp384r1,
     ];
 
-    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// IANA code point.
     pub const fn id(self) -> u16 {
         match self {
@@ -35,7 +34,6 @@ impl NamedGroup {
         }
     }
 
-    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// From an IANA code point.
     pub fn from_id(id: u16) -> Option<Self> {
         Self::ALL.into_iter().find(|g| g.id() == id)
@@ -76,7 +74,6 @@ impl NamedGroup {
         }
     }
 
-    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// Length of a valid public value on the wire (uncompressed points for the NIST curves).
     pub const fn public_len(self) -> usize {
         match self {

@@ -31,7 +31,6 @@ impl SignatureScheme {
     /// `rsa_pss_rsae_sha512`
     pub const RSA_PSS_RSAE_SHA512: Self = Self(0x0806);
 
-    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// What a client offers by default, in preference order.
     pub const CLIENT_DEFAULT: [Self; 9] = [
         Self::ECDSA_SHA256,
@@ -45,7 +44,6 @@ impl SignatureScheme {
         Self::RSA_PKCS1_SHA512,
     ];
 
-    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// The key type the scheme signs with, if it is one we support.
     pub fn auth_kind(self) -> Option<AuthKind> {
         match self.0 {

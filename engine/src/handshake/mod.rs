@@ -86,7 +86,6 @@ impl Negotiated {
 pub struct HostName(SmallVec<[u8; 64]>);
 
 impl HostName {
-    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// `name` with ASCII letters lower-cased (RFC 6066 §3 names compare case-insensitively).
     pub fn lowercase(name: &str) -> Self {
         Self(name.bytes().map(|b| b.to_ascii_lowercase()).collect())

@@ -442,7 +442,6 @@ impl SessionCache {
         Self::with_shards(byte_budget, timeout_secs, DEFAULT_SHARDS)
     }
 
-    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// As [`new`](Self::new) with `shards` shards, rounded up to a power of two (at least 1).
     /// The budget is split evenly; each shard gets at least one slot, so a budget smaller
     /// than one slot per shard is exceeded.
@@ -501,7 +500,6 @@ impl SessionCache {
         self.bytes_used
     }
 
-    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// Heap bytes per cached session when the cache is full:
     /// [`bytes_used`](Self::bytes_used) / [`capacity`](Self::capacity).
     #[must_use]
@@ -509,7 +507,6 @@ impl SessionCache {
         self.bytes_used as f64 / self.capacity as f64
     }
 
-    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// How many sessions fit (the sum of the shards' slot counts).
     #[must_use]
     pub fn capacity(&self) -> usize {
@@ -530,7 +527,6 @@ impl SessionCache {
         }
     }
 
-    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// The longest time, in seconds, a session is kept.
     #[must_use]
     pub fn timeout(&self) -> u32 {

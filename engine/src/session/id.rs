@@ -27,7 +27,6 @@ impl SessionIdKey {
         }
     }
 
-    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// The session ID carrying `random`.
     pub fn make_id(&self, random: &[u8; 16]) -> [u8; 32] {
         let tag = hmac::sign(&self.key, random);
@@ -37,7 +36,6 @@ impl SessionIdKey {
         id
     }
 
-    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// True when `id` is one this key made (constant time).
     pub fn is_ours(&self, id: &[u8]) -> bool {
         if id.len() != 32 {

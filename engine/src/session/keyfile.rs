@@ -77,7 +77,6 @@ impl KeyFileFormat {
         }
     }
 
-    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// Whether files of this format are binary (nginx) rather than text.
     pub fn is_binary(self) -> bool {
         matches!(self, Self::Nginx48 | Self::Nginx80)

@@ -96,27 +96,24 @@ impl fmt::Display for SessionCodecError {
 impl std::error::Error for SessionCodecError {}
 
 impl SessionRecord {
-    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// Version byte of the encoding this code writes and reads.
     pub const VERSION: u8 = 1;
 
-    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// Longest server name or ALPN protocol a record holds (each has a one-byte length).
     pub const MAX_NAME_LEN: usize = u8::MAX as usize;
 
     /// Largest possible encoding: both names at their maximum of [`Self::MAX_NAME_LEN`] bytes.
     pub const MAX_ENCODED_LEN: usize = FIXED_LEN + 1 + Self::MAX_NAME_LEN + 1 + Self::MAX_NAME_LEN;
 
-    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// Length of this record's encoding (meaningful when both names are ≤ 255 bytes).
     #[must_use]
     pub fn encoded_len(&self) -> usize {
         FIXED_LEN + 1 + self.server_name.len() + 1 + self.alpn.len()
     }
 
-    #[doc(hidden)] // unstable: for this repository's drivers and tools
-    /// Writes the encoding (see the [module documentation](self)) to the front of `out`,
-    /// returning the number of bytes written. Does not allocate.
+    /// Writes the encoding (a version byte, flags, suite, creation time, lifetime, master
+    /// secret, then the server name and ALPN protocol, each after a one-byte length) to the
+    /// front of `out`, returning the number of bytes written. Does not allocate.
     ///
     /// # Errors
     /// [`SessionCodecError::TooLong`] if a name exceeds 255 bytes;

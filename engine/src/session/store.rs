@@ -67,7 +67,6 @@ impl SessionStore for NoSessionStore {
     fn remove(&self, _id: &[u8]) {}
 }
 
-#[doc(hidden)] // unstable: for this repository's drivers and tools
 /// A test and embedding aid that turns any store into an asynchronous one: every
 /// [`get`](SessionStore::get) answers [`Lookup::Pending`] and records the ID asked for; the
 /// test (or the embedding's event loop) collects the requests with

@@ -76,7 +76,6 @@ pub struct TicketKeyMaterial {
 }
 
 impl TicketKeyMaterial {
-    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// A fresh random name and secret.
     pub fn generate(rng: &dyn RandomSource) -> Result<Self, TicketError> {
         let mut material = Self {
@@ -328,7 +327,6 @@ impl TicketKeyRing {
         ring
     }
 
-    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// Seals `plaintext` (a serialized session record) with the encrypting key and appends the
     /// ticket to `out`. The only allocation is `out` growing to fit; on failure `out` is left
     /// as it was.
@@ -381,7 +379,6 @@ impl TicketKeyRing {
         }
     }
 
-    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// Opens a ticket into `out` (no allocation); the session record is `out[..len]`. `out`
     /// needs room for the ticket length minus [`TICKET_OVERHEAD`]; [`MAX_TICKET_PLAINTEXT`]
     /// bytes always suffice.
@@ -426,7 +423,6 @@ impl TicketKeyRing {
         })
     }
 
-    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// Adds a fresh encrypting key when the current one's encrypt window has ended (or the ring
     /// is empty), and drops keys past their decrypt window; returns whether a key was added.
     ///
@@ -454,7 +450,6 @@ impl TicketKeyRing {
         Ok(due)
     }
 
-    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// Starts a new encrypting key now, whatever the schedule; the current one stays
     /// decrypt-only for `decrypt_window`.
     pub fn rotate_now(&mut self, now: u64, rng: &dyn RandomSource) -> Result<(), TicketError> {
@@ -467,7 +462,6 @@ impl TicketKeyRing {
         Ok(())
     }
 
-    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// Drops every key (after a suspected leak) for one fresh key: no ticket issued before
     /// decrypts any more, and those clients fall back to full handshakes.
     pub fn retire_all(&mut self, now: u64, rng: &dyn RandomSource) -> Result<(), TicketError> {
@@ -475,7 +469,6 @@ impl TicketKeyRing {
         self.push_fresh(now, rng)
     }
 
-    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// The names of the keys, encrypting key first.
     pub fn key_names(&self) -> Vec<[u8; KEY_NAME_LEN]> {
         self.keys.iter().map(TicketKey::name).collect()
@@ -501,7 +494,6 @@ impl TicketKeyRing {
         self.policy
     }
 
-    #[doc(hidden)] // unstable: for this repository's drivers and tools
     /// Whether [`rotate_if_due`](Self::rotate_if_due) would change anything at `now`.
     pub fn needs_rotation(&self, now: u64) -> bool {
         self.rotation_due(now) || self.keys.iter().skip(1).any(|k| now >= k.decrypt_until)

@@ -318,3 +318,99 @@ fn a_config_file_says_what_flags_say_and_unknown_keys_are_refused() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("unknown key `sesion-cache`"), "{stderr}");
 }
+
+/// A second `reprise serve` on an address a live server listens on exits naming the
+/// address, and the first keeps every connection; the same for a control socket path a
+/// live server answers on. `--reuse-port` joins on purpose (a hitless upgrade), and a
+/// clean exit removes the control socket file.
+#[test]
+fn a_second_server_cannot_take_a_live_port_or_control_socket() {
+    for driver in drivers() {
+        let dir = TempDir::new("second-server");
+        let control = dir.path().join("ctl.sock");
+        let mut first = Server::reprise(driver, &["--control", &s(&control)]);
+        let addr = first.addr();
+        let second = run_with_timeout(
+            Command::new(reprise_bin()).args(["serve", "--driver", driver, "--listen", &addr]),
+            b"",
+            PEER_TIMEOUT,
+        );
+        assert!(!second.status.success(), "[{driver}] {}", text(&second));
+        assert!(
+            String::from_utf8_lossy(&second.stderr).contains(&addr),
+            "[{driver}] the refusal names the address: {}",
+            text(&second)
+        );
+        // Every connection reaches the first server (the second never listened).
+        for _ in 0..10 {
+            let out = run_with_timeout(
+                Command::new("curl").args(["-sk", "--max-time", "5", &format!("https://{addr}/")]),
+                b"",
+                PEER_TIMEOUT,
+            );
+            assert!(
+                http_ok(&text(&out)) || out.status.success(),
+                "[{driver}] {}",
+                text(&out)
+            );
+        }
+        // The control path of a live server is refused, and stays the first server's.
+        let other = format!("127.0.0.1:{}", free_port());
+        let taken = run_with_timeout(
+            Command::new(reprise_bin()).args([
+                "serve",
+                "--driver",
+                driver,
+                "--listen",
+                &other,
+                "--control",
+                &s(&control),
+            ]),
+            b"",
+            PEER_TIMEOUT,
+        );
+        assert!(!taken.status.success(), "[{driver}] {}", text(&taken));
+        assert!(
+            String::from_utf8_lossy(&taken.stderr).contains(&s(&control)),
+            "[{driver}] {}",
+            text(&taken)
+        );
+        let status = ctl(&control, "status");
+        assert!(status.status.success(), "[{driver}] {}", text(&status));
+        // Joining on purpose works where the driver shares ports (SO_REUSEPORT).
+        if driver != "threads" {
+            let mut joined = Running::spawn(
+                Command::new(reprise_bin()).args([
+                    "serve",
+                    "--driver",
+                    driver,
+                    "--listen",
+                    &addr,
+                    "--reuse-port",
+                ]),
+                b"",
+            );
+            assert!(
+                joined.wait_for(READY_TIMEOUT, |out, _| out.contains("listening on ")),
+                "[{driver}] --reuse-port joins: {}",
+                joined.describe()
+            );
+            joined.kill();
+        }
+        // A clean exit takes its control socket file along.
+        let term = Command::new("kill")
+            .args(["-TERM", &first.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(term.success());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while first.is_running() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(!first.is_running(), "[{driver}] {}", first.log());
+        assert!(
+            !control.exists(),
+            "[{driver}] the control socket file is left behind"
+        );
+    }
+}

@@ -21,10 +21,28 @@ fn bind(addr: SocketAddr, reuse_port: bool, backlog: i32) -> io::Result<std::net
     Ok(socket.into())
 }
 
+/// Refuses `addr` when another socket already listens on it: a plain bind (without
+/// `SO_REUSEPORT`) fails there, whatever the other socket set.
+fn refuse_if_served(addr: SocketAddr) -> io::Result<()> {
+    match std::net::TcpListener::bind(addr) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AddrInUse => Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            format!(
+                "{addr} is already served by another process; to join it on purpose (a \
+                 hitless upgrade), pass --reuse-port"
+            ),
+        )),
+        Err(e) => Err(e),
+    }
+}
+
 /// The non-blocking listening sockets of `options.workers` workers on `addr`, one each: with
 /// [`ListenerMode::ReusePort`] separate `SO_REUSEPORT` sockets on one port (port 0 picks it
 /// once), with [`ListenerMode::Shared`] clones of one socket. `TCP_NODELAY` is set on them,
-/// so accepted sockets inherit it.
+/// so accepted sockets inherit it. A port another process listens on is refused
+/// ([`io::ErrorKind::AddrInUse`], naming the address) unless
+/// [`ServerOptions::join_other_listeners`].
 pub fn bind_listeners(
     addr: SocketAddr,
     options: &ServerOptions,
@@ -33,6 +51,9 @@ pub fn bind_listeners(
     let mut listeners = Vec::with_capacity(workers);
     match options.listener {
         ListenerMode::ReusePort => {
+            if addr.port() != 0 && !options.join_other_listeners {
+                refuse_if_served(addr)?;
+            }
             let first = bind(addr, true, options.backlog)?;
             let actual = first.local_addr()?;
             listeners.push(first);
@@ -49,4 +70,27 @@ pub fn bind_listeners(
         }
     }
     Ok(listeners)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_port_another_socket_listens_on_is_refused_unless_joining() {
+        let options = ServerOptions {
+            workers: 2,
+            ..ServerOptions::default()
+        };
+        let live = bind_listeners("127.0.0.1:0".parse().unwrap(), &options).unwrap();
+        let addr = live[0].local_addr().unwrap();
+        let refused = bind_listeners(addr, &options).unwrap_err();
+        assert_eq!(refused.kind(), io::ErrorKind::AddrInUse);
+        assert!(refused.to_string().contains(&addr.to_string()), "{refused}");
+        let joining = ServerOptions {
+            join_other_listeners: true,
+            ..options
+        };
+        assert_eq!(bind_listeners(addr, &joining).unwrap().len(), 2);
+    }
 }

@@ -36,6 +36,11 @@ pub struct ServerOptions {
     pub workers: usize,
     /// How the workers share the port.
     pub listener: ListenerMode,
+    /// Join a port another process already listens on (with [`ListenerMode::ReusePort`], the
+    /// kernel then splits new connections between the two), as a hitless upgrade does. Off by
+    /// default: such a port is refused, so a second server started by hand cannot take half
+    /// of a live server's traffic.
+    pub join_other_listeners: bool,
     /// Connections open at once, over all workers; more are accepted and closed at once.
     pub max_connections: usize,
     /// Time a client has from its TCP connection to the end of its handshake.
@@ -88,6 +93,7 @@ impl Default for ServerOptions {
                 .map(|n| n.get())
                 .unwrap_or(1),
             listener: ListenerMode::ReusePort,
+            join_other_listeners: false,
             max_connections: 10_000,
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),

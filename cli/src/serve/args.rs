@@ -63,6 +63,11 @@ pub struct ServeArgs {
     /// How mio workers share the port: `reuseport` (a socket each) or `shared` (one socket).
     #[arg(long, value_enum, default_value_t = ListenerChoice::Reuseport)]
     pub listener: ListenerChoice,
+    /// Join a port another process already serves (SO_REUSEPORT, mio and uring drivers),
+    /// for a hitless upgrade: start the new server with it, then stop the old one. Without
+    /// it such a port is refused.
+    #[arg(long)]
+    pub reuse_port: bool,
     /// PEM certificate chain (repeat with --key for an ECDSA and an RSA pair).
     #[arg(long)]
     pub cert: Vec<String>,

@@ -20,10 +20,29 @@ use reprise::rng::SystemRandom;
 
 use super::reload::Reloader;
 
-/// Starts answering on `path` (replacing a stale socket file), on a thread of its own.
-pub fn serve(path: &str, reloader: Arc<Reloader>) -> Result<(), String> {
+/// The control socket's file, removed when the server exits cleanly (dropped).
+pub struct ControlSocket {
+    path: String,
+}
+
+impl Drop for ControlSocket {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Starts answering on `path`, on a thread of its own. A path a running server answers on is
+/// refused (taking it would leave that server without its control socket); a stale socket
+/// file (no server behind it) is replaced.
+pub fn serve(path: &str, reloader: Arc<Reloader>) -> Result<ControlSocket, String> {
     match std::fs::symlink_metadata(path) {
         Ok(meta) if std::os::unix::fs::FileTypeExt::is_socket(&meta.file_type()) => {
+            if UnixStream::connect(path).is_ok() {
+                return Err(format!(
+                    "--control {path}: a running server answers there; stop it or choose \
+                     another path"
+                ));
+            }
             std::fs::remove_file(path).map_err(|e| format!("--control {path}: {e}"))?;
         }
         Ok(_) => return Err(format!("--control {path}: exists and is not a socket")),
@@ -35,6 +54,9 @@ pub fn serve(path: &str, reloader: Arc<Reloader>) -> Result<(), String> {
     let bound = UnixListener::bind(path);
     rustix::process::umask(old);
     let listener = bound.map_err(|e| format!("--control {path}: {e}"))?;
+    let socket = ControlSocket {
+        path: path.to_owned(),
+    };
     let me = rustix::process::getuid();
     std::thread::Builder::new()
         .name("control".into())
@@ -65,7 +87,7 @@ pub fn serve(path: &str, reloader: Arc<Reloader>) -> Result<(), String> {
             }
         })
         .map_err(|e| format!("control thread: {e}"))?;
-    Ok(())
+    Ok(socket)
 }
 
 fn answer(command: &str, reloader: &Reloader) -> Result<String, String> {

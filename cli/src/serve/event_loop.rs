@@ -32,6 +32,7 @@ pub fn address_and_options(
         options.workers = args.workers;
     }
     options.listener = args.listener.into();
+    options.join_other_listeners = args.reuse_port;
     options.max_connections = args.max_connections;
     let timeout = args.timeout.max(Duration::from_secs(1));
     options.handshake_timeout = timeout;

@@ -66,10 +66,15 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         live: live.clone(),
     });
     reload_on_sighup(reloader.clone())?;
-    if let Some(path) = &args.control {
-        control::serve(path, reloader.clone())?;
-        println!("control socket {path}");
-    }
+    // Removed again when `run` returns (a clean exit, or a refused start).
+    let _control_socket = match &args.control {
+        Some(path) => {
+            let socket = control::serve(path, reloader.clone())?;
+            println!("control socket {path}");
+            Some(socket)
+        }
+        None => None,
+    };
     match &args.backend {
         Some(backend) => {
             let addr: UpstreamAddr = backend.parse().map_err(|e| format!("--backend: {e}"))?;

@@ -414,3 +414,42 @@ fn a_second_server_cannot_take_a_live_port_or_control_socket() {
         );
     }
 }
+
+/// A terminator without certificates is refused; a page server without them says loudly
+/// that it serves throw-away self-signed ones.
+#[test]
+fn no_certificates_is_an_error_for_a_terminator_and_loud_for_a_demo() {
+    let refused = run_with_timeout(
+        Command::new(reprise_bin()).args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--backend",
+            "127.0.0.1:9",
+        ]),
+        b"",
+        PEER_TIMEOUT,
+    );
+    assert!(!refused.status.success(), "{}", text(&refused));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("--backend needs --cert"),
+        "{}",
+        text(&refused)
+    );
+    let mut demo = Running::spawn(
+        Command::new(reprise_bin()).args(["serve", "--listen", "127.0.0.1:0"]),
+        b"",
+    );
+    assert!(
+        demo.wait_for(READY_TIMEOUT, |out, _| out.contains("listening on ")),
+        "{}",
+        demo.describe()
+    );
+    assert!(
+        demo.stderr()
+            .contains("throw-away self-signed certificates"),
+        "{}",
+        demo.describe()
+    );
+    demo.kill();
+}

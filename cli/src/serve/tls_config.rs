@@ -70,7 +70,18 @@ pub(super) fn certificates(args: &ServeArgs) -> Result<Vec<CertPair>, String> {
             .map(|(cert, key)| certs::from_files(cert, key))
             .collect();
     }
+    if args.backend.is_some() {
+        return Err(
+            "--backend needs --cert and --key: a terminator does not serve \
+                    throw-away self-signed certificates"
+                .into(),
+        );
+    }
     let pairs = certs::self_signed()?;
+    eprintln!(
+        "warning: no --cert given: serving throw-away self-signed certificates for localhost \
+         (a demo, not for production)"
+    );
     for p in &pairs {
         println!(
             "self-signed {} certificate for localhost, sha256 {}",

@@ -288,6 +288,8 @@ pub struct Server {
     pub port: u16,
     pub label: String,
     proc: Running,
+    /// The certificates it serves, when made for it (removed with it).
+    _pki: Option<Pki>,
 }
 
 impl Server {
@@ -307,6 +309,7 @@ impl Server {
                     port,
                     label: label.to_owned(),
                     proc,
+                    _pki: None,
                 };
             }
             let exited = proc.exited();
@@ -323,9 +326,14 @@ impl Server {
         panic!("[{label}] server failed to start (3 attempts at most): {last}");
     }
 
-    /// `reprise serve --listen 127.0.0.1:PORT --driver DRIVER EXTRA...`
+    /// `reprise serve --listen 127.0.0.1:PORT --driver DRIVER EXTRA...`; a terminator
+    /// (`--backend`) given no `--cert` gets the test PKI's certificates, since it refuses to
+    /// run on throw-away ones.
     pub fn reprise(driver: &str, extra: &[&str]) -> Server {
-        Server::start(
+        let pki = (extra.contains(&"--backend") && !extra.contains(&"--cert"))
+            .then(|| Pki::generate("terminator"));
+        let certificates = pki.as_ref().map(Pki::serve_args).unwrap_or_default();
+        let mut server = Server::start(
             &format!("reprise serve --driver {driver}"),
             "listening on ",
             |port| {
@@ -335,10 +343,13 @@ impl Server {
                     .arg(format!("127.0.0.1:{port}"))
                     .arg("--driver")
                     .arg(driver)
-                    .args(extra);
+                    .args(extra)
+                    .args(&certificates);
                 cmd
             },
-        )
+        );
+        server._pki = pki;
+        server
     }
 
     /// `openssl s_server -tls1_2 -accept 127.0.0.1:PORT -www ARGS...`

@@ -11,6 +11,33 @@ pub struct CertPair {
     pub key: zeroize::Zeroizing<Vec<u8>>,
     /// A label for logs.
     pub label: String,
+    /// The DNS names the leaf is for.
+    pub names: Vec<String>,
+}
+
+impl CertPair {
+    /// One line for the logs and `serve --check`: the names, and when the leaf expires.
+    pub fn summary(&self, now: u64) -> String {
+        let names = if self.names.is_empty() {
+            "no DNS name (default only)".to_string()
+        } else {
+            self.names.join(", ")
+        };
+        match self.chain.first().and_then(|leaf| not_after(leaf)) {
+            Some(end) if end <= now => format!(
+                "certificate {}: for {names}; EXPIRED {}",
+                self.label,
+                utc_date(end)
+            ),
+            Some(end) => format!(
+                "certificate {}: for {names}; expires {} (in {} days)",
+                self.label,
+                utc_date(end),
+                (end - now) / 86_400
+            ),
+            None => format!("certificate {}: for {names}", self.label),
+        }
+    }
 }
 
 /// Reads the chain and key of two PEM files. A file that does not parse and a key that is not
@@ -26,21 +53,12 @@ pub fn from_files(cert_path: &str, key_path: &str) -> Result<CertPair, String> {
         Ok((chain, key, names))
     });
     match checked {
-        Ok((chain, key, names)) => {
-            println!(
-                "certificate {cert_path}: for {}",
-                if names.is_empty() {
-                    "no DNS name (default only)".to_string()
-                } else {
-                    names.join(", ")
-                }
-            );
-            Ok(CertPair {
-                chain,
-                key,
-                label: cert_path.to_string(),
-            })
-        }
+        Ok((chain, key, names)) => Ok(CertPair {
+            chain,
+            key,
+            label: cert_path.to_string(),
+            names,
+        }),
         Err(
             e @ (ConfigError::CertificatePem(_)
             | ConfigError::MalformedCertificate { .. }
@@ -77,6 +95,7 @@ pub fn self_signed() -> Result<Vec<CertPair>, String> {
             chain: vec![cert.der().to_vec()],
             key: zeroize::Zeroizing::new(key.serialize_der()),
             label: label.into(),
+            names: vec!["localhost".into()],
         });
     }
     Ok(pairs)
@@ -90,4 +109,115 @@ pub fn fingerprint(der: &[u8]) -> String {
         .map(|b| format!("{b:02X}"))
         .collect::<Vec<_>>()
         .join(":")
+}
+
+/// One DER element at the front of `der`: its tag, its contents and what follows it.
+fn der_element(der: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = der.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (usize::from(first), rest)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 4 || rest.len() < n {
+            return None;
+        }
+        let len = rest[..n]
+            .iter()
+            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+        (len, &rest[n..])
+    };
+    (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
+}
+
+/// When a DER certificate stops being valid (RFC 5280 §4.1.2.5: `validity.notAfter`), in
+/// seconds since the Unix epoch; `None` if it cannot be read.
+pub fn not_after(der: &[u8]) -> Option<u64> {
+    const SEQUENCE: u8 = 0x30;
+    let (SEQUENCE, certificate, _) = der_element(der)? else {
+        return None;
+    };
+    let (SEQUENCE, tbs, _) = der_element(certificate)? else {
+        return None;
+    };
+    // [0] version (optional), serialNumber, signature, issuer, then validity.
+    let mut rest = tbs;
+    if rest.first() == Some(&0xa0) {
+        rest = der_element(rest)?.2;
+    }
+    for _ in 0..3 {
+        rest = der_element(rest)?.2;
+    }
+    let (SEQUENCE, validity, _) = der_element(rest)? else {
+        return None;
+    };
+    let (_, _, after_not_before) = der_element(validity)?;
+    let (tag, time, _) = der_element(after_not_before)?;
+    let text = std::str::from_utf8(time).ok()?;
+    // UTCTime `YYMMDDHHMMSSZ` (years 1950-2049) or GeneralizedTime `YYYYMMDDHHMMSSZ`.
+    let (year, rest) = match tag {
+        0x17 => {
+            let yy: i64 = text.get(..2)?.parse().ok()?;
+            (if yy < 50 { 2000 + yy } else { 1900 + yy }, text.get(2..)?)
+        }
+        0x18 => (text.get(..4)?.parse().ok()?, text.get(4..)?),
+        _ => return None,
+    };
+    let field = |i: usize| -> Option<i64> { rest.get(i..i + 2)?.parse().ok() };
+    let (month, day, hour, minute, second) =
+        (field(0)?, field(2)?, field(4)?, field(6)?, field(8)?);
+    let days = days_from_civil(year, month, day);
+    u64::try_from(days * 86_400 + hour * 3600 + minute * 60 + second).ok()
+}
+
+/// Days from 1970-01-01 to a proleptic Gregorian date.
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// `YYYY-MM-DD` (UTC) of a Unix time.
+pub fn utc_date(unix: u64) -> String {
+    let days = i64::try_from(unix / 86_400).unwrap_or(0);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_convert_both_ways() {
+        assert_eq!(utc_date(0), "1970-01-01");
+        assert_eq!(utc_date(951_782_400), "2000-02-29");
+        assert_eq!(days_from_civil(2000, 2, 29) * 86_400, 951_782_400);
+        assert_eq!(utc_date(1_800_000_000), "2027-01-15");
+    }
+
+    #[test]
+    fn not_after_reads_rcgen_validity() {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        for (year, month, day) in [(2031, 7, 4), (2051, 1, 31)] {
+            let mut params = rcgen::CertificateParams::new(vec!["a.example".into()]).unwrap();
+            params.not_after = rcgen::date_time_ymd(year, month, day);
+            let cert = params.self_signed(&key).unwrap();
+            let end = not_after(cert.der()).unwrap();
+            assert_eq!(utc_date(end), format!("{year:04}-{month:02}-{day:02}"));
+        }
+        assert_eq!(not_after(b"\x30\x03garbage"), None);
+    }
 }

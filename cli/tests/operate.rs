@@ -453,3 +453,122 @@ fn no_certificates_is_an_error_for_a_terminator_and_loud_for_a_demo() {
     );
     demo.kill();
 }
+
+/// `serve --check` on a config file, run from another directory.
+fn check(config: &Path) -> std::process::Output {
+    run_with_timeout(
+        Command::new(reprise_bin()).current_dir("/").args([
+            "serve",
+            "--check",
+            "--config",
+            &s(config),
+        ]),
+        b"",
+        PEER_TIMEOUT,
+    )
+}
+
+/// `serve --check` says a good config is good (certificate names and expiry; paths relative
+/// to the config file), and names the source of each kind of mistake, all of them at once.
+#[test]
+fn serve_check_summarises_a_good_config_and_names_every_mistake() {
+    let pki = Pki::generate("check");
+    let dir = pki.dir.path();
+    let encrypted = dir.join("encrypted.key");
+    let made = Command::new("openssl")
+        .args([
+            "pkey",
+            "-in",
+            &s(&pki.ecdsa_key),
+            "-out",
+            &s(&encrypted),
+            "-aes256",
+        ])
+        .args(["-passout", "pass:secret"])
+        .status()
+        .unwrap();
+    assert!(made.success());
+    std::fs::write(
+        dir.join("garbage.pem"),
+        "-----BEGIN CERTIFICATE-----\nZm9v\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    // Good: relative paths, from `/`.
+    let good = write(
+        "good.toml",
+        "listen = \"127.0.0.1:8443\"\nsession-timeout = \"10m\"\n\n[[certificate]]\ncert = \"ecdsa.pem\"\nkey = \"ecdsa.key\"\n",
+    );
+    let out = check(&good);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains("check: the configuration is good"), "{t}");
+    assert!(t.contains("ecdsa.pem: for localhost"), "{t}");
+    assert!(t.contains("expires 20"), "{t}");
+    // Each kind of mistake, named with its source.
+    let cases = [
+        (
+            "cert = \"garbage.pem\"\nkey = \"ecdsa.key\"",
+            "garbage.pem: the certificate does not parse",
+        ),
+        (
+            "cert = \"ecdsa.pem\"\nkey = \"rsa.key\"",
+            "does not match the certificate",
+        ),
+        (
+            "cert = \"ecdsa.pem\"\nkey = \"encrypted.key\"",
+            "encrypted.key: not a PEM private key file: the key is encrypted",
+        ),
+        (
+            "cert = \"missing.pem\"\nkey = \"ecdsa.key\"",
+            "missing.pem: No such file",
+        ),
+        (
+            "cert = \"ecdsa.pem\"\nkye = \"ecdsa.key\"",
+            "line 2: unknown key `certificate.kye`",
+        ),
+    ];
+    for (i, (pair, expected)) in cases.iter().enumerate() {
+        let config = write(
+            &format!("bad-{i}.toml"),
+            &format!("quiet = true\n[[certificate]]\n{pair}\n"),
+        );
+        let out = check(&config);
+        let t = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{pair}: {t}");
+        assert!(t.contains(expected), "{pair}: expected {expected:?} in {t}");
+    }
+    for (body, expected) in [
+        (
+            "quiet = true\nsesion-cache = \"1MiB\"\n",
+            "line 2: unknown key `sesion-cache`",
+        ),
+        (
+            "quiet = true\nsession-timeout = \"ten\"\n",
+            "line 2: `session-timeout`: invalid value 'ten'",
+        ),
+    ] {
+        let config = write("bad-key.toml", body);
+        let out = check(&config);
+        let t = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{t}");
+        assert!(t.contains(expected), "expected {expected:?} in {t}");
+    }
+    // Every problem at once.
+    let both = write(
+        "both.toml",
+        "backend = \"nonsense\"\n[[certificate]]\ncert = \"garbage.pem\"\nkey = \"ecdsa.key\"\n[[certificate]]\ncert = \"rsa.pem\"\nkey = \"encrypted.key\"\n",
+    );
+    let out = check(&both);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("garbage.pem") && t.contains("encrypted.key") && t.contains("--backend"),
+        "{t}"
+    );
+    assert!(t.contains("3 problems found"), "{t}");
+}

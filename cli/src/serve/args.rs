@@ -181,6 +181,11 @@ pub struct ServeArgs {
     /// win). SIGHUP and `reprise ctl reload` read it again.
     #[arg(long)]
     pub config: Option<String>,
+    /// Load and check everything (config file, certificates and keys, key files, backend
+    /// address), print a summary or every problem found, and exit (0: good, 1: problems)
+    /// without serving.
+    #[arg(long)]
+    pub check: bool,
     /// Answer `reprise ctl` on this UNIX socket (created owner-only; other users refused).
     #[arg(long)]
     pub control: Option<String>,

@@ -17,11 +17,71 @@
 //! ```
 //!
 //! The file becomes flags placed before the command line's, so a flag given on both wins
-//! from the command line; certificates given on the command line replace the file's.
+//! from the command line; certificates given on the command line replace the file's. A
+//! relative path in the file (certificates, keys, key files, the key log, the control
+//! socket) is relative to the file's directory, not to where the server was started. An
+//! error names the file, the line and the key.
+
+use std::path::Path;
 
 use clap::{ArgAction, Args, FromArgMatches};
 
 use super::args::ServeArgs;
+
+/// Keys whose values are paths, resolved against the config file's directory.
+const PATH_KEYS: [&str; 5] = [
+    "ticket-key-file",
+    "keylog",
+    "session-store-key",
+    "kek",
+    "control",
+];
+
+/// The 1-based line of the file on which `key` (either spelling) is set, or on which the
+/// `n`-th `[[key]]` table starts when `table` is given.
+fn line_of(text: &str, key: &str, table: Option<usize>) -> Option<usize> {
+    let spellings = [key.replace('_', "-"), key.replace('-', "_")];
+    let mut tables = 0;
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim_start();
+        match table {
+            Some(n) => {
+                if line.starts_with(&format!("[[{key}]]")) {
+                    if tables == n {
+                        return Some(i + 1);
+                    }
+                    tables += 1;
+                }
+            }
+            None => {
+                let named = spellings.iter().any(|k| {
+                    line.strip_prefix(k.as_str())
+                        .is_some_and(|rest| rest.trim_start().starts_with('='))
+                });
+                if named {
+                    return Some(i + 1);
+                }
+            }
+        }
+    }
+    None
+}
+
+/// `value` as a path relative to the config file's directory, when it is relative.
+fn relative_to(dir: &Path, value: &str) -> String {
+    if Path::new(value).is_absolute() || value.is_empty() {
+        value.to_string()
+    } else {
+        dir.join(value).to_string_lossy().into_owned()
+    }
+}
+
+/// The first line of a clap error, without its `error: ` prefix.
+fn clap_message(e: &clap::Error) -> String {
+    let text = e.to_string();
+    let first = text.lines().next().unwrap_or_default();
+    first.strip_prefix("error: ").unwrap_or(first).to_string()
+}
 
 /// The `serve` options of `path`, overridden by the command line's `command_line` (the
 /// words after `serve`).
@@ -30,6 +90,11 @@ pub fn serve_args(path: &str, command_line: &[String]) -> Result<ServeArgs, Stri
     let table: toml::Table = text.parse().map_err(|e| format!("--config {path}: {e}"))?;
     let command = ServeArgs::augment_args(clap::Command::new("serve")).args_override_self(true);
     let certificates_on_command_line = command_line.iter().any(|w| w == "--cert");
+    let dir = Path::new(path).parent().unwrap_or(Path::new("."));
+    let at = |key: &str, table: Option<usize>| match line_of(&text, key, table) {
+        Some(line) => format!("--config {path} line {line}"),
+        None => format!("--config {path}"),
+    };
     let mut words = vec!["serve".to_string()];
     for (key, value) in &table {
         if key == "certificate" {
@@ -41,35 +106,44 @@ pub fn serve_args(path: &str, command_line: &[String]) -> Result<ServeArgs, Stri
                     "--config {path}: `certificate` must be [[certificate]] tables"
                 ));
             };
-            for pair in pairs {
-                let (Some(cert), Some(key)) = (
-                    pair.get("cert").and_then(|v| v.as_str()),
-                    pair.get("key").and_then(|v| v.as_str()),
-                ) else {
-                    return Err(format!(
-                        "--config {path}: each [[certificate]] needs `cert` and `key` paths"
-                    ));
-                };
+            for (n, pair) in pairs.iter().enumerate() {
                 if let Some(extra) = pair
                     .as_table()
                     .and_then(|t| t.keys().find(|k| *k != "cert" && *k != "key"))
                 {
                     return Err(format!(
-                        "--config {path}: unknown key `certificate.{extra}`"
+                        "{}: unknown key `certificate.{extra}` (a [[certificate]] has `cert` \
+                         and `key`)",
+                        at("certificate", Some(n))
                     ));
                 }
-                words.extend(["--cert".into(), cert.into(), "--key".into(), key.into()]);
+                let (Some(cert), Some(key)) = (
+                    pair.get("cert").and_then(|v| v.as_str()),
+                    pair.get("key").and_then(|v| v.as_str()),
+                ) else {
+                    return Err(format!(
+                        "{}: each [[certificate]] needs `cert` and `key` paths",
+                        at("certificate", Some(n))
+                    ));
+                };
+                words.extend([
+                    "--cert".into(),
+                    relative_to(dir, cert),
+                    "--key".into(),
+                    relative_to(dir, key),
+                ]);
             }
             continue;
         }
         let long = key.replace('_', "-");
         let Some(arg) = command
             .get_arguments()
-            .find(|a| a.get_long() == Some(long.as_str()) && long != "config")
+            .find(|a| a.get_long() == Some(long.as_str()) && long != "config" && long != "check")
         else {
-            return Err(format!("--config {path}: unknown key `{key}`"));
+            return Err(format!("{}: unknown key `{key}`", at(key, None)));
         };
         let flag = format!("--{long}");
+        let first_word = words.len();
         match (arg.get_action(), value) {
             (ArgAction::SetTrue, toml::Value::Boolean(on)) => {
                 if *on {
@@ -77,7 +151,10 @@ pub fn serve_args(path: &str, command_line: &[String]) -> Result<ServeArgs, Stri
                 }
             }
             (ArgAction::SetTrue, _) => {
-                return Err(format!("--config {path}: `{key}` is true or false"));
+                return Err(format!("{}: `{key}` is true or false", at(key, None)));
+            }
+            (_, toml::Value::String(s)) if PATH_KEYS.contains(&long.as_str()) => {
+                words.extend([flag, relative_to(dir, s)])
             }
             (_, toml::Value::String(s)) => words.extend([flag, s.clone()]),
             (_, toml::Value::Integer(n)) => words.extend([flag, n.to_string()]),
@@ -91,7 +168,8 @@ pub fn serve_args(path: &str, command_line: &[String]) -> Result<ServeArgs, Stri
                         toml::Value::Integer(n) => n.to_string(),
                         _ => {
                             return Err(format!(
-                                "--config {path}: `{key}` lists strings or numbers only"
+                                "{}: `{key}` lists strings or numbers only",
+                                at(key, None)
                             ))
                         }
                     };
@@ -100,15 +178,21 @@ pub fn serve_args(path: &str, command_line: &[String]) -> Result<ServeArgs, Stri
             }
             _ => {
                 return Err(format!(
-                    "--config {path}: `{key}` has a value of the wrong kind"
+                    "{}: `{key}` has a value of the wrong kind",
+                    at(key, None)
                 ))
             }
+        }
+        // Each value checked on its own, so that a bad one is blamed on its line.
+        let alone = std::iter::once("serve".to_string()).chain(words[first_word..].iter().cloned());
+        if let Err(e) = command.clone().try_get_matches_from(alone) {
+            return Err(format!("{}: `{key}`: {}", at(key, None), clap_message(&e)));
         }
     }
     words.extend(command_line.iter().cloned());
     let matches = command
         .try_get_matches_from(&words)
-        .map_err(|e| format!("--config {path}: {}", e.to_string().trim()))?;
+        .map_err(|e| format!("--config {path}: {}", clap_message(&e)))?;
     ServeArgs::from_arg_matches(&matches).map_err(|e| format!("--config {path}: {e}"))
 }
 
@@ -146,8 +230,11 @@ mod tests {
         assert!(args.quiet);
         assert_eq!(args.workers, 3);
         assert_eq!(args.tickets, super::super::args::OnOff::Off);
-        assert_eq!(args.cert, ["a.pem", "b.pem"]);
-        assert_eq!(args.key, ["a.key", "b.key"]);
+        // Relative to the file's directory.
+        let dir = std::path::Path::new(&path).parent().unwrap();
+        let at = |name: &str| dir.join(name).to_string_lossy().into_owned();
+        assert_eq!(args.cert, [at("a.pem"), at("b.pem")]);
+        assert_eq!(args.key, [at("a.key"), at("b.key")]);
         let args = serve_args(
             &path,
             &[
@@ -174,15 +261,29 @@ mod tests {
     fn unknown_keys_are_refused_by_name() {
         let path = file("listen = \"127.0.0.1:1\"\nlisten_backlog = 5\n");
         let err = serve_args(&path, &[]).unwrap_err();
-        assert!(err.ends_with("unknown key `listen_backlog`"), "{err}");
-        let path2 = file("[[certificate]]\ncert = \"a\"\nkey = \"b\"\npassword = \"x\"\n");
+        assert!(
+            err.ends_with("line 2: unknown key `listen_backlog`"),
+            "{err}"
+        );
+        let path2 =
+            file("quiet = true\n[[certificate]]\ncert = \"a\"\nkey = \"b\"\npassword = \"x\"\n");
         let err = serve_args(&path2, &[]).unwrap_err();
-        assert!(err.ends_with("unknown key `certificate.password`"), "{err}");
+        assert!(
+            err.contains("line 2: unknown key `certificate.password`"),
+            "{err}"
+        );
+        let path4 = file("listen = \"127.0.0.1:1\"\n\nsession-timeout = \"ten\"\n");
+        let err = serve_args(&path4, &[]).unwrap_err();
+        assert!(
+            err.contains("line 3: `session-timeout`: invalid value 'ten'"),
+            "{err}"
+        );
+        assert_eq!(err.matches("error").count(), 0, "{err}");
         let path3 = file("quiet = \"yes\"\n");
         assert!(serve_args(&path3, &[])
             .unwrap_err()
             .contains("true or false"));
-        for p in [path, path2, path3] {
+        for p in [path, path2, path3, path4] {
             std::fs::remove_file(p).unwrap();
         }
     }

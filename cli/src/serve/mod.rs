@@ -9,6 +9,7 @@
 //! * this module: [`run`], which puts them together.
 
 pub mod args;
+pub mod check;
 pub mod config_file;
 pub mod control;
 pub mod event_loop;
@@ -54,6 +55,9 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         Some(path) => config_file::serve_args(path, &config_file::command_line_after_serve())?,
         None => args,
     };
+    if args.check {
+        return check::run(&args);
+    }
     let config = build_config(&args)?;
     let counters = Arc::new(ServingCounters::new());
     if let Some(metrics_addr) = &args.metrics {

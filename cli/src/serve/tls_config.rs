@@ -63,12 +63,16 @@ pub(super) fn certificates(args: &ServeArgs) -> Result<Vec<CertPair>, String> {
         return Err("--cert and --key must be given in pairs".into());
     }
     if !args.cert.is_empty() {
-        return args
+        let pairs: Vec<CertPair> = args
             .cert
             .iter()
             .zip(&args.key)
             .map(|(cert, key)| certs::from_files(cert, key))
-            .collect();
+            .collect::<Result<_, _>>()?;
+        for pair in &pairs {
+            println!("{}", pair.summary(reprise::unix_time()));
+        }
+        return Ok(pairs);
     }
     if args.backend.is_some() {
         return Err(

@@ -12,7 +12,7 @@
 //!   [`Wake`](reprise_serve::app::Wake); or for its deadline.
 //! * It writes to the client and the upstream itself, each write giving up after a moment
 //!   when the peer takes nothing, so that a peer that does not read never holds the thread:
-//!   backend streams ([`reprise_serve::apps::backend`]) run here as on the event loops.
+//!   backend streams (`reprise_apps::backend`) run here as on the event loops.
 //! * It looks at the shutdown flag at least once a second.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

@@ -584,9 +584,15 @@ fn a_thousand_clients_against_a_slow_backend_stay_bounded_and_others_still_conne
             "[{driver}] {report}\n{}",
             server.log()
         );
-        // Bounded memory: ~1,000 connections and their backend streams.
+        // Bounded memory: ~1,000 connections and their backend streams. The threads driver
+        // spends three threads per proxied connection (their stacks and malloc arenas: about
+        // 80 MiB here unloaded, up to ~120 MiB on a busy host), the event loops none.
         let grown = peak.saturating_sub(rss_before);
-        assert!(grown < 96 * 1024, "[{driver}] RSS grew {grown} KiB");
+        let bound = if driver == "threads" { 192 } else { 96 } * 1024;
+        assert!(
+            grown < bound,
+            "[{driver}] RSS grew {grown} KiB (bound {bound} KiB)"
+        );
         // No connection is left once the clients are done.
         let deadline = Instant::now() + Duration::from_secs(10);
         let open = loop {

@@ -208,6 +208,10 @@ const WRITE_STALL: Duration = Duration::from_millis(10);
 /// Largest read from an upstream at once.
 const UPSTREAM_READ: usize = 16 * 1024;
 
+/// Largest read from the client at once (an unfinished record waits in `inbound` for the
+/// rest): buffers are allocated per connection, so they are kept small.
+const CLIENT_READ: usize = 8 * 1024;
+
 /// Wakes a connection's thread when its mailbox gets an answer.
 struct MailboxWake(Mutex<Sender<Input>>);
 
@@ -262,11 +266,11 @@ fn serve<H: Handler>(
     let mut conn = Conn {
         client: Reader::spawn(sock.try_clone()?, inputs_tx.clone(), Input::Client)?,
         sock,
-        inbound: Vec::with_capacity(2 * READ_BUFFER_SIZE),
-        client_buf: Some(vec![0; READ_BUFFER_SIZE]),
+        inbound: Vec::new(),
+        client_buf: Some(vec![0; CLIENT_READ]),
         client_ended: false,
         upstream: None,
-        upstream_buf: Some(Vec::with_capacity(UPSTREAM_READ)),
+        upstream_buf: Some(Vec::new()),
         inputs: inputs_tx,
     };
     let mut grace_until: Option<Instant> = None;
@@ -425,7 +429,7 @@ impl Conn {
                     }
                     Ok(mut bytes) => {
                         self.inbound.extend_from_slice(&bytes);
-                        bytes.resize(READ_BUFFER_SIZE, 0);
+                        bytes.resize(CLIENT_READ, 0);
                         self.client_buf = Some(bytes);
                         self.feed(served, env);
                     }

@@ -43,6 +43,8 @@ impl Reader {
         let (buffers, next) = channel::<Vec<u8>>();
         std::thread::Builder::new()
             .name("conn-read".into())
+            // It only copies bytes into a heap buffer: a small stack is plenty.
+            .stack_size(64 * 1024)
             .spawn(move || {
                 while let Ok(mut buf) = next.recv() {
                     let read = loop {

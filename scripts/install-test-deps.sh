@@ -16,6 +16,7 @@ declare -A PKG_FOR=(
   [redis-cli]=redis-tools
   [nginx]=nginx
   [pkg-config]=pkg-config
+  [systemd-socket-activate]=systemd
 )
 
 missing=()

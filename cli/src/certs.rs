@@ -23,20 +23,27 @@ impl CertPair {
         } else {
             self.names.join(", ")
         };
-        match self.chain.first().and_then(|leaf| not_after(leaf)) {
-            Some(end) if end <= now => format!(
-                "certificate {}: for {names}; EXPIRED {}",
-                self.label,
-                utc_date(end)
-            ),
-            Some(end) => format!(
-                "certificate {}: for {names}; expires {} (in {} days)",
-                self.label,
-                utc_date(end),
-                (end - now) / 86_400
-            ),
-            None => format!("certificate {}: for {names}", self.label),
-        }
+        let leaf = self.chain.first().map_or(&[][..], Vec::as_slice);
+        let serial = serial(leaf).map_or(String::new(), |s| format!(", serial {s}"));
+        format!(
+            "certificate {}: for {names}{serial}{}",
+            self.label,
+            expiry(leaf, now)
+        )
+    }
+}
+
+/// `; expires YYYY-MM-DD (in N days)`, `; EXPIRED YYYY-MM-DD`, or nothing if the leaf's
+/// validity cannot be read.
+pub fn expiry(leaf: &[u8], now: u64) -> String {
+    match not_after(leaf) {
+        Some(end) if end <= now => format!("; EXPIRED {}", utc_date(end)),
+        Some(end) => format!(
+            "; expires {} (in {} days)",
+            utc_date(end),
+            (end - now) / 86_400
+        ),
+        None => String::new(),
     }
 }
 
@@ -130,9 +137,8 @@ fn der_element(der: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
 }
 
-/// When a DER certificate stops being valid (RFC 5280 §4.1.2.5: `validity.notAfter`), in
-/// seconds since the Unix epoch; `None` if it cannot be read.
-pub fn not_after(der: &[u8]) -> Option<u64> {
+/// A DER certificate's TBSCertificate fields from `serialNumber` on (RFC 5280 §4.1).
+fn tbs_from_serial(der: &[u8]) -> Option<&[u8]> {
     const SEQUENCE: u8 = 0x30;
     let (SEQUENCE, certificate, _) = der_element(der)? else {
         return None;
@@ -140,11 +146,34 @@ pub fn not_after(der: &[u8]) -> Option<u64> {
     let (SEQUENCE, tbs, _) = der_element(certificate)? else {
         return None;
     };
-    // [0] version (optional), serialNumber, signature, issuer, then validity.
-    let mut rest = tbs;
-    if rest.first() == Some(&0xa0) {
-        rest = der_element(rest)?.2;
+    // [0] version (optional), then serialNumber.
+    match tbs.first() {
+        Some(0xa0) => Some(der_element(tbs)?.2),
+        _ => Some(tbs),
     }
+}
+
+/// A DER certificate's serial number in lower-case hex (RFC 5280 §4.1.2.2), as
+/// `openssl x509 -serial` shows it; `None` if it cannot be read.
+pub fn serial(der: &[u8]) -> Option<String> {
+    const INTEGER: u8 = 0x02;
+    let (INTEGER, number, _) = der_element(tbs_from_serial(der)?)? else {
+        return None;
+    };
+    // DER keeps a leading zero byte only to keep the number positive.
+    let number = match number {
+        [0, rest @ ..] if !rest.is_empty() => rest,
+        all => all,
+    };
+    Some(number.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// When a DER certificate stops being valid (RFC 5280 §4.1.2.5: `validity.notAfter`), in
+/// seconds since the Unix epoch; `None` if it cannot be read.
+pub fn not_after(der: &[u8]) -> Option<u64> {
+    const SEQUENCE: u8 = 0x30;
+    // serialNumber, signature, issuer, then validity.
+    let mut rest = tbs_from_serial(der)?;
     for _ in 0..3 {
         rest = der_element(rest)?.2;
     }
@@ -183,17 +212,7 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 
 /// `YYYY-MM-DD` (UTC) of a Unix time.
 pub fn utc_date(unix: u64) -> String {
-    let days = i64::try_from(unix / 86_400).unwrap_or(0);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
+    reprise_serve::units::UtcTime(unix.saturating_mul(1000)).date()
 }
 
 #[cfg(test)]
@@ -219,5 +238,18 @@ mod tests {
             assert_eq!(utc_date(end), format!("{year:04}-{month:02}-{day:02}"));
         }
         assert_eq!(not_after(b"\x30\x03garbage"), None);
+        assert_eq!(serial(b"\x30\x03garbage"), None);
+    }
+
+    #[test]
+    fn serial_reads_the_number_without_its_sign_byte() {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        for number in [vec![0x01, 0x02, 0x03], vec![0x80, 0xff]] {
+            let mut params = rcgen::CertificateParams::new(vec!["a.example".into()]).unwrap();
+            params.serial_number = Some(rcgen::SerialNumber::from_slice(&number));
+            let cert = params.self_signed(&key).unwrap();
+            let hex: String = number.iter().map(|b| format!("{b:02x}")).collect();
+            assert_eq!(serial(cert.der()).as_deref(), Some(hex.as_str()));
+        }
     }
 }

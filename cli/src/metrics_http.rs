@@ -1,6 +1,8 @@
 //! `reprise serve --metrics ADDR`: a small blocking HTTP/1.1 server on its own thread that
 //! answers `GET /metrics` with the server's counters in the Prometheus text format
-//! (version 0.0.4), and 404 to anything else. One request per connection.
+//! (version 0.0.4), `GET /healthz` with 200 while the server serves and 503 once it drains
+//! (so a load balancer stops sending it clients), and 404 to anything else. One request per
+//! connection.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -13,7 +15,10 @@ use reprise::metrics::MetricSink;
 use reprise::ServerConfig;
 use reprise_fleet::keys::RingStatus;
 use reprise_serve::counters::ServingCounters;
+use reprise_serve::live::LiveConfig;
 use reprise_serve::prometheus::PrometheusText;
+
+use crate::serve::status::ServeStatus;
 
 /// The followed fleet ring's status, registered when `build_config` makes it (a reload's
 /// new one replaces the old): it reports key ages the ring itself does not know.
@@ -45,8 +50,9 @@ impl FleetMetrics {
 const MAX_REQUEST: usize = 8 * 1024;
 
 /// The exposition: the engine's counters, the session store's series (the Redis store's
-/// lookup latency among them), the ticket keys', the serving core's and the followed ring's.
-pub fn render(config: &ServerConfig, counters: &ServingCounters) -> String {
+/// lookup latency among them), the ticket keys', the serving core's, the server's own
+/// (reloads, certificate expiry) and the followed ring's.
+pub fn render(config: &ServerConfig, counters: &ServingCounters, status: &ServeStatus) -> String {
     let mut text = PrometheusText::new();
     if let Some(metrics) = &config.metrics {
         metrics.report(&mut text);
@@ -69,16 +75,18 @@ pub fn render(config: &ServerConfig, counters: &ServingCounters) -> String {
         );
     }
     counters.report(&mut text);
+    status.report(config, &mut text);
     FLEET.report(&mut text);
     text.finish()
 }
 
-/// Binds `addr` and serves the metrics of `config` on a background thread; returns the bound
-/// address (so `127.0.0.1:0` works).
+/// Binds `addr` and serves the metrics of the configuration `live` holds (as reloads
+/// replace it) on a background thread; returns the bound address (so `127.0.0.1:0` works).
 pub fn spawn(
     addr: &str,
-    config: Arc<ServerConfig>,
+    live: Arc<LiveConfig>,
     counters: Arc<ServingCounters>,
+    status: Arc<ServeStatus>,
 ) -> Result<SocketAddr, String> {
     let listener = TcpListener::bind(addr).map_err(|e| format!("metrics bind {addr}: {e}"))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
@@ -86,7 +94,7 @@ pub fn spawn(
         .name("metrics".into())
         .spawn(move || {
             for socket in listener.incoming().flatten() {
-                if let Err(e) = answer(socket, &config, &counters) {
+                if let Err(e) = answer(socket, &live.current(), &counters, &status) {
                     if std::env::var_os("REPRISE_DEBUG").is_some() {
                         eprintln!("metrics request: {e}");
                     }
@@ -101,6 +109,7 @@ fn answer(
     mut socket: TcpStream,
     config: &ServerConfig,
     counters: &ServingCounters,
+    status: &ServeStatus,
 ) -> std::io::Result<()> {
     socket.set_read_timeout(Some(Duration::from_secs(5)))?;
     socket.set_write_timeout(Some(Duration::from_secs(5)))?;
@@ -121,12 +130,18 @@ fn answer(
         ("GET" | "HEAD", "/metrics") => (
             "200 OK",
             "text/plain; version=0.0.4; charset=utf-8",
-            render(config, counters),
+            render(config, counters, status),
         ),
+        ("GET" | "HEAD", "/healthz") if status.draining() => (
+            "503 Service Unavailable",
+            "text/plain; charset=utf-8",
+            "draining\n".to_string(),
+        ),
+        ("GET" | "HEAD", "/healthz") => ("200 OK", "text/plain; charset=utf-8", "ok\n".into()),
         ("GET" | "HEAD", _) => (
             "404 Not Found",
             "text/plain; charset=utf-8",
-            "not found: try /metrics\n".to_string(),
+            "not found: try /metrics or /healthz\n".to_string(),
         ),
         _ => (
             "405 Method Not Allowed",
@@ -157,7 +172,9 @@ mod tests {
         metrics.handshake_done(None);
         config.metrics = Some(metrics);
         config.session_store = Some(Arc::new(reprise::session::SessionCache::new(1 << 16, 300)));
-        let addr = spawn("127.0.0.1:0", Arc::new(config), Arc::default()).unwrap();
+        let status = Arc::new(ServeStatus::default());
+        let live = Arc::new(LiveConfig::new(Arc::new(config)));
+        let addr = spawn("127.0.0.1:0", live, Arc::default(), status.clone()).unwrap();
         let get = |path: &str| {
             let mut s = TcpStream::connect(addr).unwrap();
             s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
@@ -171,6 +188,10 @@ mod tests {
         assert!(page.contains("reprise_handshakes_total{kind=\"full\"} 1"));
         assert!(page.contains("reprise_session_cache_misses_total 0"));
         assert!(page.contains("# TYPE reprise_session_cache_sessions gauge"));
+        assert!(page.contains("reprise_reloads_total{result=\"failed\"} 0"));
         assert!(get("/").starts_with("HTTP/1.1 404"));
+        assert!(get("/healthz").starts_with("HTTP/1.1 200 OK"));
+        status.start_draining();
+        assert!(get("/healthz").starts_with("HTTP/1.1 503"));
     }
 }

@@ -263,7 +263,7 @@ fn a_flood_of_failures_is_logged_at_the_rate_limit() {
             let suppressed: usize = summaries
                 .iter()
                 .map(|l| {
-                    l.trim_start_matches("handshake failures: ")
+                    l.trim_start_matches("failure log: ")
                         .split(' ')
                         .next()
                         .and_then(|n| n.parse::<usize>().ok())
@@ -275,7 +275,7 @@ fn a_flood_of_failures_is_logged_at_the_rate_limit() {
         let deadline = Instant::now() + Duration::from_secs(5);
         let (lines, summaries) = loop {
             let lines = wait_for_lines(&server, "handshake failed: ", 0, Duration::ZERO);
-            let summaries = wait_for_lines(&server, "handshake failures: ", 0, Duration::ZERO);
+            let summaries = wait_for_lines(&server, "failure log: ", 0, Duration::ZERO);
             if accounted(&lines, &summaries) >= FLOOD || Instant::now() > deadline {
                 break (lines, summaries);
             }

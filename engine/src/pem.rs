@@ -10,7 +10,7 @@ pub fn certificates(pem: &[u8]) -> Result<Vec<Vec<u8>>, ConfigError> {
     let certs: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(pem)
         .map(|c| c.map(|c| c.to_vec()))
         .collect();
-    let certs = certs.map_err(|e| ConfigError::CertificatePem(e.to_string()))?;
+    let certs = certs.map_err(|e| ConfigError::CertificatePem(explain(e, "CERTIFICATE")))?;
     if certs.is_empty() {
         return Err(ConfigError::CertificatePem(
             "no CERTIFICATE block found".into(),
@@ -33,13 +33,28 @@ pub fn private_key(pem: &[u8]) -> Result<Vec<u8>, ConfigError> {
                 .into(),
         ));
     }
-    let key = PrivateKeyDer::from_pem_slice(pem).map_err(|e| {
-        ConfigError::KeyPem(match e {
-            pki_types::pem::Error::NoItemsFound => "no PRIVATE KEY block found".into(),
-            other => other.to_string(),
-        })
-    })?;
+    let key = PrivateKeyDer::from_pem_slice(pem)
+        .map_err(|e| ConfigError::KeyPem(explain(e, "PRIVATE KEY")))?;
     Ok(key.secret_der().to_vec())
+}
+
+/// A PEM parse error in words (the parser's own text shows marker lines as byte lists).
+fn explain(error: pki_types::pem::Error, wanted: &str) -> String {
+    use pki_types::pem::Error;
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).trim().to_string();
+    match error {
+        Error::NoItemsFound => format!("no {wanted} block found"),
+        Error::MissingSectionEnd { end_marker } => format!(
+            "a block has no `-----END {}-----` line (is the file cut short, or still being \
+             written?)",
+            text(&end_marker)
+        ),
+        Error::IllegalSectionStart { line } => {
+            format!("a malformed `-----BEGIN` line: {:?}", text(&line))
+        }
+        Error::Base64Decode(why) => format!("a block's base64 is corrupt ({why})"),
+        other => other.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -59,5 +74,13 @@ mod tests {
             .contains("encrypted"));
         let none = private_key(b"hello").unwrap_err().to_string();
         assert!(none.ends_with("no PRIVATE KEY block found"), "{none}");
+    }
+
+    #[test]
+    fn a_cut_short_file_is_named_in_words() {
+        let half = b"-----BEGIN CERTIFICATE-----\nMIIB\n";
+        let err = certificates(half).unwrap_err().to_string();
+        assert!(err.contains("no `-----END CERTIFICATE-----` line"), "{err}");
+        assert!(!err.contains('['), "{err}");
     }
 }

@@ -205,7 +205,7 @@ impl FailureLog {
         }
         if window.suppressed > 0 {
             (self.sink)(&format!(
-                "handshake failures: {} more in the last {:.1} s not logged (at most {} lines a second)",
+                "failure log: {} more lines (failed connections, refusals) in the last {:.1} s not logged (at most {} lines a second)",
                 window.suppressed,
                 elapsed.as_secs_f64(),
                 self.per_second
@@ -293,7 +293,7 @@ mod tests {
             let lines = lines.lock().unwrap();
             assert_eq!(lines.len(), 4);
             assert!(
-                lines[3].starts_with("handshake failures: 97 more in the last 1.2 s not logged"),
+                lines[3].starts_with("failure log: 97 more lines (failed connections, refusals) in the last 1.2 s not logged"),
                 "{}",
                 lines[3]
             );
@@ -317,6 +317,6 @@ mod tests {
         log.tick(t0 + Duration::from_secs(2));
         let lines = lines.lock().unwrap();
         assert_eq!(lines.len(), 1);
-        assert!(lines[0].starts_with("handshake failures: 1 more"));
+        assert!(lines[0].starts_with("failure log: 1 more lines"));
     }
 }

@@ -42,13 +42,21 @@ fn refuse_if_served(addr: SocketAddr) -> io::Result<()> {
 /// once), with [`ListenerMode::Shared`] clones of one socket. `TCP_NODELAY` is set on them,
 /// so accepted sockets inherit it. A port another process listens on is refused
 /// ([`io::ErrorKind::AddrInUse`], naming the address) unless
-/// [`ServerOptions::join_other_listeners`].
+/// [`ServerOptions::join_other_listeners`]. A [`ServerOptions::listening_socket`] is shared
+/// by every worker instead, and `addr` is not bound.
 pub fn bind_listeners(
     addr: SocketAddr,
     options: &ServerOptions,
 ) -> io::Result<Vec<std::net::TcpListener>> {
     let workers = options.workers.max(1);
     let mut listeners = Vec::with_capacity(workers);
+    if let Some(socket) = &options.listening_socket {
+        socket.set_nonblocking(true)?;
+        for _ in 0..workers {
+            listeners.push(socket.try_clone()?);
+        }
+        return Ok(listeners);
+    }
     match options.listener {
         ListenerMode::ReusePort => {
             if addr.port() != 0 && !options.join_other_listeners {
@@ -92,5 +100,20 @@ mod tests {
             ..options
         };
         assert_eq!(bind_listeners(addr, &joining).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_listening_socket_given_is_shared_and_nothing_is_bound() {
+        let given = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = given.local_addr().unwrap();
+        let options = ServerOptions {
+            workers: 3,
+            listening_socket: Some(std::sync::Arc::new(given)),
+            ..ServerOptions::default()
+        };
+        // The address is in use by the given socket itself: no probe, no bind.
+        let listeners = bind_listeners(addr, &options).unwrap();
+        assert_eq!(listeners.len(), 3);
+        assert!(listeners.iter().all(|l| l.local_addr().unwrap() == addr));
     }
 }

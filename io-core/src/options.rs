@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::access_log::AccessLog;
 use crate::failure_log::FailureLog;
 use crate::live::LiveConfig;
 
@@ -41,6 +42,10 @@ pub struct ServerOptions {
     /// default: such a port is refused, so a second server started by hand cannot take half
     /// of a live server's traffic.
     pub join_other_listeners: bool,
+    /// A listening socket made elsewhere (systemd socket activation, a parent process): the
+    /// workers accept from it, shared, instead of binding the address given to
+    /// [`Driver::start`](crate::Driver::start).
+    pub listening_socket: Option<Arc<std::net::TcpListener>>,
     /// Connections open at once, over all workers; more are accepted and closed at once.
     pub max_connections: usize,
     /// Time a client has from its TCP connection to the end of its handshake.
@@ -81,6 +86,9 @@ pub struct ServerOptions {
     /// Where failed handshakes are logged, one rate-limited line each (peer, alert, reason);
     /// `None` logs nothing.
     pub failure_log: Option<Arc<FailureLog>>,
+    /// Where each connection's line goes at its end ([`crate::access_log`]); `None` logs
+    /// nothing.
+    pub access_log: Option<Arc<AccessLog>>,
     /// The serving core's counters (slow clients, connections a shutdown cut off; give the
     /// same to [`crate::upstream::UpstreamOptions::counters`] to count backend failures there).
     pub counters: Arc<crate::counters::ServingCounters>,
@@ -94,6 +102,7 @@ impl Default for ServerOptions {
                 .unwrap_or(1),
             listener: ListenerMode::ReusePort,
             join_other_listeners: false,
+            listening_socket: None,
             max_connections: 10_000,
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
@@ -107,6 +116,7 @@ impl Default for ServerOptions {
             direct_descriptors: true,
             batch_wait: Duration::from_micros(50),
             failure_log: None,
+            access_log: None,
             counters: Arc::default(),
             live_config: None,
         }

@@ -38,6 +38,7 @@ use std::time::{Duration, Instant};
 
 use reprise::{Error, Event, Inbound, ServerConfig, ServerConnection};
 
+use crate::access_log::{AccessEntry, AccessLog};
 use crate::app::{Flow, Handler, MessageTimeout, Opened};
 use crate::failure_log::Failure;
 use crate::suspend::{fetch_session, sign_for, Mailbox, Reply, SignerPool};
@@ -202,6 +203,11 @@ pub struct Served<H> {
     peer_done: bool,
     /// Why a resumption the client offered was declined.
     resumption_failure: Option<reprise::ResumptionFailure>,
+    /// When it was accepted.
+    accepted: Instant,
+    /// Bytes of whole records read from the client, and bytes written to it.
+    bytes_in: u64,
+    bytes_out: u64,
 }
 
 impl<H> Served<H> {
@@ -234,6 +240,9 @@ impl<H> Served<H> {
             slow_client: None,
             peer_done: false,
             resumption_failure: None,
+            accepted: now,
+            bytes_in: 0,
+            bytes_out: 0,
         }
     }
 
@@ -301,6 +310,7 @@ impl<H> Served<H> {
     pub fn on_written(&mut self, n: usize) {
         self.tls.consume_output(n);
         self.wrote |= n > 0;
+        self.bytes_out += n as u64;
     }
 
     /// True when the driver must shut the socket's write side now (TCP FIN), leaving the
@@ -480,6 +490,50 @@ impl<H: Handler> Served<H> {
         Some((failure, false))
     }
 
+    /// At the connection's end: its failure (if any) to the failure log, its line to the
+    /// access log, as `options` has them.
+    pub fn log_end(
+        &mut self,
+        options: &ServerOptions,
+        peer: Option<std::net::SocketAddr>,
+        now: Instant,
+    ) {
+        if options.failure_log.is_none() && options.access_log.is_none() {
+            return;
+        }
+        let failure = self.failure();
+        if let (Some(log), Some((failure, after_handshake))) = (&options.failure_log, &failure) {
+            log.report(now, peer, failure, *after_handshake);
+        }
+        if let Some(log) = &options.access_log {
+            self.log_access(log, peer, failure.as_ref().map(|(f, _)| f), now);
+        }
+    }
+
+    /// Writes the connection's line to `log` (at its end, with the failure
+    /// [`failure`](Self::failure) found, if any).
+    pub fn log_access(
+        &mut self,
+        log: &AccessLog,
+        peer: Option<std::net::SocketAddr>,
+        failure: Option<&Failure>,
+        now: Instant,
+    ) {
+        let backend = self.app.upstream().map(|u| u.options().addr.to_string());
+        log.log(&AccessEntry {
+            peer,
+            negotiated: self.tls.negotiated(),
+            handshake_done: self.was_open,
+            declined: self.resumption_failure,
+            bytes_in: self.bytes_in,
+            bytes_out: self.bytes_out,
+            duration: now.saturating_duration_since(self.accepted),
+            backend,
+            end: self.end().unwrap_or(End::ShutDown),
+            failure,
+        });
+    }
+
     fn refresh_deadline<W: WakeWorker>(&mut self, cx: &Env<W>) {
         let options = &cx.options;
         self.deadline = match self.phase {
@@ -564,6 +618,7 @@ impl<H: Handler> Served<H> {
         }
         if let Phase::Lingering(_) = self.phase {
             // Read and dropped: only the end of stream or the deadline ends it.
+            self.bytes_in += data.len() as u64;
             return data.len();
         }
         let len = data.len();
@@ -592,6 +647,7 @@ impl<H: Handler> Served<H> {
             }
         }
         let consumed = inbound.consumed();
+        self.bytes_in += consumed as u64;
         self.partial_record = consumed < len;
         self.pump(cx);
         self.refresh_deadline(cx);

@@ -96,3 +96,58 @@ mod tests {
         assert!(parse_size("12 parsecs").is_err());
     }
 }
+
+/// A time as RFC 3339 in UTC with milliseconds, `2026-12-06T20:52:21.123Z`, from milliseconds
+/// since the Unix epoch (proleptic Gregorian calendar).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UtcTime(pub u64);
+
+impl UtcTime {
+    /// `YYYY-MM-DD` of the day.
+    pub fn date(self) -> String {
+        let (year, month, day) = civil_from_days(self.0 / 86_400_000);
+        format!("{year:04}-{month:02}-{day:02}")
+    }
+}
+
+/// (year, month, day) of a day counted from 1970-01-01.
+fn civil_from_days(days: u64) -> (i64, i64, i64) {
+    let z = i64::try_from(days).unwrap_or(0) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
+}
+
+impl std::fmt::Display for UtcTime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (year, month, day) = civil_from_days(self.0 / 86_400_000);
+        let in_day = self.0 % 86_400_000;
+        let (hour, minute) = (in_day / 3_600_000, in_day / 60_000 % 60);
+        let (second, milli) = (in_day / 1000 % 60, in_day % 1000);
+        write!(
+            f,
+            "{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{milli:03}Z"
+        )
+    }
+}
+
+#[cfg(test)]
+mod utc_tests {
+    use super::UtcTime;
+
+    #[test]
+    fn utc_time_is_rfc_3339() {
+        assert_eq!(UtcTime(0).to_string(), "1970-01-01T00:00:00.000Z");
+        // 2024-02-29T23:59:59.999Z, a leap day.
+        assert_eq!(
+            UtcTime(1_709_251_199_999).to_string(),
+            "2024-02-29T23:59:59.999Z"
+        );
+        assert_eq!(UtcTime(1_709_251_200_000).date(), "2024-03-01");
+    }
+}

@@ -601,11 +601,8 @@ impl<F: HandlerFactory> Worker<F> {
         let Some(mut conn) = self.conns.try_remove(key) else {
             return;
         };
-        if let Some(log) = &self.ctx.env.options.failure_log {
-            if let Some((failure, after_handshake)) = conn.served.failure() {
-                log.report(self.ctx.env.now, Some(conn.peer), &failure, after_handshake);
-            }
-        }
+        conn.served
+            .log_end(&self.ctx.env.options, Some(conn.peer), self.ctx.env.now);
         // Dropping the socket closes its descriptor, which also removes it from the epoll
         // set: no deregister syscall needed.
         let Conn {

@@ -100,7 +100,14 @@ impl Driver for Threads {
         config
             .validate()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        let listener = TcpListener::bind(addr)?;
+        let listener = match &options.listening_socket {
+            Some(socket) => {
+                let listener = socket.try_clone()?;
+                listener.set_nonblocking(false)?;
+                listener
+            }
+            None => TcpListener::bind(addr)?,
+        };
         let addr = listener.local_addr()?;
         let shared = Workers::new(vec![Arc::new(AcceptorWake(addr))]);
         let signer = SignerPool::for_options(&options)?;
@@ -332,11 +339,7 @@ fn serve<H: Handler>(
         // takes it at once.
         let _ = conn.sock.write_all(served.output());
     }
-    if let (Some(log), Some((failure, after_handshake))) =
-        (&env.options.failure_log, served.failure())
-    {
-        log.report(Instant::now(), peer, &failure, after_handshake);
-    }
+    served.log_end(&env.options, peer, Instant::now());
     conn.close(&mut served);
     Ok(())
 }

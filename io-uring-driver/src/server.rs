@@ -207,9 +207,10 @@ impl Server {
             .validate()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let mut options = options;
-        if factory.new_handler().wants_addresses() {
+        if factory.new_handler().wants_addresses() || options.access_log.is_some() {
             // A direct descriptor has no getpeername/getsockname: handlers that need the
-            // client's addresses (a PROXY protocol header) get plain descriptors.
+            // client's addresses (a PROXY protocol header), and an access log naming every
+            // client, get plain descriptors.
             options.direct_descriptors = false;
         }
         let workers = options.workers.max(1);
@@ -385,8 +386,9 @@ struct Conn<H> {
     failure: Option<(Failure, bool)>,
     /// The upstream socket, when the handler is an upstream that connects.
     upstream: Option<Box<UpstreamSock>>,
-    /// The peer's address, when it was asked for before the connection closed (the failure
-    /// log of a connection that lingers after its fatal alert).
+    /// The peer's address, when it was asked for before the connection closed: at the
+    /// accept for an access log, or for the failure log of a connection that lingers after
+    /// its fatal alert.
     peer: Option<SocketAddr>,
     /// The write side's shutdown is in flight ([`Op::ShutWrite`]).
     shutting: bool,
@@ -735,16 +737,20 @@ impl<F: HandlerFactory> Worker<F> {
             &self.ctx.env.options,
             now,
         );
+        let mut peer = None;
         if let Sock::Plain(raw) = sock {
             let app = served.app_mut();
-            if app.wants_addresses() {
+            let logged = self.ctx.env.options.access_log.is_some();
+            if app.wants_addresses() || logged {
                 // SAFETY: `raw` is the descriptor the accept just returned; nothing closes it
                 // before this borrow ends (the connection is not even in the slab yet).
                 let fd = unsafe { BorrowedFd::borrow_raw(raw) };
                 let sock = socket2::SockRef::from(&fd);
-                let peer = sock.peer_addr().ok().and_then(|a| a.as_socket());
-                let local = sock.local_addr().ok().and_then(|a| a.as_socket());
-                app.on_addresses(peer, local);
+                peer = sock.peer_addr().ok().and_then(|a| a.as_socket());
+                if app.wants_addresses() {
+                    let local = sock.local_addr().ok().and_then(|a| a.as_socket());
+                    app.on_addresses(peer, local);
+                }
             }
         }
         let deadline = served.deadline();
@@ -762,7 +768,7 @@ impl<F: HandlerFactory> Worker<F> {
             finishing: false,
             failure: None,
             upstream: None,
-            peer: None,
+            peer,
             shutting: false,
         });
         self.ctx.wheel.insert(
@@ -979,11 +985,16 @@ impl<F: HandlerFactory> Worker<F> {
         };
         if !conn.finishing {
             conn.finishing = true;
-            if let Some(log) = &self.ctx.env.options.failure_log {
-                conn.failure = conn
-                    .served
-                    .failure()
-                    .filter(|_| log.admit(self.ctx.env.now));
+            let (options, now) = (&self.ctx.env.options, self.ctx.env.now);
+            if options.failure_log.is_some() || options.access_log.is_some() {
+                let failure = conn.served.failure();
+                if let Some(access) = &options.access_log {
+                    let failed = failure.as_ref().map(|(f, _)| f);
+                    conn.served.log_access(access, conn.peer, failed, now);
+                }
+                if let Some(log) = &options.failure_log {
+                    conn.failure = failure.filter(|_| log.admit(now));
+                }
             }
             let generation = conn.generation();
             if conn.recv == RecvState::Armed {

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use reprise_serve::access_log::AccessLog;
 use reprise_serve::failure_log::FailureLog;
 
 /// `--driver`: which event loop runs the server.
@@ -49,9 +50,11 @@ pub enum OnOff {
 /// Options of `reprise serve`.
 #[derive(Clone, Debug, clap::Args)]
 pub struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:8443")]
-    pub listen: String,
+    /// Address to listen on; repeat for more (e.g. `0.0.0.0:443` and `[::]:443`), each
+    /// served by its own workers. Default 127.0.0.1:8443, unless systemd passes listening
+    /// sockets (socket activation, `LISTEN_FDS`).
+    #[arg(long)]
+    pub listen: Vec<String>,
     /// Event loop: `mio` (an epoll event loop per worker), `uring` (an io_uring per worker;
     /// falls back to mio where io_uring is unavailable) or `threads` (a thread per
     /// connection).
@@ -170,6 +173,15 @@ pub struct ServeArgs {
     /// were left out.
     #[arg(long, default_value_t = reprise_serve::failure_log::DEFAULT_LINES_PER_SECOND)]
     pub log_rate: u32,
+    /// Write one line per connection at its end to this file (`-`: standard output): time,
+    /// peer, SNI, ALPN, suite, handshake kind (and a declined resumption's reason), bytes
+    /// each way, duration, backend, how it ended. Buffered off the event loops; SIGUSR1
+    /// reopens the file (logrotate).
+    #[arg(long)]
+    pub access_log: Option<String>,
+    /// The access log's lines: `logfmt` (key=value) or `json` (an object per line).
+    #[arg(long, default_value = "logfmt", value_parser = ["logfmt", "json"])]
+    pub access_log_format: String,
     /// Refuse a server name no certificate is for with a fatal unrecognized_name alert
     /// (by default such a client gets the default certificate).
     #[arg(long)]
@@ -196,6 +208,18 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
+    /// The access log the options ask for, opened, its SIGUSR1 reopen registered.
+    pub fn access_log(&self) -> Result<Option<Arc<AccessLog>>, String> {
+        let Some(path) = &self.access_log else {
+            return Ok(None);
+        };
+        let format = self.access_log_format.parse()?;
+        let log = AccessLog::open(path, format).map_err(|e| format!("--access-log {path}: {e}"))?;
+        signal_hook::flag::register(signal_hook::consts::SIGUSR1, log.reopen_flag())
+            .map_err(|e| format!("SIGUSR1: {e}"))?;
+        Ok(Some(log))
+    }
+
     /// The failed-handshake log the options ask for (none with `--quiet`).
     pub fn failure_log(&self) -> Option<Arc<FailureLog>> {
         (!self.quiet).then(|| Arc::new(FailureLog::to_stderr(self.log_rate)))

@@ -41,8 +41,22 @@ pub fn run(args: &ServeArgs) -> Result<(), String> {
             }
         }
     }
-    if std::net::ToSocketAddrs::to_socket_addrs(args.listen.as_str()).is_err() {
-        problems.push(format!("--listen {}: not an address", args.listen));
+    if let Some(path) = args.access_log.as_deref().filter(|p| *p != "-") {
+        let dir = std::path::Path::new(path)
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        if !dir.is_dir() {
+            problems.push(format!(
+                "--access-log {path}: no directory {}",
+                dir.display()
+            ));
+        }
+    }
+    for listen in &args.listen {
+        if std::net::ToSocketAddrs::to_socket_addrs(listen.as_str()).is_err() {
+            problems.push(format!("--listen {listen}: not an address"));
+        }
     }
     if problems.is_empty() {
         // The rest as `serve` builds it (certificates again, the ticket-key file, sizes and
@@ -57,7 +71,11 @@ pub fn run(args: &ServeArgs) -> Result<(), String> {
     if problems.is_empty() {
         println!(
             "check: the configuration is good (listen {}, {} driver, {})",
-            args.listen,
+            if args.listen.is_empty() {
+                super::event_loop::DEFAULT_LISTEN.to_string()
+            } else {
+                args.listen.join(" and ")
+            },
             format!("{:?}", args.driver).to_lowercase(),
             args.backend
                 .as_deref()

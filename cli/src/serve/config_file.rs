@@ -29,7 +29,8 @@ use clap::{ArgAction, Args, FromArgMatches};
 use super::args::ServeArgs;
 
 /// Keys whose values are paths, resolved against the config file's directory.
-const PATH_KEYS: [&str; 5] = [
+const PATH_KEYS: [&str; 6] = [
+    "access-log",
     "ticket-key-file",
     "keylog",
     "session-store-key",
@@ -85,6 +86,12 @@ fn clap_message(e: &clap::Error) -> String {
 
 /// The `serve` options of `path`, overridden by the command line's `command_line` (the
 /// words after `serve`).
+/// The file's settings as written (for a reload to see which changed).
+pub fn settings(path: &str) -> Result<toml::Table, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("--config {path}: {e}"))?;
+    text.parse().map_err(|e| format!("--config {path}: {e}"))
+}
+
 pub fn serve_args(path: &str, command_line: &[String]) -> Result<ServeArgs, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("--config {path}: {e}"))?;
     let table: toml::Table = text.parse().map_err(|e| format!("--config {path}: {e}"))?;
@@ -224,7 +231,7 @@ mod tests {
             "listen = \"127.0.0.1:9443\"\ndriver = \"uring\"\nsession_cache = \"1MiB\"\nquiet = true\nworkers = 3\ntickets = false\n\n[[certificate]]\ncert = \"a.pem\"\nkey = \"a.key\"\n[[certificate]]\ncert = \"b.pem\"\nkey = \"b.key\"\n",
         );
         let args = serve_args(&path, &[]).unwrap();
-        assert_eq!(args.listen, "127.0.0.1:9443");
+        assert_eq!(args.listen, ["127.0.0.1:9443"]);
         assert_eq!(args.driver, super::super::args::DriverChoice::Uring);
         assert_eq!(args.session_cache.as_deref(), Some("1MiB"));
         assert!(args.quiet);
@@ -253,7 +260,7 @@ mod tests {
             "the command line wins"
         );
         assert_eq!(args.cert, ["c.pem"], "its certificates replace the file's");
-        assert_eq!(args.listen, "127.0.0.1:9443");
+        assert_eq!(args.listen, ["127.0.0.1:9443"]);
         std::fs::remove_file(path).unwrap();
     }
 

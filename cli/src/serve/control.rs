@@ -2,7 +2,8 @@
 //! `reprise ctl --control PATH COMMAND`. One command per connection, one line each way
 //! (the answer may span lines; the server closes when done):
 //!
-//! * `status`: connections, handshakes by kind, resumption rate, ticket keys and their ages;
+//! * `status`: connections, handshakes by kind, resumption rate, ticket keys and their ages,
+//!   reloads, and each certificate's serial and expiry;
 //! * `reload`: what SIGHUP does (certificates, keys, the config file, the ticket-key file);
 //! * `rotate-ticket-keys`: a new encrypting key now (the old one still decrypts);
 //! * `retire-ticket-keys`: every key dropped for a fresh one, so that no ticket issued before
@@ -13,6 +14,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -61,40 +63,73 @@ pub fn serve(path: &str, reloader: Arc<Reloader>) -> Result<ControlSocket, Strin
     std::thread::Builder::new()
         .name("control".into())
         .spawn(move || {
+            let busy = Arc::new(AtomicUsize::new(0));
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
-                let allowed = rustix::net::sockopt::socket_peercred(&stream)
-                    .map(|cred| cred.uid == me || cred.uid.is_root())
-                    .unwrap_or(false);
-                let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-                let mut line = String::new();
-                let mut reader = BufReader::new(&stream).take(256);
-                if reader.read_line(&mut line).is_err() {
+                // Each client on a thread of its own, so one that stays silent delays no one
+                // else; a few at a time is all a control socket needs.
+                if busy.fetch_add(1, Ordering::SeqCst) >= MAX_CLIENTS {
+                    busy.fetch_sub(1, Ordering::SeqCst);
+                    let _ = stream.write_all(b"error: busy: too many control clients at once\n");
                     continue;
                 }
-                if !allowed {
-                    // (The command was read first: closing on unread input would reset the
-                    // connection before the refusal is read.)
-                    let _ = stream.write_all(b"error: refused: not the server's user\n");
-                    continue;
+                let (reloader, done) = (reloader.clone(), busy.clone());
+                let spawned = std::thread::Builder::new()
+                    .name("control-client".into())
+                    .spawn(move || {
+                        client(stream, me, &reloader);
+                        done.fetch_sub(1, Ordering::SeqCst);
+                    });
+                if spawned.is_err() {
+                    busy.fetch_sub(1, Ordering::SeqCst);
                 }
-                let answer = match answer(line.trim(), &reloader) {
-                    Ok(text) => text,
-                    Err(e) => format!("error: {e}"),
-                };
-                let _ = stream.write_all(answer.as_bytes());
-                let _ = stream.write_all(b"\n");
             }
         })
         .map_err(|e| format!("control thread: {e}"))?;
     Ok(socket)
 }
 
+/// Control clients answered at once; more are told the server is busy.
+const MAX_CLIENTS: usize = 8;
+
+/// How long a control client has to send its command.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Reads one command from `stream` and answers it.
+fn client(mut stream: UnixStream, me: rustix::process::Uid, reloader: &Reloader) {
+    let allowed = rustix::net::sockopt::socket_peercred(&stream)
+        .map(|cred| cred.uid == me || cred.uid.is_root())
+        .unwrap_or(false);
+    let _ = stream.set_read_timeout(Some(COMMAND_TIMEOUT));
+    let _ = stream.set_write_timeout(Some(COMMAND_TIMEOUT));
+    let mut line = String::new();
+    let mut reader = BufReader::new(&stream).take(256);
+    if reader.read_line(&mut line).is_err() {
+        return;
+    }
+    if !allowed {
+        // (The command was read first: closing on unread input would reset the
+        // connection before the refusal is read.)
+        let _ = stream.write_all(b"error: refused: not the server's user\n");
+        return;
+    }
+    let answer = match answer(line.trim(), reloader) {
+        Ok(text) => text,
+        Err(e) => format!("error: {e}"),
+    };
+    let _ = stream.write_all(answer.as_bytes());
+    let _ = stream.write_all(b"\n");
+}
+
 fn answer(command: &str, reloader: &Reloader) -> Result<String, String> {
     let config = reloader.current();
     match command {
-        "status" => Ok(status(&config)),
-        "reload" => reloader.reload(),
+        "status" => Ok(format!(
+            "{}\n{}",
+            status(&config),
+            super::status::lines(&config, reloader.status(), reprise::unix_time())
+        )),
+        "reload" => reloader.reload("ctl"),
         "rotate-ticket-keys" | "retire-ticket-keys" => {
             let keys = config
                 .tickets
@@ -172,6 +207,18 @@ fn status(config: &reprise::ServerConfig) -> String {
     out
 }
 
+/// The control socket `reprise ctl` talks to: `--control`, or the `control` path of the
+/// server's `--config` file.
+pub fn control_path(control: Option<String>, config: Option<&str>) -> Result<String, String> {
+    match (control, config) {
+        (Some(path), _) => Ok(path),
+        (None, Some(file)) => super::config_file::serve_args(file, &[])?
+            .control
+            .ok_or_else(|| format!("--config {file}: no `control` path in it")),
+        (None, None) => Err("--control PATH or --config FILE is needed".into()),
+    }
+}
+
 /// `reprise ctl`: sends `command` to the server at `path` and prints its answer; an answer
 /// starting with `error:` is an error.
 pub fn ctl(path: &str, command: &str) -> Result<(), String> {
@@ -189,9 +236,10 @@ pub fn ctl(path: &str, command: &str) -> Result<(), String> {
     let answer = answer.trim_end();
     match answer.strip_prefix("error: ") {
         Some(e) => Err(e.to_string()),
-        None => {
-            println!("{answer}");
-            Ok(())
-        }
+        // A closed stdout (`reprise ctl status | head -1`) is not an error of the server's.
+        None => match writeln!(std::io::stdout().lock(), "{answer}") {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(format!("stdout: {e}")),
+            _ => Ok(()),
+        },
     }
 }

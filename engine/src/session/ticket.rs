@@ -548,6 +548,7 @@ impl fmt::Debug for TicketKeyRing {
 pub struct TicketKeys {
     ring: RwLock<Arc<TicketKeyRing>>,
     rotations: AtomicU64,
+    retired: AtomicU64,
 }
 
 impl TicketKeys {
@@ -556,6 +557,7 @@ impl TicketKeys {
         Self {
             ring: RwLock::new(Arc::new(ring)),
             rotations: AtomicU64::new(0),
+            retired: AtomicU64::new(0),
         }
     }
 
@@ -567,8 +569,19 @@ impl TicketKeys {
     /// Swaps in `ring` (e.g. reloaded from a key file). Not counted in
     /// [`rotations`](Self::rotations).
     pub fn replace(&self, ring: TicketKeyRing) {
-        let ring = Arc::new(ring);
-        *self.ring.write().unwrap_or_else(PoisonError::into_inner) = ring;
+        let mut guard = self.ring.write().unwrap_or_else(PoisonError::into_inner);
+        self.swap(&mut guard, ring);
+    }
+
+    /// Puts `next` in `guard`'s place, counting the keys that left the ring.
+    fn swap(&self, guard: &mut Arc<TicketKeyRing>, next: TicketKeyRing) {
+        let gone = guard
+            .keys
+            .iter()
+            .filter(|old| next.find(&old.core.name).is_none())
+            .count();
+        *guard = Arc::new(next);
+        self.retired.fetch_add(gone as u64, Ordering::Relaxed);
     }
 
     /// Rotates copy-on-write: builds the rotated ring from the current one, then swaps it in.
@@ -584,7 +597,7 @@ impl TicketKeys {
         }
         let mut next = TicketKeyRing::clone(&guard);
         let rotated = next.rotate_if_due(now, rng)?;
-        *guard = Arc::new(next);
+        self.swap(&mut guard, next);
         drop(guard);
         if rotated {
             self.rotations.fetch_add(1, Ordering::Relaxed);
@@ -597,7 +610,7 @@ impl TicketKeys {
         let mut guard = self.ring.write().unwrap_or_else(PoisonError::into_inner);
         let mut next = TicketKeyRing::clone(&guard);
         next.rotate_now(now, rng)?;
-        *guard = Arc::new(next);
+        self.swap(&mut guard, next);
         drop(guard);
         self.rotations.fetch_add(1, Ordering::Relaxed);
         Ok(())
@@ -608,13 +621,19 @@ impl TicketKeys {
         let mut guard = self.ring.write().unwrap_or_else(PoisonError::into_inner);
         let mut next = TicketKeyRing::clone(&guard);
         next.retire_all(now, rng)?;
-        *guard = Arc::new(next);
+        self.swap(&mut guard, next);
         Ok(())
     }
 
     /// How many keys [`rotate_if_due`](Self::rotate_if_due) has added, for metrics.
     pub fn rotations(&self) -> u64 {
         self.rotations.load(Ordering::Relaxed)
+    }
+
+    /// How many keys have left the ring (past their decrypt window, pushed out by a rotation,
+    /// retired, or absent from a replacing ring), for metrics.
+    pub fn retired(&self) -> u64 {
+        self.retired.load(Ordering::Relaxed)
     }
 }
 
@@ -623,6 +642,7 @@ impl fmt::Debug for TicketKeys {
         f.debug_struct("TicketKeys")
             .field("ring", &self.current())
             .field("rotations", &self.rotations())
+            .field("retired", &self.retired())
             .finish()
     }
 }
@@ -1018,6 +1038,7 @@ mod tests {
         let ring = keys.current();
         assert_eq!(ring.len(), 2);
         assert_eq!(keys.rotations(), 1);
+        assert_eq!(keys.retired(), 0, "the old key still decrypts");
         let mut out = vec![0; 64];
         let opened = ring.open(&before, T0 + 30, &mut out).unwrap();
         assert!(opened.renew, "a ticket under the old key is renewed");
@@ -1030,6 +1051,13 @@ mod tests {
         keys.retire_all(T0 + 20, &SeededRandom::new(4)).unwrap();
         let ring = keys.current();
         assert_eq!(ring.len(), 1);
+        assert_eq!(keys.retired(), 1, "the one key is counted as retired");
+        keys.replace(TicketKeyRing::clone(&ring));
+        assert_eq!(
+            keys.retired(),
+            1,
+            "a replacing ring with the same key retires none"
+        );
         let mut out = vec![0; 64];
         assert!(ring.open(&before, T0 + 30, &mut out).is_err());
         // New tickets work.

@@ -9,6 +9,7 @@
 #   OLD=d928322 bash scripts/bench-ab.sh            # ROUNDS=6 DURATION=3s CONNECTIONS=64
 #   DRIVERS="mio uring" MODES="none id ticket"        # what is measured (these defaults)
 #   BACKEND=nginx         # both as terminators in front of one nginx, one GET per connection
+#   OLD=none NEW_ARGS="--access-log /tmp/access.log"   # one build, a setting on against off
 #
 # The old revision is built in a git worktree of its own (its own target directory, under
 # target/bench-ab/), with the same release profile; the load generator is the new build's.
@@ -22,6 +23,9 @@ CONNECTIONS=${CONNECTIONS:-64}
 DRIVERS=${DRIVERS:-mio uring}
 MODES=${MODES:-none id ticket}
 BACKEND=${BACKEND:-}
+# Further `serve` arguments for the new side only (a setting's cost: OLD=none, both sides
+# then run the working tree's binary).
+read -r -a NEW_ARGS <<<"${NEW_ARGS:-}"
 SUITE=ECDHE-ECDSA-AES128-GCM-SHA256
 GROUP=X25519,P-256
 
@@ -31,12 +35,16 @@ if ! command -v taskset >/dev/null 2>&1 || [ "$(nproc)" -lt 2 ]; then
 fi
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 AB_DIR=$CARGO_TARGET_DIR/bench-ab
-OLD_REV=$(git rev-parse --short "$OLD")
-OLD_TREE=$AB_DIR/tree-$OLD_REV
 
-echo "bench-ab: building new (working tree) and old ($OLD_REV) release binaries" >&2
+echo "bench-ab: building new (working tree)${OLD:+ and old ($OLD)} release binaries" >&2
 cargo build --release -q -p reprise-tls-cli
 NEW_BIN=$CARGO_TARGET_DIR/release/reprise
+if [ "$OLD" = none ]; then
+  OLD_REV="the same build without ${NEW_ARGS[*]}"
+  OLD_BIN=$NEW_BIN
+else
+OLD_REV=$(git rev-parse --short "$OLD")
+OLD_TREE=$AB_DIR/tree-$OLD_REV
 if [ ! -d "$OLD_TREE" ]; then
   mkdir -p "$AB_DIR"
   git worktree add --detach -f "$OLD_TREE" "$OLD_REV" >/dev/null
@@ -52,6 +60,7 @@ OLD_PACKAGE=reprise-tls-cli
 grep -q '^name = "reprise-tls-cli"' "$OLD_TREE/cli/Cargo.toml" || OLD_PACKAGE=reprise-cli
 (cd "$OLD_TREE" && CARGO_TARGET_DIR=$AB_DIR/target cargo build --release -q -p "$OLD_PACKAGE" $OLD_FEATURES)
 OLD_BIN=$AB_DIR/target/release/reprise
+fi
 
 # shellcheck source=scripts/bench-lib.sh
 source scripts/bench-lib.sh bench-ab
@@ -65,15 +74,15 @@ fi
 
 for DRIVER in $DRIVERS; do
   for side in old new; do
-    bin=$OLD_BIN
-    [ "$side" = new ] && bin=$NEW_BIN
+    bin=$OLD_BIN side_extra=()
+    [ "$side" = new ] && bin=$NEW_BIN side_extra=("${NEW_ARGS[@]}")
     # Builds that log failed handshakes are told not to (the old one may predate the log).
     quiet=()
     if "$bin" serve --help | grep -q -- '--quiet'; then quiet=(--quiet); fi
     port=$(free_port)
     taskset -c 0 "$bin" serve --driver "$DRIVER" --listen "127.0.0.1:$port" --workers 1 "${quiet[@]}" \
       --cert "$TMP/cert.pem" --key "$TMP/key.pem" --tickets on --session-cache 64MiB \
-      "${serve_extra[@]}" >"$TMP/$DRIVER-$side.log" 2>&1 &
+      "${serve_extra[@]}" "${side_extra[@]}" >"$TMP/$DRIVER-$side.log" 2>&1 &
     PID_OF[$DRIVER-$side]=$!
     PORT_OF[$DRIVER-$side]=$port
     wait_port "$port"

@@ -548,7 +548,7 @@ fn the_access_log_has_a_line_per_connection_in_json_and_reopens_on_sigusr1() {
                 bytes("bytes_in=") > 100 && bytes("bytes_out=") > 100,
                 "[{driver}] {object}"
             );
-            assert!(object.contains(" duration_ms="), "[{driver}] {object}");
+            assert!(object.contains(" duration_us="), "[{driver}] {object}");
         }
         assert!(
             objects[2].contains(" alpn=http/1.1 "),

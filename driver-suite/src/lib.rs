@@ -680,6 +680,60 @@ pub fn a_slow_backend_slows_the_client_without_growing_memory<D: Driver>() {
 
 /// Expands to one `#[test]` per test of the shared driver suite, for the [`Driver`] type
 /// given (in a driver's `tests/`).
+/// Part of the event-loop drivers' suite ([`event_loop_suite!`]): unfinished handshakes
+/// holding more than the worker's cap are closed oldest first, and counted.
+pub fn unfinished_handshakes_over_the_memory_cap_are_evicted_and_counted<D: Driver>() {
+    let mut opts = options::<D>(1);
+    opts.handshake_memory = 64 * 1024;
+    opts.handshake_timeout = Duration::from_secs(30);
+    let counters = opts.counters.clone();
+    let server = start::<D>(server_config(), opts);
+    let addr = server.local_addr();
+    // Half of a 16 KiB handshake record each: 12 of them hold about twice the cap.
+    let mut half_record = vec![22u8, 3, 1];
+    half_record.extend_from_slice(&16_384u16.to_be_bytes());
+    half_record.extend_from_slice(&[1u8; 10 * 1024]);
+    let mut held = Vec::new();
+    for _ in 0..12 {
+        let mut sock = tcp(addr);
+        sock.write_all(&half_record).unwrap();
+        held.push(sock);
+        // In order: the oldest is the first sent.
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while counters.memory_evictions() == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let evicted = counters.memory_evictions();
+    assert!((1..12).contains(&evicted), "{evicted} evicted");
+    // The first ones went, the last one stays.
+    assert!(closed_within(&mut held[0], Duration::from_secs(1)));
+    held[11]
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut buf = [0u8; 16];
+    assert!(
+        matches!(held[11].read(&mut buf), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock
+            || e.kind() == std::io::ErrorKind::TimedOut),
+        "the newest unfinished handshake is kept"
+    );
+    server.shutdown_handle().shutdown();
+    server.join().unwrap();
+}
+
+/// The tests only event-loop drivers pass: a worker holding many connections bounds what
+/// their unfinished handshakes hold (the threads driver has no worker to bound).
+#[macro_export]
+macro_rules! event_loop_suite {
+    ($driver:ty) => {
+        #[test]
+        fn unfinished_handshakes_over_the_memory_cap_are_evicted_and_counted() {
+            $crate::unfinished_handshakes_over_the_memory_cap_are_evicted_and_counted::<$driver>();
+        }
+    };
+}
+
 #[macro_export]
 macro_rules! driver_suite {
     ($driver:ty) => {

@@ -26,6 +26,7 @@ pub struct ServingCounters {
     backend_failures: [AtomicU64; BACKEND_FAILURE_REASONS.len()],
     slow_clients: AtomicU64,
     drain_cut_off: AtomicU64,
+    memory_evictions: AtomicU64,
 }
 
 impl ServingCounters {
@@ -70,6 +71,17 @@ impl ServingCounters {
         self.drain_cut_off.load(Relaxed)
     }
 
+    /// An unfinished handshake was closed to keep its worker's unfinished handshakes within
+    /// their memory cap (`ServerOptions::handshake_memory`).
+    pub fn evicted_for_memory(&self) {
+        self.memory_evictions.fetch_add(1, Relaxed);
+    }
+
+    /// Unfinished handshakes closed for memory so far.
+    pub fn memory_evictions(&self) -> u64 {
+        self.memory_evictions.load(Relaxed)
+    }
+
     /// Reports the counters to `sink` (rendered by
     /// [`PrometheusText`](crate::prometheus::PrometheusText)).
     pub fn report(&self, sink: &mut dyn MetricSink) {
@@ -88,6 +100,13 @@ impl ServingCounters {
              answered) was not whole within the timeout at the minimum rate.",
             &[],
             self.slow_clients(),
+        );
+        sink.counter(
+            "reprise_handshake_memory_evictions_total",
+            "Unfinished handshakes closed, oldest first, because their worker's unfinished \
+             handshakes held more memory than allowed.",
+            &[],
+            self.memory_evictions(),
         );
         sink.counter(
             "reprise_drain_cut_off_total",
@@ -111,6 +130,7 @@ mod tests {
         c.upstream_failed(&UpstreamFailure::Io(std::io::ErrorKind::ConnectionReset));
         c.upstream_failed(&UpstreamFailure::Io(std::io::ErrorKind::ConnectionReset));
         c.slow_client();
+        c.evicted_for_memory();
         let mut text = crate::prometheus::PrometheusText::new();
         c.report(&mut text);
         let text = text.finish();
@@ -118,6 +138,7 @@ mod tests {
         assert!(text.contains("reprise_backend_failures_total{reason=\"reset\"} 2\n"));
         assert!(text.contains("reprise_backend_failures_total{reason=\"silent\"} 0\n"));
         assert!(text.contains("reprise_slow_clients_total 1\n"));
+        assert!(text.contains("reprise_handshake_memory_evictions_total 1\n"));
         assert_eq!(c.backend_failures("reset"), 2);
     }
 }

@@ -347,8 +347,9 @@ impl<H> Served<H> {
     }
 
     /// Closed to keep unfinished handshakes within the worker's memory cap.
-    pub fn on_evicted(&mut self, now: Instant) {
+    pub fn on_evicted(&mut self, now: Instant, options: &ServerOptions) {
         if !self.is_closed() {
+            options.counters.evicted_for_memory();
             self.close_now(End::Evicted, now);
         }
     }

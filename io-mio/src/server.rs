@@ -570,7 +570,7 @@ impl<F: HandlerFactory> Worker<F> {
             .collect();
         for key in evictions(unfinished, self.ctx.env.options.handshake_memory) {
             if let Some(conn) = self.conns.get_mut(key) {
-                conn.served.on_evicted(now);
+                conn.served.on_evicted(now, &self.ctx.env.options);
             }
             self.remove(key);
         }

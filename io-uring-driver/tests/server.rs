@@ -2,3 +2,4 @@
 //! suite (`reprise_driver_suite`).
 
 reprise_driver_suite::driver_suite!(reprise_uring::Uring);
+reprise_driver_suite::event_loop_suite!(reprise_uring::Uring);

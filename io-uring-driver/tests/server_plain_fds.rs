@@ -32,3 +32,4 @@ impl Driver for PlainFds {
 }
 
 reprise_driver_suite::driver_suite!(PlainFds);
+reprise_driver_suite::event_loop_suite!(PlainFds);

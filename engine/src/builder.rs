@@ -260,6 +260,17 @@ impl ServerConfigBuilder {
         self
     }
 
+    /// Asks every client for a certificate and verifies it (RFC 5246 §7.4.4-§7.4.8):
+    /// [`ClientAuth::required`](crate::ClientAuth::required) refuses a client without one,
+    /// [`ClientAuth::optional`](crate::ClientAuth::optional) lets it in unauthenticated. The
+    /// verified chain is [`ServerConnection::peer_certificates`](crate::ServerConnection::peer_certificates).
+    /// Sessions do not carry the client's identity yet, so with client authentication every
+    /// handshake is a full one (no session ID kept, no ticket issued, none resumed).
+    pub fn client_auth(mut self, auth: crate::ClientAuth) -> Self {
+        self.config.client_auth = Some(Arc::new(auth));
+        self
+    }
+
     /// Hands ServerKeyExchange signatures to the caller ([`Event::NeedSignature`]) instead of
     /// signing inline.
     ///
@@ -378,6 +389,18 @@ impl ClientConfigBuilder {
     /// Remembers sessions in `store` (e.g. one shared by several configs).
     pub fn session_store(mut self, store: Arc<ClientSessionStore>) -> Self {
         self.sessions = Some(store);
+        self
+    }
+
+    /// Presents `chain` (DER, leaf first) and proves `key_der` (PKCS#8, SEC1 or PKCS#1) when
+    /// a server asks for a certificate (RFC 5246 §7.4.6, §7.4.8).
+    pub fn client_certificate(mut self, chain: Vec<Vec<u8>>, key_der: &[u8]) -> Self {
+        match CertifiedKey::new(chain, key_der) {
+            Ok(cert) => self.config.client_certificate = Some(Arc::new(cert)),
+            Err(e) => {
+                self.error.get_or_insert(e);
+            }
+        }
         self
     }
 

@@ -60,6 +60,8 @@ pub enum ConfigError {
     NoRoots,
     /// The random source failed while the configuration was being built.
     Randomness,
+    /// A certificate revocation list that does not parse (RFC 5280 §5).
+    RevocationList(String),
 }
 
 impl core::fmt::Display for ConfigError {
@@ -90,6 +92,9 @@ impl core::fmt::Display for ConfigError {
             ConfigError::NoGroup => f.write_str("no key-exchange group configured"),
             ConfigError::NoRoots => f.write_str("no root certificate to verify servers against"),
             ConfigError::Randomness => f.write_str("the random source failed"),
+            ConfigError::RevocationList(why) => {
+                write!(f, "not a certificate revocation list: {why}")
+            }
         }
     }
 }
@@ -226,6 +231,9 @@ pub struct ServerConfig {
     /// Refuse, with a fatal unrecognized_name alert, a server name no certificate is for
     /// (RFC 6066 §3); by default such a client gets the default certificate.
     pub strict_sni: bool,
+    /// Ask clients for a certificate and verify it ([`ClientAuth`](crate::ClientAuth));
+    /// `None` does not ask.
+    pub client_auth: Option<Arc<crate::ClientAuth>>,
 }
 
 impl core::fmt::Debug for ServerConfig {
@@ -297,6 +305,7 @@ impl ServerConfig {
             offload_signing: false,
             session_id_key: None,
             strict_sni: false,
+            client_auth: None,
         }
     }
 
@@ -401,6 +410,7 @@ impl ServerConfig {
             session_id_key: self.session_id_key.clone(),
             offload_signing: self.offload_signing,
             strict_sni: self.strict_sni,
+            client_auth: self.client_auth.clone(),
         }
     }
 
@@ -464,6 +474,9 @@ pub struct ClientConfig {
     pub key_log: Option<Arc<dyn KeyLog>>,
     /// Counters (handshakes, resumptions, alerts); `None` counts nothing.
     pub metrics: Option<Arc<Metrics>>,
+    /// The certificate and key sent when a server asks (RFC 5246 §7.4.6); `None` answers
+    /// with an empty Certificate.
+    pub client_certificate: Option<Arc<CertifiedKey>>,
 }
 
 impl core::fmt::Debug for ClientConfig {
@@ -499,6 +512,7 @@ impl ClientConfig {
             enable_tickets: true,
             key_log: None,
             metrics: None,
+            client_certificate: None,
         }
     }
 

@@ -329,6 +329,8 @@ pub(crate) mod sealed {
         const ROLE: Role;
         /// Where the handshake is.
         fn flow(&self) -> &Flow;
+        /// The same, for the gate to revise ([`Flow::admits`]).
+        fn flow_mut(&mut self) -> &mut Flow;
         /// What the handshake negotiated so far.
         fn negotiated(&self) -> &crate::handshake::Negotiated;
         /// Takes the peer's next step, which the flow has let through: a handshake message
@@ -390,8 +392,10 @@ fn flow_msg(typ: HandshakeType) -> Option<Msg> {
         HandshakeType::ServerHello => Msg::ServerHello,
         HandshakeType::Certificate => Msg::Certificate,
         HandshakeType::ServerKeyExchange => Msg::ServerKeyExchange,
+        HandshakeType::CertificateRequest => Msg::CertificateRequest,
         HandshakeType::ServerHelloDone => Msg::ServerHelloDone,
         HandshakeType::ClientKeyExchange => Msg::ClientKeyExchange,
+        HandshakeType::CertificateVerify => Msg::CertificateVerify,
         HandshakeType::NewSessionTicket => Msg::NewSessionTicket,
         HandshakeType::Finished => Msg::Finished,
         _ => return None,
@@ -707,7 +711,7 @@ impl<H: Handshake> Connection<H> {
         }
         let expected = self.hs.flow().expect(H::ROLE);
         match flow_msg(typ) {
-            Some(msg) if expected == Some(msg) => {
+            Some(msg) if self.hs.flow_mut().admits(H::ROLE, msg) => {
                 self.hs.receive(&mut self.core, msg, Received { body, raw })
             }
             msg => Err(Misbehavior::UnexpectedMessage {

@@ -60,7 +60,7 @@ pub enum Cause {
     PeerMisbehaved(Misbehavior),
     /// The peer and this endpoint have nothing in common to talk with.
     PeerIncompatible(Incompatibility),
-    /// The server's certificate was refused (client side).
+    /// The peer's certificate was refused.
     InvalidCertificate(CertificateError),
     /// This endpoint failed (randomness, keys, signing, sealing), or was driven out of order.
     Internal(InternalFailure),
@@ -84,7 +84,7 @@ impl fmt::Display for Cause {
         match self {
             Cause::PeerMisbehaved(m) => fmt::Display::fmt(m, f),
             Cause::PeerIncompatible(i) => fmt::Display::fmt(i, f),
-            Cause::InvalidCertificate(c) => write!(f, "server certificate rejected: {c}"),
+            Cause::InvalidCertificate(c) => write!(f, "peer certificate rejected: {c}"),
             Cause::Internal(i) => fmt::Display::fmt(i, f),
         }
     }
@@ -208,6 +208,12 @@ causes! {
         NoCertificate => DecodeError, "server sent no certificate",
         /// A ServerHelloDone with a body.
         ServerHelloDoneBody => DecodeError, "ServerHelloDone with a body",
+        /// A CertificateVerify whose signature does not verify over the handshake (RFC 5246
+        /// §7.4.8; decrypt_error, §7.2.2), or does not fit the certificate's key.
+        BadCertificateVerify { alert: AlertDescription } => Carried, "CertificateVerify does not verify",
+        /// A CertificateVerify under a signature scheme the server did not offer in its
+        /// CertificateRequest (RFC 5246 §7.4.8).
+        CertificateVerifyWithUnofferedScheme => IllegalParameter, "CertificateVerify with a signature scheme the server did not offer",
     }
 }
 
@@ -216,7 +222,8 @@ impl Misbehavior {
         match self {
             Misbehavior::Malformed { alert }
             | Misbehavior::UndecryptableRecord { alert }
-            | Misbehavior::BadKeyExchangeSignature { alert } => *alert,
+            | Misbehavior::BadKeyExchangeSignature { alert }
+            | Misbehavior::BadCertificateVerify { alert } => *alert,
             _ => AlertDescription::InternalError,
         }
     }
@@ -237,11 +244,15 @@ causes! {
         NoExtendedMasterSecret => HandshakeFailure, "the peer does not use the extended master secret",
         /// No certificate is for the server name asked for (strict SNI, RFC 6066 §3).
         UnknownServerName => UnrecognizedName, "no certificate for the server name asked for",
+        /// The server requires a client certificate and the client sent none (RFC 5246
+        /// §7.4.6).
+        ClientCertificateRequired => HandshakeFailure, "the client sent no certificate, and one is required",
     }
 }
 
 causes! {
-    /// Why a server certificate was refused (RFC 5280 path validation, by rustls-webpki).
+    /// Why the peer's certificate was refused (RFC 5280 path validation, by rustls-webpki):
+    /// the server's on a client, the client's on a server that asks for one.
     CertificateError for InvalidCertificate {
         /// No chain to a trusted root.
         UnknownIssuer => UnknownCa, "unknown issuer",
@@ -255,6 +266,9 @@ causes! {
         Malformed => DecodeError, "malformed certificate",
         /// Signed with an algorithm we do not verify.
         UnsupportedAlgorithm => UnsupportedCertificate, "unsupported signature algorithm",
+        /// Not for this use (a server certificate presented by a client, or the reverse:
+        /// RFC 5280 §4.2.1.12 extended key usage).
+        WrongUsage => UnsupportedCertificate, "not for this usage (extended key usage)",
         /// Refused for another reason (the verifier's words are in the debug log).
         Other => BadCertificate, "refused by the verifier",
     }

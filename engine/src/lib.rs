@@ -143,6 +143,7 @@
 // the public modules; what this repository's tests, fuzz targets and benches need besides is
 // in `internal`.
 mod builder;
+mod client_auth;
 mod codec;
 mod config;
 mod conn;
@@ -248,6 +249,7 @@ pub use builder::{
     ClientConfigBuilder, ServerConfigBuilder, DEFAULT_CLIENT_SESSIONS, DEFAULT_SESSION_CACHE_BYTES,
     DEFAULT_TICKET_ROTATION,
 };
+pub use client_auth::ClientAuth;
 pub use codec::AlertDescription;
 pub use config::{
     CertifiedKey, ClientConfig, ConfigError, ServerConfig, ServerVerification,
@@ -369,6 +371,13 @@ impl Connection<ServerHandshake> {
     /// The server name (SNI) the client asked for, lower-cased.
     pub fn server_name(&self) -> Option<&str> {
         self.negotiated().server_name.as_deref()
+    }
+
+    /// The client's certificate chain (DER, leaf first) as verified against the
+    /// configuration's [`ClientAuth`] (RFC 5246 §7.4.6); `None` when it sent none (or was
+    /// not asked).
+    pub fn peer_certificates(&self) -> Option<&[Vec<u8>]> {
+        self.hs.client_chain()
     }
 }
 

@@ -22,7 +22,7 @@ use reprise::internal::codec::{
 };
 use reprise::rng::SeededRandom;
 use reprise::session::{generate_key_file, KeyFileFormat};
-use reprise::{Connection, Event, Inbound, ResumptionKind, Handshake};
+use reprise::{Connection, Event, Handshake, Inbound, ResumptionKind};
 use reprise_fuzz::{
     drive_stream, fresh_ticket_record, id_session_record, new_server, old_ticket_record,
     seal_ticket, split_records, take_output, ClientProfile, SequenceInput, NOW,

@@ -1,13 +1,15 @@
 //! The other handshake messages: Certificate, ServerKeyExchange, ServerHelloDone,
-//! ClientKeyExchange, Finished, NewSessionTicket, HelloRequest and CertificateRequest. Their
-//! encodings are canonical, so whatever parses must encode back to exactly the same bytes.
+//! ClientKeyExchange, Finished, NewSessionTicket, HelloRequest, CertificateRequest and
+//! CertificateVerify. Their encodings are canonical, so whatever parses must encode back to
+//! exactly the same bytes.
 //! The first byte picks the message.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use reprise::internal::codec::{
-    split_message, Certificate, CertificateRequest, ClientKeyExchange, EncodeError, Finished,
-    HandshakeType, HelloRequest, NewSessionTicket, ServerHelloDone, ServerKeyExchange,
+    split_message, Certificate, CertificateRequest, CertificateVerify, ClientKeyExchange,
+    EncodeError, Finished, HandshakeType, HelloRequest, NewSessionTicket, ServerHelloDone,
+    ServerKeyExchange,
 };
 
 /// `encode` must give back the message header plus exactly `body`.
@@ -27,7 +29,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&which, body)) = data.split_first() else {
         return;
     };
-    match which % 8 {
+    match which % 9 {
         0 => {
             if let Ok(m) = Certificate::parse(body) {
                 assert_eq!(m.iter().count(), m.count());
@@ -73,6 +75,11 @@ fuzz_target!(|data: &[u8]| {
         6 => {
             if let Ok(m) = HelloRequest::parse(body) {
                 exact(HandshakeType::HelloRequest, body, |o| m.encode(o));
+            }
+        }
+        8 => {
+            if let Ok(m) = CertificateVerify::parse(body) {
+                exact(HandshakeType::CertificateVerify, body, |o| m.encode(o));
             }
         }
         _ => {

@@ -25,8 +25,8 @@ use reprise::session::{Lookup, SessionStore};
 use reprise::session::{RotationPolicy, TicketKeyMaterial, TicketKeyRing, TicketKeys};
 use reprise::SignatureScheme;
 use reprise::{
-    ClientConfig, ClientConnection, Connection, Error, Event, Inbound, RootStore, ServerConfig,
-    ServerConnection, Handshake,
+    ClientConfig, ClientConnection, Connection, Error, Event, Handshake, Inbound, RootStore,
+    ServerConfig, ServerConnection,
 };
 
 /// The fixed "now" of every fuzz run (2027-01-15), inside the fixtures' validity.

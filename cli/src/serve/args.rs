@@ -182,6 +182,19 @@ pub struct ServeArgs {
     /// The access log's lines: `logfmt` (key=value) or `json` (an object per line).
     #[arg(long, default_value = "logfmt", value_parser = ["logfmt", "json"])]
     pub access_log_format: String,
+    /// Ask every client for a certificate issued by one of these CAs (PEM; repeat for more):
+    /// mutual TLS. Reloaded with SIGHUP / `ctl reload`.
+    #[arg(long)]
+    pub client_ca: Vec<String>,
+    /// With --client-ca: `required` (a client without a certificate gets handshake_failure)
+    /// or `optional` (it is let in unauthenticated).
+    #[arg(long, value_parser = ["required", "optional"], default_value = "required")]
+    pub client_auth: String,
+    /// Certificate revocation lists (PEM or DER; repeat for more) client certificates are
+    /// checked against; a revoked one gets certificate_revoked. Reloaded with SIGHUP / `ctl
+    /// reload` (a broken file keeps the old lists).
+    #[arg(long)]
+    pub client_crl: Vec<String>,
     /// Refuse a server name no certificate is for with a fatal unrecognized_name alert
     /// (by default such a client gets the default certificate).
     #[arg(long)]

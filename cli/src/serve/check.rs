@@ -22,6 +22,9 @@ pub fn run(args: &ServeArgs) -> Result<(), String> {
             problems.push(e);
         }
     }
+    if let Err(e) = super::tls_config::client_auth(args) {
+        problems.push(e);
+    }
     if let Some(backend) = &args.backend {
         if let Err(e) = backend.parse::<UpstreamAddr>() {
             problems.push(format!("--backend: {e}"));

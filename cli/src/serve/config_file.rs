@@ -29,8 +29,10 @@ use clap::{ArgAction, Args, FromArgMatches};
 use super::args::ServeArgs;
 
 /// Keys whose values are paths, resolved against the config file's directory.
-const PATH_KEYS: [&str; 6] = [
+const PATH_KEYS: [&str; 8] = [
     "access-log",
+    "client-ca",
+    "client-crl",
     "ticket-key-file",
     "keylog",
     "session-store-key",
@@ -171,6 +173,9 @@ pub fn serve_args(path: &str, command_line: &[String]) -> Result<ServeArgs, Stri
             (_, toml::Value::Array(items)) => {
                 for item in items {
                     let word = match item {
+                        toml::Value::String(s) if PATH_KEYS.contains(&long.as_str()) => {
+                            relative_to(dir, s)
+                        }
                         toml::Value::String(s) => s.clone(),
                         toml::Value::Integer(n) => n.to_string(),
                         _ => {

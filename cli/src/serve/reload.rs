@@ -9,7 +9,7 @@ use reprise_serve::live::LiveConfig;
 use super::args::ServeArgs;
 use super::config_file;
 use super::status::{self, CertificateFacts, ServeStatus};
-use super::tls_config::{certificates, ring_from_file};
+use super::tls_config::{certificates, client_auth, ring_from_file};
 
 /// Reloads what can change while the server runs: certificates and keys (and the `--config`
 /// file naming them), and the ticket-key file. A broken file changes nothing. Every reload is
@@ -24,7 +24,14 @@ pub struct Reloader {
 }
 
 /// Config-file keys a reload applies; a change to any other needs a restart.
-const RELOADED_KEYS: [&str; 4] = ["cert", "key", "certificate", "ticket-key-file"];
+const RELOADED_KEYS: [&str; 6] = [
+    "cert",
+    "key",
+    "certificate",
+    "ticket-key-file",
+    "client-ca",
+    "client-crl",
+];
 
 impl Reloader {
     /// Reloads `args` (as the server started with them) into `live`.
@@ -74,9 +81,17 @@ impl Reloader {
             let fresh = fresh
                 .build()
                 .map_err(|e| format!("server configuration: {e}"))?;
-            let next = current.with_certificates_of(&fresh);
+            let mut next = current.with_certificates_of(&fresh);
             next.validate()
                 .map_err(|e| format!("server configuration: {e}"))?;
+            if let Some(auth) = client_auth(&args)? {
+                summary.push(format!(
+                    "client CAs and revocation lists ({} CA files, {} CRL files)",
+                    args.client_ca.len(),
+                    args.client_crl.len()
+                ));
+                next.client_auth = Some(Arc::new(auth));
+            }
             summary.push(certificate_changes(
                 &status::certificates(&current),
                 &status::certificates(&next),

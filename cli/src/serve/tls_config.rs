@@ -14,6 +14,57 @@ use reprise_serve::units::parse_size;
 use super::args::{DriverChoice, OnOff, ServeArgs};
 use crate::certs::{self, CertPair};
 
+/// The client-certificate checks `--client-ca`, `--client-auth` and `--client-crl` ask for;
+/// `None` without `--client-ca`.
+pub(super) fn client_auth(args: &ServeArgs) -> Result<Option<reprise::ClientAuth>, String> {
+    if args.client_ca.is_empty() {
+        if !args.client_crl.is_empty() {
+            return Err("--client-crl needs --client-ca".into());
+        }
+        return Ok(None);
+    }
+    let mut roots = reprise::RootStore::new();
+    for path in &args.client_ca {
+        let pem = std::fs::read(path).map_err(|e| format!("--client-ca {path}: {e}"))?;
+        for der in
+            reprise::pem::certificates(&pem).map_err(|e| format!("--client-ca {path}: {e}"))?
+        {
+            roots
+                .add_der(&der)
+                .map_err(|e| format!("--client-ca {path}: not a CA certificate: {e:?}"))?;
+        }
+    }
+    let auth = match args.client_auth.as_str() {
+        "optional" => reprise::ClientAuth::optional(roots),
+        _ => reprise::ClientAuth::required(roots),
+    };
+    let mut lists = Vec::new();
+    for path in &args.client_crl {
+        let bytes = std::fs::read(path).map_err(|e| format!("--client-crl {path}: {e}"))?;
+        lists.extend(crl_ders(&bytes).map_err(|e| format!("--client-crl {path}: {e}"))?);
+    }
+    auth.with_crls(lists.iter().map(Vec::as_slice))
+        .map(Some)
+        .map_err(|e| format!("--client-crl: {e}"))
+}
+
+/// The revocation lists of a file: its `X509 CRL` PEM blocks, or the file as one DER list.
+fn crl_ders(bytes: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+    use reprise::pki_types::pem::PemObject;
+    use reprise::pki_types::CertificateRevocationListDer;
+    if !bytes.starts_with(b"-----") && !bytes.windows(11).any(|w| w == b"-----BEGIN ") {
+        return Ok(vec![bytes.to_vec()]);
+    }
+    let lists: Result<Vec<_>, _> = CertificateRevocationListDer::pem_slice_iter(bytes)
+        .map(|crl| crl.map(|c| c.as_ref().to_vec()))
+        .collect();
+    match lists {
+        Ok(lists) if !lists.is_empty() => Ok(lists),
+        Ok(_) => Err("no X509 CRL block found".into()),
+        Err(e) => Err(format!("not a PEM revocation list: {e}")),
+    }
+}
+
 /// Reads a ticket key file into a ring (first key encrypts).
 pub(super) fn ring_from_file(path: &str, policy: RotationPolicy) -> Result<TicketKeyRing, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
@@ -126,6 +177,9 @@ pub fn build_config(args: &ServeArgs) -> Result<Arc<ServerConfig>, String> {
     let mut builder = ServerConfig::builder().alpn(alpn_protocols(args)?);
     for pair in certificates(args)? {
         builder = builder.certificate_der(pair.chain, &pair.key);
+    }
+    if let Some(auth) = client_auth(args)? {
+        builder = builder.client_auth(auth);
     }
     if args.strict_sni {
         builder = builder.strict_sni();

@@ -488,6 +488,32 @@ impl ServerHelloDone {
     }
 }
 
+/// CertificateVerify (RFC 5246 §7.4.8): the client's signature over every handshake message
+/// before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CertificateVerify<'a> {
+    /// The scheme and the signature.
+    pub signed: DigitallySigned<'a>,
+}
+
+impl<'a> CertificateVerify<'a> {
+    /// Framing → `decode_error`.
+    pub fn parse(body: &'a [u8]) -> Result<Self, AlertDescription> {
+        whole(body, |r| {
+            Ok(CertificateVerify {
+                signed: DigitallySigned::read(r)?,
+            })
+        })
+    }
+
+    /// Appends the full message.
+    pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        encode_handshake(HandshakeType::CertificateVerify, out, |o| {
+            self.signed.encode(o)
+        })
+    }
+}
+
 /// HelloRequest (RFC 5246 §7.4.1.1): empty body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct HelloRequest;
@@ -1138,6 +1164,28 @@ mod tests {
         .encode(&mut out)
         .is_err());
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn certificate_verify_round_trip_and_errors() {
+        let cv = CertificateVerify {
+            signed: DigitallySigned {
+                scheme: 0x0403,
+                signature: &[1, 2, 3],
+            },
+        };
+        let mut out = Vec::new();
+        cv.encode(&mut out).unwrap();
+        assert_eq!(out, [15, 0, 0, 7, 4, 3, 0, 3, 1, 2, 3]);
+        assert_eq!(CertificateVerify::parse(&out[4..]).unwrap(), cv);
+        assert_eq!(
+            CertificateVerify::parse(&out[4..10]),
+            Err(AlertDescription::DecodeError)
+        );
+        assert_eq!(
+            CertificateVerify::parse(&[4, 3, 0, 1, 9, 0]),
+            Err(AlertDescription::DecodeError)
+        );
     }
 
     #[test]

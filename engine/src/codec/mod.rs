@@ -34,10 +34,10 @@ pub use extensions::{
 };
 pub use handshake::{
     encode_certificate, encode_ecdh_params, encode_handshake, parse_change_cipher_spec,
-    split_message, Certificate, CertificateRequest, ClientHello, ClientKeyExchange,
-    DigitallySigned, Finished, HandshakeHeader, HandshakeType, HelloRequest, NewSessionTicket,
-    ServerEcdhParams, ServerHello, ServerHelloDone, ServerKeyExchange, CHANGE_CIPHER_SPEC_PAYLOAD,
-    CURVE_TYPE_NAMED_CURVE, HANDSHAKE_HEADER_LEN, VERIFY_DATA_LEN,
+    split_message, Certificate, CertificateRequest, CertificateVerify, ClientHello,
+    ClientKeyExchange, DigitallySigned, Finished, HandshakeHeader, HandshakeType, HelloRequest,
+    NewSessionTicket, ServerEcdhParams, ServerHello, ServerHelloDone, ServerKeyExchange,
+    CHANGE_CIPHER_SPEC_PAYLOAD, CURVE_TYPE_NAMED_CURVE, HANDSHAKE_HEADER_LEN, VERIFY_DATA_LEN,
 };
 pub use lists::{ProtocolNameList, U16List};
 pub use record::{

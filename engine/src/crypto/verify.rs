@@ -11,7 +11,7 @@ use super::sign::SignatureScheme;
 use crate::codec::AlertDescription;
 
 /// Signature algorithms accepted inside certificate chains.
-static CHAIN_ALGS: &[&dyn pki_types::SignatureVerificationAlgorithm] = &[
+pub(crate) static CHAIN_ALGS: &[&dyn pki_types::SignatureVerificationAlgorithm] = &[
     algs::ECDSA_P256_SHA256,
     algs::ECDSA_P256_SHA384,
     algs::ECDSA_P384_SHA256,
@@ -81,6 +81,11 @@ impl RootStore {
         Ok(())
     }
 
+    /// The trust anchors.
+    pub(crate) fn anchors(&self) -> &[TrustAnchor<'static>] {
+        &self.anchors
+    }
+
     /// Number of anchors.
     pub fn len(&self) -> usize {
         self.anchors.len()
@@ -94,7 +99,7 @@ impl RootStore {
 
 /// Maps a webpki verdict to why the certificate is refused (and so, RFC 5246 §7.2.2, which
 /// alert goes out).
-fn refusal(err: &webpki::Error) -> CertificateError {
+pub(crate) fn refusal(err: &webpki::Error) -> CertificateError {
     use webpki::Error as E;
     match err {
         E::UnknownIssuer => CertificateError::UnknownIssuer,
@@ -106,6 +111,8 @@ fn refusal(err: &webpki::Error) -> CertificateError {
             CertificateError::UnsupportedAlgorithm
         }
         E::CertNotValidForName(_) => CertificateError::NotValidForName,
+        #[allow(deprecated)]
+        E::RequiredEkuNotFound | E::RequiredEkuNotFoundContext(_) => CertificateError::WrongUsage,
         _ => CertificateError::Other,
     }
 }

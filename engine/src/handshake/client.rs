@@ -13,13 +13,15 @@ use std::sync::Arc;
 use smallvec::SmallVec;
 
 use crate::codec::{
-    Certificate, ClientExtensions, ClientHello, ClientKeyExchange, NewSessionTicket,
-    ProtocolNameList, ProtocolVersion, ServerHello, ServerKeyExchange, U16List,
+    Certificate, CertificateRequest, CertificateVerify, ClientExtensions, ClientHello,
+    ClientKeyExchange, DigitallySigned, NewSessionTicket, ProtocolNameList, ProtocolVersion,
+    ServerHello, ServerKeyExchange, U16List,
 };
 use crate::config::{ClientConfig, ServerVerification};
 use crate::conn::{Core, Machine};
 use crate::crypto::kx::{KeyExchange, NamedGroup};
 use crate::crypto::sign::SignatureScheme;
+use crate::crypto::suites::AuthKind;
 use crate::crypto::suites::{CipherSuite, EMPTY_RENEGOTIATION_INFO_SCSV};
 use crate::crypto::verify;
 use crate::error::{
@@ -90,6 +92,9 @@ struct Shared {
     server_session_id: SmallVec<[u8; 32]>,
     new_ticket: Option<(u32, Vec<u8>)>,
     negotiated: Negotiated,
+    /// The scheme our CertificateVerify uses, once a CertificateRequest asked for our
+    /// certificate and we have one the server can take; `None` sends an empty Certificate.
+    certificate_scheme: Option<SignatureScheme>,
 }
 
 impl ClientHandshake {
@@ -110,6 +115,7 @@ impl ClientHandshake {
             server_session_id: SmallVec::new(),
             new_ticket: None,
             negotiated: Negotiated::default(),
+            certificate_scheme: None,
         };
         cx.choose_offer()?;
         let client_hello = cx.send_client_hello(core)?;
@@ -177,6 +183,22 @@ impl ClientHandshake {
                     transcript.add(done.raw);
                 }
                 phase
+            }
+            (Msg::CertificateRequest, Some(request), mut phase @ Phase::HelloDone { .. }) => {
+                if let Phase::HelloDone { transcript, .. } = &mut phase {
+                    cx.receive_certificate_request(request, transcript)?;
+                }
+                phase
+            }
+            (Msg::Certificate, None, mut phase @ Phase::HelloDone { .. }) => {
+                if let Phase::HelloDone { transcript, .. } = &mut phase {
+                    cx.send_certificate(core, transcript)?;
+                }
+                phase
+            }
+            (Msg::CertificateVerify, None, Phase::Keyed(mut keyed)) => {
+                cx.send_certificate_verify(core, &mut keyed)?;
+                Phase::Keyed(keyed)
             }
             (
                 Msg::ClientKeyExchange,
@@ -288,6 +310,10 @@ impl Shared {
     ) -> Result<Phase, Fatal> {
         let (suite, ems, ticket_ack) = self.check_server_hello(received.body)?;
         let mut transcript = RunningHash::new(suite.hash);
+        if self.config.client_certificate.is_some() {
+            // A CertificateVerify may be asked for: it signs the messages themselves.
+            transcript.keep_messages();
+        }
         transcript.add(&client_hello);
         transcript.add(received.raw);
         let resumed = match &self.offered {
@@ -436,6 +462,75 @@ impl Shared {
             self.randoms(),
             self.config.key_log.as_ref(),
         )
+    }
+
+    /// RFC 5246 §7.4.4: the server asks for our certificate. We answer with ours if we have
+    /// one of a type and under a scheme it takes (RFC 8422 §5.5); otherwise with none.
+    fn receive_certificate_request(
+        &mut self,
+        received: Received<'_>,
+        transcript: &mut RunningHash,
+    ) -> Result<(), Fatal> {
+        let request = CertificateRequest::parse(received.body)?;
+        self.certificate_scheme = self.config.client_certificate.as_ref().and_then(|cert| {
+            let key = cert.key();
+            let wanted_type = match key.auth_kind() {
+                AuthKind::Ecdsa => 64,
+                AuthKind::Rsa => 1,
+            };
+            if !request.certificate_types.contains(&wanted_type) {
+                return None;
+            }
+            key.choose_scheme(|s| request.signature_algorithms.contains(s.0))
+        });
+        transcript.add(received.raw);
+        Ok(())
+    }
+
+    /// RFC 5246 §7.4.6: our chain, or an empty list (then the shape has no CertificateVerify).
+    fn send_certificate(
+        &mut self,
+        core: &mut Core,
+        transcript: &mut RunningHash,
+    ) -> Result<(), Fatal> {
+        let start = core.flight().len();
+        match (&self.certificate_scheme, &self.config.client_certificate) {
+            (Some(_), Some(cert)) => core.flight().extend_from_slice(cert.certificate_message()),
+            _ => {
+                let none: [&[u8]; 0] = [];
+                crate::codec::encode_certificate(&none, core.flight()).map_err(encode_failed)?;
+                let fewer = self.flow.shape().without_client_certificate();
+                if !self.flow.revise(fewer) {
+                    return Err(out_of_step(Msg::Certificate));
+                }
+            }
+        }
+        transcript.add(&core.flight()[start..]);
+        Ok(())
+    }
+
+    /// RFC 5246 §7.4.8: our signature over every handshake message so far.
+    fn send_certificate_verify(&self, core: &mut Core, keyed: &mut Keyed) -> Result<(), Fatal> {
+        let (Some(scheme), Some(cert)) = (self.certificate_scheme, &self.config.client_certificate)
+        else {
+            return Err(out_of_step(Msg::CertificateVerify));
+        };
+        let mut signature = Vec::with_capacity(512);
+        cert.key()
+            .sign(scheme, keyed.transcript.messages(), &mut signature)
+            .map_err(|_| Fatal::from(InternalFailure::Signing))?;
+        let start = core.flight().len();
+        CertificateVerify {
+            signed: DigitallySigned {
+                scheme: scheme.0,
+                signature: &signature,
+            },
+        }
+        .encode(core.flight())
+        .map_err(encode_failed)?;
+        keyed.transcript.forget();
+        keyed.transcript.add(&core.flight()[start..]);
+        Ok(())
     }
 
     /// RFC 5077 §3.3: the ticket to offer next time. An empty one means the server will not
@@ -629,6 +724,10 @@ impl Machine for ClientHandshake {
 
     fn flow(&self) -> &Flow {
         &self.cx.flow
+    }
+
+    fn flow_mut(&mut self) -> &mut Flow {
+        &mut self.cx.flow
     }
 
     /// The server's message, let through by the flow: take its step, then send whatever the

@@ -37,10 +37,14 @@ pub enum Msg {
     Certificate,
     /// ServerKeyExchange (§7.4.3).
     ServerKeyExchange,
+    /// CertificateRequest (§7.4.4).
+    CertificateRequest,
     /// ServerHelloDone (§7.4.5).
     ServerHelloDone,
     /// ClientKeyExchange (§7.4.7).
     ClientKeyExchange,
+    /// CertificateVerify (§7.4.8).
+    CertificateVerify,
     /// NewSessionTicket (RFC 5077 §3.3).
     NewSessionTicket,
     /// ChangeCipherSpec (§7.1).
@@ -57,8 +61,10 @@ impl Msg {
             ServerHello => "ServerHello",
             Certificate => "Certificate",
             ServerKeyExchange => "ServerKeyExchange",
+            CertificateRequest => "CertificateRequest",
             ServerHelloDone => "ServerHelloDone",
             ClientKeyExchange => "ClientKeyExchange",
+            CertificateVerify => "CertificateVerify",
             NewSessionTicket => "NewSessionTicket",
             ChangeCipherSpec => "ChangeCipherSpec",
             Finished => "Finished",
@@ -123,6 +129,41 @@ const FULL_WITH_TICKET: &[Step] = &[
     s(Finished),
 ];
 
+// RFC 5246 §7.3 figure 1 with client authentication: the server asks (§7.4.4), the client
+// answers with its chain (§7.4.6) and proves its key (§7.4.8).
+const MUTUAL: &[Step] = &[
+    c(ClientHello),
+    s(ServerHello),
+    s(Certificate),
+    s(ServerKeyExchange),
+    s(CertificateRequest),
+    s(ServerHelloDone),
+    c(Certificate),
+    c(ClientKeyExchange),
+    c(CertificateVerify),
+    c(ChangeCipherSpec),
+    c(Finished),
+    s(ChangeCipherSpec),
+    s(Finished),
+];
+
+// Asked, the client has no certificate: an empty Certificate and no CertificateVerify
+// (§7.4.6, §7.4.8), which only a server that makes client certificates optional accepts.
+const ASKED_NONE_GIVEN: &[Step] = &[
+    c(ClientHello),
+    s(ServerHello),
+    s(Certificate),
+    s(ServerKeyExchange),
+    s(CertificateRequest),
+    s(ServerHelloDone),
+    c(Certificate),
+    c(ClientKeyExchange),
+    c(ChangeCipherSpec),
+    c(Finished),
+    s(ChangeCipherSpec),
+    s(Finished),
+];
+
 const RESUME: &[Step] = &[
     c(ClientHello),
     s(ServerHello),
@@ -156,16 +197,24 @@ pub enum Shape {
     /// Abbreviated handshake resuming a ticket and renewing it (RFC 5077 §3.1 fig. 2 with
     /// NewSessionTicket).
     ResumeTicketRenewed,
+    /// Full handshake in which the client authenticates with a certificate (RFC 5246 §7.3).
+    /// (No ticket is issued: sessions do not carry the client's identity yet.)
+    Mutual,
+    /// Full handshake in which the server asked for a certificate and the client sent none
+    /// (an empty Certificate, no CertificateVerify).
+    AskedNoneGiven,
 }
 
 impl Shape {
     /// All shapes.
-    pub const ALL: [Shape; 5] = [
+    pub const ALL: [Shape; 7] = [
         Shape::Full,
         Shape::FullWithTicket,
         Shape::ResumeSessionId,
         Shape::ResumeTicket,
         Shape::ResumeTicketRenewed,
+        Shape::Mutual,
+        Shape::AskedNoneGiven,
     ];
 
     /// The message sequence.
@@ -175,12 +224,31 @@ impl Shape {
             Shape::FullWithTicket => FULL_WITH_TICKET,
             Shape::ResumeSessionId | Shape::ResumeTicket => RESUME,
             Shape::ResumeTicketRenewed => RESUME_TICKET_RENEWED,
+            Shape::Mutual => MUTUAL,
+            Shape::AskedNoneGiven => ASKED_NONE_GIVEN,
         }
     }
 
     /// True for the abbreviated shapes.
     pub const fn is_resumption(self) -> bool {
-        !matches!(self, Shape::Full | Shape::FullWithTicket)
+        matches!(
+            self,
+            Shape::ResumeSessionId | Shape::ResumeTicket | Shape::ResumeTicketRenewed
+        )
+    }
+
+    /// True for the shapes in which the server asks for the client's certificate.
+    pub const fn asks_for_certificate(self) -> bool {
+        matches!(self, Shape::Mutual | Shape::AskedNoneGiven)
+    }
+
+    /// The shape the client's empty Certificate turns an asking shape into (the same
+    /// messages without the CertificateVerify).
+    pub const fn without_client_certificate(self) -> Shape {
+        match self {
+            Shape::Mutual => Shape::AskedNoneGiven,
+            other => other,
+        }
     }
 
     /// Number of TLS round trips before the client may send application data: the number of
@@ -235,6 +303,19 @@ impl Flow {
         true
     }
 
+    /// Replaces the chosen shape with one that agrees on every step taken so far (the client's
+    /// empty Certificate turning [`Shape::Mutual`] into [`Shape::AskedNoneGiven`]). False,
+    /// and nothing changes, if they disagree on a step already taken.
+    pub fn revise(&mut self, shape: Shape) -> bool {
+        let (now, then) = (self.shape.steps(), shape.steps());
+        let taken = self.pos.min(now.len());
+        if !self.chosen || then.len() < taken || now[..taken] != then[..taken] {
+            return false;
+        }
+        self.shape = shape;
+        true
+    }
+
     /// The shape (meaningful once chosen).
     pub fn shape(&self) -> Shape {
         self.shape
@@ -264,6 +345,29 @@ impl Flow {
         }
     }
 
+    /// Whether `me` may take `msg` now: what [`expect`](Self::expect) says, and one thing
+    /// the client learns only when it arrives: a CertificateRequest (RFC 5246 §7.4.4) turns
+    /// the full shape the ServerHello announced into its asking variant.
+    pub fn admits(&mut self, me: Role, msg: Msg) -> bool {
+        if self.expect(me) == Some(msg) {
+            return true;
+        }
+        if me != Role::Client || msg != Msg::CertificateRequest {
+            return false;
+        }
+        // (A server that asks issues no ticket yet, so only the plain full shape turns.)
+        let asking = match self.shape {
+            Shape::Full => Shape::Mutual,
+            _ => return false,
+        };
+        let before = *self;
+        if self.revise(asking) && self.expect(me) == Some(msg) {
+            return true;
+        }
+        *self = before;
+        false
+    }
+
     /// True when it is `me`'s turn to send `msg`.
     pub fn is_my_turn(&self, me: Role, msg: Msg) -> bool {
         self.next() == Some(Step { from: me, msg })
@@ -291,6 +395,27 @@ mod tests {
         assert_eq!(Shape::ResumeSessionId.round_trips(), 1);
         assert_eq!(Shape::ResumeTicket.round_trips(), 1);
         assert_eq!(Shape::ResumeTicketRenewed.round_trips(), 1);
+        assert_eq!(Shape::Mutual.round_trips(), 2);
+        assert_eq!(Shape::AskedNoneGiven.round_trips(), 2);
+    }
+
+    #[test]
+    fn an_empty_client_certificate_revises_only_after_the_common_steps() {
+        let mut flow = Flow::new();
+        flow.advance();
+        assert!(flow.choose(Shape::Mutual));
+        // Up to and including the client's Certificate the two shapes agree.
+        for _ in 1..7 {
+            flow.advance();
+        }
+        assert_eq!(flow.next().map(|s| s.msg), Some(Msg::ClientKeyExchange));
+        assert!(flow.revise(Shape::Mutual.without_client_certificate()));
+        assert_eq!(flow.shape(), Shape::AskedNoneGiven);
+        flow.advance();
+        assert_eq!(flow.next().map(|s| s.msg), Some(Msg::ChangeCipherSpec));
+        // A shape that disagrees on a step taken is refused.
+        assert!(!flow.revise(Shape::Full));
+        assert_eq!(flow.shape(), Shape::AskedNoneGiven);
     }
 
     #[test]

@@ -14,10 +14,12 @@ use std::sync::Arc;
 use smallvec::SmallVec;
 use zeroize::Zeroize;
 
+use crate::client_auth::{CERTIFICATE_TYPES, VERIFY_SCHEMES};
 use crate::codec::{
-    ClientHello, ClientKeyExchange, DigitallySigned, NewSessionTicket, ProtocolVersion,
-    ServerEcdhParams, ServerExtensions, ServerHello, ServerHelloDone, ServerKeyExchange,
-    HANDSHAKE_HEADER_LEN, MAX_HOST_NAME_LEN,
+    Certificate, CertificateRequest, CertificateVerify, ClientHello, ClientKeyExchange,
+    DigitallySigned, NewSessionTicket, ProtocolVersion, ServerEcdhParams, ServerExtensions,
+    ServerHello, ServerHelloDone, ServerKeyExchange, U16List, HANDSHAKE_HEADER_LEN,
+    MAX_HOST_NAME_LEN,
 };
 use crate::config::{CertifiedKey, ServerConfig};
 use crate::conn::{Core, Machine};
@@ -25,7 +27,7 @@ use crate::crypto::kx::{KeyExchange, NamedGroup};
 use crate::crypto::sign::SignatureScheme;
 use crate::crypto::suites::{suite_by_id, CipherSuite, EMPTY_RENEGOTIATION_INFO_SCSV};
 use crate::error::{
-    encode_failed, Error, Event, Fatal, Incompatibility, InternalFailure, Misbehavior,
+    encode_failed, Cause, Error, Event, Fatal, Incompatibility, InternalFailure, Misbehavior,
     ResumptionFailure, ResumptionKind,
 };
 use crate::handshake::flow::{Flow, Msg, Role, Shape};
@@ -119,6 +121,8 @@ struct Shared {
     /// Ticket keys, when the shape issues a ticket.
     tickets: Option<Arc<TicketKeys>>,
     negotiated: Negotiated,
+    /// The client's verified certificate chain (leaf first), once its Certificate arrived.
+    client_chain: Option<Vec<Vec<u8>>>,
 }
 
 impl ServerHandshake {
@@ -137,6 +141,7 @@ impl ServerHandshake {
                 resumed: None,
                 tickets: None,
                 negotiated: Negotiated::default(),
+                client_chain: None,
             },
             phase: Phase::Hello { answer: None },
         }
@@ -147,6 +152,11 @@ impl ServerHandshake {
         let mut hs = Self::new(placeholder);
         hs.cx.choosing_config = true;
         hs
+    }
+
+    /// The client's verified certificate chain, leaf first.
+    pub(crate) fn client_chain(&self) -> Option<&[Vec<u8>]> {
+        self.cx.client_chain.as_deref()
     }
 
     /// The ClientHello a config is being chosen for.
@@ -250,6 +260,18 @@ impl ServerHandshake {
             (Msg::ServerKeyExchange, None, Phase::Full(mut full)) => {
                 full.send_server_key_exchange(core)?;
                 Phase::Full(full)
+            }
+            (Msg::CertificateRequest, None, Phase::Full(mut full)) => {
+                cx.send_certificate_request(core, &mut full.transcript)?;
+                Phase::Full(full)
+            }
+            (Msg::Certificate, Some(received), Phase::Full(mut full)) => {
+                cx.receive_client_certificate(core, received, &mut full.transcript)?;
+                Phase::Full(full)
+            }
+            (Msg::CertificateVerify, Some(received), Phase::Keyed(mut keyed)) => {
+                cx.receive_certificate_verify(received, &mut keyed)?;
+                Phase::Keyed(keyed)
             }
             (Msg::ServerHelloDone, None, Phase::Full(mut full)) => {
                 let start = core.flight().len();
@@ -496,7 +518,10 @@ impl Shared {
         }
         self.negotiated.suite = Some(suite);
         self.negotiated.group = Some(group);
-        if self.config.session_store.is_some() {
+        // With client certificates, sessions are not kept until they carry the client's
+        // identity: every handshake is full and authenticates the client.
+        let asks = self.config.client_auth.is_some();
+        if self.config.session_store.is_some() && !asks {
             let mut id = [0u8; 32];
             match &self.config.session_id_key {
                 Some(key) => {
@@ -512,11 +537,11 @@ impl Shared {
             .config
             .tickets
             .clone()
-            .filter(|_| hello.extensions.session_ticket.is_some());
-        self.flow.choose(if self.tickets.is_some() {
-            Shape::FullWithTicket
-        } else {
-            Shape::Full
+            .filter(|_| hello.extensions.session_ticket.is_some() && !asks);
+        self.flow.choose(match (asks, self.tickets.is_some()) {
+            (true, _) => Shape::Mutual,
+            (false, false) => Shape::Full,
+            (false, true) => Shape::FullWithTicket,
         });
         let mut server_random = [0u8; 32];
         self.random(&mut server_random)?;
@@ -529,6 +554,9 @@ impl Shared {
         crate::codec::encode_ecdh_params(group.id(), kx.public(), &mut signed_params)
             .map_err(encode_failed)?;
         let mut transcript = RunningHash::new(suite.hash);
+        if asks {
+            transcript.keep_messages();
+        }
         transcript.add(raw);
         Ok(FullPhase {
             suite,
@@ -582,6 +610,94 @@ impl Shared {
             self.randoms(),
             self.config.key_log.as_ref(),
         )
+    }
+
+    /// RFC 5246 §7.4.4: the certificate types and signature schemes the server verifies, and
+    /// (unless turned off) the names of the roots it trusts.
+    fn send_certificate_request(
+        &self,
+        core: &mut Core,
+        transcript: &mut RunningHash,
+    ) -> Result<(), Fatal> {
+        let auth = self
+            .config
+            .client_auth
+            .as_ref()
+            .ok_or_else(|| out_of_step(Msg::CertificateRequest))?;
+        let schemes = VERIFY_SCHEMES.map(|scheme| scheme.0);
+        let start = core.flight().len();
+        CertificateRequest {
+            certificate_types: &CERTIFICATE_TYPES,
+            signature_algorithms: U16List::from_values(&schemes),
+            certificate_authorities: auth.authorities(),
+        }
+        .encode(core.flight())
+        .map_err(encode_failed)?;
+        transcript.add(&core.flight()[start..]);
+        Ok(())
+    }
+
+    /// RFC 5246 §7.4.6: the client's chain, verified now (path to a trusted root, validity at
+    /// the injected time, client-authentication usage, revocation lists). An empty one is
+    /// accepted only when certificates are optional; the CertificateVerify step is then
+    /// dropped from the flow.
+    fn receive_client_certificate(
+        &mut self,
+        core: &mut Core,
+        received: Received<'_>,
+        transcript: &mut RunningHash,
+    ) -> Result<(), Fatal> {
+        let auth = self
+            .config
+            .client_auth
+            .clone()
+            .ok_or_else(|| out_of_step(Msg::Certificate))?;
+        let certificate = Certificate::parse(received.body)?;
+        if certificate.count() == 0 {
+            if auth.is_required() {
+                return Err(Incompatibility::ClientCertificateRequired.into());
+            }
+            let fewer = self.flow.shape().without_client_certificate();
+            if !self.flow.revise(fewer) {
+                return Err(out_of_step(Msg::Certificate));
+            }
+        } else {
+            let chain: Vec<&[u8]> = certificate.iter().collect();
+            auth.verify(&chain, core.now)
+                .map_err(|e| Fatal(Cause::InvalidCertificate(e)))?;
+            self.client_chain = Some(chain.iter().map(|c| c.to_vec()).collect());
+        }
+        transcript.add(received.raw);
+        Ok(())
+    }
+
+    /// RFC 5246 §7.4.8: the client's signature over every handshake message before this one,
+    /// under a scheme the CertificateRequest offered, by the key of the certificate it sent.
+    fn receive_certificate_verify(
+        &mut self,
+        received: Received<'_>,
+        keyed: &mut Keyed,
+    ) -> Result<(), Fatal> {
+        let leaf = self
+            .client_chain
+            .as_ref()
+            .and_then(|chain| chain.first())
+            .ok_or_else(|| out_of_step(Msg::CertificateVerify))?;
+        let verify = CertificateVerify::parse(received.body)?;
+        let scheme = SignatureScheme(verify.signed.scheme);
+        if !VERIFY_SCHEMES.contains(&scheme) {
+            return Err(Misbehavior::CertificateVerifyWithUnofferedScheme.into());
+        }
+        crate::crypto::verify::verify_signature(
+            leaf,
+            scheme,
+            keyed.transcript.messages(),
+            verify.signed.signature,
+        )
+        .map_err(|alert| Misbehavior::BadCertificateVerify { alert })?;
+        keyed.transcript.forget();
+        keyed.transcript.add(received.raw);
+        Ok(())
     }
 
     fn randoms(&self) -> Randoms<'_> {
@@ -756,6 +872,10 @@ impl Shared {
         answer: Option<Lookup>,
     ) -> Result<Decision, Fatal> {
         let now = core.now;
+        if self.config.client_auth.is_some() {
+            // Sessions do not carry the client's identity yet: authenticate every client.
+            return Ok(Decision::Full);
+        }
         let mut offered_ticket = false;
         if let (Some(keys), Some(ticket)) = (&self.config.tickets, hello.extensions.session_ticket)
         {
@@ -1011,6 +1131,10 @@ impl Machine for ServerHandshake {
 
     fn flow(&self) -> &Flow {
         &self.cx.flow
+    }
+
+    fn flow_mut(&mut self) -> &mut Flow {
+        &mut self.cx.flow
     }
 
     fn is_suspended(&self) -> bool {

@@ -41,17 +41,36 @@ impl AsRef<[u8]> for HandshakeHash {
 /// The running hash of a handshake whose PRF hash is known: what every phase after the
 /// hello holds, so asking for the hash so far cannot fail.
 #[derive(Clone)]
-pub struct RunningHash(digest::Context);
+pub struct RunningHash(digest::Context, Option<Vec<u8>>);
 
 impl RunningHash {
     /// Starts hashing with `hash`.
     pub fn new(hash: PrfHash) -> Self {
-        Self(digest::Context::new(hash.digest_algorithm()))
+        Self(digest::Context::new(hash.digest_algorithm()), None)
+    }
+
+    /// Keeps the messages themselves too, from now on, until [`forget`](Self::forget): a
+    /// CertificateVerify signs them whole (RFC 5246 §7.4.8), not their hash.
+    pub fn keep_messages(&mut self) {
+        self.1.get_or_insert_with(Vec::new);
+    }
+
+    /// The messages kept since [`keep_messages`](Self::keep_messages).
+    pub fn messages(&self) -> &[u8] {
+        self.1.as_deref().unwrap_or_default()
+    }
+
+    /// Stops keeping the messages and drops them.
+    pub fn forget(&mut self) {
+        self.1 = None;
     }
 
     /// Adds one whole handshake message (header included).
     pub fn add(&mut self, message: &[u8]) {
         self.0.update(message);
+        if let Some(kept) = &mut self.1 {
+            kept.extend_from_slice(message);
+        }
     }
 
     /// The hash of everything so far (the running state is kept).

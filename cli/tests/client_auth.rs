@@ -1,0 +1,251 @@
+//! Mutual TLS on `reprise serve --client-ca`, against real clients over loopback: openssl
+//! `s_client -cert -key`, curl `--cert --key`, gnutls-cli and Python's `ssl` with
+//! `load_cert_chain` are let in; a client without a certificate gets handshake_failure; a
+//! certificate revoked by a CRL loaded on reload gets certificate_revoked.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// A client CA, a client certificate (serial 17) and its key, as PEM files in `dir`; and
+/// the CA's issuer, to sign revocation lists.
+fn client_pki(dir: &Path) -> rcgen::Issuer<'static, rcgen::KeyPair> {
+    let ca_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "Reprise Client CA");
+    params.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::CrlSign,
+    ];
+    let ca = params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(params, ca_key);
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut leaf = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    leaf.distinguished_name
+        .push(rcgen::DnType::CommonName, "device-17");
+    leaf.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    leaf.serial_number = Some(rcgen::SerialNumber::from(17u64));
+    let cert = leaf.signed_by(&key, &issuer).unwrap();
+    std::fs::write(dir.join("client-ca.pem"), ca.pem()).unwrap();
+    std::fs::write(dir.join("client.pem"), cert.pem()).unwrap();
+    std::fs::write(dir.join("client.key"), key.serialize_pem()).unwrap();
+    issuer
+}
+
+/// A revocation list by `issuer` revoking `serials`, as PEM at `path`.
+fn write_crl(path: &Path, issuer: &rcgen::Issuer<'_, rcgen::KeyPair>, serials: &[u64]) {
+    let crl = rcgen::CertificateRevocationListParams {
+        this_update: rcgen::date_time_ymd(2026, 1, 1),
+        next_update: rcgen::date_time_ymd(2036, 1, 1),
+        crl_number: rcgen::SerialNumber::from(serials.len() as u64 + 1),
+        issuing_distribution_point: None,
+        revoked_certs: serials
+            .iter()
+            .map(|&serial| rcgen::RevokedCertParams {
+                serial_number: rcgen::SerialNumber::from(serial),
+                revocation_time: rcgen::date_time_ymd(2026, 6, 1),
+                reason_code: Some(rcgen::RevocationReason::KeyCompromise),
+                invalidity_date: None,
+            })
+            .collect(),
+        key_identifier_method: rcgen::KeyIdMethod::Sha256,
+    }
+    .signed_by(issuer)
+    .unwrap();
+    std::fs::write(path, crl.pem().unwrap()).unwrap();
+}
+
+fn s_client(addr: &str, dir: &Path, with_certificate: bool) -> String {
+    let mut cmd = Command::new("openssl");
+    cmd.args([
+        "s_client",
+        "-connect",
+        addr,
+        "-tls1_2",
+        "-servername",
+        "localhost",
+    ]);
+    if with_certificate {
+        cmd.args([
+            "-cert",
+            &s(&dir.join("client.pem")),
+            "-key",
+            &s(&dir.join("client.key")),
+        ]);
+    }
+    text(&run_with_timeout(
+        &mut cmd,
+        b"GET / HTTP/1.0\r\n\r\n",
+        PEER_TIMEOUT,
+    ))
+}
+
+/// Whether curl, presenting the client certificate, gets the page.
+fn curl_with_certificate(addr: &str, dir: &Path) -> bool {
+    let out = run_with_timeout(
+        Command::new("curl").args([
+            "-sk",
+            "--cert",
+            &s(&dir.join("client.pem")),
+            "--key",
+            &s(&dir.join("client.key")),
+            &format!("https://{addr}/"),
+        ]),
+        b"",
+        PEER_TIMEOUT,
+    );
+    String::from_utf8_lossy(&out.stdout).contains("TLS 1.2 served by reprise")
+}
+
+fn wait_for_log(server: &Server, needle: &str) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if server.log().contains(needle) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+#[test]
+fn openssl_and_curl_present_certificates_and_a_client_without_one_is_refused() {
+    let dir = TempDir::new("mtls");
+    client_pki(dir.path());
+    let ca = s(&dir.path().join("client-ca.pem"));
+    for driver in drivers() {
+        let server = Server::reprise(driver, &["--client-ca", &ca, "--client-auth", "required"]);
+        let addr = server.addr();
+        let out = s_client(&addr, dir.path(), true);
+        assert!(
+            out.contains("New, TLSv1.2, Cipher is ECDHE") && !out.contains("alert"),
+            "[{driver}] {out}\n{}",
+            server.log()
+        );
+        assert!(
+            curl_with_certificate(&addr, dir.path()),
+            "[{driver}] {}",
+            server.log()
+        );
+        // Without a certificate: refused with handshake_failure, and the log says why.
+        let out = s_client(&addr, dir.path(), false);
+        assert!(out.contains("alert handshake failure"), "[{driver}] {out}");
+        assert!(
+            wait_for_log(
+                &server,
+                "sent alert handshake_failure: the client sent no certificate"
+            ),
+            "[{driver}] {}",
+            server.log()
+        );
+    }
+}
+
+#[test]
+fn gnutls_and_python_present_certificates() {
+    let dir = TempDir::new("mtls-peers");
+    client_pki(dir.path());
+    let (ca, cert, key) = (
+        s(&dir.path().join("client-ca.pem")),
+        s(&dir.path().join("client.pem")),
+        s(&dir.path().join("client.key")),
+    );
+    let server = Server::reprise("mio", &["--client-ca", &ca]);
+    let out = run_with_timeout(
+        Command::new("gnutls-cli").args([
+            "--insecure",
+            "--priority",
+            "NORMAL:-VERS-ALL:+VERS-TLS1.2",
+            "--x509certfile",
+            &cert,
+            "--x509keyfile",
+            &key,
+            "-p",
+            &server.port.to_string(),
+            "127.0.0.1",
+        ]),
+        b"GET / HTTP/1.0\r\n\r\n",
+        PEER_TIMEOUT,
+    );
+    assert!(
+        text(&out).contains("TLS 1.2 served by reprise"),
+        "{}\n{}",
+        text(&out),
+        server.log()
+    );
+    let script = format!(
+        "import socket, ssl\n\
+         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)\n\
+         ctx.check_hostname = False\n\
+         ctx.verify_mode = ssl.CERT_NONE\n\
+         ctx.maximum_version = ssl.TLSVersion.TLSv1_2\n\
+         ctx.load_cert_chain({cert:?}, {key:?})\n\
+         with ctx.wrap_socket(socket.create_connection(('127.0.0.1', {port}), timeout=10)) as s:\n\
+         \x20   s.sendall(b'GET / HTTP/1.0\\r\\n\\r\\n')\n\
+         \x20   data = b''\n\
+         \x20   while True:\n\
+         \x20       chunk = s.recv(4096)\n\
+         \x20       if not chunk: break\n\
+         \x20       data += chunk\n\
+         print(data.decode())\n",
+        port = server.port
+    );
+    let out = run_with_timeout(
+        Command::new("python3").args(["-c", &script]),
+        b"",
+        PEER_TIMEOUT,
+    );
+    assert!(
+        text(&out).contains("TLS 1.2 served by reprise"),
+        "{}\n{}",
+        text(&out),
+        server.log()
+    );
+}
+
+#[test]
+fn a_certificate_revoked_by_a_reloaded_crl_is_refused_with_certificate_revoked() {
+    let dir = TempDir::new("mtls-crl");
+    let issuer = client_pki(dir.path());
+    let crl = dir.path().join("client.crl");
+    write_crl(&crl, &issuer, &[]);
+    let socket = dir.path().join("ctl.sock");
+    // Revocation lists reload with the certificates: a server on real ones.
+    let pki = Pki::generate("mtls-crl-server");
+    let mut args: Vec<String> = pki.serve_args();
+    args.extend([
+        "--client-ca".into(),
+        s(&dir.path().join("client-ca.pem")),
+        "--client-crl".into(),
+        s(&crl),
+        "--control".into(),
+        s(&socket),
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let server = Server::reprise("mio", &args);
+    let addr = server.addr();
+    assert!(curl_with_certificate(&addr, dir.path()), "{}", server.log());
+    write_crl(&crl, &issuer, &[17]);
+    let out = run_with_timeout(
+        Command::new(reprise_bin()).args(["ctl", "--control", &s(&socket), "reload"]),
+        b"",
+        PEER_TIMEOUT,
+    );
+    assert!(
+        text(&out).contains("client CAs and revocation lists"),
+        "{}",
+        text(&out)
+    );
+    assert!(!curl_with_certificate(&addr, dir.path()));
+    assert!(
+        wait_for_log(&server, "sent alert certificate_revoked"),
+        "{}",
+        server.log()
+    );
+}

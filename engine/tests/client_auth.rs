@@ -1,0 +1,271 @@
+//! Client certificates (RFC 5246 §7.4.4, §7.4.6, §7.4.8), in memory: the verified chain is
+//! the connection's; a missing, untrusted, expired, revoked or server-only certificate and a
+//! bad, unoffered or tampered CertificateVerify each get the alert RFC 5246 §7.2.2 assigns.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use reprise::{
+    AlertDescription as A, ClientAuth, ClientConnection, Error, RootStore, ServerConnection,
+};
+
+/// A CA of its own, and a client certificate it issued.
+struct ClientPki {
+    ca_der: Vec<u8>,
+    chain: Vec<Vec<u8>>,
+    key: Vec<u8>,
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+}
+
+fn client_pki(
+    usage: rcgen::ExtendedKeyUsagePurpose,
+    not_after: (i32, u8, u8),
+    serial: u64,
+) -> ClientPki {
+    client_pki_of("Client CA", usage, not_after, serial)
+}
+
+fn client_pki_of(
+    ca_name: &str,
+    usage: rcgen::ExtendedKeyUsagePurpose,
+    not_after: (i32, u8, u8),
+    serial: u64,
+) -> ClientPki {
+    let ca_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, ca_name);
+    params.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::CrlSign,
+    ];
+    params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2040, 1, 1);
+    let ca = params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(params, ca_key);
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut leaf = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    leaf.distinguished_name
+        .push(rcgen::DnType::CommonName, "device-17");
+    leaf.extended_key_usages = vec![usage];
+    leaf.serial_number = Some(rcgen::SerialNumber::from(serial));
+    leaf.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    leaf.not_after = rcgen::date_time_ymd(not_after.0, not_after.1, not_after.2);
+    let cert = leaf.signed_by(&key, &issuer).unwrap();
+    ClientPki {
+        ca_der: ca.der().to_vec(),
+        chain: vec![cert.der().to_vec()],
+        key: key.serialize_der(),
+        issuer,
+    }
+}
+
+fn good_pki() -> ClientPki {
+    client_pki(rcgen::ExtendedKeyUsagePurpose::ClientAuth, (2040, 1, 1), 17)
+}
+
+fn roots(der: &[u8]) -> RootStore {
+    let mut roots = RootStore::new();
+    roots.add_der(der).unwrap();
+    roots
+}
+
+fn server_with(auth: ClientAuth) -> Arc<reprise::ServerConfig> {
+    let mut config = server_config();
+    config.client_auth = Some(Arc::new(auth));
+    Arc::new(config)
+}
+
+fn client_with(cert: Option<(&[Vec<u8>], &[u8])>) -> Arc<reprise::ClientConfig> {
+    let mut config = client_config();
+    if let Some((chain, key)) = cert {
+        config.client_certificate = Some(Arc::new(
+            reprise::CertifiedKey::new(chain.to_vec(), key).unwrap(),
+        ));
+    }
+    Arc::new(config)
+}
+
+/// A handshake at `now`: the server's error if it failed, the connections otherwise.
+fn handshake(
+    server: Arc<reprise::ServerConfig>,
+    client: Arc<reprise::ClientConfig>,
+    now: u64,
+) -> (ClientConnection, ServerConnection, Result<(), Error>) {
+    let mut c = ClientConnection::new(client, "localhost").unwrap();
+    let mut s = ServerConnection::new(server);
+    let result = pump_at(&mut c, &mut s, now).map(drop);
+    let result = match (result, s.error()) {
+        (_, Some(e)) => Err(e.clone()),
+        (r, None) => r,
+    };
+    (c, s, result)
+}
+
+fn server_alert(result: Result<(), Error>) -> Option<A> {
+    result.err().and_then(|e| e.alert_sent())
+}
+
+#[test]
+fn a_verified_client_chain_is_the_connections() {
+    let pki = good_pki();
+    let (c, s, result) = handshake(
+        server_with(ClientAuth::required(roots(&pki.ca_der))),
+        client_with(Some((&pki.chain, &pki.key))),
+        NOW,
+    );
+    result.unwrap();
+    assert!(c.is_open() && s.is_open());
+    assert_eq!(s.peer_certificates(), Some(&pki.chain[..]));
+    assert_eq!(s.negotiated().resumed, None);
+}
+
+#[test]
+fn optional_lets_a_client_without_a_certificate_in_and_required_refuses_it() {
+    let pki = good_pki();
+    let (c, s, result) = handshake(
+        server_with(ClientAuth::optional(roots(&pki.ca_der))),
+        client_with(None),
+        NOW,
+    );
+    result.unwrap();
+    assert!(c.is_open() && s.is_open());
+    assert_eq!(s.peer_certificates(), None);
+    let (_, _, result) = handshake(
+        server_with(ClientAuth::required(roots(&pki.ca_der))),
+        client_with(None),
+        NOW,
+    );
+    assert_eq!(server_alert(result), Some(A::HandshakeFailure));
+}
+
+#[test]
+fn untrusted_expired_and_server_only_certificates_are_refused_by_name() {
+    let trusted = good_pki();
+    let stranger = client_pki_of(
+        "Another CA",
+        rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+        (2040, 1, 1),
+        5,
+    );
+    let (_, _, result) = handshake(
+        server_with(ClientAuth::required(roots(&trusted.ca_der))),
+        client_with(Some((&stranger.chain, &stranger.key))),
+        NOW,
+    );
+    assert_eq!(server_alert(result), Some(A::UnknownCa));
+
+    // Valid until 2025: at the injected NOW (2027) it has expired.
+    let expired = client_pki(rcgen::ExtendedKeyUsagePurpose::ClientAuth, (2025, 1, 1), 3);
+    let (_, _, result) = handshake(
+        server_with(ClientAuth::required(roots(&expired.ca_der))),
+        client_with(Some((&expired.chain, &expired.key))),
+        NOW,
+    );
+    assert_eq!(server_alert(result), Some(A::CertificateExpired));
+
+    let server_only = client_pki(rcgen::ExtendedKeyUsagePurpose::ServerAuth, (2040, 1, 1), 4);
+    let (_, _, result) = handshake(
+        server_with(ClientAuth::required(roots(&server_only.ca_der))),
+        client_with(Some((&server_only.chain, &server_only.key))),
+        NOW,
+    );
+    assert_eq!(server_alert(result), Some(A::UnsupportedCertificate));
+}
+
+#[test]
+fn a_revoked_certificate_is_refused_with_certificate_revoked() {
+    let pki = good_pki();
+    let crl = rcgen::CertificateRevocationListParams {
+        this_update: rcgen::date_time_ymd(2026, 1, 1),
+        next_update: rcgen::date_time_ymd(2039, 1, 1),
+        crl_number: rcgen::SerialNumber::from(1u64),
+        issuing_distribution_point: None,
+        revoked_certs: vec![rcgen::RevokedCertParams {
+            serial_number: rcgen::SerialNumber::from(17u64),
+            revocation_time: rcgen::date_time_ymd(2026, 6, 1),
+            reason_code: Some(rcgen::RevocationReason::KeyCompromise),
+            invalidity_date: None,
+        }],
+        key_identifier_method: rcgen::KeyIdMethod::Sha256,
+    }
+    .signed_by(&pki.issuer)
+    .unwrap();
+    let auth = ClientAuth::required(roots(&pki.ca_der))
+        .with_crls([crl.der().as_ref()])
+        .unwrap();
+    let (_, _, result) = handshake(
+        server_with(auth),
+        client_with(Some((&pki.chain, &pki.key))),
+        NOW,
+    );
+    assert_eq!(server_alert(result), Some(A::CertificateRevoked));
+    assert!(ClientAuth::required(RootStore::new())
+        .with_crls([&b"not a CRL"[..]])
+        .is_err());
+}
+
+/// Runs a mutual handshake, changing the client's second flight with `tamper` (given the
+/// CertificateVerify message's offset in the flight), and returns the server's error.
+fn tampered_certificate_verify(tamper: impl Fn(&mut Vec<u8>, usize)) -> Option<A> {
+    let pki = good_pki();
+    let mut c =
+        ClientConnection::new(client_with(Some((&pki.chain, &pki.key))), "localhost").unwrap();
+    let mut s = ServerConnection::new(server_with(ClientAuth::required(roots(&pki.ca_der))));
+    // ClientHello out, the server's flight back.
+    let hello = c.pending_output().to_vec();
+    c.consume_output(hello.len());
+    feed_server_at(&mut s, &hello, NOW).unwrap();
+    let answer = s.pending_output().to_vec();
+    s.consume_output(answer.len());
+    feed_client_at(&mut c, &answer, NOW).unwrap();
+    let mut flight = c.pending_output().to_vec();
+    c.consume_output(flight.len());
+    // Plaintext records; find the handshake message of type 15.
+    let mut at = 0;
+    let offset = loop {
+        assert!(at + 5 < flight.len(), "no CertificateVerify in the flight");
+        let len = u16::from_be_bytes([flight[at + 3], flight[at + 4]]) as usize;
+        if flight[at] == 22 {
+            let mut m = at + 5;
+            while m < at + 5 + len {
+                let mlen = u32::from_be_bytes([0, flight[m + 1], flight[m + 2], flight[m + 3]]);
+                if flight[m] == 15 {
+                    break;
+                }
+                m += 4 + mlen as usize;
+            }
+            if m < at + 5 + len {
+                break m;
+            }
+        }
+        at += 5 + len;
+    };
+    tamper(&mut flight, offset);
+    feed_server_at(&mut s, &flight, NOW)
+        .err()
+        .and_then(|e| e.alert_sent())
+}
+
+#[test]
+fn a_tampered_or_unoffered_certificate_verify_is_refused() {
+    // A bit of the signature flipped: decrypt_error (RFC 5246 §7.2.2).
+    let alert = tampered_certificate_verify(|flight, cv| {
+        let last = cv
+            + 4
+            + u32::from_be_bytes([0, flight[cv + 1], flight[cv + 2], flight[cv + 3]]) as usize
+            - 1;
+        flight[last] ^= 1;
+    });
+    assert_eq!(alert, Some(A::DecryptError));
+    // A scheme the CertificateRequest did not offer (rsa_pkcs1_sha1).
+    let alert = tampered_certificate_verify(|flight, cv| {
+        flight[cv + 4] = 0x02;
+        flight[cv + 5] = 0x01;
+    });
+    assert_eq!(alert, Some(A::IllegalParameter));
+}

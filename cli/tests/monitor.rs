@@ -185,32 +185,10 @@ fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// A backend that reads a request and answers it only after `delay`.
-fn slow_backend(delay: Duration) -> (String, std::thread::JoinHandle<()>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let thread = std::thread::spawn(move || {
-        let (mut s, _) = listener.accept().unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        let mut head = Vec::new();
-        let mut buf = [0u8; 1024];
-        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-            match s.read(&mut buf) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => head.extend_from_slice(&buf[..n]),
-            }
-        }
-        std::thread::sleep(delay);
-        let _ =
-            s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nslow\n");
-    });
-    (addr, thread)
-}
-
 #[test]
 fn healthz_is_200_while_serving_and_503_while_draining() {
     for driver in drivers() {
-        let (backend, backend_thread) = slow_backend(Duration::from_secs(2));
+        let backend = slow_backend(Duration::from_secs(2));
         let metrics = format!("127.0.0.1:{}", free_port());
         let server = Server::reprise(
             driver,
@@ -268,7 +246,6 @@ fn healthz_is_200_while_serving_and_503_while_draining() {
             client.describe(),
             server.log()
         );
-        backend_thread.join().unwrap();
     }
 }
 

@@ -46,6 +46,12 @@ pub struct ConnectArgs {
     /// Append master secrets to this file (SSLKEYLOGFILE format; the variable works too).
     #[arg(long)]
     pub keylog: Option<String>,
+    /// Present this certificate chain (PEM, leaf first) when the server asks for one.
+    #[arg(long, requires = "client_key")]
+    pub client_cert: Option<String>,
+    /// The private key (PEM) of --client-cert.
+    #[arg(long, requires = "client_cert")]
+    pub client_key: Option<String>,
 }
 
 fn host_of(target: &str) -> &str {
@@ -98,6 +104,15 @@ pub fn build_config(args: &ConnectArgs) -> Result<ClientConfig, String> {
     }
     if let Some(log) = crate::keylog::from_args(args.keylog.as_deref())? {
         config.key_log = Some(log);
+    }
+    if let (Some(cert), Some(key)) = (&args.client_cert, &args.client_key) {
+        let pair = crate::certs::from_files(cert, key).map_err(|e| {
+            e.replace("--cert ", "--client-cert ")
+                .replace("--key ", "--client-key ")
+        })?;
+        let certified = reprise::CertifiedKey::new(pair.chain, &pair.key)
+            .map_err(|e| format!("--client-cert {cert}: {e}"))?;
+        config.client_certificate = Some(Arc::new(certified));
     }
     if let Some(list) = &args.suites {
         config.suites = list

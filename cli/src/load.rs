@@ -56,6 +56,13 @@ pub struct LoadArgs {
     /// Seconds one connection may take before it counts as an error.
     #[arg(long, default_value_t = 10)]
     pub timeout: u64,
+    /// Every client presents this certificate chain (PEM) when the server asks: mutual
+    /// handshakes.
+    #[arg(long, requires = "client_key")]
+    pub client_cert: Option<String>,
+    /// The private key (PEM) of --client-cert.
+    #[arg(long, requires = "client_cert")]
+    pub client_key: Option<String>,
     /// Offer only these suites (comma-separated IANA or OpenSSL names).
     #[arg(long)]
     pub suites: Option<String>,
@@ -119,6 +126,8 @@ pub fn run(args: LoadArgs) -> Result<(), String> {
         resume: args.resume.clone(),
         reconnect: 0,
         keylog: None,
+        client_cert: args.client_cert.clone(),
+        client_key: args.client_key.clone(),
     })?;
     let resume = base.session_store.is_some();
     // Each virtual client remembers its own session, as a real client would.

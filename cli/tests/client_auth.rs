@@ -249,3 +249,85 @@ fn a_certificate_revoked_by_a_reloaded_crl_is_refused_with_certificate_revoked()
         server.log()
     );
 }
+
+#[test]
+fn reprise_connect_presents_its_certificate_to_openssl_s_server() {
+    let dir = TempDir::new("mtls-client");
+    client_pki(dir.path());
+    let pki = Pki::generate("mtls-client-server");
+    let server = Server::openssl(&[
+        "-cert",
+        &s(&pki.ecdsa_cert),
+        "-key",
+        &s(&pki.ecdsa_key),
+        "-Verify",
+        "1",
+        "-verify_return_error",
+        "-CAfile",
+        &s(&dir.path().join("client-ca.pem")),
+    ]);
+    let connect = |with_certificate: bool| {
+        let mut cmd = Command::new(reprise_bin());
+        cmd.args([
+            "connect",
+            &server.addr(),
+            "--ca",
+            &s(&pki.ca),
+            "--sni",
+            "localhost",
+            "--http-get",
+            "/",
+        ]);
+        if with_certificate {
+            cmd.args([
+                "--client-cert",
+                &s(&dir.path().join("client.pem")),
+                "--client-key",
+                &s(&dir.path().join("client.key")),
+            ]);
+        }
+        run_with_timeout(&mut cmd, b"", PEER_TIMEOUT)
+    };
+    let out = connect(true);
+    assert!(
+        out.status.success() && text(&out).contains("http: HTTP/1.0 200 ok"),
+        "{}\n{}",
+        text(&out),
+        server.log()
+    );
+    // Required (-Verify): without a certificate the handshake fails.
+    let out = connect(false);
+    assert!(!out.status.success(), "{}", text(&out));
+    // Asked but optional (-verify), with a ticket: the client answers with an empty
+    // Certificate and no CertificateVerify.
+    let optional = Server::openssl(&[
+        "-cert",
+        &s(&pki.ecdsa_cert),
+        "-key",
+        &s(&pki.ecdsa_key),
+        "-verify",
+        "1",
+        "-CAfile",
+        &s(&dir.path().join("client-ca.pem")),
+    ]);
+    let out = run_with_timeout(
+        Command::new(reprise_bin()).args([
+            "connect",
+            &optional.addr(),
+            "--ca",
+            &s(&pki.ca),
+            "--sni",
+            "localhost",
+            "--http-get",
+            "/",
+        ]),
+        b"",
+        PEER_TIMEOUT,
+    );
+    assert!(
+        out.status.success() && text(&out).contains("http: HTTP/1.0 200 ok"),
+        "{}\n{}",
+        text(&out),
+        optional.log()
+    );
+}

@@ -78,6 +78,18 @@ struct Scenario {
     at: u64,
 }
 
+/// The shapes a Reprise client and server walk together: all but the asking shapes with a
+/// ticket, which Reprise's server does not make while sessions cannot carry the client's
+/// identity (its client walks them with other servers: cli/tests/client_auth.rs).
+fn walked() -> impl Iterator<Item = Shape> {
+    Shape::ALL.into_iter().filter(|shape| {
+        !matches!(
+            shape,
+            Shape::MutualWithTicket | Shape::AskedNoneGivenWithTicket
+        )
+    })
+}
+
 fn scenario(shape: Shape) -> Scenario {
     let secrets = Arc::new(Secrets::default());
     let mut server = server_config();
@@ -109,6 +121,9 @@ fn scenario(shape: Shape) -> Scenario {
             server.session_store = Some(Arc::new(SessionCache::new(1 << 16, 300)));
             client.enable_tickets = false;
         }
+        Shape::MutualWithTicket | Shape::AskedNoneGivenWithTicket => {
+            unreachable!("{shape:?} is not walked")
+        }
         Shape::Mutual | Shape::AskedNoneGiven => {
             let mut roots = reprise::RootStore::new();
             roots.add_der(&pki().ca_der).unwrap();
@@ -128,9 +143,9 @@ fn scenario(shape: Shape) -> Scenario {
     // The abbreviated shapes resume a session from an earlier full handshake. A ticket used
     // after more than half the ticket lifetime is renewed.
     let at = match shape {
-        Shape::Full | Shape::FullWithTicket | Shape::Mutual | Shape::AskedNoneGiven => NOW,
         Shape::ResumeSessionId | Shape::ResumeTicket => NOW + 60,
         Shape::ResumeTicketRenewed => NOW + 2000,
+        _ => NOW,
     };
     if shape.is_resumption() {
         let mut c = ClientConnection::new(client.clone(), "localhost").unwrap();
@@ -412,9 +427,9 @@ fn other(side: Role) -> Role {
 
 fn expected_resumption(shape: Shape) -> Option<ResumptionKind> {
     match shape {
-        Shape::Full | Shape::FullWithTicket | Shape::Mutual | Shape::AskedNoneGiven => None,
         Shape::ResumeSessionId => Some(ResumptionKind::SessionId),
         Shape::ResumeTicket | Shape::ResumeTicketRenewed => Some(ResumptionKind::Ticket),
+        _ => None,
     }
 }
 
@@ -458,7 +473,7 @@ fn injected(typ: u8, msg: Option<Msg>, bodies: &HashMap<u8, Vec<u8>>) -> (u8, Ve
 fn every_wrong_message_at_every_prefix_is_unexpected() {
     let bodies = sample_bodies();
     let mut cases = 0;
-    for shape in Shape::ALL {
+    for shape in walked() {
         for (prefix, &next) in shape.steps().iter().enumerate() {
             let receiver = other(next.from);
             for (msg, typ, name) in wrong_messages() {
@@ -470,7 +485,9 @@ fn every_wrong_message_at_every_prefix_is_unexpected() {
                 // and where it asks, the client cannot tell a ServerHelloDone from the plain
                 // full shape it expected.
                 let turns = match (next.msg, msg) {
-                    (Msg::ServerHelloDone, Some(Msg::CertificateRequest)) => shape == Shape::Full,
+                    (Msg::ServerHelloDone, Some(Msg::CertificateRequest)) => {
+                        matches!(shape, Shape::Full | Shape::FullWithTicket)
+                    }
                     (Msg::CertificateRequest, Some(Msg::ServerHelloDone)) => true,
                     _ => false,
                 };
@@ -501,13 +518,13 @@ fn every_wrong_message_at_every_prefix_is_unexpected() {
         }
     }
     // 7 shapes with 10 + 11 + 6 + 6 + 7 + 13 + 12 positions, 12 wrong types each (13 minus
-    // the legal one), less the three where a full shape may turn into an asking one.
-    assert_eq!(cases, 65 * 12 - 3);
+    // the legal one), less the four where a full shape may turn into an asking one.
+    assert_eq!(cases, 65 * 12 - 4);
 }
 
 #[test]
 fn every_legal_completion_from_every_prefix_succeeds() {
-    for shape in Shape::ALL {
+    for shape in walked() {
         for prefix in 0..=shape.steps().len() {
             let mut pair = Pair::drive_to(shape, prefix);
             pair.complete();
@@ -537,7 +554,7 @@ fn every_legal_completion_from_every_prefix_succeeds() {
 #[test]
 fn after_the_last_step_only_renegotiation_requests_are_tolerated() {
     let bodies = sample_bodies();
-    for shape in Shape::ALL {
+    for shape in walked() {
         for receiver in [Role::Client, Role::Server] {
             for (msg, typ, name) in wrong_messages() {
                 let mut pair = Pair::drive_to(shape, shape.steps().len());

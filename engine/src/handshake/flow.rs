@@ -147,6 +147,23 @@ const MUTUAL: &[Step] = &[
     s(Finished),
 ];
 
+const MUTUAL_WITH_TICKET: &[Step] = &[
+    c(ClientHello),
+    s(ServerHello),
+    s(Certificate),
+    s(ServerKeyExchange),
+    s(CertificateRequest),
+    s(ServerHelloDone),
+    c(Certificate),
+    c(ClientKeyExchange),
+    c(CertificateVerify),
+    c(ChangeCipherSpec),
+    c(Finished),
+    s(NewSessionTicket),
+    s(ChangeCipherSpec),
+    s(Finished),
+];
+
 // Asked, the client has no certificate: an empty Certificate and no CertificateVerify
 // (§7.4.6, §7.4.8), which only a server that makes client certificates optional accepts.
 const ASKED_NONE_GIVEN: &[Step] = &[
@@ -160,6 +177,22 @@ const ASKED_NONE_GIVEN: &[Step] = &[
     c(ClientKeyExchange),
     c(ChangeCipherSpec),
     c(Finished),
+    s(ChangeCipherSpec),
+    s(Finished),
+];
+
+const ASKED_NONE_GIVEN_WITH_TICKET: &[Step] = &[
+    c(ClientHello),
+    s(ServerHello),
+    s(Certificate),
+    s(ServerKeyExchange),
+    s(CertificateRequest),
+    s(ServerHelloDone),
+    c(Certificate),
+    c(ClientKeyExchange),
+    c(ChangeCipherSpec),
+    c(Finished),
+    s(NewSessionTicket),
     s(ChangeCipherSpec),
     s(Finished),
 ];
@@ -198,23 +231,29 @@ pub enum Shape {
     /// NewSessionTicket).
     ResumeTicketRenewed,
     /// Full handshake in which the client authenticates with a certificate (RFC 5246 §7.3).
-    /// (No ticket is issued: sessions do not carry the client's identity yet.)
     Mutual,
+    /// [`Shape::Mutual`] in which the server issues a ticket (other servers do; Reprise's
+    /// does not while sessions cannot carry the client's identity).
+    MutualWithTicket,
     /// Full handshake in which the server asked for a certificate and the client sent none
     /// (an empty Certificate, no CertificateVerify).
     AskedNoneGiven,
+    /// [`Shape::AskedNoneGiven`] in which the server issues a ticket.
+    AskedNoneGivenWithTicket,
 }
 
 impl Shape {
     /// All shapes.
-    pub const ALL: [Shape; 7] = [
+    pub const ALL: [Shape; 9] = [
         Shape::Full,
         Shape::FullWithTicket,
         Shape::ResumeSessionId,
         Shape::ResumeTicket,
         Shape::ResumeTicketRenewed,
         Shape::Mutual,
+        Shape::MutualWithTicket,
         Shape::AskedNoneGiven,
+        Shape::AskedNoneGivenWithTicket,
     ];
 
     /// The message sequence.
@@ -225,7 +264,9 @@ impl Shape {
             Shape::ResumeSessionId | Shape::ResumeTicket => RESUME,
             Shape::ResumeTicketRenewed => RESUME_TICKET_RENEWED,
             Shape::Mutual => MUTUAL,
+            Shape::MutualWithTicket => MUTUAL_WITH_TICKET,
             Shape::AskedNoneGiven => ASKED_NONE_GIVEN,
+            Shape::AskedNoneGivenWithTicket => ASKED_NONE_GIVEN_WITH_TICKET,
         }
     }
 
@@ -239,7 +280,13 @@ impl Shape {
 
     /// True for the shapes in which the server asks for the client's certificate.
     pub const fn asks_for_certificate(self) -> bool {
-        matches!(self, Shape::Mutual | Shape::AskedNoneGiven)
+        matches!(
+            self,
+            Shape::Mutual
+                | Shape::MutualWithTicket
+                | Shape::AskedNoneGiven
+                | Shape::AskedNoneGivenWithTicket
+        )
     }
 
     /// The shape the client's empty Certificate turns an asking shape into (the same
@@ -247,6 +294,7 @@ impl Shape {
     pub const fn without_client_certificate(self) -> Shape {
         match self {
             Shape::Mutual => Shape::AskedNoneGiven,
+            Shape::MutualWithTicket => Shape::AskedNoneGivenWithTicket,
             other => other,
         }
     }
@@ -355,9 +403,9 @@ impl Flow {
         if me != Role::Client || msg != Msg::CertificateRequest {
             return false;
         }
-        // (A server that asks issues no ticket yet, so only the plain full shape turns.)
         let asking = match self.shape {
             Shape::Full => Shape::Mutual,
+            Shape::FullWithTicket => Shape::MutualWithTicket,
             _ => return false,
         };
         let before = *self;

@@ -118,97 +118,7 @@ pub fn fingerprint(der: &[u8]) -> String {
         .join(":")
 }
 
-/// One DER element at the front of `der`: its tag, its contents and what follows it.
-fn der_element(der: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = der.split_first()?;
-    let (&first, rest) = rest.split_first()?;
-    let (len, rest) = if first < 0x80 {
-        (usize::from(first), rest)
-    } else {
-        let n = usize::from(first & 0x7f);
-        if n == 0 || n > 4 || rest.len() < n {
-            return None;
-        }
-        let len = rest[..n]
-            .iter()
-            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
-        (len, &rest[n..])
-    };
-    (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
-}
-
-/// A DER certificate's TBSCertificate fields from `serialNumber` on (RFC 5280 §4.1).
-fn tbs_from_serial(der: &[u8]) -> Option<&[u8]> {
-    const SEQUENCE: u8 = 0x30;
-    let (SEQUENCE, certificate, _) = der_element(der)? else {
-        return None;
-    };
-    let (SEQUENCE, tbs, _) = der_element(certificate)? else {
-        return None;
-    };
-    // [0] version (optional), then serialNumber.
-    match tbs.first() {
-        Some(0xa0) => Some(der_element(tbs)?.2),
-        _ => Some(tbs),
-    }
-}
-
-/// A DER certificate's serial number in lower-case hex (RFC 5280 §4.1.2.2), as
-/// `openssl x509 -serial` shows it; `None` if it cannot be read.
-pub fn serial(der: &[u8]) -> Option<String> {
-    const INTEGER: u8 = 0x02;
-    let (INTEGER, number, _) = der_element(tbs_from_serial(der)?)? else {
-        return None;
-    };
-    // DER keeps a leading zero byte only to keep the number positive.
-    let number = match number {
-        [0, rest @ ..] if !rest.is_empty() => rest,
-        all => all,
-    };
-    Some(number.iter().map(|b| format!("{b:02x}")).collect())
-}
-
-/// When a DER certificate stops being valid (RFC 5280 §4.1.2.5: `validity.notAfter`), in
-/// seconds since the Unix epoch; `None` if it cannot be read.
-pub fn not_after(der: &[u8]) -> Option<u64> {
-    const SEQUENCE: u8 = 0x30;
-    // serialNumber, signature, issuer, then validity.
-    let mut rest = tbs_from_serial(der)?;
-    for _ in 0..3 {
-        rest = der_element(rest)?.2;
-    }
-    let (SEQUENCE, validity, _) = der_element(rest)? else {
-        return None;
-    };
-    let (_, _, after_not_before) = der_element(validity)?;
-    let (tag, time, _) = der_element(after_not_before)?;
-    let text = std::str::from_utf8(time).ok()?;
-    // UTCTime `YYMMDDHHMMSSZ` (years 1950-2049) or GeneralizedTime `YYYYMMDDHHMMSSZ`.
-    let (year, rest) = match tag {
-        0x17 => {
-            let yy: i64 = text.get(..2)?.parse().ok()?;
-            (if yy < 50 { 2000 + yy } else { 1900 + yy }, text.get(2..)?)
-        }
-        0x18 => (text.get(..4)?.parse().ok()?, text.get(4..)?),
-        _ => return None,
-    };
-    let field = |i: usize| -> Option<i64> { rest.get(i..i + 2)?.parse().ok() };
-    let (month, day, hour, minute, second) =
-        (field(0)?, field(2)?, field(4)?, field(6)?, field(8)?);
-    let days = days_from_civil(year, month, day);
-    u64::try_from(days * 86_400 + hour * 3600 + minute * 60 + second).ok()
-}
-
-/// Days from 1970-01-01 to a proleptic Gregorian date.
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
+pub use reprise::x509::{not_after, serial};
 
 /// `YYYY-MM-DD` (UTC) of a Unix time.
 pub fn utc_date(unix: u64) -> String {
@@ -223,7 +133,6 @@ mod tests {
     fn dates_convert_both_ways() {
         assert_eq!(utc_date(0), "1970-01-01");
         assert_eq!(utc_date(951_782_400), "2000-02-29");
-        assert_eq!(days_from_civil(2000, 2, 29) * 86_400, 951_782_400);
         assert_eq!(utc_date(1_800_000_000), "2027-01-15");
     }
 

@@ -1,7 +1,8 @@
 //! Mutual TLS on `reprise serve --client-ca`, against real clients over loopback: openssl
 //! `s_client -cert -key`, curl `--cert --key`, gnutls-cli and Python's `ssl` with
 //! `load_cert_chain` are let in; a client without a certificate gets handshake_failure; a
-//! certificate revoked by a CRL loaded on reload gets certificate_revoked.
+//! certificate revoked by a CRL loaded on reload gets certificate_revoked; the access log
+//! names the client by its certificate's subject.
 
 mod common;
 
@@ -219,7 +220,10 @@ fn a_certificate_revoked_by_a_reloaded_crl_is_refused_with_certificate_revoked()
     // Revocation lists reload with the certificates: a server on real ones.
     let pki = Pki::generate("mtls-crl-server");
     let mut args: Vec<String> = pki.serve_args();
+    let access = dir.path().join("access.log");
     args.extend([
+        "--access-log".into(),
+        s(&access),
         "--client-ca".into(),
         s(&dir.path().join("client-ca.pem")),
         "--client-crl".into(),
@@ -231,6 +235,14 @@ fn a_certificate_revoked_by_a_reloaded_crl_is_refused_with_certificate_revoked()
     let server = Server::reprise("mio", &args);
     let addr = server.addr();
     assert!(curl_with_certificate(&addr, dir.path()), "{}", server.log());
+    // The access log names the client by its certificate's subject.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut lines = String::new();
+    while !lines.contains("client=\"CN=device-17\"") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        lines = std::fs::read_to_string(&access).unwrap_or_default();
+    }
+    assert!(lines.contains("client=\"CN=device-17\""), "{lines}");
     write_crl(&crl, &issuer, &[17]);
     let out = run_with_timeout(
         Command::new(reprise_bin()).args(["ctl", "--control", &s(&socket), "reload"]),

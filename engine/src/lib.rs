@@ -159,6 +159,7 @@ pub mod pem;
 pub mod resolve;
 pub mod rng;
 pub mod session;
+pub mod x509;
 
 /// The cipher suites the engine implements (RFC 5289, RFC 7905), all of them and by IANA name.
 pub mod suites {
@@ -378,6 +379,14 @@ impl Connection<ServerHandshake> {
     /// not asked).
     pub fn peer_certificates(&self) -> Option<&[Vec<u8>]> {
         self.hs.client_chain()
+    }
+
+    /// The verified client certificate's subject as RFC 4514 writes it
+    /// (`CN=device-17,O=Example`), read by [`x509::subject`].
+    pub fn peer_subject(&self) -> Option<String> {
+        self.peer_certificates()?
+            .first()
+            .and_then(|leaf| x509::subject(leaf))
     }
 }
 

@@ -121,6 +121,7 @@ fn a_verified_client_chain_is_the_connections() {
     result.unwrap();
     assert!(c.is_open() && s.is_open());
     assert_eq!(s.peer_certificates(), Some(&pki.chain[..]));
+    assert_eq!(s.peer_subject().as_deref(), Some("CN=device-17"));
     assert_eq!(s.negotiated().resumed, None);
 }
 

@@ -72,6 +72,8 @@ pub struct AccessEntry<'a> {
     pub duration: Duration,
     /// The backend the connection's stream went to.
     pub backend: Option<String>,
+    /// The subject of the client's verified certificate (RFC 4514), when it sent one.
+    pub client: Option<String>,
     /// How it ended.
     pub end: End,
     /// Why it failed, when it did.
@@ -476,6 +478,9 @@ fn write_line(out: &mut String, time: &Time<'_>, entry: &AccessEntry<'_>, style:
     if let Some(reason) = entry.declined {
         style.word(out, false, "declined", reason.as_str());
     }
+    if let Some(client) = &entry.client {
+        style.text(out, false, "client", client);
+    }
     style.number(out, false, "bytes_in", entry.bytes_in);
     style.number(out, false, "bytes_out", entry.bytes_out);
     style.number(
@@ -508,6 +513,7 @@ mod tests {
             bytes_out: 2048,
             duration: Duration::from_micros(1500),
             backend: Some("unix:/run/app \"x\".sock".into()),
+            client: Some("CN=device-17,O=Example\\, Inc.".into()),
             end: End::Done,
             failure: None,
         }
@@ -527,6 +533,7 @@ mod tests {
         assert!(line.starts_with("time=2026-12-06T20:52:21.007Z "), "{line}");
         for field in [
             " peer=127.0.0.1:5000 sni=example.com alpn=h2 handshake=full declined=",
+            " client=\"CN=device-17,O=Example\\\\, Inc.\" bytes_in=517",
             " bytes_in=517 bytes_out=2048 duration_us=1500",
             " backend=\"unix:/run/app \\\"x\\\".sock\" end=done",
         ] {
@@ -596,6 +603,7 @@ mod speed {
             bytes_out: 2048,
             duration: Duration::from_micros(1500),
             backend: None,
+            client: None,
             end: End::Done,
             failure: None,
         };

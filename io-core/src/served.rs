@@ -521,6 +521,7 @@ impl<H: Handler> Served<H> {
         now: Instant,
     ) {
         let backend = self.app.upstream().map(|u| u.options().addr.to_string());
+        let client = self.tls.peer_subject();
         log.log(&AccessEntry {
             peer,
             negotiated: self.tls.negotiated(),
@@ -530,6 +531,7 @@ impl<H: Handler> Served<H> {
             bytes_out: self.bytes_out,
             duration: now.saturating_duration_since(self.accepted),
             backend,
+            client,
             end: self.end().unwrap_or(End::ShutDown),
             failure,
         });

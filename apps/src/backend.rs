@@ -91,6 +91,7 @@ impl Handler for BackendStream {
             let facts = TlsFacts {
                 negotiated: opened.negotiated(),
                 resumption_failure: opened.resumption_failure(),
+                client_certificates: opened.client_certificates(),
             };
             let (peer, local) = self.addresses;
             self.upstream

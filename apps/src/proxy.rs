@@ -7,7 +7,10 @@
 //! (0x20) with the TLS version and cipher sub-TLVs, and one of Reprise's own from the range
 //! reserved for applications: [`PP2_TYPE_REPRISE_RESUMPTION`] (0xE0), saying whether and how
 //! the handshake resumed (`full`, `session-id`, `ticket`), and when an offered resumption was
-//! declined, why (`full; declined: expired`).
+//! declined, why (`full; declined: expired`). With a verified client certificate, the
+//! `PP2_TYPE_SSL` client bits say so (`PP2_CLIENT_CERT_CONN`, `PP2_CLIENT_CERT_SESS`, verify
+//! 0), `PP2_SUBTYPE_SSL_CN` carries its common name, and Reprise's
+//! [`PP2_TYPE_REPRISE_CLIENT_SHA256`] (0xE1) the SHA-256 of the leaf.
 
 use std::net::SocketAddr;
 
@@ -46,10 +49,19 @@ pub const PP2_TYPE_SSL: u8 = 0x20;
 pub const PP2_SUBTYPE_SSL_VERSION: u8 = 0x21;
 /// `PP2_SUBTYPE_SSL_CIPHER`.
 pub const PP2_SUBTYPE_SSL_CIPHER: u8 = 0x23;
+/// `PP2_SUBTYPE_SSL_CN`: the client certificate's common name.
+pub const PP2_SUBTYPE_SSL_CN: u8 = 0x22;
 /// `PP2_CLIENT_SSL`: the client connected over TLS.
 pub const PP2_CLIENT_SSL: u8 = 0x01;
+/// `PP2_CLIENT_CERT_CONN`: the client presented a certificate on this connection.
+pub const PP2_CLIENT_CERT_CONN: u8 = 0x02;
+/// `PP2_CLIENT_CERT_SESS`: the client presented a certificate at least once in the TLS
+/// session this connection belongs to.
+pub const PP2_CLIENT_CERT_SESS: u8 = 0x04;
 /// Reprise's TLV (from the application range 0xE0-0xEF): how the handshake resumed.
 pub const PP2_TYPE_REPRISE_RESUMPTION: u8 = 0xE0;
+/// Reprise's TLV: the SHA-256 of the client's verified leaf certificate (32 bytes).
+pub const PP2_TYPE_REPRISE_CLIENT_SHA256: u8 = 0xE1;
 
 /// What the header tells about the TLS side.
 #[derive(Clone, Copy, Debug)]
@@ -58,6 +70,8 @@ pub struct TlsFacts<'a> {
     pub negotiated: &'a Negotiated,
     /// Why an offered resumption did not happen, if one was offered and declined.
     pub resumption_failure: Option<ResumptionFailure>,
+    /// The client's verified certificate chain (leaf first), when it sent one.
+    pub client_certificates: Option<&'a [Vec<u8>]>,
 }
 
 /// The value of [`PP2_TYPE_REPRISE_RESUMPTION`].
@@ -137,10 +151,24 @@ fn v2(peer: Option<SocketAddr>, local: Option<SocketAddr>, facts: &TlsFacts<'_>)
     if let Some(name) = &negotiated.server_name {
         tlv(&mut tlvs, PP2_TYPE_AUTHORITY, name.as_bytes());
     }
-    let mut ssl = vec![PP2_CLIENT_SSL];
-    // `verify`: 0 only for a verified client certificate; Reprise asks for none.
-    ssl.extend_from_slice(&1u32.to_be_bytes());
+    let leaf = facts.client_certificates.and_then(|chain| chain.first());
+    // `client`: the bits that apply; `verify`: 0 for a verified client certificate (the
+    // engine lets in no other), non-zero without one.
+    let (client, verify) = match leaf {
+        // Sessions do not carry the client's identity yet, so a certificate is always this
+        // connection's (and so also the session's).
+        Some(_) => (
+            PP2_CLIENT_SSL | PP2_CLIENT_CERT_CONN | PP2_CLIENT_CERT_SESS,
+            0u32,
+        ),
+        None => (PP2_CLIENT_SSL, 1),
+    };
+    let mut ssl = vec![client];
+    ssl.extend_from_slice(&verify.to_be_bytes());
     tlv(&mut ssl, PP2_SUBTYPE_SSL_VERSION, b"TLSv1.2");
+    if let Some(cn) = leaf.and_then(|leaf| reprise::x509::common_name(leaf)) {
+        tlv(&mut ssl, PP2_SUBTYPE_SSL_CN, cn.as_bytes());
+    }
     if let Some(suite) = negotiated.suite {
         tlv(
             &mut ssl,
@@ -154,6 +182,13 @@ fn v2(peer: Option<SocketAddr>, local: Option<SocketAddr>, facts: &TlsFacts<'_>)
         PP2_TYPE_REPRISE_RESUMPTION,
         resumption_value(facts).as_bytes(),
     );
+    if let Some(leaf) = leaf {
+        tlv(
+            &mut tlvs,
+            PP2_TYPE_REPRISE_CLIENT_SHA256,
+            &reprise::x509::sha256(leaf),
+        );
+    }
     let mut out = Vec::with_capacity(16 + addresses.len() + tlvs.len());
     out.extend_from_slice(&V2_SIGNATURE);
     out.push(command);
@@ -265,6 +300,7 @@ mod tests {
         let facts = TlsFacts {
             negotiated: &n,
             resumption_failure: None,
+            client_certificates: None,
         };
         let peer = "192.0.2.1:56324".parse().ok();
         let local = "198.51.100.7:443".parse().ok();
@@ -290,6 +326,7 @@ mod tests {
         let facts = TlsFacts {
             negotiated: &n,
             resumption_failure: None,
+            client_certificates: None,
         };
         let peer: SocketAddr = "192.0.2.1:56324".parse().unwrap();
         let local: SocketAddr = "198.51.100.7:443".parse().unwrap();
@@ -340,17 +377,20 @@ mod tests {
         let declined = TlsFacts {
             negotiated: &n,
             resumption_failure: Some(ResumptionFailure::Expired),
+            client_certificates: None,
         };
         assert_eq!(resumption_value(&declined), "full; declined: expired");
         let plain = TlsFacts {
             negotiated: &n,
             resumption_failure: None,
+            client_certificates: None,
         };
         assert_eq!(resumption_value(&plain), "full");
         n.resumed = Some(ResumptionKind::SessionId);
         let resumed = TlsFacts {
             negotiated: &n,
             resumption_failure: None,
+            client_certificates: None,
         };
         assert_eq!(resumption_value(&resumed), "session-id");
     }

@@ -1,6 +1,5 @@
 //! Certificates for `reprise serve`: loaded from PEM files, or fresh self-signed ones.
 
-use aws_lc_rs::digest;
 use reprise::{CertifiedKey, ConfigError};
 
 /// A certificate chain and its key, checked to belong together.
@@ -110,8 +109,7 @@ pub fn self_signed() -> Result<Vec<CertPair>, String> {
 
 /// `AB:CD:…` SHA-256 fingerprint of a DER certificate.
 pub fn fingerprint(der: &[u8]) -> String {
-    let d = digest::digest(&digest::SHA256, der);
-    d.as_ref()
+    reprise::x509::sha256(der)
         .iter()
         .map(|b| format!("{b:02X}"))
         .collect::<Vec<_>>()

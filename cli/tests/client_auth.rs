@@ -343,3 +343,90 @@ fn reprise_connect_presents_its_certificate_to_openssl_s_server() {
         optional.log()
     );
 }
+
+#[test]
+fn the_backend_learns_the_clients_certificate_from_proxy_v2() {
+    use reprise_apps::proxy::{
+        parse_v2, PP2_CLIENT_CERT_CONN, PP2_CLIENT_SSL, PP2_SUBTYPE_SSL_CN,
+        PP2_TYPE_REPRISE_CLIENT_SHA256, PP2_TYPE_SSL,
+    };
+    use std::io::Read;
+    let dir = TempDir::new("mtls-proxy");
+    client_pki(dir.path());
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let backend = listener.local_addr().unwrap().to_string();
+    let headers = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = headers.clone();
+    std::thread::spawn(move || {
+        for sock in listener.incoming() {
+            let Ok(mut sock) = sock else { return };
+            let _ = sock.set_read_timeout(Some(Duration::from_secs(10)));
+            let mut got = Vec::new();
+            let mut buf = [0u8; 4096];
+            while parse_v2(&got).is_none() {
+                match sock.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            }
+            if let Some(header) = parse_v2(&got) {
+                kept.lock().unwrap().push(header);
+            }
+        }
+    });
+    let server = Server::reprise(
+        "mio",
+        &[
+            "--backend",
+            &backend,
+            "--proxy-protocol",
+            "v2",
+            "--client-ca",
+            &s(&dir.path().join("client-ca.pem")),
+            "--client-auth",
+            "optional",
+        ],
+    );
+    // One client with a certificate, one without.
+    curl_with_certificate(&server.addr(), dir.path());
+    let _ = run_with_timeout(
+        Command::new("curl").args([
+            "-sk",
+            "--max-time",
+            "5",
+            &format!("https://{}/", server.addr()),
+        ]),
+        b"",
+        PEER_TIMEOUT,
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while headers.lock().unwrap().len() < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let headers = headers.lock().unwrap();
+    assert_eq!(headers.len(), 2, "{}", server.log());
+    let pem = std::fs::read(dir.path().join("client.pem")).unwrap();
+    let leaf = reprise::pem::certificates(&pem).unwrap().remove(0);
+    let with = &headers[0];
+    let ssl = with.tlv(PP2_TYPE_SSL).unwrap();
+    assert_eq!(ssl[0] & (PP2_CLIENT_SSL | PP2_CLIENT_CERT_CONN), 0x03);
+    assert_eq!(
+        &ssl[1..5],
+        &[0, 0, 0, 0],
+        "verify: 0 for a verified certificate"
+    );
+    assert_eq!(
+        with.ssl_sub_tlv(PP2_SUBTYPE_SSL_CN),
+        Some(&b"device-17"[..])
+    );
+    assert_eq!(
+        with.tlv(PP2_TYPE_REPRISE_CLIENT_SHA256),
+        Some(&reprise::x509::sha256(&leaf)[..])
+    );
+    let without = &headers[1];
+    let ssl = without.tlv(PP2_TYPE_SSL).unwrap();
+    assert_eq!(ssl[0], PP2_CLIENT_SSL);
+    assert_ne!(&ssl[1..5], &[0, 0, 0, 0]);
+    assert_eq!(without.ssl_sub_tlv(PP2_SUBTYPE_SSL_CN), None);
+    assert_eq!(without.tlv(PP2_TYPE_REPRISE_CLIENT_SHA256), None);
+}

@@ -42,7 +42,25 @@ pub struct Metrics {
     connections_open: AtomicI64,
     connections_total: AtomicU64,
     connections_refused: AtomicU64,
+    client_certificates: [AtomicU64; CLIENT_CERTIFICATE_RESULTS.len()],
 }
+
+/// What a server's check of a client certificate came to, as
+/// `reprise_client_certificates_total{result}` labels it: `verified` (chain and
+/// CertificateVerify), `absent` (none, and none required), `missing` (none, one required),
+/// `unknown_ca`, `expired`, `revoked`, `wrong_usage`, `bad_signature` (a CertificateVerify
+/// that does not verify), `invalid` (any other refusal).
+pub const CLIENT_CERTIFICATE_RESULTS: [&str; 9] = [
+    "verified",
+    "absent",
+    "missing",
+    "unknown_ca",
+    "expired",
+    "revoked",
+    "wrong_usage",
+    "bad_signature",
+    "invalid",
+];
 
 impl Default for Metrics {
     fn default() -> Self {
@@ -64,7 +82,24 @@ impl Metrics {
             connections_open: AtomicI64::new(0),
             connections_total: AtomicU64::new(0),
             connections_refused: AtomicU64::new(0),
+            client_certificates: std::array::from_fn(|_| AtomicU64::new(0)),
         }
+    }
+
+    /// A client certificate was checked, with `result` (one of
+    /// [`CLIENT_CERTIFICATE_RESULTS`]).
+    pub fn client_certificate(&self, result: &str) {
+        if let Some(i) = CLIENT_CERTIFICATE_RESULTS.iter().position(|r| *r == result) {
+            self.client_certificates[i].fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Client certificates checked with `result` so far.
+    pub fn client_certificates(&self, result: &str) -> u64 {
+        CLIENT_CERTIFICATE_RESULTS
+            .iter()
+            .position(|r| *r == result)
+            .map_or(0, |i| self.client_certificates[i].load(Relaxed))
     }
 
     /// A handshake completed.
@@ -279,6 +314,17 @@ impl Metrics {
                 "Offered resumptions that did not happen, by reason.",
                 &[("reason", reason.as_str())],
                 *n,
+            );
+        }
+        for (result, n) in CLIENT_CERTIFICATE_RESULTS
+            .iter()
+            .zip(&self.client_certificates)
+        {
+            sink.counter(
+                "reprise_client_certificates_total",
+                "Client certificates checked (servers that ask for them), by result.",
+                &[("result", result)],
+                n.load(Relaxed),
             );
         }
         for (name, help, table) in [

@@ -105,6 +105,48 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 /// dotted OID; values that are not text, as `#` and their DER in hex. `None` if the
 /// certificate cannot be read.
 pub fn subject(der: &[u8]) -> Option<String> {
+    let mut rdns = Vec::new();
+    for rdn in subject_rdns(der)? {
+        let attributes: Option<Vec<String>> = rdn
+            .iter()
+            .map(|(oid, value)| {
+                Some(format!(
+                    "{}={}",
+                    attribute_name(oid),
+                    attribute_value(value)?
+                ))
+            })
+            .collect();
+        rdns.push(attributes?.join("+"));
+    }
+    rdns.reverse();
+    Some(rdns.join(","))
+}
+
+/// The subject's common name (its last CN attribute), as text; `None` if there is none.
+pub fn common_name(der: &[u8]) -> Option<String> {
+    let rdns = subject_rdns(der)?;
+    let (_, value) = rdns
+        .iter()
+        .flatten()
+        .rfind(|(oid, _)| *oid == [0x55, 0x04, 0x03])?;
+    let (tag, contents, _) = element(value)?;
+    matches!(tag, 0x0c | 0x13 | 0x14 | 0x16).then(|| String::from_utf8_lossy(contents).into_owned())
+}
+
+/// The SHA-256 of the certificate's DER (its fingerprint).
+pub fn sha256(der: &[u8]) -> [u8; 32] {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest.as_ref());
+    out
+}
+
+/// An attribute's type OID and its DER value.
+type Attribute<'a> = (&'a [u8], &'a [u8]);
+
+/// The subject Name's RDNs in certificate order, each with its attributes.
+fn subject_rdns(der: &[u8]) -> Option<Vec<Vec<Attribute<'_>>>> {
     let (SEQUENCE, mut name) = tbs_field(der, 4)? else {
         return None;
     };
@@ -123,16 +165,11 @@ pub fn subject(der: &[u8]) -> Option<String> {
             let (0x06, oid, value) = element(pair)? else {
                 return None;
             };
-            attributes.push(format!(
-                "{}={}",
-                attribute_name(oid),
-                attribute_value(value)?
-            ));
+            attributes.push((oid, value));
         }
-        rdns.push(attributes.join("+"));
+        rdns.push(attributes);
     }
-    rdns.reverse();
-    Some(rdns.join(","))
+    Some(rdns)
 }
 
 /// The RFC 4514 §3 short name of an attribute type, or its dotted OID.

@@ -270,3 +270,69 @@ fn a_tampered_or_unoffered_certificate_verify_is_refused() {
     });
     assert_eq!(alert, Some(A::IllegalParameter));
 }
+
+#[test]
+fn client_certificate_checks_are_counted_by_result() {
+    let pki = good_pki();
+    let stranger = client_pki_of(
+        "Another CA",
+        rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+        (2040, 1, 1),
+        6,
+    );
+    let metrics = Arc::new(reprise::metrics::Metrics::new());
+    let server = |auth: ClientAuth| {
+        let mut config = server_config();
+        config.client_auth = Some(Arc::new(auth));
+        config.metrics = Some(metrics.clone());
+        Arc::new(config)
+    };
+    let roots = || roots(&pki.ca_der);
+    let good = client_with(Some((&pki.chain, &pki.key)));
+    handshake(server(ClientAuth::required(roots())), good, NOW)
+        .2
+        .unwrap();
+    let strange = client_with(Some((&stranger.chain, &stranger.key)));
+    assert!(
+        handshake(server(ClientAuth::required(roots())), strange, NOW)
+            .2
+            .is_err()
+    );
+    handshake(
+        server(ClientAuth::optional(roots())),
+        client_with(None),
+        NOW,
+    )
+    .2
+    .unwrap();
+    assert!(handshake(
+        server(ClientAuth::required(roots())),
+        client_with(None),
+        NOW
+    )
+    .2
+    .is_err());
+    for (result, n) in [
+        ("verified", 1),
+        ("unknown_ca", 1),
+        ("absent", 1),
+        ("missing", 1),
+        ("revoked", 0),
+    ] {
+        assert_eq!(metrics.client_certificates(result), n, "{result}");
+    }
+    let mut text = String::new();
+    struct Lines<'a>(&'a mut String);
+    impl reprise::metrics::MetricSink for Lines<'_> {
+        fn counter(&mut self, name: &str, _: &str, labels: &[(&str, &str)], value: u64) {
+            self.0.push_str(&format!("{name}{labels:?} {value}\n"));
+        }
+        fn gauge(&mut self, _: &str, _: &str, _: &[(&str, &str)], _: f64) {}
+        fn histogram(&mut self, _: &str, _: &str, _: &reprise::metrics::Histogram<'_>) {}
+    }
+    metrics.report(&mut Lines(&mut text));
+    assert!(
+        text.contains("reprise_client_certificates_total[(\"result\", \"verified\")] 1"),
+        "{text}"
+    );
+}

@@ -65,6 +65,7 @@ impl std::fmt::Debug for Wake {
 pub struct Opened<'a> {
     negotiated: &'a Negotiated,
     resumption_failure: Option<ResumptionFailure>,
+    client_certificates: Option<&'a [Vec<u8>]>,
     make_wake: &'a dyn Fn() -> Wake,
 }
 
@@ -74,8 +75,20 @@ impl<'a> Opened<'a> {
         Self {
             negotiated,
             resumption_failure: None,
+            client_certificates: None,
             make_wake,
         }
+    }
+
+    /// The same, with the client's verified certificate chain (leaf first).
+    pub fn with_client_certificates(mut self, chain: Option<&'a [Vec<u8>]>) -> Self {
+        self.client_certificates = chain;
+        self
+    }
+
+    /// The client's verified certificate chain (leaf first), when it sent one.
+    pub fn client_certificates(&self) -> Option<&'a [Vec<u8>]> {
+        self.client_certificates
     }
 
     /// The same, telling why an offered resumption was declined.

@@ -716,7 +716,8 @@ impl<H: Handler> Served<H> {
                     let (mailbox, id) = (&cx.mailbox, self.id);
                     let make_wake = move || mailbox.wake_for(id);
                     let opened = Opened::new(self.tls.negotiated(), &make_wake)
-                        .with_resumption_failure(self.resumption_failure);
+                        .with_resumption_failure(self.resumption_failure)
+                        .with_client_certificates(self.tls.peer_certificates());
                     self.app.on_open(&opened);
                 }
                 Event::NeedSession { id } => {

@@ -27,8 +27,8 @@ use crate::crypto::kx::{KeyExchange, NamedGroup};
 use crate::crypto::sign::SignatureScheme;
 use crate::crypto::suites::{suite_by_id, CipherSuite, EMPTY_RENEGOTIATION_INFO_SCSV};
 use crate::error::{
-    encode_failed, Cause, Error, Event, Fatal, Incompatibility, InternalFailure, Misbehavior,
-    ResumptionFailure, ResumptionKind,
+    encode_failed, Cause, CertificateError, Error, Event, Fatal, Incompatibility, InternalFailure,
+    Misbehavior, ResumptionFailure, ResumptionKind,
 };
 use crate::handshake::flow::{Flow, Msg, Role, Shape};
 use crate::handshake::keyed::{Keyed, Randoms};
@@ -653,18 +653,33 @@ impl Shared {
             .clone()
             .ok_or_else(|| out_of_step(Msg::Certificate))?;
         let certificate = Certificate::parse(received.body)?;
+        let count = |result| {
+            if let Some(m) = &self.config.metrics {
+                m.client_certificate(result);
+            }
+        };
         if certificate.count() == 0 {
             if auth.is_required() {
+                count("missing");
                 return Err(Incompatibility::ClientCertificateRequired.into());
             }
             let fewer = self.flow.shape().without_client_certificate();
             if !self.flow.revise(fewer) {
                 return Err(out_of_step(Msg::Certificate));
             }
+            count("absent");
         } else {
             let chain: Vec<&[u8]> = certificate.iter().collect();
-            auth.verify(&chain, core.now)
-                .map_err(|e| Fatal(Cause::InvalidCertificate(e)))?;
+            auth.verify(&chain, core.now).map_err(|e| {
+                count(match e {
+                    CertificateError::UnknownIssuer => "unknown_ca",
+                    CertificateError::Expired => "expired",
+                    CertificateError::Revoked => "revoked",
+                    CertificateError::WrongUsage => "wrong_usage",
+                    _ => "invalid",
+                });
+                Fatal(Cause::InvalidCertificate(e))
+            })?;
             self.client_chain = Some(chain.iter().map(|c| c.to_vec()).collect());
         }
         transcript.add(received.raw);
@@ -688,13 +703,20 @@ impl Shared {
         if !VERIFY_SCHEMES.contains(&scheme) {
             return Err(Misbehavior::CertificateVerifyWithUnofferedScheme.into());
         }
-        crate::crypto::verify::verify_signature(
+        let verified = crate::crypto::verify::verify_signature(
             leaf,
             scheme,
             keyed.transcript.messages(),
             verify.signed.signature,
-        )
-        .map_err(|alert| Misbehavior::BadCertificateVerify { alert })?;
+        );
+        if let Some(m) = &self.config.metrics {
+            m.client_certificate(if verified.is_ok() {
+                "verified"
+            } else {
+                "bad_signature"
+            });
+        }
+        verified.map_err(|alert| Misbehavior::BadCertificateVerify { alert })?;
         keyed.transcript.forget();
         keyed.transcript.add(received.raw);
         Ok(())

@@ -1,13 +1,14 @@
 //! An axum app over reprise-tls-tokio: the router serves each TLS connection hyper accepts.
-//! `cargo run -p reprise-tls-tokio --example axum_server -- 127.0.0.1:8443`
-//! (a self-signed certificate for localhost is made at start).
+//! `cargo run -p reprise-tls-tokio --example axum_server -- 127.0.0.1:8443 [CLIENT_CA_PEM]`
+//! (a self-signed certificate for localhost is made at start). With a client CA, clients
+//! may present a certificate it issued, and `/whoami` answers with its subject.
 
 use axum::routing::get;
-use axum::Router;
+use axum::{Extension, Router};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use reprise::ServerConfig;
+use reprise::{ClientAuth, RootStore, ServerConfig};
 use reprise_tokio::TlsAcceptor;
 use tower_service::Service;
 
@@ -18,14 +19,26 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         .unwrap_or_else(|| "127.0.0.1:8443".into());
     let key = rcgen::KeyPair::generate()?;
     let cert = rcgen::CertificateParams::new(vec!["localhost".into()])?.self_signed(&key)?;
-    let config = ServerConfig::builder()
+    let mut builder = ServerConfig::builder()
         .certificate_pem(cert.pem().as_bytes(), key.serialize_pem().as_bytes())
-        .alpn(["http/1.1"])
-        .build()?;
-    let acceptor = TlsAcceptor::from(config);
+        .alpn(["http/1.1"]);
+    if let Some(path) = std::env::args().nth(2) {
+        let mut roots = RootStore::new();
+        for der in reprise::pem::certificates(&std::fs::read(&path)?)? {
+            roots.add_der(&der).map_err(|e| format!("{path}: {e:?}"))?;
+        }
+        builder = builder.client_auth(ClientAuth::optional(roots));
+    }
+    let acceptor = TlsAcceptor::from(builder.build()?);
     let app = Router::new()
         .route("/", get(|| async { "hello from axum\n" }))
-        .route("/health", get(|| async { "ok\n" }));
+        .route("/health", get(|| async { "ok\n" }))
+        .route(
+            "/whoami",
+            get(|Extension(who): Extension<ClientSubject>| async move {
+                format!("{}\n", who.0.as_deref().unwrap_or("anonymous"))
+            }),
+        );
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     println!("listening on {}", listener.local_addr()?);
     loop {
@@ -35,12 +48,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             let Ok(tls) = acceptor.accept(tcp).await else {
                 return;
             };
-            let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
-                app.clone().call(request)
-            });
+            // The verified client's subject, for the routes of this connection.
+            let who = ClientSubject(tls.peer_subject());
+            let service =
+                hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+                    request.extensions_mut().insert(who.clone());
+                    app.clone().call(request)
+                });
             let _ = auto::Builder::new(TokioExecutor::new())
                 .serve_connection(TokioIo::new(tls), service)
                 .await;
         });
     }
 }
+
+/// The subject of the client's verified certificate, if it presented one.
+#[derive(Clone)]
+struct ClientSubject(Option<String>);

@@ -502,6 +502,19 @@ pub struct TlsStream<IO, S: Handshake = ServerHandshake> {
 /// record ([`MAX_RECORD_LEN`]) only when a longer record arrives.
 const INITIAL_INBOUND: usize = 4096;
 
+impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO, ServerHandshake> {
+    /// The client's verified certificate chain (DER, leaf first), when the server asks for
+    /// one ([`reprise::ClientAuth`]) and the client sent it.
+    pub fn peer_certificates(&self) -> Option<&[Vec<u8>]> {
+        self.conn.peer_certificates()
+    }
+
+    /// The verified client certificate's subject, as RFC 4514 writes it (`CN=device-17`).
+    pub fn peer_subject(&self) -> Option<String> {
+        self.conn.peer_subject()
+    }
+}
+
 // Nothing in a stream is pinned structurally: the transport is polled through `Pin::new`.
 impl<IO: Unpin, S: Handshake> Unpin for TlsStream<IO, S> {}
 

@@ -1,6 +1,7 @@
 //! The hyper and axum examples with real clients: curl over HTTP/1.1 and over h2 (chosen by ALPN) and a
 //! resumed second connection, Python's `ssl` resuming by ticket, and headless Chromium
-//! loading a page twice over two connections, the second resumed.
+//! loading a page twice over two connections, the second resumed; an axum route reading the
+//! subject of the client's certificate.
 
 use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream};
@@ -34,6 +35,10 @@ impl Server {
     }
 
     fn start_example(name: &str) -> Server {
+        Self::start_example_with(name, &[])
+    }
+
+    fn start_example_with(name: &str, extra: &[&str]) -> Server {
         let binary = example_binary().with_file_name(name);
         assert!(binary.exists(), "{} not built", binary.display());
         let port = TcpListener::bind("127.0.0.1:0")
@@ -44,6 +49,7 @@ impl Server {
         let addr = format!("127.0.0.1:{port}");
         let mut child = Command::new(&binary)
             .arg(&addr)
+            .args(extra)
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
@@ -269,4 +275,48 @@ fn the_axum_example_serves_its_routes() {
             .unwrap();
         assert_eq!(String::from_utf8_lossy(&out.stdout), body, "{path}");
     }
+}
+
+#[test]
+fn an_axum_route_reads_the_client_certificates_subject() {
+    let dir = std::env::temp_dir().join(format!("reprise-axum-mtls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "Axum Client CA");
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca, ca_key);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut leaf = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    leaf.distinguished_name
+        .push(rcgen::DnType::CommonName, "device-17");
+    leaf.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let cert = leaf.signed_by(&key, &issuer).unwrap();
+    let (ca_path, cert_path, key_path) = (
+        dir.join("ca.pem"),
+        dir.join("client.pem"),
+        dir.join("client.key"),
+    );
+    std::fs::write(&ca_path, ca_cert.pem()).unwrap();
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    let server = Server::start_example_with("axum_server", &[ca_path.to_str().unwrap()]);
+    let whoami = |with_certificate: bool| {
+        let mut cmd = Command::new("timeout");
+        cmd.args(["30", "curl", "-sk", "--tls-max", "1.2", "--tlsv1.2"]);
+        if with_certificate {
+            cmd.args(["--cert", cert_path.to_str().unwrap()])
+                .args(["--key", key_path.to_str().unwrap()]);
+        }
+        let out = cmd
+            .arg(format!("https://{}/whoami", server.addr))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(whoami(true), "CN=device-17\n");
+    assert_eq!(whoami(false), "anonymous\n");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -106,6 +106,42 @@ pub fn serve_args(path: &str, command_line: &[String]) -> Result<ServeArgs, Stri
     };
     let mut words = vec!["serve".to_string()];
     for (key, value) in &table {
+        if let ("client-auth" | "client_auth", toml::Value::Table(auth)) = (key.as_str(), value) {
+            // [client-auth]: mode = "required" | "optional", ca = path(s), crl = path(s).
+            for (name, setting) in auth {
+                let flag = match name.as_str() {
+                    "mode" => "--client-auth",
+                    "ca" => "--client-ca",
+                    "crl" => "--client-crl",
+                    other => {
+                        return Err(format!(
+                            "{}: unknown key `client-auth.{other}` (a [client-auth] table has \
+                             `mode`, `ca` and `crl`)",
+                            at(other, None)
+                        ))
+                    }
+                };
+                let values = match setting {
+                    toml::Value::String(v) => vec![v.as_str()],
+                    toml::Value::Array(items) => items.iter().filter_map(|i| i.as_str()).collect(),
+                    _ => {
+                        return Err(format!(
+                            "{}: `client-auth.{name}` is a string or a list of strings",
+                            at(name, None)
+                        ))
+                    }
+                };
+                for v in values {
+                    let v = if name == "mode" {
+                        v.to_string()
+                    } else {
+                        relative_to(dir, v)
+                    };
+                    words.extend([flag.to_string(), v]);
+                }
+            }
+            continue;
+        }
         if key == "certificate" {
             if certificates_on_command_line {
                 continue;
@@ -284,6 +320,26 @@ mod tests {
             err.contains("line 2: unknown key `certificate.password`"),
             "{err}"
         );
+        let auth = file(
+            "quiet = true\n[client-auth]\nmode = \"optional\"\nca = [\"a.pem\", \"/b.pem\"]\ncrl = \"c.crl\"\n",
+        );
+        let args = serve_args(&auth, &[]).unwrap();
+        let dir = std::path::Path::new(&auth).parent().unwrap();
+        assert_eq!(args.client_auth, "optional");
+        assert_eq!(
+            args.client_ca,
+            [
+                dir.join("a.pem").to_string_lossy().into_owned(),
+                "/b.pem".into()
+            ]
+        );
+        assert_eq!(
+            args.client_crl,
+            [dir.join("c.crl").to_string_lossy().into_owned()]
+        );
+        let wrong = file("[client-auth]\nroots = \"a.pem\"\n");
+        let err = serve_args(&wrong, &[]).unwrap_err();
+        assert!(err.contains("unknown key `client-auth.roots`"), "{err}");
         let path4 = file("listen = \"127.0.0.1:1\"\n\nsession-timeout = \"ten\"\n");
         let err = serve_args(&path4, &[]).unwrap_err();
         assert!(

@@ -24,11 +24,12 @@ pub struct Reloader {
 }
 
 /// Config-file keys a reload applies; a change to any other needs a restart.
-const RELOADED_KEYS: [&str; 6] = [
+const RELOADED_KEYS: [&str; 7] = [
     "cert",
     "key",
     "certificate",
     "ticket-key-file",
+    "client-auth",
     "client-ca",
     "client-crl",
 ];

@@ -40,6 +40,12 @@ pub struct TraceArgs {
     /// Also write the ladder(s) as an SVG picture to this file.
     #[arg(long)]
     pub svg: Option<PathBuf>,
+    /// Present this certificate chain (PEM) when the server asks for one.
+    #[arg(long, requires = "client_key")]
+    pub client_cert: Option<String>,
+    /// The private key (PEM) of --client-cert.
+    #[arg(long, requires = "client_cert")]
+    pub client_key: Option<String>,
 }
 
 /// A transport that remembers when each read and write happened and what it carried.
@@ -149,6 +155,14 @@ fn connect_args(args: &TraceArgs, resume: &str) -> Result<ConnectArgs, String> {
     }
     if let Some(path) = &args.http_get {
         argv.extend(["--http-get".into(), path.clone()]);
+    }
+    if let (Some(cert), Some(key)) = (&args.client_cert, &args.client_key) {
+        argv.extend([
+            "--client-cert".into(),
+            cert.clone(),
+            "--client-key".into(),
+            key.clone(),
+        ]);
     }
     let cmd = ConnectArgs::augment_args(clap::Command::new("connect"));
     let matches = cmd.try_get_matches_from(argv).map_err(|e| e.to_string())?;

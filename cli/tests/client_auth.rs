@@ -430,3 +430,37 @@ fn the_backend_learns_the_clients_certificate_from_proxy_v2() {
     assert_eq!(without.ssl_sub_tlv(PP2_SUBTYPE_SSL_CN), None);
     assert_eq!(without.tlv(PP2_TYPE_REPRISE_CLIENT_SHA256), None);
 }
+
+#[test]
+fn trace_draws_the_mutual_handshake() {
+    let dir = TempDir::new("mtls-trace");
+    client_pki(dir.path());
+    let server = Server::reprise(
+        "mio",
+        &["--client-ca", &s(&dir.path().join("client-ca.pem"))],
+    );
+    let out = run_with_timeout(
+        Command::new(reprise_bin()).args([
+            "trace",
+            &server.addr(),
+            "--insecure",
+            "--sni",
+            "localhost",
+            "--client-cert",
+            &s(&dir.path().join("client.pem")),
+            "--client-key",
+            &s(&dir.path().join("client.key")),
+        ]),
+        b"",
+        PEER_TIMEOUT,
+    );
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    for message in [
+        "CertificateRequest",
+        "CertificateVerify",
+        "ClientKeyExchange",
+    ] {
+        assert!(t.contains(message), "no {message} in {t}");
+    }
+}

@@ -10,6 +10,7 @@
 #   DRIVERS="mio uring" MODES="none id ticket"        # what is measured (these defaults)
 #   BACKEND=nginx         # both as terminators in front of one nginx, one GET per connection
 #   OLD=none NEW_ARGS="--access-log /tmp/access.log"   # one build, a setting on against off
+#   LOAD_ARGS="--client-cert c.pem --client-key c.key"  # further `reprise load` arguments
 #
 # The old revision is built in a git worktree of its own (its own target directory, under
 # target/bench-ab/), with the same release profile; the load generator is the new build's.
@@ -26,6 +27,7 @@ BACKEND=${BACKEND:-}
 # Further `serve` arguments for the new side only (a setting's cost: OLD=none, both sides
 # then run the working tree's binary).
 read -r -a NEW_ARGS <<<"${NEW_ARGS:-}"
+read -r -a LOAD_ARGS <<<"${LOAD_ARGS:-}"
 SUITE=ECDHE-ECDSA-AES128-GCM-SHA256
 GROUP=X25519,P-256
 
@@ -65,11 +67,11 @@ fi
 # shellcheck source=scripts/bench-lib.sh
 source scripts/bench-lib.sh bench-ab
 
-serve_extra=() load_extra=()
+serve_extra=() load_extra=("${LOAD_ARGS[@]}")
 if [ "$BACKEND" = nginx ]; then
   start_nginx_backend "$(command -v nginx 2>/dev/null || echo /usr/sbin/nginx)"
   serve_extra=(--backend "127.0.0.1:$BACKEND_PORT")
-  load_extra=(--http-get /)
+  load_extra+=(--http-get /)
 fi
 
 for DRIVER in $DRIVERS; do

@@ -464,3 +464,87 @@ fn trace_draws_the_mutual_handshake() {
         assert!(t.contains(message), "no {message} in {t}");
     }
 }
+
+#[test]
+fn reprise_connect_presents_its_certificate_to_nginx_and_resumes() {
+    let dir = TempDir::new("mtls-nginx");
+    client_pki(dir.path());
+    let pki = Pki::generate("mtls-nginx-server");
+    let d = s(dir.path());
+    for t in ["body", "proxy", "fastcgi", "uwsgi", "scgi"] {
+        std::fs::create_dir_all(dir.path().join(t)).unwrap();
+    }
+    let nginx = if std::path::Path::new("/usr/sbin/nginx").exists() {
+        "/usr/sbin/nginx"
+    } else {
+        "nginx"
+    };
+    let mut last = String::new();
+    for _attempt in 0..3 {
+        let port = free_port();
+        let conf = format!(
+            "daemon off; master_process off; worker_processes 1;\n\
+             pid {d}/nginx.pid; error_log {d}/error.log;\n\
+             events {{ worker_connections 64; }}\n\
+             http {{\n\
+               access_log {d}/access.log;\n\
+               client_body_temp_path {d}/body; proxy_temp_path {d}/proxy;\n\
+               fastcgi_temp_path {d}/fastcgi; uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;\n\
+               server {{ listen 127.0.0.1:{port} ssl;\n\
+                 ssl_protocols TLSv1.2;\n\
+                 ssl_certificate {cert}; ssl_certificate_key {key};\n\
+                 ssl_client_certificate {d}/client-ca.pem; ssl_verify_client on;\n\
+                 ssl_session_cache shared:mtls:1m; ssl_session_tickets on;\n\
+                 location / {{ return 200 \"$ssl_client_s_dn\\n\"; }} }}\n\
+             }}\n",
+            cert = s(&pki.ecdsa_cert),
+            key = s(&pki.ecdsa_key),
+        );
+        let conf_path = dir.path().join("nginx.conf");
+        std::fs::write(&conf_path, conf).unwrap();
+        let mut proc = Running::spawn(
+            Command::new(nginx).args(["-e", &format!("{d}/error.log"), "-c", &s(&conf_path)]),
+            b"",
+        );
+        let addr = format!("127.0.0.1:{port}");
+        let deadline = Instant::now() + READY_TIMEOUT;
+        while Instant::now() < deadline
+            && proc.exited().is_none()
+            && std::net::TcpStream::connect(&addr).is_err()
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if proc.exited().is_some() {
+            last = proc.describe();
+            continue;
+        }
+        let out = run_with_timeout(
+            Command::new(reprise_bin()).args([
+                "connect",
+                &addr,
+                "--ca",
+                &s(&pki.ca),
+                "--sni",
+                "localhost",
+                "--http-get",
+                "/",
+                "--reconnect",
+                "1",
+                "--client-cert",
+                &s(&dir.path().join("client.pem")),
+                "--client-key",
+                &s(&dir.path().join("client.key")),
+            ]),
+            b"",
+            PEER_TIMEOUT,
+        );
+        let t = text(&out);
+        let log = std::fs::read_to_string(dir.path().join("error.log")).unwrap_or_default();
+        assert!(out.status.success(), "{t}\n{log}");
+        assert_eq!(t.matches("http: HTTP/1.1 200 OK").count(), 2, "{t}\n{log}");
+        assert!(t.contains("resumed: yes (ticket)"), "{t}");
+        proc.kill();
+        return;
+    }
+    panic!("nginx did not start: {last}");
+}

@@ -60,8 +60,10 @@ pub enum Cause {
     PeerMisbehaved(Misbehavior),
     /// The peer and this endpoint have nothing in common to talk with.
     PeerIncompatible(Incompatibility),
-    /// The peer's certificate was refused.
+    /// The server's certificate was refused (client side).
     InvalidCertificate(CertificateError),
+    /// The client's certificate was refused (server side, when it asks for one).
+    InvalidClientCertificate(CertificateError),
     /// This endpoint failed (randomness, keys, signing, sealing), or was driven out of order.
     Internal(InternalFailure),
 }
@@ -73,7 +75,7 @@ impl Cause {
         match self {
             Cause::PeerMisbehaved(m) => m.alert(),
             Cause::PeerIncompatible(i) => i.alert(),
-            Cause::InvalidCertificate(c) => c.alert(),
+            Cause::InvalidCertificate(c) | Cause::InvalidClientCertificate(c) => c.alert(),
             Cause::Internal(i) => i.alert(),
         }
     }
@@ -84,7 +86,8 @@ impl fmt::Display for Cause {
         match self {
             Cause::PeerMisbehaved(m) => fmt::Display::fmt(m, f),
             Cause::PeerIncompatible(i) => fmt::Display::fmt(i, f),
-            Cause::InvalidCertificate(c) => write!(f, "peer certificate rejected: {c}"),
+            Cause::InvalidCertificate(c) => write!(f, "server certificate rejected: {c}"),
+            Cause::InvalidClientCertificate(c) => write!(f, "client certificate rejected: {c}"),
             Cause::Internal(i) => fmt::Display::fmt(i, f),
         }
     }

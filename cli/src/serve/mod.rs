@@ -70,7 +70,8 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
             counters.clone(),
             status.clone(),
         )?;
-        println!("metrics on http://{bound}/metrics (health: /healthz)");
+        println!("metrics on http://{bound}/metrics");
+        println!("health on http://{bound}/healthz");
     }
     let reloader = Arc::new(Reloader::new(args.clone(), live.clone(), status.clone()));
     reload_on_sighup(reloader.clone())?;

@@ -678,7 +678,7 @@ impl Shared {
                     CertificateError::WrongUsage => "wrong_usage",
                     _ => "invalid",
                 });
-                Fatal(Cause::InvalidCertificate(e))
+                Fatal(Cause::InvalidClientCertificate(e))
             })?;
             self.client_chain = Some(chain.iter().map(|c| c.to_vec()).collect());
         }

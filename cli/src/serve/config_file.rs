@@ -72,7 +72,8 @@ fn line_of(text: &str, key: &str, table: Option<usize>) -> Option<usize> {
 
 /// `value` as a path relative to the config file's directory, when it is relative.
 fn relative_to(dir: &Path, value: &str) -> String {
-    if Path::new(value).is_absolute() || value.is_empty() {
+    // `-` is standard output (`access-log = "-"`), not a file named `-`.
+    if Path::new(value).is_absolute() || value.is_empty() || value == "-" {
         value.to_string()
     } else {
         dir.join(value).to_string_lossy().into_owned()
@@ -336,6 +337,11 @@ mod tests {
         assert_eq!(
             args.client_crl,
             [dir.join("c.crl").to_string_lossy().into_owned()]
+        );
+        let stdout = file("access-log = \"-\"\nquiet = true\n");
+        assert_eq!(
+            serve_args(&stdout, &[]).unwrap().access_log.as_deref(),
+            Some("-")
         );
         let wrong = file("[client-auth]\nroots = \"a.pem\"\n");
         let err = serve_args(&wrong, &[]).unwrap_err();

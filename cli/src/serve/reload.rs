@@ -85,13 +85,21 @@ impl Reloader {
             let mut next = current.with_certificates_of(&fresh);
             next.validate()
                 .map_err(|e| format!("server configuration: {e}"))?;
-            if let Some(auth) = client_auth(&args)? {
-                summary.push(format!(
-                    "client CAs and revocation lists ({} CA files, {} CRL files)",
-                    args.client_ca.len(),
-                    args.client_crl.len()
-                ));
-                next.client_auth = Some(Arc::new(auth));
+            match client_auth(&args)? {
+                Some(auth) => {
+                    summary.push(format!(
+                        "client CAs and revocation lists ({} CA files, {} CRL files)",
+                        args.client_ca.len(),
+                        args.client_crl.len()
+                    ));
+                    next.client_auth = Some(Arc::new(auth));
+                }
+                // Client certificates turned off (no client CA any more).
+                None if next.client_auth.is_some() => {
+                    summary.push("client certificates no longer asked for".into());
+                    next.client_auth = None;
+                }
+                None => {}
             }
             summary.push(certificate_changes(
                 &status::certificates(&current),

@@ -243,6 +243,20 @@ fn a_certificate_revoked_by_a_reloaded_crl_is_refused_with_certificate_revoked()
         lines = std::fs::read_to_string(&access).unwrap_or_default();
     }
     assert!(lines.contains("client=\"CN=device-17\""), "{lines}");
+    let epoch = |socket: &Path| {
+        let status = text(&run_with_timeout(
+            Command::new(reprise_bin()).args(["ctl", "--control", &s(socket), "status"]),
+            b"",
+            PEER_TIMEOUT,
+        ));
+        status
+            .lines()
+            .find_map(|l| l.split("trust epoch ").nth(1))
+            .and_then(|rest| rest.split(',').next())
+            .map(str::to_string)
+            .unwrap_or_else(|| panic!("no trust epoch in {status}"))
+    };
+    let before = epoch(&socket);
     write_crl(&crl, &issuer, &[17]);
     let out = run_with_timeout(
         Command::new(reprise_bin()).args(["ctl", "--control", &s(&socket), "reload"]),
@@ -254,6 +268,17 @@ fn a_certificate_revoked_by_a_reloaded_crl_is_refused_with_certificate_revoked()
         "{}",
         text(&out)
     );
+    // The status names the trust epoch, which the new list changed.
+    let status = text(&run_with_timeout(
+        Command::new(reprise_bin()).args(["ctl", "--control", &s(&socket), "status"]),
+        b"",
+        PEER_TIMEOUT,
+    ));
+    assert!(
+        status.contains("client certificates: required, 1 roots, 1 revocation lists, trust epoch "),
+        "{status}"
+    );
+    assert_ne!(epoch(&socket), before, "a new list is new trust");
     assert!(!curl_with_certificate(&addr, dir.path()));
     assert!(
         wait_for_log(&server, "sent alert certificate_revoked"),

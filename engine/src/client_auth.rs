@@ -36,6 +36,8 @@ pub struct ClientAuth {
     /// The `certificate_authorities` list of the CertificateRequest (each entry a u16 length
     /// and a DER Name); empty when the names are not sent.
     authorities: Vec<u8>,
+    /// Digest of what decides whom the server trusts: the roots and the revocation lists.
+    epoch: [u8; 32],
 }
 
 impl ClientAuth {
@@ -52,11 +54,24 @@ impl ClientAuth {
 
     fn new(roots: RootStore, required: bool) -> Self {
         let authorities = distinguished_names(&roots);
+        let mut digest = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+        for anchor in roots.anchors() {
+            for part in [
+                anchor.subject.as_ref(),
+                anchor.subject_public_key_info.as_ref(),
+            ] {
+                digest.update(&(part.len() as u32).to_be_bytes());
+                digest.update(part);
+            }
+        }
+        let mut epoch = [0u8; 32];
+        epoch.copy_from_slice(digest.finish().as_ref());
         Self {
             roots,
             crls: Vec::new(),
             required,
             authorities,
+            epoch,
         }
     }
 
@@ -70,8 +85,27 @@ impl ClientAuth {
             let crl = OwnedCertRevocationList::from_der(der)
                 .map_err(|e| ConfigError::RevocationList(format!("{e:?}")))?;
             self.crls.push(crl);
+            let mut digest = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+            digest.update(&self.epoch);
+            digest.update(der);
+            self.epoch.copy_from_slice(digest.finish().as_ref());
         }
         Ok(self)
+    }
+
+    /// The trust epoch: a number that changes whenever the roots or the revocation lists
+    /// do (a digest of them), the same on every server given the same files. Operators
+    /// compare it across a fleet; sessions will carry it, so that one made under other
+    /// trust is not resumed.
+    pub fn trust_epoch(&self) -> u64 {
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&self.epoch[..8]);
+        u64::from_be_bytes(first)
+    }
+
+    /// How many revocation lists are checked.
+    pub fn crl_count(&self) -> usize {
+        self.crls.len()
     }
 
     /// Sends an empty `certificate_authorities` list (for large sets of roots, whose names

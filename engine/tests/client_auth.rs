@@ -208,6 +208,21 @@ fn a_revoked_certificate_is_refused_with_certificate_revoked() {
     assert!(ClientAuth::required(RootStore::new())
         .with_crls([&b"not a CRL"[..]])
         .is_err());
+    // The trust epoch follows the roots and the lists, and only them.
+    let bare = ClientAuth::required(roots(&pki.ca_der));
+    let listed = ClientAuth::optional(roots(&pki.ca_der))
+        .with_crls([crl.der().as_ref()])
+        .unwrap();
+    assert_eq!(
+        bare.trust_epoch(),
+        ClientAuth::optional(roots(&pki.ca_der)).trust_epoch()
+    );
+    assert_ne!(bare.trust_epoch(), listed.trust_epoch());
+    assert_ne!(
+        bare.trust_epoch(),
+        ClientAuth::required(roots(&good_pki().ca_der)).trust_epoch()
+    );
+    assert_eq!(listed.crl_count(), 1);
 }
 
 /// Runs a mutual handshake, changing the client's second flight with `tamper` (given the

@@ -62,6 +62,9 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
     let config = build_config(&args)?;
     let counters = Arc::new(ServingCounters::new());
     let status = Arc::new(ServeStatus::new(args.access_log()?));
+    if config.client_auth.is_some() {
+        status.client_auth_loaded(reprise::unix_time());
+    }
     let live = Arc::new(LiveConfig::new(config.clone()));
     if let Some(metrics_addr) = &args.metrics {
         let bound = crate::metrics_http::spawn(

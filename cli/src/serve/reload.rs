@@ -93,6 +93,7 @@ impl Reloader {
                         args.client_crl.len()
                     ));
                     next.client_auth = Some(Arc::new(auth));
+                    self.status.client_auth_loaded(reprise::unix_time());
                 }
                 // Client certificates turned off (no client CA any more).
                 None if next.client_auth.is_some() => {

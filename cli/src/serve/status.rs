@@ -18,6 +18,8 @@ pub struct ServeStatus {
     reloads_failed: AtomicU64,
     draining: AtomicBool,
     access_log: Option<Arc<AccessLog>>,
+    /// When the client CA and CRL files were last loaded (Unix seconds; 0: never).
+    client_auth_loaded: AtomicU64,
 }
 
 impl ServeStatus {
@@ -50,6 +52,11 @@ impl ServeStatus {
             self.reloads_ok.load(Ordering::Relaxed),
             self.reloads_failed.load(Ordering::Relaxed),
         )
+    }
+
+    /// The client CA and CRL files were (re)loaded at `now`.
+    pub fn client_auth_loaded(&self, now: u64) {
+        self.client_auth_loaded.store(now, Ordering::Relaxed);
     }
 
     /// The server stopped accepting and drains (SIGTERM or SIGINT).
@@ -134,6 +141,22 @@ pub fn lines(config: &ServerConfig, status: &ServeStatus, now: u64) -> String {
     let mut out = String::new();
     let (ok, failed) = status.reloads();
     out.push_str(&format!("reloads: {ok} applied, {failed} failed\n"));
+    if let Some(auth) = &config.client_auth {
+        let loaded = status.client_auth_loaded.load(Ordering::Relaxed);
+        out.push_str(&format!(
+            "client certificates: {}, {} roots, {} revocation lists, trust epoch {:016x}, \
+             files loaded {} s ago\n",
+            if auth.is_required() {
+                "required"
+            } else {
+                "optional"
+            },
+            auth.roots().len(),
+            auth.crl_count(),
+            auth.trust_epoch(),
+            now.saturating_sub(loaded)
+        ));
+    }
     let served = config.certificates();
     out.push_str(&format!("certificates: {}", served.len()));
     for (cert, facts) in served.iter().zip(certificates(config)) {

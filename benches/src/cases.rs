@@ -527,6 +527,7 @@ pub fn sample_record() -> SessionRecord {
         lifetime: 3600,
         server_name: SERVER_NAME.as_bytes().into(),
         alpn: b"http/1.1".as_slice().into(),
+        client: None,
     }
 }
 

@@ -361,6 +361,15 @@ pub enum ResumptionFailure {
     StoreUnavailable,
     /// (client) The server answered with a full handshake.
     Declined,
+    /// The server requires a client certificate and the session was made without one.
+    ClientCertificateRequired,
+    /// The session's client certificate was verified under other roots than the server
+    /// trusts now.
+    ClientTrustChanged,
+    /// The session's client certificate has expired since.
+    ClientCertificateExpired,
+    /// The session's client certificate is in a revocation list now.
+    ClientCertificateRevoked,
 }
 
 impl ResumptionFailure {
@@ -376,6 +385,10 @@ impl ResumptionFailure {
             ResumptionFailure::SniMismatch => "sni-mismatch",
             ResumptionFailure::StoreUnavailable => "store-unavailable",
             ResumptionFailure::Declined => "declined-by-server",
+            ResumptionFailure::ClientCertificateRequired => "client-certificate-required",
+            ResumptionFailure::ClientTrustChanged => "client-roots-changed",
+            ResumptionFailure::ClientCertificateExpired => "client-certificate-expired",
+            ResumptionFailure::ClientCertificateRevoked => "client-certificate-revoked",
         }
     }
 }

@@ -250,7 +250,7 @@ pub use builder::{
     ClientConfigBuilder, ServerConfigBuilder, DEFAULT_CLIENT_SESSIONS, DEFAULT_SESSION_CACHE_BYTES,
     DEFAULT_TICKET_ROTATION,
 };
-pub use client_auth::ClientAuth;
+pub use client_auth::{ClientAuth, ClientIdentity};
 pub use codec::AlertDescription;
 pub use config::{
     CertifiedKey, ClientConfig, ConfigError, ServerConfig, ServerVerification,
@@ -375,18 +375,25 @@ impl Connection<ServerHandshake> {
     }
 
     /// The client's certificate chain (DER, leaf first) as verified against the
-    /// configuration's [`ClientAuth`] (RFC 5246 §7.4.6); `None` when it sent none (or was
-    /// not asked).
+    /// configuration's [`ClientAuth`] (RFC 5246 §7.4.6) in this handshake; `None` when it
+    /// sent none (or was not asked), and in a resumption, which sends no certificate (the
+    /// session's [`peer_identity`](Self::peer_identity) is there instead).
     pub fn peer_certificates(&self) -> Option<&[Vec<u8>]> {
         self.hs.client_chain()
     }
 
-    /// The verified client certificate's subject as RFC 4514 writes it
-    /// (`CN=device-17,O=Example`), read by [`x509::subject`].
+    /// Who the client's verified certificate says it is: from the certificate it sent in a
+    /// full handshake, or kept with the session a resumption resumed (checked again under
+    /// the current [`ClientAuth`]: same roots, not expired, not revoked). `None` when the
+    /// client authenticated with no certificate.
+    pub fn peer_identity(&self) -> Option<&ClientIdentity> {
+        self.hs.client_identity()
+    }
+
+    /// The client certificate's subject as RFC 4514 writes it (`CN=device-17,O=Example`),
+    /// in full handshakes and resumptions alike ([`peer_identity`](Self::peer_identity)).
     pub fn peer_subject(&self) -> Option<String> {
-        self.peer_certificates()?
-            .first()
-            .and_then(|leaf| x509::subject(leaf))
+        self.peer_identity().map(ClientIdentity::subject)
     }
 }
 

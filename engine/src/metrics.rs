@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use crate::codec::AlertDescription;
 use crate::error::{ResumptionFailure, ResumptionKind};
 
-const FAILURES: [ResumptionFailure; 9] = [
+const FAILURES: [ResumptionFailure; 13] = [
     ResumptionFailure::UnknownSession,
     ResumptionFailure::UnknownTicketKey,
     ResumptionFailure::Expired,
@@ -23,6 +23,10 @@ const FAILURES: [ResumptionFailure; 9] = [
     ResumptionFailure::SniMismatch,
     ResumptionFailure::StoreUnavailable,
     ResumptionFailure::Declined,
+    ResumptionFailure::ClientCertificateRequired,
+    ResumptionFailure::ClientTrustChanged,
+    ResumptionFailure::ClientCertificateExpired,
+    ResumptionFailure::ClientCertificateRevoked,
 ];
 
 fn failure_index(f: ResumptionFailure) -> usize {
@@ -36,7 +40,7 @@ pub struct Metrics {
     handshakes_resumed_id: AtomicU64,
     handshakes_resumed_ticket: AtomicU64,
     handshake_failures: AtomicU64,
-    resumption_failures: [AtomicU64; 9],
+    resumption_failures: [AtomicU64; FAILURES.len()],
     alerts_sent: [AtomicU64; 256],
     alerts_received: [AtomicU64; 256],
     connections_open: AtomicI64,
@@ -249,7 +253,7 @@ mod tests {
         assert!(s
             .resumption_failures
             .contains(&(ResumptionFailure::UnknownTicketKey, 1)));
-        assert_eq!(s.resumption_failures.len(), 9);
+        assert_eq!(s.resumption_failures.len(), FAILURES.len());
         assert_eq!(s.alerts_sent, [(AlertDescription::HandshakeFailure, 1)]);
         assert!(s.alerts_received.is_empty());
         assert_eq!(

@@ -56,12 +56,7 @@ pub fn serial(der: &[u8]) -> Option<String> {
     let (0x02, number) = tbs_field(der, 0)? else {
         return None;
     };
-    // DER keeps a leading zero byte only to keep the number positive.
-    let number = match number {
-        [0, rest @ ..] if !rest.is_empty() => rest,
-        all => all,
-    };
-    Some(number.iter().map(|b| format!("{b:02x}")).collect())
+    Some(serial_hex(number))
 }
 
 /// When the certificate stops being valid (RFC 5280 §4.1.2.5: `validity.notAfter`), in
@@ -105,8 +100,26 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 /// dotted OID; values that are not text, as `#` and their DER in hex. `None` if the
 /// certificate cannot be read.
 pub fn subject(der: &[u8]) -> Option<String> {
+    name_to_string(subject_name(der)?)
+}
+
+/// The subject's common name (its last CN attribute), as text; `None` if there is none.
+pub fn common_name(der: &[u8]) -> Option<String> {
+    name_common_name(subject_name(der)?)
+}
+
+/// The contents of the certificate's subject Name SEQUENCE.
+fn subject_name(der: &[u8]) -> Option<&[u8]> {
+    match tbs_field(der, 4)? {
+        (SEQUENCE, name) => Some(name),
+        _ => None,
+    }
+}
+
+/// A Name (the contents of its SEQUENCE) as RFC 4514 writes it; see [`subject`].
+pub(crate) fn name_to_string(name: &[u8]) -> Option<String> {
     let mut rdns = Vec::new();
-    for rdn in subject_rdns(der)? {
+    for rdn in name_rdns(name)? {
         let attributes: Option<Vec<String>> = rdn
             .iter()
             .map(|(oid, value)| {
@@ -123,15 +136,25 @@ pub fn subject(der: &[u8]) -> Option<String> {
     Some(rdns.join(","))
 }
 
-/// The subject's common name (its last CN attribute), as text; `None` if there is none.
-pub fn common_name(der: &[u8]) -> Option<String> {
-    let rdns = subject_rdns(der)?;
+/// A Name's (the contents of its SEQUENCE) last CN attribute, as text.
+pub(crate) fn name_common_name(name: &[u8]) -> Option<String> {
+    let rdns = name_rdns(name)?;
     let (_, value) = rdns
         .iter()
         .flatten()
         .rfind(|(oid, _)| *oid == [0x55, 0x04, 0x03])?;
     let (tag, contents, _) = element(value)?;
     matches!(tag, 0x0c | 0x13 | 0x14 | 0x16).then(|| String::from_utf8_lossy(contents).into_owned())
+}
+
+/// A serial number's INTEGER contents in lower-case hex, without the sign byte DER keeps
+/// to make it positive.
+pub(crate) fn serial_hex(number: &[u8]) -> String {
+    let number = match number {
+        [0, rest @ ..] if !rest.is_empty() => rest,
+        all => all,
+    };
+    number.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The SHA-256 of the certificate's DER (its fingerprint).
@@ -145,11 +168,9 @@ pub fn sha256(der: &[u8]) -> [u8; 32] {
 /// An attribute's type OID and its DER value.
 type Attribute<'a> = (&'a [u8], &'a [u8]);
 
-/// The subject Name's RDNs in certificate order, each with its attributes.
-fn subject_rdns(der: &[u8]) -> Option<Vec<Vec<Attribute<'_>>>> {
-    let (SEQUENCE, mut name) = tbs_field(der, 4)? else {
-        return None;
-    };
+/// A Name's RDNs (from the contents of its SEQUENCE) in certificate order, each with its
+/// attributes.
+fn name_rdns(mut name: &[u8]) -> Option<Vec<Vec<Attribute<'_>>>> {
     let mut rdns = Vec::new();
     while !name.is_empty() {
         let (SET, mut set, rest) = element(name)? else {

@@ -351,3 +351,296 @@ fn client_certificate_checks_are_counted_by_result() {
         "{text}"
     );
 }
+
+/// How a test resumes: the session cache, or tickets.
+#[derive(Clone, Copy, Debug)]
+enum Resume {
+    ById,
+    ByTicket,
+}
+
+/// A week: sessions and ticket keys outlive every clock the resumption tests inject.
+const WEEK: u32 = 7 * 86_400;
+
+/// Where sessions are kept across the server configs of one test, as a reload keeps them.
+struct Sessions {
+    cache: Arc<reprise::session::SessionCache>,
+    keys: Arc<reprise::session::TicketKeys>,
+    client_store: Arc<reprise::session::ClientSessionStore>,
+    metrics: Arc<reprise::metrics::Metrics>,
+}
+
+impl Sessions {
+    fn new() -> Self {
+        let ring = reprise::session::TicketKeyRing::new(
+            reprise::session::RotationPolicy {
+                rotate_every: u64::from(WEEK),
+                decrypt_window: u64::from(WEEK),
+            },
+            NOW,
+            &reprise::rng::SystemRandom,
+        )
+        .unwrap();
+        Self {
+            cache: Arc::new(reprise::session::SessionCache::new(1 << 20, WEEK)),
+            keys: Arc::new(reprise::session::TicketKeys::new(ring)),
+            client_store: Arc::new(reprise::session::ClientSessionStore::new(16)),
+            metrics: Arc::new(reprise::metrics::Metrics::new()),
+        }
+    }
+
+    fn server(&self, auth: ClientAuth, how: Resume) -> Arc<reprise::ServerConfig> {
+        let mut config = server_config();
+        config.client_auth = Some(Arc::new(auth));
+        config.metrics = Some(self.metrics.clone());
+        config.session_timeout = WEEK;
+        match how {
+            Resume::ById => config.session_store = Some(self.cache.clone()),
+            Resume::ByTicket => {
+                config.tickets = Some(self.keys.clone());
+                config.ticket_lifetime = WEEK;
+            }
+        }
+        Arc::new(config)
+    }
+
+    fn client(&self, pki: Option<&ClientPki>, how: Resume) -> Arc<reprise::ClientConfig> {
+        let mut config = client_config();
+        if let Some(pki) = pki {
+            config.client_certificate = Some(Arc::new(
+                reprise::CertifiedKey::new(pki.chain.clone(), &pki.key).unwrap(),
+            ));
+        }
+        config.session_store = Some(self.client_store.clone());
+        config.enable_tickets = matches!(how, Resume::ByTicket);
+        Arc::new(config)
+    }
+}
+
+/// The server's events of a connection that went through.
+fn server_events(s: &mut ServerConnection) -> Vec<reprise::Event> {
+    std::iter::from_fn(|| s.next_event()).collect()
+}
+
+#[test]
+fn a_mutual_session_resumes_with_the_same_client_identity() {
+    let pki = good_pki();
+    for how in [Resume::ById, Resume::ByTicket] {
+        let sessions = Sessions::new();
+        let server = sessions.server(ClientAuth::required(roots(&pki.ca_der)), how);
+        let client = sessions.client(Some(&pki), how);
+        let (_, s, result) = handshake(server.clone(), client.clone(), NOW);
+        result.unwrap_or_else(|e| panic!("{how:?}: {e:?}"));
+        let first = s
+            .peer_identity()
+            .cloned()
+            .expect("identity of a full handshake");
+        assert_eq!(first.subject(), "CN=device-17");
+        assert_eq!(first.common_name().as_deref(), Some("device-17"));
+        assert_eq!(first.serial(), "11");
+        assert_eq!(
+            first.certificate_sha256(),
+            &reprise::x509::sha256(&pki.chain[0])
+        );
+
+        let (_, s, result) = handshake(server.clone(), client.clone(), NOW + 60);
+        result.unwrap();
+        let kind = match how {
+            Resume::ById => reprise::ResumptionKind::SessionId,
+            Resume::ByTicket => reprise::ResumptionKind::Ticket,
+        };
+        assert_eq!(s.negotiated().resumed, Some(kind), "{how:?}");
+        assert_eq!(
+            s.peer_certificates(),
+            None,
+            "a resumption sends no certificate"
+        );
+        assert_eq!(s.peer_identity(), Some(&first), "{how:?}");
+        assert_eq!(s.peer_subject().as_deref(), Some("CN=device-17"));
+    }
+}
+
+/// Makes a session with `pki` under `first`, then connects again under `then` at `later`:
+/// the server's events and the outcome of that second handshake.
+fn resume_under(
+    how: Resume,
+    pki: Option<&ClientPki>,
+    first: ClientAuth,
+    then: ClientAuth,
+    later: u64,
+) -> (
+    Vec<reprise::Event>,
+    Result<(), Error>,
+    Arc<reprise::metrics::Metrics>,
+) {
+    let sessions = Sessions::new();
+    let client = sessions.client(pki, how);
+    let (_, _, result) = handshake(sessions.server(first, how), client.clone(), NOW);
+    result.unwrap();
+    let (_, mut s, result) = handshake(sessions.server(then, how), client, later);
+    (server_events(&mut s), result, sessions.metrics.clone())
+}
+
+fn failures(metrics: &reprise::metrics::Metrics, reason: reprise::ResumptionFailure) -> u64 {
+    metrics
+        .snapshot()
+        .resumption_failures
+        .iter()
+        .find(|(r, _)| *r == reason)
+        .map_or(0, |(_, n)| *n)
+}
+
+fn declined(reason: reprise::ResumptionFailure) -> reprise::Event {
+    reprise::Event::ResumptionFailed { reason }
+}
+
+fn revoking(pki: &ClientPki, serial: u64) -> Vec<u8> {
+    rcgen::CertificateRevocationListParams {
+        this_update: rcgen::date_time_ymd(2026, 1, 1),
+        next_update: rcgen::date_time_ymd(2039, 1, 1),
+        crl_number: rcgen::SerialNumber::from(serial),
+        issuing_distribution_point: None,
+        revoked_certs: vec![rcgen::RevokedCertParams {
+            serial_number: rcgen::SerialNumber::from(serial),
+            revocation_time: rcgen::date_time_ymd(2026, 6, 1),
+            reason_code: Some(rcgen::RevocationReason::KeyCompromise),
+            invalidity_date: None,
+        }],
+        key_identifier_method: rcgen::KeyIdMethod::Sha256,
+    }
+    .signed_by(&pki.issuer)
+    .unwrap()
+    .der()
+    .to_vec()
+}
+
+#[test]
+fn a_revoked_client_does_not_resume_and_its_full_handshake_is_refused() {
+    use reprise::ResumptionFailure as R;
+    let pki = good_pki();
+    for how in [Resume::ById, Resume::ByTicket] {
+        let revoked = ClientAuth::required(roots(&pki.ca_der))
+            .with_crls([revoking(&pki, 17).as_slice()])
+            .unwrap();
+        let (events, result, metrics) = resume_under(
+            how,
+            Some(&pki),
+            ClientAuth::required(roots(&pki.ca_der)),
+            revoked,
+            NOW + 60,
+        );
+        assert_eq!(
+            events,
+            vec![declined(R::ClientCertificateRevoked)],
+            "{how:?}"
+        );
+        assert_eq!(server_alert(result), Some(A::CertificateRevoked), "{how:?}");
+        assert_eq!(failures(&metrics, R::ClientCertificateRevoked), 1);
+
+        // A list that revokes someone else leaves the session resumable.
+        let other = ClientAuth::required(roots(&pki.ca_der))
+            .with_crls([revoking(&pki, 99).as_slice()])
+            .unwrap();
+        let (events, result, _) = resume_under(
+            how,
+            Some(&pki),
+            ClientAuth::required(roots(&pki.ca_der)),
+            other,
+            NOW + 60,
+        );
+        result.unwrap();
+        assert!(
+            matches!(
+                events.last(),
+                Some(reprise::Event::HandshakeDone { resumed: Some(_) })
+            ),
+            "{how:?}: {events:?}"
+        );
+    }
+}
+
+#[test]
+fn new_roots_an_expired_leaf_and_a_missing_certificate_fall_back_by_name() {
+    use reprise::ResumptionFailure as R;
+    let pki = good_pki();
+    let another = client_pki_of(
+        "Another CA",
+        rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+        (2040, 1, 1),
+        8,
+    );
+    for how in [Resume::ById, Resume::ByTicket] {
+        // The operator adds a CA: old sessions fall back, the full handshake goes through.
+        let mut both = roots(&pki.ca_der);
+        both.add_der(&another.ca_der).unwrap();
+        let (events, result, metrics) = resume_under(
+            how,
+            Some(&pki),
+            ClientAuth::required(roots(&pki.ca_der)),
+            ClientAuth::required(both),
+            NOW + 60,
+        );
+        result.unwrap();
+        assert_eq!(
+            events,
+            vec![
+                declined(R::ClientTrustChanged),
+                reprise::Event::HandshakeDone { resumed: None }
+            ],
+            "{how:?}"
+        );
+        assert_eq!(failures(&metrics, R::ClientTrustChanged), 1);
+
+        // A leaf valid until 2027-01-16, resumed two days after NOW (2027-01-15).
+        let short = client_pki(
+            rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+            (2027, 1, 16),
+            21,
+        );
+        let (events, result, _) = resume_under(
+            how,
+            Some(&short),
+            ClientAuth::required(roots(&short.ca_der)),
+            ClientAuth::required(roots(&short.ca_der)),
+            NOW + 2 * 86_400,
+        );
+        assert_eq!(
+            events,
+            vec![declined(R::ClientCertificateExpired)],
+            "{how:?}"
+        );
+        assert_eq!(server_alert(result), Some(A::CertificateExpired));
+
+        // A session made without a certificate where one was optional does not resume
+        // once one is required; without a certificate the full handshake is refused.
+        let (events, result, _) = resume_under(
+            how,
+            None,
+            ClientAuth::optional(roots(&pki.ca_der)),
+            ClientAuth::required(roots(&pki.ca_der)),
+            NOW + 60,
+        );
+        assert_eq!(
+            events,
+            vec![declined(R::ClientCertificateRequired)],
+            "{how:?}"
+        );
+        assert_eq!(server_alert(result), Some(A::HandshakeFailure));
+        // ... and still resumes where certificates stay optional.
+        let (events, result, _) = resume_under(
+            how,
+            None,
+            ClientAuth::optional(roots(&pki.ca_der)),
+            ClientAuth::optional(roots(&pki.ca_der)),
+            NOW + 60,
+        );
+        result.unwrap();
+        assert!(
+            matches!(
+                events.last(),
+                Some(reprise::Event::HandshakeDone { resumed: Some(_) })
+            ),
+            "{how:?}: {events:?}"
+        );
+    }
+}

@@ -85,7 +85,24 @@ fn record(byte: u8) -> SessionRecord {
         lifetime: 300,
         server_name: smallvec::SmallVec::from_slice(b"localhost"),
         alpn: smallvec::SmallVec::new(),
+        client: None,
     }
+}
+
+/// `record(byte)` made with a client certificate (`CN=device-17`): its version 2 encoding,
+/// written out as `SessionRecord`'s documentation lays it out.
+fn record_with_client(byte: u8) -> SessionRecord {
+    let mut bytes = record(byte).encode();
+    bytes[0] = SessionRecord::VERSION_WITH_CLIENT;
+    bytes.extend_from_slice(&0x0123_4567_89ab_cdef_u64.to_be_bytes()); // roots epoch
+    bytes.extend_from_slice(&(NOW + 86_400).to_be_bytes()); // notAfter
+    bytes.extend_from_slice(&[0xcd; 32]); // certificate SHA-256
+    bytes.extend_from_slice(&[7; 8]); // issuer hash
+    bytes.extend_from_slice(&[1, 17]); // serial
+    let subject = b"\x31\x12\x30\x10\x06\x03\x55\x04\x03\x0c\x09device-17";
+    bytes.push(subject.len() as u8);
+    bytes.extend_from_slice(subject);
+    SessionRecord::decode(&bytes).unwrap()
 }
 
 fn store(url: &str) -> RedisSessionStore {
@@ -169,6 +186,30 @@ fn sessions_are_shared_sealed_and_expire() {
     let c = store(&redis.url());
     assert!(wait_until(|| fetch(&c, &id) == Lookup::Missing));
     assert!(b.stats().redis_hits >= 1 && stranger.stats().errors >= 1);
+
+    // A session made with a client certificate carries its client across the fleet.
+    let id = [3u8; 32];
+    let bound = record_with_client(0xcd);
+    a.put(&id, &bound, NOW);
+    let d = store(&redis.url());
+    assert!(
+        wait_until(|| fetch(&d, &id) == Lookup::Found(bound.clone())),
+        "another server finds the session with its client"
+    );
+    let Lookup::Found(found) = d.get(&id, NOW) else {
+        panic!("in D's L1 now");
+    };
+    let client = found.client.expect("the client identity");
+    assert_eq!(client.subject(), "CN=device-17");
+    assert_eq!(client.certificate_sha256(), &[0xcd; 32]);
+    let raw: Vec<u8> = redis::cmd("GET")
+        .arg(format!("reprise:sess:{}", "03".repeat(32)))
+        .query(&mut conn)
+        .unwrap();
+    assert!(
+        !raw.windows(9).any(|w| w == b"device-17"),
+        "the client's name is sealed at rest too"
+    );
 }
 
 #[test]

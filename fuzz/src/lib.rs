@@ -93,6 +93,7 @@ fn record(suite: &CipherSuite, secret: u8, created: u64, lifetime: u32) -> Sessi
         lifetime,
         server_name: SERVER_NAME.as_bytes().into(),
         alpn: Default::default(),
+        client: None,
     }
 }
 

@@ -16,6 +16,9 @@ use crate::served::ConnId;
 use crate::workers::WakeWorker;
 
 /// What comes back to a worker for one of its connections.
+// A session answer is moved once, from the store's thread to the worker; inline like
+// `Lookup` itself.
+#[allow(clippy::large_enum_variant)]
 pub enum Reply {
     /// The answer to a deferred session lookup (`Event::NeedSession`).
     Session(Lookup),

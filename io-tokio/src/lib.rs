@@ -459,6 +459,8 @@ struct Pending {
     waker: Option<Waker>,
 }
 
+// Inline like `Lookup` itself: moved once per suspended handshake.
+#[allow(clippy::large_enum_variant)]
 enum Answer {
     Session(Lookup),
     Signature(Option<Vec<u8>>),

@@ -291,6 +291,7 @@ impl ClientHandshake {
                 lifetime,
                 server_name: SmallVec::from_slice(name),
                 alpn: SmallVec::from_slice(alpn),
+                client: None,
             },
             session_id: cx.server_session_id.clone(),
             ticket: new_ticket.map(|(_, t)| t),

@@ -232,8 +232,8 @@ pub enum Shape {
     ResumeTicketRenewed,
     /// Full handshake in which the client authenticates with a certificate (RFC 5246 §7.3).
     Mutual,
-    /// [`Shape::Mutual`] in which the server issues a ticket (other servers do; Reprise's
-    /// does not while sessions cannot carry the client's identity).
+    /// [`Shape::Mutual`] in which the server issues a ticket (carrying the client's
+    /// identity, RFC 5077 §4).
     MutualWithTicket,
     /// Full handshake in which the server asked for a certificate and the client sent none
     /// (an empty Certificate, no CertificateVerify).
@@ -287,6 +287,12 @@ impl Shape {
                 | Shape::AskedNoneGiven
                 | Shape::AskedNoneGivenWithTicket
         )
+    }
+
+    /// Whether the server sends a NewSessionTicket in this shape (and so acknowledges the
+    /// client's SessionTicket extension in its ServerHello, RFC 5077 §3.2).
+    pub fn issues_ticket(self) -> bool {
+        self.steps().contains(&s(NewSessionTicket))
     }
 
     /// The shape the client's empty Certificate turns an asking shape into (the same

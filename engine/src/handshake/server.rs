@@ -14,7 +14,7 @@ use std::sync::Arc;
 use smallvec::SmallVec;
 use zeroize::Zeroize;
 
-use crate::client_auth::{CERTIFICATE_TYPES, VERIFY_SCHEMES};
+use crate::client_auth::{ClientIdentity, CERTIFICATE_TYPES, VERIFY_SCHEMES};
 use crate::codec::{
     Certificate, CertificateRequest, CertificateVerify, ClientHello, ClientKeyExchange,
     DigitallySigned, NewSessionTicket, ProtocolVersion, ServerEcdhParams, ServerExtensions,
@@ -41,6 +41,8 @@ use crate::session::store::Lookup;
 use crate::session::ticket::{TicketError, TicketKeys, MAX_TICKET_PLAINTEXT, TICKET_OVERHEAD};
 
 /// What to do with a ClientHello's resumption offer.
+// Inline on purpose: boxing the record would allocate per resumption.
+#[allow(clippy::large_enum_variant)]
 enum Decision {
     Full,
     Resume {
@@ -123,6 +125,9 @@ struct Shared {
     negotiated: Negotiated,
     /// The client's verified certificate chain (leaf first), once its Certificate arrived.
     client_chain: Option<Vec<Vec<u8>>>,
+    /// Who the client's certificate says it is: from its verified chain in a full
+    /// handshake, from the session in a resumption.
+    client_identity: Option<ClientIdentity>,
 }
 
 impl ServerHandshake {
@@ -142,6 +147,7 @@ impl ServerHandshake {
                 tickets: None,
                 negotiated: Negotiated::default(),
                 client_chain: None,
+                client_identity: None,
             },
             phase: Phase::Hello { answer: None },
         }
@@ -157,6 +163,11 @@ impl ServerHandshake {
     /// The client's verified certificate chain, leaf first.
     pub(crate) fn client_chain(&self) -> Option<&[Vec<u8>]> {
         self.cx.client_chain.as_deref()
+    }
+
+    /// The client's identity, from its certificate or its resumed session.
+    pub(crate) fn client_identity(&self) -> Option<&ClientIdentity> {
+        self.cx.client_identity.as_ref()
     }
 
     /// The ClientHello a config is being chosen for.
@@ -487,6 +498,7 @@ impl Shared {
         let mut transcript = RunningHash::new(suite.hash);
         transcript.add(received.raw);
         let master_secret = record.master_secret.clone();
+        self.client_identity = record.client.clone();
         self.resumed = Some(record);
         Keyed::start(
             core,
@@ -518,10 +530,8 @@ impl Shared {
         }
         self.negotiated.suite = Some(suite);
         self.negotiated.group = Some(group);
-        // With client certificates, sessions are not kept until they carry the client's
-        // identity: every handshake is full and authenticates the client.
         let asks = self.config.client_auth.is_some();
-        if self.config.session_store.is_some() && !asks {
+        if self.config.session_store.is_some() {
             let mut id = [0u8; 32];
             match &self.config.session_id_key {
                 Some(key) => {
@@ -537,9 +547,10 @@ impl Shared {
             .config
             .tickets
             .clone()
-            .filter(|_| hello.extensions.session_ticket.is_some() && !asks);
+            .filter(|_| hello.extensions.session_ticket.is_some());
         self.flow.choose(match (asks, self.tickets.is_some()) {
-            (true, _) => Shape::Mutual,
+            (true, false) => Shape::Mutual,
+            (true, true) => Shape::MutualWithTicket,
             (false, false) => Shape::Full,
             (false, true) => Shape::FullWithTicket,
         });
@@ -670,7 +681,7 @@ impl Shared {
             count("absent");
         } else {
             let chain: Vec<&[u8]> = certificate.iter().collect();
-            auth.verify(&chain, core.now).map_err(|e| {
+            let identity = auth.verify(&chain, core.now).map_err(|e| {
                 count(match e {
                     CertificateError::UnknownIssuer => "unknown_ca",
                     CertificateError::Expired => "expired",
@@ -681,6 +692,7 @@ impl Shared {
                 Fatal(Cause::InvalidClientCertificate(e))
             })?;
             self.client_chain = Some(chain.iter().map(|c| c.to_vec()).collect());
+            self.client_identity = Some(identity);
         }
         transcript.add(received.raw);
         Ok(())
@@ -746,6 +758,7 @@ impl Shared {
             lifetime,
             server_name: SmallVec::from_slice(name.as_bytes()),
             alpn: SmallVec::from_slice(alpn),
+            client: self.client_identity.clone(),
         }
     }
 
@@ -755,17 +768,18 @@ impl Shared {
         let record = self.session_record(keyed, core.now, self.config.ticket_lifetime);
         let mut ticket = Vec::new();
         if let Some(keys) = &self.tickets {
-            let mut plain = zeroize::Zeroizing::new([0u8; MAX_TICKET_PLAINTEXT]);
+            let mut plain = [0u8; MAX_TICKET_PLAINTEXT];
             if let Ok(len) = record.encode_into(&mut plain[..]) {
                 ticket.reserve(len + TICKET_OVERHEAD);
-                keys.current()
-                    .seal(
-                        &plain[..len],
-                        core.now,
-                        self.config.rng.as_ref(),
-                        &mut ticket,
-                    )
-                    .map_err(|_| Fatal::from(InternalFailure::TicketSealing))?;
+                let sealed = keys.current().seal(
+                    &plain[..len],
+                    core.now,
+                    self.config.rng.as_ref(),
+                    &mut ticket,
+                );
+                // Only the encoded record was written; the rest is still zero.
+                plain[..len].zeroize();
+                sealed.map_err(|_| Fatal::from(InternalFailure::TicketSealing))?;
             }
         }
         let remaining = record
@@ -797,10 +811,7 @@ impl Shared {
         transcript: &mut RunningHash,
     ) -> Result<(), Fatal> {
         // RFC 5077 §3.2: acknowledge the SessionTicket extension when a ticket will follow.
-        let ticket_ack = matches!(
-            self.flow.shape(),
-            Shape::FullWithTicket | Shape::ResumeTicketRenewed
-        );
+        let ticket_ack = self.flow.shape().issues_ticket();
         let start = core.flight().len();
         ServerHello {
             server_version: ProtocolVersion::TLS12,
@@ -894,10 +905,6 @@ impl Shared {
         answer: Option<Lookup>,
     ) -> Result<Decision, Fatal> {
         let now = core.now;
-        if self.config.client_auth.is_some() {
-            // Sessions do not carry the client's identity yet: authenticate every client.
-            return Ok(Decision::Full);
-        }
         let mut offered_ticket = false;
         if let (Some(keys), Some(ticket)) = (&self.config.tickets, hello.extensions.session_ticket)
         {
@@ -990,7 +997,12 @@ impl Shared {
                 .ok_or(Resumable::No(ResumptionFailure::BadTicket))?;
             Ok((record, o.renew))
         });
-        plain.zeroize();
+        // Opening writes at most the ticket's ciphertext length into `plain`.
+        let written = ticket
+            .len()
+            .saturating_sub(TICKET_OVERHEAD)
+            .min(plain.len());
+        plain[..written].zeroize();
         result
     }
 
@@ -1032,6 +1044,22 @@ impl Shared {
             .as_bytes();
         if record.server_name.as_slice() != name {
             return Ok(Err(ResumptionFailure::SniMismatch));
+        }
+        // The session's client, checked again under today's trust (a resumption does not
+        // see its certificate). A session from a server that did not ask keeps resuming
+        // where certificates are optional.
+        if let Some(auth) = &self.config.client_auth {
+            match &record.client {
+                Some(identity) => {
+                    if let Err(reason) = auth.still_trusts(identity, now) {
+                        return Ok(Err(reason));
+                    }
+                }
+                None if auth.is_required() => {
+                    return Ok(Err(ResumptionFailure::ClientCertificateRequired))
+                }
+                None => {}
+            }
         }
         Ok(Ok(suite))
     }

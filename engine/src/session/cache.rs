@@ -12,17 +12,27 @@
 //!     ID padded with bytes equal to its length; plus the ID's length (1 byte),
 //!   - the 48-byte master secret, the suite (2), an EMS flag (1), `created` (8) and the
 //!     effective lifetime (4),
-//!   - the server name and ALPN protocol **inline**, sharing [`INLINE_NAMES_LEN`] = 30
+//!   - the server name and ALPN protocol **inline**, sharing [`INLINE_NAMES_LEN`] = 26
 //!     bytes (plus a length byte each),
 //!   - the intrusive LRU links, `u32` slot numbers `prev` and `next` (8). A free slot is
-//!     chained into the shard's free list through `next`.
+//!     chained into the shard's free list through `next`,
+//!   - `ext` (4), the first of the session's extension slots, or none.
+//! * **extension slots** for a session made with a client certificate: its client section
+//!   (the encoding of [`SessionRecord`] version 2 uses, 58 bytes plus the certificate's
+//!   serial and subject) is spread over [`EXT_BYTES`] = 90 bytes of each further slot of the
+//!   same slab (their secret, tag and names arrays), chained through `ext`. Extension
+//!   slots are neither indexed nor in the LRU list; they are taken from the free list with
+//!   their session and given back with it. Plain and client sessions share one budget.
 //! * an **open-addressing index**: a `Vec<u32>` of slot numbers (`0` = empty, else slot + 1),
 //!   linear probing, at most 3/4 full (about 5.3 bytes per slot), with backward-shift
 //!   deletion so there are no tombstones. The home position is the high bits of a 64-bit
 //!   mix of the tag (the low bits choose the shard).
 //!
 //! That is 120 + 4 × 4/3 ≈ 125.3 bytes per cached session including the index, the links
-//! and the per-shard bookkeeping, measured by [`SessionCache::bytes_per_session`].
+//! and the per-shard bookkeeping, measured by [`SessionCache::bytes_per_session`]. A session
+//! with a client certificate whose serial and subject take up to 122 bytes together (a
+//! 20-byte serial and a subject like `CN=device-17,O=Example,C=DE`) uses two extension slots:
+//! 3 × 120 + 5.3 ≈ 365.3 bytes ([`SessionCache::slots_for`] says how many a record needs).
 //!
 //! # What is kept, and what is not cached
 //!
@@ -55,12 +65,20 @@ use aws_lc_rs::constant_time;
 use smallvec::SmallVec;
 use zeroize::Zeroize;
 
-use super::record::{valid_window, SessionRecord};
+use super::record::{
+    client_len, decode_client, encode_client, valid_window, SessionRecord, MAX_CLIENT_LEN,
+};
 use super::store::{Lookup, SessionStore};
 use crate::crypto::prf::{MasterSecret, MASTER_SECRET_LEN};
 
 /// Bytes a slot keeps for the server name and the ALPN protocol together.
-pub const INLINE_NAMES_LEN: usize = 30;
+pub const INLINE_NAMES_LEN: usize = 26;
+
+/// Bytes of a client section one extension slot holds.
+pub const EXT_BYTES: usize = MASTER_SECRET_LEN + TAG_LEN + INLINE_NAMES_LEN;
+
+/// The most extension slots a session takes.
+const MAX_EXT_SLOTS: usize = MAX_CLIENT_LEN.div_ceil(EXT_BYTES);
 
 /// Size of one slot of the slab, in bytes.
 pub const SLOT_SIZE: usize = core::mem::size_of::<Slot>();
@@ -117,6 +135,9 @@ struct Slot {
     lifetime: u32,
     prev: u32,
     next: u32,
+    /// The first extension slot (of a session with a client certificate), or the next one
+    /// (of an extension slot); [`NIL`] for none.
+    ext: u32,
     suite: u16,
     ems: bool,
     id_len: u8,
@@ -133,6 +154,7 @@ impl Slot {
         lifetime: 0,
         prev: NIL,
         next: NIL,
+        ext: NIL,
         suite: 0,
         ems: false,
         id_len: 0,
@@ -161,7 +183,25 @@ impl Slot {
 
     fn wipe(&mut self) {
         self.master.zeroize();
+        self.tag.zeroize();
         self.names.zeroize();
+    }
+
+    /// Makes this an extension slot holding `chunk` (at most [`EXT_BYTES`]).
+    fn store_ext(&mut self, chunk: &[u8]) {
+        self.wipe();
+        let (secret, rest) = chunk.split_at(chunk.len().min(MASTER_SECRET_LEN));
+        self.master[..secret.len()].copy_from_slice(secret);
+        let (tag, names) = rest.split_at(rest.len().min(TAG_LEN));
+        self.tag[..tag.len()].copy_from_slice(tag);
+        self.names[..names.len()].copy_from_slice(names);
+    }
+
+    /// The [`EXT_BYTES`] an extension slot holds, into `out`.
+    fn load_ext(&self, out: &mut [u8; EXT_BYTES]) {
+        out[..MASTER_SECRET_LEN].copy_from_slice(&self.master);
+        out[MASTER_SECRET_LEN..MASTER_SECRET_LEN + TAG_LEN].copy_from_slice(&self.tag);
+        out[MASTER_SECRET_LEN + TAG_LEN..].copy_from_slice(&self.names);
     }
 
     fn record(&self) -> SessionRecord {
@@ -175,6 +215,7 @@ impl Slot {
             lifetime: self.lifetime,
             server_name: SmallVec::from_slice(&self.names[..sni]),
             alpn: SmallVec::from_slice(&self.names[sni..sni + alpn]),
+            client: None,
         }
     }
 
@@ -246,6 +287,9 @@ struct Shard {
     /// Least recently used.
     tail: u32,
     free: u32,
+    /// Slots in the free list.
+    free_len: usize,
+    /// Sessions cached (extension slots not counted).
     live: usize,
 }
 
@@ -258,6 +302,7 @@ impl Shard {
             head: NIL,
             tail: NIL,
             free: NIL,
+            free_len: 0,
             live: 0,
         }
     }
@@ -370,14 +415,47 @@ impl Shard {
         }
     }
 
-    /// Removes live slot `i` (at index position `pos`), wipes it and frees it.
+    /// Removes live slot `i` (at index position `pos`) with its extension slots, wipes them
+    /// and frees them.
     fn remove_at(&mut self, pos: usize, i: u32) {
         self.index_remove(pos);
         self.unlink(i);
-        self.slots[i as usize].wipe();
-        self.slots[i as usize].next = self.free;
-        self.free = i;
+        let mut next = i;
+        while next != NIL {
+            let slot = &mut self.slots[next as usize];
+            let this = next;
+            next = slot.ext;
+            slot.ext = NIL;
+            slot.wipe();
+            slot.next = self.free;
+            self.free = this;
+            self.free_len += 1;
+        }
         self.live -= 1;
+    }
+
+    /// Slots a put can take without evicting.
+    fn free_count(&self) -> usize {
+        self.free_len + (self.cap - self.slots.len())
+    }
+
+    /// The client section of the session in slot `i`, read from its extension slots.
+    fn client_of(&self, i: u32) -> Option<crate::client_auth::ClientIdentity> {
+        let mut next = self.slots[i as usize].ext;
+        if next == NIL {
+            return None;
+        }
+        let mut bytes = [0u8; MAX_EXT_SLOTS * EXT_BYTES];
+        let mut chunk = [0u8; EXT_BYTES];
+        for part in bytes.chunks_mut(EXT_BYTES) {
+            if next == NIL {
+                break;
+            }
+            self.slots[next as usize].load_ext(&mut chunk);
+            part.copy_from_slice(&chunk);
+            next = self.slots[next as usize].ext;
+        }
+        decode_client(&bytes).ok().map(|(client, _)| client)
     }
 
     fn remove_slot(&mut self, i: u32) {
@@ -392,6 +470,7 @@ impl Shard {
             let i = self.free;
             self.free = self.slots[i as usize].next;
             self.slots[i as usize].next = NIL;
+            self.free_len -= 1;
             Some(i)
         } else if self.slots.len() < self.cap {
             self.slots.push(Slot::EMPTY);
@@ -507,7 +586,26 @@ impl SessionCache {
         self.bytes_used as f64 / self.capacity as f64
     }
 
-    /// How many sessions fit (the sum of the shards' slot counts).
+    /// How many slots `record` takes: 1, plus the extension slots of its client section;
+    /// `None` when it is not cached (names longer than [`INLINE_NAMES_LEN`] together, or a
+    /// client section that does not encode).
+    #[must_use]
+    pub fn slots_for(record: &SessionRecord) -> Option<usize> {
+        if record.server_name.len() + record.alpn.len() > INLINE_NAMES_LEN {
+            return None;
+        }
+        match &record.client {
+            None => Some(1),
+            Some(client) => {
+                let mut section = [0u8; MAX_CLIENT_LEN];
+                encode_client(client, &mut section).ok()?;
+                Some(1 + client_len(client).div_ceil(EXT_BYTES))
+            }
+        }
+    }
+
+    /// How many sessions without a client certificate fit (the sum of the shards' slot
+    /// counts); a session with one takes [`slots_for`](Self::slots_for) slots.
     #[must_use]
     pub fn capacity(&self) -> usize {
         self.capacity
@@ -598,7 +696,19 @@ impl SessionStore for SessionCache {
             return Lookup::Missing;
         }
         shard.touch(i);
-        let record = shard.slots[i as usize].record();
+        let mut record = shard.slots[i as usize].record();
+        if shard.slots[i as usize].ext != NIL {
+            match shard.client_of(i) {
+                Some(client) => record.client = Some(client),
+                None => {
+                    // Unreachable: put wrote a section that decodes. Never resume it
+                    // without its client.
+                    shard.remove_at(pos, i);
+                    bump(&self.counters.misses);
+                    return Lookup::Missing;
+                }
+            }
+        }
         bump(&self.counters.hits);
         Lookup::Found(record)
     }
@@ -608,8 +718,15 @@ impl SessionStore for SessionCache {
             return;
         };
         let lifetime = record.lifetime.min(self.timeout);
-        let fits = record.server_name.len() + record.alpn.len() <= INLINE_NAMES_LEN;
+        let mut section = [0u8; MAX_CLIENT_LEN];
+        let section_len = match &record.client {
+            None => Some(0),
+            Some(client) => encode_client(client, &mut section).ok(),
+        };
         let mut shard = self.shard(&key);
+        let needed = Self::slots_for(record)
+            .zip(section_len)
+            .filter(|(slots, _)| *slots <= shard.cap);
 
         // Reclaim the least recently used entry if it has expired.
         let tail = shard.tail;
@@ -618,37 +735,37 @@ impl SessionStore for SessionCache {
             bump(&self.counters.expired);
         }
 
-        if !fits || !valid_window(record.created, lifetime, now) {
-            // Not storable: make sure no older session answers for this ID.
-            if let Some((pos, i)) = shard.find(&key) {
-                shard.remove_at(pos, i);
-            }
-            if !fits {
-                bump(&self.counters.uncacheable);
-            }
+        // A session under the same ID is replaced.
+        if let Some((pos, i)) = shard.find(&key) {
+            shard.remove_at(pos, i);
+        }
+        let Some((needed, section_len)) = needed else {
+            // Not storable: no older session answers for this ID any more.
+            bump(&self.counters.uncacheable);
+            return;
+        };
+        if !valid_window(record.created, lifetime, now) {
             return;
         }
-
-        if let Some((_, i)) = shard.find(&key) {
-            shard.slots[i as usize].fill(&key, record, lifetime);
-            shard.touch(i);
-            bump(&self.counters.inserts);
-            return;
+        while shard.free_count() < needed && shard.tail != NIL {
+            let victim = shard.tail;
+            shard.remove_slot(victim);
+            bump(&self.counters.evictions);
         }
-
-        let i = match shard.take_free() {
-            Some(i) => i,
-            None => {
-                let victim = shard.tail;
-                shard.remove_slot(victim);
-                bump(&self.counters.evictions);
-                match shard.take_free() {
-                    Some(i) => i,
-                    None => return, // unreachable: the victim's slot was just freed
-                }
-            }
+        let Some(i) = shard.take_free() else {
+            return; // unreachable: a shard holds at least `needed` slots
         };
         shard.slots[i as usize].fill(&key, record, lifetime);
+        let mut last = i;
+        for chunk in section[..section_len].chunks(EXT_BYTES) {
+            let Some(e) = shard.take_free() else {
+                break; // unreachable: `needed` slots were free
+            };
+            shard.slots[e as usize].store_ext(chunk);
+            shard.slots[last as usize].ext = e;
+            last = e;
+        }
+        shard.slots[last as usize].ext = NIL;
         shard.index_insert(key.hash, i);
         shard.push_front(i);
         shard.live += 1;
@@ -695,7 +812,73 @@ mod tests {
             lifetime: 7200,
             server_name: SmallVec::from_slice(b"www.example.com"),
             alpn: SmallVec::from_slice(b"http/1.1"),
+            client: None,
         }
+    }
+
+    fn with_client(n: u64, created: u64) -> SessionRecord {
+        let mut rec = typical(n, created);
+        let mut client = crate::session::record::tests::device_identity();
+        client.serial[..8].copy_from_slice(&n.to_be_bytes());
+        rec.client = Some(client);
+        rec
+    }
+
+    #[test]
+    fn client_sessions_round_trip_in_extension_slots() {
+        let cache = SessionCache::with_shards(64 << 10, 7200, 1);
+        let rec = with_client(1, NOW);
+        assert_eq!(SessionCache::slots_for(&rec), Some(3));
+        assert_eq!(SessionCache::slots_for(&typical(1, NOW)), Some(1));
+        let per_client = 3.0 * SLOT_SIZE as f64 + (cache.bytes_per_session() - SLOT_SIZE as f64);
+        println!(
+            "bytes per cached session: {:.1} without a client certificate, {per_client:.1} with one",
+            cache.bytes_per_session()
+        );
+        cache.put(&id(1), &rec, NOW);
+        cache.put(&id(2), &typical(2, NOW), NOW);
+        assert_eq!(found(cache.get(&id(1), NOW)), rec);
+        assert_eq!(found(cache.get(&id(2), NOW)), typical(2, NOW));
+        let before = lock(&cache.shards[0]).free_count();
+        // Replacing a client session with a plain one gives its extension slots back.
+        cache.put(&id(1), &typical(1, NOW), NOW);
+        assert_eq!(lock(&cache.shards[0]).free_count(), before + 2);
+        assert_eq!(found(cache.get(&id(1), NOW)), typical(1, NOW));
+        cache.put(&id(1), &rec, NOW);
+        cache.remove(&id(1));
+        assert_eq!(lock(&cache.shards[0]).free_count(), before + 3);
+        assert_eq!(cache.get(&id(1), NOW), Lookup::Missing);
+    }
+
+    #[test]
+    fn client_sessions_evict_enough_and_share_the_budget() {
+        let cache = SessionCache::with_shards(32 << 10, 7200, 1);
+        let cap = cache.capacity() as u64;
+        for n in 0..cap {
+            cache.put(&id(n), &typical(n, NOW), NOW);
+        }
+        // A client session evicts the three least recently used plain ones.
+        cache.put(&id(cap), &with_client(cap, NOW), NOW);
+        assert_eq!(cache.stats().evictions, 3);
+        for n in 0..3 {
+            assert_eq!(cache.get(&id(n), NOW), Lookup::Missing);
+        }
+        assert_eq!(found(cache.get(&id(cap), NOW)), with_client(cap, NOW));
+        // Only client sessions: a third as many fit, and every one reads back whole.
+        for n in 0..cap {
+            cache.put(&id(1000 + n), &with_client(1000 + n, NOW), NOW);
+        }
+        assert_eq!(cache.len() as u64, cap / 3);
+        for n in cap - cap / 3..cap {
+            assert_eq!(
+                found(cache.get(&id(1000 + n), NOW)),
+                with_client(1000 + n, NOW)
+            );
+        }
+        // Expiry reclaims a client session's slots too.
+        let later = NOW + 7200;
+        cache.put(&id(1), &typical(1, later), later);
+        assert!(cache.stats().expired >= 1);
     }
 
     fn found(l: Lookup) -> SessionRecord {

@@ -19,7 +19,26 @@
 //! The encoding is `66 + n + m` bytes, at most [`SessionRecord::MAX_ENCODED_LEN`] (576). A
 //! typical session (SNI `www.example.com`, ALPN `http/1.1`) takes 89 bytes.
 //!
-//! Decoding is strict: an unknown version or flag bit, a short input or bytes after the ALPN
+//! # Encoding (version 2): a session with a client certificate
+//!
+//! Version 2 is version 1 with the version byte `2` and the client's identity after the
+//! ALPN field (RFC 5246 §7.3 keeps the peer's certificate with the session; this keeps what
+//! a resumption needs to trust it again and to tell who it is):
+//!
+//! | size | field |
+//! |-----:|-------|
+//! | 8 | roots epoch the certificate was verified under ([`ClientAuth::roots_epoch`](crate::ClientAuth::roots_epoch)) |
+//! | 8 | the leaf's notAfter, seconds since the Unix epoch |
+//! | 32 | SHA-256 of the leaf certificate |
+//! | 8 | first 8 bytes of the SHA-256 of the leaf's issuer Name (to find its revocation lists) |
+//! | 1 + s | serial number: length `s` (1..=32), then its INTEGER contents |
+//! | 1 + t | subject: length `t` (0..=255), then the contents of the Name SEQUENCE |
+//!
+//! A session without a client certificate is always written as version 1, so servers of a
+//! fleet that do not know version 2 yet still read it. A client section takes `58 + s + t`
+//! bytes; with a 20-byte serial and `CN=device-17` (25 bytes) it is 103.
+//!
+//! Decoding is strict: an unknown version or flag bit, a short input or bytes after the last
 //! field are errors.
 //!
 //! The encoding contains the master secret in clear: whoever stores it (a remote cache, a
@@ -32,6 +51,7 @@ use aws_lc_rs::constant_time;
 use smallvec::SmallVec;
 use zeroize::Zeroizing;
 
+use crate::client_auth::ClientIdentity;
 use crate::crypto::prf::{MasterSecret, MASTER_SECRET_LEN};
 
 /// Seconds a record's `created` time may lie in the future of `now` and still be valid, to
@@ -43,6 +63,17 @@ const FLAG_EMS: u8 = 0x01;
 
 /// Bytes before the server name: version, flags, suite, created, lifetime, master secret.
 const FIXED_LEN: usize = 1 + 1 + 2 + 8 + 4 + MASTER_SECRET_LEN;
+
+/// Bytes of a client section before the serial: roots epoch, notAfter, certificate
+/// SHA-256, issuer hash.
+const CLIENT_FIXED_LEN: usize = 8 + 8 + 32 + 8;
+
+/// Longest serial number a session keeps (RFC 5280 §4.1.2.2 allows 20 octets; a sign byte
+/// and lenient issuers are given room).
+pub const MAX_SERIAL_LEN: usize = 32;
+
+/// Longest client section of a version 2 encoding.
+pub const MAX_CLIENT_LEN: usize = CLIENT_FIXED_LEN + 1 + MAX_SERIAL_LEN + 1 + u8::MAX as usize;
 
 /// The state of a resumable TLS 1.2 session.
 ///
@@ -64,6 +95,8 @@ pub struct SessionRecord {
     pub server_name: SmallVec<[u8; 48]>,
     /// ALPN protocol negotiated; empty when none was.
     pub alpn: SmallVec<[u8; 16]>,
+    /// The client's verified certificate, when it sent one (RFC 5246 §7.4.6).
+    pub client: Option<ClientIdentity>,
 }
 
 /// Why a session record could not be encoded or decoded.
@@ -76,7 +109,8 @@ pub enum SessionCodecError {
     /// Decoding: the version byte is not [`SessionRecord::VERSION`], or a flag bit this
     /// version does not define is set.
     BadVersion,
-    /// Encoding: the server name or ALPN protocol is longer than 255 bytes.
+    /// Encoding: the server name or ALPN protocol is longer than 255 bytes, or the client's
+    /// subject longer than 255 or its serial longer than [`MAX_SERIAL_LEN`].
     TooLong,
     /// Decoding: bytes follow the end of the record.
     TrailingBytes,
@@ -96,19 +130,29 @@ impl fmt::Display for SessionCodecError {
 impl std::error::Error for SessionCodecError {}
 
 impl SessionRecord {
-    /// Version byte of the encoding this code writes and reads.
+    /// Version byte of the encoding of a session without a client certificate.
     pub const VERSION: u8 = 1;
+
+    /// Version byte of the encoding of a session with a client certificate.
+    pub const VERSION_WITH_CLIENT: u8 = 2;
 
     /// Longest server name or ALPN protocol a record holds (each has a one-byte length).
     pub const MAX_NAME_LEN: usize = u8::MAX as usize;
 
-    /// Largest possible encoding: both names at their maximum of [`Self::MAX_NAME_LEN`] bytes.
-    pub const MAX_ENCODED_LEN: usize = FIXED_LEN + 1 + Self::MAX_NAME_LEN + 1 + Self::MAX_NAME_LEN;
+    /// Largest possible encoding: both names at their maximum of [`Self::MAX_NAME_LEN`] bytes
+    /// and the largest client section.
+    pub const MAX_ENCODED_LEN: usize =
+        FIXED_LEN + 1 + Self::MAX_NAME_LEN + 1 + Self::MAX_NAME_LEN + MAX_CLIENT_LEN;
 
-    /// Length of this record's encoding (meaningful when both names are ≤ 255 bytes).
+    /// Length of this record's encoding (meaningful when every name fits its length byte).
     #[must_use]
     pub fn encoded_len(&self) -> usize {
-        FIXED_LEN + 1 + self.server_name.len() + 1 + self.alpn.len()
+        FIXED_LEN
+            + 1
+            + self.server_name.len()
+            + 1
+            + self.alpn.len()
+            + self.client.as_ref().map_or(0, client_len)
     }
 
     /// Writes the encoding (a version byte, flags, suite, creation time, lifetime, master
@@ -126,7 +170,11 @@ impl SessionRecord {
         let out = out.get_mut(..len).ok_or(SessionCodecError::Truncated)?;
 
         let (head, rest) = out.split_at_mut(FIXED_LEN);
-        head[0] = Self::VERSION;
+        head[0] = if self.client.is_some() {
+            Self::VERSION_WITH_CLIENT
+        } else {
+            Self::VERSION
+        };
         head[1] = if self.extended_master_secret {
             FLAG_EMS
         } else {
@@ -137,18 +185,22 @@ impl SessionRecord {
         head[12..16].copy_from_slice(&self.lifetime.to_be_bytes());
         head[16..].copy_from_slice(self.master_secret.as_bytes());
 
-        let (sni, alpn) = rest.split_at_mut(1 + self.server_name.len());
+        let (sni, rest) = rest.split_at_mut(1 + self.server_name.len());
         sni[0] = sni_len;
         sni[1..].copy_from_slice(&self.server_name);
+        let (alpn, client) = rest.split_at_mut(1 + self.alpn.len());
         alpn[0] = alpn_len;
         alpn[1..].copy_from_slice(&self.alpn);
+        if let Some(identity) = &self.client {
+            encode_client(identity, client)?;
+        }
         Ok(len)
     }
 
     /// The encoding in a fresh vector. It holds the master secret: wipe it after use (e.g.
     /// wrap it in [`zeroize::Zeroizing`]).
     ///
-    /// A name longer than 255 bytes is cut to its first 255 bytes.
+    /// A name (or client subject) longer than 255 bytes is cut to its first 255 bytes.
     #[must_use]
     pub fn encode(&self) -> Vec<u8> {
         let mut out = vec![0; Self::MAX_ENCODED_LEN];
@@ -158,7 +210,11 @@ impl SessionRecord {
                 let mut short = self.clone();
                 short.server_name.truncate(Self::MAX_NAME_LEN);
                 short.alpn.truncate(Self::MAX_NAME_LEN);
-                // Both names now fit and `out` has the maximum length: this cannot fail.
+                if let Some(client) = &mut short.client {
+                    client.subject.truncate(u8::MAX as usize);
+                    client.serial.truncate(MAX_SERIAL_LEN);
+                }
+                // Everything now fits and `out` has the maximum length: this cannot fail.
                 short.encode_into(&mut out).unwrap_or(0)
             }
         };
@@ -174,15 +230,16 @@ impl SessionRecord {
     /// [`SessionCodecError::Truncated`] if `bytes` ends early,
     /// [`SessionCodecError::TrailingBytes`] if bytes follow the record.
     pub fn decode(bytes: &[u8]) -> Result<SessionRecord, SessionCodecError> {
+        let known = |v: &u8| *v == Self::VERSION || *v == Self::VERSION_WITH_CLIENT;
         if bytes.len() < FIXED_LEN {
             // Still report a wrong version first when there is one.
-            if bytes.first().is_some_and(|v| *v != Self::VERSION) {
+            if bytes.first().is_some_and(|v| !known(v)) {
                 return Err(SessionCodecError::BadVersion);
             }
             return Err(SessionCodecError::Truncated);
         }
         let (head, rest) = bytes.split_at(FIXED_LEN);
-        if head[0] != Self::VERSION || head[1] & !FLAG_EMS != 0 {
+        if !known(&head[0]) || head[1] & !FLAG_EMS != 0 {
             return Err(SessionCodecError::BadVersion);
         }
         let suite_id = u16::from_be_bytes([head[2], head[3]]);
@@ -195,6 +252,12 @@ impl SessionRecord {
 
         let (server_name, rest) = take_name(rest)?;
         let (alpn, rest) = take_name(rest)?;
+        let (client, rest) = if head[0] == Self::VERSION_WITH_CLIENT {
+            let (client, rest) = decode_client(rest)?;
+            (Some(client), rest)
+        } else {
+            (None, rest)
+        };
         if !rest.is_empty() {
             return Err(SessionCodecError::TrailingBytes);
         }
@@ -206,6 +269,7 @@ impl SessionRecord {
             lifetime: u32::from_be_bytes(lifetime),
             server_name: SmallVec::from_slice(server_name),
             alpn: SmallVec::from_slice(alpn),
+            client,
         })
     }
 
@@ -229,6 +293,68 @@ impl SessionRecord {
 pub(crate) fn valid_window(created: u64, lifetime: u32, now: u64) -> bool {
     created <= now.saturating_add(CLOCK_SKEW_ALLOWANCE)
         && now < created.saturating_add(u64::from(lifetime))
+}
+
+/// Length of `identity`'s client section.
+pub(crate) fn client_len(identity: &ClientIdentity) -> usize {
+    CLIENT_FIXED_LEN + 1 + identity.serial.len() + 1 + identity.subject.len()
+}
+
+/// Writes `identity`'s client section to the front of `out`, returning its length.
+pub(crate) fn encode_client(
+    identity: &ClientIdentity,
+    out: &mut [u8],
+) -> Result<usize, SessionCodecError> {
+    if identity.serial.is_empty() || identity.serial.len() > MAX_SERIAL_LEN {
+        return Err(SessionCodecError::TooLong);
+    }
+    let subject_len =
+        u8::try_from(identity.subject.len()).map_err(|_| SessionCodecError::TooLong)?;
+    let len = client_len(identity);
+    let out = out.get_mut(..len).ok_or(SessionCodecError::Truncated)?;
+    out[0..8].copy_from_slice(&identity.roots_epoch.to_be_bytes());
+    out[8..16].copy_from_slice(&identity.not_after.to_be_bytes());
+    out[16..48].copy_from_slice(&identity.certificate_sha256);
+    out[48..56].copy_from_slice(&identity.issuer_hash);
+    let (serial, subject) = out[CLIENT_FIXED_LEN..].split_at_mut(1 + identity.serial.len());
+    serial[0] = identity.serial.len() as u8; // ≤ MAX_SERIAL_LEN
+    serial[1..].copy_from_slice(&identity.serial);
+    subject[0] = subject_len;
+    subject[1..].copy_from_slice(&identity.subject);
+    Ok(len)
+}
+
+/// Reads a client section off the front of `bytes`.
+pub(crate) fn decode_client(bytes: &[u8]) -> Result<(ClientIdentity, &[u8]), SessionCodecError> {
+    if bytes.len() < CLIENT_FIXED_LEN {
+        return Err(SessionCodecError::Truncated);
+    }
+    let (fixed, rest) = bytes.split_at(CLIENT_FIXED_LEN);
+    let (serial, rest) = take_name(rest)?;
+    if serial.is_empty() || serial.len() > MAX_SERIAL_LEN {
+        return Err(SessionCodecError::BadVersion);
+    }
+    let (subject, rest) = take_name(rest)?;
+    let word = |at: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&fixed[at..at + 8]);
+        u64::from_be_bytes(w)
+    };
+    let mut certificate_sha256 = [0u8; 32];
+    certificate_sha256.copy_from_slice(&fixed[16..48]);
+    let mut issuer_hash = [0u8; 8];
+    issuer_hash.copy_from_slice(&fixed[48..56]);
+    Ok((
+        ClientIdentity {
+            subject: SmallVec::from_slice(subject),
+            serial: SmallVec::from_slice(serial),
+            issuer_hash,
+            certificate_sha256,
+            not_after: word(8),
+            roots_epoch: word(0),
+        },
+        rest,
+    ))
 }
 
 /// Splits a `len u8 + bytes` field off the front of `bytes`.
@@ -255,6 +381,7 @@ impl PartialEq for SessionRecord {
             && self.lifetime == other.lifetime
             && self.server_name == other.server_name
             && self.alpn == other.alpn
+            && self.client == other.client
     }
 }
 
@@ -270,12 +397,13 @@ impl fmt::Debug for SessionRecord {
             .field("lifetime", &self.lifetime)
             .field("server_name", &String::from_utf8_lossy(&self.server_name))
             .field("alpn", &String::from_utf8_lossy(&self.alpn))
+            .field("client", &self.client)
             .finish()
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn typical() -> SessionRecord {
@@ -291,7 +419,75 @@ mod tests {
             lifetime: 7200,
             server_name: SmallVec::from_slice(b"www.example.com"),
             alpn: SmallVec::from_slice(b"http/1.1"),
+            client: None,
         }
+    }
+
+    /// `CN=device-17` with a 20-byte serial.
+    pub(crate) fn device_identity() -> ClientIdentity {
+        // SET { SEQUENCE { OID 2.5.4.3, UTF8String "device-17" } }
+        let subject = b"\x31\x12\x30\x10\x06\x03\x55\x04\x03\x0c\x09device-17";
+        ClientIdentity {
+            subject: SmallVec::from_slice(subject),
+            serial: SmallVec::from_slice(&[0x4c; 20]),
+            issuer_hash: [7; 8],
+            certificate_sha256: [0xab; 32],
+            not_after: 1_800_000_000,
+            roots_epoch: 0x0123_4567_89ab_cdef,
+        }
+    }
+
+    #[test]
+    fn round_trip_with_client() {
+        let mut rec = typical();
+        rec.client = Some(device_identity());
+        let bytes = Zeroizing::new(rec.encode());
+        assert_eq!(bytes[0], SessionRecord::VERSION_WITH_CLIENT);
+        assert_eq!(bytes.len(), rec.encoded_len());
+        println!(
+            "typical session record with a client identity: {} bytes",
+            bytes.len()
+        );
+        assert_eq!(bytes.len(), 89 + 58 + 20 + 20);
+        let back = SessionRecord::decode(&bytes).unwrap();
+        assert_eq!(back, rec);
+        let client = back.client.as_ref().unwrap();
+        assert_eq!(client.subject(), "CN=device-17");
+        assert_eq!(client.common_name().as_deref(), Some("device-17"));
+        assert!(!client.subject.spilled());
+        for cut in 0..bytes.len() {
+            assert!(
+                SessionRecord::decode(&bytes[..cut]).is_err(),
+                "cut at {cut}"
+            );
+        }
+        // Without its client section a version 2 record does not decode, nor a version 1
+        // record with one.
+        let mut v1 = bytes.to_vec();
+        v1[0] = SessionRecord::VERSION;
+        assert_eq!(
+            SessionRecord::decode(&v1),
+            Err(SessionCodecError::TrailingBytes)
+        );
+        let mut other = rec.clone();
+        other.client.as_mut().unwrap().roots_epoch ^= 1;
+        assert_ne!(other, rec);
+    }
+
+    #[test]
+    fn oversized_client_identity() {
+        let mut rec = typical();
+        let mut client = device_identity();
+        client.serial = SmallVec::from_slice(&[1; MAX_SERIAL_LEN + 1]);
+        rec.client = Some(client.clone());
+        let mut buf = [0u8; SessionRecord::MAX_ENCODED_LEN];
+        assert_eq!(rec.encode_into(&mut buf), Err(SessionCodecError::TooLong));
+        client.serial = SmallVec::from_slice(&[1; 4]);
+        client.subject = SmallVec::from_slice(&[0; 300]);
+        rec.client = Some(client);
+        assert_eq!(rec.encode_into(&mut buf), Err(SessionCodecError::TooLong));
+        let back = SessionRecord::decode(&rec.encode()).unwrap();
+        assert_eq!(back.client.unwrap().subject.len(), 255);
     }
 
     #[test]
@@ -358,7 +554,7 @@ mod tests {
     #[test]
     fn bad_version_and_flags() {
         let mut bytes = typical().encode();
-        bytes[0] = 2;
+        bytes[0] = 3;
         assert_eq!(
             SessionRecord::decode(&bytes),
             Err(SessionCodecError::BadVersion)
@@ -390,6 +586,10 @@ mod tests {
         let mut rec = typical();
         rec.server_name = SmallVec::from_slice(&[b'a'; 255]);
         rec.alpn = SmallVec::from_slice(&[b'b'; 255]);
+        let mut client = device_identity();
+        client.serial = SmallVec::from_slice(&[9; MAX_SERIAL_LEN]);
+        client.subject = SmallVec::from_slice(&[1; 255]);
+        rec.client = Some(client);
         assert_eq!(rec.encoded_len(), SessionRecord::MAX_ENCODED_LEN);
         let bytes = rec.encode();
         assert_eq!(bytes.len(), SessionRecord::MAX_ENCODED_LEN);

@@ -12,6 +12,9 @@ use super::record::SessionRecord;
 /// The answer of a lookup.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
+// The record inline (its client identity included): a boxed one would cost an allocation per
+// resumption.
+#[allow(clippy::large_enum_variant)]
 pub enum Lookup {
     /// The session was found and may be resumed.
     Found(SessionRecord),
@@ -147,6 +150,7 @@ mod tests {
             lifetime: 3600,
             server_name: SmallVec::from_slice(b"www.example.com"),
             alpn: SmallVec::from_slice(b"h2"),
+            client: None,
         }
     }
 

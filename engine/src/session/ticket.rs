@@ -56,8 +56,8 @@ use crate::rng::RandomSource;
 pub const KEY_NAME_LEN: usize = 16;
 /// Bytes a ticket adds to its plaintext: key name, nonce and GCM tag.
 pub const TICKET_OVERHEAD: usize = KEY_NAME_LEN + NONCE_LEN + TAG_LEN;
-/// The largest session record a ticket carries.
-pub const MAX_TICKET_PLAINTEXT: usize = 512;
+/// The largest session record a ticket carries: any record, with its client section.
+pub const MAX_TICKET_PLAINTEXT: usize = crate::session::record::SessionRecord::MAX_ENCODED_LEN;
 /// The most keys a ring holds; beyond it the oldest decrypt-only keys are dropped.
 pub const MAX_RING_KEYS: usize = 16;
 /// The ticket lifetime the default [`RotationPolicy`] assumes, in seconds (two hours).

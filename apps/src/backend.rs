@@ -92,6 +92,7 @@ impl Handler for BackendStream {
                 negotiated: opened.negotiated(),
                 resumption_failure: opened.resumption_failure(),
                 client_certificates: opened.client_certificates(),
+                client_identity: opened.client_identity(),
             };
             let (peer, local) = self.addresses;
             self.upstream

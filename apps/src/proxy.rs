@@ -70,8 +70,12 @@ pub struct TlsFacts<'a> {
     pub negotiated: &'a Negotiated,
     /// Why an offered resumption did not happen, if one was offered and declined.
     pub resumption_failure: Option<ResumptionFailure>,
-    /// The client's verified certificate chain (leaf first), when it sent one.
+    /// The client's verified certificate chain (leaf first), when it sent one on this
+    /// connection (a full handshake).
     pub client_certificates: Option<&'a [Vec<u8>]>,
+    /// Who the client's certificate says it is: from this connection's certificate, or
+    /// kept with the session it resumed.
+    pub client_identity: Option<&'a reprise::ClientIdentity>,
 }
 
 /// The value of [`PP2_TYPE_REPRISE_RESUMPTION`].
@@ -151,22 +155,26 @@ fn v2(peer: Option<SocketAddr>, local: Option<SocketAddr>, facts: &TlsFacts<'_>)
     if let Some(name) = &negotiated.server_name {
         tlv(&mut tlvs, PP2_TYPE_AUTHORITY, name.as_bytes());
     }
-    let leaf = facts.client_certificates.and_then(|chain| chain.first());
+    let identity = facts.client_identity;
     // `client`: the bits that apply; `verify`: 0 for a verified client certificate (the
     // engine lets in no other), non-zero without one.
-    let (client, verify) = match leaf {
-        // Sessions do not carry the client's identity yet, so a certificate is always this
-        // connection's (and so also the session's).
-        Some(_) => (
-            PP2_CLIENT_SSL | PP2_CLIENT_CERT_CONN | PP2_CLIENT_CERT_SESS,
-            0u32,
-        ),
+    let (client, verify) = match identity {
+        Some(_) => {
+            // The session has a certificate; this connection sent it only when it was
+            // a full handshake.
+            let conn = if facts.client_certificates.is_some() {
+                PP2_CLIENT_CERT_CONN
+            } else {
+                0
+            };
+            (PP2_CLIENT_SSL | PP2_CLIENT_CERT_SESS | conn, 0u32)
+        }
         None => (PP2_CLIENT_SSL, 1),
     };
     let mut ssl = vec![client];
     ssl.extend_from_slice(&verify.to_be_bytes());
     tlv(&mut ssl, PP2_SUBTYPE_SSL_VERSION, b"TLSv1.2");
-    if let Some(cn) = leaf.and_then(|leaf| reprise::x509::common_name(leaf)) {
+    if let Some(cn) = identity.and_then(reprise::ClientIdentity::common_name) {
         tlv(&mut ssl, PP2_SUBTYPE_SSL_CN, cn.as_bytes());
     }
     if let Some(suite) = negotiated.suite {
@@ -182,11 +190,11 @@ fn v2(peer: Option<SocketAddr>, local: Option<SocketAddr>, facts: &TlsFacts<'_>)
         PP2_TYPE_REPRISE_RESUMPTION,
         resumption_value(facts).as_bytes(),
     );
-    if let Some(leaf) = leaf {
+    if let Some(identity) = identity {
         tlv(
             &mut tlvs,
             PP2_TYPE_REPRISE_CLIENT_SHA256,
-            &reprise::x509::sha256(leaf),
+            identity.certificate_sha256(),
         );
     }
     let mut out = Vec::with_capacity(16 + addresses.len() + tlvs.len());
@@ -301,6 +309,7 @@ mod tests {
             negotiated: &n,
             resumption_failure: None,
             client_certificates: None,
+            client_identity: None,
         };
         let peer = "192.0.2.1:56324".parse().ok();
         let local = "198.51.100.7:443".parse().ok();
@@ -327,6 +336,7 @@ mod tests {
             negotiated: &n,
             resumption_failure: None,
             client_certificates: None,
+            client_identity: None,
         };
         let peer: SocketAddr = "192.0.2.1:56324".parse().unwrap();
         let local: SocketAddr = "198.51.100.7:443".parse().unwrap();
@@ -378,12 +388,14 @@ mod tests {
             negotiated: &n,
             resumption_failure: Some(ResumptionFailure::Expired),
             client_certificates: None,
+            client_identity: None,
         };
         assert_eq!(resumption_value(&declined), "full; declined: expired");
         let plain = TlsFacts {
             negotiated: &n,
             resumption_failure: None,
             client_certificates: None,
+            client_identity: None,
         };
         assert_eq!(resumption_value(&plain), "full");
         n.resumed = Some(ResumptionKind::SessionId);
@@ -391,6 +403,7 @@ mod tests {
             negotiated: &n,
             resumption_failure: None,
             client_certificates: None,
+            client_identity: None,
         };
         assert_eq!(resumption_value(&resumed), "session-id");
     }

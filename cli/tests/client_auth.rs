@@ -573,3 +573,287 @@ fn reprise_connect_presents_its_certificate_to_nginx_and_resumes() {
     }
     panic!("nginx did not start: {last}");
 }
+
+/// A backend that records the PROXY v2 header of every connection, then closes it.
+fn recording_backend() -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<reprise_apps::proxy::ParsedV2>>>,
+) {
+    use reprise_apps::proxy::parse_v2;
+    use std::io::Read;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let headers = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = headers.clone();
+    std::thread::spawn(move || {
+        for sock in listener.incoming() {
+            let Ok(mut sock) = sock else { return };
+            let _ = sock.set_read_timeout(Some(Duration::from_secs(10)));
+            let mut got = Vec::new();
+            let mut buf = [0u8; 4096];
+            while parse_v2(&got).is_none() {
+                match sock.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            }
+            if let Some(header) = parse_v2(&got) {
+                kept.lock().unwrap().push(header);
+            }
+        }
+    });
+    (addr, headers)
+}
+
+/// `openssl s_client` with the client certificate, saving its session to `session` (and
+/// offering it, when `resume`); `tickets` off makes it resume by session ID.
+fn s_client_session(addr: &str, dir: &Path, session: &Path, resume: bool, tickets: bool) -> String {
+    let mut cmd = Command::new("openssl");
+    cmd.args([
+        "s_client",
+        "-connect",
+        addr,
+        "-tls1_2",
+        "-servername",
+        "localhost",
+    ])
+    .args(["-cert", &s(&dir.join("client.pem"))])
+    .args(["-key", &s(&dir.join("client.key"))])
+    .args([if resume { "-sess_in" } else { "-sess_out" }, &s(session)]);
+    if !tickets {
+        cmd.arg("-no_ticket");
+    }
+    text(&run_with_timeout(
+        &mut cmd,
+        b"GET / HTTP/1.0\r\n\r\n",
+        PEER_TIMEOUT,
+    ))
+}
+
+fn metrics_url(server: &Server) -> String {
+    let log = server.log();
+    log.lines()
+        .find_map(|l| l.strip_prefix("metrics on "))
+        .unwrap_or_else(|| panic!("no metrics line\n{log}"))
+        .trim()
+        .to_string()
+}
+
+fn scrape(url: &str) -> String {
+    text(&run_with_timeout(
+        Command::new("curl").args(["-s", "--max-time", "5", url]),
+        b"",
+        PEER_TIMEOUT,
+    ))
+}
+
+#[test]
+fn openssl_resumes_a_mutual_session_and_the_backend_sees_the_same_client() {
+    use reprise_apps::proxy::{
+        PP2_CLIENT_CERT_CONN, PP2_CLIENT_CERT_SESS, PP2_CLIENT_SSL, PP2_SUBTYPE_SSL_CN,
+        PP2_TYPE_REPRISE_CLIENT_SHA256, PP2_TYPE_REPRISE_RESUMPTION, PP2_TYPE_SSL,
+    };
+    let dir = TempDir::new("mtls-resume");
+    client_pki(dir.path());
+    let pem = std::fs::read(dir.path().join("client.pem")).unwrap();
+    let leaf = reprise::pem::certificates(&pem).unwrap().remove(0);
+    for driver in drivers() {
+        let (backend, headers) = recording_backend();
+        let server = Server::reprise(
+            driver,
+            &[
+                "--backend",
+                &backend,
+                "--proxy-protocol",
+                "v2",
+                "--client-ca",
+                &s(&dir.path().join("client-ca.pem")),
+                "--client-auth",
+                "required",
+            ],
+        );
+        let addr = server.addr();
+        let mut expected = Vec::new();
+        for (tickets, kind) in [(false, "session-id"), (true, "ticket")] {
+            let session = dir.path().join(format!("{driver}-{kind}.sess"));
+            let out = s_client_session(&addr, dir.path(), &session, false, tickets);
+            assert!(out.contains("New, TLSv1.2"), "[{driver}] {out}");
+            let out = s_client_session(&addr, dir.path(), &session, true, tickets);
+            assert!(
+                out.contains("Reused, TLSv1.2"),
+                "[{driver}] {kind} not resumed: {out}\n{}",
+                server.log()
+            );
+            expected.extend(["full", kind]);
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while headers.lock().unwrap().len() < 4 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let headers = headers.lock().unwrap();
+        assert_eq!(headers.len(), 4, "[{driver}] {}", server.log());
+        for (header, kind) in headers.iter().zip(&expected) {
+            let ctx = format!("[{driver}] {kind}");
+            assert_eq!(
+                header.tlv(PP2_TYPE_REPRISE_RESUMPTION),
+                Some(kind.as_bytes()),
+                "{ctx}"
+            );
+            let ssl = header.tlv(PP2_TYPE_SSL).unwrap();
+            // A resumption's session has the certificate, its connection did not send it.
+            let conn = if *kind == "full" {
+                PP2_CLIENT_CERT_CONN
+            } else {
+                0
+            };
+            assert_eq!(
+                ssl[0],
+                PP2_CLIENT_SSL | PP2_CLIENT_CERT_SESS | conn,
+                "{ctx}"
+            );
+            assert_eq!(&ssl[1..5], &[0, 0, 0, 0], "{ctx}: verified");
+            assert_eq!(
+                header.ssl_sub_tlv(PP2_SUBTYPE_SSL_CN),
+                Some(&b"device-17"[..]),
+                "{ctx}"
+            );
+            assert_eq!(
+                header.tlv(PP2_TYPE_REPRISE_CLIENT_SHA256),
+                Some(&reprise::x509::sha256(&leaf)[..]),
+                "{ctx}"
+            );
+        }
+    }
+}
+
+#[test]
+fn curl_resumes_a_mutual_session_and_the_access_log_names_the_client_both_times() {
+    let dir = TempDir::new("mtls-curl-resume");
+    client_pki(dir.path());
+    let access = dir.path().join("access.log");
+    let server = Server::reprise(
+        "mio",
+        &[
+            "--client-ca",
+            &s(&dir.path().join("client-ca.pem")),
+            "--access-log",
+            &s(&access),
+        ],
+    );
+    let url = format!("https://{}/", server.addr());
+    // Two requests, each on its own connection: curl offers the first one's session.
+    let out = run_with_timeout(
+        Command::new("curl")
+            .args(["-sk", "--http1.1", "-H", "Connection: close"])
+            .args(["--cert", &s(&dir.path().join("client.pem"))])
+            .args(["--key", &s(&dir.path().join("client.key"))])
+            .args([&url, &url]),
+        b"",
+        PEER_TIMEOUT,
+    );
+    assert_eq!(
+        text(&out).matches("TLS 1.2 served by reprise").count(),
+        2,
+        "{}",
+        text(&out)
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut lines = String::new();
+    while lines.lines().count() < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        lines = std::fs::read_to_string(&access).unwrap_or_default();
+    }
+    let lines: Vec<&str> = lines.lines().collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[0].contains("handshake=full"), "{lines:?}");
+    assert!(
+        lines[1].contains("handshake=ticket") || lines[1].contains("handshake=session-id"),
+        "{lines:?}"
+    );
+    for line in &lines {
+        assert!(line.contains("client=\"CN=device-17\""), "{line}");
+    }
+}
+
+#[test]
+fn a_revoked_client_or_new_roots_end_resumption_with_the_reason_counted() {
+    let dir = TempDir::new("mtls-resume-policy");
+    let issuer = client_pki(dir.path());
+    let crl = dir.path().join("client.crl");
+    write_crl(&crl, &issuer, &[]);
+    let ca = dir.path().join("client-ca.pem");
+    let socket = dir.path().join("ctl.sock");
+    let pki = Pki::generate("mtls-resume-policy-server");
+    let mut args: Vec<String> = pki.serve_args();
+    args.extend(
+        [
+            "--client-ca",
+            &s(&ca),
+            "--client-crl",
+            &s(&crl),
+            "--control",
+            &s(&socket),
+            "--metrics",
+            "127.0.0.1:0",
+        ]
+        .map(String::from),
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let server = Server::reprise("mio", &args);
+    let addr = server.addr();
+    let metrics = metrics_url(&server);
+    let reload = || {
+        let out = run_with_timeout(
+            Command::new(reprise_bin()).args(["ctl", "--control", &s(&socket), "reload"]),
+            b"",
+            PEER_TIMEOUT,
+        );
+        assert!(out.status.success(), "{}", text(&out));
+    };
+    let counted = |reason: &str| {
+        let needle = format!("reprise_resumption_failures_total{{reason=\"{reason}\"}} 1");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let text = scrape(&metrics);
+            if text.contains(&needle) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "no {needle} in\n{text}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+
+    // A second CA joins the client CA file: sessions made under the old roots fall back
+    // (and the full handshake that follows lets the client in).
+    let session = dir.path().join("roots.sess");
+    assert!(s_client_session(&addr, dir.path(), &session, false, true).contains("New, TLSv1.2"));
+    let other = Pki::generate("mtls-resume-policy-other");
+    let mut both = std::fs::read(&ca).unwrap();
+    both.extend(std::fs::read(&other.ca).unwrap());
+    std::fs::write(&ca, both).unwrap();
+    reload();
+    let out = s_client_session(&addr, dir.path(), &session, true, true);
+    assert!(out.contains("New, TLSv1.2"), "{out}");
+    counted("client-roots-changed");
+
+    // The client's certificate is revoked and the list reloaded: its session does not
+    // resume, and the full handshake is refused with certificate_revoked.
+    let session = dir.path().join("revoked.sess");
+    assert!(s_client_session(&addr, dir.path(), &session, false, true).contains("New, TLSv1.2"));
+    write_crl(&crl, &issuer, &[17]);
+    reload();
+    let out = s_client_session(&addr, dir.path(), &session, true, true);
+    assert!(!out.contains("Reused, TLSv1.2"), "{out}");
+    counted("client-certificate-revoked");
+    // The failure log names both: the alert, and why the session was not resumed.
+    assert!(
+        wait_for_log(&server, "(resumption declined: client-certificate-revoked)"),
+        "{}",
+        server.log()
+    );
+    assert!(server
+        .log()
+        .lines()
+        .any(|l| l.contains("sent alert certificate_revoked")
+            && l.contains("resumption declined: client-certificate-revoked")));
+}

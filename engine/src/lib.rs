@@ -415,4 +415,19 @@ impl Connection<ClientHandshake> {
     pub fn resumption_failure(&self) -> Option<ResumptionFailure> {
         self.hs.resumption_failure()
     }
+
+    /// The server's certificate chain (DER, leaf first) as it sent it in a full handshake
+    /// (verified against the roots unless verification is off); `None` in a resumption,
+    /// which sends no certificate.
+    pub fn peer_certificates(&self) -> Option<&[Vec<u8>]> {
+        self.hs.server_chain()
+    }
+
+    /// The server certificate's subject as RFC 4514 writes it, from
+    /// [`peer_certificates`](Self::peer_certificates).
+    pub fn peer_subject(&self) -> Option<String> {
+        self.peer_certificates()?
+            .first()
+            .and_then(|leaf| x509::subject(leaf))
+    }
 }

@@ -78,16 +78,9 @@ struct Scenario {
     at: u64,
 }
 
-/// The shapes a Reprise client and server walk together: all but the asking shapes with a
-/// ticket, which Reprise's server does not make while sessions cannot carry the client's
-/// identity (its client walks them with other servers: cli/tests/client_auth.rs).
+/// The shapes a Reprise client and server walk together: all of them.
 fn walked() -> impl Iterator<Item = Shape> {
-    Shape::ALL.into_iter().filter(|shape| {
-        !matches!(
-            shape,
-            Shape::MutualWithTicket | Shape::AskedNoneGivenWithTicket
-        )
-    })
+    Shape::ALL.into_iter()
 }
 
 fn scenario(shape: Shape) -> Scenario {
@@ -121,18 +114,23 @@ fn scenario(shape: Shape) -> Scenario {
             server.session_store = Some(Arc::new(SessionCache::new(1 << 16, 300)));
             client.enable_tickets = false;
         }
-        Shape::MutualWithTicket | Shape::AskedNoneGivenWithTicket => {
-            unreachable!("{shape:?} is not walked")
-        }
-        Shape::Mutual | Shape::AskedNoneGiven => {
+        Shape::Mutual
+        | Shape::AskedNoneGiven
+        | Shape::MutualWithTicket
+        | Shape::AskedNoneGivenWithTicket => {
             let mut roots = reprise::RootStore::new();
             roots.add_der(&pki().ca_der).unwrap();
-            server.client_auth = Some(Arc::new(if shape == Shape::Mutual {
+            let presents = matches!(shape, Shape::Mutual | Shape::MutualWithTicket);
+            server.client_auth = Some(Arc::new(if presents {
                 reprise::ClientAuth::required(roots)
             } else {
                 reprise::ClientAuth::optional(roots)
             }));
-            if shape == Shape::Mutual {
+            if shape.issues_ticket() {
+                server.tickets = tickets();
+                server.ticket_lifetime = 3600;
+            }
+            if presents {
                 let cert = reprise::CertifiedKey::new(pki().ecdsa_chain.clone(), &pki().ecdsa_key)
                     .unwrap();
                 client.client_certificate = Some(Arc::new(cert));
@@ -517,9 +515,10 @@ fn every_wrong_message_at_every_prefix_is_unexpected() {
             }
         }
     }
-    // 7 shapes with 10 + 11 + 6 + 6 + 7 + 13 + 12 positions, 12 wrong types each (13 minus
-    // the legal one), less the four where a full shape may turn into an asking one.
-    assert_eq!(cases, 65 * 12 - 4);
+    // 9 shapes with 10 + 11 + 6 + 6 + 7 + 13 + 14 + 12 + 13 positions, 12 wrong types each
+    // (13 minus the legal one), less the six where a full shape may turn into an asking one
+    // (two full shapes, four asking ones).
+    assert_eq!(cases, 92 * 12 - 6);
 }
 
 #[test]

@@ -66,6 +66,7 @@ pub struct Opened<'a> {
     negotiated: &'a Negotiated,
     resumption_failure: Option<ResumptionFailure>,
     client_certificates: Option<&'a [Vec<u8>]>,
+    client_identity: Option<&'a reprise::ClientIdentity>,
     make_wake: &'a dyn Fn() -> Wake,
 }
 
@@ -76,6 +77,7 @@ impl<'a> Opened<'a> {
             negotiated,
             resumption_failure: None,
             client_certificates: None,
+            client_identity: None,
             make_wake,
         }
     }
@@ -86,9 +88,22 @@ impl<'a> Opened<'a> {
         self
     }
 
-    /// The client's verified certificate chain (leaf first), when it sent one.
+    /// The client's verified certificate chain (leaf first), when it sent one in this
+    /// connection's handshake (a resumption sends none).
     pub fn client_certificates(&self) -> Option<&'a [Vec<u8>]> {
         self.client_certificates
+    }
+
+    /// The same, with who the client's certificate says it is (from this handshake or the
+    /// session it resumed).
+    pub fn with_client_identity(mut self, identity: Option<&'a reprise::ClientIdentity>) -> Self {
+        self.client_identity = identity;
+        self
+    }
+
+    /// Who the client's certificate says it is, on full and resumed connections alike.
+    pub fn client_identity(&self) -> Option<&'a reprise::ClientIdentity> {
+        self.client_identity
     }
 
     /// The same, telling why an offered resumption was declined.

@@ -153,14 +153,29 @@ impl FailureLog {
     /// Prints the line of an admitted failure: `handshake failed: peer ADDR: WHY` (or
     /// `connection failed: …` when the handshake had completed).
     pub fn write(&self, peer: Option<SocketAddr>, failure: &Failure, after_handshake: bool) {
+        self.write_declined(peer, failure, after_handshake, None);
+    }
+
+    /// [`write`](Self::write), ending the line with `(resumption declined: REASON)` when the
+    /// client offered a session the server would not resume.
+    pub fn write_declined(
+        &self,
+        peer: Option<SocketAddr>,
+        failure: &Failure,
+        after_handshake: bool,
+        declined: Option<reprise::ResumptionFailure>,
+    ) {
         let what = if after_handshake {
             "connection failed"
         } else {
             "handshake failed"
         };
-        let line = match peer {
-            Some(peer) => format!("{what}: peer {peer}: {failure}"),
-            None => format!("{what}: peer unknown: {failure}"),
+        let peer = peer.map_or_else(|| "unknown".to_string(), |p| p.to_string());
+        let line = match declined {
+            Some(reason) => {
+                format!("{what}: peer {peer}: {failure} (resumption declined: {reason})")
+            }
+            None => format!("{what}: peer {peer}: {failure}"),
         };
         (self.sink)(&line);
     }
@@ -183,8 +198,20 @@ impl FailureLog {
         failure: &Failure,
         after_handshake: bool,
     ) {
+        self.report_declined(now, peer, failure, after_handshake, None);
+    }
+
+    /// [`admit`](Self::admit), then [`write_declined`](Self::write_declined) if admitted.
+    pub fn report_declined(
+        &self,
+        now: Instant,
+        peer: Option<SocketAddr>,
+        failure: &Failure,
+        after_handshake: bool,
+        declined: Option<reprise::ResumptionFailure>,
+    ) {
         if self.admit(now) {
-            self.write(peer, failure, after_handshake);
+            self.write_declined(peer, failure, after_handshake, declined);
         }
     }
 

@@ -504,7 +504,13 @@ impl<H: Handler> Served<H> {
         }
         let failure = self.failure();
         if let (Some(log), Some((failure, after_handshake))) = (&options.failure_log, &failure) {
-            log.report(now, peer, failure, *after_handshake);
+            log.report_declined(
+                now,
+                peer,
+                failure,
+                *after_handshake,
+                self.resumption_failure,
+            );
         }
         if let Some(log) = &options.access_log {
             self.log_access(log, peer, failure.as_ref().map(|(f, _)| f), now);
@@ -717,7 +723,8 @@ impl<H: Handler> Served<H> {
                     let make_wake = move || mailbox.wake_for(id);
                     let opened = Opened::new(self.tls.negotiated(), &make_wake)
                         .with_resumption_failure(self.resumption_failure)
-                        .with_client_certificates(self.tls.peer_certificates());
+                        .with_client_certificates(self.tls.peer_certificates())
+                        .with_client_identity(self.tls.peer_identity());
                     self.app.on_open(&opened);
                 }
                 Event::NeedSession { id } => {

@@ -1,7 +1,8 @@
 //! An axum app over reprise-tls-tokio: the router serves each TLS connection hyper accepts.
 //! `cargo run -p reprise-tls-tokio --example axum_server -- 127.0.0.1:8443 [CLIENT_CA_PEM]`
 //! (a self-signed certificate for localhost is made at start). With a client CA, clients
-//! may present a certificate it issued, and `/whoami` answers with its subject.
+//! may present a certificate it issued, and `/whoami` answers with its subject (and how the
+//! connection resumed: a resumed session keeps its client's identity).
 
 use axum::routing::get;
 use axum::{Extension, Router};
@@ -36,7 +37,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         .route(
             "/whoami",
             get(|Extension(who): Extension<ClientSubject>| async move {
-                format!("{}\n", who.0.as_deref().unwrap_or("anonymous"))
+                let resumed = who
+                    .resumed
+                    .map(|kind| format!(", resumed by {kind}"))
+                    .unwrap_or_default();
+                format!(
+                    "{}{resumed}\n",
+                    who.subject.as_deref().unwrap_or("anonymous")
+                )
             }),
         );
     let listener = tokio::net::TcpListener::bind(&addr).await?;
@@ -48,8 +56,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             let Ok(tls) = acceptor.accept(tcp).await else {
                 return;
             };
-            // The verified client's subject, for the routes of this connection.
-            let who = ClientSubject(tls.peer_subject());
+            // The verified client's subject, for the routes of this connection; a resumed
+            // connection has it from its session.
+            let who = ClientSubject {
+                subject: tls.peer_subject(),
+                resumed: tls.negotiated().resumed,
+            };
             let service =
                 hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
                     request.extensions_mut().insert(who.clone());
@@ -62,6 +74,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     }
 }
 
-/// The subject of the client's verified certificate, if it presented one.
+/// The subject of the client's verified certificate, if it presented one, and how the
+/// connection resumed.
 #[derive(Clone)]
-struct ClientSubject(Option<String>);
+struct ClientSubject {
+    subject: Option<String>,
+    resumed: Option<reprise::ResumptionKind>,
+}

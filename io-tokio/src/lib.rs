@@ -511,7 +511,27 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO, ServerHandshake> {
         self.conn.peer_certificates()
     }
 
-    /// The verified client certificate's subject, as RFC 4514 writes it (`CN=device-17`).
+    /// The verified client certificate's subject, as RFC 4514 writes it (`CN=device-17`),
+    /// on full and resumed connections alike.
+    pub fn peer_subject(&self) -> Option<String> {
+        self.conn.peer_subject()
+    }
+
+    /// Who the client's verified certificate says it is (subject, serial, fingerprint,
+    /// expiry): from its certificate, or kept with the session a resumption resumed.
+    pub fn peer_identity(&self) -> Option<&reprise::ClientIdentity> {
+        self.conn.peer_identity()
+    }
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO, ClientHandshake> {
+    /// The server's certificate chain (DER, leaf first) of a full handshake; `None` after
+    /// a resumption, which sends none.
+    pub fn peer_certificates(&self) -> Option<&[Vec<u8>]> {
+        self.conn.peer_certificates()
+    }
+
+    /// The server certificate's subject, as RFC 4514 writes it.
     pub fn peer_subject(&self) -> Option<String> {
         self.conn.peer_subject()
     }

@@ -318,5 +318,30 @@ fn an_axum_route_reads_the_client_certificates_subject() {
     };
     assert_eq!(whoami(true), "CN=device-17\n");
     assert_eq!(whoami(false), "anonymous\n");
+    // Two connections from one curl: the second resumes, and the route still reads the
+    // client's subject (from the session).
+    let url = format!("https://{}/whoami", server.addr);
+    let out = Command::new("timeout")
+        .args([
+            "30",
+            "curl",
+            "-sk",
+            "--tls-max",
+            "1.2",
+            "--tlsv1.2",
+            "--http1.1",
+        ])
+        .args(["-H", "Connection: close"])
+        .args(["--cert", cert_path.to_str().unwrap()])
+        .args(["--key", key_path.to_str().unwrap()])
+        .args([&url, &url])
+        .output()
+        .unwrap();
+    let body = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        body == "CN=device-17\nCN=device-17, resumed by ticket\n"
+            || body == "CN=device-17\nCN=device-17, resumed by session-id\n",
+        "{body}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -413,6 +413,12 @@ async fn the_connector_resumes_by_ticket_and_by_session_id() {
             tls.read_to_end(&mut page).await.unwrap();
             let page = String::from_utf8(page).unwrap();
             assert!(page.starts_with("HTTP/1.1 200 OK"), "{page}");
+            // The server's certificate is the client stream's peer in a full handshake;
+            // a resumption sends none.
+            match tls.negotiated().resumed {
+                None => assert_eq!(tls.peer_certificates(), Some(&[pki.cert_der.clone()][..])),
+                Some(_) => assert_eq!(tls.peer_certificates(), None),
+            }
             // The server says how it resumed; the client sees the same.
             seen.push((
                 tls.negotiated().resumed,

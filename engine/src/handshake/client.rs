@@ -95,6 +95,8 @@ struct Shared {
     /// The scheme our CertificateVerify uses, once a CertificateRequest asked for our
     /// certificate and we have one the server can take; `None` sends an empty Certificate.
     certificate_scheme: Option<SignatureScheme>,
+    /// The server's certificate chain (leaf first) of a full handshake.
+    server_chain: Option<Vec<Vec<u8>>>,
 }
 
 impl ClientHandshake {
@@ -116,6 +118,7 @@ impl ClientHandshake {
             new_ticket: None,
             negotiated: Negotiated::default(),
             certificate_scheme: None,
+            server_chain: None,
         };
         cx.choose_offer()?;
         let client_hello = cx.send_client_hello(core)?;
@@ -130,6 +133,11 @@ impl ClientHandshake {
     /// Why the session offered in the ClientHello was not resumed, if it was not.
     pub(crate) fn resumption_failure(&self) -> Option<ResumptionFailure> {
         self.cx.resumption_failure
+    }
+
+    /// The server's certificate chain, leaf first, when this handshake was full.
+    pub(crate) fn server_chain(&self) -> Option<&[Vec<u8>]> {
+        self.cx.server_chain.as_deref()
     }
 
     /// Writes every message the shape says the client sends now.
@@ -366,7 +374,7 @@ impl Shared {
 
     /// RFC 5246 §7.4.2: check the chain and the name.
     fn receive_certificate(
-        &self,
+        &mut self,
         core: &Core,
         received: Received<'_>,
         suite: &'static CipherSuite,
@@ -382,9 +390,11 @@ impl Shared {
                 .map_err(|refused| Fatal(Cause::InvalidCertificate(refused)))?;
         }
         transcript.add(received.raw);
+        let leaf = leaf.to_vec();
+        self.server_chain = Some(chain.iter().map(|c| c.to_vec()).collect());
         Ok(Phase::KeyExchange {
             suite,
-            leaf: leaf.to_vec(),
+            leaf,
             transcript,
         })
     }

@@ -325,6 +325,9 @@ pub fn scenarios() -> Vec<Scenario> {
         Scenario::full(CertKind::Rsa2048, Group::P256),
         Scenario::resumed(Resume::SessionId),
         Scenario::resumed(Resume::Ticket),
+        Scenario::full(CertKind::EcdsaP256, Group::X25519).mutual(),
+        Scenario::resumed(Resume::SessionId).mutual(),
+        Scenario::resumed(Resume::Ticket).mutual(),
     ]
 }
 

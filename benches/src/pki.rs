@@ -21,6 +21,10 @@ pub struct Pki {
     pub rsa_chain: Vec<Vec<u8>>,
     /// The RSA leaf's key (PKCS#8 DER).
     pub rsa_key: Vec<u8>,
+    /// A client certificate (ECDSA P-256, `CN=bench-client`, client-auth usage) then the CA.
+    pub client_chain: Vec<Vec<u8>>,
+    /// The client certificate's key (PKCS#8 DER).
+    pub client_key: Vec<u8>,
 }
 
 /// Which certificate a server presents.
@@ -81,12 +85,23 @@ fn generate() -> Result<Pki, rcgen::Error> {
     let issuer = rcgen::Issuer::new(params, ca_key);
     let (ecdsa_chain, ecdsa_key) = leaf(&rcgen::PKCS_ECDSA_P256_SHA256, &ca, &issuer)?;
     let (rsa_chain, rsa_key) = leaf(&rcgen::PKCS_RSA_SHA256, &ca, &issuer)?;
+    let client_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new())?;
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "bench-client");
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2040, 1, 1);
+    let client = params.signed_by(&client_key, &issuer)?;
     Ok(Pki {
         ca_der: ca.der().to_vec(),
         ecdsa_chain,
         ecdsa_key,
         rsa_chain,
         rsa_key,
+        client_chain: vec![client.der().to_vec(), ca.der().to_vec()],
+        client_key: client_key.serialize_der(),
     })
 }
 

@@ -221,22 +221,23 @@ pub fn run_with(budget: Budget) -> Result<Report, String> {
             }
             vec![t.server, t.client]
         };
+        // The floors count the primitives of a handshake without client certificates.
         let mut floor_run = primitives::floor_runner(scenario, ours.transcript_bytes())?;
-        let res = rates(
-            budget,
-            vec![
-                Box::new(|n| run(&mut ours, n)),
-                Box::new(|n| run(&mut theirs, n)),
-                Box::new(|n| vec![floor_run(n)]),
-            ],
-        );
-        let (r, l, floor) = (&res[0], &res[1], res[2][0]);
+        let mut runners: Vec<Runner<'_>> = vec![
+            Box::new(|n| run(&mut ours, n)),
+            Box::new(|n| run(&mut theirs, n)),
+        ];
+        if !scenario.mutual {
+            runners.push(Box::new(|n| vec![floor_run(n)]));
+        }
+        let res = rates(budget, runners);
+        let (r, l, floor) = (&res[0], &res[1], res.get(2).map(|f| f[0]));
         report.rows.push(Row {
             case: format!("{} server", scenario.label()),
             unit: "hs/s",
             reprise: r[0],
             rustls: l[0],
-            floor: Some(floor),
+            floor,
         });
         report.rows.push(Row {
             case: format!("{} client", scenario.label()),
@@ -473,11 +474,37 @@ fn goals(report: &Report) -> Vec<Goal> {
             });
         }
     }
+    let mutual_full = ["server", "client"]
+        .map(|side| find(report, &format!("mutual full ecdsa-p256 x25519 {side}")).map(Row::ratio));
+    if let [Some(server), Some(client)] = mutual_full {
+        goals.push(Goal {
+            text: format!(
+                "mutual full handshake: ≥ 1.00× rustls, server and client — server {server:.2}×, client {client:.2}×"
+            ),
+            met: server >= 1.0 && client >= 1.0,
+        });
+    }
+    let full_rate = find(report, "mutual full ecdsa-p256 x25519 server").map(|r| r.reprise);
+    for kind in ["session-id", "ticket"] {
+        if let (Some(row), Some(full)) = (
+            find(report, &format!("mutual resume {kind} server")),
+            full_rate,
+        ) {
+            let own = row.reprise / full;
+            goals.push(Goal {
+                text: format!(
+                    "mutual {kind} resumption, server: ≥ 1.5× rustls and ≥ 5× Reprise's mutual full — {:.2}× rustls, {own:.1}× mutual full",
+                    row.ratio()
+                ),
+                met: row.ratio() >= 1.5 && own >= 5.0,
+            });
+        }
+    }
     match &report.allocs {
         Some(rows) => {
             let resumed: Vec<&AllocRow> = rows
                 .iter()
-                .filter(|r| r.case.starts_with("resume"))
+                .filter(|r| r.case.starts_with("resume") || r.case.starts_with("mutual resume"))
                 .collect();
             let worst = resumed
                 .iter()
@@ -486,7 +513,7 @@ fn goals(report: &Report) -> Vec<Goal> {
             let fresh = resumed.iter().map(|r| r.reprise_server).fold(0.0, f64::max);
             goals.push(Goal {
                 text: format!(
-                    "0 heap allocations per resumed server handshake (after warm-up: recycled buffers) — {worst:.1} (fresh connection: {fresh:.1})"
+                    "0 heap allocations per resumed server handshake, mutual ones too (after warm-up: recycled buffers) — {worst:.1} (fresh connection: {fresh:.1})"
                 ),
                 met: worst == 0.0,
             });

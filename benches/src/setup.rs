@@ -55,6 +55,9 @@ pub struct Scenario {
     pub group: Group,
     /// Full or resumed.
     pub resume: Resume,
+    /// The server asks for a client certificate and the client presents one (RFC 5246
+    /// §7.4.4, §7.4.6, §7.4.8); a resumption resumes such a session.
+    pub mutual: bool,
 }
 
 impl Scenario {
@@ -64,6 +67,7 @@ impl Scenario {
             cert,
             group,
             resume: Resume::Full,
+            mutual: false,
         }
     }
 
@@ -73,15 +77,30 @@ impl Scenario {
             cert: CertKind::EcdsaP256,
             group: Group::X25519,
             resume,
+            mutual: false,
         }
     }
 
-    /// A label such as `full ecdsa-p256 x25519`.
+    /// The same with a client certificate.
+    pub const fn mutual(self) -> Self {
+        Self {
+            mutual: true,
+            ..self
+        }
+    }
+
+    /// A label such as `full ecdsa-p256 x25519` (`mutual full ecdsa-p256 x25519` with a client
+    /// certificate).
     pub fn label(&self) -> String {
-        match self.resume {
+        let plain = match self.resume {
             Resume::Full => format!("full {} {}", self.cert.label(), self.group.label()),
             Resume::SessionId => "resume session-id".into(),
             Resume::Ticket => "resume ticket".into(),
+        };
+        if self.mutual {
+            format!("mutual {plain}")
+        } else {
+            plain
         }
     }
 }
@@ -136,6 +155,17 @@ pub fn reprise(s: Scenario) -> Result<RepriseConfigs, String> {
     client.alpn_protocols = vec![b"http/1.1".to_vec()];
     client.groups = vec![NamedGroup::X25519, NamedGroup::Secp256r1];
     client.enable_tickets = false;
+    if s.mutual {
+        let mut client_roots = RootStore::new();
+        client_roots
+            .add_der(&pki.ca_der)
+            .map_err(|e| e.to_string())?;
+        server.client_auth = Some(Arc::new(reprise::ClientAuth::required(client_roots)));
+        client.client_certificate = Some(Arc::new(
+            reprise::CertifiedKey::new(pki.client_chain.clone(), &pki.client_key)
+                .map_err(|e| e.to_string())?,
+        ));
+    }
     match s.resume {
         Resume::Full => {}
         Resume::SessionId => {
@@ -184,25 +214,50 @@ pub fn rustls(s: Scenario) -> Result<RustlsConfigs, String> {
         .map(|c| CertificateDer::from(c.clone()))
         .collect();
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.to_vec()));
-    let mut server = rustls::ServerConfig::builder_with_provider(provider(suite, vec![group]))
+    let server_provider = provider(suite, vec![group]);
+    let builder = rustls::ServerConfig::builder_with_provider(server_provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS12])
-        .map_err(err)?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
         .map_err(err)?;
+    let builder = if s.mutual {
+        // rustls's WebPKI client verifier over the same CA.
+        let mut client_roots = rustls::RootCertStore::empty();
+        client_roots
+            .add(CertificateDer::from(pki.ca_der.clone()))
+            .map_err(err)?;
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(client_roots),
+            server_provider,
+        )
+        .build()
+        .map_err(|e| e.to_string())?;
+        builder.with_client_cert_verifier(verifier)
+    } else {
+        builder.with_no_client_auth()
+    };
+    let mut server = builder.with_single_cert(certs, key).map_err(err)?;
     server.alpn_protocols = vec![b"http/1.1".to_vec()];
     let mut roots = rustls::RootCertStore::empty();
     roots
         .add(CertificateDer::from(pki.ca_der.clone()))
         .map_err(err)?;
-    let mut client = rustls::ClientConfig::builder_with_provider(provider(
+    let client = rustls::ClientConfig::builder_with_provider(provider(
         suite,
         vec![rl::kx_group::X25519, rl::kx_group::SECP256R1],
     ))
     .with_protocol_versions(&[&rustls::version::TLS12])
     .map_err(err)?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    .with_root_certificates(roots);
+    let mut client = if s.mutual {
+        let chain: Vec<CertificateDer<'static>> = pki
+            .client_chain
+            .iter()
+            .map(|c| CertificateDer::from(c.clone()))
+            .collect();
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pki.client_key.clone()));
+        client.with_client_auth_cert(chain, key).map_err(err)?
+    } else {
+        client.with_no_client_auth()
+    };
     client.alpn_protocols = vec![b"http/1.1".to_vec()];
     match s.resume {
         Resume::Full => {

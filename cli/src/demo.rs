@@ -2,6 +2,10 @@
 //! a full handshake, a session-ID resumption (RFC 5246 §7.3) and a ticket resumption
 //! (RFC 5077 §3.1), each printed as a ladder derived from the bytes exchanged.
 //!
+//! With `--client-auth` the server requires a client certificate (RFC 5246 §7.4.4, §7.4.6,
+//! §7.4.8): the full handshake carries the client's Certificate and CertificateVerify, and
+//! both resumptions skip them while the server still knows who the client is.
+//!
 //! The clock is simulated: a flight leaves its sender when the sender has finished processing
 //! what it received (the real CPU time of that processing, measured) and arrives half a
 //! round-trip time later. The client sends `GET /` as soon as its handshake allows and the
@@ -34,6 +38,9 @@ pub struct DemoArgs {
     /// Also write the ladders as an SVG picture to this file.
     #[arg(long)]
     pub svg: Option<PathBuf>,
+    /// The server requires a client certificate (mutual TLS); the client presents one.
+    #[arg(long)]
+    pub client_auth: bool,
 }
 
 /// Milliseconds in `100ms`, `0.1s`, `100` (ms) or `1.5 s`.
@@ -56,10 +63,16 @@ pub fn parse_millis(text: &str) -> Result<f64, String> {
     Ok(ms)
 }
 
-/// The demo's PKI, DER: (CA certificate, server chain leaf first, server key).
-type DemoPki = (Vec<u8>, Vec<Vec<u8>>, Vec<u8>);
+/// The demo's PKI, DER.
+struct DemoPki {
+    ca: Vec<u8>,
+    /// The server's chain, leaf first, and key.
+    server: (Vec<Vec<u8>>, Vec<u8>),
+    /// The client's chain (`CN=demo-client`, for client authentication), and key.
+    client: (Vec<Vec<u8>>, Vec<u8>),
+}
 
-/// A CA and an ECDSA P-256 leaf for `localhost`, made fresh (fast: no RSA).
+/// A CA, an ECDSA P-256 leaf for `localhost` and one for a client, made fresh (fast: no RSA).
 fn demo_pki() -> Result<DemoPki, String> {
     let err = |e: rcgen::Error| format!("certificate generation: {e}");
     let ca_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(err)?;
@@ -73,11 +86,24 @@ fn demo_pki() -> Result<DemoPki, String> {
     let leaf_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(err)?;
     let leaf_params = rcgen::CertificateParams::new(vec!["localhost".into()]).map_err(err)?;
     let leaf = leaf_params.signed_by(&leaf_key, &issuer).map_err(err)?;
-    Ok((
-        ca.der().to_vec(),
-        vec![leaf.der().to_vec(), ca.der().to_vec()],
-        leaf_key.serialize_der(),
-    ))
+    let client_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(err)?;
+    let mut client_params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(err)?;
+    client_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "demo-client");
+    client_params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let client = client_params.signed_by(&client_key, &issuer).map_err(err)?;
+    Ok(DemoPki {
+        ca: ca.der().to_vec(),
+        server: (
+            vec![leaf.der().to_vec(), ca.der().to_vec()],
+            leaf_key.serialize_der(),
+        ),
+        client: (
+            vec![client.der().to_vec(), ca.der().to_vec()],
+            client_key.serialize_der(),
+        ),
+    })
 }
 
 /// The demo's server (session cache and tickets on) and client (verifying the demo CA).
@@ -87,6 +113,8 @@ struct Setup {
     /// One client memory shared by the three connections.
     sessions: Arc<ClientSessionStore>,
     metrics: Arc<Metrics>,
+    /// The certificate the client presents, when the server asks for one.
+    client_certificate: Option<Arc<reprise::CertifiedKey>>,
 }
 
 impl Setup {
@@ -100,16 +128,31 @@ impl Setup {
         client.alpn_protocols = vec![b"http/1.1".to_vec()];
         client.session_store = Some(self.sessions.clone());
         client.enable_tickets = tickets;
+        client.client_certificate = self.client_certificate.clone();
         Ok(client)
     }
 }
 
-fn setup() -> Result<Setup, String> {
-    let (ca, chain, key) = demo_pki()?;
+fn setup(client_auth: bool) -> Result<Setup, String> {
+    let pki = demo_pki()?;
     let mut server = ServerConfig::new();
+    let (chain, key) = pki.server;
     server
         .add_certificate(chain, &key)
         .map_err(|e| format!("certificate: {e}"))?;
+    let mut client_certificate = None;
+    if client_auth {
+        let mut roots = RootStore::new();
+        roots
+            .add_der(&pki.ca)
+            .map_err(|e| format!("demo CA: {e:?}"))?;
+        server.client_auth = Some(Arc::new(reprise::ClientAuth::required(roots)));
+        let (chain, key) = pki.client;
+        client_certificate = Some(Arc::new(
+            reprise::CertifiedKey::new(chain, &key)
+                .map_err(|e| format!("client certificate: {e}"))?,
+        ));
+    }
     server.alpn_protocols = vec![b"http/1.1".to_vec()];
     server.session_store = Some(Arc::new(SessionCache::new(1 << 20, server.session_timeout)));
     let policy = RotationPolicy {
@@ -126,9 +169,10 @@ fn setup() -> Result<Setup, String> {
     }
     Ok(Setup {
         server: Arc::new(server),
-        ca,
+        ca: pki.ca,
         sessions: Arc::new(ClientSessionStore::new(8)),
         metrics,
+        client_certificate,
     })
 }
 
@@ -188,6 +232,14 @@ impl Recorder {
 
 const REQUEST: &[u8] = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
 
+/// What one simulated connection showed.
+struct Simulated {
+    ladder: Ladder,
+    resumed: Option<ResumptionKind>,
+    /// Every byte the client sent, in order.
+    client_bytes: Vec<u8>,
+}
+
 /// One connection over the simulated link, from the ClientHello to the first byte of the
 /// HTTP answer.
 fn simulate(
@@ -195,7 +247,7 @@ fn simulate(
     server_config: &Arc<ServerConfig>,
     client_config: ClientConfig,
     rtt_ms: f64,
-) -> Result<(Ladder, Option<ResumptionKind>), String> {
+) -> Result<Simulated, String> {
     let half = rtt_ms / 2.0;
     let now = reprise::unix_time();
     let mut rec = Recorder {
@@ -219,7 +271,9 @@ fn simulate(
     // (arrival time, direction, bytes): flights on the wire. The protocol alternates, but
     // the queue is kept in arrival order anyway.
     let mut wire: Vec<(f64, Dir, Vec<u8>)> = Vec::new();
+    let mut client_bytes = Vec::new();
     let out = take_output(&mut client);
+    client_bytes.extend_from_slice(&out);
     rec.flight(Dir::ToServer, client_clock, half, &out, None);
     wire.push((client_clock + half, Dir::ToServer, out));
 
@@ -278,6 +332,7 @@ fn simulate(
                 }
                 let out = take_output(&mut client);
                 client_clock = start + elapsed_ms(cpu);
+                client_bytes.extend_from_slice(&out);
                 if !out.is_empty() {
                     rec.flight(Dir::ToServer, client_clock, half, &out, note);
                     wire.push((client_clock + half, Dir::ToServer, out));
@@ -307,7 +362,54 @@ fn simulate(
             (None, Some(why)) => format!("resumed: no ({why})"),
             (None, None) => "resumed: no (nothing offered)".to_string(),
         });
-    Ok((rec.ladder, resumed))
+    if let Some(identity) = server.peer_identity() {
+        let source = if server.peer_certificates().is_some() {
+            "its certificate, verified in this handshake"
+        } else {
+            "the resumed session"
+        };
+        rec.ladder.notes.push(format!(
+            "the server knows the client as {} (from {source})",
+            identity.subject()
+        ));
+    }
+    Ok(Simulated {
+        ladder: rec.ladder,
+        resumed,
+        client_bytes,
+    })
+}
+
+/// The sizes of the client's Certificate and CertificateVerify messages (header included) in
+/// what it sent before its ChangeCipherSpec.
+fn client_auth_bytes(mut sent: &[u8]) -> (usize, usize) {
+    let mut handshake = Vec::new();
+    while sent.len() >= 5 {
+        let len = usize::from(u16::from_be_bytes([sent[3], sent[4]]));
+        let Some(body) = sent.get(5..5 + len) else {
+            break;
+        };
+        match sent[0] {
+            22 => handshake.extend_from_slice(body),
+            20 => break,
+            _ => {}
+        }
+        sent = &sent[5 + len..];
+    }
+    let (mut certificate, mut verify) = (0, 0);
+    let mut at = 0;
+    while at + 4 <= handshake.len() {
+        let len = usize::from(handshake[at + 1]) << 16
+            | usize::from(handshake[at + 2]) << 8
+            | usize::from(handshake[at + 3]);
+        match handshake[at] {
+            11 => certificate = 4 + len,
+            15 => verify = 4 + len,
+            _ => {}
+        }
+        at += 4 + len;
+    }
+    (certificate, verify)
 }
 
 fn first_line(data: &[u8]) -> String {
@@ -318,9 +420,9 @@ fn first_line(data: &[u8]) -> String {
     )
 }
 
-/// Runs the three handshakes; returns their ladders.
-pub fn run_all(rtt_ms: f64) -> Result<Vec<Ladder>, String> {
-    let setup = setup()?;
+/// Runs the three handshakes (mutual ones with `client_auth`); returns their ladders.
+pub fn run_all(rtt_ms: f64, client_auth: bool) -> Result<Vec<Ladder>, String> {
+    let setup = setup(client_auth)?;
     // The first client accepts tickets, so the full handshake leaves it with both the
     // server's session ID and a ticket; the second offers only the ID, the third the ticket.
     let runs = [
@@ -337,13 +439,37 @@ pub fn run_all(rtt_ms: f64) -> Result<Vec<Ladder>, String> {
         ),
     ];
     let mut ladders = Vec::new();
+    let mut skipped = (0, 0);
     for (title, client, expected) in runs {
-        let (ladder, resumed) = simulate(title, &setup.server, client, rtt_ms)?;
+        let title = if client_auth {
+            format!("mutual {title}")
+        } else {
+            title.to_string()
+        };
+        let Simulated {
+            mut ladder,
+            resumed,
+            client_bytes,
+        } = simulate(&title, &setup.server, client, rtt_ms)?;
         if resumed != expected {
             return Err(format!(
                 "{title}: expected resumption {expected:?}, got {resumed:?}\n{}",
                 ladder::render_text(&ladder)
             ));
+        }
+        if client_auth {
+            if resumed.is_none() {
+                skipped = client_auth_bytes(&client_bytes);
+                ladder.notes.push(format!(
+                    "client authentication: Certificate {} bytes, CertificateVerify {} bytes, and the server's chain check and signature verification",
+                    skipped.0, skipped.1
+                ));
+            } else {
+                ladder.notes.push(format!(
+                    "skipped by resuming: the client's Certificate ({} bytes) and CertificateVerify ({} bytes), and their verification",
+                    skipped.0, skipped.1
+                ));
+            }
         }
         ladders.push(ladder);
     }
@@ -362,7 +488,7 @@ pub fn run_all(rtt_ms: f64) -> Result<Vec<Ladder>, String> {
 /// Runs `reprise demo`.
 pub fn run(args: DemoArgs) -> Result<(), String> {
     let rtt = parse_millis(&args.rtt)?;
-    let ladders = run_all(rtt)?;
+    let ladders = run_all(rtt, args.client_auth)?;
     println!(
         "Reprise demo: one client and one server in this process over a simulated link, \
          RTT {rtt} ms.\nTimes are on the simulated clock (link delays + the real CPU time of \
@@ -373,14 +499,14 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
     }
     println!("summary (RTT {rtt} ms):");
     println!(
-        "  {:<26} {:>11} {:>22} {:>14}",
+        "  {:<32} {:>11} {:>22} {:>14}",
         "handshake", "TLS RTTs", "time to first byte", "vs full"
     );
     let full = ladders.first().and_then(|l| l.ttfb_ms).unwrap_or(0.0);
     for l in &ladders {
         let t = l.ttfb_ms.unwrap_or(0.0);
         println!(
-            "  {:<26} {:>11} {:>19.2} ms {:>11.2} ms",
+            "  {:<32} {:>11} {:>19.2} ms {:>11.2} ms",
             l.title,
             l.round_trips(),
             t,
@@ -412,7 +538,7 @@ mod tests {
 
     #[test]
     fn three_real_handshakes_make_the_expected_ladders() {
-        let ladders = run_all(100.0).unwrap();
+        let ladders = run_all(100.0, false).unwrap();
         let rounds: Vec<usize> = ladders.iter().map(Ladder::round_trips).collect();
         assert_eq!(rounds, [2, 1, 1]);
         let full = &ladders[0];
@@ -469,6 +595,53 @@ mod tests {
             .notes
             .iter()
             .any(|n| n == "resumed: yes (session-id)"));
+    }
+
+    #[test]
+    fn mutual_ladders_show_what_resuming_skips() {
+        let ladders = run_all(100.0, true).unwrap();
+        let full = &ladders[0];
+        assert_eq!(full.title, "mutual full handshake");
+        assert_eq!(
+            names(full, Dir::ToServer),
+            [
+                "ClientHello",
+                "Certificate",
+                "ClientKeyExchange",
+                "CertificateVerify",
+                "ChangeCipherSpec",
+                "Finished (encrypted)",
+                "ApplicationData"
+            ]
+        );
+        assert!(names(full, Dir::ToClient).contains(&"CertificateRequest".to_string()));
+        let skipped = full
+            .notes
+            .iter()
+            .find(|n| n.starts_with("client authentication: Certificate "))
+            .expect("the sizes of the client's messages");
+        for resumed in &ladders[1..] {
+            let client = names(resumed, Dir::ToServer);
+            assert!(
+                !client.iter().any(|m| m.starts_with("Certificate")),
+                "{client:?}"
+            );
+            assert!(
+                resumed
+                    .notes
+                    .iter()
+                    .any(|n| n.starts_with("skipped by resuming: the client's Certificate (")),
+                "{:?}",
+                resumed.notes
+            );
+            assert!(resumed
+                .notes
+                .iter()
+                .any(|n| n
+                    == "the server knows the client as CN=demo-client (from the resumed session)"));
+        }
+        // The full handshake's note names non-zero sizes.
+        assert!(!skipped.contains(" 0 bytes"), "{skipped}");
     }
 
     #[test]

@@ -43,6 +43,8 @@ pub struct ClientAuth {
     roots_epoch: u64,
     /// Digest of what decides whom the server trusts: the roots and the revocation lists.
     epoch: [u8; 32],
+    /// Whether the caller approves each verified client (`Event::NeedClientApproval`).
+    approval: bool,
 }
 
 impl ClientAuth {
@@ -79,6 +81,7 @@ impl ClientAuth {
             authorities,
             roots_epoch: first_u64(&epoch),
             epoch,
+            approval: false,
         }
     }
 
@@ -128,6 +131,26 @@ impl ClientAuth {
     pub fn without_ca_names(mut self) -> Self {
         self.authorities.clear();
         self
+    }
+
+    /// Asks the caller about every client whose certificate verified, by its own policy (an
+    /// allow-list of subjects, a database): the handshake stops with
+    /// [`Event::NeedClientApproval`](crate::Event::NeedClientApproval) before the server's
+    /// next flight (after the client's Finished in a full handshake, before the ServerHello of
+    /// a resumption, whose session keeps the client's identity) and goes on when the caller
+    /// answers with [`Connection::approve_client`](crate::Connection::approve_client);
+    /// a refusal sends access_denied. Nothing blocks meanwhile. Clients without a
+    /// certificate (where they are optional) are not asked about.
+    ///
+    /// Blocking adapters ([`Stream`](crate::Stream)) cannot ask anyone: they refuse.
+    pub fn with_approval(mut self) -> Self {
+        self.approval = true;
+        self
+    }
+
+    /// Whether the caller approves each verified client ([`with_approval`](Self::with_approval)).
+    pub fn asks_for_approval(&self) -> bool {
+        self.approval
     }
 
     /// Whether a client without a certificate is refused.
@@ -304,6 +327,7 @@ impl core::fmt::Debug for ClientAuth {
             .field("crls", &self.crls.len())
             .field("required", &self.required)
             .field("sends_ca_names", &!self.authorities.is_empty())
+            .field("approval", &self.approval)
             .finish()
     }
 }

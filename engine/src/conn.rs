@@ -369,6 +369,14 @@ pub(crate) mod sealed {
             }
             .into())
         }
+        /// Continues a handshake suspended on the caller's approval of the client.
+        fn provide_approval(&mut self, core: &mut Core, approved: bool) -> Result<(), Fatal> {
+            let _ = (core, approved);
+            Err(crate::error::InternalFailure::OutOfOrder {
+                what: "no client approval is pending",
+            }
+            .into())
+        }
         /// Answers `event` if it is a request the handshake waits on, blocking until the
         /// answer is there (for the blocking [`Stream`](crate::Stream)).
         fn answer_blocking(
@@ -473,6 +481,18 @@ impl<H: Handshake> Connection<H> {
         }
         self.hs
             .provide_signature(&mut self.core, signature)
+            .map_err(|f| self.core.fail_fatal(f))
+    }
+
+    /// Answers [`Event::NeedClientApproval`] (server): `true` lets the handshake go on (then
+    /// call [`transmit`](Connection::transmit)), `false` ends it with access_denied and the
+    /// error `InvalidClientCertificate(NotApproved)`.
+    pub fn approve_client(&mut self, approved: bool) -> Result<(), Error> {
+        if let Some(e) = self.error() {
+            return Err(e.clone());
+        }
+        self.hs
+            .provide_approval(&mut self.core, approved)
             .map_err(|f| self.core.fail_fatal(f))
     }
 

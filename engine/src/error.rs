@@ -272,6 +272,9 @@ causes! {
         /// Not for this use (a server certificate presented by a client, or the reverse:
         /// RFC 5280 §4.2.1.12 extended key usage).
         WrongUsage => UnsupportedCertificate, "not for this usage (extended key usage)",
+        /// Valid, but the server's own policy refused it (RFC 5246 §7.2.2 access_denied:
+        /// [`Connection::approve_client`](crate::Connection::approve_client)).
+        NotApproved => AccessDenied, "valid, but refused by the server's policy",
         /// Refused for another reason (the verifier's words are in the debug log).
         Other => BadCertificate, "refused by the verifier",
     }
@@ -445,6 +448,16 @@ pub enum Event {
     /// [`ServerConnection::client_hello`](crate::ServerConnection::client_hello) and go on
     /// with [`ServerConnection::choose_config`](crate::ServerConnection::choose_config).
     ClientHelloReceived,
+    /// (server, with [`ClientAuth::with_approval`](crate::ClientAuth::with_approval)) The
+    /// client's certificate verified (or, in a resumption, its session's client passed the
+    /// checks again): decide by `identity` (also
+    /// [`ServerConnection::peer_identity`](crate::ServerConnection::peer_identity)) and answer
+    /// with [`Connection::approve_client`](crate::Connection::approve_client). The handshake
+    /// waits, sending nothing more, until then.
+    NeedClientApproval {
+        /// Who the client is.
+        identity: Box<crate::client_auth::ClientIdentity>,
+    },
     /// The peer tried to renegotiate; we refused with a no_renegotiation warning and the
     /// connection goes on (RFC 5746 §4.2, §4.4).
     RenegotiationRefused,

@@ -53,8 +53,9 @@ pub struct Metrics {
 /// `reprise_client_certificates_total{result}` labels it: `verified` (chain and
 /// CertificateVerify), `absent` (none, and none required), `missing` (none, one required),
 /// `unknown_ca`, `expired`, `revoked`, `wrong_usage`, `bad_signature` (a CertificateVerify
-/// that does not verify), `invalid` (any other refusal).
-pub const CLIENT_CERTIFICATE_RESULTS: [&str; 9] = [
+/// that does not verify), `refused` (valid, but the embedder's policy said no), `invalid` (any
+/// other refusal).
+pub const CLIENT_CERTIFICATE_RESULTS: [&str; 10] = [
     "verified",
     "absent",
     "missing",
@@ -63,6 +64,7 @@ pub const CLIENT_CERTIFICATE_RESULTS: [&str; 9] = [
     "revoked",
     "wrong_usage",
     "bad_signature",
+    "refused",
     "invalid",
 ];
 

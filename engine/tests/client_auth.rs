@@ -644,3 +644,54 @@ fn new_roots_an_expired_leaf_and_a_missing_certificate_fall_back_by_name() {
         );
     }
 }
+
+#[test]
+fn the_caller_approves_or_refuses_a_verified_client_without_blocking() {
+    let pki = good_pki();
+    for how in [Resume::ById, Resume::ByTicket] {
+        let sessions = Sessions::new();
+        let server = sessions.server(
+            ClientAuth::required(roots(&pki.ca_der)).with_approval(),
+            how,
+        );
+        let client = sessions.client(Some(&pki), how);
+        for (round, resumes) in [(0, false), (1, true)] {
+            let mut c = ClientConnection::new(client.clone(), "localhost").unwrap();
+            let mut s = ServerConnection::new(server.clone());
+            pump_at(&mut c, &mut s, NOW + round).unwrap();
+            // The server waits: its next flight is held until the caller answers.
+            assert!(s.is_suspended() && !c.is_open(), "{how:?} round {round}");
+            let events = server_events(&mut s);
+            let Some(reprise::Event::NeedClientApproval { identity }) = events.last() else {
+                panic!("{how:?} round {round}: {events:?}");
+            };
+            assert_eq!(identity.subject(), "CN=device-17");
+            assert_eq!(
+                s.peer_identity().map(|id| id.subject()).as_deref(),
+                Some("CN=device-17")
+            );
+            s.approve_client(true).unwrap();
+            pump_at(&mut c, &mut s, NOW + round).unwrap();
+            assert!(c.is_open() && s.is_open(), "{how:?} round {round}");
+            assert_eq!(s.negotiated().resumed.is_some(), resumes, "{how:?}");
+        }
+        // Refused: access_denied, counted, and the session is not resumed by a refusal.
+        let mut c = ClientConnection::new(client.clone(), "localhost").unwrap();
+        let mut s = ServerConnection::new(server.clone());
+        pump_at(&mut c, &mut s, NOW + 2).unwrap();
+        let err = s.approve_client(false).unwrap_err();
+        assert_eq!(err.alert_sent(), Some(A::AccessDenied), "{how:?}");
+        assert!(matches!(
+            err,
+            Error::AlertSent(reprise::Cause::InvalidClientCertificate(
+                reprise::CertificateError::NotApproved
+            ))
+        ));
+        let alert = s.pending_output().to_vec();
+        assert!(feed_client_at(&mut c, &alert, NOW + 2).is_err());
+        assert_eq!(sessions.metrics.client_certificates("refused"), 1);
+        // Answering twice, or with nothing asked, is an error, not a panic.
+        let mut s = ServerConnection::new(server.clone());
+        assert!(s.approve_client(true).is_err());
+    }
+}

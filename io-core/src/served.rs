@@ -747,6 +747,11 @@ impl<H: Handler> Served<H> {
                     );
                 }
                 Event::ResumptionFailed { reason } => self.resumption_failure = Some(reason),
+                // The serving core has no approval policy to ask: a config that wants one
+                // is refused rather than left waiting (the engine sends access_denied).
+                Event::NeedClientApproval { .. } => {
+                    let _ = self.tls.approve_client(false);
+                }
                 Event::PeerClosed => {
                     // RFC 5246 §7.2.1: answer with our close_notify, after what the
                     // handler still has to say (a half-close passed on, e.g. to a backend).

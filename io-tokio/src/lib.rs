@@ -86,11 +86,19 @@ const LINGER: Duration = Duration::from_secs(1);
 /// that never finishes must not hold a task for ever.
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Decides whether a client whose certificate verified may connect, by the application's own
+/// policy ([`TlsAcceptor::client_approval`]): the future may take its time (a database), only
+/// its connection's task waits.
+pub type ClientApprover = Arc<
+    dyn Fn(reprise::ClientIdentity) -> Pin<Box<dyn Future<Output = bool> + Send>> + Send + Sync,
+>;
+
 /// Accepts TLS connections with one server config; cheap to clone (one `Arc`).
 #[derive(Clone)]
 pub struct TlsAcceptor {
     config: Arc<ServerConfig>,
     handshake_timeout: Option<Duration>,
+    approver: Option<ClientApprover>,
 }
 
 impl From<Arc<ServerConfig>> for TlsAcceptor {
@@ -98,6 +106,7 @@ impl From<Arc<ServerConfig>> for TlsAcceptor {
         Self {
             config,
             handshake_timeout: Some(DEFAULT_HANDSHAKE_TIMEOUT),
+            approver: None,
         }
     }
 }
@@ -111,10 +120,26 @@ impl TlsAcceptor {
         self
     }
 
+    /// Asks `approve` about every client whose certificate verified (and, when it resumes,
+    /// whose session's client passed the checks again), for a config whose
+    /// [`ClientAuth`](reprise::ClientAuth) was made
+    /// [`with_approval`](reprise::ClientAuth::with_approval): `false` refuses the client with
+    /// access_denied. A config that asks, accepted without an approver, refuses every
+    /// client with a certificate.
+    pub fn client_approval<F, Fut>(mut self, approve: F) -> Self
+    where
+        F: Fn(reprise::ClientIdentity) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = bool> + Send + 'static,
+    {
+        self.approver = Some(Arc::new(move |identity| Box::pin(approve(identity))));
+        self
+    }
+
     /// Runs the server side of a handshake on `io`; the stream is ready once it completes.
     pub fn accept<IO: AsyncRead + AsyncWrite + Unpin>(&self, io: IO) -> Accept<IO> {
         let conn = ServerConnection::new(self.config.clone());
-        let stream = TlsStream::new(io, conn, self.config.session_store.clone());
+        let mut stream = TlsStream::new(io, conn, self.config.session_store.clone());
+        stream.approver = self.approver.clone();
         Accept(Handshaking::new(
             stream,
             None,
@@ -464,6 +489,7 @@ struct Pending {
 enum Answer {
     Session(Lookup),
     Signature(Option<Vec<u8>>),
+    Approval(bool),
 }
 
 impl Pending {
@@ -488,6 +514,8 @@ pub struct TlsStream<IO, S: Handshake = ServerHandshake> {
     /// out of `Accept`); one allocation is cheaper than copying it each time.
     conn: Box<Connection<S>>,
     store: Option<Arc<dyn SessionStore>>,
+    /// Who approves verified clients (server, [`TlsAcceptor::client_approval`]).
+    approver: Option<ClientApprover>,
     pending: Option<Arc<Mutex<Pending>>>,
     /// Received bytes: whole records are decrypted in place, a partial one waits for more.
     inbound: Vec<u8>,
@@ -550,6 +578,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: Handshake> TlsStream<IO, S> {
             io,
             conn: Box::new(conn),
             store,
+            approver: None,
             pending: None,
             inbound: vec![0; INITIAL_INBOUND],
             filled: 0,
@@ -708,6 +737,24 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: Handshake> TlsStream<IO, S> {
                         Err(_) => self.conn.provide_signature(sign()).map_err(to_io)?,
                     }
                 }
+                Event::NeedClientApproval { identity } => {
+                    match (self.approver.clone(), tokio::runtime::Handle::try_current()) {
+                        (Some(approve), Ok(runtime)) => {
+                            let slot = self.wait_for_answer(cx);
+                            let decision = approve(*identity);
+                            runtime.spawn(async move {
+                                Pending::answer(&slot, Answer::Approval(decision.await));
+                            });
+                        }
+                        // Nobody to ask: refused (access_denied), never left waiting.
+                        _ => {
+                            if let Err(e) = self.conn.approve_client(false) {
+                                let _ = self.poll_flush_records(cx);
+                                return Err(to_io(e));
+                            }
+                        }
+                    }
+                }
                 _ => {}
             }
         }
@@ -763,6 +810,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin, S: Handshake> TlsStream<IO, S> {
         match answer {
             Answer::Session(lookup) => self.conn.provide_session(lookup),
             Answer::Signature(signature) => self.conn.provide_signature(signature),
+            Answer::Approval(approved) => self.conn.approve_client(approved),
         }
         .map_err(to_io)?;
         // The records held while the handshake waited.

@@ -729,3 +729,110 @@ async fn a_silent_peer_is_dropped_by_the_handshake_timeout() {
     assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
     assert!(started.elapsed() < Duration::from_secs(3));
 }
+
+/// A certificate chain (DER, leaf first) and its key (PKCS#8 DER).
+type ChainAndKey = (Vec<Vec<u8>>, Vec<u8>);
+
+/// A client CA and two client certificates it issued (`CN=device-17`, `CN=intruder`).
+fn client_pki() -> (Vec<u8>, [ChainAndKey; 2]) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "Tokio Client CA");
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca, ca_key);
+    let client = |name: &str| {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut leaf = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        leaf.distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        leaf.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        let cert = leaf.signed_by(&key, &issuer).unwrap();
+        (vec![cert.der().to_vec()], key.serialize_der())
+    };
+    (
+        ca_cert.der().to_vec(),
+        [client("device-17"), client("intruder")],
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_async_policy_approves_clients_and_refuses_others_with_access_denied() {
+    let (ca, [device, intruder]) = client_pki();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".into()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let mut roots = reprise::RootStore::new();
+    roots.add_der(&ca).unwrap();
+    let config = ServerConfig::builder()
+        .certificate_der(vec![cert.der().to_vec()], &key.serialize_der())
+        .alpn(["http/1.1"])
+        .client_auth(reprise::ClientAuth::required(roots).with_approval())
+        .build()
+        .unwrap();
+    let asked = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = asked.clone();
+    // An allow-list behind a slow lookup: only the connection that asks waits.
+    let acceptor = TlsAcceptor::from(config).client_approval(move |identity| {
+        let seen = seen.clone();
+        async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let name = identity.common_name();
+            seen.lock().unwrap().push(name.clone());
+            name.as_deref() == Some("device-17")
+        }
+    });
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(serve_pages(listener, acceptor));
+    let connector = |(chain, key): &ChainAndKey| {
+        reprise_tokio::TlsConnector::from(
+            ClientConfig::builder()
+                .root(cert.der().to_vec().into())
+                .client_certificate(chain.clone(), key)
+                .build()
+                .unwrap(),
+        )
+    };
+    let allowed = connector(&device);
+    for round in 0..2 {
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut tls = allowed
+            .connect(reprise_tokio::server_name("localhost").unwrap(), tcp)
+            .await
+            .unwrap();
+        tls.write_all(b"GET / HTTP/1.1\r\nhost: localhost\r\n\r\n")
+            .await
+            .unwrap();
+        let mut page = Vec::new();
+        tls.read_to_end(&mut page).await.unwrap();
+        assert!(page.starts_with(b"HTTP/1.1 200 OK"), "round {round}");
+        // The second connection resumes, and its session's client is asked about too.
+        assert_eq!(tls.negotiated().resumed.is_some(), round == 1);
+    }
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let refused = connector(&intruder)
+        .connect(reprise_tokio::server_name("localhost").unwrap(), tcp)
+        .await;
+    let err = match refused {
+        Ok(mut tls) => {
+            // TLS 1.2: the client's handshake is over before the server's verdict arrives.
+            let mut page = Vec::new();
+            tls.read_to_end(&mut page).await.unwrap_err()
+        }
+        Err(e) => e,
+    };
+    assert!(err.to_string().contains("access_denied"), "{err}");
+    assert_eq!(
+        *asked.lock().unwrap(),
+        [
+            Some("device-17".to_string()),
+            Some("device-17".to_string()),
+            Some("intruder".to_string())
+        ]
+    );
+    server.abort();
+}

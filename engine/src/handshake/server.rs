@@ -128,6 +128,19 @@ struct Shared {
     /// Who the client's certificate says it is: from its verified chain in a full
     /// handshake, from the session in a resumption.
     client_identity: Option<ClientIdentity>,
+    /// Where the caller's approval of the client stands (`ClientAuth::with_approval`).
+    approval: Approval,
+}
+
+/// The caller's approval of a verified client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Approval {
+    /// Not asked (yet, or at all).
+    NotAsked,
+    /// `Event::NeedClientApproval` is out; the server sends nothing until the answer.
+    Awaiting,
+    /// Approved: the handshake goes on.
+    Approved,
 }
 
 impl ServerHandshake {
@@ -148,6 +161,7 @@ impl ServerHandshake {
                 negotiated: Negotiated::default(),
                 client_chain: None,
                 client_identity: None,
+                approval: Approval::NotAsked,
             },
             phase: Phase::Hello { answer: None },
         }
@@ -226,6 +240,16 @@ impl ServerHandshake {
 
     /// Writes every message the shape says the server sends now, then flushes the flight.
     fn send_my_steps(&mut self, core: &mut Core) -> Result<(), Fatal> {
+        if self.cx.must_ask_approval() {
+            self.cx.approval = Approval::Awaiting;
+            let identity = Box::new(self.cx.client_identity.clone().ok_or_else(|| {
+                Fatal::from(InternalFailure::OutOfOrder {
+                    what: "approval without a client",
+                })
+            })?);
+            core.push_event(Event::NeedClientApproval { identity });
+            return Ok(());
+        }
         while let Some(step) = self.cx.flow.next().filter(|s| s.from == Role::Server) {
             self.step(core, step.msg, None)?;
             if self.is_waiting() {
@@ -317,14 +341,35 @@ impl ServerHandshake {
 
     /// True while the handshake waits for the caller: a config, a session, a signature.
     fn is_waiting(&self) -> bool {
-        matches!(
-            self.phase,
-            Phase::Held { .. }
-                | Phase::Full(FullPhase {
-                    signature: Signature::Awaiting,
-                    ..
-                })
-        )
+        self.cx.approval == Approval::Awaiting
+            || matches!(
+                self.phase,
+                Phase::Held { .. }
+                    | Phase::Full(FullPhase {
+                        signature: Signature::Awaiting,
+                        ..
+                    })
+            )
+    }
+
+    /// Answers an [`Event::NeedClientApproval`]: the handshake goes on, or ends with
+    /// access_denied (RFC 5246 §7.2.2).
+    fn answer_approval(&mut self, core: &mut Core, approved: bool) -> Result<(), Fatal> {
+        if self.cx.approval != Approval::Awaiting {
+            return Err(Fatal::from(InternalFailure::OutOfOrder {
+                what: "no client approval is pending",
+            }));
+        }
+        if !approved {
+            if let Some(m) = &self.cx.config.metrics {
+                m.client_certificate("refused");
+            }
+            return Err(Fatal(Cause::InvalidClientCertificate(
+                CertificateError::NotApproved,
+            )));
+        }
+        self.cx.approval = Approval::Approved;
+        self.send_my_steps(core)
     }
 
     /// Answers a [`Event::NeedSignature`] and continues the handshake (RFC 8422 §5.4: the
@@ -732,6 +777,19 @@ impl Shared {
         keyed.transcript.forget();
         keyed.transcript.add(received.raw);
         Ok(())
+    }
+
+    /// Whether the server's next flight waits for the caller's approval of the client: it
+    /// is the server's turn, the client has an identity, and the config asks.
+    fn must_ask_approval(&self) -> bool {
+        self.approval == Approval::NotAsked
+            && self.client_identity.is_some()
+            && self.flow.next().is_some_and(|s| s.from == Role::Server)
+            && self
+                .config
+                .client_auth
+                .as_ref()
+                .is_some_and(|auth| auth.asks_for_approval())
     }
 
     fn randoms(&self) -> Randoms<'_> {
@@ -1159,6 +1217,8 @@ impl Machine for ServerHandshake {
                 let signed = key.key().sign(*scheme, message, &mut signature).is_ok();
                 conn.provide_signature(signed.then_some(signature))
             }
+            // Nobody to ask: a blocking adapter refuses (ClientAuth::with_approval says so).
+            Event::NeedClientApproval { .. } => conn.approve_client(false),
             _ => Ok(()),
         }
     }
@@ -1177,6 +1237,10 @@ impl Machine for ServerHandshake {
         signature: Option<Vec<u8>>,
     ) -> Result<(), Fatal> {
         self.answer_signature(core, signature)
+    }
+
+    fn provide_approval(&mut self, core: &mut Core, approved: bool) -> Result<(), Fatal> {
+        self.answer_approval(core, approved)
     }
 
     fn flow(&self) -> &Flow {

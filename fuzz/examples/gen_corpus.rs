@@ -24,7 +24,7 @@ use reprise::rng::SeededRandom;
 use reprise::session::{generate_key_file, KeyFileFormat};
 use reprise::{Connection, Event, Handshake, Inbound, ResumptionKind};
 use reprise_fuzz::{
-    drive_stream, fresh_ticket_record, id_session_record, new_server, old_ticket_record,
+    drive_stream, fresh_ticket_record, id_session_record, new_server_for, old_ticket_record,
     seal_ticket, split_records, take_output, ClientProfile, SequenceInput, NOW,
 };
 
@@ -53,7 +53,7 @@ struct Recording {
 
 fn record(profile: ClientProfile) -> Recording {
     let mut client = profile.connect();
-    let mut server = new_server();
+    let mut server = new_server_for(profile);
     let (mut c2s, mut s2c) = (Vec::new(), Vec::new());
     let mut resumed = None;
     let mut sent_data = false;
@@ -120,8 +120,10 @@ fn messages(stream: &[u8]) -> Vec<(HandshakeType, Vec<u8>)> {
 
 /// An input that the sequence targets decode as `profile` followed by plain deliveries.
 fn sequence_seed(profile: ClientProfile, deliveries: usize) -> Vec<u8> {
-    for v in 0..=u32::MAX / 8 {
-        let x = v.wrapping_mul(0x2aaa_aaab);
+    // The profile is decoded from the first four bytes; 256 values spread over the range
+    // reach every one of a few profiles.
+    for v in 0..=u8::MAX {
+        let x = u32::from(v) << 24 | 0x0080_0000;
         let mut bytes = x.to_le_bytes().to_vec();
         bytes.extend(std::iter::repeat_n(0u8, deliveries * 4));
         let decoded =
@@ -151,8 +153,14 @@ fn main() {
         );
         // Stream targets: whole, and cut into small pieces.
         for chunking in [0u8, 7] {
+            // The mutual client's stream is for the server that asks for its certificate.
+            let server_target = if profile == ClientProfile::Mutual {
+                "server_mutual"
+            } else {
+                "server"
+            };
             corpus.put(
-                "server",
+                server_target,
                 &format!("{name}-{chunking}"),
                 &[&[chunking][..], &rec.c2s].concat(),
             );
@@ -162,12 +170,15 @@ fn main() {
                 &[&[profile.to_byte(), chunking][..], &rec.s2c].concat(),
             );
         }
-        // Replays: the client always completes (its randomness is seeded and the server's
-        // flight is replayed as recorded); the server does when its own flight is
-        // deterministic (no ECDSA signature).
+        // Replays: the client completes (its randomness is seeded and the server's flight is
+        // replayed as recorded) unless it signs with ECDSA itself (the mutual client's
+        // CertificateVerify); the server does when its own flight is deterministic (no
+        // ECDSA signature).
         let client = drive_stream(profile.connect(), &rec.s2c, 0);
-        assert!(client.handshake_done(), "{name}: client replay completes");
-        let server = drive_stream(new_server(), &rec.c2s, 0);
+        if profile != ClientProfile::Mutual {
+            assert!(client.handshake_done(), "{name}: client replay completes");
+        }
+        let server = drive_stream(new_server_for(profile), &rec.c2s, 0);
         println!(
             "  replay: client done {}, server done {} ({:?})",
             client.handshake_done(),
@@ -197,6 +208,8 @@ fn main() {
                 HandshakeType::ServerHelloDone => ("messages", 2),
                 HandshakeType::ClientKeyExchange => ("messages", 3),
                 HandshakeType::NewSessionTicket => ("messages", 5),
+                HandshakeType::CertificateRequest => ("messages", 7),
+                HandshakeType::CertificateVerify => ("messages", 8),
                 _ => continue,
             };
             corpus.put(
@@ -250,6 +263,24 @@ fn main() {
     alpn.alpn = b"http/1.1"[..].into();
     alpn.extended_master_secret = false;
     corpus.put("session_record", "alpn-no-ems", &alpn.encode());
+    // A session made with a client certificate (version 2): the mutual handshake's own.
+    let mut client = ClientProfile::Mutual.connect();
+    let mut server = new_server_for(ClientProfile::Mutual);
+    for _ in 0..8 {
+        let out = take_output(&mut client);
+        feed(&mut server, &out);
+        let back = take_output(&mut server);
+        feed(&mut client, &back);
+    }
+    let identity = server.peer_identity().expect("the mutual client's identity").clone();
+    let mut bound = id_session_record();
+    bound.client = Some(identity);
+    corpus.put("session_record", "with-client", &bound.encode());
+    let ticket = seal_ticket(&bound);
+    let mut seed = (ticket.len() as u32).to_le_bytes().to_vec();
+    seed.extend_from_slice(&ticket);
+    seed.extend_from_slice(&bound.encode());
+    corpus.put("ticket_open", "with-client", &seed);
     // Key files of every format, and a commented Reprise file with two keys.
     let rng = SeededRandom::new(7);
     for format in [

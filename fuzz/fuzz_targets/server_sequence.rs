@@ -5,10 +5,11 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use reprise_fuzz::{new_server, run_sequence, SequenceInput};
+use reprise_fuzz::{new_server_for, run_sequence, SequenceInput};
 
 fuzz_target!(|input: SequenceInput| {
-    let server = new_server();
+    // The mutual profile talks to the server that asks for its certificate.
+    let server = new_server_for(input.profile);
     let client = input.profile.connect();
     run_sequence(server, client, &input.actions);
 });

@@ -202,6 +202,8 @@ impl SessionStore for FreshCache {
 
 struct World {
     config: Arc<ServerConfig>,
+    /// The same server, requiring a client certificate from the fixture CA.
+    mutual: Arc<ServerConfig>,
     rng: Arc<Reseeded>,
     cache: Arc<FreshCache>,
 }
@@ -211,21 +213,31 @@ fn world() -> &'static World {
     WORLD.get_or_init(|| {
         let rng = Arc::new(Reseeded::new(SERVER_SEED));
         let cache = Arc::new(FreshCache(Mutex::new(FreshCache::filled())));
-        let mut config = ServerConfig::new();
-        config
-            .add_certificate(vec![pki::ECDSA.to_vec(), pki::CA.to_vec()], pki::ECDSA_KEY)
-            .expect("ECDSA fixture");
-        config
-            .add_certificate(vec![pki::RSA.to_vec(), pki::CA.to_vec()], pki::RSA_KEY)
-            .expect("RSA fixture");
-        config.rng = rng.clone();
-        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        config.session_store = Some(cache.clone());
-        config.session_timeout = SESSION_TIMEOUT;
-        config.tickets = Some(Arc::new(TicketKeys::new(ticket_ring())));
-        config.ticket_lifetime = TICKET_LIFETIME;
+        let tickets = Arc::new(TicketKeys::new(ticket_ring()));
+        let make = |client_auth: bool| {
+            let mut config = ServerConfig::new();
+            config
+                .add_certificate(vec![pki::ECDSA.to_vec(), pki::CA.to_vec()], pki::ECDSA_KEY)
+                .expect("ECDSA fixture");
+            config
+                .add_certificate(vec![pki::RSA.to_vec(), pki::CA.to_vec()], pki::RSA_KEY)
+                .expect("RSA fixture");
+            config.rng = rng.clone();
+            config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+            config.session_store = Some(cache.clone());
+            config.session_timeout = SESSION_TIMEOUT;
+            config.tickets = Some(tickets.clone());
+            config.ticket_lifetime = TICKET_LIFETIME;
+            if client_auth {
+                let mut roots = RootStore::new();
+                roots.add_der(pki::CA).expect("CA fixture");
+                config.client_auth = Some(Arc::new(reprise::ClientAuth::required(roots)));
+            }
+            Arc::new(config)
+        };
         World {
-            config: Arc::new(config),
+            config: make(false),
+            mutual: make(true),
             rng,
             cache,
         }
@@ -248,6 +260,24 @@ pub fn new_server() -> ServerConnection {
     ServerConnection::new(w.config.clone())
 }
 
+/// [`new_server`], requiring a client certificate from the fixture CA (RFC 5246 §7.4.4):
+/// the server that the [`ClientProfile::Mutual`] client talks to.
+pub fn new_mutual_server() -> ServerConnection {
+    let w = world();
+    w.rng.reset();
+    w.cache.reset();
+    ServerConnection::new(w.mutual.clone())
+}
+
+/// The server `profile`'s client talks to: [`new_mutual_server`] for
+/// [`ClientProfile::Mutual`], [`new_server`] for the others.
+pub fn new_server_for(profile: ClientProfile) -> ServerConnection {
+    match profile {
+        ClientProfile::Mutual => new_mutual_server(),
+        _ => new_server(),
+    }
+}
+
 /// Which client (configuration and remembered session) talks to the server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Arbitrary)]
 pub enum ClientProfile {
@@ -263,17 +293,21 @@ pub enum ClientProfile {
     ResumeTicketRenewed,
     /// ALPN `h2`, no extended master secret, no tickets, P-384 only.
     AlpnNoEms,
+    /// Presents the ECDSA fixture as its client certificate, to the server that asks
+    /// ([`new_mutual_server`]): Certificate and CertificateVerify in its second flight.
+    Mutual,
 }
 
 impl ClientProfile {
-    /// Every profile.
-    pub const ALL: [ClientProfile; 6] = [
+    /// Every profile (new ones last: a profile's number is its place here).
+    pub const ALL: [ClientProfile; 7] = [
         ClientProfile::Fresh,
         ClientProfile::RsaPkcs1,
         ClientProfile::ResumeId,
         ClientProfile::ResumeTicket,
         ClientProfile::ResumeTicketRenewed,
         ClientProfile::AlpnNoEms,
+        ClientProfile::Mutual,
     ];
 
     /// The profile numbered `b` (modulo the count), for byte-oriented inputs.
@@ -329,6 +363,14 @@ impl ClientProfile {
                 let r = old_ticket_record();
                 let t = seal_ticket(&r);
                 remember(r, &[], Some(t));
+            }
+            ClientProfile::Mutual => {
+                let cert = reprise::CertifiedKey::new(
+                    vec![pki::ECDSA.to_vec(), pki::CA.to_vec()],
+                    pki::ECDSA_KEY,
+                )
+                .expect("ECDSA fixture");
+                config.client_certificate = Some(Arc::new(cert));
             }
             ClientProfile::AlpnNoEms => {
                 config.alpn_protocols = vec![b"h2".to_vec()];

@@ -2,7 +2,9 @@
 //! `s_client -cert -key`, curl `--cert --key`, gnutls-cli and Python's `ssl` with
 //! `load_cert_chain` are let in; a client without a certificate gets handshake_failure; a
 //! certificate revoked by a CRL loaded on reload gets certificate_revoked; the access log
-//! names the client by its certificate's subject.
+//! names the client by its certificate's subject; every bad client certificate or
+//! CertificateVerify gets its alert over a socket (docs/alerts.md); sessions keep their client
+//! across resumption, and lose it when it is revoked, expires or the roots change.
 
 mod common;
 
@@ -856,4 +858,354 @@ fn a_revoked_client_or_new_roots_end_resumption_with_the_reason_counted() {
         .lines()
         .any(|l| l.contains("sent alert certificate_revoked")
             && l.contains("resumption declined: client-certificate-revoked")));
+}
+
+/// A certificate chain (DER, leaf first) and its key (PKCS#8 DER).
+type ChainAndKey = (Vec<Vec<u8>>, Vec<u8>);
+
+/// Rewrites the handshake messages of a flight.
+type Tamper<'a> = &'a dyn Fn(&mut Vec<Vec<u8>>);
+
+/// One bad-input case: what it is, the server, the client's certificate, how its flight is
+/// changed, and the alert expected.
+type Case<'a> = (&'a str, &'a Server, Option<&'a ChainAndKey>, Tamper<'a>, u8);
+
+/// A client certificate (ECDSA P-256, `CN=device-17`) with its key, as DER, issued by
+/// `issuer` with `usage`, valid until `not_after`.
+fn issue(
+    issuer: &rcgen::Issuer<'_, rcgen::KeyPair>,
+    usage: rcgen::ExtendedKeyUsagePurpose,
+    not_after: (i32, u8, u8),
+) -> ChainAndKey {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut leaf = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    leaf.distinguished_name
+        .push(rcgen::DnType::CommonName, "device-17");
+    leaf.extended_key_usages = vec![usage];
+    leaf.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    leaf.not_after = rcgen::date_time_ymd(not_after.0, not_after.1, not_after.2);
+    let cert = leaf.signed_by(&key, issuer).unwrap();
+    (vec![cert.der().to_vec()], key.serialize_der())
+}
+
+/// A handshake message (type, 24-bit length, body).
+fn message(typ: u8, body: &[u8]) -> Vec<u8> {
+    let mut m = vec![typ];
+    m.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
+    m.extend_from_slice(body);
+    m
+}
+
+/// The plaintext handshake messages at the front of a flight (whole, header included), and
+/// the records after them (the ChangeCipherSpec and the encrypted Finished).
+fn split_flight(flight: &[u8]) -> (Vec<Vec<u8>>, Vec<u8>) {
+    let mut payload = Vec::new();
+    let mut at = 0;
+    while at + 5 <= flight.len() && flight[at] == 22 {
+        let len = usize::from(u16::from_be_bytes([flight[at + 3], flight[at + 4]]));
+        payload.extend_from_slice(&flight[at + 5..at + 5 + len]);
+        at += 5 + len;
+    }
+    let mut messages = Vec::new();
+    let mut m = 0;
+    while m + 4 <= payload.len() {
+        let len = u32::from_be_bytes([0, payload[m + 1], payload[m + 2], payload[m + 3]]) as usize;
+        messages.push(payload[m..m + 4 + len].to_vec());
+        m += 4 + len;
+    }
+    (messages, flight[at..].to_vec())
+}
+
+/// Handshake messages as plaintext records (at most 2^14 bytes each), then `rest`.
+fn join_flight(messages: &[Vec<u8>], rest: &[u8]) -> Vec<u8> {
+    let payload: Vec<u8> = messages.concat();
+    let mut out = Vec::new();
+    for chunk in payload.chunks(1 << 14) {
+        out.extend_from_slice(&[22, 3, 3]);
+        out.extend_from_slice(&(chunk.len() as u16).to_be_bytes());
+        out.extend_from_slice(chunk);
+    }
+    out.extend_from_slice(rest);
+    out
+}
+
+/// A Reprise client (with `certificate`, if any) handshakes with `addr` over a real socket;
+/// `tamper` rewrites the handshake messages of its second flight. Returns the alert the
+/// server sent (level, description), if any.
+fn alert_for(
+    addr: &str,
+    certificate: Option<&ChainAndKey>,
+    tamper: Tamper<'_>,
+) -> Option<(u8, u8)> {
+    use std::io::{Read, Write};
+    let mut config = reprise::ClientConfig::new(reprise::RootStore::new());
+    config.verification = reprise::ServerVerification::DangerousAcceptAnyCertificate;
+    if let Some((chain, key)) = certificate {
+        config.client_certificate = Some(std::sync::Arc::new(
+            reprise::CertifiedKey::new(chain.clone(), key).unwrap(),
+        ));
+    }
+    let mut client =
+        reprise::ClientConnection::new(std::sync::Arc::new(config), "localhost").unwrap();
+    let mut sock = std::net::TcpStream::connect(addr).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let hello = client.pending_output().to_vec();
+    client.consume_output(hello.len());
+    sock.write_all(&hello).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut received = Vec::new();
+    let mut sent_second = false;
+    let mut buf = [0u8; 16384];
+    while Instant::now() < deadline {
+        match sock.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => received.extend_from_slice(&buf[..n]),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => break,
+        }
+        // Whole records: the server's first flight goes to the client (until it answers),
+        // what follows is the server's answer to our tampered flight.
+        if !sent_second {
+            let whole = whole_records(&received);
+            let mut chunk = received[..whole].to_vec();
+            received.drain(..whole);
+            let mut inbound = reprise::Inbound::new(&mut chunk);
+            while let Ok(Some(_)) = client.next_plaintext(&mut inbound, reprise::unix_time()) {}
+            let flight = client.pending_output().to_vec();
+            if !flight.is_empty() {
+                client.consume_output(flight.len());
+                let (mut messages, rest) = split_flight(&flight);
+                tamper(&mut messages);
+                sock.write_all(&join_flight(&messages, &rest)).unwrap();
+                sent_second = true;
+            }
+        } else if let Some(alert) = first_alert(&received) {
+            return Some(alert);
+        } else if received.first() == Some(&20) {
+            // The server's ChangeCipherSpec: it took the flight.
+            return None;
+        }
+    }
+    first_alert(&received)
+}
+
+/// Bytes of whole records at the front of `data`.
+fn whole_records(data: &[u8]) -> usize {
+    let mut at = 0;
+    while at + 5 <= data.len() {
+        let len = usize::from(u16::from_be_bytes([data[at + 3], data[at + 4]]));
+        if at + 5 + len > data.len() {
+            break;
+        }
+        at += 5 + len;
+    }
+    at
+}
+
+/// The first plaintext alert record in `data`: (level, description).
+fn first_alert(data: &[u8]) -> Option<(u8, u8)> {
+    let mut at = 0;
+    while at + 5 <= data.len() {
+        let len = usize::from(u16::from_be_bytes([data[at + 3], data[at + 4]]));
+        if data[at] == 21 && len == 2 && at + 7 <= data.len() {
+            return Some((data[at + 5], data[at + 6]));
+        }
+        at += 5 + len;
+    }
+    None
+}
+
+#[test]
+fn each_bad_client_certificate_or_verify_gets_its_alert_over_a_socket() {
+    const FATAL: u8 = 2;
+    let dir = TempDir::new("mtls-bad");
+    let issuer = client_pki(dir.path());
+    let good = issue(
+        &issuer,
+        rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+        (2040, 1, 1),
+    );
+    let expired = issue(
+        &issuer,
+        rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+        (2021, 1, 1),
+    );
+    let server_only = issue(
+        &issuer,
+        rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+        (2040, 1, 1),
+    );
+    let stranger = {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "Stranger CA");
+        let other = rcgen::Issuer::new(params, key);
+        issue(
+            &other,
+            rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+            (2040, 1, 1),
+        )
+    };
+    let keep: Tamper<'_> = &|_| {};
+    let position = |messages: &[Vec<u8>], typ: u8| {
+        messages
+            .iter()
+            .position(|m| m[0] == typ)
+            .expect("message in the flight")
+    };
+    for driver in ["mio", "uring"] {
+        let required = Server::reprise(
+            driver,
+            &[
+                "--client-ca",
+                &s(&dir.path().join("client-ca.pem")),
+                "--client-auth",
+                "required",
+            ],
+        );
+        let plain = Server::reprise(driver, &[]);
+        let optional = Server::reprise(
+            driver,
+            &[
+                "--client-ca",
+                &s(&dir.path().join("client-ca.pem")),
+                "--client-auth",
+                "optional",
+            ],
+        );
+        let flip_signature = |m: &mut Vec<Vec<u8>>| {
+            let cv = position(m, 15);
+            if let Some(last) = m[cv].last_mut() {
+                *last ^= 1;
+            }
+        };
+        let unoffered_scheme = |m: &mut Vec<Vec<u8>>| {
+            let cv = position(m, 15);
+            m[cv][4] = 0x02; // rsa_pkcs1_sha1
+            m[cv][5] = 0x01;
+        };
+        let drop_verify = |m: &mut Vec<Vec<u8>>| {
+            let cv = position(m, 15);
+            m.remove(cv);
+        };
+        let malformed_chain = |m: &mut Vec<Vec<u8>>| {
+            let cert = position(m, 11);
+            // The chain's first entry claims more bytes than the list holds.
+            m[cert][7] = 0xff;
+            m[cert][8] = 0xff;
+            m[cert][9] = 0xff;
+        };
+        let oversized = |m: &mut Vec<Vec<u8>>| {
+            let cert = position(m, 11);
+            // A Certificate longer than any handshake message the server takes, announced.
+            m[cert] = message(11, &vec![0u8; 200_000]);
+        };
+        let unasked_certificate = |m: &mut Vec<Vec<u8>>| {
+            let list = [&[0u8, 0, 4][..], &[0, 0, 1, 0x30]].concat();
+            m.insert(0, message(11, &list));
+        };
+        let verify_without_certificate = |m: &mut Vec<Vec<u8>>| {
+            let cke = position(m, 16);
+            m.insert(cke + 1, message(15, &[4, 3, 0, 2, 0x30, 0]));
+        };
+        let cases: [Case<'_>; 11] = [
+            (
+                "no certificate where one is required",
+                &required,
+                None,
+                keep,
+                40,
+            ),
+            (
+                "a chain from an unknown CA",
+                &required,
+                Some(&stranger),
+                keep,
+                48,
+            ),
+            (
+                "an expired certificate",
+                &required,
+                Some(&expired),
+                keep,
+                45,
+            ),
+            (
+                "a server-only certificate",
+                &required,
+                Some(&server_only),
+                keep,
+                43,
+            ),
+            (
+                "a CertificateVerify that does not verify",
+                &required,
+                Some(&good),
+                &flip_signature,
+                51,
+            ),
+            (
+                "a CertificateVerify with an unoffered scheme",
+                &required,
+                Some(&good),
+                &unoffered_scheme,
+                47,
+            ),
+            (
+                "no CertificateVerify after a certificate",
+                &required,
+                Some(&good),
+                &drop_verify,
+                10,
+            ),
+            (
+                "a malformed chain",
+                &required,
+                Some(&good),
+                &malformed_chain,
+                50,
+            ),
+            (
+                "a Certificate over the size limit",
+                &required,
+                Some(&good),
+                &oversized,
+                50,
+            ),
+            (
+                "a Certificate the server did not ask for",
+                &plain,
+                None,
+                &unasked_certificate,
+                10,
+            ),
+            (
+                "a CertificateVerify after an empty Certificate",
+                &optional,
+                None,
+                &verify_without_certificate,
+                10,
+            ),
+        ];
+        for (what, server, certificate, tamper, alert) in cases {
+            assert_eq!(
+                alert_for(&server.addr(), certificate, tamper),
+                Some((FATAL, alert)),
+                "[{driver}] {what}\n{}",
+                server.log()
+            );
+        }
+        // And the good certificate, untouched, gets in.
+        assert_eq!(
+            alert_for(&required.addr(), Some(&good), keep),
+            None,
+            "[{driver}]"
+        );
+    }
 }

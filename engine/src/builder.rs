@@ -404,6 +404,16 @@ impl ClientConfigBuilder {
         self
     }
 
+    /// Hands the CertificateVerify signature to the caller ([`Event::NeedSignature`],
+    /// answered with [`Connection::provide_signature`]) instead of signing inline.
+    ///
+    /// [`Event::NeedSignature`]: crate::Event::NeedSignature
+    /// [`Connection::provide_signature`]: crate::Connection::provide_signature
+    pub fn offload_signing(mut self) -> Self {
+        self.config.offload_signing = true;
+        self
+    }
+
     /// No resumption: every connection makes a full handshake.
     pub fn without_resumption(mut self) -> Self {
         self.sessions = None;

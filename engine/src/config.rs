@@ -477,6 +477,10 @@ pub struct ClientConfig {
     /// The certificate and key sent when a server asks (RFC 5246 §7.4.6); `None` answers
     /// with an empty Certificate.
     pub client_certificate: Option<Arc<CertifiedKey>>,
+    /// Hand the CertificateVerify signature to the caller (`Event::NeedSignature`) instead
+    /// of signing inline, as a server's `offload_signing` does (a key in an HSM, a signing
+    /// service, a worker pool).
+    pub offload_signing: bool,
 }
 
 impl core::fmt::Debug for ClientConfig {
@@ -513,6 +517,7 @@ impl ClientConfig {
             key_log: None,
             metrics: None,
             client_certificate: None,
+            offload_signing: false,
         }
     }
 

@@ -695,3 +695,37 @@ fn the_caller_approves_or_refuses_a_verified_client_without_blocking() {
         assert!(s.approve_client(true).is_err());
     }
 }
+
+#[test]
+fn the_client_can_hand_its_certificate_verify_signature_to_the_caller() {
+    let pki = good_pki();
+    let mut config = client_config();
+    config.client_certificate = Some(Arc::new(
+        reprise::CertifiedKey::new(pki.chain.clone(), &pki.key).unwrap(),
+    ));
+    config.offload_signing = true;
+    let mut c = ClientConnection::new(Arc::new(config), "localhost").unwrap();
+    let mut s = ServerConnection::new(server_with(ClientAuth::required(roots(&pki.ca_der))));
+    pump(&mut c, &mut s).unwrap();
+    assert!(c.is_suspended() && !s.is_open());
+    let request = std::iter::from_fn(|| c.next_event())
+        .find_map(|e| match e {
+            reprise::Event::NeedSignature {
+                key,
+                scheme,
+                message,
+                ..
+            } => Some((key, scheme, message)),
+            _ => None,
+        })
+        .expect("the client asks for its signature");
+    // Nothing else of the flight went out meanwhile.
+    assert!(c.pending_output().is_empty());
+    let (key, scheme, message) = request;
+    let mut signature = Vec::new();
+    key.key().sign(scheme, &message, &mut signature).unwrap();
+    c.provide_signature(Some(signature)).unwrap();
+    pump(&mut c, &mut s).unwrap();
+    assert!(c.is_open() && s.is_open());
+    assert_eq!(s.peer_subject().as_deref(), Some("CN=device-17"));
+}

@@ -97,6 +97,18 @@ struct Shared {
     certificate_scheme: Option<SignatureScheme>,
     /// The server's certificate chain (leaf first) of a full handshake.
     server_chain: Option<Vec<Vec<u8>>>,
+    /// The CertificateVerify signature, when the caller makes it (`offload_signing`).
+    signature: Signature,
+}
+
+/// Who signs the CertificateVerify, and whether the signature is there yet.
+enum Signature {
+    /// The engine signs when the message is written (or offloading is off).
+    Inline,
+    /// Handed to the caller (`Event::NeedSignature`); the client's flight waits.
+    Awaiting,
+    /// The caller's signature, to be written.
+    Made(Vec<u8>),
 }
 
 impl ClientHandshake {
@@ -119,6 +131,7 @@ impl ClientHandshake {
             negotiated: Negotiated::default(),
             certificate_scheme: None,
             server_chain: None,
+            signature: Signature::Inline,
         };
         cx.choose_offer()?;
         let client_hello = cx.send_client_hello(core)?;
@@ -135,15 +148,40 @@ impl ClientHandshake {
         self.cx.resumption_failure
     }
 
+    fn is_waiting(&self) -> bool {
+        matches!(self.cx.signature, Signature::Awaiting)
+    }
+
+    /// Answers a [`Event::NeedSignature`] for our CertificateVerify and sends the rest of
+    /// the flight.
+    fn answer_signature(
+        &mut self,
+        core: &mut Core,
+        signature: Option<Vec<u8>>,
+    ) -> Result<(), Fatal> {
+        if !self.is_waiting() {
+            return Err(Fatal::from(InternalFailure::OutOfOrder {
+                what: "no signature is pending",
+            }));
+        }
+        let signature = signature.ok_or_else(|| Fatal::from(InternalFailure::Signing))?;
+        self.cx.signature = Signature::Made(signature);
+        self.send_my_steps(core)
+    }
+
     /// The server's certificate chain, leaf first, when this handshake was full.
     pub(crate) fn server_chain(&self) -> Option<&[Vec<u8>]> {
         self.cx.server_chain.as_deref()
     }
 
-    /// Writes every message the shape says the client sends now.
+    /// Writes every message the shape says the client sends now; stops at a signature
+    /// handed to the caller.
     fn send_my_steps(&mut self, core: &mut Core) -> Result<(), Fatal> {
         while let Some(step) = self.cx.flow.next().filter(|s| s.from == Role::Client) {
             self.step(core, step.msg, None)?;
+            if self.is_waiting() {
+                return Ok(());
+            }
             self.cx.flow.advance();
         }
         core.flush_flight()?;
@@ -521,15 +559,31 @@ impl Shared {
     }
 
     /// RFC 5246 §7.4.8: our signature over every handshake message so far.
-    fn send_certificate_verify(&self, core: &mut Core, keyed: &mut Keyed) -> Result<(), Fatal> {
+    fn send_certificate_verify(&mut self, core: &mut Core, keyed: &mut Keyed) -> Result<(), Fatal> {
         let (Some(scheme), Some(cert)) = (self.certificate_scheme, &self.config.client_certificate)
         else {
             return Err(out_of_step(Msg::CertificateVerify));
         };
-        let mut signature = Vec::with_capacity(512);
-        cert.key()
-            .sign(scheme, keyed.transcript.messages(), &mut signature)
-            .map_err(|_| Fatal::from(InternalFailure::Signing))?;
+        let signature = match std::mem::replace(&mut self.signature, Signature::Inline) {
+            Signature::Made(signature) => signature,
+            Signature::Inline if self.config.offload_signing => {
+                core.push_event(Event::NeedSignature {
+                    auth: cert.key().auth_kind(),
+                    key: cert.clone(),
+                    scheme,
+                    message: keyed.transcript.messages().to_vec(),
+                });
+                self.signature = Signature::Awaiting;
+                return Ok(());
+            }
+            Signature::Inline | Signature::Awaiting => {
+                let mut signature = Vec::with_capacity(512);
+                cert.key()
+                    .sign(scheme, keyed.transcript.messages(), &mut signature)
+                    .map_err(|_| Fatal::from(InternalFailure::Signing))?;
+                signature
+            }
+        };
         let start = core.flight().len();
         CertificateVerify {
             signed: DigitallySigned {
@@ -739,6 +793,36 @@ impl Machine for ClientHandshake {
 
     fn flow_mut(&mut self) -> &mut Flow {
         &mut self.cx.flow
+    }
+
+    fn is_suspended(&self) -> bool {
+        self.is_waiting()
+    }
+
+    fn provide_signature(
+        &mut self,
+        core: &mut Core,
+        signature: Option<Vec<u8>>,
+    ) -> Result<(), Fatal> {
+        self.answer_signature(core, signature)
+    }
+
+    fn answer_blocking(
+        conn: &mut crate::ClientConnection,
+        event: &Event,
+    ) -> Result<(), crate::Error> {
+        if let Event::NeedSignature {
+            key,
+            scheme,
+            message,
+            ..
+        } = event
+        {
+            let mut signature = Vec::with_capacity(512);
+            let signed = key.key().sign(*scheme, message, &mut signature).is_ok();
+            return conn.provide_signature(signed.then_some(signature));
+        }
+        Ok(())
     }
 
     /// The server's message, let through by the flow: take its step, then send whatever the

@@ -199,6 +199,9 @@ impl ClientAuth {
         .map_err(|e| verify::refusal(&e))?;
         Ok(ClientIdentity {
             subject: SmallVec::from_slice(ee.subject()),
+            alt_names: SmallVec::from_slice(
+                crate::x509::subject_alt_names_der(leaf).unwrap_or(&[]),
+            ),
             serial: SmallVec::from_slice(ee.serial()),
             issuer_hash: issuer_hash(ee.issuer()),
             certificate_sha256: crate::x509::sha256(leaf),
@@ -260,6 +263,8 @@ fn issuer_hash(name: &[u8]) -> [u8; 8] {
 pub struct ClientIdentity {
     /// The contents of the subject Name SEQUENCE.
     pub(crate) subject: SmallVec<[u8; 128]>,
+    /// The contents of the subjectAltName extension's GeneralNames SEQUENCE; empty without.
+    pub(crate) alt_names: SmallVec<[u8; 64]>,
     /// The serial number's INTEGER contents.
     pub(crate) serial: SmallVec<[u8; 24]>,
     /// [`issuer_hash`] of the issuer Name.
@@ -281,6 +286,12 @@ impl ClientIdentity {
     /// The subject's common name, when it has one.
     pub fn common_name(&self) -> Option<String> {
         crate::x509::name_common_name(&self.subject)
+    }
+
+    /// The subject alternative names, as [`x509::subject_alt_names`](crate::x509::subject_alt_names)
+    /// writes them (`DNS:…`, `URI:spiffe://…`, `email:…`, `IP:…`).
+    pub fn subject_alt_names(&self) -> Vec<String> {
+        crate::x509::general_names(&self.alt_names)
     }
 
     /// The subject Name's DER contents (inside its SEQUENCE).

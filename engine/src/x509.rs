@@ -157,6 +157,85 @@ pub(crate) fn serial_hex(number: &[u8]) -> String {
     number.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The subject alternative names (RFC 5280 §4.2.1.6) as `openssl x509 -ext
+/// subjectAltName` writes them: `DNS:device-17.example`, `URI:spiffe://example.org/svc`,
+/// `email:ops@example.org`, `IP:192.0.2.7`; other kinds are left out. Empty when the
+/// certificate has none (or cannot be read).
+pub fn subject_alt_names(der: &[u8]) -> Vec<String> {
+    subject_alt_names_der(der).map_or_else(Vec::new, general_names)
+}
+
+/// The contents of the subjectAltName extension's GeneralNames SEQUENCE.
+pub(crate) fn subject_alt_names_der(der: &[u8]) -> Option<&[u8]> {
+    // After subjectPublicKeyInfo: issuerUniqueID [1], subjectUniqueID [2], extensions [3].
+    let mut rest = tbs_from_serial(der)?;
+    for _ in 0..6 {
+        rest = element(rest)?.2;
+    }
+    while let Some((tag, contents, after)) = element(rest) {
+        rest = after;
+        if tag != 0xa3 {
+            continue;
+        }
+        let (SEQUENCE, mut extensions, _) = element(contents)? else {
+            return None;
+        };
+        while !extensions.is_empty() {
+            let (SEQUENCE, extension, after) = element(extensions)? else {
+                return None;
+            };
+            extensions = after;
+            let (0x06, oid, mut value) = element(extension)? else {
+                return None;
+            };
+            if oid != [0x55, 0x1d, 0x11] {
+                continue;
+            }
+            // critical BOOLEAN (optional), then the OCTET STRING holding GeneralNames.
+            if value.first() == Some(&0x01) {
+                value = element(value)?.2;
+            }
+            let (0x04, octets, _) = element(value)? else {
+                return None;
+            };
+            let (SEQUENCE, names, _) = element(octets)? else {
+                return None;
+            };
+            return Some(names);
+        }
+    }
+    None
+}
+
+/// GeneralNames (the contents of their SEQUENCE) as text, the kinds [`subject_alt_names`]
+/// names.
+pub(crate) fn general_names(mut names: &[u8]) -> Vec<String> {
+    let mut out = Vec::new();
+    while let Some((tag, value, rest)) = element(names) {
+        names = rest;
+        let text = || String::from_utf8_lossy(value).into_owned();
+        match tag {
+            0x81 => out.push(format!("email:{}", text())),
+            0x82 => out.push(format!("DNS:{}", text())),
+            0x86 => out.push(format!("URI:{}", text())),
+            0x87 => match value.len() {
+                4 => out.push(format!(
+                    "IP:{}",
+                    core::net::Ipv4Addr::new(value[0], value[1], value[2], value[3])
+                )),
+                16 => {
+                    let mut octets = [0u8; 16];
+                    octets.copy_from_slice(value);
+                    out.push(format!("IP:{}", core::net::Ipv6Addr::from(octets)));
+                }
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+    out
+}
+
 /// The SHA-256 of the certificate's DER (its fingerprint).
 pub fn sha256(der: &[u8]) -> [u8; 32] {
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der);
@@ -269,6 +348,28 @@ mod tests {
         assert_eq!(serial(b"\x30\x03garbage"), None);
         assert_eq!(not_after(b"\x30\x03garbage"), None);
         assert_eq!(subject(b"\x30\x03garbage"), None);
+    }
+
+    #[test]
+    fn general_names_read_as_openssl_writes_them() {
+        let names = [
+            &b"\x82\x0bexample.org"[..],
+            b"\x86\x18spiffe://example.org/svc",
+            b"\x81\x0fops@example.org",
+            b"\x87\x04\xc0\x00\x02\x07",
+            b"\xa0\x03\x02\x01\x00",
+        ]
+        .concat();
+        assert_eq!(
+            general_names(&names),
+            [
+                "DNS:example.org",
+                "URI:spiffe://example.org/svc",
+                "email:ops@example.org",
+                "IP:192.0.2.7"
+            ]
+        );
+        assert!(subject_alt_names(b"\x30\x03garbage").is_empty());
     }
 
     #[test]

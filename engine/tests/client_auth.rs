@@ -51,6 +51,10 @@ fn client_pki_of(
     let mut leaf = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     leaf.distinguished_name
         .push(rcgen::DnType::CommonName, "device-17");
+    leaf.subject_alt_names = vec![
+        rcgen::SanType::URI("spiffe://example.org/device-17".try_into().unwrap()),
+        rcgen::SanType::DnsName("device-17.example.org".try_into().unwrap()),
+    ];
     leaf.extended_key_usages = vec![usage];
     leaf.serial_number = Some(rcgen::SerialNumber::from(serial));
     leaf.not_before = rcgen::date_time_ymd(2020, 1, 1);
@@ -438,6 +442,17 @@ fn a_mutual_session_resumes_with_the_same_client_identity() {
         assert_eq!(first.subject(), "CN=device-17");
         assert_eq!(first.common_name().as_deref(), Some("device-17"));
         assert_eq!(first.serial(), "11");
+        assert_eq!(
+            first.subject_alt_names(),
+            [
+                "URI:spiffe://example.org/device-17",
+                "DNS:device-17.example.org"
+            ]
+        );
+        assert_eq!(
+            reprise::x509::subject_alt_names(&pki.chain[0]),
+            first.subject_alt_names()
+        );
         assert_eq!(
             first.certificate_sha256(),
             &reprise::x509::sha256(&pki.chain[0])

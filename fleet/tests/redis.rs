@@ -102,6 +102,7 @@ fn record_with_client(byte: u8) -> SessionRecord {
     let subject = b"\x31\x12\x30\x10\x06\x03\x55\x04\x03\x0c\x09device-17";
     bytes.push(subject.len() as u8);
     bytes.extend_from_slice(subject);
+    bytes.push(0); // no alternative names
     SessionRecord::decode(&bytes).unwrap()
 }
 

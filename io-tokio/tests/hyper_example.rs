@@ -343,5 +343,23 @@ fn an_axum_route_reads_the_client_certificates_subject() {
             || body == "CN=device-17\nCN=device-17, resumed by session-id\n",
         "{body}"
     );
+    // The hyper client example presents the certificate too, and resumes.
+    let client = example_binary().with_file_name("hyper_client");
+    let out = Command::new("timeout")
+        .arg("30")
+        .arg(&client)
+        .args([server.addr.as_str(), "--insecure"])
+        .args(["--cert", cert_path.to_str().unwrap()])
+        .args(["--key", key_path.to_str().unwrap()])
+        .args(["--path", "/whoami"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "connection 1: 200 OK, client resumed None, server says: CN=device-17\n\
+         connection 2: 200 OK, client resumed Some(Ticket), server says: CN=device-17, resumed by ticket\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -18,8 +18,8 @@
 //!     chained into the shard's free list through `next`,
 //!   - `ext` (4), the first of the session's extension slots, or none.
 //! * **extension slots** for a session made with a client certificate: its client section
-//!   (the encoding of [`SessionRecord`] version 2 uses, 58 bytes plus the certificate's
-//!   serial and subject) is spread over [`EXT_BYTES`] = 90 bytes of each further slot of the
+//!   (the encoding of [`SessionRecord`] version 2 uses, 59 bytes plus the certificate's
+//!   serial, subject and alternative names) is spread over [`EXT_BYTES`] = 90 bytes of each further slot of the
 //!   same slab (their secret, tag and names arrays), chained through `ext`. Extension
 //!   slots are neither indexed nor in the LRU list; they are taken from the free list with
 //!   their session and given back with it. Plain and client sessions share one budget.
@@ -30,8 +30,8 @@
 //!
 //! That is 120 + 4 × 4/3 ≈ 125.3 bytes per cached session including the index, the links
 //! and the per-shard bookkeeping, measured by [`SessionCache::bytes_per_session`]. A session
-//! with a client certificate whose serial and subject take up to 122 bytes together (a
-//! 20-byte serial and a subject like `CN=device-17,O=Example,C=DE`) uses two extension slots:
+//! with a client certificate whose serial, subject and alternative names take up to 121 bytes
+//! together (a 20-byte serial, a subject like `CN=device-17,O=Example,C=DE` and a DNS name) uses two extension slots:
 //! 3 × 120 + 5.3 ≈ 365.3 bytes ([`SessionCache::slots_for`] says how many a record needs).
 //!
 //! # What is kept, and what is not cached

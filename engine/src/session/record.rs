@@ -33,10 +33,12 @@
 //! | 8 | first 8 bytes of the SHA-256 of the leaf's issuer Name (to find its revocation lists) |
 //! | 1 + s | serial number: length `s` (1..=32), then its INTEGER contents |
 //! | 1 + t | subject: length `t` (0..=255), then the contents of the Name SEQUENCE |
+//! | 1 + u | subject alternative names: length `u` (0..=255), then the contents of the GeneralNames SEQUENCE |
 //!
 //! A session without a client certificate is always written as version 1, so servers of a
-//! fleet that do not know version 2 yet still read it. A client section takes `58 + s + t`
-//! bytes; with a 20-byte serial and `CN=device-17` (25 bytes) it is 103.
+//! fleet that do not know version 2 yet still read it. A client section takes
+//! `59 + s + t + u` bytes; with a 20-byte serial, `CN=device-17` (20 bytes) and no
+//! alternative names it is 99.
 //!
 //! Decoding is strict: an unknown version or flag bit, a short input or bytes after the last
 //! field are errors.
@@ -73,7 +75,8 @@ const CLIENT_FIXED_LEN: usize = 8 + 8 + 32 + 8;
 pub const MAX_SERIAL_LEN: usize = 32;
 
 /// Longest client section of a version 2 encoding.
-pub const MAX_CLIENT_LEN: usize = CLIENT_FIXED_LEN + 1 + MAX_SERIAL_LEN + 1 + u8::MAX as usize;
+pub const MAX_CLIENT_LEN: usize =
+    CLIENT_FIXED_LEN + 1 + MAX_SERIAL_LEN + 1 + u8::MAX as usize + 1 + u8::MAX as usize;
 
 /// The state of a resumable TLS 1.2 session.
 ///
@@ -110,7 +113,8 @@ pub enum SessionCodecError {
     /// version does not define is set.
     BadVersion,
     /// Encoding: the server name or ALPN protocol is longer than 255 bytes, or the client's
-    /// subject longer than 255 or its serial longer than [`MAX_SERIAL_LEN`].
+    /// subject or alternative names longer than 255 or its serial longer than
+    /// [`MAX_SERIAL_LEN`].
     TooLong,
     /// Decoding: bytes follow the end of the record.
     TrailingBytes,
@@ -200,7 +204,8 @@ impl SessionRecord {
     /// The encoding in a fresh vector. It holds the master secret: wipe it after use (e.g.
     /// wrap it in [`zeroize::Zeroizing`]).
     ///
-    /// A name (or client subject) longer than 255 bytes is cut to its first 255 bytes.
+    /// A name (or client subject, or alternative names) longer than 255 bytes is cut to its
+    /// first 255 bytes.
     #[must_use]
     pub fn encode(&self) -> Vec<u8> {
         let mut out = vec![0; Self::MAX_ENCODED_LEN];
@@ -212,6 +217,7 @@ impl SessionRecord {
                 short.alpn.truncate(Self::MAX_NAME_LEN);
                 if let Some(client) = &mut short.client {
                     client.subject.truncate(u8::MAX as usize);
+                    client.alt_names.truncate(u8::MAX as usize);
                     client.serial.truncate(MAX_SERIAL_LEN);
                 }
                 // Everything now fits and `out` has the maximum length: this cannot fail.
@@ -297,7 +303,13 @@ pub(crate) fn valid_window(created: u64, lifetime: u32, now: u64) -> bool {
 
 /// Length of `identity`'s client section.
 pub(crate) fn client_len(identity: &ClientIdentity) -> usize {
-    CLIENT_FIXED_LEN + 1 + identity.serial.len() + 1 + identity.subject.len()
+    CLIENT_FIXED_LEN
+        + 1
+        + identity.serial.len()
+        + 1
+        + identity.subject.len()
+        + 1
+        + identity.alt_names.len()
 }
 
 /// Writes `identity`'s client section to the front of `out`, returning its length.
@@ -310,6 +322,8 @@ pub(crate) fn encode_client(
     }
     let subject_len =
         u8::try_from(identity.subject.len()).map_err(|_| SessionCodecError::TooLong)?;
+    let names_len =
+        u8::try_from(identity.alt_names.len()).map_err(|_| SessionCodecError::TooLong)?;
     let len = client_len(identity);
     let out = out.get_mut(..len).ok_or(SessionCodecError::Truncated)?;
     out[0..8].copy_from_slice(&identity.roots_epoch.to_be_bytes());
@@ -319,8 +333,11 @@ pub(crate) fn encode_client(
     let (serial, subject) = out[CLIENT_FIXED_LEN..].split_at_mut(1 + identity.serial.len());
     serial[0] = identity.serial.len() as u8; // ≤ MAX_SERIAL_LEN
     serial[1..].copy_from_slice(&identity.serial);
+    let (subject, names) = subject.split_at_mut(1 + identity.subject.len());
     subject[0] = subject_len;
     subject[1..].copy_from_slice(&identity.subject);
+    names[0] = names_len;
+    names[1..].copy_from_slice(&identity.alt_names);
     Ok(len)
 }
 
@@ -335,6 +352,7 @@ pub(crate) fn decode_client(bytes: &[u8]) -> Result<(ClientIdentity, &[u8]), Ses
         return Err(SessionCodecError::BadVersion);
     }
     let (subject, rest) = take_name(rest)?;
+    let (alt_names, rest) = take_name(rest)?;
     let word = |at: usize| {
         let mut w = [0u8; 8];
         w.copy_from_slice(&fixed[at..at + 8]);
@@ -347,6 +365,7 @@ pub(crate) fn decode_client(bytes: &[u8]) -> Result<(ClientIdentity, &[u8]), Ses
     Ok((
         ClientIdentity {
             subject: SmallVec::from_slice(subject),
+            alt_names: SmallVec::from_slice(alt_names),
             serial: SmallVec::from_slice(serial),
             issuer_hash,
             certificate_sha256,
@@ -429,6 +448,7 @@ pub(crate) mod tests {
         let subject = b"\x31\x12\x30\x10\x06\x03\x55\x04\x03\x0c\x09device-17";
         ClientIdentity {
             subject: SmallVec::from_slice(subject),
+            alt_names: SmallVec::new(),
             serial: SmallVec::from_slice(&[0x4c; 20]),
             issuer_hash: [7; 8],
             certificate_sha256: [0xab; 32],
@@ -448,7 +468,7 @@ pub(crate) mod tests {
             "typical session record with a client identity: {} bytes",
             bytes.len()
         );
-        assert_eq!(bytes.len(), 89 + 58 + 20 + 20);
+        assert_eq!(bytes.len(), 89 + 59 + 20 + 20);
         let back = SessionRecord::decode(&bytes).unwrap();
         assert_eq!(back, rec);
         let client = back.client.as_ref().unwrap();
@@ -589,6 +609,7 @@ pub(crate) mod tests {
         let mut client = device_identity();
         client.serial = SmallVec::from_slice(&[9; MAX_SERIAL_LEN]);
         client.subject = SmallVec::from_slice(&[1; 255]);
+        client.alt_names = SmallVec::from_slice(&[2; 255]);
         rec.client = Some(client);
         assert_eq!(rec.encoded_len(), SessionRecord::MAX_ENCODED_LEN);
         let bytes = rec.encode();

@@ -193,6 +193,9 @@ impl ClientHandshake {
     /// (`received` is the server's message) or sent (`None`): the phase that takes it, and
     /// the phase it leaves behind. The flow has already decided that `msg` is next; this is
     /// the one place a step meets the data it needs.
+    ///
+    /// Steps that keep their phase work on it where it is; only those that change it take it
+    /// by value (a keyed phase holds the PRF's HMAC state, over a kilobyte).
     fn step(
         &mut self,
         core: &mut Core,
@@ -200,6 +203,35 @@ impl ClientHandshake {
         received: Option<Received<'_>>,
     ) -> Result<(), Fatal> {
         let cx = &mut self.cx;
+        match (msg, received, &mut self.phase) {
+            // RFC 5246 §7.4.5: the end of the server's first flight.
+            (Msg::ServerHelloDone, Some(done), Phase::HelloDone { transcript, .. }) => {
+                if !done.body.is_empty() {
+                    return Err(Fatal::from(Misbehavior::ServerHelloDoneBody));
+                }
+                transcript.add(done.raw);
+                return Ok(());
+            }
+            (Msg::CertificateRequest, Some(request), Phase::HelloDone { transcript, .. }) => {
+                return cx.receive_certificate_request(request, transcript)
+            }
+            (Msg::Certificate, None, Phase::HelloDone { transcript, .. }) => {
+                return cx.send_certificate(core, transcript)
+            }
+            (Msg::CertificateVerify, None, Phase::Keyed(keyed)) => {
+                return cx.send_certificate_verify(core, keyed)
+            }
+            (Msg::NewSessionTicket, Some(ticket), Phase::Keyed(keyed)) => {
+                return cx.receive_new_session_ticket(ticket, keyed)
+            }
+            (Msg::ChangeCipherSpec, received, Phase::Keyed(keyed)) => {
+                return keyed.change_cipher_spec(core, received)
+            }
+            (Msg::Finished, received, Phase::Keyed(keyed)) => {
+                return keyed.finished(core, Role::Client, received)
+            }
+            _ => {}
+        }
         self.phase = match (
             msg,
             received,
@@ -220,32 +252,6 @@ impl ClientHandshake {
                     transcript,
                 },
             ) => cx.receive_server_key_exchange(ske, suite, &leaf, transcript)?,
-            // RFC 5246 §7.4.5: the end of the server's first flight.
-            (Msg::ServerHelloDone, Some(done), mut phase @ Phase::HelloDone { .. }) => {
-                if !done.body.is_empty() {
-                    return Err(Fatal::from(Misbehavior::ServerHelloDoneBody));
-                }
-                if let Phase::HelloDone { transcript, .. } = &mut phase {
-                    transcript.add(done.raw);
-                }
-                phase
-            }
-            (Msg::CertificateRequest, Some(request), mut phase @ Phase::HelloDone { .. }) => {
-                if let Phase::HelloDone { transcript, .. } = &mut phase {
-                    cx.receive_certificate_request(request, transcript)?;
-                }
-                phase
-            }
-            (Msg::Certificate, None, mut phase @ Phase::HelloDone { .. }) => {
-                if let Phase::HelloDone { transcript, .. } = &mut phase {
-                    cx.send_certificate(core, transcript)?;
-                }
-                phase
-            }
-            (Msg::CertificateVerify, None, Phase::Keyed(mut keyed)) => {
-                cx.send_certificate_verify(core, &mut keyed)?;
-                Phase::Keyed(keyed)
-            }
             (
                 Msg::ClientKeyExchange,
                 None,
@@ -262,18 +268,6 @@ impl ClientHandshake {
                 &server_public,
                 transcript,
             )?),
-            (Msg::NewSessionTicket, Some(ticket), Phase::Keyed(mut keyed)) => {
-                cx.receive_new_session_ticket(ticket, &mut keyed)?;
-                Phase::Keyed(keyed)
-            }
-            (Msg::ChangeCipherSpec, received, Phase::Keyed(mut keyed)) => {
-                keyed.change_cipher_spec(core, received)?;
-                Phase::Keyed(keyed)
-            }
-            (Msg::Finished, received, Phase::Keyed(mut keyed)) => {
-                keyed.finished(core, Role::Client, received)?;
-                Phase::Keyed(keyed)
-            }
             (msg, _, phase) => {
                 self.phase = phase;
                 return Err(out_of_step(msg));

@@ -266,6 +266,10 @@ impl ServerHandshake {
     /// message) or sent (`None`): the phase that takes it, and the phase it leaves behind.
     /// The flow has already decided that `msg` is next; this is the one place a step meets
     /// the data it needs.
+    ///
+    /// Steps that keep their phase work on it where it is; only the two that change it (the
+    /// ClientHello and the ClientKeyExchange) take it by value. A keyed phase holds the PRF's
+    /// HMAC state (over a kilobyte), which a move out and back in would copy twice per step.
     fn step(
         &mut self,
         core: &mut Core,
@@ -273,63 +277,57 @@ impl ServerHandshake {
         received: Option<Received<'_>>,
     ) -> Result<(), Fatal> {
         let cx = &mut self.cx;
-        let phase = std::mem::replace(&mut self.phase, Phase::Hello { answer: None });
-        self.phase = match (msg, received, phase) {
-            (Msg::ClientHello, Some(hello), Phase::Hello { answer }) => {
-                cx.receive_client_hello(core, hello, answer)?
+        match (msg, received, &mut self.phase) {
+            (Msg::ServerHello, None, Phase::Full(full)) => {
+                return cx.send_server_hello(core, full.suite, &mut full.transcript)
             }
-            (Msg::ServerHello, None, Phase::Full(mut full)) => {
-                cx.send_server_hello(core, full.suite, &mut full.transcript)?;
-                Phase::Full(full)
+            (Msg::ServerHello, None, Phase::Keyed(keyed)) => {
+                return cx.send_server_hello(core, keyed.suite, &mut keyed.transcript)
             }
-            (Msg::ServerHello, None, Phase::Keyed(mut keyed)) => {
-                cx.send_server_hello(core, keyed.suite, &mut keyed.transcript)?;
-                Phase::Keyed(keyed)
-            }
-            (Msg::Certificate, None, Phase::Full(mut full)) => {
+            (Msg::Certificate, None, Phase::Full(full)) => {
                 let message = full.cert.certificate_message();
                 core.flight().extend_from_slice(message);
                 full.transcript.add(message);
-                Phase::Full(full)
+                return Ok(());
             }
-            (Msg::ServerKeyExchange, None, Phase::Full(mut full)) => {
-                full.send_server_key_exchange(core)?;
-                Phase::Full(full)
+            (Msg::ServerKeyExchange, None, Phase::Full(full)) => {
+                return full.send_server_key_exchange(core)
             }
-            (Msg::CertificateRequest, None, Phase::Full(mut full)) => {
-                cx.send_certificate_request(core, &mut full.transcript)?;
-                Phase::Full(full)
+            (Msg::CertificateRequest, None, Phase::Full(full)) => {
+                return cx.send_certificate_request(core, &mut full.transcript)
             }
-            (Msg::Certificate, Some(received), Phase::Full(mut full)) => {
-                cx.receive_client_certificate(core, received, &mut full.transcript)?;
-                Phase::Full(full)
+            (Msg::Certificate, Some(received), Phase::Full(full)) => {
+                return cx.receive_client_certificate(core, received, &mut full.transcript)
             }
-            (Msg::CertificateVerify, Some(received), Phase::Keyed(mut keyed)) => {
-                cx.receive_certificate_verify(received, &mut keyed)?;
-                Phase::Keyed(keyed)
+            (Msg::CertificateVerify, Some(received), Phase::Keyed(keyed)) => {
+                return cx.receive_certificate_verify(received, keyed)
             }
-            (Msg::ServerHelloDone, None, Phase::Full(mut full)) => {
+            (Msg::ServerHelloDone, None, Phase::Full(full)) => {
                 let start = core.flight().len();
                 ServerHelloDone
                     .encode(core.flight())
                     .map_err(encode_failed)?;
                 full.transcript.add(&core.flight()[start..]);
-                Phase::Full(full)
+                return Ok(());
+            }
+            (Msg::NewSessionTicket, None, Phase::Keyed(keyed)) => {
+                return cx.send_new_session_ticket(core, keyed)
+            }
+            (Msg::ChangeCipherSpec, received, Phase::Keyed(keyed)) => {
+                return keyed.change_cipher_spec(core, received)
+            }
+            (Msg::Finished, received, Phase::Keyed(keyed)) => {
+                return keyed.finished(core, Role::Server, received)
+            }
+            _ => {}
+        }
+        let phase = std::mem::replace(&mut self.phase, Phase::Hello { answer: None });
+        self.phase = match (msg, received, phase) {
+            (Msg::ClientHello, Some(hello), Phase::Hello { answer }) => {
+                cx.receive_client_hello(core, hello, answer)?
             }
             (Msg::ClientKeyExchange, Some(cke), Phase::Full(full)) => {
                 Phase::Keyed(cx.receive_client_key_exchange(core, cke, full)?)
-            }
-            (Msg::NewSessionTicket, None, Phase::Keyed(mut keyed)) => {
-                cx.send_new_session_ticket(core, &mut keyed)?;
-                Phase::Keyed(keyed)
-            }
-            (Msg::ChangeCipherSpec, received, Phase::Keyed(mut keyed)) => {
-                keyed.change_cipher_spec(core, received)?;
-                Phase::Keyed(keyed)
-            }
-            (Msg::Finished, received, Phase::Keyed(mut keyed)) => {
-                keyed.finished(core, Role::Server, received)?;
-                Phase::Keyed(keyed)
             }
             (msg, _, phase) => {
                 self.phase = phase;

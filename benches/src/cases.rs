@@ -237,6 +237,36 @@ impl Handshakes {
         Ok(hs)
     }
 
+    /// The same scenario with clients of its own (their own session memory) talking to this
+    /// one's server config: its session cache and ticket keys are shared, as the workers of
+    /// one server share them.
+    pub fn sharing_server(&self) -> Result<Self, String> {
+        let configs = match &self.configs {
+            Configs::Reprise(c) => {
+                let mut own = setup::reprise(self.scenario)?;
+                own.server = c.server.clone();
+                Configs::Reprise(own)
+            }
+            Configs::Rustls(c) => {
+                let mut own = setup::rustls(self.scenario)?;
+                own.server = c.server.clone();
+                Configs::Rustls(own)
+            }
+        };
+        let mut hs = Self {
+            configs,
+            scenario: self.scenario,
+            wire: Wire::new(),
+            server_name: self.server_name.clone(),
+            recycle: self.recycle,
+            pool: None,
+            transcript: self.transcript,
+        };
+        // The first handshake makes this client's session.
+        hs.run(&mut NoMeter)?;
+        Ok(hs)
+    }
+
     /// Handshake-message bytes of one handshake (what the transcript hash absorbs).
     pub fn transcript_bytes(&self) -> usize {
         self.transcript

@@ -9,7 +9,7 @@ use crate::alloc;
 use crate::cases::{Bulk, Cache, Direction, Handshakes, Stack, Tickets, RECORD};
 use crate::meter::{Allocs, Meter};
 use crate::primitives::{self, names};
-use crate::setup::Scenario;
+use crate::setup::{Resume, Scenario};
 
 /// How long each timed batch runs, and how many batches make a median.
 #[derive(Clone, Copy, Debug)]
@@ -334,10 +334,66 @@ pub fn run_with(budget: Budget) -> Result<Report, String> {
         floor: None,
     });
 
+    for resume in [Resume::SessionId, Resume::Ticket] {
+        report
+            .rows
+            .push(two_threads(budget, Scenario::resumed(resume))?);
+    }
+
     memory(&mut report)?;
     report.goals = goals(&report);
     report.elapsed = started.elapsed();
     Ok(report)
+}
+
+/// Server handshakes per second of server time on one thread, then on each of two threads
+/// at once resuming against the same server config (one session cache, one ticket ring), for
+/// both stacks. The row's rates are the two threads' sum as a fraction of twice the one
+/// thread's: 1.0 when nothing the threads share slows them.
+fn two_threads(budget: Budget, scenario: Scenario) -> Result<Row, String> {
+    let rounds = budget.batches.min(9);
+    let slice = budget.batch * 20;
+    let mut ratios = [Vec::new(), Vec::new()];
+    for (i, stack) in [Stack::Reprise, Stack::Rustls].into_iter().enumerate() {
+        let mut first = Handshakes::new(stack, scenario)?;
+        let mut second = first.sharing_server()?;
+        // Server-time rate of `hs` over `slice` of wall time.
+        let measure = |hs: &mut Handshakes| {
+            let mut t = crate::meter::Timer::default();
+            let (mut n, start) = (0u64, Instant::now());
+            while start.elapsed() < slice {
+                for _ in 0..64 {
+                    if let Err(e) = hs.run(&mut t) {
+                        panic!("{}: {e}", hs.scenario().label());
+                    }
+                }
+                n += 64;
+            }
+            per_sec(t.server, n)
+        };
+        for _ in 0..rounds {
+            let alone = measure(&mut first);
+            let barrier = std::sync::Barrier::new(2);
+            let (a, b) = std::thread::scope(|s| {
+                let one = s.spawn(|| {
+                    barrier.wait();
+                    measure(&mut first)
+                });
+                barrier.wait();
+                let b = measure(&mut second);
+                (one.join().unwrap_or(0.0), b)
+            });
+            ratios[i].push((a + b) / (2.0 * alone));
+        }
+    }
+    let [ours, theirs] = ratios;
+    Ok(Row {
+        case: format!("{} server, 2 threads / 2 x 1", scenario.label()),
+        unit: "ratio",
+        reprise: median(ours),
+        rustls: median(theirs),
+        floor: None,
+    })
 }
 
 fn count<M: Meter + Default>(
@@ -500,6 +556,17 @@ fn goals(report: &Report) -> Vec<Goal> {
             });
         }
     }
+    for kind in ["session-id", "ticket"] {
+        if let Some(row) = find(report, &format!("resume {kind} server, 2 threads / 2 x 1")) {
+            goals.push(Goal {
+                text: format!(
+                    "{kind} resumption on 2 threads sharing one config: ≥ 0.95 of 2 × one thread — {:.2} (rustls {:.2})",
+                    row.reprise, row.rustls
+                ),
+                met: row.reprise >= 0.95,
+            });
+        }
+    }
     match &report.allocs {
         Some(rows) => {
             let resumed: Vec<&AllocRow> = rows
@@ -555,13 +622,20 @@ impl fmt::Display for Report {
                 Some(fl) => (si(fl), format!("{:.2}", r.reprise / fl)),
                 None => ("-".into(), "-".into()),
             };
+            let rate = |v: f64| {
+                if r.unit == "ratio" {
+                    format!("{v:.2}")
+                } else {
+                    si(v)
+                }
+            };
             writeln!(
                 f,
                 "{:<36} {:>5} {:>10} {:>10} {:>6.2}x {:>10} {:>8}",
                 r.case,
                 r.unit,
-                si(r.reprise),
-                si(r.rustls),
+                rate(r.reprise),
+                rate(r.rustls),
                 r.ratio(),
                 floor,
                 of

@@ -38,7 +38,9 @@ use crate::handshake::{out_of_step, ClientHelloInfo, Negotiated, Received};
 use crate::resolve::CertificateSet;
 use crate::session::record::SessionRecord;
 use crate::session::store::Lookup;
-use crate::session::ticket::{TicketError, TicketKeys, MAX_TICKET_PLAINTEXT, TICKET_OVERHEAD};
+use crate::session::ticket::{
+    TicketError, TicketKeyRing, TicketKeys, MAX_TICKET_PLAINTEXT, TICKET_OVERHEAD,
+};
 
 /// What to do with a ClientHello's resumption offer.
 // Inline on purpose: boxing the record would allocate per resumption.
@@ -965,10 +967,10 @@ impl Shared {
         if let (Some(keys), Some(ticket)) = (&self.config.tickets, hello.extensions.session_ticket)
         {
             // Rotation follows the injected clock; it takes the write lock only when due.
-            let _ = keys.rotate_if_due(now, self.config.rng.as_ref());
+            let ring = keys.ring_at(now, self.config.rng.as_ref());
             if !ticket.is_empty() {
                 offered_ticket = true;
-                let opened = self.open_ticket(ticket, now);
+                let opened = Self::open_ticket(&ring, ticket, now);
                 match opened.and_then(|(record, renew)| {
                     Ok((self.check_resumable(hello, &record, now)??, record, renew))
                 }) {
@@ -1031,13 +1033,11 @@ impl Shared {
         Ok(Decision::Full)
     }
 
-    fn open_ticket(&self, ticket: &[u8], now: u64) -> Result<(SessionRecord, bool), Resumable> {
-        let keys = self
-            .config
-            .tickets
-            .as_ref()
-            .ok_or(Resumable::No(ResumptionFailure::BadTicket))?;
-        let ring = keys.current();
+    fn open_ticket(
+        ring: &TicketKeyRing,
+        ticket: &[u8],
+        now: u64,
+    ) -> Result<(SessionRecord, bool), Resumable> {
         let mut plain = [0u8; MAX_TICKET_PLAINTEXT];
         let opened = ring.open(ticket, now, &mut plain).map_err(|e| {
             Resumable::No(match e {

@@ -566,6 +566,20 @@ impl TicketKeys {
         Arc::clone(&self.ring.read().unwrap_or_else(PoisonError::into_inner))
     }
 
+    /// The ring to use at `now`: rotated first when a rotation is due (if the rotation
+    /// fails, the ring as it is). One read lock when nothing is due: what a server reads once
+    /// per ClientHello.
+    pub fn ring_at(&self, now: u64, rng: &dyn RandomSource) -> Arc<TicketKeyRing> {
+        {
+            let ring = self.ring.read().unwrap_or_else(PoisonError::into_inner);
+            if !ring.needs_rotation(now) {
+                return Arc::clone(&ring);
+            }
+        }
+        let _ = self.rotate_if_due(now, rng);
+        self.current()
+    }
+
     /// Swaps in `ring` (e.g. reloaded from a key file). Not counted in
     /// [`rotations`](Self::rotations).
     pub fn replace(&self, ring: TicketKeyRing) {
@@ -587,7 +601,12 @@ impl TicketKeys {
     /// Rotates copy-on-write: builds the rotated ring from the current one, then swaps it in.
     /// Cheap when nothing is due (one read lock). Returns whether a key was added.
     pub fn rotate_if_due(&self, now: u64, rng: &dyn RandomSource) -> Result<bool, TicketError> {
-        if !self.current().needs_rotation(now) {
+        if !self
+            .ring
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .needs_rotation(now)
+        {
             return Ok(false);
         }
         let mut guard = self.ring.write().unwrap_or_else(PoisonError::into_inner);

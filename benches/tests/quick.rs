@@ -23,6 +23,11 @@ fn every_case_runs_and_every_goal_gets_a_verdict() {
         "bulk receive 16KiB records",
         "ticket open",
         "session cache get+put, 2 threads",
+        "mutual full ecdsa-p256 x25519 server",
+        "mutual resume session-id server",
+        "mutual resume ticket client",
+        "resume session-id server, 2 threads / 2 x 1",
+        "resume ticket server, 2 threads / 2 x 1",
     ] {
         let row = report
             .rows
@@ -36,6 +41,7 @@ fn every_case_runs_and_every_goal_gets_a_verdict() {
         .filter(|l| l.starts_with("goal met: ") || l.starts_with("goal not met: "))
         .count();
     assert_eq!(verdicts, report.goals.len());
-    assert_eq!(verdicts, 8, "{text}");
+    // 8 plain goals, 3 mutual ones, 2 for two threads.
+    assert_eq!(verdicts, 13, "{text}");
     assert!(report.bytes_per_session > 0.0);
 }

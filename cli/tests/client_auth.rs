@@ -374,33 +374,12 @@ fn reprise_connect_presents_its_certificate_to_openssl_s_server() {
 #[test]
 fn the_backend_learns_the_clients_certificate_from_proxy_v2() {
     use reprise_apps::proxy::{
-        parse_v2, PP2_CLIENT_CERT_CONN, PP2_CLIENT_SSL, PP2_SUBTYPE_SSL_CN,
-        PP2_TYPE_REPRISE_CLIENT_SHA256, PP2_TYPE_SSL,
+        PP2_CLIENT_CERT_CONN, PP2_CLIENT_SSL, PP2_SUBTYPE_SSL_CN, PP2_TYPE_REPRISE_CLIENT_SHA256,
+        PP2_TYPE_SSL,
     };
-    use std::io::Read;
     let dir = TempDir::new("mtls-proxy");
     client_pki(dir.path());
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let backend = listener.local_addr().unwrap().to_string();
-    let headers = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let kept = headers.clone();
-    std::thread::spawn(move || {
-        for sock in listener.incoming() {
-            let Ok(mut sock) = sock else { return };
-            let _ = sock.set_read_timeout(Some(Duration::from_secs(10)));
-            let mut got = Vec::new();
-            let mut buf = [0u8; 4096];
-            while parse_v2(&got).is_none() {
-                match sock.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => got.extend_from_slice(&buf[..n]),
-                }
-            }
-            if let Some(header) = parse_v2(&got) {
-                kept.lock().unwrap().push(header);
-            }
-        }
-    });
+    let (backend, headers) = recording_backend();
     let server = Server::reprise(
         "mio",
         &[

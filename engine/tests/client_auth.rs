@@ -185,23 +185,9 @@ fn untrusted_expired_and_server_only_certificates_are_refused_by_name() {
 #[test]
 fn a_revoked_certificate_is_refused_with_certificate_revoked() {
     let pki = good_pki();
-    let crl = rcgen::CertificateRevocationListParams {
-        this_update: rcgen::date_time_ymd(2026, 1, 1),
-        next_update: rcgen::date_time_ymd(2039, 1, 1),
-        crl_number: rcgen::SerialNumber::from(1u64),
-        issuing_distribution_point: None,
-        revoked_certs: vec![rcgen::RevokedCertParams {
-            serial_number: rcgen::SerialNumber::from(17u64),
-            revocation_time: rcgen::date_time_ymd(2026, 6, 1),
-            reason_code: Some(rcgen::RevocationReason::KeyCompromise),
-            invalidity_date: None,
-        }],
-        key_identifier_method: rcgen::KeyIdMethod::Sha256,
-    }
-    .signed_by(&pki.issuer)
-    .unwrap();
+    let crl = revoking(&pki, 17);
     let auth = ClientAuth::required(roots(&pki.ca_der))
-        .with_crls([crl.der().as_ref()])
+        .with_crls([crl.as_slice()])
         .unwrap();
     let (_, _, result) = handshake(
         server_with(auth),
@@ -215,7 +201,7 @@ fn a_revoked_certificate_is_refused_with_certificate_revoked() {
     // The trust epoch follows the roots and the lists, and only them.
     let bare = ClientAuth::required(roots(&pki.ca_der));
     let listed = ClientAuth::optional(roots(&pki.ca_der))
-        .with_crls([crl.der().as_ref()])
+        .with_crls([crl.as_slice()])
         .unwrap();
     assert_eq!(
         bare.trust_epoch(),

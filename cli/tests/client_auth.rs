@@ -151,7 +151,7 @@ fn openssl_and_curl_present_certificates_and_a_client_without_one_is_refused() {
 }
 
 #[test]
-fn gnutls_and_python_present_certificates() {
+fn gnutls_and_python_present_certificates_and_resume() {
     let dir = TempDir::new("mtls-peers");
     client_pki(dir.path());
     let (ca, cert, key) = (
@@ -169,6 +169,7 @@ fn gnutls_and_python_present_certificates() {
             &cert,
             "--x509keyfile",
             &key,
+            "--resume",
             "-p",
             &server.port.to_string(),
             "127.0.0.1",
@@ -177,7 +178,8 @@ fn gnutls_and_python_present_certificates() {
         PEER_TIMEOUT,
     );
     assert!(
-        text(&out).contains("TLS 1.2 served by reprise"),
+        text(&out).contains("TLS 1.2 served by reprise")
+            && text(&out).contains("This is a resumed session"),
         "{}\n{}",
         text(&out),
         server.log()
@@ -189,13 +191,17 @@ fn gnutls_and_python_present_certificates() {
          ctx.verify_mode = ssl.CERT_NONE\n\
          ctx.maximum_version = ssl.TLSVersion.TLSv1_2\n\
          ctx.load_cert_chain({cert:?}, {key:?})\n\
-         with ctx.wrap_socket(socket.create_connection(('127.0.0.1', {port}), timeout=10)) as s:\n\
-         \x20   s.sendall(b'GET / HTTP/1.0\\r\\n\\r\\n')\n\
-         \x20   data = b''\n\
-         \x20   while True:\n\
-         \x20       chunk = s.recv(4096)\n\
-         \x20       if not chunk: break\n\
-         \x20       data += chunk\n\
+         session = None\n\
+         for _ in range(2):\n\
+         \x20   with ctx.wrap_socket(socket.create_connection(('127.0.0.1', {port}), timeout=10), session=session) as s:\n\
+         \x20       s.sendall(b'GET / HTTP/1.0\\r\\n\\r\\n')\n\
+         \x20       data = b''\n\
+         \x20       while True:\n\
+         \x20           chunk = s.recv(4096)\n\
+         \x20           if not chunk: break\n\
+         \x20           data += chunk\n\
+         \x20       print('reused', s.session_reused)\n\
+         \x20       session = s.session\n\
          print(data.decode())\n",
         port = server.port
     );
@@ -205,7 +211,8 @@ fn gnutls_and_python_present_certificates() {
         PEER_TIMEOUT,
     );
     assert!(
-        text(&out).contains("TLS 1.2 served by reprise"),
+        text(&out).contains("TLS 1.2 served by reprise")
+            && text(&out).contains("reused False\nreused True"),
         "{}\n{}",
         text(&out),
         server.log()
@@ -711,48 +718,53 @@ fn openssl_resumes_a_mutual_session_and_the_backend_sees_the_same_client() {
 fn curl_resumes_a_mutual_session_and_the_access_log_names_the_client_both_times() {
     let dir = TempDir::new("mtls-curl-resume");
     client_pki(dir.path());
-    let access = dir.path().join("access.log");
-    let server = Server::reprise(
-        "mio",
-        &[
-            "--client-ca",
-            &s(&dir.path().join("client-ca.pem")),
-            "--access-log",
-            &s(&access),
-        ],
-    );
-    let url = format!("https://{}/", server.addr());
-    // Two requests, each on its own connection: curl offers the first one's session.
-    let out = run_with_timeout(
-        Command::new("curl")
-            .args(["-sk", "--http1.1", "-H", "Connection: close"])
-            .args(["--cert", &s(&dir.path().join("client.pem"))])
-            .args(["--key", &s(&dir.path().join("client.key"))])
-            .args([&url, &url]),
-        b"",
-        PEER_TIMEOUT,
-    );
-    assert_eq!(
-        text(&out).matches("TLS 1.2 served by reprise").count(),
-        2,
-        "{}",
-        text(&out)
-    );
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut lines = String::new();
-    while lines.lines().count() < 2 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-        lines = std::fs::read_to_string(&access).unwrap_or_default();
-    }
-    let lines: Vec<&str> = lines.lines().collect();
-    assert_eq!(lines.len(), 2, "{lines:?}");
-    assert!(lines[0].contains("handshake=full"), "{lines:?}");
-    assert!(
-        lines[1].contains("handshake=ticket") || lines[1].contains("handshake=session-id"),
-        "{lines:?}"
-    );
-    for line in &lines {
-        assert!(line.contains("client=\"CN=device-17\""), "{line}");
+    for driver in drivers() {
+        let access = dir.path().join(format!("access-{driver}.log"));
+        let server = Server::reprise(
+            driver,
+            &[
+                "--client-ca",
+                &s(&dir.path().join("client-ca.pem")),
+                "--access-log",
+                &s(&access),
+            ],
+        );
+        let url = format!("https://{}/", server.addr());
+        // Two requests, each on its own connection: curl offers the first one's session.
+        let out = run_with_timeout(
+            Command::new("curl")
+                .args(["-sk", "--http1.1", "-H", "Connection: close"])
+                .args(["--cert", &s(&dir.path().join("client.pem"))])
+                .args(["--key", &s(&dir.path().join("client.key"))])
+                .args([&url, &url]),
+            b"",
+            PEER_TIMEOUT,
+        );
+        assert_eq!(
+            text(&out).matches("TLS 1.2 served by reprise").count(),
+            2,
+            "{}",
+            text(&out)
+        );
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut lines = String::new();
+        while lines.lines().count() < 2 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+            lines = std::fs::read_to_string(&access).unwrap_or_default();
+        }
+        let lines: Vec<&str> = lines.lines().collect();
+        assert_eq!(lines.len(), 2, "[{driver}] {lines:?}");
+        assert!(lines[0].contains("handshake=full"), "[{driver}] {lines:?}");
+        assert!(
+            lines[1].contains("handshake=ticket") || lines[1].contains("handshake=session-id"),
+            "[{driver}] {lines:?}"
+        );
+        for line in &lines {
+            assert!(
+                line.contains("client=\"CN=device-17\""),
+                "[{driver}] {line}"
+            );
+        }
     }
 }
 

@@ -60,27 +60,59 @@ pub const TLS_EMPTY_RENEGOTIATION_INFO_SCSV: u16 = 0x00ff;
 /// `host_name(0)` in `NameType` (RFC 6066 §3).
 const NAME_TYPE_HOST_NAME: u8 = 0;
 
-/// Bitset of seen extension types: fixed 8 KiB on the stack, O(1) per entry,
-/// so duplicate detection is linear however many entries an attacker sends.
-struct SeenTypes([u64; 1024]);
+/// Extension types seen so far, to refuse duplicates (RFC 5246 §7.4.1.4). A hello carries
+/// a dozen or two: up to [`FEW`] are kept in a small list searched linearly; beyond that (an
+/// attacker's thousands) an 8 KiB bitset on the stack takes over, O(1) per entry, so the
+/// work stays linear in the entries however many are sent, and a normal hello does not pay
+/// for zeroing the bitset.
+struct SeenTypes {
+    few: [u16; FEW],
+    len: usize,
+    many: Option<[u64; 1024]>,
+}
+
+/// Extension types kept in the list before the bitset takes over.
+const FEW: usize = 32;
 
 impl SeenTypes {
     fn new() -> Self {
-        Self([0; 1024])
+        Self {
+            few: [0; FEW],
+            len: 0,
+            many: None,
+        }
     }
 
     /// Records `t`; returns false if it was already present.
     fn insert(&mut self, t: u16) -> bool {
-        let bit = 1u64 << (t % 64);
-        match self.0.get_mut(usize::from(t / 64)) {
-            Some(word) => {
-                let fresh = *word & bit == 0;
-                *word |= bit;
-                fresh
-            }
-            None => false,
+        if let Some(bits) = &mut self.many {
+            return set_bit(bits, t);
         }
+        if self.few[..self.len].contains(&t) {
+            return false;
+        }
+        if self.len < FEW {
+            self.few[self.len] = t;
+            self.len += 1;
+            return true;
+        }
+        let mut bits = [0u64; 1024];
+        for &seen in &self.few {
+            set_bit(&mut bits, seen);
+        }
+        let fresh = set_bit(&mut bits, t);
+        self.many = Some(bits);
+        fresh
     }
+}
+
+/// Sets bit `t`; returns false if it was already set.
+fn set_bit(bits: &mut [u64; 1024], t: u16) -> bool {
+    let bit = 1u64 << (t % 64);
+    let word = &mut bits[usize::from(t / 64)];
+    let fresh = *word & bit == 0;
+    *word |= bit;
+    fresh
 }
 
 /// Walks an extensions block (contents of the u16-prefixed vector), checking
@@ -438,6 +470,27 @@ pub(crate) fn write_extensions_block(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn duplicates_are_found_in_the_list_and_in_the_bitset() {
+        let mut seen = SeenTypes::new();
+        for t in 0..FEW as u16 {
+            assert!(seen.insert(t * 7));
+        }
+        assert!(!seen.insert(7));
+        assert!(seen.many.is_none(), "a hello's worth stays in the list");
+        // Past the list: everything seen so far is still known, new types are fresh.
+        assert!(seen.insert(0xff01));
+        assert!(seen.many.is_some());
+        assert!(!seen.insert(0));
+        assert!(!seen.insert(0xff01));
+        for t in 1000..3000u16 {
+            assert!(seen.insert(t));
+        }
+        assert!(!seen.insert(2999));
+        assert!(seen.insert(u16::MAX));
+        assert!(!seen.insert(u16::MAX));
+    }
 
     fn ext(typ: u16, body: &[u8]) -> Vec<u8> {
         let mut v = typ.to_be_bytes().to_vec();

@@ -491,6 +491,18 @@ fn failures(metrics: &reprise::metrics::Metrics, reason: reprise::ResumptionFail
         .map_or(0, |(_, n)| *n)
 }
 
+/// The second handshake of [`resume_under`] went through as a resumption.
+fn assert_resumed(events: &[reprise::Event], result: Result<(), Error>, how: Resume) {
+    result.unwrap();
+    assert!(
+        matches!(
+            events.last(),
+            Some(reprise::Event::HandshakeDone { resumed: Some(_) })
+        ),
+        "{how:?}: {events:?}"
+    );
+}
+
 fn declined(reason: reprise::ResumptionFailure) -> reprise::Event {
     reprise::Event::ResumptionFailed { reason }
 }
@@ -549,14 +561,7 @@ fn a_revoked_client_does_not_resume_and_its_full_handshake_is_refused() {
             other,
             NOW + 60,
         );
-        result.unwrap();
-        assert!(
-            matches!(
-                events.last(),
-                Some(reprise::Event::HandshakeDone { resumed: Some(_) })
-            ),
-            "{how:?}: {events:?}"
-        );
+        assert_resumed(&events, result, how);
     }
 }
 
@@ -635,14 +640,7 @@ fn new_roots_an_expired_leaf_and_a_missing_certificate_fall_back_by_name() {
             ClientAuth::optional(roots(&pki.ca_der)),
             NOW + 60,
         );
-        result.unwrap();
-        assert!(
-            matches!(
-                events.last(),
-                Some(reprise::Event::HandshakeDone { resumed: Some(_) })
-            ),
-            "{how:?}: {events:?}"
-        );
+        assert_resumed(&events, result, how);
     }
 }
 

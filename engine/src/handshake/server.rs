@@ -127,8 +127,8 @@ struct Shared {
     negotiated: Negotiated,
     /// The client's verified certificate chain (leaf first), once its Certificate arrived.
     client_chain: Option<Vec<Vec<u8>>>,
-    /// Who the client's certificate says it is: from its verified chain in a full
-    /// handshake, from the session in a resumption.
+    /// Who the client's certificate says it is, from its verified chain in a full
+    /// handshake (a resumption's is in `resumed`: [`Shared::client`]).
     client_identity: Option<ClientIdentity>,
     /// Where the caller's approval of the client stands (`ClientAuth::with_approval`).
     approval: Approval,
@@ -183,7 +183,7 @@ impl ServerHandshake {
 
     /// The client's identity, from its certificate or its resumed session.
     pub(crate) fn client_identity(&self) -> Option<&ClientIdentity> {
-        self.cx.client_identity.as_ref()
+        self.cx.client()
     }
 
     /// The ClientHello a config is being chosen for.
@@ -244,7 +244,7 @@ impl ServerHandshake {
     fn send_my_steps(&mut self, core: &mut Core) -> Result<(), Fatal> {
         if self.cx.must_ask_approval() {
             self.cx.approval = Approval::Awaiting;
-            let identity = Box::new(self.cx.client_identity.clone().ok_or_else(|| {
+            let identity = Box::new(self.cx.client().cloned().ok_or_else(|| {
                 Fatal::from(InternalFailure::OutOfOrder {
                     what: "approval without a client",
                 })
@@ -543,7 +543,6 @@ impl Shared {
         let mut transcript = RunningHash::new(suite.hash);
         transcript.add(received.raw);
         let master_secret = record.master_secret.clone();
-        self.client_identity = record.client.clone();
         self.resumed = Some(record);
         Keyed::start(
             core,
@@ -779,11 +778,19 @@ impl Shared {
         Ok(())
     }
 
+    /// The client's identity: the one its certificate gave in this handshake, or the resumed
+    /// session's.
+    fn client(&self) -> Option<&ClientIdentity> {
+        self.client_identity
+            .as_ref()
+            .or_else(|| self.resumed.as_ref()?.client.as_ref())
+    }
+
     /// Whether the server's next flight waits for the caller's approval of the client: it
     /// is the server's turn, the client has an identity, and the config asks.
     fn must_ask_approval(&self) -> bool {
         self.approval == Approval::NotAsked
-            && self.client_identity.is_some()
+            && self.client().is_some()
             && self.flow.next().is_some_and(|s| s.from == Role::Server)
             && self
                 .config

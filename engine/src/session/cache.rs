@@ -65,9 +65,7 @@ use aws_lc_rs::constant_time;
 use smallvec::SmallVec;
 use zeroize::Zeroize;
 
-use super::record::{
-    client_len, decode_client, encode_client, valid_window, SessionRecord, MAX_CLIENT_LEN,
-};
+use super::record::{decode_client, encode_client, valid_window, SessionRecord, MAX_CLIENT_LEN};
 use super::store::{Lookup, SessionStore};
 use crate::crypto::prf::{MasterSecret, MASTER_SECRET_LEN};
 
@@ -198,10 +196,12 @@ impl Slot {
     }
 
     /// The [`EXT_BYTES`] an extension slot holds, into `out`.
-    fn load_ext(&self, out: &mut [u8; EXT_BYTES]) {
-        out[..MASTER_SECRET_LEN].copy_from_slice(&self.master);
-        out[MASTER_SECRET_LEN..MASTER_SECRET_LEN + TAG_LEN].copy_from_slice(&self.tag);
-        out[MASTER_SECRET_LEN + TAG_LEN..].copy_from_slice(&self.names);
+    fn load_ext(&self, out: &mut [u8]) {
+        let (secret, rest) = out.split_at_mut(MASTER_SECRET_LEN);
+        let (tag, names) = rest.split_at_mut(TAG_LEN);
+        secret.copy_from_slice(&self.master);
+        tag.copy_from_slice(&self.tag);
+        names.copy_from_slice(&self.names);
     }
 
     fn record(&self) -> SessionRecord {
@@ -446,13 +446,11 @@ impl Shard {
             return None;
         }
         let mut bytes = [0u8; MAX_EXT_SLOTS * EXT_BYTES];
-        let mut chunk = [0u8; EXT_BYTES];
         for part in bytes.chunks_mut(EXT_BYTES) {
             if next == NIL {
                 break;
             }
-            self.slots[next as usize].load_ext(&mut chunk);
-            part.copy_from_slice(&chunk);
+            self.slots[next as usize].load_ext(part);
             next = self.slots[next as usize].ext;
         }
         decode_client(&bytes).ok().map(|(client, _)| client)
@@ -591,17 +589,8 @@ impl SessionCache {
     /// client section that does not encode).
     #[must_use]
     pub fn slots_for(record: &SessionRecord) -> Option<usize> {
-        if record.server_name.len() + record.alpn.len() > INLINE_NAMES_LEN {
-            return None;
-        }
-        match &record.client {
-            None => Some(1),
-            Some(client) => {
-                let mut section = [0u8; MAX_CLIENT_LEN];
-                encode_client(client, &mut section).ok()?;
-                Some(1 + client_len(client).div_ceil(EXT_BYTES))
-            }
-        }
+        let mut section = [0u8; MAX_CLIENT_LEN];
+        encoded_section(record, &mut section).and_then(|len| slots_needed(record, len))
     }
 
     /// How many sessions without a client certificate fit (the sum of the shards' slot
@@ -634,6 +623,22 @@ impl SessionCache {
     fn shard(&self, key: &Key) -> MutexGuard<'_, Shard> {
         lock(&self.shards[key.hash as usize & self.mask])
     }
+}
+
+/// `record`'s client section encoded into `out`: its length (0 without a client), or `None`
+/// when it does not encode.
+fn encoded_section(record: &SessionRecord, out: &mut [u8; MAX_CLIENT_LEN]) -> Option<usize> {
+    match &record.client {
+        None => Some(0),
+        Some(client) => encode_client(client, out).ok(),
+    }
+}
+
+/// Slots a record whose client section takes `section_len` bytes needs; `None` when its
+/// names do not fit a slot.
+fn slots_needed(record: &SessionRecord, section_len: usize) -> Option<usize> {
+    (record.server_name.len() + record.alpn.len() <= INLINE_NAMES_LEN)
+        .then(|| 1 + section_len.div_ceil(EXT_BYTES))
 }
 
 fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
@@ -719,13 +724,10 @@ impl SessionStore for SessionCache {
         };
         let lifetime = record.lifetime.min(self.timeout);
         let mut section = [0u8; MAX_CLIENT_LEN];
-        let section_len = match &record.client {
-            None => Some(0),
-            Some(client) => encode_client(client, &mut section).ok(),
-        };
+        let section_len = encoded_section(record, &mut section);
         let mut shard = self.shard(&key);
-        let needed = Self::slots_for(record)
-            .zip(section_len)
+        let needed = section_len
+            .and_then(|len| Some((slots_needed(record, len)?, len)))
             .filter(|(slots, _)| *slots <= shard.cap);
 
         // Reclaim the least recently used entry if it has expired.

@@ -11,15 +11,28 @@
 # every mode against every terminator). Printed: each run, then per terminator and mode the
 # medians of connections/s and of the terminator's CPU per connection (utime+stime of its
 # processes from /proc before and after the run, divided by the connections), and Reprise's
-# ratio to the better of hitch and HAProxy (the goal: <= 0.4).
+# ratio to the better of hitch and HAProxy (it must stay below 1).
 #
-#   bash scripts/bench-terminator.sh          # ROUNDS=3 DURATION=4s CONNECTIONS=64
+# The floor: in the same rounds, `tcp-floor serve --backend` (benches/src/floor.rs) does a
+# proxied connection's TCP part without TLS on each driver's operations: the same bytes from
+# the client, the same connect, request and answer through the same nginx, the same relayed
+# writes and closes. Reprise's CPU per connection is then printed as a multiple of the crypto
+# floor (`tcp-floor crypto`) plus its driver's proxied-TCP floor, one line per driver and kind
+# that a script can read:
+#   floor mio ticket 1.07x
+# and paired rounds (PAIRED_ROUNDS, default 6; 0 skips them) run a mio and a uring terminator
+# on CPU 0 loaded at the same time from CPU 1, one line per kind:
+#   paired uring/mio ticket 0.88
+# (kinds: full, id, ticket).
+#
+#   bash scripts/bench-terminator.sh          # ROUNDS=3 DURATION=4s CONNECTIONS=64 PAIRED_ROUNDS=6
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-4s}
 CONNECTIONS=${CONNECTIONS:-64}
+PAIRED_ROUNDS=${PAIRED_ROUNDS:-6}
 MODES="none id ticket"
 SUITE=ECDHE-ECDSA-AES128-GCM-SHA256
 GROUP=X25519,P-256
@@ -40,9 +53,11 @@ NGINX=$(sbin nginx)
 HITCH=$(sbin hitch)
 HAPROXY=$(sbin haproxy)
 
-echo "bench: building reprise (release)" >&2
+echo "bench: building reprise and tcp-floor (release)" >&2
 cargo build --release -q -p reprise-tls-cli
+cargo build --release -q -p reprise-tls-benches --bin tcp-floor
 BIN=$CARGO_TARGET_DIR/release/reprise
+FLOOR_BIN=$CARGO_TARGET_DIR/release/tcp-floor
 
 # shellcheck source=scripts/bench-lib.sh
 source scripts/bench-lib.sh bench-terminator
@@ -55,15 +70,17 @@ chmod 644 "$TMP"/*.pem
 start_nginx_backend "$NGINX"
 
 # --- the terminators ---
+# start_reprise DRIVER [NAME [PREFIX...]]: a Reprise terminator named NAME (reprise-DRIVER),
+# its command line prefixed with PREFIX (e.g. taskset -c 0).
 start_reprise() {
-  local driver=$1 port
+  local driver=$1 name=${2:-reprise-$1} port
+  shift $(($# < 2 ? $# : 2))
   port=$(free_port)
-  "$BIN" serve --driver "$driver" --listen "127.0.0.1:$port" --workers 1 --quiet \
+  "$@" "$BIN" serve --driver "$driver" --listen "127.0.0.1:$port" --workers 1 --quiet \
     --backend "127.0.0.1:$BACKEND_PORT" --cert "$TMP/cert.pem" --key "$TMP/key.pem" \
-    --tickets on --session-cache 64MiB >"$TMP/reprise-$driver.log" 2>&1 &
-  PID_OF[reprise-$driver]=$!
-  PORT_OF[reprise-$driver]=$port
-  TERMINATORS+=("reprise-$driver")
+    --tickets on --session-cache 64MiB >"$TMP/$name.log" 2>&1 &
+  PID_OF[$name]=$!
+  PORT_OF[$name]=$port
   wait_port "$port"
 }
 
@@ -119,6 +136,7 @@ EOF
 
 start_reprise mio
 start_reprise uring
+TERMINATORS+=(reprise-mio reprise-uring)
 start_hitch
 start_haproxy
 
@@ -129,11 +147,62 @@ for t in "${TERMINATORS[@]}"; do
     | awk -v t="$t" '/^suite: /{s=$2} /^group: /{g=$2} /hello from nginx/{ok="page ok"} END {print t ": " s ", " g ", " ok}'
 done
 
+# --- the proxied-TCP floor servers, one per driver and mode ---
+floor_pattern() {
+  case $1 in none) echo proxied-full ;; id) echo proxied-id ;; *) echo proxied-ticket ;; esac
+}
+kind() {
+  case $1 in none) echo full ;; *) echo "$1" ;; esac
+}
+FLOORS=()
+for driver in mio uring; do
+  for mode in $MODES; do
+    log=$TMP/floor-serve-$driver-$mode.log
+    "$FLOOR_BIN" serve --driver "$driver" --listen 127.0.0.1:0 --pattern "$(floor_pattern "$mode")" \
+      --backend "127.0.0.1:$BACKEND_PORT" --host localhost >"$log" 2>&1 &
+    PID_OF[tcp-$driver-$mode]=$!
+    for _ in $(seq 100); do
+      grep -q '^listening on ' "$log" && break
+      sleep 0.05
+    done
+    PORT_OF[tcp-$driver-$mode]=$(awk '/^listening on /{n = split($3, a, ":"); print a[n]}' "$log")
+    if [ -z "${PORT_OF[tcp-$driver-$mode]}" ]; then
+      echo "bench: the $driver floor server did not start:" >&2
+      cat "$log" >&2
+      exit 1
+    fi
+  done
+  FLOORS+=("tcp-$driver")
+done
+CRYPTO_FLOORS=$("$FLOOR_BIN" crypto)
+echo "$CRYPTO_FLOORS" | sed 's/^/crypto /'
+
+# run_floor DRIVER MODE: one run of `tcp-floor load` against DRIVER's proxied floor of MODE.
+run_floor() {
+  local name=tcp-$1 mode=$2 out=$TMP/floor-load.txt
+  local pid=${PID_OF[tcp-$1-$2]} port=${PORT_OF[tcp-$1-$2]}
+  local user_before sys_before user_after sys_after n rate cpu sys
+  read -r user_before sys_before < <(cpu_ticks "$pid")
+  "$FLOOR_BIN" load "127.0.0.1:$port" --pattern "$(floor_pattern "$mode")" \
+    --connections "$CONNECTIONS" --duration "$DURATION" >"$out" || { cat "$out" >&2; return 1; }
+  read -r user_after sys_after < <(cpu_ticks "$pid")
+  n=$(awk '/^exchanges: /{print $2}' "$out")
+  rate=$(awk '/^exchanges\/s: /{print $2}' "$out")
+  cpu=$(per_conn "$((user_after + sys_after - user_before - sys_before))" "$n")
+  sys=$(per_conn "$((sys_after - sys_before))" "$n")
+  RATES[$name-$mode]+="$rate "
+  CPUS[$name-$mode]+="$cpu "
+  SYS[$name-$mode]+="$sys "
+  printf '  %-14s %-22s %8s conn/s  errors %s  CPU %7s us/conn (kernel %s)\n' \
+    "$name" "$(mode_name "$mode")" "$rate" "$(awk '/^exchanges\/s: /{print $4}' "$out")" "$cpu" "$sys"
+}
+
 declare -A RATES CPUS SYS
 echo "bench: $ROUNDS rounds of $DURATION per run, $CONNECTIONS connections, one worker each, $SUITE"
 for round in $(seq "$ROUNDS"); do
   echo "round $round of $ROUNDS"
   for mode in $MODES; do
+    for driver in mio uring; do run_floor "$driver" "$mode"; done
     for t in "${TERMINATORS[@]}"; do
       read -r user_before sys_before < <(cpu_ticks "${PID_OF[$t]}")
       "$BIN" load "127.0.0.1:${PORT_OF[$t]}" --insecure --sni localhost --connections "$CONNECTIONS" \
@@ -159,7 +228,7 @@ echo
 echo "medians (connections/s, terminator CPU per connection):"
 declare -A MED MED_SYS
 for mode in $MODES; do
-  for t in "${TERMINATORS[@]}"; do
+  for t in "${TERMINATORS[@]}" "${FLOORS[@]}"; do
     # shellcheck disable=SC2086
     r=$(median ${RATES[$t-$mode]})
     # shellcheck disable=SC2086
@@ -186,9 +255,59 @@ ratio_table() {
   done
 }
 echo
-echo "reprise CPU per connection / the better of hitch and HAProxy (goal: <= 0.40):"
+echo "reprise CPU per connection / the better of hitch and HAProxy (must stay below 1):"
 ratio_table MED vs
 echo
 echo "reprise's kernel part alone (two sockets per connection: accept, connect, relay, close)"
 echo "over the better of hitch and HAProxy's whole CPU: the ratio no user-space saving can go below:"
 ratio_table MED_SYS of
+
+# --- the floor: crypto + proxied TCP on the terminator's driver ---
+echo
+echo "reprise CPU per proxied connection / (crypto floor + its driver's proxied-TCP floor), medians"
+echo "(issue #29's goal for resumed connections: <= 1.15x):"
+for driver in mio uring; do
+  for mode in $MODES; do
+    crypto=$(echo "$CRYPTO_FLOORS" | awk -v m="$(kind "$mode")" '$2 == m ":" {print $3}')
+    awk -v d="$driver" -v k="$(kind "$mode")" -v r="${MED[reprise-$driver-$mode]}" \
+      -v c="$crypto" -v t="${MED[tcp-$driver-$mode]}" \
+      'BEGIN { printf "floor %s %s %.2fx   (%s us of %.1f crypto + %s TCP)\n", d, k, r / (c + t), r, c, t }'
+  done
+done
+echo "proxied-TCP floors, uring / mio (the most io_uring can save on these connections here):"
+for mode in $MODES; do
+  awk -v k="$(kind "$mode")" -v u="${MED[tcp-uring-$mode]}" -v m="${MED[tcp-mio-$mode]}" \
+    'BEGIN { printf "  %-7s %s us vs %s us = %.2f\n", k, u, m, u / m }'
+done
+
+# --- paired rounds: a mio and a uring terminator loaded at the same time ---
+if [ "$PAIRED_ROUNDS" -gt 0 ] && command -v taskset >/dev/null 2>&1 && [ "$(nproc)" -ge 2 ]; then
+  echo
+  echo "paired rounds: mio and uring terminators on CPU 0, loaded at the same time from CPU 1"
+  echo "($PAIRED_ROUNDS rounds of $DURATION per kind; issue #29's goal for resumed: <= 0.90):"
+  for driver in mio uring; do start_reprise "$driver" "paired-$driver" taskset -c 0; done
+  for mode in $MODES; do
+    ratios=() paired_errors=0
+    for _ in $(seq "$PAIRED_ROUNDS"); do
+      declare -A before=() cpu=()
+      for driver in mio uring; do before[$driver]=$(cpu_total "${PID_OF[paired-$driver]}"); done
+      load_pids=()
+      for driver in mio uring; do
+        taskset -c 1 "$BIN" load "127.0.0.1:${PORT_OF[paired-$driver]}" --insecure --sni localhost \
+          --connections "$CONNECTIONS" --duration "$DURATION" --resume "$mode" --suites "$SUITE" \
+          --groups "$GROUP" --http-get / >"$TMP/paired-load-$driver.txt" &
+        load_pids+=($!)
+      done
+      wait "${load_pids[@]}"
+      for driver in mio uring; do
+        count=$(awk '/^handshakes: /{h=$2} /^warm-up: /{w=$2} END {print h + w}' \
+          "$TMP/paired-load-$driver.txt")
+        cpu[$driver]=$(per_conn "$(($(cpu_total "${PID_OF[paired-$driver]}") - before[$driver]))" "$count")
+        paired_errors=$((paired_errors + $(awk '/^handshakes\/s: /{print $6}' "$TMP/paired-load-$driver.txt")))
+      done
+      ratios+=("$(awk -v u="${cpu[uring]}" -v m="${cpu[mio]}" 'BEGIN { printf "%.3f", u / m }')")
+    done
+    printf '  %-7s uring/mio per round: %s  (errors %s)\n' "$(kind "$mode")" "${ratios[*]}" "$paired_errors"
+    echo "paired uring/mio $(kind "$mode") $(median "${ratios[@]}")"
+  done
+fi

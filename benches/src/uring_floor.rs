@@ -11,6 +11,11 @@
 //! waits while busy. With no TLS in it, its CPU time per exchange is the floor for the uring
 //! server, as `tcp-floor serve --driver mio` is for the mio server: the ratio of the two
 //! floors is the most the uring driver can save over the mio one on the same exchange.
+//!
+//! A proxied pattern (`--backend`) then does what the server does with an upstream: a plain
+//! (not direct) socket with `TCP_NODELAY`, a connect, the request's send and a single-shot
+//! poll-first receive per backend read through the ring, each read relayed to the client in
+//! one send, and a plain `close` of the backend socket at its end of file.
 
 use std::io;
 use std::os::unix::net::UnixStream;
@@ -24,6 +29,8 @@ use reprise_uring::server::{
 };
 use reprise_uring::EventRing;
 use slab::Slab;
+
+use crate::floor::{Pattern, Proxy, CLOSE_NOTIFY, RECORD_OVERHEAD};
 
 /// Direct descriptors registered (the floor has no connection limit to size them from).
 const FIXED_FILES: u32 = 4096;
@@ -101,6 +108,24 @@ struct Conn {
     receiving: bool,
     /// Ended: released once nothing of it is in flight.
     finishing: bool,
+    /// A proxied pattern's backend, once the client's request has arrived.
+    backend: Option<Backend>,
+    /// The backend's end of file has been read and its socket closed.
+    backend_done: bool,
+}
+
+/// A proxied connection's backend socket and its operations in flight.
+struct Backend {
+    sock: socket2::Socket,
+    connecting: bool,
+    sending: bool,
+    receiving: bool,
+}
+
+impl Backend {
+    fn in_flight(&self) -> bool {
+        self.connecting || self.sending || self.receiving
+    }
 }
 
 /// How a connection ended.
@@ -111,9 +136,17 @@ enum End {
     Error,
 }
 
+/// A proxied run's backend address and request, leaked once per run: the kernel reads them
+/// while operations are in flight.
+struct StaticProxy {
+    backend: &'static socket2::SockAddr,
+    request: &'static [u8],
+}
+
 struct Floor<'a> {
     ring: EventRing,
     steps: &'a [usize],
+    proxy: Option<StaticProxy>,
     /// The server's steps are sent from here (allocated once per run and never freed).
     zeros: &'static [u8],
     conns: Slab<Conn>,
@@ -128,14 +161,17 @@ struct Floor<'a> {
 /// `batch_wait` before waiting, as the server does.
 pub fn serve(
     listener: std::net::TcpListener,
-    steps: &[usize],
+    pattern: &Pattern,
+    proxy: Option<&Proxy>,
     stop: UnixStream,
     grace: Duration,
     batch_wait: Duration,
 ) -> io::Result<FloorReport> {
+    let steps = &pattern.steps[..];
     if steps.is_empty() {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty pattern"));
     }
+    crate::floor::check_proxy(pattern, proxy)?;
     let ring = EventRing::new(
         RING_ENTRIES,
         CQ_FACTOR,
@@ -143,10 +179,19 @@ pub fn serve(
         RECV_BUFFER_SIZE,
         FIXED_FILES,
     )?;
-    let largest = steps.iter().copied().max().unwrap_or(0);
+    let mut largest = steps.iter().copied().max().unwrap_or(0);
+    if proxy.is_some() {
+        // A relayed read: at most one receive buffer plus a record's overhead.
+        largest = largest.max(RECV_BUFFER_SIZE + RECORD_OVERHEAD);
+    }
+    let proxy = proxy.map(|p| StaticProxy {
+        backend: Box::leak(Box::new(socket2::SockAddr::from(p.backend))),
+        request: Box::leak(p.request.clone().into_boxed_slice()),
+    });
     let mut floor = Floor {
         ring,
         steps,
+        proxy,
         zeros: Box::leak(vec![0; largest].into_boxed_slice()),
         conns: Slab::with_capacity(1024),
         next_generation: 0,
@@ -191,6 +236,9 @@ impl Floor<'_> {
                     Some(Op::Accept) => self.accepted(listener, c, drain_deadline.is_some())?,
                     Some(Op::Recv) => self.received(key, generation, c),
                     Some(Op::Send) => self.sent(key, generation, c),
+                    Some(Op::UpstreamConnect | Op::UpstreamSend | Op::UpstreamRecv) => {
+                        self.backend_completed(op, key, generation, c)
+                    }
                     Some(Op::Wake) => {
                         if drain_deadline.is_none() {
                             drain_deadline = Some(Instant::now() + grace);
@@ -243,6 +291,8 @@ impl Floor<'_> {
             sending: false,
             receiving: false,
             finishing: false,
+            backend: None,
+            backend_done: false,
         });
         self.arm_recv(key);
         Ok(())
@@ -300,11 +350,15 @@ impl Floor<'_> {
                 let send = conn.owed > 0 && !conn.sending;
                 let more = !conn.progress.read_all(steps);
                 let idle = !send && !conn.sending;
+                let proxied = self.proxy.is_some();
                 if send {
                     self.push_send(key);
                 }
                 if more {
                     self.arm_recv(key);
+                } else if proxied {
+                    // The request has arrived: the backend answers it.
+                    self.connect_backend(key);
                 } else if idle {
                     self.finish(key, End::Done);
                 }
@@ -338,11 +392,131 @@ impl Floor<'_> {
         let n = (c.result as usize).min(conn.owed);
         self.report.bytes_out += n as u64;
         conn.owed -= n;
+        let proxied = self.proxy.is_some();
         if conn.owed > 0 {
-            // Partial send: the rest of the step (all zeros, so from the buffer's start).
+            // Partial send, or more relayed meanwhile: the rest (all zeros, so from the
+            // buffer's start).
             self.push_send(key);
-        } else if conn.progress.read_all(steps) && !conn.receiving {
+        } else if conn.progress.read_all(steps)
+            && !conn.receiving
+            && (!proxied || conn.backend_done)
+        {
             self.finish(key, End::Done);
+        }
+    }
+
+    /// Opens the backend socket as the server opens an upstream's (plain, blocking,
+    /// `TCP_NODELAY`) and connects it through the ring.
+    fn connect_backend(&mut self, key: usize) {
+        let Some(proxy) = &self.proxy else {
+            return;
+        };
+        let backend = proxy.backend;
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        if conn.backend.is_some() || conn.backend_done {
+            return;
+        }
+        let opened = socket2::Socket::new(
+            socket2::Domain::for_address(backend.as_socket().expect("an IP address")),
+            socket2::Type::STREAM.cloexec(),
+            None,
+        )
+        .and_then(|sock| sock.set_tcp_nodelay(true).map(|()| sock));
+        let Ok(sock) = opened else {
+            self.finish(key, End::Error);
+            return;
+        };
+        let user_data = tag(Op::UpstreamConnect, conn.generation, key);
+        if self.ring.connect(&sock, backend, user_data).is_err() {
+            self.finish(key, End::Error);
+            return;
+        }
+        conn.backend = Some(Backend {
+            sock,
+            connecting: true,
+            sending: false,
+            receiving: false,
+        });
+    }
+
+    /// A completion of a backend operation: after the connect the request goes out, after
+    /// the request a receive is armed, each read is relayed to the client (and the next
+    /// receive armed), and the end of file owes the client its close_notify and closes the
+    /// backend socket.
+    fn backend_completed(&mut self, op: Option<Op>, key: usize, generation: u32, c: &Completion) {
+        if let Some(bid) = c.buffer() {
+            // Only the byte count matters: the buffer goes straight back.
+            self.ring.recycle(bid);
+        }
+        let Some(proxy) = &self.proxy else {
+            return;
+        };
+        let request = proxy.request;
+        let Some(conn) = live(&mut self.conns, key, generation) else {
+            return;
+        };
+        let Some(backend) = conn.backend.as_mut() else {
+            return;
+        };
+        match op {
+            Some(Op::UpstreamConnect) => backend.connecting = false,
+            Some(Op::UpstreamSend) => backend.sending = false,
+            _ => backend.receiving = false,
+        }
+        if conn.finishing {
+            self.release(key);
+            return;
+        }
+        let user_data = |op| tag(op, generation, key);
+        let failed = match op {
+            Some(Op::UpstreamConnect) if c.result == 0 => {
+                let pushed =
+                    self.ring
+                        .send_static_fd(&backend.sock, request, user_data(Op::UpstreamSend));
+                backend.sending = pushed.is_ok();
+                pushed.is_err()
+            }
+            // The request is small: a short send of it is an error here.
+            Some(Op::UpstreamSend) if c.result as usize == request.len() => {
+                let pushed = self
+                    .ring
+                    .recv_fd(&backend.sock, true, user_data(Op::UpstreamRecv));
+                backend.receiving = pushed.is_ok();
+                pushed.is_err()
+            }
+            Some(Op::UpstreamRecv) if c.result > 0 => {
+                conn.owed += c.result as usize + RECORD_OVERHEAD;
+                let pushed = self
+                    .ring
+                    .recv_fd(&backend.sock, true, user_data(Op::UpstreamRecv));
+                backend.receiving = pushed.is_ok();
+                pushed.is_err()
+            }
+            Some(Op::UpstreamRecv) if c.result == 0 => {
+                conn.owed += CLOSE_NOTIFY;
+                conn.backend_done = true;
+                // As the server: nothing of the kernel's left on it, so a plain close.
+                conn.backend = None;
+                false
+            }
+            Some(Op::UpstreamRecv) if c.result == -ENOBUFS => {
+                let pushed = self
+                    .ring
+                    .recv_fd(&backend.sock, true, user_data(Op::UpstreamRecv));
+                backend.receiving = pushed.is_ok();
+                pushed.is_err()
+            }
+            _ => true,
+        };
+        if failed {
+            self.finish(key, End::Error);
+            return;
+        }
+        let send = conn.owed > 0 && !conn.sending;
+        if send {
+            self.push_send(key);
         }
     }
 
@@ -364,6 +538,17 @@ impl Floor<'_> {
         if conn.receiving {
             let _ = self.ring.cancel(tag(Op::Recv, conn.generation, key));
         }
+        if let Some(backend) = &conn.backend {
+            for (op, live) in [
+                (Op::UpstreamConnect, backend.connecting),
+                (Op::UpstreamSend, backend.sending),
+                (Op::UpstreamRecv, backend.receiving),
+            ] {
+                if live {
+                    let _ = self.ring.cancel(tag(op, conn.generation, key));
+                }
+            }
+        }
         self.release(key);
     }
 
@@ -371,7 +556,8 @@ impl Floor<'_> {
         let Some(conn) = self.conns.get(key) else {
             return;
         };
-        if !conn.finishing || conn.sending || conn.receiving {
+        let backend_busy = conn.backend.as_ref().is_some_and(Backend::in_flight);
+        if !conn.finishing || conn.sending || conn.receiving || backend_busy {
             return;
         }
         let conn = self.conns.remove(key);
@@ -405,9 +591,12 @@ impl Floor<'_> {
                     self.ring.recycle(bid);
                 }
                 if let Some(conn) = live(&mut self.conns, key, generation) {
-                    match op {
-                        Some(Op::Recv) if !c.more() => conn.receiving = false,
-                        Some(Op::Send) => conn.sending = false,
+                    match (op, conn.backend.as_mut()) {
+                        (Some(Op::Recv), _) if !c.more() => conn.receiving = false,
+                        (Some(Op::Send), _) => conn.sending = false,
+                        (Some(Op::UpstreamConnect), Some(b)) => b.connecting = false,
+                        (Some(Op::UpstreamSend), Some(b)) => b.sending = false,
+                        (Some(Op::UpstreamRecv), Some(b)) => b.receiving = false,
                         _ => {}
                     }
                     self.release(key);

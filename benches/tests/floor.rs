@@ -153,6 +153,109 @@ fn server_steps_larger_than_the_socket_buffer() {
     run(&["--steps", "100,1048576,50,3"], 150, 1048576 + 3);
 }
 
+/// A backend that answers `connections` requests, one connection each, with `response`
+/// bytes in one write and a close; it returns the requests it read.
+fn backend(connections: u64, response: usize) -> (String, std::thread::JoinHandle<Vec<String>>) {
+    use std::io::Write;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind backend");
+    let addr = listener.local_addr().expect("backend address").to_string();
+    let thread = std::thread::spawn(move || {
+        let mut requests = Vec::new();
+        for _ in 0..connections {
+            let (mut sock, _) = listener.accept().expect("accept");
+            sock.set_read_timeout(Some(Duration::from_secs(10)))
+                .expect("timeout");
+            let mut request = Vec::new();
+            let mut buf = [0u8; 512];
+            while !request.ends_with(b"\r\n\r\n") {
+                let n = sock.read(&mut buf).expect("read request");
+                assert!(n > 0, "the request ended early");
+                request.extend_from_slice(&buf[..n]);
+            }
+            sock.write_all(&vec![b'x'; response])
+                .expect("write response");
+            requests.push(String::from_utf8_lossy(&request).into_owned());
+        }
+        requests
+    });
+    (addr, thread)
+}
+
+/// Runs a proxied pattern on each driver against a [`backend`] answering `response` bytes:
+/// every exchange goes through it, and (for an answer in one read) the server relays exactly
+/// one record of it and a close_notify.
+fn run_proxied(pattern: &str, client_bytes: u64, server_steps: u64, response: usize) {
+    for driver in DRIVERS {
+        let (backend_addr, backend) = backend(EXCHANGES, response);
+        let server = Server::start(
+            driver,
+            &[
+                "--pattern",
+                pattern,
+                "--backend",
+                &backend_addr,
+                "--host",
+                "example",
+            ],
+        );
+        let out = Command::new(BIN)
+            .args(["load", &server.addr, "--connections", "8"])
+            .args(["--handshakes", &EXCHANGES.to_string(), "--pattern", pattern])
+            .output()
+            .expect("run tcp-floor load");
+        let load = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "load ({driver}) failed: {load}");
+        assert_eq!(field(&load, "exchanges: "), EXCHANGES, "{load}");
+        assert_eq!(field(&load, "errors: "), 0, "{load}");
+        let requests = backend.join().expect("backend");
+        assert_eq!(requests.len() as u64, EXCHANGES);
+        assert!(requests
+            .iter()
+            .all(|r| r == "GET / HTTP/1.1\r\nHost: example\r\nConnection: close\r\n\r\n"));
+
+        let served = server.stop();
+        assert_eq!(field(&served, "served: "), EXCHANGES, "{served}");
+        assert_eq!(field(&served, "bytes in: "), EXCHANGES * client_bytes);
+        let out = field(&served, "bytes out: ");
+        let relayed = (response + 29) as u64 + 31;
+        if response <= 16 * 1024 {
+            assert_eq!(out, EXCHANGES * (server_steps + relayed), "{served}");
+        } else {
+            // Several reads, each one record.
+            assert!(out >= EXCHANGES * (server_steps + relayed), "{served}");
+        }
+        assert_eq!(field(&served, "errors: "), 0, "{served}");
+    }
+}
+
+#[test]
+fn proxied_patterns_relay_the_backend_answer() {
+    run_proxied("proxied-id", 163 + 134, 162, 248);
+    run_proxied("proxied-ticket", 294 + 134, 162, 248);
+    run_proxied("proxied-full", 131 + 93 + 83, 654 + 51, 248);
+}
+
+#[test]
+fn a_proxied_answer_larger_than_a_record() {
+    run_proxied("proxied-id", 163 + 134, 162, 100_000);
+}
+
+#[test]
+fn a_proxied_pattern_needs_a_backend() {
+    let out = Command::new(BIN)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--pattern",
+            "proxied-id",
+        ])
+        .output()
+        .expect("run tcp-floor serve");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs a backend"));
+}
+
 /// The number after `label` on its line of `text`.
 fn number_after(text: &str, label: &str) -> f64 {
     let line = text

@@ -3,7 +3,8 @@
 //! driver's operations (the bare-TCP floor of the loopback benchmark, in `reprise-tls-benches`).
 //!
 //! Every operation names a descriptor, a file-table slot, a `user_data` value or `'static`
-//! memory; receives take their buffer from the ring's provided buffers, which this type owns
+//! memory (a descriptor closed while an operation on it is in flight is the kernel's to keep
+//! open until the operation completes); receives take their buffer from the ring's provided buffers, which this type owns
 //! and frees only once the kernel has completed every operation (or never, if it has not).
 
 use std::io;
@@ -92,6 +93,56 @@ impl EventRing {
             .flags(libc::MSG_NOSIGNAL)
             .build()
             .user_data(user_data);
+        // SAFETY: `data` lives for the rest of the program, and the kernel only reads it.
+        unsafe { self.ring.push(&entry) }
+    }
+
+    /// A connect of the plain socket `fd` to `addr`, as the server connects an upstream.
+    pub fn connect(
+        &mut self,
+        fd: &impl AsFd,
+        addr: &'static socket2::SockAddr,
+        user_data: u64,
+    ) -> io::Result<()> {
+        let entry = opcode::Connect::new(
+            types::Fd(fd.as_fd().as_raw_fd()),
+            addr.as_ptr().cast(),
+            addr.len(),
+        )
+        .build()
+        .user_data(user_data);
+        // SAFETY: `addr` lives for the rest of the program, and the kernel only reads it.
+        unsafe { self.ring.push(&entry) }
+    }
+
+    /// A single-shot receive on the plain socket `fd` into a provided buffer, as
+    /// [`recv`](Self::recv) does on a slot (the server's receive from an upstream).
+    pub fn recv_fd(&mut self, fd: &impl AsFd, poll_first: bool, user_data: u64) -> io::Result<()> {
+        self.ring.push_plain(
+            opcode::Recv::new(types::Fd(fd.as_fd().as_raw_fd()), std::ptr::null_mut(), 0)
+                .buf_group(BUFFER_GROUP)
+                .ioprio(if poll_first { POLL_FIRST } else { 0 })
+                .build()
+                .flags(squeue::Flags::BUFFER_SELECT)
+                .user_data(user_data),
+        )
+    }
+
+    /// A send of `data` on the plain socket `fd` (the server's send to an upstream).
+    pub fn send_static_fd(
+        &mut self,
+        fd: &impl AsFd,
+        data: &'static [u8],
+        user_data: u64,
+    ) -> io::Result<()> {
+        let entry = opcode::Send::new(
+            types::Fd(fd.as_fd().as_raw_fd()),
+            data.as_ptr(),
+            data.len() as u32,
+        )
+        .flags(libc::MSG_NOSIGNAL)
+        .build()
+        .user_data(user_data);
         // SAFETY: `data` lives for the rest of the program, and the kernel only reads it.
         unsafe { self.ring.push(&entry) }
     }

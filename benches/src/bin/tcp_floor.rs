@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use reprise_benches::floor::{self, Bound, LoadOptions, Pattern};
+use reprise_benches::floor::{self, Bound, LoadOptions, Pattern, Proxy};
 
 #[derive(Parser)]
 #[command(
@@ -48,6 +48,15 @@ enum Command {
         /// `reprise serve --batch-wait` (0 turns batching off).
         #[arg(long, default_value = "50us", value_parser = reprise_serve::units::seconds)]
         batch_wait: Duration,
+        /// Proxy to this backend (a proxied pattern: `proxied-full`, `proxied-id`,
+        /// `proxied-ticket`, or `--steps` ending with the client's request): once the request
+        /// has arrived, connect, send `GET /` for `--host`, and relay every read to the client
+        /// as one record-sized write, as `reprise serve --backend` does.
+        #[arg(long)]
+        backend: Option<SocketAddr>,
+        /// The Host of the request sent to the backend (`reprise load --sni`).
+        #[arg(long, default_value = "localhost", requires = "backend")]
+        host: String,
     },
     /// Keep N connections doing the pattern's client side and report exchanges per second.
     Load {
@@ -76,20 +85,29 @@ enum Command {
 
 #[derive(Args)]
 struct PatternArgs {
-    /// Built-in step sizes: `full`, `resumed` (session ID; also `id`) or `ticket`.
+    /// Built-in step sizes: `full`, `resumed` (session ID; also `id`) or `ticket`, or a
+    /// terminator's proxied connection: `proxied-full`, `proxied-id`, `proxied-ticket`
+    /// (`serve` needs `--backend` for these).
     #[arg(long, default_value = "full", conflicts_with = "steps")]
     pattern: String,
     /// Explicit step sizes in bytes, client first, alternating (e.g. 146,147,82,31).
     #[arg(long)]
     steps: Option<String>,
+    /// With `--steps`: the last step is a request the server answers through a backend, and
+    /// the client reads the answer until the server closes (the built-in `proxied-…`
+    /// patterns are proxied already).
+    #[arg(long, requires = "steps")]
+    proxied: bool,
 }
 
 impl PatternArgs {
     fn pattern(&self) -> Result<Pattern, String> {
-        match &self.steps {
-            Some(list) => Pattern::from_steps(list),
-            None => Pattern::named(&self.pattern),
-        }
+        let mut pattern = match &self.steps {
+            Some(list) => Pattern::from_steps(list)?,
+            None => Pattern::named(&self.pattern)?,
+        };
+        pattern.proxied |= self.proxied;
+        Ok(pattern)
     }
 }
 
@@ -112,8 +130,18 @@ fn run(cli: Cli) -> Result<(), String> {
             grace,
             driver,
             batch_wait,
+            backend,
+            host,
         } => {
-            let pattern = pattern.pattern()?;
+            let mut pattern = pattern.pattern()?;
+            // Explicit steps become proxied with a backend.
+            pattern.proxied |= backend.is_some();
+            let proxy = backend.map(|addr| Proxy::http_get(addr, &host));
+            if pattern.proxied && proxy.is_none() {
+                return Err(format!(
+                    "pattern {pattern}: a proxied pattern needs a backend"
+                ));
+            }
             let listener =
                 floor::bind(listen, backlog).map_err(|e| format!("listen on {listen}: {e}"))?;
             let addr = listener.local_addr().map_err(|e| e.to_string())?;
@@ -133,14 +161,15 @@ fn run(cli: Cli) -> Result<(), String> {
             let report = if driver == "uring" {
                 reprise_benches::uring_floor::serve(
                     listener,
-                    &pattern.steps,
+                    &pattern,
+                    proxy.as_ref(),
                     read_end,
                     grace,
                     batch_wait,
                 )
             } else {
                 let stop = mio::net::UnixStream::from_std(read_end);
-                floor::serve(listener, &pattern, stop, grace, batch_wait)
+                floor::serve(listener, &pattern, proxy.as_ref(), stop, grace, batch_wait)
             }
             .map_err(|e| format!("serve ({driver}): {e}"))?;
             println!("{report}");

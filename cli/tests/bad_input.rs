@@ -495,3 +495,91 @@ fn pre_handshake_memory_grows_with_the_bytes_received() {
         }
     }
 }
+
+/// The first 40 KiB of a 100,000-byte ClientHello, in three whole handshake records.
+fn large_partial_client_hello() -> Vec<u8> {
+    let mut message = vec![1u8];
+    message.extend_from_slice(&100_000u32.to_be_bytes()[1..]);
+    message.resize(40 * 1024, 7);
+    let mut out = Vec::new();
+    for chunk in message.chunks(16 * 1024) {
+        out.extend_from_slice(&[22, 3, 1]);
+        out.extend_from_slice(&(chunk.len() as u16).to_be_bytes());
+        out.extend_from_slice(chunk);
+    }
+    out
+}
+
+#[test]
+fn large_partial_client_hellos_stay_within_the_handshake_memory_cap() {
+    // 2,000 connections each send 40 KiB of a 100,000-byte ClientHello (80 MiB in all) to a
+    // worker whose unfinished handshakes may hold 24 MiB: the message beyond a record is
+    // admitted only while the total allows it, so RSS grows by no more than 1.2x the cap,
+    // and the handshakes turned away are counted.
+    const N: usize = 2000;
+    const CAP_MIB: u64 = 24;
+    let (soft, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap();
+    if soft < N as u64 + 200 {
+        rlimit::setrlimit(rlimit::Resource::NOFILE, hard, hard).unwrap();
+    }
+    let hello = large_partial_client_hello();
+    for driver in drivers().into_iter().filter(|d| *d != "threads") {
+        let metrics = format!("127.0.0.1:{}", free_port());
+        let cap = format!("{CAP_MIB}MiB");
+        let server = Server::reprise(
+            driver,
+            &[
+                "--timeout",
+                "60",
+                "--workers",
+                "1",
+                "--max-connections",
+                "5000",
+                "--handshake-memory",
+                &cap,
+                "--metrics",
+                &metrics,
+                "--quiet",
+            ],
+        );
+        let a = addr(&server);
+        // Warm up the worker (its first allocations are not per connection).
+        drop(hold_connections(a, 50, &hello));
+        std::thread::sleep(Duration::from_millis(300));
+        let before = vm_rss_kib(server.pid());
+        let held = hold_connections(a, N, &hello);
+        std::thread::sleep(Duration::from_millis(1500));
+        let after = vm_rss_kib(server.pid());
+        let grown_mib = after.saturating_sub(before) as f64 / 1024.0;
+        let scraped = run_with_timeout(
+            Command::new("curl").args(["-s", &format!("http://{metrics}/metrics")]),
+            b"",
+            Duration::from_secs(10),
+        );
+        let scraped = String::from_utf8_lossy(&scraped.stdout).into_owned();
+        let evicted: u64 = scraped
+            .lines()
+            .find_map(|l| l.strip_prefix("reprise_handshake_memory_evictions_total "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("[{driver}] no eviction count in:\n{scraped}"));
+        eprintln!(
+            "[{driver}] RSS {before} -> {after} KiB ({grown_mib:.1} MiB for a {CAP_MIB} MiB cap), \
+             {evicted} evicted"
+        );
+        // The uring worker's provided receive buffers (1,024 of 4 KiB) are touched as data
+        // comes through them: fixed memory of the worker, not of the connections.
+        let fixed_mib = if driver == "uring" { 4.0 } else { 0.0 };
+        assert!(
+            grown_mib <= 1.2 * CAP_MIB as f64 + fixed_mib,
+            "[{driver}] RSS grew {grown_mib:.1} MiB, over 1.2x the {CAP_MIB} MiB cap \
+             (+ {fixed_mib} MiB of fixed buffers)"
+        );
+        // Each holds 40 KiB: at most the cap's worth stay, the rest are counted as evicted.
+        let most_kept = (CAP_MIB * 1024 / 40) as usize;
+        assert!(
+            evicted as usize >= N - most_kept,
+            "[{driver}] only {evicted} evicted of {N}"
+        );
+        drop(held);
+    }
+}

@@ -55,7 +55,9 @@ pub struct ServerOptions {
     /// How long a shutdown waits for handshakes and requests in flight.
     pub shutdown_grace: Duration,
     /// Bytes a worker lets unfinished handshakes hold in all (records and handshake messages
-    /// not whole yet); beyond it the oldest unfinished handshakes are closed first.
+    /// not whole yet). A handshake that grows while the total is over it is closed at once
+    /// (`Served::account_memory`); what is over it otherwise (connections that took their
+    /// memory earlier) is closed oldest first at the next sweep.
     pub handshake_memory: usize,
     /// After a fatal alert, how long what the peer still sends is read and dropped before
     /// the socket is closed (so the alert is not destroyed by a reset); zero closes at once.

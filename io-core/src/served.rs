@@ -128,6 +128,9 @@ pub struct Env<W> {
     pub scratch: Vec<u8>,
     /// The generation of `options.live_config` that `config` is.
     config_generation: u64,
+    /// What this worker's unfinished handshakes hold, as each last accounted it
+    /// ([`Served::account_memory`]).
+    handshake_held: usize,
 }
 
 impl<W: WakeWorker> Env<W> {
@@ -147,7 +150,13 @@ impl<W: WakeWorker> Env<W> {
             now_secs: reprise::unix_time(),
             scratch: Vec::with_capacity(4096),
             config_generation: 0,
+            handshake_held: 0,
         }
+    }
+
+    /// Bytes this worker's unfinished handshakes hold in all, as accounted.
+    pub fn handshake_held(&self) -> usize {
+        self.handshake_held
     }
 
     /// Reads the clocks, and takes a reloaded configuration for new connections (once per
@@ -208,6 +217,8 @@ pub struct Served<H> {
     /// Bytes of whole records read from the client, and bytes written to it.
     bytes_in: u64,
     bytes_out: u64,
+    /// What its unfinished handshake holds, as last added to the worker's total.
+    accounted: usize,
 }
 
 impl<H> Served<H> {
@@ -243,7 +254,40 @@ impl<H> Served<H> {
             accepted: now,
             bytes_in: 0,
             bytes_out: 0,
+            accounted: 0,
         }
+    }
+
+    /// Accounts what its unfinished handshake holds now in the worker's total:
+    /// `driver_held` (the driver's bytes of an unfinished record, by capacity) and the
+    /// engine's part of a handshake message. A handshake that grew while the worker's total
+    /// is over `ServerOptions::handshake_memory` is closed at once (an eviction, counted),
+    /// before it can take more: memory is admitted only while the total allows it, whatever
+    /// the number of connections. Drivers call it after each input; an open or closed
+    /// connection holds nothing here, and a handshake whose records are taken whole as they
+    /// come (an ordinary ClientHello) holds nothing either.
+    pub fn account_memory<W>(&mut self, driver_held: usize, env: &mut Env<W>) {
+        let held = if self.is_handshaking() {
+            driver_held + self.tls.handshake_bytes_held()
+        } else {
+            0
+        };
+        if held == self.accounted {
+            return;
+        }
+        let grew = held > self.accounted;
+        env.handshake_held = env.handshake_held.saturating_sub(self.accounted) + held;
+        self.accounted = held;
+        if grew && env.handshake_held > env.options.handshake_memory {
+            self.on_evicted(env.now, &env.options);
+            self.forget_memory(env);
+        }
+    }
+
+    /// Takes what it holds out of the worker's total (it is going).
+    pub fn forget_memory<W>(&mut self, env: &mut Env<W>) {
+        env.handshake_held = env.handshake_held.saturating_sub(self.accounted);
+        self.accounted = 0;
     }
 
     /// Its slot and generation.

@@ -601,6 +601,7 @@ impl<F: HandlerFactory> Worker<F> {
         let Some(mut conn) = self.conns.try_remove(key) else {
             return;
         };
+        conn.served.forget_memory(&mut self.ctx.env);
         conn.served
             .log_end(&self.ctx.env.options, Some(conn.peer), self.ctx.env.now);
         // Dropping the socket closes its descriptor, which also removes it from the epoll
@@ -720,6 +721,9 @@ fn service<F: HandlerFactory>(ctx: &mut Ctx<F>, key: usize, conn: &mut Conn<F::H
                 }
             }
         }
+        // An unfinished handshake past its allowance grows only within the worker's cap.
+        conn.served
+            .account_memory(conn.held.capacity(), &mut ctx.env);
         // Write what there is; once all of it went, the connection may produce more (or,
         // closing, be over).
         let flushed = loop {

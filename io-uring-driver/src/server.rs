@@ -985,6 +985,7 @@ impl<F: HandlerFactory> Worker<F> {
         };
         if !conn.finishing {
             conn.finishing = true;
+            conn.served.forget_memory(&mut self.ctx.env);
             let (options, now) = (&self.ctx.env.options, self.ctx.env.now);
             if options.failure_log.is_some() || options.access_log.is_some() {
                 let failure = conn.served.failure();
@@ -1370,6 +1371,13 @@ fn flush<F: HandlerFactory>(ctx: &mut Ctx<F>, key: usize, conn: &mut Conn<F::Han
 /// Data from a receive buffer: offered in place when nothing is held, else appended to the
 /// held bytes first; what is not a whole record yet is kept with the connection.
 fn take_data<F: HandlerFactory>(ctx: &mut Ctx<F>, conn: &mut Conn<F::Handler>, data: &mut [u8]) {
+    take_input(ctx, conn, data);
+    // An unfinished handshake past its allowance grows only within the worker's cap.
+    conn.served
+        .account_memory(conn.held.capacity(), &mut ctx.env);
+}
+
+fn take_input<F: HandlerFactory>(ctx: &mut Ctx<F>, conn: &mut Conn<F::Handler>, data: &mut [u8]) {
     if conn.held.is_empty() {
         let consumed = conn.served.on_input(data, &mut ctx.env);
         if consumed < data.len() && !conn.served.is_closed() {

@@ -80,6 +80,12 @@ pub struct ServeArgs {
     /// Maximum simultaneous connections.
     #[arg(long, default_value_t = 10_000)]
     pub max_connections: usize,
+    /// mio and uring drivers: memory each worker lets unfinished handshakes hold in all
+    /// (e.g. `64MiB`): a record or handshake message that arrives in parts is held only while
+    /// the total is within it; beyond it handshakes are closed and counted in
+    /// reprise_handshake_memory_evictions_total.
+    #[arg(long, default_value = "64MiB")]
+    pub handshake_memory: String,
     /// Time a client may take to complete its handshake, and to stay idle after (`30s`, `2m`;
     /// a bare number is seconds).
     #[arg(long, default_value = "30s", value_parser = reprise_serve::units::seconds)]

@@ -33,6 +33,9 @@ pub fn run(args: &ServeArgs) -> Result<(), String> {
             problems.push("--backend needs --cert and --key".into());
         }
     }
+    if let Err(e) = reprise_serve::units::parse_size(&args.handshake_memory) {
+        problems.push(format!("--handshake-memory: {e}"));
+    }
     for (flag, path) in [
         ("--ticket-key-file", &args.ticket_key_file),
         ("--session-store-key", &args.session_store_key),

@@ -71,6 +71,8 @@ pub fn server_options(args: &ServeArgs) -> Result<ServerOptions, String> {
     options.listener = args.listener.into();
     options.join_other_listeners = args.reuse_port;
     options.max_connections = args.max_connections;
+    options.handshake_memory = units::parse_size(&args.handshake_memory)
+        .map_err(|e| format!("--handshake-memory: {e}"))?;
     let timeout = args.timeout.max(Duration::from_secs(1));
     options.handshake_timeout = timeout;
     options.idle_timeout = timeout;

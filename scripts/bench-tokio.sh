@@ -8,8 +8,8 @@
 # Both servers stay up and the runs are interleaved (ROUNDS rounds of every mode against
 # both). Printed: each run, then per stack and mode the medians of connections/s and of the
 # server's CPU per connection (utime+stime from /proc before and after, divided by the
-# connections), and reprise-tls-tokio's ratio to tokio-rustls (goals: <= 0.80 resumed,
-# <= 0.95 full).
+# connections), and reprise-tls-tokio's ratio to tokio-rustls (issue #29's goals: <= 0.90
+# resumed, <= 0.95 full, and kernel time per connection no higher than tokio-rustls's).
 #
 #   bash scripts/bench-tokio.sh          # ROUNDS=5 DURATION=3s CONNECTIONS=32 WORKERS=1 PERF=1
 set -euo pipefail
@@ -97,12 +97,18 @@ for mode in $MODES; do
   done
 done
 echo
-echo "reprise-tls-tokio CPU per connection / tokio-rustls (goals: <= 0.80 resumed, <= 0.95 full):"
+echo "reprise-tls-tokio CPU per connection / tokio-rustls (goals: <= 0.90 resumed, <= 0.95 full):"
 for mode in $MODES; do
-  goal=0.80
+  goal=0.90
   [ "$mode" = none ] && goal=0.95
   awk -v m="$(mode_name "$mode")" -v r="${MED[reprise-$mode]}" -v b="${MED[rustls-$mode]}" -v g="$goal" \
     'BEGIN { ratio = r / b; printf "  %-22s %.2f  (%s vs %s us)  goal <= %.2f: %s\n", m, ratio, r, b, g, (ratio <= g) ? "met" : "not met" }'
+done
+echo
+echo "kernel time per connection, reprise-tls-tokio / tokio-rustls (goal: <= 1.00):"
+for mode in $MODES; do
+  awk -v m="$(mode_name "$mode")" -v r="${MED_SYS[reprise-$mode]}" -v b="${MED_SYS[rustls-$mode]}" \
+    'BEGIN { ratio = r / b; printf "  %-22s %.2f  (%s vs %s us)  %s\n", m, ratio, r, b, (ratio <= 1.0) ? "met" : "not met" }'
 done
 echo
 echo "the kernel's part alone (sockets, TCP, epoll: the same syscalls for both stacks), as a share"
@@ -158,7 +164,7 @@ for stack in ("reprise", "rustls"):
     print(f"  {stack:8} {totals[stack]:6.1f} us = kernel {us['kernel']:.1f} + runtime {us['runtime']:.1f} + TLS, allocation, copies {us['tls']:.1f}")
 floor = parts["reprise"]["kernel"] + parts["reprise"]["runtime"] + crypto
 print(f"  floor for reprise-tls-tokio: kernel + runtime + crypto ({crypto} us, tcp-floor crypto) = {floor:.1f} us"
-      f" = {floor / totals['rustls']:.2f} of tokio-rustls's {totals['rustls']} us (the goal asks <= 0.80)")
+      f" = {floor / totals['rustls']:.2f} of tokio-rustls's {totals['rustls']} us (the goal asks <= 0.90)")
 print(f"  reprise-tls-tokio's own part (TLS, allocation, copies): {parts['reprise']['tls'] / parts['rustls']['tls']:.2f} of tokio-rustls's")
 PY
 fi

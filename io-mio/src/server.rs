@@ -216,6 +216,10 @@ struct Conn<H> {
     writable: bool,
     /// The poller reported the peer's FIN: read until EOF rather than stop at a short read.
     read_closed: bool,
+    /// The last read found the client socket empty: with edge-triggered readiness nothing
+    /// more comes before its next event, so a turn run for the upstream (or an answer)
+    /// skips the read that would only say EAGAIN.
+    client_drained: bool,
     /// The peer's address, for the failure log.
     peer: SocketAddr,
     /// The upstream socket, when the handler is an upstream that connected.
@@ -477,6 +481,7 @@ impl<F: HandlerFactory> Worker<F> {
                         held: Vec::new(),
                         writable: false,
                         read_closed: false,
+                        client_drained: false,
                         peer,
                         upstream: None,
                         upstream_event: false,
@@ -516,6 +521,7 @@ impl<F: HandlerFactory> Worker<F> {
             conn.upstream_read_closed |= read_closed;
         } else {
             conn.read_closed |= read_closed;
+            conn.client_drained = false;
         }
         if service(&mut self.ctx, key, conn) {
             self.remove(key);
@@ -685,6 +691,10 @@ fn service<F: HandlerFactory>(ctx: &mut Ctx<F>, key: usize, conn: &mut Conn<F::H
                     .on_socket_error(io::ErrorKind::InvalidData, ctx.env.now);
                 break;
             }
+            if conn.client_drained {
+                socket_empty = true;
+                break;
+            }
             // Read into the worker's buffer: whole records are decrypted where they lie, and
             // only the tail of an unfinished one is kept with the connection.
             let scratch = &mut ctx.read_scratch;
@@ -707,11 +717,13 @@ fn service<F: HandlerFactory>(ctx: &mut Ctx<F>, key: usize, conn: &mut Conn<F::H
                     // EAGAIN.
                     if n < room && !conn.read_closed {
                         socket_empty = true;
+                        conn.client_drained = true;
                         break;
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     socket_empty = true;
+                    conn.client_drained = true;
                     break;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

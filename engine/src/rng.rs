@@ -47,7 +47,17 @@ const SHARDS: usize = 8;
 /// (it checks the process ID), so two processes never hand out the same bytes.
 pub struct BufferedRandom {
     shards: Box<[Mutex<Block>]>,
-    next: AtomicUsize,
+}
+
+/// The shard a thread tries first. Threads are dealt shards in turn, so threads sharing a
+/// source keep to their own blocks instead of taking turns on each (which would bounce the
+/// block and its lock between their caches on every request).
+fn home_shard() -> usize {
+    static NEXT_HOME: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static HOME: usize = NEXT_HOME.fetch_add(1, Ordering::Relaxed);
+    }
+    HOME.with(|home| *home)
 }
 
 struct Block {
@@ -77,7 +87,6 @@ impl BufferedRandom {
                     })
                 })
                 .collect(),
-            next: AtomicUsize::new(0),
         }
     }
 }
@@ -99,7 +108,7 @@ impl RandomSource for BufferedRandom {
         if dest.len() > BLOCK / 2 {
             return SystemRandom.fill(dest);
         }
-        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let start = home_shard();
         for i in 0..SHARDS {
             let Ok(mut block) = self.shards[(start + i) % SHARDS].try_lock() else {
                 continue;

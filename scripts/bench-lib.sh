@@ -91,3 +91,35 @@ EOF
   PID_OF[backend]=$!
   wait_port "$BACKEND_PORT"
 }
+
+# start_floor NAME DRIVER ARGS...: a `tcp-floor serve` ($FLOOR_BIN) on DRIVER on a free port,
+# with ARGS (its pattern, a backend); sets PID_OF[NAME] and PORT_OF[NAME] once it listens.
+start_floor() {
+  local name=$1 driver=$2 log=$TMP/floor-serve-$1.log
+  shift 2
+  "$FLOOR_BIN" serve --driver "$driver" --listen 127.0.0.1:0 "$@" >"$log" 2>&1 &
+  PID_OF[$name]=$!
+  for _ in $(seq 100); do
+    grep -q '^listening on ' "$log" && break
+    sleep 0.05
+  done
+  PORT_OF[$name]=$(awk '/^listening on /{n = split($3, a, ":"); print a[n]}' "$log")
+  if [ -z "${PORT_OF[$name]}" ]; then
+    echo "$BENCH_NAME: the $driver floor server did not start:" >&2
+    cat "$log" >&2
+    exit 1
+  fi
+}
+
+# tally NAME MODE PID USER SYS COUNT RATE: records a run of COUNT connections at RATE per
+# second in RATES, CPUS and SYS under NAME-MODE, with PID's CPU since the clock ticks USER and
+# SYS (from cpu_ticks); leaves the microseconds per connection in TALLY_CPU and TALLY_SYS.
+tally() {
+  local user_after sys_after
+  read -r user_after sys_after < <(cpu_ticks "$3")
+  TALLY_CPU=$(per_conn "$((user_after + sys_after - $4 - $5))" "$6")
+  TALLY_SYS=$(per_conn "$((sys_after - $5))" "$6")
+  RATES[$1-$2]+="$7 "
+  CPUS[$1-$2]+="$TALLY_CPU "
+  SYS[$1-$2]+="$TALLY_SYS "
+}

@@ -209,21 +209,8 @@ for name in "${SERVERS[@]}"; do negotiated "$name" "${PORT_OF[$name]}"; done
 if [ "$FLOOR" = 1 ]; then
   for DRIVER in $DRIVERS; do
     for mode in $MODES; do
-      log=$TMP/floor-serve-$DRIVER-$mode.log
-      "$FLOOR_BIN" serve --driver "$DRIVER" --listen 127.0.0.1:0 \
-        --pattern "$(floor_pattern "$mode")" >"$log" 2>&1 &
-      PID_OF[tcp-$DRIVER-$mode]=$!
+      start_floor "tcp-$DRIVER-$mode" "$DRIVER" --pattern "$(floor_pattern "$mode")"
       SERVERS_EXTRA+=("tcp-$DRIVER-$mode")
-      for _ in $(seq 100); do
-        grep -q '^listening on ' "$log" && break
-        sleep 0.05
-      done
-      PORT_OF[tcp-$DRIVER-$mode]=$(awk '/^listening on /{n = split($3, a, ":"); print a[n]}' "$log")
-      if [ -z "${PORT_OF[tcp-$DRIVER-$mode]}" ]; then
-        echo "bench: the $DRIVER floor server did not start:" >&2
-        cat "$log" >&2
-        exit 1
-      fi
     done
   done
   CRYPTO_FLOORS=$("$FLOOR_BIN" crypto)

@@ -157,20 +157,8 @@ kind() {
 FLOORS=()
 for driver in mio uring; do
   for mode in $MODES; do
-    log=$TMP/floor-serve-$driver-$mode.log
-    "$FLOOR_BIN" serve --driver "$driver" --listen 127.0.0.1:0 --pattern "$(floor_pattern "$mode")" \
-      --backend "127.0.0.1:$BACKEND_PORT" --host localhost >"$log" 2>&1 &
-    PID_OF[tcp-$driver-$mode]=$!
-    for _ in $(seq 100); do
-      grep -q '^listening on ' "$log" && break
-      sleep 0.05
-    done
-    PORT_OF[tcp-$driver-$mode]=$(awk '/^listening on /{n = split($3, a, ":"); print a[n]}' "$log")
-    if [ -z "${PORT_OF[tcp-$driver-$mode]}" ]; then
-      echo "bench: the $driver floor server did not start:" >&2
-      cat "$log" >&2
-      exit 1
-    fi
+    start_floor "tcp-$driver-$mode" "$driver" --pattern "$(floor_pattern "$mode")" \
+      --backend "127.0.0.1:$BACKEND_PORT" --host localhost
   done
   FLOORS+=("tcp-$driver")
 done
@@ -180,21 +168,15 @@ echo "$CRYPTO_FLOORS" | sed 's/^/crypto /'
 # run_floor DRIVER MODE: one run of `tcp-floor load` against DRIVER's proxied floor of MODE.
 run_floor() {
   local name=tcp-$1 mode=$2 out=$TMP/floor-load.txt
-  local pid=${PID_OF[tcp-$1-$2]} port=${PORT_OF[tcp-$1-$2]}
-  local user_before sys_before user_after sys_after n rate cpu sys
+  local pid=${PID_OF[tcp-$1-$2]} user_before sys_before
   read -r user_before sys_before < <(cpu_ticks "$pid")
-  "$FLOOR_BIN" load "127.0.0.1:$port" --pattern "$(floor_pattern "$mode")" \
+  "$FLOOR_BIN" load "127.0.0.1:${PORT_OF[tcp-$1-$2]}" --pattern "$(floor_pattern "$mode")" \
     --connections "$CONNECTIONS" --duration "$DURATION" >"$out" || { cat "$out" >&2; return 1; }
-  read -r user_after sys_after < <(cpu_ticks "$pid")
-  n=$(awk '/^exchanges: /{print $2}' "$out")
-  rate=$(awk '/^exchanges\/s: /{print $2}' "$out")
-  cpu=$(per_conn "$((user_after + sys_after - user_before - sys_before))" "$n")
-  sys=$(per_conn "$((sys_after - sys_before))" "$n")
-  RATES[$name-$mode]+="$rate "
-  CPUS[$name-$mode]+="$cpu "
-  SYS[$name-$mode]+="$sys "
-  printf '  %-14s %-22s %8s conn/s  errors %s  CPU %7s us/conn (kernel %s)\n' \
-    "$name" "$(mode_name "$mode")" "$rate" "$(awk '/^exchanges\/s: /{print $4}' "$out")" "$cpu" "$sys"
+  tally "$name" "$mode" "$pid" "$user_before" "$sys_before" \
+    "$(awk '/^exchanges: /{print $2}' "$out")" "$(awk '/^exchanges\/s: /{print $2}' "$out")"
+  printf '  %-14s %-22s %8s conn/s  errors %s  CPU %7s us/conn (kernel %s)\n' "$name" \
+    "$(mode_name "$mode")" "$(awk '/^exchanges\/s: /{print $2}' "$out")" \
+    "$(awk '/^exchanges\/s: /{print $4}' "$out")" "$TALLY_CPU" "$TALLY_SYS"
 }
 
 declare -A RATES CPUS SYS
@@ -208,18 +190,12 @@ for round in $(seq "$ROUNDS"); do
       "$BIN" load "127.0.0.1:${PORT_OF[$t]}" --insecure --sni localhost --connections "$CONNECTIONS" \
         --duration "$DURATION" --resume "$mode" --suites "$SUITE" --groups "$GROUP" \
         --http-get / >"$TMP/load.txt"
-      read -r user_after sys_after < <(cpu_ticks "${PID_OF[$t]}")
       count=$(awk '/^handshakes: /{h=$2} /^warm-up: /{w=$2} END {print h + w}' "$TMP/load.txt")
       rate=$(awk '/^handshakes\/s: /{print $2}' "$TMP/load.txt")
-      errors=$(awk '/^handshakes\/s: /{print $6}' "$TMP/load.txt")
-      resumed=$(awk '/^handshakes\/s: /{print $4}' "$TMP/load.txt")
-      cpu=$(per_conn "$((user_after + sys_after - user_before - sys_before))" "$count")
-      sys=$(per_conn "$((sys_after - sys_before))" "$count")
-      RATES[$t-$mode]+="$rate "
-      CPUS[$t-$mode]+="$cpu "
-      SYS[$t-$mode]+="$sys "
+      tally "$t" "$mode" "${PID_OF[$t]}" "$user_before" "$sys_before" "$count" "$rate"
       printf '  %-14s %-22s %8s conn/s  resumed %6s  errors %s  CPU %7s us/conn (kernel %s)\n' \
-        "$t" "$(mode_name "$mode")" "$rate" "$resumed" "$errors" "$cpu" "$sys"
+        "$t" "$(mode_name "$mode")" "$rate" "$(awk '/^handshakes\/s: /{print $4}' "$TMP/load.txt")" \
+        "$(awk '/^handshakes\/s: /{print $6}' "$TMP/load.txt")" "$TALLY_CPU" "$TALLY_SYS"
     done
   done
 done

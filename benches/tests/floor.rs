@@ -94,8 +94,8 @@ fn run(pattern_args: &[&str], client_bytes: u64, server_bytes: u64) {
     }
 }
 
-fn run_on(driver: &str, pattern_args: &[&str], client_bytes: u64, server_bytes: u64) {
-    let server = Server::start(driver, pattern_args);
+/// `tcp-floor load` of [`EXCHANGES`] exchanges against `server`, which must all succeed.
+fn load_all(server: &Server, driver: &str, pattern_args: &[&str]) {
     let out = Command::new(BIN)
         .args(["load", &server.addr, "--connections", "8"])
         .args(["--handshakes", &EXCHANGES.to_string()])
@@ -106,6 +106,11 @@ fn run_on(driver: &str, pattern_args: &[&str], client_bytes: u64, server_bytes: 
     assert!(out.status.success(), "load ({driver}) failed: {load}");
     assert_eq!(field(&load, "exchanges: "), EXCHANGES, "{load}");
     assert_eq!(field(&load, "errors: "), 0, "{load}");
+}
+
+fn run_on(driver: &str, pattern_args: &[&str], client_bytes: u64, server_bytes: u64) {
+    let server = Server::start(driver, pattern_args);
+    load_all(&server, driver, pattern_args);
 
     let served = server.stop();
     assert!(served.contains(&format!("driver: {driver}")), "{served}");
@@ -198,15 +203,7 @@ fn run_proxied(pattern: &str, client_bytes: u64, server_steps: u64, response: us
                 "example",
             ],
         );
-        let out = Command::new(BIN)
-            .args(["load", &server.addr, "--connections", "8"])
-            .args(["--handshakes", &EXCHANGES.to_string(), "--pattern", pattern])
-            .output()
-            .expect("run tcp-floor load");
-        let load = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(out.status.success(), "load ({driver}) failed: {load}");
-        assert_eq!(field(&load, "exchanges: "), EXCHANGES, "{load}");
-        assert_eq!(field(&load, "errors: "), 0, "{load}");
+        load_all(&server, driver, &["--pattern", pattern]);
         let requests = backend.join().expect("backend");
         assert_eq!(requests.len() as u64, EXCHANGES);
         assert!(requests

@@ -1138,6 +1138,43 @@ mod tests {
     }
 
     #[test]
+    fn a_handshake_that_grows_over_the_memory_cap_is_closed_and_counted() {
+        let mut rig = Rig::new(server_config(), Echo::default(), insecure());
+        rig.env.options.handshake_memory = 10_000;
+        let config = rig.env.config.clone();
+        let mut other = Served::new(
+            ConnId {
+                key: 8,
+                generation: 1,
+            },
+            ServerConnection::new(config),
+            Echo::default(),
+            &rig.env.options,
+            rig.env.now,
+        );
+        // Within the cap: both kept, the total is the sum.
+        rig.served.account_memory(6_000, &mut rig.env);
+        other.account_memory(3_000, &mut rig.env);
+        assert_eq!(rig.env.handshake_held(), 9_000);
+        assert_eq!(other.end(), None);
+        // Shrinking is always fine; growing past the cap closes the one that grew.
+        rig.served.account_memory(5_000, &mut rig.env);
+        assert_eq!(rig.env.handshake_held(), 8_000);
+        other.account_memory(6_000, &mut rig.env);
+        assert_eq!(other.end(), Some(End::Evicted));
+        assert_eq!(rig.env.options.counters.memory_evictions(), 1);
+        assert_eq!(
+            rig.env.handshake_held(),
+            5_000,
+            "the evicted one holds nothing"
+        );
+        assert_eq!(rig.served.end(), None, "the one that did not grow stays");
+        // Once open (or gone), a connection holds nothing in the total.
+        rig.served.forget_memory(&mut rig.env);
+        assert_eq!(rig.env.handshake_held(), 0);
+    }
+
+    #[test]
     fn a_handshake_opens_then_goodbyes_close() {
         let mut rig = Rig::new(server_config(), Echo::default(), insecure());
         assert_eq!(rig.served.phase(), Phase::Handshaking);

@@ -282,6 +282,16 @@ fn a_flood_of_garbage_hellos_does_not_stop_good_clients() {
     }
 }
 
+/// The tests that measure a server's RSS take turns: run beside one another, the load of one
+/// changes how the other's worker batches its input, and with it how much freed memory its
+/// allocator keeps.
+fn measure_rss_alone() -> std::sync::MutexGuard<'static, ()> {
+    static RSS_MEASUREMENT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    RSS_MEASUREMENT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn vm_rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     status
@@ -297,6 +307,7 @@ const RSS_BUDGET_MIB: u64 = 100;
 
 #[test]
 fn event_loops_hold_5000_connections_within_the_memory_budget() {
+    let _alone = measure_rss_alone();
     const N: usize = 5000;
     // Each side needs N descriptors (the server is a child and inherits the limit).
     let (soft, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap();
@@ -381,6 +392,7 @@ fn churn(addr: SocketAddr, n: usize) {
 
 #[test]
 fn connection_churn_leaves_the_event_loops_memory_flat() {
+    let _alone = measure_rss_alone();
     // Connections that connect and go at once, again and again: after a warm-up, what the
     // server holds must not grow with the number of connections it has seen.
     // The warm-up fills the worker's pools (pooled read buffers of ~19 KiB, taken by
@@ -493,6 +505,7 @@ fn rss_around_connections(
 
 #[test]
 fn pre_handshake_memory_grows_with_the_bytes_received() {
+    let _alone = measure_rss_alone();
     // RSS per connection of the server, with 2,000 connections that each sent one byte, and
     // 2,000 that each sent half of a 16 KiB record: it follows what they sent, not a fixed
     // buffer per connection.
@@ -541,6 +554,7 @@ fn large_partial_client_hello() -> Vec<u8> {
 
 #[test]
 fn large_partial_client_hellos_stay_within_the_handshake_memory_cap() {
+    let _alone = measure_rss_alone();
     // 2,000 connections each send 40 KiB of a 100,000-byte ClientHello (80 MiB in all) to a
     // worker whose unfinished handshakes may hold 24 MiB: the message beyond a record is
     // admitted only while the total allows it, so RSS grows by no more than 1.2x the cap,

@@ -1,5 +1,5 @@
 //! Runs one case on one stack in a loop, for `perf record -g`:
-//! `profile <full|sid|ticket|send|receive> [reprise|rustls] [seconds]`.
+//! `profile <full|full-p256|sid|ticket|send|receive> [reprise|rustls] [seconds]`.
 
 use std::time::{Duration, Instant};
 
@@ -34,6 +34,7 @@ fn main() -> Result<(), String> {
         _ => {
             let scenario = match case {
                 "full" => Scenario::full(CertKind::EcdsaP256, Group::X25519),
+                "full-p256" => Scenario::full(CertKind::EcdsaP256, Group::P256),
                 "ticket" => Scenario::resumed(Resume::Ticket),
                 _ => Scenario::resumed(Resume::SessionId),
             };

@@ -20,6 +20,15 @@ pub struct RngError;
 pub trait RandomSource: Send + Sync {
     /// Fills `dest` entirely with random bytes.
     fn fill(&self, dest: &mut [u8]) -> Result<(), RngError>;
+
+    /// Whether this source hands out aws-lc's own CSPRNG output, directly or buffered. Then
+    /// an ephemeral NIST-curve key is drawn by aws-lc itself: a key built from supplied bytes
+    /// is re-derived and checked by aws-lc, a second scalar multiplication per handshake.
+    /// Every other source (seeded, a test's) keeps control of every random byte, so its
+    /// handshakes stay reproducible.
+    fn is_aws_lc(&self) -> bool {
+        false
+    }
 }
 
 /// The operating system's CSPRNG, through aws-lc.
@@ -29,6 +38,10 @@ pub struct SystemRandom;
 impl RandomSource for SystemRandom {
     fn fill(&self, dest: &mut [u8]) -> Result<(), RngError> {
         aws_lc_rs::rand::fill(dest).map_err(|_| RngError)
+    }
+
+    fn is_aws_lc(&self) -> bool {
+        true
     }
 }
 
@@ -127,6 +140,10 @@ impl RandomSource for BufferedRandom {
         }
         // Every shard busy (or poisoned): ask the system directly.
         SystemRandom.fill(dest)
+    }
+
+    fn is_aws_lc(&self) -> bool {
+        true
     }
 }
 

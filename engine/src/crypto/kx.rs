@@ -108,6 +108,12 @@ impl KeyExchange {
     /// Makes an ephemeral key pair from the injected randomness, so a seeded source gives
     /// reproducible handshakes.
     pub fn generate(group: NamedGroup, rng: &dyn RandomSource) -> Result<Self, KxError> {
+        if group != NamedGroup::X25519 && rng.is_aws_lc() {
+            // The same CSPRNG, without aws-lc's check of a key built from bytes (it multiplies
+            // the base point a second time).
+            let private = PrivateKey::generate(group.algorithm()).map_err(|_| KxError::Rng)?;
+            return Self::with_private(group, private);
+        }
         let mut scalar = Zeroizing::new([0u8; 48]);
         let scalar = &mut scalar[..group.scalar_len()];
         // A random string is a valid scalar except with negligible probability on the NIST
@@ -115,19 +121,23 @@ impl KeyExchange {
         for _ in 0..8 {
             rng.fill(scalar).map_err(|_| KxError::Rng)?;
             if let Ok(private) = PrivateKey::from_private_key(group.algorithm(), scalar) {
-                let public_key = private.compute_public_key().map_err(|_| KxError::Rng)?;
-                let bytes = public_key.as_ref();
-                let mut public = [0u8; MAX_PUBLIC_LEN];
-                public[..bytes.len()].copy_from_slice(bytes);
-                return Ok(Self {
-                    group,
-                    private,
-                    public,
-                    public_len: bytes.len(),
-                });
+                return Self::with_private(group, private);
             }
         }
         Err(KxError::Rng)
+    }
+
+    fn with_private(group: NamedGroup, private: PrivateKey) -> Result<Self, KxError> {
+        let public_key = private.compute_public_key().map_err(|_| KxError::Rng)?;
+        let bytes = public_key.as_ref();
+        let mut public = [0u8; MAX_PUBLIC_LEN];
+        public[..bytes.len()].copy_from_slice(bytes);
+        Ok(Self {
+            group,
+            private,
+            public,
+            public_len: bytes.len(),
+        })
     }
 
     /// The group of this exchange.
@@ -206,6 +216,25 @@ mod tests {
         assert_eq!(a.complete(&off_curve).unwrap_err(), KxError::BadPeerKey);
         let a = KeyExchange::generate(NamedGroup::X25519, &rng).unwrap();
         assert_eq!(a.complete(&[0u8; 32]).unwrap_err(), KxError::BadPeerKey);
+    }
+
+    #[test]
+    fn keys_aws_lc_draws_agree_with_keys_from_bytes() {
+        use crate::rng::{BufferedRandom, SystemRandom};
+        let seeded = SeededRandom::new(9);
+        for group in NamedGroup::ALL {
+            for system in [&SystemRandom as &dyn RandomSource, &BufferedRandom::new()] {
+                let ours = KeyExchange::generate(group, system).unwrap();
+                let again = KeyExchange::generate(group, system).unwrap();
+                assert_ne!(ours.public(), again.public(), "{group:?}");
+                let peer = KeyExchange::generate(group, &seeded).unwrap();
+                let (ours_pub, peer_pub) = (ours.public().to_vec(), peer.public().to_vec());
+                assert_eq!(ours_pub.len(), group.public_len());
+                let s1 = ours.complete(&peer_pub).unwrap();
+                let s2 = peer.complete(&ours_pub).unwrap();
+                assert_eq!(*s1, *s2, "{group:?}");
+            }
+        }
     }
 
     #[test]

@@ -219,7 +219,10 @@ pub fn run_with(budget: Budget) -> Result<Report, String> {
                     panic!("{}: {e}", hs.scenario().label());
                 }
             }
-            vec![t.server, t.client]
+            vec![
+                t.get(crate::meter::Role::Server),
+                t.get(crate::meter::Role::Client),
+            ]
         };
         // The floors count the primitives of a handshake without client certificates.
         let mut floor_run = primitives::floor_runner(scenario, ours.transcript_bytes())?;
@@ -369,7 +372,7 @@ fn two_threads(budget: Budget, scenario: Scenario) -> Result<Row, String> {
                 }
                 n += 64;
             }
-            per_sec(t.server, n)
+            per_sec(t.get(crate::meter::Role::Server), n)
         };
         for _ in 0..rounds {
             let alone = measure(&mut first);
@@ -515,18 +518,18 @@ fn goals(report: &Report) -> Vec<Goal> {
             met: worst >= 1.0,
         });
     }
-    for (case, label) in [
-        ("bulk send 16KiB records", "bulk send"),
-        ("bulk receive 16KiB records", "bulk receive"),
+    for (case, label, min) in [
+        ("bulk send 16KiB records", "bulk send", 0.95),
+        ("bulk receive 16KiB records", "bulk receive", 0.90),
     ] {
         if let Some(row) = find(report, case) {
             let f = row.of_floor().unwrap_or(0.0);
             goals.push(Goal {
                 text: format!(
-                    "{label}: ≥ 0.90 of the AES-128-GCM rate — {f:.2}, {:.2}× rustls",
+                    "{label}: ≥ {min:.2} of the AES-128-GCM rate — {f:.2}, {:.2}× rustls",
                     row.ratio()
                 ),
-                met: f >= 0.90,
+                met: f >= min,
             });
         }
     }

@@ -12,7 +12,7 @@
 use core::fmt;
 
 use aws_lc_rs::{constant_time, digest, hmac, tls_prf};
-use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::handshake::flow::Role;
 
@@ -212,28 +212,38 @@ impl PrfKey {
         if n + seed_len > STACK_INPUT {
             return self.derive_long(label, seed_a, seed_b, out);
         }
-        // msg = A(i) || label || seed_a || seed_b; A(i) is rewritten in place.
-        let mut msg = Zeroizing::new([0u8; STACK_INPUT]);
+        // msg = A(i) || label || seed_a || seed_b; A(i) is rewritten in place. Only A(i) and
+        // a partial output block are secret: the scratch wipes those bytes alone.
+        let mut scratch = Scratch {
+            msg: [0u8; STACK_INPUT],
+            block: [0u8; MAX_HASH],
+            secret_len: n,
+        };
+        let Scratch { msg, block, .. } = &mut scratch;
         let mut at = n;
         for part in [label, seed_a, seed_b] {
             msg[at..at + part.len()].copy_from_slice(part);
             at += part.len();
         }
-        let mut a = Zeroizing::new([0u8; MAX_HASH]);
-        let mut block = Zeroizing::new([0u8; MAX_HASH]);
         let sign = |data: &[u8], dest: &mut [u8]| {
             hmac::sign_to_buffer(&self.key, data, dest)
                 .map(|_| ())
                 .map_err(|_| PrfError::Derivation)
         };
-        sign(&msg[n..at], &mut a[..n])?;
+        // A(1) = HMAC(secret, seed).
+        sign(&msg[n..at], &mut block[..n])?;
+        msg[..n].copy_from_slice(&block[..n]);
         let mut chunks = out.chunks_mut(n).peekable();
         while let Some(chunk) = chunks.next() {
-            msg[..n].copy_from_slice(&a[..n]);
-            sign(&msg[..at], &mut block[..n])?;
-            chunk.copy_from_slice(&block[..chunk.len()]);
+            if chunk.len() == n {
+                sign(&msg[..at], chunk)?;
+            } else {
+                sign(&msg[..at], &mut block[..n])?;
+                chunk.copy_from_slice(&block[..chunk.len()]);
+            }
             if chunks.peek().is_some() {
-                sign(&msg[..n], &mut a[..n])?;
+                sign(&msg[..n], &mut block[..n])?;
+                msg[..n].copy_from_slice(&block[..n]);
             }
         }
         Ok(())
@@ -272,6 +282,22 @@ impl PrfKey {
 
 /// Largest PRF hash output (SHA-384).
 const MAX_HASH: usize = 48;
+
+/// [`PrfKey::derive`]'s stack buffers: `msg` holds `A(i) + label + seed`, `block` an HMAC
+/// output on its way out. On drop it wipes the secret bytes, the first `secret_len` of each
+/// (the label and seed are public).
+struct Scratch {
+    msg: [u8; STACK_INPUT],
+    block: [u8; MAX_HASH],
+    secret_len: usize,
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        self.msg[..self.secret_len].zeroize();
+        self.block[..self.secret_len].zeroize();
+    }
+}
 
 /// aws-lc's own TLS PRF (`CRYPTO_tls1_prf`), kept to cross-check [`prf`].
 #[doc(hidden)]
@@ -459,14 +485,19 @@ fn check_hash_len(hash: PrfHash, input: &[u8]) -> Result<(), PrfError> {
 /// block in the order of RFC 5246 §6.3 (the MAC keys are zero-length for
 /// AEAD suites): `client_write_key`, `server_write_key`, `client_write_IV`,
 /// `server_write_IV`. Wiped on drop; `Debug` shows only the lengths.
-#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+#[derive(Clone)]
 pub struct AeadKeyBlock {
-    client_write_key: [u8; AeadKeyBlock::MAX_KEY_LEN],
-    server_write_key: [u8; AeadKeyBlock::MAX_KEY_LEN],
-    client_write_iv: [u8; AeadKeyBlock::MAX_FIXED_IV_LEN],
-    server_write_iv: [u8; AeadKeyBlock::MAX_FIXED_IV_LEN],
+    /// The key block as derived; only its first `2 * (key_len + fixed_iv_len)` bytes are used.
+    bytes: [u8; AeadKeyBlock::MAX_BLOCK],
     key_len: usize,
     fixed_iv_len: usize,
+}
+
+impl Drop for AeadKeyBlock {
+    fn drop(&mut self) {
+        let used = self.used();
+        self.bytes[..used].zeroize();
+    }
 }
 
 impl AeadKeyBlock {
@@ -474,6 +505,7 @@ impl AeadKeyBlock {
     pub const MAX_KEY_LEN: usize = 32;
     /// Largest supported fixed IV length (ChaCha20-Poly1305, RFC 7905).
     pub const MAX_FIXED_IV_LEN: usize = 12;
+    const MAX_BLOCK: usize = 2 * Self::MAX_KEY_LEN + 2 * Self::MAX_FIXED_IV_LEN;
 
     /// Derives the key block for an AEAD suite.
     ///
@@ -515,34 +547,24 @@ impl AeadKeyBlock {
         if !matches!(key_len, 16 | 32) || !matches!(fixed_iv_len, 4 | 12) {
             return Err(PrfError::KeyBlockParams);
         }
-        const MAX_BLOCK: usize = 2 * AeadKeyBlock::MAX_KEY_LEN + 2 * AeadKeyBlock::MAX_FIXED_IV_LEN;
-        let total = 2 * key_len + 2 * fixed_iv_len;
-        let mut block = Zeroizing::new([0u8; MAX_BLOCK]);
-        let block_bytes = block.get_mut(..total).ok_or(PrfError::KeyBlockParams)?;
+        let mut kb = Self {
+            bytes: [0; Self::MAX_BLOCK],
+            key_len,
+            fixed_iv_len,
+        };
+        let used = kb.used();
         // RFC 5246 §6.3: seeded with server_random + client_random.
         key.derive(
             LABEL_KEY_EXPANSION,
             server_random,
             client_random,
-            block_bytes,
+            &mut kb.bytes[..used],
         )?;
-
-        let mut kb = Self {
-            client_write_key: [0; Self::MAX_KEY_LEN],
-            server_write_key: [0; Self::MAX_KEY_LEN],
-            client_write_iv: [0; Self::MAX_FIXED_IV_LEN],
-            server_write_iv: [0; Self::MAX_FIXED_IV_LEN],
-            key_len,
-            fixed_iv_len,
-        };
-        let (client_key, rest) = block_bytes.split_at(key_len);
-        let (server_key, rest) = rest.split_at(key_len);
-        let (client_iv, server_iv) = rest.split_at(fixed_iv_len);
-        kb.client_write_key[..key_len].copy_from_slice(client_key);
-        kb.server_write_key[..key_len].copy_from_slice(server_key);
-        kb.client_write_iv[..fixed_iv_len].copy_from_slice(client_iv);
-        kb.server_write_iv[..fixed_iv_len].copy_from_slice(server_iv);
         Ok(kb)
+    }
+
+    fn used(&self) -> usize {
+        2 * (self.key_len + self.fixed_iv_len)
     }
 
     /// Key length in bytes.
@@ -560,25 +582,27 @@ impl AeadKeyBlock {
     /// `client_write_key`.
     #[must_use]
     pub fn client_write_key(&self) -> &[u8] {
-        &self.client_write_key[..self.key_len]
+        &self.bytes[..self.key_len]
     }
 
     /// `server_write_key`.
     #[must_use]
     pub fn server_write_key(&self) -> &[u8] {
-        &self.server_write_key[..self.key_len]
+        &self.bytes[self.key_len..2 * self.key_len]
     }
 
     /// `client_write_IV` (the implicit/fixed part of the nonce).
     #[must_use]
     pub fn client_write_iv(&self) -> &[u8] {
-        &self.client_write_iv[..self.fixed_iv_len]
+        let at = 2 * self.key_len;
+        &self.bytes[at..at + self.fixed_iv_len]
     }
 
     /// `server_write_IV` (the implicit/fixed part of the nonce).
     #[must_use]
     pub fn server_write_iv(&self) -> &[u8] {
-        &self.server_write_iv[..self.fixed_iv_len]
+        let at = 2 * self.key_len + self.fixed_iv_len;
+        &self.bytes[at..at + self.fixed_iv_len]
     }
 }
 

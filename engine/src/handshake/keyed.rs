@@ -24,6 +24,8 @@ pub(crate) struct Keyed {
     prf_key: PrfKey,
     /// Every handshake message so far, hashed with the suite's PRF hash.
     pub(crate) transcript: RunningHash,
+    /// Whether one Finished has been sent or received: the second ends the handshake.
+    first_finished_done: bool,
 }
 
 /// The two hello randoms (RFC 5246 §7.4.1.2-7.4.1.3), which key both directions.
@@ -55,6 +57,7 @@ impl Keyed {
             master_secret,
             prf_key,
             transcript,
+            first_finished_done: false,
         })
     }
 
@@ -72,8 +75,9 @@ impl Keyed {
 
     /// RFC 5246 §7.4.9: `verify_data` = PRF(master_secret, finished_label,
     /// Hash(handshake_messages))[0..12]. Ours (`received` is `None`) is appended to the
-    /// flight; the peer's is checked in constant time, a mismatch being decrypt_error. Either
-    /// joins the transcript, which the other side's Finished then covers.
+    /// flight; the peer's is checked in constant time, a mismatch being decrypt_error. The
+    /// first joins the transcript, which the other side's Finished then covers; the second is
+    /// the handshake's last message, so the hash it covers is the final one.
     pub(crate) fn finished(
         &mut self,
         core: &mut Core,
@@ -81,7 +85,12 @@ impl Keyed {
         received: Option<Received<'_>>,
     ) -> Result<(), Fatal> {
         let prf_failed = |_| Fatal::from(InternalFailure::KeyDerivation);
-        let hash = self.transcript.current();
+        let last = std::mem::replace(&mut self.first_finished_done, true);
+        let hash = if last {
+            self.transcript.finish()
+        } else {
+            self.transcript.current()
+        };
         match received {
             Some(message) => {
                 let theirs = Finished::parse(message.body)?;
@@ -90,7 +99,9 @@ impl Keyed {
                 if !prf::verify_data_matches(&expected, theirs.verify_data) {
                     return Err(Misbehavior::BadFinished.into());
                 }
-                self.transcript.add(message.raw);
+                if !last {
+                    self.transcript.add(message.raw);
+                }
             }
             None => {
                 let ours = prf::verify_data_with(&self.prf_key, role, hash.as_ref())
@@ -99,7 +110,9 @@ impl Keyed {
                 Finished { verify_data: &ours }
                     .encode(core.flight())
                     .map_err(encode_failed)?;
-                self.transcript.add(&core.flight()[start..]);
+                if !last {
+                    self.transcript.add(&core.flight()[start..]);
+                }
             }
         }
         Ok(())

@@ -321,13 +321,16 @@ impl ServerHandshake {
             (Msg::Finished, received, Phase::Keyed(keyed)) => {
                 return keyed.finished(core, Role::Server, received)
             }
+            (Msg::ClientHello, Some(hello), Phase::Hello { answer }) => {
+                // Built straight into place: a keyed phase is over a kilobyte.
+                let answer = answer.take();
+                self.phase = cx.receive_client_hello(core, hello, answer)?;
+                return Ok(());
+            }
             _ => {}
         }
         let phase = std::mem::replace(&mut self.phase, Phase::Hello { answer: None });
         self.phase = match (msg, received, phase) {
-            (Msg::ClientHello, Some(hello), Phase::Hello { answer }) => {
-                cx.receive_client_hello(core, hello, answer)?
-            }
             (Msg::ClientKeyExchange, Some(cke), Phase::Full(full)) => {
                 Phase::Keyed(cx.receive_client_key_exchange(core, cke, full)?)
             }

@@ -41,12 +41,22 @@ impl AsRef<[u8]> for HandshakeHash {
 /// The running hash of a handshake whose PRF hash is known: what every phase after the
 /// hello holds, so asking for the hash so far cannot fail.
 #[derive(Clone)]
-pub struct RunningHash(digest::Context, Option<Vec<u8>>);
+pub struct RunningHash(HashState, Option<Vec<u8>>);
+
+#[derive(Clone)]
+enum HashState {
+    Running(digest::Context),
+    /// Closed by [`RunningHash::finish`]: the handshake's last message has been hashed.
+    Final(HandshakeHash),
+}
 
 impl RunningHash {
     /// Starts hashing with `hash`.
     pub fn new(hash: PrfHash) -> Self {
-        Self(digest::Context::new(hash.digest_algorithm()), None)
+        Self(
+            HashState::Running(digest::Context::new(hash.digest_algorithm())),
+            None,
+        )
     }
 
     /// Keeps the messages themselves too, from now on, until [`forget`](Self::forget): a
@@ -65,9 +75,13 @@ impl RunningHash {
         self.1 = None;
     }
 
-    /// Adds one whole handshake message (header included).
+    /// Adds one whole handshake message (header included). Nothing follows the message
+    /// hashed for the last Finished, so after [`finish`](Self::finish) there is nothing to add.
     pub fn add(&mut self, message: &[u8]) {
-        self.0.update(message);
+        match &mut self.0 {
+            HashState::Running(ctx) => ctx.update(message),
+            HashState::Final(_) => debug_assert!(false, "a message after the last Finished"),
+        }
         if let Some(kept) = &mut self.1 {
             kept.extend_from_slice(message);
         }
@@ -75,11 +89,35 @@ impl RunningHash {
 
     /// The hash of everything so far (the running state is kept).
     pub fn current(&self) -> HandshakeHash {
-        let d = self.0.clone().finish();
+        match &self.0 {
+            HashState::Running(ctx) => HandshakeHash::of(ctx.clone().finish()),
+            HashState::Final(hash) => *hash,
+        }
+    }
+
+    /// The hash of everything so far, for the handshake's last Finished (RFC 5246 §7.4.9):
+    /// the running state is consumed rather than copied, and the hash stays final.
+    pub fn finish(&mut self) -> HandshakeHash {
+        let hash = match std::mem::replace(&mut self.0, HashState::Final(HandshakeHash::EMPTY)) {
+            HashState::Running(ctx) => HandshakeHash::of(ctx.finish()),
+            HashState::Final(hash) => hash,
+        };
+        self.0 = HashState::Final(hash);
+        hash
+    }
+}
+
+impl HandshakeHash {
+    const EMPTY: Self = Self {
+        bytes: [0; MAX_HASH_LEN],
+        len: 0,
+    };
+
+    fn of(digest: digest::Digest) -> Self {
         let mut bytes = [0u8; MAX_HASH_LEN];
-        let len = d.as_ref().len();
-        bytes[..len].copy_from_slice(d.as_ref());
-        HandshakeHash { bytes, len }
+        let len = digest.as_ref().len();
+        bytes[..len].copy_from_slice(digest.as_ref());
+        Self { bytes, len }
     }
 }
 
@@ -105,13 +143,7 @@ impl Transcript {
     pub fn current(&self) -> Option<HandshakeHash> {
         match self {
             Transcript::Buffering(_) => None,
-            Transcript::Hashing(ctx) => {
-                let d = ctx.clone().finish();
-                let mut bytes = [0u8; MAX_HASH_LEN];
-                let len = d.as_ref().len();
-                bytes[..len].copy_from_slice(d.as_ref());
-                Some(HandshakeHash { bytes, len })
-            }
+            Transcript::Hashing(ctx) => Some(HandshakeHash::of(ctx.clone().finish())),
         }
     }
 }

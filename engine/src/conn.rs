@@ -28,6 +28,11 @@ const RETAINED_PARTIAL_CAPACITY: usize = 4096;
 /// Warning alerts in a row a peer may send; the next one gets a fatal unexpected_message
 /// (the "SSL Death Alert" defence of CVE-2016-8610; OpenSSL allows 4 too).
 const MAX_CONSECUTIVE_WARNINGS: u32 = 4;
+/// What a fresh connection's flight buffer starts with: a resumption's whole flight, so it
+/// is allocated once rather than grown message by message (recycled buffers keep theirs).
+const FIRST_FLIGHT_CAPACITY: usize = 512;
+/// Bytes a record adds to its plaintext at most: header, explicit nonce and tag (RFC 5288 §3).
+const RECORD_EXPANSION: usize = crate::codec::RECORD_HEADER_LEN + 8 + 16;
 
 /// The result of one [`Connection::receive`] call.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -135,6 +140,7 @@ impl Core {
             mut events,
         } = buffers;
         flight.clear();
+        flight.reserve(FIRST_FLIGHT_CAPACITY);
         out.clear();
         hs_partial.clear();
         events.clear();
@@ -186,6 +192,8 @@ impl Core {
             return Ok(());
         }
         let flight = std::mem::take(&mut self.flight);
+        let records = flight.len().div_ceil(MAX_PLAINTEXT);
+        self.out.reserve(flight.len() + records * RECORD_EXPANSION);
         let result = self.write_records(ContentType::Handshake, &flight);
         self.flight = flight;
         self.flight.clear();

@@ -7,6 +7,7 @@
 //! every certificate to it; a custom resolver replaces it (`ServerConfig::cert_resolver`).
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use crate::config::CertifiedKey;
@@ -57,9 +58,37 @@ pub trait ResolvesServerCert: Send + Sync {
 #[derive(Clone, Debug, Default)]
 pub struct CertificatesByName {
     default: Arc<CertificateSet>,
-    exact: HashMap<String, Arc<CertificateSet>>,
+    exact: NameMap,
     /// Keyed by what follows `*.` in the wildcard name.
-    wildcard: HashMap<String, Arc<CertificateSet>>,
+    wildcard: NameMap,
+}
+
+/// The configured names: every handshake looks its SNI name up here.
+type NameMap = HashMap<String, Arc<CertificateSet>, BuildHasherDefault<NameHasher>>;
+
+/// FNV-1a over a name. The maps hold only configured names, so the keyed hash `HashMap`
+/// defaults to (against an attacker choosing the keys inserted) buys nothing here: a client
+/// only looks names up, and a lookup costs at most a probe through a table of the operator's
+/// names. This one costs a fraction of SipHash on a short name.
+#[derive(Clone, Copy)]
+struct NameHasher(u64);
+
+impl Default for NameHasher {
+    fn default() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for NameHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 impl CertificatesByName {

@@ -88,7 +88,9 @@ pub struct HostName(SmallVec<[u8; 64]>);
 impl HostName {
     /// `name` with ASCII letters lower-cased (RFC 6066 §3 names compare case-insensitively).
     pub fn lowercase(name: &str) -> Self {
-        Self(name.bytes().map(|b| b.to_ascii_lowercase()).collect())
+        let mut bytes = SmallVec::from_slice(name.as_bytes());
+        bytes.make_ascii_lowercase();
+        Self(bytes)
     }
 
     /// The name.

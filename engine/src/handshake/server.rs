@@ -324,8 +324,7 @@ impl ServerHandshake {
             (Msg::ClientHello, Some(hello), Phase::Hello { answer }) => {
                 // Built straight into place: a keyed phase is over a kilobyte.
                 let answer = answer.take();
-                self.phase = cx.receive_client_hello(core, hello, answer)?;
-                return Ok(());
+                return cx.receive_client_hello(core, hello, answer, &mut self.phase);
             }
             _ => {}
         }
@@ -465,41 +464,45 @@ impl FullPhase {
 
 impl Shared {
     /// RFC 5246 §7.4.1.2-7.4.1.4, RFC 8422 §5.1, RFC 5746 §3.6, RFC 7301 §3.2, RFC 5077 §3:
-    /// the phase the ClientHello leads to (held, full, or resumed and keyed).
+    /// the phase the ClientHello leads to (held, full, or resumed and keyed), written into
+    /// `phase` (a keyed phase is over a kilobyte: built in place rather than passed up).
     fn receive_client_hello(
         &mut self,
         core: &mut Core,
         received: Received<'_>,
         answer: Option<Lookup>,
-    ) -> Result<Phase, Fatal> {
+        phase: &mut Phase,
+    ) -> Result<(), Fatal> {
         let hello = ClientHello::parse(received.body)?;
         if self.choosing_config {
             // The caller picks the config by what the client asks for, then we go on.
             self.hello_info = Some(ClientHelloInfo::of(&hello));
             core.push_event(Event::ClientHelloReceived);
-            return Ok(Phase::Held {
+            *phase = Phase::Held {
                 hello: received.raw.to_vec(),
                 for_config: true,
-            });
+            };
+            return Ok(());
         }
         self.negotiate_basics(&hello)?;
         self.client_random = *hello.random;
-        let phase = match self.decide_resumption(core, &hello, answer)? {
+        match self.decide_resumption(core, &hello, answer)? {
             Decision::Suspend => {
                 core.push_event(Event::NeedSession {
                     id: SmallVec::from_slice(hello.session_id),
                 });
-                return Ok(Phase::Held {
+                *phase = Phase::Held {
                     hello: received.raw.to_vec(),
                     for_config: false,
-                });
+                };
+                return Ok(());
             }
             Decision::Resume {
                 record,
                 suite,
                 kind,
                 renew_ticket,
-            } => Phase::Keyed(self.start_resumption(
+            } => self.start_resumption(
                 core,
                 &hello,
                 received,
@@ -507,12 +510,15 @@ impl Shared {
                 suite,
                 kind,
                 renew_ticket,
-            )?),
-            Decision::Full => Phase::Full(self.start_full_handshake(&hello, received.raw)?),
-        };
+                phase,
+            )?,
+            Decision::Full => {
+                *phase = Phase::Full(self.start_full_handshake(&hello, received.raw)?)
+            }
+        }
         self.echo_point_formats = hello.extensions.ec_point_formats.is_some();
         core.lock_version();
-        Ok(phase)
+        Ok(())
     }
 
     /// An abbreviated handshake (RFC 5246 §7.3 figure 2, RFC 5077 §3.1 figure 2): the shape,
@@ -527,7 +533,8 @@ impl Shared {
         suite: &'static CipherSuite,
         kind: ResumptionKind,
         renew_ticket: bool,
-    ) -> Result<Keyed, Fatal> {
+        phase: &mut Phase,
+    ) -> Result<(), Fatal> {
         let shape = match (kind, renew_ticket) {
             (ResumptionKind::SessionId, _) => Shape::ResumeSessionId,
             (ResumptionKind::Ticket, false) => Shape::ResumeTicket,
@@ -547,7 +554,7 @@ impl Shared {
         transcript.add(received.raw);
         let master_secret = record.master_secret.clone();
         self.resumed = Some(record);
-        Keyed::start(
+        *phase = Phase::Keyed(Keyed::start(
             core,
             Role::Server,
             suite,
@@ -555,7 +562,8 @@ impl Shared {
             transcript,
             self.randoms(),
             self.config.key_log.as_ref(),
-        )
+        )?);
+        Ok(())
     }
 
     /// A full handshake's choices: group, suite, signature scheme, certificate; then the new

@@ -122,6 +122,12 @@ struct Backend {
     receiving: bool,
 }
 
+/// Arms the backend's next (poll-first) receive; false when the ring refused it.
+fn arm_backend_recv(ring: &mut EventRing, backend: &mut Backend, user_data: u64) -> bool {
+    backend.receiving = ring.recv_fd(&backend.sock, true, user_data).is_ok();
+    backend.receiving
+}
+
 impl Backend {
     fn in_flight(&self) -> bool {
         self.connecting || self.sending || self.receiving
@@ -480,19 +486,11 @@ impl Floor<'_> {
             }
             // The request is small: a short send of it is an error here.
             Some(Op::UpstreamSend) if c.result as usize == request.len() => {
-                let pushed = self
-                    .ring
-                    .recv_fd(&backend.sock, true, user_data(Op::UpstreamRecv));
-                backend.receiving = pushed.is_ok();
-                pushed.is_err()
+                !arm_backend_recv(&mut self.ring, backend, user_data(Op::UpstreamRecv))
             }
             Some(Op::UpstreamRecv) if c.result > 0 => {
                 conn.owed += c.result as usize + RECORD_OVERHEAD;
-                let pushed = self
-                    .ring
-                    .recv_fd(&backend.sock, true, user_data(Op::UpstreamRecv));
-                backend.receiving = pushed.is_ok();
-                pushed.is_err()
+                !arm_backend_recv(&mut self.ring, backend, user_data(Op::UpstreamRecv))
             }
             Some(Op::UpstreamRecv) if c.result == 0 => {
                 conn.owed += CLOSE_NOTIFY;
@@ -502,11 +500,7 @@ impl Floor<'_> {
                 false
             }
             Some(Op::UpstreamRecv) if c.result == -ENOBUFS => {
-                let pushed = self
-                    .ring
-                    .recv_fd(&backend.sock, true, user_data(Op::UpstreamRecv));
-                backend.receiving = pushed.is_ok();
-                pushed.is_err()
+                !arm_backend_recv(&mut self.ring, backend, user_data(Op::UpstreamRecv))
             }
             _ => true,
         };

@@ -847,7 +847,7 @@ impl Shared {
             let mut plain = [0u8; MAX_TICKET_PLAINTEXT];
             if let Ok(len) = record.encode_into(&mut plain[..]) {
                 ticket.reserve(len + TICKET_OVERHEAD);
-                let sealed = keys.current().seal(
+                let sealed = keys.snapshot().seal(
                     &plain[..len],
                     core.now,
                     self.config.rng.as_ref(),

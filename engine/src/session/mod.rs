@@ -21,6 +21,6 @@ pub use record::{SessionCodecError, SessionRecord};
 pub use store::DeferredStore;
 pub use store::{Lookup, NoSessionStore, SessionStore};
 pub use ticket::{
-    RotationPolicy, TicketError, TicketKey, TicketKeyMaterial, TicketKeyRing, TicketKeys,
-    DEFAULT_TICKET_LIFETIME,
+    RingSnapshot, RotationPolicy, TicketError, TicketKey, TicketKeyMaterial, TicketKeyRing,
+    TicketKeys, DEFAULT_TICKET_LIFETIME,
 };

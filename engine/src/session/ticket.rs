@@ -38,14 +38,15 @@
 //! ([`MAX_RING_KEYS`]; normally `2 + W / R` keys), so the scan is O(1) in practice and cheaper
 //! than hashing, and it does not reveal through timing which key (if any) matched.
 //!
-//! Rings are immutable once shared: [`TicketKeys`] keeps the current ring behind an
-//! `RwLock<Arc<_>>` and rotates copy-on-write, so connections holding an older [`Arc`] finish
-//! with it undisturbed.
+//! Rings are immutable once shared: [`TicketKeys`] keeps the current ring in an atomically
+//! swapped `Arc` (readers take no lock) and rotates copy-on-write, so connections holding an
+//! older ring finish with it undisturbed.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError};
 
+use arc_swap::ArcSwap;
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use aws_lc_rs::{constant_time, hkdf};
 use zeroize::{Zeroize, Zeroizing};
@@ -539,85 +540,107 @@ impl fmt::Debug for TicketKeyRing {
     }
 }
 
-/// A ring shared by all connections and swapped live: `RwLock<Arc<TicketKeyRing>>`.
+/// A ring shared by all connections and swapped live.
 ///
-/// Readers take a cheap [`Arc`] clone with [`current`](Self::current) and seal or open with it
-/// without holding the lock; [`replace`](Self::replace) and
-/// [`rotate_if_due`](Self::rotate_if_due) swap in a new ring, and connections holding the old
-/// `Arc` finish with it.
+/// Readers get the ring without a lock: [`ring_at`](Self::ring_at) (what a server reads once
+/// per ClientHello) hands out a [`RingSnapshot`] that writes no counter other threads
+/// read, so threads sharing the keys do not take turns on one cache line; [`current`]
+/// (Self::current) an [`Arc`]. [`replace`](Self::replace), [`rotate_if_due`]
+/// (Self::rotate_if_due) and the other writers build the next ring copy-on-write, one at a
+/// time, and swap it in; connections holding the old one finish with it.
 pub struct TicketKeys {
-    ring: RwLock<Arc<TicketKeyRing>>,
+    ring: ArcSwap<TicketKeyRing>,
+    /// Serialises the writers (each builds on the ring it replaces).
+    writer: Mutex<()>,
     rotations: AtomicU64,
     retired: AtomicU64,
+}
+
+/// The ring as one ClientHello sees it (see [`TicketKeys::ring_at`]). Hold it only while
+/// handling that message: a thread keeps a few of these cheaply, and a ring that has been
+/// replaced stays in memory while a snapshot of it lives.
+pub struct RingSnapshot(arc_swap::Guard<Arc<TicketKeyRing>>);
+
+impl core::ops::Deref for RingSnapshot {
+    type Target = TicketKeyRing;
+    fn deref(&self) -> &TicketKeyRing {
+        &self.0
+    }
 }
 
 impl TicketKeys {
     /// Shares `ring`.
     pub fn new(ring: TicketKeyRing) -> Self {
         Self {
-            ring: RwLock::new(Arc::new(ring)),
+            ring: ArcSwap::from_pointee(ring),
+            writer: Mutex::new(()),
             rotations: AtomicU64::new(0),
             retired: AtomicU64::new(0),
         }
     }
 
-    /// The current ring (a cheap clone of the `Arc`).
+    /// The current ring.
     pub fn current(&self) -> Arc<TicketKeyRing> {
-        Arc::clone(&self.ring.read().unwrap_or_else(PoisonError::into_inner))
+        self.ring.load_full()
+    }
+
+    /// The current ring, for one message (see [`RingSnapshot`]): no lock, no shared counter.
+    pub fn snapshot(&self) -> RingSnapshot {
+        RingSnapshot(self.ring.load())
     }
 
     /// The ring to use at `now`: rotated first when a rotation is due (if the rotation
-    /// fails, the ring as it is). One read lock when nothing is due: what a server reads once
-    /// per ClientHello.
-    pub fn ring_at(&self, now: u64, rng: &dyn RandomSource) -> Arc<TicketKeyRing> {
-        {
-            let ring = self.ring.read().unwrap_or_else(PoisonError::into_inner);
-            if !ring.needs_rotation(now) {
-                return Arc::clone(&ring);
-            }
+    /// fails, the ring as it is). Without a lock when nothing is due.
+    pub fn ring_at(&self, now: u64, rng: &dyn RandomSource) -> RingSnapshot {
+        let ring = self.ring.load();
+        if !ring.needs_rotation(now) {
+            return RingSnapshot(ring);
         }
+        drop(ring);
         let _ = self.rotate_if_due(now, rng);
-        self.current()
+        RingSnapshot(self.ring.load())
+    }
+
+    fn write_lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.writer.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Swaps in `ring` (e.g. reloaded from a key file). Not counted in
     /// [`rotations`](Self::rotations).
     pub fn replace(&self, ring: TicketKeyRing) {
-        let mut guard = self.ring.write().unwrap_or_else(PoisonError::into_inner);
-        self.swap(&mut guard, ring);
+        let _writing = self.write_lock();
+        self.swap(ring);
     }
 
-    /// Puts `next` in `guard`'s place, counting the keys that left the ring.
-    fn swap(&self, guard: &mut Arc<TicketKeyRing>, next: TicketKeyRing) {
-        let gone = guard
+    /// Puts `next` in the current ring's place (under the writer lock), counting the keys
+    /// that left the ring.
+    fn swap(&self, next: TicketKeyRing) {
+        let gone = self
+            .ring
+            .load()
             .keys
             .iter()
             .filter(|old| next.find(&old.core.name).is_none())
             .count();
-        *guard = Arc::new(next);
+        self.ring.store(Arc::new(next));
         self.retired.fetch_add(gone as u64, Ordering::Relaxed);
     }
 
     /// Rotates copy-on-write: builds the rotated ring from the current one, then swaps it in.
-    /// Cheap when nothing is due (one read lock). Returns whether a key was added.
+    /// Cheap when nothing is due (no lock). Returns whether a key was added.
     pub fn rotate_if_due(&self, now: u64, rng: &dyn RandomSource) -> Result<bool, TicketError> {
-        if !self
-            .ring
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .needs_rotation(now)
-        {
+        if !self.ring.load().needs_rotation(now) {
             return Ok(false);
         }
-        let mut guard = self.ring.write().unwrap_or_else(PoisonError::into_inner);
+        let writing = self.write_lock();
         // Another thread may have rotated between the check and the lock.
-        if !guard.needs_rotation(now) {
+        let mut next = TicketKeyRing::clone(&self.ring.load());
+        if !next.needs_rotation(now) {
             return Ok(false);
         }
-        let mut next = TicketKeyRing::clone(&guard);
         let rotated = next.rotate_if_due(now, rng)?;
-        self.swap(&mut guard, next);
-        drop(guard);
+        self.swap(next);
+        drop(writing);
         if rotated {
             self.rotations.fetch_add(1, Ordering::Relaxed);
         }
@@ -626,21 +649,21 @@ impl TicketKeys {
 
     /// Starts a new encrypting key now ([`TicketKeyRing::rotate_now`]), copy-on-write.
     pub fn rotate_now(&self, now: u64, rng: &dyn RandomSource) -> Result<(), TicketError> {
-        let mut guard = self.ring.write().unwrap_or_else(PoisonError::into_inner);
-        let mut next = TicketKeyRing::clone(&guard);
+        let writing = self.write_lock();
+        let mut next = TicketKeyRing::clone(&self.ring.load());
         next.rotate_now(now, rng)?;
-        self.swap(&mut guard, next);
-        drop(guard);
+        self.swap(next);
+        drop(writing);
         self.rotations.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
     /// Drops every key for a fresh one ([`TicketKeyRing::retire_all`]).
     pub fn retire_all(&self, now: u64, rng: &dyn RandomSource) -> Result<(), TicketError> {
-        let mut guard = self.ring.write().unwrap_or_else(PoisonError::into_inner);
-        let mut next = TicketKeyRing::clone(&guard);
+        let _writing = self.write_lock();
+        let mut next = TicketKeyRing::clone(&self.ring.load());
         next.retire_all(now, rng)?;
-        self.swap(&mut guard, next);
+        self.swap(next);
         Ok(())
     }
 

@@ -21,7 +21,8 @@ const RANDOM_LEN: usize = 16;
 /// The key that marks session IDs as ours.
 #[derive(Clone)]
 pub struct SessionIdKey {
-    key: std::sync::Arc<EncryptingKey>,
+    /// `None` only if aws-lc refused the derived key; then no ID is taken for ours.
+    key: Option<std::sync::Arc<EncryptingKey>>,
 }
 
 impl core::fmt::Debug for SessionIdKey {
@@ -40,18 +41,16 @@ impl SessionIdKey {
         );
         let key = UnboundCipherKey::new(&AES_256, derived.as_ref())
             .and_then(EncryptingKey::ecb)
-            // A 32-byte key is what AES-256 takes; aws-lc refuses nothing else here.
-            .expect("AES-256 accepts a 32-byte key");
-        Self {
-            key: std::sync::Arc::new(key),
-        }
+            .ok()
+            .map(std::sync::Arc::new);
+        Self { key }
     }
 
-    /// `random`'s mark: its encryption under the key (`None` only if aws-lc fails on one
-    /// whole block, and then no ID is taken for ours).
+    /// `random`'s mark: its encryption under the key (`None` only if aws-lc failed, and then
+    /// no ID is taken for ours).
     fn mark(&self, random: &[u8; RANDOM_LEN]) -> Option<[u8; RANDOM_LEN]> {
         let mut block = *random;
-        self.key.encrypt(&mut block).ok().map(|_| block)
+        self.key.as_ref()?.encrypt(&mut block).ok().map(|_| block)
     }
 
     /// The session ID carrying `random`.

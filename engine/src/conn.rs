@@ -10,6 +10,7 @@ use crate::codec::{
     Alert, AlertDescription, AlertLevel, ContentType, HandshakeHeader, HandshakeType,
     ProtocolVersion, RecordHeader, HANDSHAKE_HEADER_LEN, MAX_PLAINTEXT, RECORD_HEADER_LEN,
 };
+use crate::crypto::prf::PrfKey;
 use crate::error::{Error, Event, Fatal, InternalFailure, Misbehavior};
 use crate::handshake::flow::{Msg, Role};
 use crate::handshake::Received;
@@ -28,8 +29,10 @@ const RETAINED_PARTIAL_CAPACITY: usize = 4096;
 /// Warning alerts in a row a peer may send; the next one gets a fatal unexpected_message
 /// (the "SSL Death Alert" defence of CVE-2016-8610; OpenSSL allows 4 too).
 const MAX_CONSECUTIVE_WARNINGS: u32 = 4;
-/// What a fresh connection's flight buffer starts with: a resumption's whole flight, so it
-/// is allocated once rather than grown message by message (recycled buffers keep theirs).
+/// What a fresh connection's flight buffer gets when its first message is written: a
+/// resumption's whole flight, so it is allocated once rather than grown message by message
+/// (recycled buffers keep theirs). Not at creation: a connection that never gets a
+/// ClientHello holds no flight memory.
 const FIRST_FLIGHT_CAPACITY: usize = 512;
 /// Bytes a record adds to its plaintext at most: header, explicit nonce and tag (RFC 5288 §3).
 const RECORD_EXPANSION: usize = crate::codec::RECORD_HEADER_LEN + 8 + 16;
@@ -87,6 +90,11 @@ pub struct Core {
     pub(crate) pending_tx: Option<RecordCipher>,
     /// Handshake messages of the flight being built, flushed into records in one go.
     flight: Vec<u8>,
+    /// The PRF keyed with the master secret while the handshake needs it (both Finished
+    /// messages), wiped after the second. On the heap, so the handshake's state stays small
+    /// (aws-lc's HMAC context alone is 1.2 KB, and the state moves), and recycled with the
+    /// other buffers.
+    prf: Option<Box<Option<PrfKey>>>,
     out: Vec<u8>,
     out_start: usize,
     /// What [`Connection::send_some`] lets wait in `out`.
@@ -115,6 +123,8 @@ pub struct Buffers {
     out: Vec<u8>,
     hs_partial: Vec<u8>,
     events: VecDeque<Event>,
+    /// The PRF's slot, always empty here (wiped when the connection gave it back).
+    prf: Option<Box<Option<PrfKey>>>,
 }
 
 impl Buffers {
@@ -124,8 +134,12 @@ impl Buffers {
             + self.out.capacity()
             + self.hs_partial.capacity()
             + self.events.capacity() * core::mem::size_of::<Event>()
+            + self.prf.as_ref().map_or(0, |_| PRF_SLOT_BYTES)
     }
 }
+
+/// Heap bytes of a PRF slot.
+const PRF_SLOT_BYTES: usize = core::mem::size_of::<Option<PrfKey>>();
 
 impl Core {
     pub(crate) fn new(
@@ -138,9 +152,12 @@ impl Core {
             mut out,
             mut hs_partial,
             mut events,
+            mut prf,
         } = buffers;
+        if let Some(slot) = prf.as_mut() {
+            **slot = None;
+        }
         flight.clear();
-        flight.reserve(FIRST_FLIGHT_CAPACITY);
         out.clear();
         hs_partial.clear();
         events.clear();
@@ -151,6 +168,7 @@ impl Core {
             pending_rx: None,
             pending_tx: None,
             flight,
+            prf,
             out,
             out_start: 0,
             output_limit: crate::DEFAULT_OUTPUT_LIMIT,
@@ -168,9 +186,32 @@ impl Core {
         }
     }
 
-    /// Starts a handshake message of type `typ` in the current flight; returns its offset for
-    /// [`finish_message`](Self::finish_message).
+    /// Keeps `key`, the PRF keyed with the master secret, for the Finished messages.
+    pub(crate) fn keep_prf_key(&mut self, key: PrfKey) {
+        match self.prf.as_mut() {
+            Some(slot) => **slot = Some(key),
+            None => self.prf = Some(Box::new(Some(key))),
+        }
+    }
+
+    /// The PRF keyed with the master secret, from the keys' installation to the second
+    /// Finished.
+    pub(crate) fn prf_key(&self) -> Option<&PrfKey> {
+        self.prf.as_ref().and_then(|slot| (**slot).as_ref())
+    }
+
+    /// Wipes the PRF key: the handshake is over (the slot stays for the next connection).
+    pub(crate) fn forget_prf_key(&mut self) {
+        if let Some(slot) = self.prf.as_mut() {
+            **slot = None;
+        }
+    }
+
+    /// The flight being built: handshake messages are encoded onto its end.
     pub(crate) fn flight(&mut self) -> &mut Vec<u8> {
+        if self.flight.capacity() == 0 {
+            self.flight.reserve(FIRST_FLIGHT_CAPACITY);
+        }
         &mut self.flight
     }
 
@@ -908,12 +949,14 @@ impl<H: Handshake> Connection<H> {
 
     /// Ends the connection and keeps its buffers (cleared, capacity intact) for the next one.
     pub fn into_buffers(self) -> Buffers {
-        let core = self.core;
+        let mut core = self.core;
+        core.forget_prf_key();
         let mut buffers = Buffers {
             flight: core.flight,
             out: core.out,
             hs_partial: core.hs_partial,
             events: core.events,
+            prf: core.prf,
         };
         buffers.flight.clear();
         buffers.out.clear();
@@ -934,6 +977,7 @@ impl<H: Handshake> Connection<H> {
             + self.core.out.capacity()
             + self.core.hs_partial.capacity()
             + self.core.events.capacity() * core::mem::size_of::<Event>()
+            + self.core.prf.as_ref().map_or(0, |_| PRF_SLOT_BYTES)
     }
 
     /// Seals an arbitrary handshake message as a record under the current keys. Only for tests

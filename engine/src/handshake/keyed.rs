@@ -20,8 +20,6 @@ use crate::keylog::KeyLog;
 pub(crate) struct Keyed {
     pub(crate) suite: &'static CipherSuite,
     pub(crate) master_secret: MasterSecret,
-    /// The PRF keyed with the master secret, for both Finished messages.
-    prf_key: PrfKey,
     /// Every handshake message so far, hashed with the suite's PRF hash.
     pub(crate) transcript: RunningHash,
     /// Whether one Finished has been sent or received: the second ends the handshake.
@@ -52,10 +50,11 @@ impl Keyed {
         }
         let prf_key = PrfKey::from_master_secret(suite.hash, &master_secret);
         install_keys(core, role, suite, &prf_key, randoms.client, randoms.server)?;
+        // For both Finished messages.
+        core.keep_prf_key(prf_key);
         Ok(Self {
             suite,
             master_secret,
-            prf_key,
             transcript,
             first_finished_done: false,
         })
@@ -85,6 +84,11 @@ impl Keyed {
         received: Option<Received<'_>>,
     ) -> Result<(), Fatal> {
         let prf_failed = |_| Fatal::from(InternalFailure::KeyDerivation);
+        let no_key = || {
+            Fatal::from(InternalFailure::OutOfOrder {
+                what: "Finished before the keys",
+            })
+        };
         let last = std::mem::replace(&mut self.first_finished_done, true);
         let hash = if last {
             self.transcript.finish()
@@ -94,8 +98,9 @@ impl Keyed {
         match received {
             Some(message) => {
                 let theirs = Finished::parse(message.body)?;
-                let expected = prf::verify_data_with(&self.prf_key, role.peer(), hash.as_ref())
-                    .map_err(prf_failed)?;
+                let key = core.prf_key().ok_or_else(no_key)?;
+                let expected =
+                    prf::verify_data_with(key, role.peer(), hash.as_ref()).map_err(prf_failed)?;
                 if !prf::verify_data_matches(&expected, theirs.verify_data) {
                     return Err(Misbehavior::BadFinished.into());
                 }
@@ -104,8 +109,8 @@ impl Keyed {
                 }
             }
             None => {
-                let ours = prf::verify_data_with(&self.prf_key, role, hash.as_ref())
-                    .map_err(prf_failed)?;
+                let key = core.prf_key().ok_or_else(no_key)?;
+                let ours = prf::verify_data_with(key, role, hash.as_ref()).map_err(prf_failed)?;
                 let start = core.flight().len();
                 Finished { verify_data: &ours }
                     .encode(core.flight())
@@ -114,6 +119,10 @@ impl Keyed {
                     self.transcript.add(&core.flight()[start..]);
                 }
             }
+        }
+        if last {
+            // The handshake is over: nothing is keyed with the master secret any more.
+            core.forget_prf_key();
         }
         Ok(())
     }

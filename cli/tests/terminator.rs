@@ -584,6 +584,21 @@ fn a_thousand_clients_against_a_slow_backend_stay_bounded_and_others_still_conne
     }
 }
 
+/// Binds `port` on loopback without listening and without `SO_REUSEADDR`: connections to it
+/// are refused, as to a dead backend, and no other test's server can take the port before
+/// the backend comes back on it. `None` if the port cannot be bound now (it is then not held).
+fn hold_port(port: u16) -> Option<socket2::Socket> {
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).ok()?;
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    match sock.bind(&addr.into()) {
+        Ok(()) => Some(sock),
+        Err(e) => {
+            eprintln!("port {port} not held while the backend is down: {e}");
+            None
+        }
+    }
+}
+
 #[test]
 fn a_backend_that_dies_mid_run_and_comes_back_is_served_again() {
     let dir = TempDir::new("terminator-outage");
@@ -596,6 +611,7 @@ fn a_backend_that_dies_mid_run_and_comes_back_is_served_again() {
         // The backend goes away: clients get close_notify (curl: an empty reply), the
         // terminator keeps serving handshakes.
         nginx.proc.kill();
+        let held = hold_port(nginx.port);
         let out = curl(&[&url]);
         assert!(!out.status.success(), "[{driver}] {}", text(&out));
         let hs = run_with_timeout(
@@ -605,6 +621,7 @@ fn a_backend_that_dies_mid_run_and_comes_back_is_served_again() {
         );
         assert!(hs.status.success(), "[{driver}] {}", text(&hs));
         // It comes back (same port): served again.
+        drop(held);
         nginx = Nginx::restart(dir.path(), nginx.port);
         let out = curl(&[&url]);
         assert!(

@@ -56,6 +56,12 @@ cpu_total() {
 }
 
 # per_conn TICKS COUNT: microseconds of CPU per connection.
+# Context switches (voluntary + involuntary) of all threads of a process so far.
+context_switches() {
+  cat /proc/"$1"/task/*/status 2>/dev/null |
+    awk '/^(voluntary|nonvoluntary)_ctxt_switches:/ {n += $2} END {print n + 0}'
+}
+
 per_conn() {
   awk -v t="$1" -v hz="$clk_tck" -v n="$2" 'BEGIN { if (n > 0) printf "%.1f", t * 1e6 / hz / n; else print "nan" }'
 }

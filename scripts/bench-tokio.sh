@@ -11,7 +11,16 @@
 # connections), and reprise-tls-tokio's ratio to tokio-rustls (issue #29's goals: <= 0.90
 # resumed, <= 0.95 full, and kernel time per connection no higher than tokio-rustls's).
 #
-#   bash scripts/bench-tokio.sh          # ROUNDS=5 DURATION=3s CONNECTIONS=32 WORKERS=1 PERF=1
+# Where each app's accept loop runs: ACCEPT_ON=worker (the default) runs it as a task on the
+# runtime's worker, so with WORKERS=1 a connection never leaves the worker's thread;
+# ACCEPT_ON=main runs it on the thread that called `block_on` (as a `#[tokio::main]` app
+# does), so every connection is handed from that thread to the worker. On the one CPU both
+# servers are pinned to, that handoff costs each stack context switches in proportion to the
+# time its worker spends idle, which makes the faster stack pay more kernel time for being
+# faster; the default measures the TLS stacks without it. Context switches per connection
+# (all threads, voluntary and involuntary) are printed beside the CPU.
+#
+#   bash scripts/bench-tokio.sh  # ROUNDS=5 DURATION=3s CONNECTIONS=32 WORKERS=1 PERF=1 ACCEPT_ON=worker
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +28,7 @@ ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-3s}
 CONNECTIONS=${CONNECTIONS:-32}
 WORKERS=${WORKERS:-1}
+ACCEPT_ON=${ACCEPT_ON:-worker}
 MODES="none id ticket"
 SUITE=ECDHE-ECDSA-AES128-GCM-SHA256
 GROUP=X25519,P-256
@@ -41,7 +51,7 @@ STACKS=(reprise rustls)
 for stack in "${STACKS[@]}"; do
   port=$(free_port)
   taskset -c 0 "$HELLO" --stack "$stack" --listen "127.0.0.1:$port" --cert "$TMP/cert.pem" \
-    --key "$TMP/key.pem" --workers "$WORKERS" >"$TMP/$stack.log" 2>&1 &
+    --key "$TMP/key.pem" --workers "$WORKERS" --accept-on "$ACCEPT_ON" >"$TMP/$stack.log" 2>&1 &
   PID_OF[$stack]=$!
   PORT_OF[$stack]=$port
   wait_port "$port"
@@ -51,17 +61,19 @@ for stack in "${STACKS[@]}"; do
     | awk -v t="$stack" '/^suite: /{s=$2} /^group: /{g=$2} /^resumed/{r=$0} /hello from hyper/{ok="page ok"} END {print t ": " s ", " g ", " ok}'
 done
 
-declare -A RATES CPUS USR SYS
-echo "bench-tokio: $ROUNDS rounds of $DURATION per run, $CONNECTIONS connections, $WORKERS worker thread(s), $SUITE"
+declare -A RATES CPUS USR SYS SWITCHES
+echo "bench-tokio: $ROUNDS rounds of $DURATION per run, $CONNECTIONS connections, $WORKERS worker thread(s), accept loop on $ACCEPT_ON, $SUITE"
 for round in $(seq "$ROUNDS"); do
   echo "round $round of $ROUNDS"
   for mode in $MODES; do
     for stack in "${STACKS[@]}"; do
       read -r user_before sys_before < <(cpu_ticks "${PID_OF[$stack]}")
+      switches_before=$(context_switches "${PID_OF[$stack]}")
       taskset -c 1 "$BIN" load "127.0.0.1:${PORT_OF[$stack]}" --insecure --sni localhost \
         --connections "$CONNECTIONS" --duration "$DURATION" --resume "$mode" --suites "$SUITE" \
         --groups "$GROUP" --http-get / >"$TMP/load.txt"
       read -r user_after sys_after < <(cpu_ticks "${PID_OF[$stack]}")
+      switches_after=$(context_switches "${PID_OF[$stack]}")
       count=$(awk '/^handshakes: /{h=$2} /^warm-up: /{w=$2} END {print h + w}' "$TMP/load.txt")
       rate=$(awk '/^handshakes\/s: /{print $2}' "$TMP/load.txt")
       resumed=$(awk '/^handshakes\/s: /{print $4}' "$TMP/load.txt")
@@ -69,11 +81,13 @@ for round in $(seq "$ROUNDS"); do
       cpu=$(per_conn "$((user_after + sys_after - user_before - sys_before))" "$count")
       sys=$(per_conn "$((sys_after - sys_before))" "$count")
       SYS[$stack-$mode]+="$sys "
+      switches=$(awk -v d="$((switches_after - switches_before))" -v n="$count" 'BEGIN { printf "%.2f", (n > 0) ? d / n : 0 }')
+      SWITCHES[$stack-$mode]+="$switches "
       USR[$stack-$mode]+="$(per_conn "$((user_after - user_before))" "$count") "
       RATES[$stack-$mode]+="$rate "
       CPUS[$stack-$mode]+="$cpu "
-      printf '  %-8s %-22s %8s conn/s  resumed %6s  errors %s  CPU %7s us/conn (kernel %s)\n' \
-        "$stack" "$(mode_name "$mode")" "$rate" "$resumed" "$errors" "$cpu" "$sys"
+      printf '  %-8s %-22s %8s conn/s  resumed %6s  errors %s  CPU %7s us/conn (kernel %s)  %s switches/conn\n' \
+        "$stack" "$(mode_name "$mode")" "$rate" "$resumed" "$errors" "$cpu" "$sys" "$switches"
     done
   done
 done
@@ -93,7 +107,9 @@ for mode in $MODES; do
     # shellcheck disable=SC2086
     k=$(median ${SYS[$stack-$mode]})
     MED_SYS[$stack-$mode]=$k
-    printf '  %-8s %-22s %8s conn/s  %7s us/conn = %s user + %s kernel\n' "$stack" "$(mode_name "$mode")" "$r" "$c" "$u" "$k"
+    # shellcheck disable=SC2086
+    w=$(median ${SWITCHES[$stack-$mode]})
+    printf '  %-8s %-22s %8s conn/s  %7s us/conn = %s user + %s kernel  %s switches/conn\n' "$stack" "$(mode_name "$mode")" "$r" "$c" "$u" "$k" "$w"
   done
 done
 echo

@@ -2,7 +2,8 @@
 //! `scripts/bench-tokio.sh`: TLS 1.2, the certificate and key given, session IDs and tickets
 //! on in both, ALPN http/1.1, a multi-thread tokio runtime of `--workers` threads.
 //!
-//!   tokio-hello --stack reprise|rustls --listen 127.0.0.1:8443 --cert C --key K --workers 1
+//!   tokio-hello --stack reprise|rustls --listen 127.0.0.1:8443 --cert C --key K --workers 1 \
+//!     [--accept-on main|worker]
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -28,6 +29,10 @@ struct Args {
     /// Runtime worker threads.
     #[arg(long, default_value_t = 1)]
     workers: usize,
+    /// Where the accept loop runs: `main` (the thread that called `block_on`) or `worker`
+    /// (a task on the runtime's workers).
+    #[arg(long, default_value = "worker")]
+    accept_on: String,
 }
 
 const HELLO: &[u8] = b"hello from hyper\n";
@@ -58,10 +63,57 @@ fn rustls_config(cert: &[u8], key: &[u8]) -> Result<Arc<rustls::ServerConfig>, S
     Ok(Arc::new(config))
 }
 
+/// The TLS acceptor of the stack under test.
+#[derive(Clone)]
+enum Acceptor {
+    Reprise(reprise_tokio::TlsAcceptor),
+    Rustls(tokio_rustls::TlsAcceptor),
+}
+
+impl Acceptor {
+    /// Serves one accepted connection: the handshake, then the app.
+    async fn serve(self, tcp: tokio::net::TcpStream) {
+        match self {
+            Self::Reprise(acceptor) => {
+                if let Ok(tls) = acceptor.accept(tcp).await {
+                    serve(tls).await;
+                }
+            }
+            Self::Rustls(acceptor) => {
+                if let Ok(tls) = acceptor.accept(tcp).await {
+                    serve(tls).await;
+                }
+            }
+        }
+    }
+}
+
+/// Accepts forever, each connection in a task of its own.
+async fn accept_loop(listener: tokio::net::TcpListener, acceptor: Acceptor) {
+    loop {
+        let Ok((tcp, _)) = listener.accept().await else {
+            continue;
+        };
+        tokio::spawn(acceptor.clone().serve(tcp));
+    }
+}
+
 fn main() -> Result<(), String> {
     let args = Args::parse();
     let cert = std::fs::read(&args.cert).map_err(|e| format!("{}: {e}", args.cert))?;
     let key = std::fs::read(&args.key).map_err(|e| format!("{}: {e}", args.key))?;
+    let acceptor = match args.stack.as_str() {
+        "reprise" => {
+            let config = reprise::ServerConfig::builder()
+                .certificate_pem(&cert, &key)
+                .alpn(["http/1.1"])
+                .build()
+                .map_err(|e| e.to_string())?;
+            Acceptor::Reprise(reprise_tokio::TlsAcceptor::from(config))
+        }
+        "rustls" => Acceptor::Rustls(tokio_rustls::TlsAcceptor::from(rustls_config(&cert, &key)?)),
+        other => return Err(format!("--stack {other}: reprise or rustls")),
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.workers.max(1))
         .enable_all()
@@ -71,41 +123,17 @@ fn main() -> Result<(), String> {
         let listener = tokio::net::TcpListener::bind(&args.listen)
             .await
             .map_err(|e| format!("{}: {e}", args.listen))?;
-        match args.stack.as_str() {
-            "reprise" => {
-                let config = reprise::ServerConfig::builder()
-                    .certificate_pem(&cert, &key)
-                    .alpn(["http/1.1"])
-                    .build()
-                    .map_err(|e| e.to_string())?;
-                let acceptor = reprise_tokio::TlsAcceptor::from(config);
-                loop {
-                    let Ok((tcp, _)) = listener.accept().await else {
-                        continue;
-                    };
-                    let acceptor = acceptor.clone();
-                    tokio::spawn(async move {
-                        if let Ok(tls) = acceptor.accept(tcp).await {
-                            serve(tls).await;
-                        }
-                    });
-                }
+        match args.accept_on.as_str() {
+            // The accept loop on the thread that called `block_on` (as `#[tokio::main]` runs
+            // an app's main future): each accepted connection is handed to a worker.
+            "main" => accept_loop(listener, acceptor).await,
+            // The accept loop as a task on the workers: with one worker, accepting and
+            // serving share its thread and no connection crosses threads.
+            "worker" => {
+                let _ = tokio::spawn(accept_loop(listener, acceptor)).await;
             }
-            "rustls" => {
-                let acceptor = tokio_rustls::TlsAcceptor::from(rustls_config(&cert, &key)?);
-                loop {
-                    let Ok((tcp, _)) = listener.accept().await else {
-                        continue;
-                    };
-                    let acceptor = acceptor.clone();
-                    tokio::spawn(async move {
-                        if let Ok(tls) = acceptor.accept(tcp).await {
-                            serve(tls).await;
-                        }
-                    });
-                }
-            }
-            other => Err(format!("--stack {other}: reprise or rustls")),
+            other => return Err(format!("--accept-on {other}: main or worker")),
         }
+        Ok(())
     })
 }

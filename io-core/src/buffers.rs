@@ -53,9 +53,9 @@ pub fn hold(held: &mut Vec<u8>, data: &[u8]) {
     let want = held.len() + data.len();
     if want > held.capacity() {
         // The record's length, once its 5-byte header is here (RFC 5246 §6.2.1).
-        let header: Vec<u8> = held.iter().chain(data).take(5).copied().collect();
-        let record = match header[..] {
-            [_, _, _, hi, lo] => 5 + usize::from(u16::from_be_bytes([hi, lo])),
+        let mut header = held.iter().chain(data).skip(3);
+        let record = match (header.next(), header.next()) {
+            (Some(&hi), Some(&lo)) => 5 + usize::from(u16::from_be_bytes([hi, lo])),
             _ => want,
         };
         let grown = (held.capacity() + HELD_SLACK).min(record.max(want));

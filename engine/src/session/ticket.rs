@@ -544,10 +544,11 @@ impl fmt::Debug for TicketKeyRing {
 ///
 /// Readers get the ring without a lock: [`ring_at`](Self::ring_at) (what a server reads once
 /// per ClientHello) hands out a [`RingSnapshot`] that writes no counter other threads
-/// read, so threads sharing the keys do not take turns on one cache line; [`current`]
-/// (Self::current) an [`Arc`]. [`replace`](Self::replace), [`rotate_if_due`]
-/// (Self::rotate_if_due) and the other writers build the next ring copy-on-write, one at a
-/// time, and swap it in; connections holding the old one finish with it.
+/// read, so threads sharing the keys do not take turns on one cache line;
+/// [`current`](Self::current) an [`Arc`]. [`replace`](Self::replace),
+/// [`rotate_if_due`](Self::rotate_if_due) and the other writers build the next ring
+/// copy-on-write, one at a time, and swap it in; connections holding the old one finish
+/// with it.
 pub struct TicketKeys {
     ring: ArcSwap<TicketKeyRing>,
     /// Serialises the writers (each builds on the ring it replaces).

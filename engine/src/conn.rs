@@ -130,16 +130,33 @@ pub struct Buffers {
 impl Buffers {
     /// Heap bytes held (by capacity).
     pub fn capacity_bytes(&self) -> usize {
-        self.flight.capacity()
-            + self.out.capacity()
-            + self.hs_partial.capacity()
-            + self.events.capacity() * core::mem::size_of::<Event>()
-            + self.prf.as_ref().map_or(0, |_| PRF_SLOT_BYTES)
+        heap_bytes(
+            &self.flight,
+            &self.out,
+            &self.hs_partial,
+            &self.events,
+            &self.prf,
+        )
     }
 }
 
-/// Heap bytes of a PRF slot.
-const PRF_SLOT_BYTES: usize = core::mem::size_of::<Option<PrfKey>>();
+/// Heap bytes of a connection's buffers, by capacity (a connection's and its [`Buffers`]'
+/// count alike).
+fn heap_bytes(
+    flight: &Vec<u8>,
+    out: &Vec<u8>,
+    hs_partial: &Vec<u8>,
+    events: &VecDeque<Event>,
+    prf: &Option<Box<Option<PrfKey>>>,
+) -> usize {
+    flight.capacity()
+        + out.capacity()
+        + hs_partial.capacity()
+        + events.capacity() * core::mem::size_of::<Event>()
+        + prf
+            .as_ref()
+            .map_or(0, |_| core::mem::size_of::<Option<PrfKey>>())
+}
 
 impl Core {
     pub(crate) fn new(
@@ -152,11 +169,8 @@ impl Core {
             mut out,
             mut hs_partial,
             mut events,
-            mut prf,
+            prf,
         } = buffers;
-        if let Some(slot) = prf.as_mut() {
-            **slot = None;
-        }
         flight.clear();
         out.clear();
         hs_partial.clear();
@@ -973,11 +987,14 @@ impl<H: Handshake> Connection<H> {
     /// Heap bytes the connection's own buffers hold (by capacity); the AEAD keys live inside
     /// the connection itself.
     pub fn buffer_capacity(&self) -> usize {
-        self.core.flight.capacity()
-            + self.core.out.capacity()
-            + self.core.hs_partial.capacity()
-            + self.core.events.capacity() * core::mem::size_of::<Event>()
-            + self.core.prf.as_ref().map_or(0, |_| PRF_SLOT_BYTES)
+        let core = &self.core;
+        heap_bytes(
+            &core.flight,
+            &core.out,
+            &core.hs_partial,
+            &core.events,
+            &core.prf,
+        )
     }
 
     /// Seals an arbitrary handshake message as a record under the current keys. Only for tests

@@ -74,17 +74,18 @@ impl Acceptor {
     /// Serves one accepted connection: the handshake, then the app.
     async fn serve(self, tcp: tokio::net::TcpStream) {
         match self {
-            Self::Reprise(acceptor) => {
-                if let Ok(tls) = acceptor.accept(tcp).await {
-                    serve(tls).await;
-                }
-            }
-            Self::Rustls(acceptor) => {
-                if let Ok(tls) = acceptor.accept(tcp).await {
-                    serve(tls).await;
-                }
-            }
+            Self::Reprise(acceptor) => serve_if_ok(acceptor.accept(tcp).await).await,
+            Self::Rustls(acceptor) => serve_if_ok(acceptor.accept(tcp).await).await,
         }
+    }
+}
+
+/// Serves the app on a connection whose handshake succeeded.
+async fn serve_if_ok<IO: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+    handshake: std::io::Result<IO>,
+) {
+    if let Ok(tls) = handshake {
+        serve(tls).await;
     }
 }
 

@@ -84,11 +84,11 @@ impl Keyed {
         received: Option<Received<'_>>,
     ) -> Result<(), Fatal> {
         let prf_failed = |_| Fatal::from(InternalFailure::KeyDerivation);
-        let no_key = || {
+        let key = core.prf_key().ok_or_else(|| {
             Fatal::from(InternalFailure::OutOfOrder {
                 what: "Finished before the keys",
             })
-        };
+        })?;
         let last = std::mem::replace(&mut self.first_finished_done, true);
         let hash = if last {
             self.transcript.finish()
@@ -98,7 +98,6 @@ impl Keyed {
         match received {
             Some(message) => {
                 let theirs = Finished::parse(message.body)?;
-                let key = core.prf_key().ok_or_else(no_key)?;
                 let expected =
                     prf::verify_data_with(key, role.peer(), hash.as_ref()).map_err(prf_failed)?;
                 if !prf::verify_data_matches(&expected, theirs.verify_data) {
@@ -109,7 +108,6 @@ impl Keyed {
                 }
             }
             None => {
-                let key = core.prf_key().ok_or_else(no_key)?;
                 let ours = prf::verify_data_with(key, role, hash.as_ref()).map_err(prf_failed)?;
                 let start = core.flight().len();
                 Finished { verify_data: &ours }

@@ -10,7 +10,7 @@ use crate::codec::{
     Alert, AlertDescription, AlertLevel, ContentType, HandshakeHeader, HandshakeType,
     ProtocolVersion, RecordHeader, HANDSHAKE_HEADER_LEN, MAX_PLAINTEXT, RECORD_HEADER_LEN,
 };
-use crate::crypto::prf::PrfKey;
+use crate::crypto::prf::{MasterSecret, PrfHash, PrfKey};
 use crate::error::{Error, Event, Fatal, InternalFailure, Misbehavior};
 use crate::handshake::flow::{Msg, Role};
 use crate::handshake::Received;
@@ -200,12 +200,13 @@ impl Core {
         }
     }
 
-    /// Keeps `key`, the PRF keyed with the master secret, for the Finished messages.
-    pub(crate) fn keep_prf_key(&mut self, key: PrfKey) {
-        match self.prf.as_mut() {
-            Some(slot) => **slot = Some(key),
-            None => self.prf = Some(Box::new(Some(key))),
-        }
+    /// Keys the PRF with the master secret in the recycled slot, where it stays for the key
+    /// block and both Finished messages (aws-lc's HMAC context is 1.2 KB: built in place, it
+    /// is not moved through the handshake's frames).
+    pub(crate) fn key_prf(&mut self, hash: PrfHash, master_secret: &MasterSecret) -> &PrfKey {
+        self.prf
+            .get_or_insert_with(|| Box::new(None))
+            .insert(PrfKey::from_master_secret(hash, master_secret))
     }
 
     /// The PRF keyed with the master secret, from the keys' installation to the second

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::codec::Finished;
 use crate::conn::Core;
-use crate::crypto::prf::{self, MasterSecret, PrfKey};
+use crate::crypto::prf::{self, MasterSecret};
 use crate::crypto::suites::CipherSuite;
 use crate::error::{encode_failed, Fatal, InternalFailure, Misbehavior};
 use crate::handshake::flow::Role;
@@ -48,10 +48,14 @@ impl Keyed {
         if let Some(log) = key_log {
             log.log("CLIENT_RANDOM", randoms.client, master_secret.as_bytes());
         }
-        let prf_key = PrfKey::from_master_secret(suite.hash, &master_secret);
-        install_keys(core, role, suite, &prf_key, randoms.client, randoms.server)?;
-        // For both Finished messages.
-        core.keep_prf_key(prf_key);
+        install_keys(
+            core,
+            role,
+            suite,
+            &master_secret,
+            randoms.client,
+            randoms.server,
+        )?;
         Ok(Self {
             suite,
             master_secret,

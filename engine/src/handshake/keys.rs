@@ -1,24 +1,25 @@
 //! Key block to record ciphers (RFC 5246 §6.3).
 
 use crate::conn::Core;
-use crate::crypto::prf::{self, MasterSecret, PrfKey};
+use crate::crypto::prf::{self, MasterSecret};
 use crate::crypto::suites::CipherSuite;
 use crate::error::{Fatal, InternalFailure};
 use crate::handshake::flow::Role;
 use crate::record::RecordCipher;
 
-/// Derives the key block and sets `role`'s pending read and write ciphers on `core`.
+/// Keys the PRF with the master secret (kept on `core` for both Finished messages), derives
+/// the key block and sets `role`'s pending read and write ciphers on `core`.
 pub(crate) fn install_keys(
     core: &mut Core,
     role: Role,
     suite: &'static CipherSuite,
-    key: &PrfKey,
+    master_secret: &MasterSecret,
     client_random: &[u8; 32],
     server_random: &[u8; 32],
 ) -> Result<(), Fatal> {
     let aead = suite.aead;
     let block = prf::AeadKeyBlock::derive_with(
-        key,
+        core.key_prf(suite.hash, master_secret),
         client_random,
         server_random,
         aead.key_len(),

@@ -42,13 +42,11 @@ use crate::session::ticket::{
     TicketError, TicketKeyRing, TicketKeys, MAX_TICKET_PLAINTEXT, TICKET_OVERHEAD,
 };
 
-/// What to do with a ClientHello's resumption offer.
-// Inline on purpose: boxing the record would allocate per resumption.
-#[allow(clippy::large_enum_variant)]
+/// What to do with a ClientHello's resumption offer. A resumption's record is already in
+/// [`Shared::resumed`]: it goes there straight from the ticket or the store.
 enum Decision {
     Full,
     Resume {
-        record: SessionRecord,
         suite: &'static CipherSuite,
         kind: ResumptionKind,
         renew_ticket: bool,
@@ -322,8 +320,13 @@ impl ServerHandshake {
                 return keyed.finished(core, Role::Server, received)
             }
             (Msg::ClientHello, Some(hello), Phase::Hello { answer }) => {
-                // Built straight into place: a keyed phase is over a kilobyte.
-                let answer = answer.take();
+                // Built straight into place: a keyed phase is over a kilobyte. A lookup's
+                // answer is a session record (hundreds of bytes): moved only when there is one.
+                let answer = if answer.is_some() {
+                    answer.take()
+                } else {
+                    None
+                };
                 return cx.receive_client_hello(core, hello, answer, &mut self.phase);
             }
             _ => {}
@@ -498,20 +501,10 @@ impl Shared {
                 return Ok(());
             }
             Decision::Resume {
-                record,
                 suite,
                 kind,
                 renew_ticket,
-            } => self.start_resumption(
-                core,
-                &hello,
-                received,
-                record,
-                suite,
-                kind,
-                renew_ticket,
-                phase,
-            )?,
+            } => self.start_resumption(core, &hello, received, suite, kind, renew_ticket, phase)?,
             Decision::Full => {
                 *phase = Phase::Full(self.start_full_handshake(&hello, received.raw)?)
             }
@@ -521,15 +514,14 @@ impl Shared {
         Ok(())
     }
 
-    /// An abbreviated handshake (RFC 5246 §7.3 figure 2, RFC 5077 §3.1 figure 2): the shape,
-    /// the server random, and the resumed session's keys.
+    /// An abbreviated handshake (RFC 5246 §7.3 figure 2, RFC 5077 §3.1 figure 2) of the
+    /// session in `self.resumed`: the shape, the server random, and the session's keys.
     #[allow(clippy::too_many_arguments)]
     fn start_resumption(
         &mut self,
         core: &mut Core,
         hello: &ClientHello<'_>,
         received: Received<'_>,
-        record: SessionRecord,
         suite: &'static CipherSuite,
         kind: ResumptionKind,
         renew_ticket: bool,
@@ -540,6 +532,10 @@ impl Shared {
             (ResumptionKind::Ticket, false) => Shape::ResumeTicket,
             (ResumptionKind::Ticket, true) => Shape::ResumeTicketRenewed,
         };
+        let Some(record) = &self.resumed else {
+            return Err(out_of_step(Msg::ClientHello));
+        };
+        let master_secret = record.master_secret.clone();
         self.negotiated.suite = Some(suite);
         self.negotiated.extended_master_secret = record.extended_master_secret;
         self.negotiated.resumed = Some(kind);
@@ -552,8 +548,6 @@ impl Shared {
         self.tickets = renew_ticket.then(|| self.config.tickets.clone()).flatten();
         let mut transcript = RunningHash::new(suite.hash);
         transcript.add(received.raw);
-        let master_secret = record.master_secret.clone();
-        self.resumed = Some(record);
         *phase = Phase::Keyed(Keyed::start(
             core,
             Role::Server,
@@ -996,8 +990,8 @@ impl Shared {
                         let renew_ticket = renew
                             || record.expires_at()
                                 < now.saturating_add(u64::from(self.config.ticket_lifetime) / 2);
+                        self.resumed = Some(record);
                         return Ok(Decision::Resume {
-                            record,
                             suite,
                             kind: ResumptionKind::Ticket,
                             renew_ticket,
@@ -1029,12 +1023,12 @@ impl Shared {
         let failure = match lookup {
             Lookup::Found(record) => match self.check_resumable(hello, &record, now) {
                 Ok(Ok(suite)) => {
+                    self.resumed = Some(record);
                     return Ok(Decision::Resume {
-                        record,
                         suite,
                         kind: ResumptionKind::SessionId,
                         renew_ticket: false,
-                    })
+                    });
                 }
                 Ok(Err(reason)) => reason,
                 Err(f) => return Err(f),

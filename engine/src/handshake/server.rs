@@ -116,7 +116,9 @@ struct Shared {
     echo_point_formats: bool,
     /// Stop at the ClientHello until the caller chooses the config.
     choosing_config: bool,
-    hello_info: Option<ClientHelloInfo>,
+    /// What the held ClientHello asks for, while a config is chosen. Boxed, like
+    /// `client_identity`: few connections fill it, and inline it would be in every one.
+    hello_info: Option<Box<ClientHelloInfo>>,
     /// The session being resumed (its `created` and lifetime carry over into a renewed
     /// ticket); `None` for a full handshake's new session.
     resumed: Option<SessionRecord>,
@@ -126,8 +128,10 @@ struct Shared {
     /// The client's verified certificate chain (leaf first), once its Certificate arrived.
     client_chain: Option<Vec<Vec<u8>>>,
     /// Who the client's certificate says it is, from its verified chain in a full
-    /// handshake (a resumption's is in `resumed`: [`Shared::client`]).
-    client_identity: Option<ClientIdentity>,
+    /// handshake (a resumption's is in `resumed`: [`Shared::client`]). Boxed: only a full
+    /// handshake with a client certificate (which allocates its chain anyway) fills it, and
+    /// inline it made every connection ~300 B larger.
+    client_identity: Option<Box<ClientIdentity>>,
     /// Where the caller's approval of the client stands (`ClientAuth::with_approval`).
     approval: Approval,
 }
@@ -189,7 +193,7 @@ impl ServerHandshake {
         match self.phase {
             Phase::Held {
                 for_config: true, ..
-            } => self.cx.hello_info.as_ref(),
+            } => self.cx.hello_info.as_deref(),
             _ => None,
         }
     }
@@ -479,7 +483,7 @@ impl Shared {
         let hello = ClientHello::parse(received.body)?;
         if self.choosing_config {
             // The caller picks the config by what the client asks for, then we go on.
-            self.hello_info = Some(ClientHelloInfo::of(&hello));
+            self.hello_info = Some(Box::new(ClientHelloInfo::of(&hello)));
             core.push_event(Event::ClientHelloReceived);
             *phase = Phase::Held {
                 hello: received.raw.to_vec(),
@@ -741,7 +745,7 @@ impl Shared {
                 Fatal(Cause::InvalidClientCertificate(e))
             })?;
             self.client_chain = Some(chain.iter().map(|c| c.to_vec()).collect());
-            self.client_identity = Some(identity);
+            self.client_identity = Some(Box::new(identity));
         }
         transcript.add(received.raw);
         Ok(())
@@ -787,7 +791,7 @@ impl Shared {
     /// session's.
     fn client(&self) -> Option<&ClientIdentity> {
         self.client_identity
-            .as_ref()
+            .as_deref()
             .or_else(|| self.resumed.as_ref()?.client.as_ref())
     }
 
@@ -828,7 +832,7 @@ impl Shared {
             lifetime,
             server_name: SmallVec::from_slice(name.as_bytes()),
             alpn: SmallVec::from_slice(alpn),
-            client: self.client_identity.clone(),
+            client: self.client_identity.as_deref().cloned(),
         }
     }
 

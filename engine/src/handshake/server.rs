@@ -107,7 +107,7 @@ pub struct ServerHandshake {
 /// What every phase of the server's handshake reads or settles.
 struct Shared {
     config: Arc<ServerConfig>,
-    /// The certificates for the client's server name (resolved at the ClientHello).
+    /// The certificates for the client's server name (resolved for a full handshake).
     certs: Option<Arc<CertificateSet>>,
     flow: Flow,
     client_random: [u8; 32],
@@ -572,6 +572,12 @@ impl Shared {
         hello: &ClientHello<'_>,
         raw: &[u8],
     ) -> Result<FullPhase, Fatal> {
+        // The certificates the client's name is served with (RFC 6066 §3), chosen once and
+        // only here: a resumption sends none, so it neither asks the resolver nor takes a
+        // reference to a certificate set (a count every thread would write).
+        self.certs = self
+            .config
+            .resolve_certificates(self.negotiated.server_name.as_deref());
         let group = self
             .choose_group(hello)
             .ok_or_else(|| Fatal::from(Incompatibility::NoCommonGroup))?;
@@ -948,12 +954,10 @@ impl Shared {
                 .ok_or_else(|| Fatal::from(Misbehavior::BadServerName))?;
             self.negotiated.server_name = Some(crate::handshake::HostName::lowercase(name));
         }
-        // The certificates this name is served with (RFC 6066 §3), chosen once.
         let name = self.negotiated.server_name.as_deref();
         if self.config.strict_sni && name.is_some_and(|n| !self.config.serves_name(n)) {
             return Err(Fatal::from(Incompatibility::UnknownServerName));
         }
-        self.certs = self.config.resolve_certificates(name);
         if let Some(offered) = &ext.alpn {
             if !self.config.alpn_protocols.is_empty() {
                 let chosen = self

@@ -111,19 +111,21 @@ pub struct CacheStats {
     pub uncacheable: u64,
 }
 
-#[derive(Default)]
-struct Counters {
-    hits: AtomicU64,
-    misses: AtomicU64,
-    expired: AtomicU64,
-    evictions: AtomicU64,
-    inserts: AtomicU64,
-    uncacheable: AtomicU64,
+impl CacheStats {
+    fn add(&mut self, other: &CacheStats) {
+        self.hits += other.hits;
+        self.misses += other.misses;
+        self.expired += other.expired;
+        self.evictions += other.evictions;
+        self.inserts += other.inserts;
+        self.uncacheable += other.uncacheable;
+    }
 }
 
-fn bump(counter: &AtomicU64) {
-    counter.fetch_add(1, Ordering::Relaxed);
-}
+/// A shard behind its lock, alone on its cache lines: threads working in different shards
+/// never write a line another shard's lock or counters are on.
+#[repr(align(128))]
+struct ShardLock(Mutex<Shard>);
 
 /// One cached session, with its ID tag and LRU links.
 struct Slot {
@@ -291,6 +293,9 @@ struct Shard {
     free_len: usize,
     /// Sessions cached (extension slots not counted).
     live: usize,
+    /// This shard's counters, kept under its lock: a lookup writes no line that every
+    /// thread writes.
+    counts: CacheStats,
 }
 
 impl Shard {
@@ -304,6 +309,7 @@ impl Shard {
             free: NIL,
             free_len: 0,
             live: 0,
+            counts: CacheStats::default(),
         }
     }
 
@@ -491,12 +497,14 @@ impl Drop for Shard {
 /// Every shard allocates its fixed-size slots when the cache is made, so neither a lookup nor
 /// a store allocates; a session that would not fit evicts the least recently used.
 pub struct SessionCache {
-    shards: Box<[Mutex<Shard>]>,
+    shards: Box<[ShardLock]>,
     mask: usize,
     timeout: u32,
     capacity: usize,
     bytes_used: usize,
-    counters: Counters,
+    /// Lookups of an ID no session can have (empty or longer than 32 bytes), which no
+    /// shard holds; counted as misses.
+    malformed_lookups: AtomicU64,
 }
 
 impl core::fmt::Debug for SessionCache {
@@ -529,7 +537,7 @@ impl SessionCache {
             .checked_next_power_of_two()
             .unwrap_or(1 << 16)
             .min(1 << 16);
-        let per_shard = (byte_budget / shards).saturating_sub(core::mem::size_of::<Mutex<Shard>>());
+        let per_shard = (byte_budget / shards).saturating_sub(core::mem::size_of::<ShardLock>());
         // Slots cost SLOT_SIZE plus 4 × 4/3 bytes of index; step down past rounding. Slot
         // numbers must stay below NIL.
         let mut cap = (per_shard.saturating_mul(3) / (3 * SLOT_SIZE + 16)).min(NIL as usize - 1);
@@ -537,9 +545,10 @@ impl SessionCache {
             cap -= 1;
         }
         let cap = cap.max(1);
-        let shards: Box<[Mutex<Shard>]> =
-            (0..shards).map(|_| Mutex::new(Shard::new(cap))).collect();
-        let bytes_used = shards.len() * core::mem::size_of::<Mutex<Shard>>()
+        let shards: Box<[ShardLock]> = (0..shards)
+            .map(|_| ShardLock(Mutex::new(Shard::new(cap))))
+            .collect();
+        let bytes_used = shards.len() * core::mem::size_of::<ShardLock>()
             + shards
                 .iter()
                 .map(|s| {
@@ -554,7 +563,7 @@ impl SessionCache {
             shards,
             timeout: timeout_secs,
             bytes_used,
-            counters: Counters::default(),
+            malformed_lookups: AtomicU64::new(0),
         }
     }
 
@@ -600,18 +609,17 @@ impl SessionCache {
         self.capacity
     }
 
-    /// The counters so far.
+    /// The counters so far (each shard's, summed: this takes every shard's lock in turn).
     #[must_use]
     pub fn stats(&self) -> CacheStats {
-        let c = &self.counters;
-        CacheStats {
-            hits: c.hits.load(Ordering::Relaxed),
-            misses: c.misses.load(Ordering::Relaxed),
-            expired: c.expired.load(Ordering::Relaxed),
-            evictions: c.evictions.load(Ordering::Relaxed),
-            inserts: c.inserts.load(Ordering::Relaxed),
-            uncacheable: c.uncacheable.load(Ordering::Relaxed),
+        let mut total = CacheStats {
+            misses: self.malformed_lookups.load(Ordering::Relaxed),
+            ..CacheStats::default()
+        };
+        for shard in self.shards.iter() {
+            total.add(&lock(shard).counts);
         }
+        total
     }
 
     /// The longest time, in seconds, a session is kept.
@@ -641,8 +649,8 @@ fn slots_needed(record: &SessionRecord, section_len: usize) -> Option<usize> {
         .then(|| 1 + section_len.div_ceil(EXT_BYTES))
 }
 
-fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
-    shard.lock().unwrap_or_else(PoisonError::into_inner)
+fn lock(shard: &ShardLock) -> MutexGuard<'_, Shard> {
+    shard.0.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl SessionStore for SessionCache {
@@ -687,17 +695,17 @@ impl SessionStore for SessionCache {
 
     fn get(&self, id: &[u8], now: u64) -> Lookup {
         let Some(key) = Key::new(id) else {
-            bump(&self.counters.misses);
+            self.malformed_lookups.fetch_add(1, Ordering::Relaxed);
             return Lookup::Missing;
         };
         let mut shard = self.shard(&key);
         let Some((pos, i)) = shard.find(&key) else {
-            bump(&self.counters.misses);
+            shard.counts.misses += 1;
             return Lookup::Missing;
         };
         if !shard.slots[i as usize].is_valid_at(now) {
             shard.remove_at(pos, i);
-            bump(&self.counters.expired);
+            shard.counts.expired += 1;
             return Lookup::Missing;
         }
         shard.touch(i);
@@ -709,12 +717,12 @@ impl SessionStore for SessionCache {
                     // Unreachable: put wrote a section that decodes. Never resume it
                     // without its client.
                     shard.remove_at(pos, i);
-                    bump(&self.counters.misses);
+                    shard.counts.misses += 1;
                     return Lookup::Missing;
                 }
             }
         }
-        bump(&self.counters.hits);
+        shard.counts.hits += 1;
         Lookup::Found(record)
     }
 
@@ -734,7 +742,7 @@ impl SessionStore for SessionCache {
         let tail = shard.tail;
         if tail != NIL && !shard.slots[tail as usize].is_valid_at(now) {
             shard.remove_slot(tail);
-            bump(&self.counters.expired);
+            shard.counts.expired += 1;
         }
 
         // A session under the same ID is replaced.
@@ -743,7 +751,7 @@ impl SessionStore for SessionCache {
         }
         let Some((needed, section_len)) = needed else {
             // Not storable: no older session answers for this ID any more.
-            bump(&self.counters.uncacheable);
+            shard.counts.uncacheable += 1;
             return;
         };
         if !valid_window(record.created, lifetime, now) {
@@ -752,7 +760,7 @@ impl SessionStore for SessionCache {
         while shard.free_count() < needed && shard.tail != NIL {
             let victim = shard.tail;
             shard.remove_slot(victim);
-            bump(&self.counters.evictions);
+            shard.counts.evictions += 1;
         }
         let Some(i) = shard.take_free() else {
             return; // unreachable: a shard holds at least `needed` slots
@@ -771,7 +779,7 @@ impl SessionStore for SessionCache {
         shard.index_insert(key.hash, i);
         shard.push_front(i);
         shard.live += 1;
-        bump(&self.counters.inserts);
+        shard.counts.inserts += 1;
     }
 
     fn remove(&self, id: &[u8]) {

@@ -47,7 +47,8 @@ impl CertificateSet {
     }
 }
 
-/// Chooses the certificates for a handshake from the server name the client sent.
+/// Chooses the certificates for a full handshake from the server name the client sent (a
+/// resumption sends none and does not ask).
 pub trait ResolvesServerCert: Send + Sync {
     /// The certificates for `server_name` (lower-cased; `None` without SNI), or `None` to
     /// serve none (the handshake then fails: no suite can be authenticated).

@@ -8,29 +8,12 @@ use reprise_benches::setup::{self, Resume, Scenario};
 
 fn main() -> Result<(), String> {
     let args: Vec<String> = std::env::args().collect();
-    let resume = if args.get(1).map(String::as_str) == Some("ticket") {
-        Resume::Ticket
-    } else {
-        Resume::SessionId
-    };
+    let resume = Resume::from_arg(args.get(1).map(String::as_str));
     let n: u32 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(20_000);
     let s = Scenario::resumed(resume);
     let _ = Handshakes::new(Stack::Reprise, s)?;
     let c = setup::reprise(s)?;
-    // Prime the client's session.
-    {
-        let mut client =
-            ClientConnection::new(c.client.clone(), "localhost").map_err(|e| e.to_string())?;
-        let mut server = ServerConnection::new(c.server.clone());
-        for _ in 0..4 {
-            let mut b = Vec::new();
-            client.output(&mut b)?;
-            server.input(&mut b)?;
-            let mut b = Vec::new();
-            server.output(&mut b)?;
-            client.input(&mut b)?;
-        }
-    }
+    setup::prime_session(&c)?;
     let names = ["new", "ClientHello", "flight out", "Finished in", "drop"];
     let mut acc = [Duration::ZERO; 5];
     let mut pool = None;

@@ -81,29 +81,12 @@ fn replay_round(
 
 fn main() -> Result<(), String> {
     let args: Vec<String> = std::env::args().collect();
-    let resume = if args.get(1).map(String::as_str) == Some("ticket") {
-        Resume::Ticket
-    } else {
-        Resume::SessionId
-    };
+    let resume = Resume::from_arg(args.get(1).map(String::as_str));
     let n: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(20_000);
     let rounds: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(10);
     let s = Scenario::resumed(resume);
     let c = setup::reprise(s)?;
-    // Prime the client's session.
-    {
-        let mut client =
-            ClientConnection::new(c.client.clone(), "localhost").map_err(|e| e.to_string())?;
-        let mut server = ServerConnection::new(c.server.clone());
-        for _ in 0..4 {
-            let mut b = Vec::new();
-            client.output(&mut b)?;
-            server.input(&mut b)?;
-            let mut b = Vec::new();
-            server.output(&mut b)?;
-            client.input(&mut b)?;
-        }
-    }
+    setup::prime_session(&c)?;
     // Record.
     let recording = Arc::new(Recording::default());
     let recorder = Arc::new(config(s, &c.server, recording.clone())?);

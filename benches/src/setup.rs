@@ -130,6 +130,35 @@ pub fn reprise_ticket_keys(rng: &dyn RandomSource) -> Result<Arc<TicketKeys>, St
     Ok(Arc::new(TicketKeys::new(ring)))
 }
 
+impl Resume {
+    /// The resumption an example's argument names: `ticket`, else session ID.
+    pub fn from_arg(arg: Option<&str>) -> Self {
+        if arg == Some("ticket") {
+            Resume::Ticket
+        } else {
+            Resume::SessionId
+        }
+    }
+}
+
+/// Runs a full handshake between `c`'s client and server, so the client holds a session (and
+/// the server its cache entry or ticket key) for the resumptions that follow.
+pub fn prime_session(c: &RepriseConfigs) -> Result<(), String> {
+    use crate::cases::Endpoint;
+    let mut client =
+        reprise::ClientConnection::new(c.client.clone(), "localhost").map_err(|e| e.to_string())?;
+    let mut server = reprise::ServerConnection::new(c.server.clone());
+    for _ in 0..4 {
+        let mut b = Vec::new();
+        client.output(&mut b)?;
+        server.input(&mut b)?;
+        let mut b = Vec::new();
+        server.output(&mut b)?;
+        client.input(&mut b)?;
+    }
+    Ok(())
+}
+
 /// Reprise server and client for `s`.
 pub fn reprise(s: Scenario) -> Result<RepriseConfigs, String> {
     let pki = pki()?;

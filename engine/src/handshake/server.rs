@@ -42,16 +42,19 @@ use crate::session::ticket::{
     TicketError, TicketKeyRing, TicketKeys, MAX_TICKET_PLAINTEXT, TICKET_OVERHEAD,
 };
 
-/// What to do with a ClientHello's resumption offer. A resumption's record is already in
-/// [`Shared::resumed`]: it goes there straight from the ticket or the store.
+/// What to do with a ClientHello's resumption offer.
 enum Decision {
     Full,
-    Resume {
-        suite: &'static CipherSuite,
-        kind: ResumptionKind,
-        renew_ticket: bool,
-    },
+    Resume(Resumption),
     Suspend,
+}
+
+/// An accepted resumption. Its record is already in [`Shared::resumed`]: it goes there
+/// straight from the ticket or the store.
+struct Resumption {
+    suite: &'static CipherSuite,
+    kind: ResumptionKind,
+    renew_ticket: bool,
 }
 
 /// Where the server's handshake is, with what that phase needs. Each phase takes the steps
@@ -324,13 +327,8 @@ impl ServerHandshake {
                 return keyed.finished(core, Role::Server, received)
             }
             (Msg::ClientHello, Some(hello), Phase::Hello { answer }) => {
-                // Built straight into place: a keyed phase is over a kilobyte. A lookup's
-                // answer is a session record (hundreds of bytes): moved only when there is one.
-                let answer = if answer.is_some() {
-                    answer.take()
-                } else {
-                    None
-                };
+                // Built straight into place: a keyed phase is over a kilobyte.
+                let answer = answer.take();
                 return cx.receive_client_hello(core, hello, answer, &mut self.phase);
             }
             _ => {}
@@ -504,11 +502,9 @@ impl Shared {
                 };
                 return Ok(());
             }
-            Decision::Resume {
-                suite,
-                kind,
-                renew_ticket,
-            } => self.start_resumption(core, &hello, received, suite, kind, renew_ticket, phase)?,
+            Decision::Resume(resumption) => {
+                self.start_resumption(core, &hello, received, resumption, phase)?
+            }
             Decision::Full => {
                 *phase = Phase::Full(self.start_full_handshake(&hello, received.raw)?)
             }
@@ -520,17 +516,19 @@ impl Shared {
 
     /// An abbreviated handshake (RFC 5246 §7.3 figure 2, RFC 5077 §3.1 figure 2) of the
     /// session in `self.resumed`: the shape, the server random, and the session's keys.
-    #[allow(clippy::too_many_arguments)]
     fn start_resumption(
         &mut self,
         core: &mut Core,
         hello: &ClientHello<'_>,
         received: Received<'_>,
-        suite: &'static CipherSuite,
-        kind: ResumptionKind,
-        renew_ticket: bool,
+        resumption: Resumption,
         phase: &mut Phase,
     ) -> Result<(), Fatal> {
+        let Resumption {
+            suite,
+            kind,
+            renew_ticket,
+        } = resumption;
         let shape = match (kind, renew_ticket) {
             (ResumptionKind::SessionId, _) => Shape::ResumeSessionId,
             (ResumptionKind::Ticket, false) => Shape::ResumeTicket,
@@ -999,11 +997,11 @@ impl Shared {
                             || record.expires_at()
                                 < now.saturating_add(u64::from(self.config.ticket_lifetime) / 2);
                         self.resumed = Some(record);
-                        return Ok(Decision::Resume {
+                        return Ok(Decision::Resume(Resumption {
                             suite,
                             kind: ResumptionKind::Ticket,
                             renew_ticket,
-                        });
+                        }));
                     }
                     Err(Resumable::No(reason)) => {
                         core.push_event(Event::ResumptionFailed { reason })
@@ -1032,11 +1030,11 @@ impl Shared {
             Lookup::Found(record) => match self.check_resumable(hello, &record, now) {
                 Ok(Ok(suite)) => {
                     self.resumed = Some(record);
-                    return Ok(Decision::Resume {
+                    return Ok(Decision::Resume(Resumption {
                         suite,
                         kind: ResumptionKind::SessionId,
                         renew_ticket: false,
-                    });
+                    }));
                 }
                 Ok(Err(reason)) => reason,
                 Err(f) => return Err(f),

@@ -18,6 +18,7 @@
 
 pub mod load;
 pub mod server;
+mod sys;
 
 pub use load::{LoadOptions, LoadReport, Stop};
 pub use reprise_serve::{ListenerMode, ServerOptions, ShutdownHandle};

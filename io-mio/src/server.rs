@@ -26,7 +26,7 @@
 //! * **Answers** to suspended lookups and signatures, and handlers' wakes, come over the
 //!   worker's [`Mailbox`] with a mio `Waker`.
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::SocketAddr;
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
@@ -48,6 +48,8 @@ use reprise_serve::upstream::{UpstreamAddr, UpstreamFailure, UpstreamState};
 pub use reprise_serve::workers::shutdown_on_signals;
 use reprise_serve::workers::{join_workers, WakeWorker, Workers};
 use reprise_serve::{ServerOptions, ShutdownHandle, READ_BUFFER_SIZE};
+
+use crate::sys;
 
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
@@ -277,15 +279,15 @@ impl UpstreamSocket {
 
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
-            Self::Tcp(s) => s.read(buf),
-            Self::Unix(s) => s.read(buf),
+            Self::Tcp(s) => sys::recv(&*s, buf),
+            Self::Unix(s) => sys::recv(&*s, buf),
         }
     }
 
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
-            Self::Tcp(s) => s.write(buf),
-            Self::Unix(s) => s.write(buf),
+            Self::Tcp(s) => sys::send(&*s, buf),
+            Self::Unix(s) => sys::send(&*s, buf),
         }
     }
 }
@@ -434,7 +436,7 @@ impl<F: HandlerFactory> Worker<F> {
             let Some(listener) = &self.listener else {
                 return;
             };
-            match listener.accept() {
+            match sys::accept(listener) {
                 Ok((mut sock, peer)) => {
                     let limit = self.ctx.env.options.max_connections;
                     if !self.ctx.shared.admit(limit) {
@@ -647,7 +649,7 @@ fn refused(env: &Env<PollWaker>, peer: Option<SocketAddr>) {
 /// Writes as much pending output as the socket takes. `Ok(true)` when all of it went.
 fn write_out<H: Handler>(conn: &mut Conn<H>) -> io::Result<bool> {
     while conn.served.wants_write() {
-        match conn.sock.write(conn.served.output()) {
+        match sys::send(&conn.sock, conn.served.output()) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => conn.served.on_written(n),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
@@ -699,7 +701,7 @@ fn service<F: HandlerFactory>(ctx: &mut Ctx<F>, key: usize, conn: &mut Conn<F::H
             // only the tail of an unfinished one is kept with the connection.
             let scratch = &mut ctx.read_scratch;
             let room = scratch.len();
-            match conn.sock.read(scratch) {
+            match sys::recv(&conn.sock, scratch) {
                 Ok(0) => {
                     conn.served.on_eof(&mut ctx.env);
                     socket_empty = true;

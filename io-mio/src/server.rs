@@ -18,9 +18,10 @@
 //!   the engine's record buffer, partial writes included; the engine buffers of finished
 //!   connections are reused ([`reprise_serve::buffers::Recycler`]), so after warm-up a resumed
 //!   handshake allocates nothing in the engine.
-//! * **Batching under load**: after a poll that returned several events the worker sleeps
-//!   [`ServerOptions::batch_wait`] before polling again, so the next poll brings a batch; an
-//!   idle worker polls at once.
+//! * **Batching under load**: a poll returns every event that came while the worker was busy;
+//!   with [`ServerOptions::batch_wait`] set (off by default), after a poll that returned
+//!   several events the worker also sleeps that long before polling again, so the next poll
+//!   brings a larger batch; an idle worker polls at once.
 //! * **Timers**: each connection has one deadline (its served connection's); a sweep a few
 //!   times per timeout period tells those whose deadline passed.
 //! * **Answers** to suspended lookups and signatures, and handlers' wakes, come over the

@@ -30,15 +30,12 @@
 //!   connections are pooled per worker and given to new ones, as in the mio server: after
 //!   warm-up a resumed handshake allocates no engine buffer.
 //! * **Batching**: every operation of a loop turn (receives, sends, cancels, closes) goes to
-//!   the kernel in the single `io_uring_enter` that also waits for the next completions.
-//!   While the worker is busy (its last turn handled several completions), it submits the
-//!   turn's operations at once and then sleeps [`ServerOptions::batch_wait`] (50 µs by
-//!   default) before that wait, as the mio worker sleeps before polling: under load one
-//!   wake-up serves many connections, and sends are not held back. An idle worker never
-//!   sleeps, so a lone client sees no added latency. Measured against the kernel's own
-//!   batched wait (a minimum wait for 32 completions, Linux 6.12): 6-19 % less server CPU per
-//!   resumed handshake, though the worker now enters the kernel more often (submit, then
-//!   wait): the saving is in how the wait is spent, not in the number of system calls.
+//!   the kernel in the single `io_uring_enter` that also waits for the next completions, and
+//!   a busy worker's wait returns every completion that arrived while it worked: under load
+//!   one wake-up serves many connections by itself. With [`ServerOptions::batch_wait`] set
+//!   (off by default), a busy worker also submits the turn's operations at once and sleeps
+//!   that long before the wait, as the mio worker can sleep before polling; an idle worker
+//!   never sleeps. The design notes say when that paid and when it stopped paying.
 //! * **Backpressure**: while more than [`ServerOptions::max_pending_output`] bytes wait to be
 //!   sent, the connection's receive is cancelled; it is armed again when the output drains.
 //! * **Timers**: a timer wheel (module `timer`) of the handshake deadline, then the idle

@@ -45,8 +45,8 @@ enum Command {
         #[arg(long, default_value = "mio", value_parser = ["mio", "uring"])]
         driver: String,
         /// While busy, how long to let a batch of events gather before the next wait, as
-        /// `reprise serve --batch-wait` (0 turns batching off).
-        #[arg(long, default_value = "50us", value_parser = reprise_serve::units::seconds)]
+        /// `reprise serve --batch-wait` (0, the default as there, turns batching off).
+        #[arg(long, default_value = "0", value_parser = reprise_serve::units::seconds)]
         batch_wait: Duration,
         /// Proxy to this backend (a proxied pattern: `proxied-full`, `proxied-id`,
         /// `proxied-ticket`, or `--steps` ending with the client's request): once the request

@@ -130,9 +130,9 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 0)]
     pub sign_workers: usize,
     /// mio and uring drivers: while busy, let a batch of events gather for up to this long
-    /// (`50us`, `0` for never) before serving it (fewer wake-ups under load; an idle worker
-    /// never waits).
-    #[arg(long, default_value = "50us")]
+    /// (e.g. `50us`; `0`, the default, for never) before serving it (fewer wake-ups under
+    /// load where wake-ups are dear; an idle worker never waits).
+    #[arg(long, default_value = "0")]
     pub batch_wait: String,
     /// In-process L1 cache in front of the Redis session store (`0` for none).
     #[arg(long, default_value = "1MiB")]

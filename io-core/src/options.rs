@@ -79,12 +79,12 @@ pub struct ServerOptions {
     /// lets a batch gather for up to this long before serving it: fewer wake-ups per
     /// handshake under load, for at most this much added latency; an idle worker never
     /// waits. The mio driver sleeps that long before polling, the io_uring driver submits
-    /// what it queued and then sleeps that long before waiting. Zero, the default, turns it
-    /// off: a busy worker's next wait already returns everything that came meanwhile, and
-    /// on the hosts measured (see the design notes) the sleep cost the io_uring driver more
-    /// than it saved and left the mio driver's cost unchanged. Worth trying where wake-ups
-    /// are dear.
-    pub batch_wait: Duration,
+    /// what it queued and then sleeps that long before waiting; zero turns it off. `None`
+    /// (the default) takes the driver's own default: on the hosts measured (see the design
+    /// notes) the sleep saved the mio driver a few per cent and cost the io_uring driver
+    /// far more than it saved, whose busy wait already returns everything that came
+    /// meanwhile.
+    pub batch_wait: Option<Duration>,
     /// A configuration replaced while the server runs (a reload): each worker takes the
     /// current one for its new connections. `None`: the configuration given at start, for
     /// good.
@@ -120,7 +120,7 @@ impl Default for ServerOptions {
             pooled_buffers: 256,
             sign_workers: 0,
             direct_descriptors: true,
-            batch_wait: Duration::ZERO,
+            batch_wait: None,
             failure_log: None,
             access_log: None,
             counters: Arc::default(),

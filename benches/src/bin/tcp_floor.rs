@@ -45,9 +45,10 @@ enum Command {
         #[arg(long, default_value = "mio", value_parser = ["mio", "uring"])]
         driver: String,
         /// While busy, how long to let a batch of events gather before the next wait, as
-        /// `reprise serve --batch-wait` (0, the default as there, turns batching off).
-        #[arg(long, default_value = "0", value_parser = reprise_serve::units::seconds)]
-        batch_wait: Duration,
+        /// `reprise serve --batch-wait` (0 turns batching off; by default each driver's own,
+        /// as for the server).
+        #[arg(long, value_parser = reprise_serve::units::seconds)]
+        batch_wait: Option<Duration>,
         /// Proxy to this backend (a proxied pattern: `proxied-full`, `proxied-id`,
         /// `proxied-ticket`, or `--steps` ending with the client's request): once the request
         /// has arrived, connect, send `GET /` for `--host`, and relay every read to the client
@@ -165,10 +166,11 @@ fn run(cli: Cli) -> Result<(), String> {
                     proxy.as_ref(),
                     read_end,
                     grace,
-                    batch_wait,
+                    batch_wait.unwrap_or(reprise_uring::server::BATCH_WAIT),
                 )
             } else {
                 let stop = mio::net::UnixStream::from_std(read_end);
+                let batch_wait = batch_wait.unwrap_or(reprise_mio::server::BATCH_WAIT);
                 floor::serve(listener, &pattern, proxy.as_ref(), stop, grace, batch_wait)
             }
             .map_err(|e| format!("serve ({driver}): {e}"))?;

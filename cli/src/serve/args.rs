@@ -130,10 +130,11 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 0)]
     pub sign_workers: usize,
     /// mio and uring drivers: while busy, let a batch of events gather for up to this long
-    /// (e.g. `50us`; `0`, the default, for never) before serving it (fewer wake-ups under
-    /// load where wake-ups are dear; an idle worker never waits).
-    #[arg(long, default_value = "0")]
-    pub batch_wait: String,
+    /// (`50us`, `0` for never) before serving it (fewer wake-ups under load; an idle worker
+    /// never waits). Default: 50us on mio, 0 on uring (whose busy wait gathers a batch by
+    /// itself).
+    #[arg(long)]
+    pub batch_wait: Option<String>,
     /// In-process L1 cache in front of the Redis session store (`0` for none).
     #[arg(long, default_value = "1MiB")]
     pub redis_l1: String,

@@ -80,8 +80,12 @@ pub fn server_options(args: &ServeArgs) -> Result<ServerOptions, String> {
     options.failure_log = args.failure_log();
     options.shutdown_grace =
         units::micros(&args.drain_timeout).map_err(|e| format!("--drain-timeout: {e}"))?;
-    options.batch_wait =
-        units::micros(&args.batch_wait).map_err(|e| format!("--batch-wait: {e}"))?;
+    options.batch_wait = args
+        .batch_wait
+        .as_deref()
+        .map(units::micros)
+        .transpose()
+        .map_err(|e| format!("--batch-wait: {e}"))?;
     Ok(options)
 }
 

@@ -6,8 +6,10 @@
 //! state before and after the system call, two atomic read-modify-writes on a line the
 //! kernel's work in between has usually evicted. The server always runs several threads and
 //! never cancels one, so it pays that for nothing on every read and write of every
-//! connection. The system calls, flags and errors are the ones the standard library's socket
-//! methods use. Elsewhere than on Linux the standard library's calls are used.
+//! connection. The system calls, flags and errors are those of the standard library's
+//! `TcpStream` and mio's `TcpListener::accept` (a UNIX upstream's writes become `send` with
+//! `MSG_NOSIGNAL` too, where the standard library calls `write`). Elsewhere than on Linux
+//! the standard library's calls are used.
 
 #[cfg(target_os = "linux")]
 pub(crate) use linux::{accept, recv, send};

@@ -528,7 +528,9 @@ fn check(len: usize) -> Result<(), String> {
     }
 }
 
-fn pump<C: Endpoint, S: Endpoint>(
+/// Exchanges flights between `client` and `server` until both are quiet; an error unless
+/// both ended open.
+pub(crate) fn pump<C: Endpoint, S: Endpoint>(
     client: &mut C,
     server: &mut S,
     wire: &mut Wire,

@@ -144,19 +144,10 @@ impl Resume {
 /// Runs a full handshake between `c`'s client and server, so the client holds a session (and
 /// the server its cache entry or ticket key) for the resumptions that follow.
 pub fn prime_session(c: &RepriseConfigs) -> Result<(), String> {
-    use crate::cases::Endpoint;
     let mut client =
         reprise::ClientConnection::new(c.client.clone(), "localhost").map_err(|e| e.to_string())?;
     let mut server = reprise::ServerConnection::new(c.server.clone());
-    for _ in 0..4 {
-        let mut b = Vec::new();
-        client.output(&mut b)?;
-        server.input(&mut b)?;
-        let mut b = Vec::new();
-        server.output(&mut b)?;
-        client.input(&mut b)?;
-    }
-    Ok(())
+    crate::cases::pump(&mut client, &mut server, &mut crate::cases::Wire::new())
 }
 
 /// Reprise server and client for `s`.

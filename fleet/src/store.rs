@@ -114,9 +114,18 @@ struct PendingLookup {
 impl PendingLookup {
     /// Answers if no one has; true if this call did.
     fn answer(&self, lookup: Lookup) -> bool {
+        self.answer_counted(lookup, None)
+    }
+
+    /// Answers if no one has, first adding one to `counter` (when given), so that whoever
+    /// receives the answer already sees it counted in the store's statistics.
+    fn answer_counted(&self, lookup: Lookup, counter: Option<&AtomicU64>) -> bool {
         let done = self.done.lock().ok().and_then(|mut d| d.take());
         match done {
             Some(done) => {
+                if let Some(counter) = counter {
+                    counter.fetch_add(1, Relaxed);
+                }
                 done(lookup);
                 true
             }
@@ -296,9 +305,7 @@ fn answer_late_lookups(shared: Arc<Shared>, deadlines: Receiver<Arc<PendingLooku
         if !wait.is_zero() {
             std::thread::sleep(wait);
         }
-        if pending.answer(Lookup::Unavailable) {
-            shared.timeouts.fetch_add(1, Relaxed);
-        }
+        pending.answer_counted(Lookup::Unavailable, Some(&shared.timeouts));
     }
 }
 
@@ -530,8 +537,8 @@ impl SessionStore for RedisSessionStore {
                     pending: pending.clone(),
                 })
                 .is_ok();
-        if !queued && pending.answer(Lookup::Unavailable) {
-            self.shared.timeouts.fetch_add(1, Relaxed);
+        if !queued {
+            pending.answer_counted(Lookup::Unavailable, Some(&self.shared.timeouts));
         }
     }
 }

@@ -112,24 +112,14 @@ struct PendingLookup {
 }
 
 impl PendingLookup {
-    /// Answers if no one has; true if this call did.
-    fn answer(&self, lookup: Lookup) -> bool {
-        self.answer_counted(lookup, None)
-    }
-
-    /// Answers if no one has, first adding one to `counter` (when given), so that whoever
-    /// receives the answer already sees it counted in the store's statistics.
-    fn answer_counted(&self, lookup: Lookup, counter: Option<&AtomicU64>) -> bool {
-        let done = self.done.lock().ok().and_then(|mut d| d.take());
-        match done {
-            Some(done) => {
-                if let Some(counter) = counter {
-                    counter.fetch_add(1, Relaxed);
-                }
-                done(lookup);
-                true
+    /// Answers if no one has. The answer is first added to `counted_in` (when given), so
+    /// whoever receives it already sees it in the store's statistics.
+    fn answer(&self, lookup: Lookup, counted_in: Option<&AtomicU64>) {
+        if let Some(done) = self.done.lock().ok().and_then(|mut d| d.take()) {
+            if let Some(counter) = counted_in {
+                counter.fetch_add(1, Relaxed);
             }
-            None => false,
+            done(lookup);
         }
     }
 }
@@ -305,7 +295,7 @@ fn answer_late_lookups(shared: Arc<Shared>, deadlines: Receiver<Arc<PendingLooku
         if !wait.is_zero() {
             std::thread::sleep(wait);
         }
-        pending.answer_counted(Lookup::Unavailable, Some(&shared.timeouts));
+        pending.answer(Lookup::Unavailable, Some(&shared.timeouts));
     }
 }
 
@@ -334,11 +324,9 @@ fn worker(shared: Arc<Shared>, jobs: Arc<Mutex<Receiver<Job>>>) {
             match answer {
                 Some(lookup) => {
                     shared.observe_latency(pending.asked.elapsed());
-                    pending.answer(lookup);
+                    pending.answer(lookup, None);
                 }
-                None => {
-                    pending.answer(Lookup::Unavailable);
-                }
+                None => pending.answer(Lookup::Unavailable, None),
             }
         }
     }
@@ -538,7 +526,7 @@ impl SessionStore for RedisSessionStore {
                 })
                 .is_ok();
         if !queued {
-            pending.answer_counted(Lookup::Unavailable, Some(&self.shared.timeouts));
+            pending.answer(Lookup::Unavailable, Some(&self.shared.timeouts));
         }
     }
 }

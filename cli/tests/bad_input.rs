@@ -421,26 +421,38 @@ fn connection_churn_leaves_the_event_loops_memory_flat() {
                 break;
             }
         }
-        let started = Instant::now();
-        let mut trail = Vec::new();
-        for _ in 0..rounds.div_ceil(50_000) {
-            churn(a, 50_000.min(rounds));
-            trail.push(vm_rss_kib(server.pid()));
-        }
-        good_client(&server);
-        let after = vm_rss_kib(server.pid());
-        let grown = after.saturating_sub(before);
-        eprintln!(
-            "[{driver}] churn: {WARM_UP} warm-up + {rounds} connections in {:.1} s, RSS {before} KiB -> {after} KiB (every 50,000: {trail:?})",
-            started.elapsed().as_secs_f64()
-        );
+        let churn_and_measure = |from: u64| {
+            let started = Instant::now();
+            let mut trail = Vec::new();
+            for _ in 0..rounds.div_ceil(50_000) {
+                churn(a, 50_000.min(rounds));
+                trail.push(vm_rss_kib(server.pid()));
+            }
+            good_client(&server);
+            let after = vm_rss_kib(server.pid());
+            eprintln!(
+                "[{driver}] churn: {rounds} connections in {:.1} s, RSS {from} KiB -> {after} KiB (every 50,000: {trail:?})",
+                started.elapsed().as_secs_f64()
+            );
+            after
+        };
         // 1 MiB over 450,000 connections is ~2 bytes each; the io_uring creep this guards
         // against was ~18 bytes per connection (the timer wheel's slots keeping the memory
         // of every burst), and the mio worker's slab grew with accept storms (an accept
         // batch bounds it now).
+        let after = churn_and_measure(before);
+        let mut grown = after.saturating_sub(before);
+        if grown > 1024 {
+            // A step that does not come again is not a leak: on a busy host a stall can let
+            // one burst take the worker's memory to a new peak (its allocator's arena rose
+            // by up to ~0.9 MiB in such bursts). A leak grows with every connection: as
+            // many again must grow it as much again.
+            eprintln!("[{driver}] RSS grew {grown} KiB: churning as many again");
+            grown = churn_and_measure(after).saturating_sub(after);
+        }
         assert!(
             grown <= 1024,
-            "[{driver}] RSS grew {grown} KiB over {rounds} connections ({before} -> {after} KiB)\n{}",
+            "[{driver}] RSS grew {grown} KiB over {rounds} connections\n{}",
             server.log()
         );
     }
